@@ -1,0 +1,72 @@
+//! `macro_rules!` glue that emits the few attributes the kernel ABI needs
+//! (`export_name`, `link_section`). They count as unsafe code, so they live
+//! here, behind `allow_internal_unsafe`, instead of in program crates.
+
+/// Declares the program's license, stored in the `license` section.
+///
+/// The kernel only allows GPL-only helpers (such as `bpf_trace_vprintk`) in
+/// programs whose license is GPL-compatible, for example `"GPL"` or
+/// `"Dual MIT/GPL"`.
+///
+/// ```ignore
+/// iu_ebpf::license!("GPL");
+/// ```
+#[macro_export]
+#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+macro_rules! license {
+    ($license:literal) => {
+        const _: () = {
+            const LICENSE: &str = ::core::concat!($license, "\0");
+            #[cfg(target_arch = "bpf")]
+            #[unsafe(export_name = "_license")]
+            #[unsafe(link_section = "license")]
+            static _LICENSE: [u8; LICENSE.len()] = $crate::__private::str_bytes(LICENSE);
+        };
+    };
+}
+
+/// Declares the kernel version the program was built for, stored in the
+/// `version` section. Only very old kernels (before 5.0) check it for
+/// kprobes; `0xFFFF_FFFE` means "any", and the loader then passes the running
+/// kernel's version.
+///
+/// ```ignore
+/// iu_ebpf::version!(0xFFFF_FFFE);
+/// ```
+#[macro_export]
+#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+macro_rules! version {
+    ($version:expr) => {
+        const _: () = {
+            #[cfg(target_arch = "bpf")]
+            #[unsafe(export_name = "_version")]
+            #[unsafe(link_section = "version")]
+            static _VERSION: u32 = $version;
+        };
+    };
+}
+
+/// Emits the entry point the kernel calls for one program. Used by the
+/// program attributes (`#[tracepoint]`, ...); not meant to be called by hand.
+#[doc(hidden)]
+#[macro_export]
+#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+macro_rules! __entry {
+    ($section:literal, $kind:ident, $func:ident) => {
+        const _: () = {
+            #[cfg(target_arch = "bpf")]
+            #[unsafe(export_name = ::core::stringify!($func))]
+            #[unsafe(link_section = $section)]
+            extern "C" fn entry(ctx: *mut ::core::ffi::c_void) -> u32 {
+                // SAFETY: the kernel calls this entry point with the context
+                // pointer of the program type named by `$section`, and the
+                // `FromRawContext<$kind>` bound makes the function's context
+                // type match that program type at compile time.
+                let ctx = unsafe {
+                    <_ as $crate::programs::FromRawContext<$crate::programs::kind::$kind>>::from_raw(ctx)
+                };
+                $crate::ProgramReturn::into_return_code($func(ctx))
+            }
+        };
+    };
+}

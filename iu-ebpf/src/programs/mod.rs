@@ -1,0 +1,26 @@
+//! Program contexts: the typed, safe view of what the kernel passes to a
+//! program. One module per program type.
+
+mod tracepoint;
+
+pub use tracepoint::TracePointContext;
+
+/// Marker types naming program types, used to tie a context type to the
+/// attribute that declares the program.
+pub mod kind {
+    /// `BPF_PROG_TYPE_TRACEPOINT`.
+    pub enum TracePoint {}
+}
+
+/// Builds a context from the raw pointer the kernel hands to an entry point.
+///
+/// `K` is the program type (see [`kind`]), so that a function declared with
+/// `#[tracepoint]` can only take a tracepoint context.
+#[doc(hidden)]
+pub trait FromRawContext<K> {
+    /// # Safety
+    ///
+    /// `ctx` must be the context pointer the kernel passed to a program of
+    /// type `K`, and the value must not outlive that program run.
+    unsafe fn from_raw(ctx: *mut core::ffi::c_void) -> Self;
+}

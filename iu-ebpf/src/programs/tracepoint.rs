@@ -1,0 +1,74 @@
+//! Tracepoint programs (`BPF_PROG_TYPE_TRACEPOINT`).
+
+#[cfg(target_arch = "bpf")]
+use core::ffi::c_void;
+use core::marker::PhantomData;
+
+#[cfg(target_arch = "bpf")]
+use super::{FromRawContext, kind};
+use crate::tracepoints::TracePointArgs;
+
+/// The context of a `#[tracepoint]` program: the tracepoint's record, typed
+/// as `A` (see [`crate::tracepoints`]).
+///
+/// Reads are checked by the kernel: a program whose record type is larger
+/// than the tracepoint's real record is refused when it is attached (the
+/// user-space loader reports it), so a wrong `A` can never read out of
+/// bounds.
+///
+/// ```ignore
+/// #[tracepoint(category = "syscalls", name = "sys_enter_dup")]
+/// fn on_dup(ctx: TracePointContext<SysEnter>) -> u32 {
+///     let fd = ctx.args().args[0];
+///     0
+/// }
+/// ```
+pub struct TracePointContext<A: TracePointArgs> {
+    #[cfg(target_arch = "bpf")]
+    ctx: *const c_void,
+    /// On the host there is no kernel record: the context owns a copy.
+    #[cfg(not(target_arch = "bpf"))]
+    record: A,
+    _args: PhantomData<A>,
+}
+
+impl<A: TracePointArgs> TracePointContext<A> {
+    /// Returns a copy of the record. LLVM only loads the fields the program
+    /// then uses.
+    #[inline(always)]
+    pub fn args(&self) -> A {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is the tracepoint record the kernel passed to this
+            // run (`FromRawContext` contract). `A: TracePointArgs` is plain
+            // data valid for any bit pattern, and the kernel refuses to attach
+            // the program if `A` is larger than the record.
+            unsafe { core::ptr::read(self.ctx.cast::<A>()) }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.record
+        }
+    }
+
+    /// Builds a context from a record, for unit tests of program logic with
+    /// plain `cargo test` on the host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn from_record(record: A) -> Self {
+        Self {
+            record,
+            _args: PhantomData,
+        }
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl<A: TracePointArgs> FromRawContext<kind::TracePoint> for TracePointContext<A> {
+    #[inline(always)]
+    unsafe fn from_raw(ctx: *mut c_void) -> Self {
+        Self {
+            ctx: ctx.cast_const(),
+            _args: PhantomData,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Procedural macros of iu: program attributes and `printk!`.
+//!
+//! Each program attribute keeps the user's safe function as it is and adds
+//! the entry point the kernel calls, in the ELF section libbpf would use for
+//! the same program (`tracepoint/<category>/<name>`, ...). The entry point is
+//! emitted by `iu_ebpf::__entry!`, so that the attributes it needs, which
+//! count as unsafe code, never appear in the program crate.
+
+use proc_macro::TokenStream;
+
+mod printk;
+mod program;
+
+/// Turns a function into a tracepoint program.
+///
+/// The function takes a `TracePointContext<A>` whose record type `A` matches
+/// the tracepoint's `format` file, and returns `()`, an integer or a
+/// `Result` of them. `category` and `name` name the tracepoint; without them
+/// user space must name it when attaching.
+///
+/// ```ignore
+/// #[tracepoint(category = "syscalls", name = "sys_enter_dup")]
+/// fn hello(ctx: TracePointContext<SysEnter>) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::tracepoint(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Prints a formatted line to the kernel's trace pipe.
+///
+/// Takes a Rust format string with integer arguments: `{}`, `{name}`,
+/// `{0}`, `{:x}`, `{:X}`, width, `0` padding and `<`/`>` alignment. The
+/// format is translated to `bpf_trace_printk`'s at compile time.
+///
+/// ```ignore
+/// printk!("Rust triggered from PID {} on CPU {}.", pid(), cpu());
+/// ```
+#[proc_macro]
+pub fn printk(input: TokenStream) -> TokenStream {
+    printk::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1,0 +1,82 @@
+//! Program attributes.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{ItemFn, LitStr, Token, parse::Parser, punctuated::Punctuated};
+
+/// `key = "value"` pairs of an attribute.
+fn parse_args(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
+    let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
+    pairs
+        .into_iter()
+        .map(|pair| {
+            let key = pair
+                .path
+                .get_ident()
+                .cloned()
+                .ok_or_else(|| syn::Error::new_spanned(&pair.path, "expected `key = \"value\"`"))?;
+            match pair.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(value),
+                    ..
+                }) => Ok((key, value)),
+                other => Err(syn::Error::new_spanned(other, "expected a string literal")),
+            }
+        })
+        .collect()
+}
+
+/// Checks that the function can be an entry point and emits it with its stub.
+fn emit(section: String, kind: &str, mut func: ItemFn) -> syn::Result<TokenStream> {
+    let sig = &func.sig;
+    if sig.inputs.len() != 1 {
+        return Err(syn::Error::new_spanned(
+            &sig.inputs,
+            "a program function takes exactly one argument: its context",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.asyncness.is_some() || sig.unsafety.is_some() {
+        return Err(syn::Error::new_spanned(
+            sig,
+            "a program function must be a plain, non-generic, safe function",
+        ));
+    }
+    let name = sig.ident.clone();
+    let kind = syn::Ident::new(kind, proc_macro2::Span::call_site());
+    let section = LitStr::new(&section, proc_macro2::Span::call_site());
+    func.attrs.push(syn::parse_quote!(#[inline(always)]));
+    func.attrs
+        .push(syn::parse_quote!(#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]));
+    Ok(quote! {
+        #func
+        ::iu_ebpf::__entry!(#section, #kind, #name);
+    })
+}
+
+pub fn tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (mut category, mut name) = (None, None);
+    for (key, value) in parse_args(attr.clone())? {
+        match key.to_string().as_str() {
+            "category" => category = Some(value.value()),
+            "name" => name = Some(value.value()),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "unknown key: expected `category` or `name`",
+                ));
+            }
+        }
+    }
+    let section = match (category, name) {
+        (Some(category), Some(name)) => format!("tracepoint/{category}/{name}"),
+        (None, None) => "tracepoint".to_owned(),
+        _ => {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "give both `category` and `name`, or neither",
+            ));
+        }
+    };
+    emit(section, "TracePoint", func)
+}

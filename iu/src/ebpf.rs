@@ -1,0 +1,433 @@
+//! Loading an object: BTF, maps, relocations and programs, in one call.
+
+use std::{
+    collections::{HashMap, HashSet},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::Path,
+    sync::OnceLock,
+};
+
+use aya_obj::{
+    EbpfSectionKind, Object,
+    btf::Btf,
+    generated::bpf_map_type,
+};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+use crate::{
+    error::{CAP_BPF_HINT, Error, Result, chain},
+    features,
+    maps::Map,
+    programs::{LoadType, Program, TracePoint},
+    sys::{self, MapCreate, ProgBtfInfo, ProgLoad, SyscallError},
+    trace_pipe::PrintkFormat,
+    verifier::VerifierLog,
+};
+
+/// Default size of the verifier-log buffer: large enough for the end of the
+/// log of a program that hits the 1M-instruction limit, allocated once.
+const DEFAULT_LOG_SIZE: usize = 4 << 20;
+
+/// `BPF_F_RDONLY_PROG`.
+const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// Options for loading an object. Loading itself is one call.
+///
+/// ```no_run
+/// # fn main() -> Result<(), iu::Error> {
+/// let ebpf = iu::EbpfLoader::new()
+///     .verifier_log_size(1 << 20)
+///     .load_file("target/bpf/bpfel-unknown-none/release/hello")?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct EbpfLoader {
+    log_size: usize,
+}
+
+impl Default for EbpfLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EbpfLoader {
+    /// A loader with default options.
+    pub fn new() -> Self {
+        Self {
+            log_size: DEFAULT_LOG_SIZE,
+        }
+    }
+
+    /// Sets the size of the buffer for the verifier's log of a rejected
+    /// program. The log is only requested after a load fails.
+    pub fn verifier_log_size(&mut self, bytes: usize) -> &mut Self {
+        self.log_size = bytes.clamp(128, u32::MAX as usize >> 2);
+        self
+    }
+
+    /// Reads and loads the object at `path`.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Ebpf> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::ReadObject {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load(&bytes)
+    }
+
+    /// Loads an object from its bytes: creates its maps, relocates and loads
+    /// every program. Nothing is attached yet.
+    pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
+        let mut obj = Object::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+        let sections = program_sections(bytes)?;
+        let btf_fd = load_btf(&mut obj)?;
+        if obj.has_btf_relocations() {
+            let kernel = kernel_btf()?;
+            obj.relocate_btf(kernel)
+                .map_err(|e| Error::Relocation(chain(&e)))?;
+        }
+
+        let mut maps = HashMap::new();
+        for (name, map) in &obj.maps {
+            if map.value_size() == 0 {
+                continue;
+            }
+            let is_data = matches!(
+                map.section_kind(),
+                EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
+            );
+            let btf = match (&btf_fd, map) {
+                (Some(fd), aya_obj::Map::Btf(m)) => Some((
+                    fd.as_fd(),
+                    m.def.btf_key_type_id,
+                    m.def.btf_value_type_id,
+                )),
+                _ => None,
+            };
+            let map_type = if is_data {
+                bpf_map_type::BPF_MAP_TYPE_ARRAY as u32
+            } else {
+                map.map_type()
+            };
+            let fd = sys::map_create(&MapCreate {
+                name,
+                map_type,
+                key_size: map.key_size(),
+                value_size: map.value_size(),
+                max_entries: map.max_entries(),
+                map_flags: map.map_flags(),
+                map_extra: map.map_extra(),
+                btf,
+            })
+            .map_err(|e| {
+                Error::from_syscall(
+                    format!("creating map `{name}`"),
+                    SyscallError::new("bpf(BPF_MAP_CREATE)", e),
+                    CAP_BPF_HINT,
+                    |name, source| Error::MapCreate { name, source },
+                )
+            })?;
+            if is_data {
+                init_data_map(name, &fd, map)?;
+            }
+            maps.insert(
+                name.clone(),
+                Map {
+                    name: name.clone(),
+                    fd,
+                    map_type,
+                    key_size: map.key_size(),
+                    value_size: map.value_size(),
+                    max_entries: map.max_entries(),
+                },
+            );
+        }
+
+        let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
+        let fds: Vec<(String, i32)> = maps
+            .iter()
+            .map(|(name, m)| (name.clone(), m.fd.as_raw_fd()))
+            .collect();
+        let obj_maps = obj.maps.clone();
+        obj.relocate_maps(
+            fds.iter()
+                .filter_map(|(name, fd)| obj_maps.get(name).map(|m| (name.as_str(), *fd, m))),
+            &text_sections,
+        )
+        .map_err(|e| Error::Relocation(chain(&e)))?;
+        obj.relocate_calls(&text_sections)
+            .map_err(|e| Error::Relocation(chain(&e)))?;
+        obj.sanitize_functions(features::object_features());
+
+        let mut programs = HashMap::new();
+        for (name, program) in &obj.programs {
+            let section_name = sections.get(name).cloned().unwrap_or_default();
+            let load_type =
+                LoadType::of(&program.section).map_err(|reason| Error::UnsupportedProgram {
+                    name: name.clone(),
+                    section: section_name.clone(),
+                    reason,
+                })?;
+            let function = obj.functions.get(&program.function_key()).ok_or_else(|| {
+                Error::Relocation(format!("program `{name}` has no function in the object"))
+            })?;
+            let func_info = function.func_info.func_info_bytes();
+            let line_info = function.line_info.line_info_bytes();
+            let spec = ProgLoad {
+                name,
+                prog_type: load_type.prog_type,
+                expected_attach_type: load_type.expected_attach_type,
+                insns: &function.instructions,
+                license: &program.license,
+                kern_version: program
+                    .kernel_version
+                    .unwrap_or_else(features::kernel_version_code),
+                prog_flags: load_type.prog_flags,
+                attach_btf_id: 0,
+                btf: ProgBtfInfo {
+                    btf_fd: btf_fd.as_ref().map(|fd| fd.as_fd()),
+                    func_info: &func_info,
+                    func_info_rec_size: function.func_info_rec_size as u32,
+                    line_info: &line_info,
+                    line_info_rec_size: function.line_info_rec_size as u32,
+                },
+            };
+            let fd = load_program(&spec, self.log_size)?;
+            programs.insert(
+                name.clone(),
+                Program {
+                    name: name.clone(),
+                    section_name,
+                    section: program.section.clone(),
+                    fd,
+                },
+            );
+        }
+        log::debug!(
+            "loaded {} programs and {} maps",
+            programs.len(),
+            maps.len()
+        );
+        let printk_formats = printk_formats(&obj);
+        Ok(Ebpf {
+            maps,
+            programs,
+            printk_formats,
+        })
+    }
+}
+
+/// The strings of the object's mergeable-string sections (`.rodata.str*`),
+/// where the compiler puts `printk!` formats.
+fn printk_formats(obj: &Object) -> Vec<PrintkFormat> {
+    obj.maps
+        .iter()
+        .filter(|(name, _)| name.starts_with(".rodata.str"))
+        .flat_map(|(_, map)| map.data().split(|&b| b == 0))
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| std::str::from_utf8(s).ok())
+        .map(PrintkFormat::new)
+        .collect()
+}
+
+/// Maps program (function) names to their ELF section names, which carry
+/// the attach target (`tracepoint/<category>/<name>`).
+fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+    let mut out = HashMap::new();
+    for symbol in file.symbols() {
+        if symbol.kind() != object::SymbolKind::Text {
+            continue;
+        }
+        let (Some(index), Ok(name)) = (symbol.section_index(), symbol.name()) else {
+            continue;
+        };
+        if let Ok(section) = file.section_by_index(index).and_then(|s| s.name().map(str::to_owned))
+        {
+            out.insert(name.to_owned(), section);
+        }
+    }
+    Ok(out)
+}
+
+/// Sanitizes the object's BTF for this kernel and loads it. Programs then
+/// get func and line info, so the verifier's log shows Rust source lines.
+fn load_btf(obj: &mut Object) -> Result<Option<OwnedFd>> {
+    let needs_btf = obj.maps.values().any(|m| matches!(m, aya_obj::Map::Btf(_)));
+    let btf = match obj.fixup_and_sanitize_btf(
+        features::object_features()
+            .btf()
+            .ok_or_else(|| Error::Btf("BTF features unknown".into()))?,
+    ) {
+        Ok(Some(btf)) => btf.to_bytes(),
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(Error::Btf(chain(&e))),
+    };
+    match sys::btf_load(&btf, &mut []) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(Error::from_syscall(
+            "loading the object's BTF",
+            SyscallError::new("bpf(BPF_BTF_LOAD)", e),
+            CAP_BPF_HINT,
+            |_, source| Error::Btf(source.to_string()),
+        )),
+        Err(e) => {
+            let mut log = vec![0u8; 64 << 10];
+            let _ = sys::btf_load(&btf, &mut log);
+            let log = VerifierLog::new(&log, false);
+            if needs_btf {
+                Err(Error::Btf(format!(
+                    "the kernel refused it ({e}); BTF-defined maps need it:\n{log}"
+                )))
+            } else {
+                log::warn!("the kernel refused the object's BTF ({e}); loading without it");
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The kernel's BTF, parsed at most once per process, and only for objects
+/// that need it.
+fn kernel_btf() -> Result<&'static Btf> {
+    static KERNEL_BTF: OnceLock<Result<Btf, String>> = OnceLock::new();
+    KERNEL_BTF
+        .get_or_init(|| Btf::from_sys_fs().map_err(|e| chain(&e)))
+        .as_ref()
+        .map_err(|e| Error::KernelBtf(e.clone()))
+}
+
+/// Writes a global-data section's initial bytes and freezes `.rodata`.
+fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
+    let io = |what: &str, source| Error::Io {
+        context: format!("{what} global data map `{name}`"),
+        source,
+    };
+    let data = map.data();
+    if map.section_kind() != EbpfSectionKind::Bss && data.len() == map.value_size() as usize {
+        sys::map_update_elem(fd.as_fd(), &0u32.to_ne_bytes(), data, 0)
+            .map_err(|e| io("initializing", e))?;
+    }
+    if map.map_flags() & BPF_F_RDONLY_PROG != 0 {
+        sys::map_freeze(fd.as_fd()).map_err(|e| io("freezing", e))?;
+    }
+    Ok(())
+}
+
+/// Loads a program. The first attempt asks for no log, which is the fast
+/// path; only a failure is retried once with the log buffer.
+fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
+    let first = match sys::prog_load(spec, &mut [], 0) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let as_error = |error| SyscallError::new("bpf(BPF_PROG_LOAD)", error);
+    if first.error.raw_os_error() == Some(libc::EPERM) {
+        return Err(Error::from_syscall(
+            format!("loading program `{}`", spec.name),
+            as_error(first.error),
+            CAP_BPF_HINT,
+            |name, source| Error::ProgramLoad { name, source },
+        ));
+    }
+    let mut log = vec![0u8; log_size];
+    match sys::prog_load(spec, &mut log, 1) {
+        Ok(fd) => Ok(fd),
+        Err(second) => {
+            let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
+                || second.log_true_size as usize > log.len();
+            let log = VerifierLog::new(&log, truncated);
+            if log.is_empty() {
+                return Err(Error::ProgramLoad {
+                    name: spec.name.to_owned(),
+                    source: as_error(first.error),
+                });
+            }
+            let errno = first
+                .error
+                .raw_os_error()
+                .map(|e| format!("{:?}", nix::errno::Errno::from_raw(e)))
+                .unwrap_or_else(|| first.error.to_string());
+            Err(Error::Verifier {
+                name: spec.name.to_owned(),
+                errno,
+                log,
+            })
+        }
+    }
+}
+
+/// A loaded object: its maps and programs. Dropping it closes their file
+/// descriptors; programs stay in the kernel only while a link (or a pin)
+/// holds them.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), iu::Error> {
+/// let ebpf = iu::Ebpf::load_file("target/bpf/bpfel-unknown-none/release/hello")?;
+/// let _link = ebpf.tracepoint("hello")?.attach()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Ebpf {
+    maps: HashMap<String, Map>,
+    programs: HashMap<String, Program>,
+    printk_formats: Vec<PrintkFormat>,
+}
+
+impl Ebpf {
+    /// Loads an object with default options; see [`EbpfLoader`].
+    pub fn load(bytes: &[u8]) -> Result<Self> {
+        EbpfLoader::new().load(bytes)
+    }
+
+    /// Reads and loads an object with default options.
+    pub fn load_file(path: impl AsRef<Path>) -> Result<Self> {
+        EbpfLoader::new().load_file(path)
+    }
+
+    /// The program called `name`.
+    pub fn program(&self, name: &str) -> Result<&Program> {
+        self.programs
+            .get(name)
+            .ok_or_else(|| Error::UnknownProgram {
+                name: name.to_owned(),
+                available: sorted(self.programs.keys()),
+            })
+    }
+
+    /// Every program, in no particular order.
+    pub fn programs(&self) -> impl Iterator<Item = &Program> {
+        self.programs.values()
+    }
+
+    /// The map called `name`.
+    pub fn map(&self, name: &str) -> Result<&Map> {
+        self.maps.get(name).ok_or_else(|| Error::UnknownMap {
+            name: name.to_owned(),
+            available: sorted(self.maps.keys()),
+        })
+    }
+
+    /// Every map, in no particular order.
+    pub fn maps(&self) -> impl Iterator<Item = &Map> {
+        self.maps.values()
+    }
+
+    /// The `printk!` formats in the object, to keep only its lines in a
+    /// [`crate::TracePipe`] (see [`crate::TracePipe::only`]).
+    pub fn printk_formats(&self) -> Vec<PrintkFormat> {
+        self.printk_formats.clone()
+    }
+
+    /// The tracepoint program called `name`.
+    pub fn tracepoint(&self, name: &str) -> Result<TracePoint<'_>> {
+        TracePoint::new(self.program(name)?)
+    }
+}
+
+fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut names: Vec<String> = names.cloned().collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,213 @@
+//! Errors. Each one names the thing that failed, what the kernel said, and
+//! what to do about it.
+
+use std::{io, path::PathBuf};
+
+use crate::{sys::SyscallError, verifier::VerifierLog};
+
+/// What `iu` returns when something fails.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object file could not be read.
+    #[error("cannot read BPF object {path}: {source}")]
+    ReadObject {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// The bytes are not a valid BPF ELF object.
+    #[error("invalid BPF object: {0}; build programs with `cargo xtask build`")]
+    Parse(String),
+
+    /// The object's BTF is malformed or the kernel refused it.
+    #[error("the object's BTF is invalid: {0}")]
+    Btf(String),
+
+    /// The kernel's BTF (`/sys/kernel/btf/vmlinux`) is missing or unreadable.
+    #[error(
+        "cannot read the kernel's BTF at /sys/kernel/btf/vmlinux: {0}; the kernel needs CONFIG_DEBUG_INFO_BTF for CO-RE programs"
+    )]
+    KernelBtf(String),
+
+    /// Relocating maps, calls or CO-RE accesses failed.
+    #[error("relocation failed: {0}")]
+    Relocation(String),
+
+    /// The operation needs privileges the process lacks.
+    #[error("{operation}: permission denied ({source}). {hint}")]
+    PermissionDenied {
+        /// What was attempted, naming the program or map.
+        operation: String,
+        /// The failing call.
+        source: SyscallError,
+        /// What to do: the capability to add, or why root was refused.
+        hint: &'static str,
+    },
+
+    /// Creating a map failed.
+    #[error("creating map `{name}` failed: {source}")]
+    MapCreate {
+        /// The map's name in the object.
+        name: String,
+        /// The failing call.
+        source: SyscallError,
+    },
+
+    /// The verifier refused a program. The log says why.
+    #[error("the verifier rejected program `{name}` ({errno}):\n{log}")]
+    Verifier {
+        /// The program's name.
+        name: String,
+        /// The errno `BPF_PROG_LOAD` returned, for example `EACCES`.
+        errno: String,
+        /// The verifier's log, with the Rust source line of the failure.
+        log: VerifierLog,
+    },
+
+    /// Loading a program failed without a verifier log.
+    #[error("loading program `{name}` failed: {source}")]
+    ProgramLoad {
+        /// The program's name.
+        name: String,
+        /// The failing call.
+        source: SyscallError,
+    },
+
+    /// The object has no program with that name.
+    #[error("no program named `{name}` in the object; it has: {}", available.join(", "))]
+    UnknownProgram {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        available: Vec<String>,
+    },
+
+    /// The object has no map with that name.
+    #[error("no map named `{name}` in the object; it has: {}", available.join(", "))]
+    UnknownMap {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        available: Vec<String>,
+    },
+
+    /// The program exists but is of another type than the one asked for.
+    #[error("program `{name}` is a {actual} program, not a {expected} program")]
+    WrongProgramType {
+        /// The program's name.
+        name: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The program's real type (its section).
+        actual: String,
+    },
+
+    /// The object uses a program type this version of iu cannot load.
+    #[error("program `{name}` has unsupported section `{section}`: {reason}")]
+    UnsupportedProgram {
+        /// The program's name.
+        name: String,
+        /// Its ELF section.
+        section: String,
+        /// Why it is not supported.
+        reason: &'static str,
+    },
+
+    /// The program's section does not say where to attach it.
+    #[error(
+        "program `{0}` does not name its attach target in its section; pass the target to the attach call"
+    )]
+    NoAttachTarget(String),
+
+    /// The tracepoint does not exist in the running kernel.
+    #[error(
+        "tracepoint `{category}/{name}` does not exist in this kernel (no {path}); list them with `ls /sys/kernel/tracing/events/{category}`"
+    )]
+    UnknownTracePoint {
+        /// The tracepoint's category.
+        category: String,
+        /// The tracepoint's name.
+        name: String,
+        /// The file that was looked for.
+        path: PathBuf,
+    },
+
+    /// Attaching a program failed.
+    #[error("attaching `{program}` to {target} failed: {source}{}", hint.map(|h| format!(". {h}")).unwrap_or_default())]
+    Attach {
+        /// The program's name.
+        program: String,
+        /// The hook, for example `tracepoint syscalls/sys_enter_dup`.
+        target: String,
+        /// The failing call.
+        source: SyscallError,
+        /// What the error most likely means.
+        hint: Option<&'static str>,
+    },
+
+    /// tracefs is not mounted and could not be mounted.
+    #[error(
+        "tracefs is not available: {0}; mount it with `mount -t tracefs tracefs /sys/kernel/tracing` (needs CAP_SYS_ADMIN)"
+    )]
+    Tracefs(String),
+
+    /// Another I/O failure, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Builds the error for a failed syscall about `what`, turning `EPERM`
+    /// into [`Error::PermissionDenied`] with advice and anything else into
+    /// the error `other` builds.
+    pub(crate) fn from_syscall(
+        what: impl Into<String>,
+        source: SyscallError,
+        capability_hint: &'static str,
+        other: impl FnOnce(String, SyscallError) -> Error,
+    ) -> Error {
+        let what = what.into();
+        if source.errno() == Some(libc::EPERM) {
+            let hint = if crate::sys::is_root() {
+                "The kernel refused it even to root: kernel lockdown or an LSM forbids it here. Run it in the VM instead (`cargo xtask run --vm`)."
+            } else {
+                capability_hint
+            };
+            Error::PermissionDenied {
+                operation: what,
+                source,
+                hint,
+            }
+        } else {
+            other(what, source)
+        }
+    }
+}
+
+/// Renders an error with its chain of sources: `a: b: c`.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
+/// The capabilities loading programs and maps needs.
+pub(crate) const CAP_BPF_HINT: &str = "Loading BPF programs and maps needs CAP_BPF (and CAP_PERFMON for tracing programs, CAP_NET_ADMIN for networking ones): run with `sudo`, or in the VM with `cargo xtask run --vm`.";
+
+/// The capabilities attaching tracing programs needs.
+pub(crate) const CAP_PERFMON_HINT: &str = "Attaching tracing programs needs CAP_PERFMON and CAP_BPF (or root): run with `sudo`, or in the VM with `cargo xtask run --vm`.";
+
+/// Shorthand for `Result<T, iu::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! `iu` loads BPF programs written with `iu-ebpf` (or any libbpf-style
+//! object) into the running kernel, attaches them, and streams their output
+//! to async Rust. It makes the `bpf()` and `perf_event_open()` system calls
+//! itself: no libbpf.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let ebpf = iu::Ebpf::load_file("target/bpf/bpfel-unknown-none/release/hello")?;
+//! let mut trace = iu::TracePipe::open()?.only(ebpf.printk_formats());
+//! let link = ebpf.tracepoint("hello")?.attach()?;
+//! if let Some(line) = trace.next_line().await {
+//!     println!("{}", line?.message);
+//! }
+//! drop(link); // detaches
+//! # Ok(()) }
+//! ```
+
+mod ebpf;
+mod error;
+pub mod features;
+pub mod maps;
+pub mod programs;
+pub mod sys;
+mod trace_pipe;
+pub mod tracefs;
+mod verifier;
+
+pub use ebpf::{Ebpf, EbpfLoader};
+pub use error::{Error, Result};
+pub use trace_pipe::{PrintkFormat, TraceLine, TracePipe};
+pub use verifier::{SourceLine, VerifierLog};

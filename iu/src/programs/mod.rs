@@ -1,0 +1,121 @@
+//! Loaded programs and their attach APIs, one module per program type.
+
+pub mod tracepoint;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use aya_obj::{
+    ProgramSection,
+    generated::{bpf_attach_type, bpf_prog_type},
+    programs::{CgroupSkbAttachType, XdpAttachType},
+};
+
+pub use tracepoint::{TracePoint, TracePointLink};
+
+/// `BPF_F_SLEEPABLE`.
+const BPF_F_SLEEPABLE: u32 = 1 << 4;
+/// `BPF_F_XDP_HAS_FRAGS`.
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// A program loaded into the kernel. Attach it through its typed view, for
+/// example [`crate::Ebpf::tracepoint`].
+#[derive(Debug)]
+pub struct Program {
+    pub(crate) name: String,
+    pub(crate) section_name: String,
+    pub(crate) section: ProgramSection,
+    pub(crate) fd: OwnedFd,
+}
+
+impl Program {
+    /// The program's name (its function's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The ELF section it came from, for example
+    /// `tracepoint/syscalls/sys_enter_dup`.
+    pub fn section_name(&self) -> &str {
+        &self.section_name
+    }
+
+    /// The program type, as aya-obj parsed it from the section name.
+    pub fn section(&self) -> &ProgramSection {
+        &self.section
+    }
+}
+
+impl AsFd for Program {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// How `BPF_PROG_LOAD` is told the type of a program from its section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LoadType {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub prog_flags: u32,
+}
+
+impl LoadType {
+    /// Maps a section to its program type, or says why it cannot be loaded.
+    pub(crate) fn of(section: &ProgramSection) -> Result<Self, &'static str> {
+        use bpf_prog_type::*;
+        let plain = |t: bpf_prog_type| Self {
+            prog_type: t as u32,
+            expected_attach_type: 0,
+            prog_flags: 0,
+        };
+        let with = |t: bpf_prog_type, a: bpf_attach_type| Self {
+            prog_type: t as u32,
+            expected_attach_type: a as u32,
+            prog_flags: 0,
+        };
+        Ok(match section {
+            ProgramSection::KProbe | ProgramSection::KRetProbe => plain(BPF_PROG_TYPE_KPROBE),
+            ProgramSection::UProbe { sleepable } | ProgramSection::URetProbe { sleepable } => {
+                Self {
+                    prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                    ..plain(BPF_PROG_TYPE_KPROBE)
+                }
+            }
+            ProgramSection::TracePoint => plain(BPF_PROG_TYPE_TRACEPOINT),
+            ProgramSection::RawTracePoint => plain(BPF_PROG_TYPE_RAW_TRACEPOINT),
+            ProgramSection::PerfEvent => plain(BPF_PROG_TYPE_PERF_EVENT),
+            ProgramSection::SocketFilter => plain(BPF_PROG_TYPE_SOCKET_FILTER),
+            ProgramSection::SchedClassifier => plain(BPF_PROG_TYPE_SCHED_CLS),
+            ProgramSection::Xdp { frags, attach_type } => {
+                let attach = match attach_type {
+                    XdpAttachType::Interface => bpf_attach_type::BPF_XDP,
+                    XdpAttachType::CpuMap => bpf_attach_type::BPF_XDP_CPUMAP,
+                    XdpAttachType::DevMap => bpf_attach_type::BPF_XDP_DEVMAP,
+                };
+                Self {
+                    prog_flags: if *frags { BPF_F_XDP_HAS_FRAGS } else { 0 },
+                    ..with(BPF_PROG_TYPE_XDP, attach)
+                }
+            }
+            ProgramSection::CgroupSkb { attach_type } => match attach_type {
+                Some(CgroupSkbAttachType::Ingress) => with(
+                    BPF_PROG_TYPE_CGROUP_SKB,
+                    bpf_attach_type::BPF_CGROUP_INET_INGRESS,
+                ),
+                Some(CgroupSkbAttachType::Egress) => with(
+                    BPF_PROG_TYPE_CGROUP_SKB,
+                    bpf_attach_type::BPF_CGROUP_INET_EGRESS,
+                ),
+                None => plain(BPF_PROG_TYPE_CGROUP_SKB),
+            },
+            ProgramSection::SkMsg => plain(BPF_PROG_TYPE_SK_MSG),
+            ProgramSection::SockOps => plain(BPF_PROG_TYPE_SOCK_OPS),
+            ProgramSection::SkLookup => plain(BPF_PROG_TYPE_SK_LOOKUP),
+            _ => {
+                return Err(
+                    "this program type is not supported by this version of iu's loader yet",
+                );
+            }
+        })
+    }
+}

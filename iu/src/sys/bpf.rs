@@ -1,0 +1,400 @@
+//! `bpf(2)` commands.
+
+use std::{
+    ffi::CStr,
+    io, mem,
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+};
+
+use aya_obj::generated::{bpf_cmd, bpf_insn};
+
+/// Kernel object names hold at most 15 bytes and a NUL (`BPF_OBJ_NAME_LEN`).
+pub const OBJ_NAME_LEN: usize = 16;
+
+/// Copies `name` into a kernel object name: at most 15 bytes, and only the
+/// characters the kernel accepts (alphanumerics, `_` and `.`).
+pub fn obj_name(name: &str) -> [u8; OBJ_NAME_LEN] {
+    let mut out = [0u8; OBJ_NAME_LEN];
+    for (dst, src) in out
+        .iter_mut()
+        .zip(name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'))
+        .take(OBJ_NAME_LEN - 1)
+    {
+        *dst = src;
+    }
+    out
+}
+
+/// Issues `bpf(cmd, attr, size_of::<T>())`.
+///
+/// # Safety
+///
+/// `T` must be the attribute struct of `cmd`, and every pointer stored in it
+/// must be valid for the access the kernel makes for `cmd` during the call.
+unsafe fn sys_bpf<T>(cmd: bpf_cmd, attr: &mut T) -> io::Result<i64> {
+    // SAFETY: the caller guarantees that `attr` is the right attribute struct
+    // and that its pointers are valid; the size passed is exactly `T`'s, and
+    // trailing fields unknown to an older kernel are zero.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_int,
+            attr as *mut T,
+            mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Issues a command that returns a new file descriptor.
+///
+/// # Safety
+///
+/// As [`sys_bpf`].
+unsafe fn sys_bpf_fd<T>(cmd: bpf_cmd, attr: &mut T) -> io::Result<OwnedFd> {
+    // SAFETY: forwarded from the caller.
+    let fd = unsafe { sys_bpf(cmd, attr)? };
+    // SAFETY: on success these commands return a new file descriptor that
+    // nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; OBJ_NAME_LEN],
+    map_ifindex: u32,
+    btf_fd: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_value_type_id: u32,
+    map_extra: u64,
+}
+
+/// Everything `BPF_MAP_CREATE` takes.
+#[derive(Debug, Clone, Default)]
+pub struct MapCreate<'a> {
+    /// Kernel name of the map (truncated to 15 bytes).
+    pub name: &'a str,
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// Type-specific extra value (the bloom filter's hash count, ...).
+    pub map_extra: u64,
+    /// The object's BTF, with the key and value type ids in it.
+    pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
+}
+
+/// `BPF_MAP_CREATE`.
+pub fn map_create(spec: &MapCreate<'_>) -> io::Result<OwnedFd> {
+    let (btf_fd, key_id, value_id) = spec
+        .btf
+        .map(|(fd, k, v)| (fd.as_raw_fd() as u32, k, v))
+        .unwrap_or_default();
+    let mut attr = MapCreateAttr {
+        map_type: spec.map_type,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        max_entries: spec.max_entries,
+        map_flags: spec.map_flags,
+        map_name: obj_name(spec.name),
+        btf_fd,
+        btf_key_type_id: key_id,
+        btf_value_type_id: value_id,
+        map_extra: spec.map_extra,
+        ..Default::default()
+    };
+    // SAFETY: `MapCreateAttr` is the `BPF_MAP_CREATE` layout; it holds no
+    // pointers, and `btf_fd` is borrowed for the duration of the call.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// `BPF_MAP_UPDATE_ELEM`. The caller checks that `key` and `value` have the
+/// map's key and value sizes: the kernel reads exactly that many bytes.
+pub fn map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags,
+        ..Default::default()
+    };
+    // SAFETY: `key` and `value` are live slices that the kernel only reads,
+    // and the caller checked their sizes against the map's.
+    unsafe { sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr) }.map(drop)
+}
+
+/// `BPF_MAP_LOOKUP_ELEM` into `value`, which must have the map's value size
+/// (times the number of possible CPUs for per-CPU maps).
+pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `key` is read and `value` written by the kernel, both live for
+    // the call; the caller checked their sizes against the map's.
+    unsafe { sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) }.map(drop)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapFdAttr {
+    map_fd: u32,
+}
+
+/// `BPF_MAP_FREEZE`: no more writes from user space.
+pub fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = MapFdAttr {
+        map_fd: map.as_raw_fd() as u32,
+    };
+    // SAFETY: the attribute holds only a file descriptor.
+    unsafe { sys_bpf(bpf_cmd::BPF_MAP_FREEZE, &mut attr) }.map(drop)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    btf_log_true_size: u32,
+}
+
+/// `BPF_BTF_LOAD`. With a non-empty `log`, the kernel writes its BTF
+/// verifier log there.
+pub fn btf_load(btf: &[u8], log: &mut [u8]) -> io::Result<OwnedFd> {
+    let mut attr = BtfLoadAttr {
+        btf: btf.as_ptr() as u64,
+        btf_size: btf.len() as u32,
+        ..Default::default()
+    };
+    if !log.is_empty() {
+        attr.btf_log_buf = log.as_mut_ptr() as u64;
+        attr.btf_log_size = log.len() as u32;
+        attr.btf_log_level = 1;
+    }
+    // SAFETY: `btf` is read and `log` written, both live for the call, with
+    // their lengths passed alongside.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_BTF_LOAD, &mut attr) }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; OBJ_NAME_LEN],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+    attach_prog_fd: u32,
+    core_relo_cnt: u32,
+    fd_array: u64,
+    core_relos: u64,
+    core_relo_rec_size: u32,
+    log_true_size: u32,
+}
+
+/// BTF function and line information for a program (from `.BTF.ext`).
+#[derive(Debug, Clone, Default)]
+pub struct ProgBtfInfo<'a> {
+    /// The object's BTF.
+    pub btf_fd: Option<BorrowedFd<'a>>,
+    /// `bpf_func_info` records.
+    pub func_info: &'a [u8],
+    /// Size of one func info record.
+    pub func_info_rec_size: u32,
+    /// `bpf_line_info` records.
+    pub line_info: &'a [u8],
+    /// Size of one line info record.
+    pub line_info_rec_size: u32,
+}
+
+/// Everything `BPF_PROG_LOAD` takes.
+#[derive(Debug, Clone)]
+pub struct ProgLoad<'a> {
+    /// Kernel name of the program (truncated to 15 bytes).
+    pub name: &'a str,
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// `BPF_*` attach type the program will be attached with, if the type
+    /// needs it.
+    pub expected_attach_type: u32,
+    /// The instructions.
+    pub insns: &'a [bpf_insn],
+    /// The license, for example `GPL`.
+    pub license: &'a CStr,
+    /// `LINUX_VERSION_CODE` the program targets (only checked before 5.0).
+    pub kern_version: u32,
+    /// `BPF_F_*` program flags.
+    pub prog_flags: u32,
+    /// BTF id of the attach target, for BTF-based program types.
+    pub attach_btf_id: u32,
+    /// BTF func and line info.
+    pub btf: ProgBtfInfo<'a>,
+}
+
+/// The outcome of a program load attempt that failed.
+#[derive(Debug)]
+pub struct ProgLoadError {
+    /// The error `bpf()` returned.
+    pub error: io::Error,
+    /// The size of the complete verifier log, where the kernel reports it
+    /// (Linux 6.4+).
+    pub log_true_size: u32,
+}
+
+/// `BPF_PROG_LOAD`. With a non-empty `log`, the verifier writes its log
+/// there at `log_level`.
+pub fn prog_load(
+    spec: &ProgLoad<'_>,
+    log: &mut [u8],
+    log_level: u32,
+) -> Result<OwnedFd, ProgLoadError> {
+    let btf = &spec.btf;
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: spec.insns.len() as u32,
+        insns: spec.insns.as_ptr() as u64,
+        license: spec.license.as_ptr() as u64,
+        kern_version: spec.kern_version,
+        prog_flags: spec.prog_flags,
+        prog_name: obj_name(spec.name),
+        expected_attach_type: spec.expected_attach_type,
+        attach_btf_id: spec.attach_btf_id,
+        ..Default::default()
+    };
+    if let Some(fd) = btf.btf_fd {
+        attr.prog_btf_fd = fd.as_raw_fd() as u32;
+        if btf.func_info_rec_size != 0 && !btf.func_info.is_empty() {
+            attr.func_info_rec_size = btf.func_info_rec_size;
+            attr.func_info = btf.func_info.as_ptr() as u64;
+            attr.func_info_cnt = (btf.func_info.len() as u32) / btf.func_info_rec_size;
+        }
+        if btf.line_info_rec_size != 0 && !btf.line_info.is_empty() {
+            attr.line_info_rec_size = btf.line_info_rec_size;
+            attr.line_info = btf.line_info.as_ptr() as u64;
+            attr.line_info_cnt = (btf.line_info.len() as u32) / btf.line_info_rec_size;
+        }
+    }
+    if !log.is_empty() {
+        attr.log_buf = log.as_mut_ptr() as u64;
+        attr.log_size = log.len() as u32;
+        attr.log_level = log_level;
+    }
+    // SAFETY: every pointer in `attr` comes from a slice or C string borrowed
+    // by `spec` or `log` for the duration of the call, with its length (or
+    // record count) set from that same slice.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr) }.map_err(|error| ProgLoadError {
+        error,
+        log_true_size: attr.log_true_size,
+    })
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    /// The per-attach-type union (`perf_event.bpf_cookie`, ...).
+    target: [u64; 4],
+}
+
+/// `BPF_LINK_CREATE` with a program and a target (perf event fd, cgroup fd,
+/// ifindex, ...). `cookie` goes to the type-specific part where it exists
+/// (`bpf_get_attach_cookie`).
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    target: u32,
+    attach_type: u32,
+    flags: u32,
+    cookie: u64,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: target,
+        attach_type,
+        flags,
+        target: [cookie, 0, 0, 0],
+    };
+    // SAFETY: the attribute holds file descriptors and integers only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn attr_layouts_match_uapi() {
+        assert_eq!(offset_of!(MapCreateAttr, map_name), 28);
+        assert_eq!(offset_of!(MapCreateAttr, btf_fd), 48);
+        assert_eq!(offset_of!(MapCreateAttr, map_extra), 64);
+        assert_eq!(size_of::<MapElemAttr>(), 32);
+        assert_eq!(offset_of!(ProgLoadAttr, prog_name), 48);
+        assert_eq!(offset_of!(ProgLoadAttr, func_info), 80);
+        assert_eq!(offset_of!(ProgLoadAttr, line_info), 96);
+        assert_eq!(offset_of!(ProgLoadAttr, fd_array), 120);
+        assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
+        assert_eq!(size_of::<BtfLoadAttr>(), 32);
+        assert_eq!(offset_of!(LinkCreateAttr, target), 16);
+    }
+
+    #[test]
+    fn obj_names_are_truncated_and_filtered() {
+        assert_eq!(&obj_name("hello")[..6], b"hello\0");
+        assert_eq!(&obj_name("a-b c")[..4], b"abc\0");
+        let long = obj_name("a_very_long_program_name");
+        assert_eq!(long[15], 0);
+        assert_eq!(&long[..15], b"a_very_long_pro");
+    }
+}

@@ -1,0 +1,164 @@
+//! The verifier's log, shortened to what matters, with the Rust source line
+//! of the failure.
+
+use std::fmt;
+
+/// How many lines of the log's end [`VerifierLog`]'s `Display` shows.
+const TAIL_LINES: usize = 25;
+
+/// A source location the verifier's log points at, from the program's BTF
+/// line info (`; <code> @ <file>:<line>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The source file as the compiler recorded it.
+    pub file: String,
+    /// The line number.
+    pub line: u32,
+    /// The text of the line, where the object carries it.
+    pub code: String,
+}
+
+impl fmt::Display for SourceLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if !self.code.is_empty() {
+            write!(f, ": {}", self.code)?;
+        }
+        Ok(())
+    }
+}
+
+/// The verifier's log for a rejected program.
+///
+/// `Display` shows the source line of the failure and the end of the log;
+/// [`VerifierLog::full`] has everything.
+#[derive(Debug, Clone, Default)]
+pub struct VerifierLog {
+    text: String,
+    truncated: bool,
+}
+
+impl VerifierLog {
+    /// Wraps the raw log. `truncated` says that the kernel had more to say
+    /// than the buffer held.
+    pub fn new(raw: &[u8], truncated: bool) -> Self {
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        Self {
+            text: String::from_utf8_lossy(&raw[..end]).into_owned(),
+            truncated,
+        }
+    }
+
+    /// The whole log.
+    pub fn full(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the log was cut because it was larger than the buffer.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Whether the kernel wrote anything.
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    /// The last line of the log that says what went wrong, for example
+    /// `invalid access to packet, off=14 size=1, R1(id=0,off=14,r=0)`.
+    pub fn error(&self) -> Option<&str> {
+        self.text
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| {
+                !l.is_empty()
+                    && !l.starts_with("processed ")
+                    && !l.starts_with("verification time")
+                    && !l.starts_with("stack depth")
+                    && !l.starts_with(';')
+            })
+    }
+
+    /// The source line the verifier was at when it failed: the last
+    /// `; <code> @ <file>:<line>` annotation in the log.
+    pub fn source_line(&self) -> Option<SourceLine> {
+        self.text.lines().rev().find_map(parse_annotation)
+    }
+}
+
+/// Parses a BTF line-info annotation: `; <code> @ <file>:<line>`.
+fn parse_annotation(line: &str) -> Option<SourceLine> {
+    let rest = line.trim_start().strip_prefix(';')?;
+    let (code, location) = rest.rsplit_once(" @ ")?;
+    let (file, number) = location.trim().rsplit_once(':')?;
+    Some(SourceLine {
+        file: file.to_owned(),
+        line: number.parse().ok()?,
+        code: code.trim().to_owned(),
+    })
+}
+
+impl fmt::Display for VerifierLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(error) = self.error() {
+            writeln!(f, "  error: {error}")?;
+        }
+        if let Some(source) = self.source_line() {
+            writeln!(f, "  at {source}")?;
+        }
+        let lines: Vec<&str> = self.text.lines().collect();
+        let skipped = lines.len().saturating_sub(TAIL_LINES);
+        if skipped > 0 || self.truncated {
+            writeln!(
+                f,
+                "  verifier log (last {} of {} lines{}; the error's `log` has all of it):",
+                lines.len() - skipped,
+                lines.len(),
+                if self.truncated { ", truncated by the kernel" } else { "" }
+            )?;
+        } else {
+            writeln!(f, "  verifier log:")?;
+        }
+        for line in &lines[skipped..] {
+            writeln!(f, "    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "func#0 @0\n0: R1=ctx() R10=fp0\n; let x = a[i]; @ main.rs:17\n3: (85) call pc+4\nlast insn is not an exit or jmp\nprocessed 4 insns (limit 1000000)\n";
+
+    #[test]
+    fn finds_error_and_source_line() {
+        let log = VerifierLog::new(LOG.as_bytes(), false);
+        assert_eq!(log.error(), Some("last insn is not an exit or jmp"));
+        let source = log.source_line().unwrap();
+        assert_eq!(source.file, "main.rs");
+        assert_eq!(source.line, 17);
+        assert_eq!(source.code, "let x = a[i];");
+        let shown = log.to_string();
+        assert!(shown.contains("at main.rs:17: let x = a[i];"));
+        assert!(shown.contains("call pc+4"));
+    }
+
+    #[test]
+    fn stops_at_nul_and_keeps_tail() {
+        let mut raw = String::new();
+        for i in 0..100 {
+            raw.push_str(&format!("{i}: insn\n"));
+        }
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(b"\0garbage");
+        let log = VerifierLog::new(&bytes, true);
+        assert!(!log.full().contains("garbage"));
+        let shown = log.to_string();
+        assert!(shown.contains("99: insn"));
+        assert!(!shown.contains("\n    10: insn"));
+        assert!(shown.contains("truncated"));
+    }
+}
