@@ -18,6 +18,7 @@ use crate::{
     error::{CAP_BPF_HINT, Error, Result, chain},
     features,
     maps::Map,
+    source_map::ProgramDebug,
     programs::{LoadType, Program, TracePoint},
     sys::{self, MapCreate, ProgBtfInfo, ProgLoad, SyscallError},
     trace_pipe::PrintkFormat,
@@ -81,7 +82,7 @@ impl EbpfLoader {
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
         let mut obj = Object::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
         let sections = program_sections(bytes)?;
-        let btf_fd = load_btf(&mut obj)?;
+        let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         if obj.has_btf_relocations() {
             let kernel = kernel_btf()?;
             obj.relocate_btf(kernel)
@@ -193,7 +194,15 @@ impl EbpfLoader {
                     line_info_rec_size: function.line_info_rec_size as u32,
                 },
             };
-            let fd = load_program(&spec, self.log_size)?;
+            let debug = ProgramDebug {
+                insns: &function.instructions,
+                func_info: &func_info,
+                func_info_rec_size: function.func_info_rec_size,
+                line_info: &line_info,
+                line_info_rec_size: function.line_info_rec_size,
+                btf: btf_bytes.as_deref().unwrap_or_default(),
+            };
+            let fd = load_program(&spec, self.log_size, &debug)?;
             programs.insert(
                 name.clone(),
                 Program {
@@ -253,7 +262,7 @@ fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
 
 /// Sanitizes the object's BTF for this kernel and loads it. Programs then
 /// get func and line info, so the verifier's log shows Rust source lines.
-fn load_btf(obj: &mut Object) -> Result<Option<OwnedFd>> {
+fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
     let needs_btf = obj.maps.values().any(|m| matches!(m, aya_obj::Map::Btf(_)));
     let btf = match obj.fixup_and_sanitize_btf(
         features::object_features()
@@ -265,7 +274,7 @@ fn load_btf(obj: &mut Object) -> Result<Option<OwnedFd>> {
         Err(e) => return Err(Error::Btf(chain(&e))),
     };
     match sys::btf_load(&btf, &mut []) {
-        Ok(fd) => Ok(Some(fd)),
+        Ok(fd) => Ok(Some((fd, btf))),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(Error::from_syscall(
             "loading the object's BTF",
             SyscallError::new("bpf(BPF_BTF_LOAD)", e),
@@ -317,7 +326,7 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 
 /// Loads a program. The first attempt asks for no log, which is the fast
 /// path; only a failure is retried once with the log buffer.
-fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
+fn load_program(spec: &ProgLoad<'_>, log_size: usize, debug: &ProgramDebug<'_>) -> Result<OwnedFd> {
     let first = match sys::prog_load(spec, &mut [], 0) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
@@ -337,7 +346,7 @@ fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
         Err(second) => {
             let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
                 || second.log_true_size as usize > log.len();
-            let log = VerifierLog::new(&log, truncated);
+            let log = VerifierLog::new(&log, truncated).with_panic_sites(debug.panic_sites());
             if log.is_empty() {
                 return Err(Error::ProgramLoad {
                     name: spec.name.to_owned(),

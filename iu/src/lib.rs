@@ -20,6 +20,7 @@ mod error;
 pub mod features;
 pub mod maps;
 pub mod programs;
+mod source_map;
 pub mod sys;
 mod trace_pipe;
 pub mod tracefs;

@@ -1,1 +1,92 @@
-fn main(){}
+//! `cargo xtask`: builds iu's BPF programs, runs the examples, the tests and
+//! the benchmarks. Every command first makes sure the BPF toolchain is
+//! there, installing it on Debian/Ubuntu when it is not.
+
+mod bench;
+mod build;
+mod run;
+mod test;
+mod toolchain;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Build, run, test and benchmark iu")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build every BPF program crate (and the host crates).
+    Build(build::BuildArgs),
+    /// Build and run an example's user-space program.
+    Run(run::RunArgs),
+    /// Format and lint checks, unit tests and kernel integration tests.
+    Test(test::TestArgs),
+    /// Compare iu with C libbpf (and aya where it applies) in one run.
+    Bench(bench::BenchArgs),
+    /// Check for (and install) the BPF toolchain only.
+    Toolchain,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Build(args) => build::run(&args),
+        Cmd::Run(args) => run::run(&args),
+        Cmd::Test(args) => test::run(&args),
+        Cmd::Bench(args) => bench::run(&args),
+        Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Runs a command to completion, failing with its command line when it
+/// fails.
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{} failed ({status})", describe(cmd));
+    }
+    Ok(())
+}
+
+/// `program arg1 arg2 ...` of a command, for messages.
+pub fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The host's `cargo` (the one running xtask).
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}

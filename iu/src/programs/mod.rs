@@ -4,6 +4,8 @@ pub mod tracepoint;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use crate::sys;
+
 use aya_obj::{
     ProgramSection,
     generated::{bpf_attach_type, bpf_prog_type},
@@ -43,6 +45,74 @@ impl Program {
     pub fn section(&self) -> &ProgramSection {
         &self.section
     }
+
+    /// What the kernel reports about the loaded program: its id, sizes and
+    /// the number of instructions the verifier processed.
+    pub fn info(&self) -> crate::Result<ProgramInfo> {
+        sys::prog_info(self.fd.as_fd())
+            .map(ProgramInfo::from)
+            .map_err(|source| crate::Error::Io {
+                context: format!("reading the kernel's info on program `{}`", self.name),
+                source,
+            })
+    }
+}
+
+/// What the kernel reports about a loaded program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramInfo {
+    /// The kernel's id for the program (as in `bpftool prog list`).
+    pub id: u32,
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// The name the kernel keeps (at most 15 bytes).
+    pub name: String,
+    /// Number of translated BPF instructions.
+    pub xlated_insns: u32,
+    /// Size of the JITed machine code in bytes.
+    pub jited_bytes: u32,
+    /// Instructions the verifier processed to accept the program.
+    pub verified_insns: u32,
+}
+
+impl From<sys::ProgInfo> for ProgramInfo {
+    fn from(info: sys::ProgInfo) -> Self {
+        let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
+        Self {
+            id: info.id,
+            prog_type: info.prog_type,
+            name: String::from_utf8_lossy(&info.name[..end]).into_owned(),
+            xlated_insns: info.xlated_prog_len / 8,
+            jited_bytes: info.jited_prog_len,
+            verified_insns: info.verified_insns,
+        }
+    }
+}
+
+/// Every program loaded in the kernel, by anyone (needs `CAP_SYS_ADMIN`).
+///
+/// ```no_run
+/// for program in iu::programs::loaded()? {
+///     println!("{} {}", program.id, program.name);
+/// }
+/// # Ok::<(), iu::Error>(())
+/// ```
+pub fn loaded() -> crate::Result<Vec<ProgramInfo>> {
+    let io = |source| crate::Error::Io {
+        context: "listing loaded programs".into(),
+        source,
+    };
+    let mut out = vec![];
+    let mut id = 0;
+    while let Some(next) = sys::prog_get_next_id(id).map_err(io)? {
+        id = next;
+        // A program can go away between the two calls.
+        let Ok(fd) = sys::prog_get_fd_by_id(id) else {
+            continue;
+        };
+        out.push(sys::prog_info(fd.as_fd()).map_err(io)?.into());
+    }
+    Ok(out)
 }
 
 impl AsFd for Program {

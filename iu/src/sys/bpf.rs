@@ -387,6 +387,10 @@ mod tests {
         assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
         assert_eq!(size_of::<BtfLoadAttr>(), 32);
         assert_eq!(offset_of!(LinkCreateAttr, target), 16);
+        assert_eq!(offset_of!(ProgInfo, name), 64);
+        assert_eq!(offset_of!(ProgInfo, btf_id), 128);
+        assert_eq!(offset_of!(ProgInfo, run_time_ns), 192);
+        assert_eq!(offset_of!(ProgInfo, verified_insns), 216);
     }
 
     #[test]
@@ -397,4 +401,139 @@ mod tests {
         assert_eq!(long[15], 0);
         assert_eq!(&long[..15], b"a_very_long_pro");
     }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct GetIdAttr {
+    start_id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// `BPF_PROG_GET_NEXT_ID`: the id of the first loaded program after
+/// `start`, or `None` at the end.
+pub fn prog_get_next_id(start: u32) -> io::Result<Option<u32>> {
+    let mut attr = GetIdAttr {
+        start_id: start,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds integers only; the kernel writes `next_id`.
+    match unsafe { sys_bpf(bpf_cmd::BPF_PROG_GET_NEXT_ID, &mut attr) } {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_PROG_GET_FD_BY_ID`.
+pub fn prog_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = GetIdAttr {
+        start_id: id,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds integers only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_PROG_GET_FD_BY_ID, &mut attr) }
+}
+
+/// The start of `struct bpf_prog_info`, up to `verified_insns`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProgInfo {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// The kernel's id for the program.
+    pub id: u32,
+    /// The program's tag (a hash of its instructions).
+    pub tag: [u8; 8],
+    /// Size of the JITed code in bytes.
+    pub jited_prog_len: u32,
+    /// Size of the translated (xlated) instructions in bytes.
+    pub xlated_prog_len: u32,
+    /// Pointer to a buffer for the JITed code (not requested here).
+    pub jited_prog_insns: u64,
+    /// Pointer to a buffer for the xlated code (not requested here).
+    pub xlated_prog_insns: u64,
+    /// Load time in ns since boot.
+    pub load_time: u64,
+    /// The uid that loaded it.
+    pub created_by_uid: u32,
+    /// Number of maps it uses.
+    pub nr_map_ids: u32,
+    /// Pointer to a buffer for the map ids (not requested here).
+    pub map_ids: u64,
+    /// The program's name, NUL-padded.
+    pub name: [u8; OBJ_NAME_LEN],
+    /// For offloaded programs, the device.
+    pub ifindex: u32,
+    /// Bit 0: GPL-compatible license.
+    pub gpl_compatible: u32,
+    /// Network namespace device, for offloaded programs.
+    pub netns_dev: u64,
+    /// Network namespace inode, for offloaded programs.
+    pub netns_ino: u64,
+    /// Number of JITed symbols.
+    pub nr_jited_ksyms: u32,
+    /// Number of JITed function lengths.
+    pub nr_jited_func_lens: u32,
+    /// Buffer pointer (not requested here).
+    pub jited_ksyms: u64,
+    /// Buffer pointer (not requested here).
+    pub jited_func_lens: u64,
+    /// Id of the program's BTF.
+    pub btf_id: u32,
+    /// Size of one func info record.
+    pub func_info_rec_size: u32,
+    /// Buffer pointer (not requested here).
+    pub func_info: u64,
+    /// Number of func info records.
+    pub nr_func_info: u32,
+    /// Number of line info records.
+    pub nr_line_info: u32,
+    /// Buffer pointer (not requested here).
+    pub line_info: u64,
+    /// Buffer pointer (not requested here).
+    pub jited_line_info: u64,
+    /// Number of JITed line info records.
+    pub nr_jited_line_info: u32,
+    /// Size of one line info record.
+    pub line_info_rec_size: u32,
+    /// Size of one JITed line info record.
+    pub jited_line_info_rec_size: u32,
+    /// Number of program tags.
+    pub nr_prog_tags: u32,
+    /// Buffer pointer (not requested here).
+    pub prog_tags: u64,
+    /// Total run time in ns (with `kernel.bpf_stats_enabled`).
+    pub run_time_ns: u64,
+    /// Number of runs (with `kernel.bpf_stats_enabled`).
+    pub run_cnt: u64,
+    /// Runs skipped because of recursion.
+    pub recursion_misses: u64,
+    /// Instructions the verifier processed.
+    pub verified_insns: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program.
+pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    let mut info = ProgInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: mem::size_of::<ProgInfo>() as u32,
+        info: &mut info as *mut ProgInfo as u64,
+    };
+    // SAFETY: `info` is a writable `ProgInfo` of `info_len` bytes, and all
+    // the buffer pointers inside it are null, so the kernel writes nothing
+    // else.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok(info)
 }

@@ -1,0 +1,125 @@
+//! Building program crates for `bpfel-unknown-none`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::toolchain::{self, Toolchain};
+
+/// Where BPF objects land: `target/bpf/bpfel-unknown-none/release/<name>`.
+pub fn object_dir() -> PathBuf {
+    crate::root().join("target/bpf/bpfel-unknown-none/release")
+}
+
+#[derive(Args, Debug, Default)]
+pub struct BuildArgs {
+    /// Only build this example's program crate (`examples/<name>/<name>-ebpf`).
+    #[arg(long)]
+    pub example: Option<String>,
+}
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let toolchain = toolchain::ensure()?;
+    build_programs(&toolchain, args.example.as_deref())?;
+    crate::run_cmd(crate::cargo().args(["build", "--workspace"]))
+}
+
+/// Every program crate: `examples/*/*-ebpf` and the integration tests'
+/// `iu/tests/programs`.
+pub fn program_crates() -> Result<Vec<PathBuf>> {
+    let root = crate::root();
+    let mut crates = vec![];
+    for example in std::fs::read_dir(root.join("examples"))? {
+        let example = example?.path();
+        let Some(name) = example.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let program = example.join(format!("{name}-ebpf"));
+        if program.join("Cargo.toml").exists() {
+            crates.push(program);
+        }
+    }
+    crates.push(root.join("iu/tests/programs"));
+    crates.sort();
+    Ok(crates)
+}
+
+/// Builds program crates (all, or one example's) into [`object_dir`].
+///
+/// Each crate is compiled with `unsafe_code` forbidden, whatever the crate
+/// says, with debug info so that bpf-linker emits BTF (for BTF maps, and for
+/// source lines in verifier errors).
+pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<()> {
+    let crates = program_crates()?;
+    let selected: Vec<&PathBuf> = match example {
+        Some(name) => crates
+            .iter()
+            .filter(|c| c.ends_with(format!("{name}/{name}-ebpf")))
+            .collect(),
+        None => crates.iter().collect(),
+    };
+    if selected.is_empty() {
+        bail!(
+            "no program crate for example `{}`; examples are: {}",
+            example.unwrap_or_default(),
+            crates
+                .iter()
+                .filter_map(|c| c.parent()?.file_name()?.to_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for krate in selected {
+        build_one(toolchain, krate)?;
+    }
+    Ok(())
+}
+
+/// The binaries (one BPF object each) of a program crate: its `[[bin]]`
+/// entries and `src/bin/*.rs`.
+fn binaries(krate: &Path) -> Result<Vec<String>> {
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml"))?;
+    let mut bins = vec![];
+    let mut in_bin = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin {
+            if let Some(name) = line.strip_prefix("name").map(str::trim) {
+                bins.push(name.trim_start_matches('=').trim().trim_matches('"').to_owned());
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(krate.join("src/bin")) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                    bins.push(stem.to_owned());
+                }
+            }
+        }
+    }
+    bins.sort();
+    Ok(bins)
+}
+
+fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
+    for bin in binaries(krate)? {
+        build_binary(toolchain, krate, &bin)?;
+    }
+    Ok(())
+}
+
+fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
+    let mut cmd = toolchain.cargo("rustc");
+    cmd.current_dir(krate)
+        .args(["--release", "--bin", bin, "--target", "bpfel-unknown-none", "--target-dir"])
+        .arg(crate::root().join("target/bpf"))
+        .arg("--")
+        .args(["-F", "unsafe_code"])
+        .args(["-C", "link-arg=--btf"])
+        .args(["-C", "link-arg=--disable-memory-builtins"]);
+    crate::run_cmd(&mut cmd).with_context(|| format!("building {bin} in {}", krate.display()))
+}
