@@ -10,11 +10,10 @@ fn parse_args(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
     pairs
         .into_iter()
         .map(|pair| {
-            let key = pair
-                .path
-                .get_ident()
-                .cloned()
-                .ok_or_else(|| syn::Error::new_spanned(&pair.path, "expected `key = \"value\"`"))?;
+            let key =
+                pair.path.get_ident().cloned().ok_or_else(|| {
+                    syn::Error::new_spanned(&pair.path, "expected `key = \"value\"`")
+                })?;
             match pair.value {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(value),

@@ -7,19 +7,15 @@ use std::{
     sync::OnceLock,
 };
 
-use aya_obj::{
-    EbpfSectionKind, Object,
-    btf::Btf,
-    generated::bpf_map_type,
-};
+use aya_obj::{EbpfSectionKind, Object, btf::Btf, generated::bpf_map_type};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
 use crate::{
     error::{CAP_BPF_HINT, Error, Result, chain},
     features,
     maps::Map,
-    source_map::ProgramDebug,
     programs::{LoadType, Program, TracePoint},
+    source_map::ProgramDebug,
     sys::{self, MapCreate, ProgBtfInfo, ProgLoad, SyscallError},
     trace_pipe::PrintkFormat,
     verifier::VerifierLog,
@@ -99,11 +95,9 @@ impl EbpfLoader {
                 EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
             );
             let btf = match (&btf_fd, map) {
-                (Some(fd), aya_obj::Map::Btf(m)) => Some((
-                    fd.as_fd(),
-                    m.def.btf_key_type_id,
-                    m.def.btf_value_type_id,
-                )),
+                (Some(fd), aya_obj::Map::Btf(m)) => {
+                    Some((fd.as_fd(), m.def.btf_key_type_id, m.def.btf_value_type_id))
+                }
                 _ => None,
             };
             let map_type = if is_data {
@@ -213,11 +207,7 @@ impl EbpfLoader {
                 },
             );
         }
-        log::debug!(
-            "loaded {} programs and {} maps",
-            programs.len(),
-            maps.len()
-        );
+        log::debug!("loaded {} programs and {} maps", programs.len(), maps.len());
         let printk_formats = printk_formats(&obj);
         Ok(Ebpf {
             maps,
@@ -252,7 +242,9 @@ fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
         let (Some(index), Ok(name)) = (symbol.section_index(), symbol.name()) else {
             continue;
         };
-        if let Ok(section) = file.section_by_index(index).and_then(|s| s.name().map(str::to_owned))
+        if let Ok(section) = file
+            .section_by_index(index)
+            .and_then(|s| s.name().map(str::to_owned))
         {
             out.insert(name.to_owned(), section);
         }

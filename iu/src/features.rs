@@ -38,7 +38,7 @@ pub(crate) fn object_features() -> &'static Features {
             at_least(4, 15), // program and map names
             at_least(5, 5),  // bpf_probe_read_kernel
             perf_link(),
-            at_least(5, 2), // global data
+            at_least(5, 2),  // global data
             at_least(5, 15), // bpf cookies
             at_least(5, 9),  // cpumap program ids
             at_least(5, 8),  // devmap program ids

@@ -43,7 +43,10 @@ impl ProgramDebug<'_> {
         starts.dedup();
         let function_of = |insn: usize| {
             let i = starts.partition_point(|&s| s <= insn).checked_sub(1)?;
-            Some((starts[i], starts.get(i + 1).copied().unwrap_or(self.insns.len())))
+            Some((
+                starts[i],
+                starts.get(i + 1).copied().unwrap_or(self.insns.len()),
+            ))
         };
         let never_returns = |(start, end): (usize, usize)| {
             self.insns
@@ -60,12 +63,12 @@ impl ProgramDebug<'_> {
             else {
                 continue;
             };
-            if never_returns(callee) && !never_returns(caller) {
-                if let Some(line) = self.line_of(at) {
-                    if !sites.contains(&line) {
-                        sites.push(line);
-                    }
-                }
+            if never_returns(callee)
+                && !never_returns(caller)
+                && let Some(line) = self.line_of(at)
+                && !sites.contains(&line)
+            {
+                sites.push(line);
             }
         }
         sites

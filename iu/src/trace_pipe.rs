@@ -45,8 +45,7 @@ impl TraceLine {
         let (open, close) = line.match_indices('[').find_map(|(i, _)| {
             let close = i + line[i..].find(']')?;
             let digits = &line[i + 1..close];
-            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
-                .then_some((i, close))
+            (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some((i, close))
         })?;
         let cpu = line[open + 1..close].parse().ok()?;
         let mut head = line[..open].trim();
@@ -94,7 +93,10 @@ impl PrintkFormat {
 
     /// Whether `message` could have been printed with this format.
     pub fn matches(&self, message: &str) -> bool {
-        matches_from(self.format.trim_end_matches('\n').as_bytes(), message.as_bytes())
+        matches_from(
+            self.format.trim_end_matches('\n').as_bytes(),
+            message.as_bytes(),
+        )
     }
 }
 
@@ -117,7 +119,9 @@ fn matches_from(fmt: &[u8], text: &[u8]) -> bool {
                 _ => c.is_ascii_digit() || c == b'-' || c == b' ',
             };
             let max = text.iter().take_while(|c| allowed(**c)).count();
-            (1..=max).rev().any(|n| matches_from(&fmt[spec_len..], &text[n..]))
+            (1..=max)
+                .rev()
+                .any(|n| matches_from(&fmt[spec_len..], &text[n..]))
         }
         Some(c) => text.first() == Some(c) && matches_from(&fmt[1..], &text[1..]),
     }
@@ -169,8 +173,10 @@ impl TracePipe {
         let pid = std::process::id();
         let instance = instances.join(format!("iu-{pid}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
         let io = |context: String| move |source| Error::Io { context, source };
-        std::fs::create_dir(&instance)
-            .map_err(io(format!("creating tracefs instance {}", instance.display())))?;
+        std::fs::create_dir(&instance).map_err(io(format!(
+            "creating tracefs instance {}",
+            instance.display()
+        )))?;
         let mut pipe = Self {
             instance,
             file: None,
@@ -178,7 +184,9 @@ impl TracePipe {
             ready: VecDeque::new(),
             formats: Vec::new(),
         };
-        let enable = pipe.instance.join("events/bpf_trace/bpf_trace_printk/enable");
+        let enable = pipe
+            .instance
+            .join("events/bpf_trace/bpf_trace_printk/enable");
         std::fs::write(&enable, "1").map_err(io(format!(
             "enabling {} (kernel built without CONFIG_BPF_EVENTS?)",
             enable.display()
@@ -189,9 +197,8 @@ impl TracePipe {
             .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .map_err(io(format!("opening {}", path.display())))?;
-        pipe.file = Some(
-            crate::sys::async_fd(file).map_err(io(format!("polling {}", path.display())))?,
-        );
+        pipe.file =
+            Some(crate::sys::async_fd(file).map_err(io(format!("polling {}", path.display())))?);
         Ok(pipe)
     }
 
@@ -217,10 +224,10 @@ impl TracePipe {
         while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
             let raw: Vec<u8> = self.partial.drain(..=end).collect();
             let text = String::from_utf8_lossy(&raw[..raw.len() - 1]);
-            if let Some(line) = TraceLine::parse(&text) {
-                if self.keep(&line) {
-                    self.ready.push_back(line);
-                }
+            if let Some(line) = TraceLine::parse(&text)
+                && self.keep(&line)
+            {
+                self.ready.push_back(line);
             }
         }
     }
@@ -299,7 +306,9 @@ mod tests {
         assert!((line.timestamp - 1234.56789).abs() < 1e-6);
         assert_eq!(line.message, "Rust triggered from PID 4242 on CPU 1.");
 
-        let tgid = TraceLine::parse("  cat-12 (     12) [000] ..... 1.000000: bpf_trace_printk: x: y").unwrap();
+        let tgid =
+            TraceLine::parse("  cat-12 (     12) [000] ..... 1.000000: bpf_trace_printk: x: y")
+                .unwrap();
         assert_eq!((tgid.tid, tgid.message.as_str()), (12, "x: y"));
 
         assert!(TraceLine::parse("  cat-12 [000] ..... 1.0: sched_switch: x").is_none());

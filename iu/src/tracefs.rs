@@ -35,7 +35,9 @@ fn find_or_mount() -> Result<PathBuf, String> {
         Some("tracefs"),
         TRACEFS,
         Some("tracefs"),
-        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+        nix::mount::MsFlags::MS_NOSUID
+            | nix::mount::MsFlags::MS_NODEV
+            | nix::mount::MsFlags::MS_NOEXEC,
         None::<&str>,
     )
     .map_err(|e| format!("mounting tracefs at {TRACEFS} failed: {e:?} ({})", e.desc()))?;
@@ -53,6 +55,9 @@ pub(crate) fn tracepoint_id(category: &str, name: &str) -> Result<u64> {
     })?;
     text.trim().parse().map_err(|_| Error::Io {
         context: format!("reading {}", path.display()),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not an id: {text:?}")),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not an id: {text:?}"),
+        ),
     })
 }

@@ -85,17 +85,13 @@ impl VerifierLog {
     /// The last line of the log that says what went wrong, for example
     /// `invalid access to packet, off=14 size=1, R1(id=0,off=14,r=0)`.
     pub fn error(&self) -> Option<&str> {
-        self.text
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| {
-                !l.is_empty()
-                    && !l.starts_with("processed ")
-                    && !l.starts_with("verification time")
-                    && !l.starts_with("stack depth")
-                    && !l.starts_with(';')
-            })
+        self.text.lines().rev().map(str::trim).find(|l| {
+            !l.is_empty()
+                && !l.starts_with("processed ")
+                && !l.starts_with("verification time")
+                && !l.starts_with("stack depth")
+                && !l.starts_with(';')
+        })
     }
 
     /// The source line the verifier was at when it failed: the last
@@ -147,7 +143,11 @@ impl fmt::Display for VerifierLog {
                 "  verifier log (last {} of {} lines{}; the error's `log` has all of it):",
                 lines.len() - skipped,
                 lines.len(),
-                if self.truncated { ", truncated by the kernel" } else { "" }
+                if self.truncated {
+                    ", truncated by the kernel"
+                } else {
+                    ""
+                }
             )?;
         } else {
             writeln!(f, "  verifier log:")?;

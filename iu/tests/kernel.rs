@@ -3,14 +3,19 @@
 //! and check what the kernel does with them. `cargo xtask test` runs them
 //! as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
 use std::{os::fd::AsFd, path::PathBuf, time::Duration};
 
 use iu::{Ebpf, Error, TracePipe};
 
 fn object(name: &str) -> PathBuf {
-    let dir = std::env::var_os("IU_OBJECT_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bpf/bpfel-unknown-none/release")
-    });
+    let dir = std::env::var_os("IU_OBJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bpf/bpfel-unknown-none/release")
+        });
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -23,6 +28,11 @@ fn object(name: &str) -> PathBuf {
 /// Calls `dup(fd)` and closes the duplicate right away.
 fn dup(fd: std::os::fd::BorrowedFd<'_>) {
     drop(nix::unistd::dup(fd).unwrap());
+}
+
+/// A descriptor to duplicate (stdin may be closed under CI).
+fn null() -> std::fs::File {
+    std::fs::File::open("/dev/null").unwrap()
 }
 
 /// Waits for `count` lines whose message starts with `prefix`.
@@ -50,14 +60,22 @@ async fn hello_prints_the_pid_and_cpu_of_the_caller() {
     let ebpf = Ebpf::load_file(object("hello")).unwrap();
     let mut pipe = TracePipe::open().unwrap().only(ebpf.printk_formats());
     let link = ebpf.tracepoint("hello").unwrap().attach().unwrap();
-    assert!(link.is_bpf_link(), "6.x kernels attach tracepoints with a bpf_link");
+    assert!(
+        link.is_bpf_link(),
+        "6.x kernels attach tracepoints with a bpf_link"
+    );
 
-    let stdin = std::io::stdin();
+    let null = null();
     for _ in 0..3 {
-        dup(stdin.as_fd());
+        dup(null.as_fd());
     }
     let pid = std::process::id();
-    let lines = expect_lines(&mut pipe, &format!("Rust triggered from PID {pid} on CPU "), 3).await;
+    let lines = expect_lines(
+        &mut pipe,
+        &format!("Rust triggered from PID {pid} on CPU "),
+        3,
+    )
+    .await;
     for line in lines {
         // The CPU the program printed is the CPU the trace event records.
         assert_eq!(
@@ -75,23 +93,26 @@ async fn dropping_the_link_detaches_and_dropping_the_object_unloads() {
     let link = ebpf.tracepoint("hello").unwrap().attach().unwrap();
     let pid = std::process::id();
     let prefix = format!("Rust triggered from PID {pid} ");
-    dup(std::io::stdin().as_fd());
+    dup(null().as_fd());
     expect_lines(&mut pipe, &prefix, 1).await;
 
     drop(link);
     // Detached: our dup() no longer prints. A later marker proves that the
     // pipe still works, so the absence of lines is real.
-    dup(std::io::stdin().as_fd());
+    dup(null().as_fd());
     let marker = Ebpf::load_file(object("hello")).unwrap();
     let marker_link = marker.tracepoint("hello").unwrap().attach().unwrap();
-    dup(std::io::stdin().as_fd());
+    dup(null().as_fd());
     let lines = expect_lines(&mut pipe, &prefix, 1).await;
     assert_eq!(lines.len(), 1);
     drop(marker_link);
 
     drop(ebpf);
     let still_loaded = iu::programs::loaded().unwrap().iter().any(|p| p.id == id);
-    assert!(!still_loaded, "program {id} is still loaded after its Ebpf and link were dropped");
+    assert!(
+        !still_loaded,
+        "program {id} is still loaded after its Ebpf and link were dropped"
+    );
 }
 
 #[tokio::test]

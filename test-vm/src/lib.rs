@@ -1,1 +1,1 @@
-
+//! The QEMU test tier: see `cargo xtask test --vm`.

@@ -85,19 +85,18 @@ fn binaries(krate: &Path) -> Result<Vec<String>> {
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin {
-            if let Some(name) = line.strip_prefix("name").map(str::trim) {
-                bins.push(name.trim_start_matches('=').trim().trim_matches('"').to_owned());
-            }
+        } else if in_bin && let Some(name) = line.strip_prefix("name") {
+            let name = name.trim().trim_start_matches('=').trim();
+            bins.push(name.trim_matches('"').to_owned());
         }
     }
     if let Ok(entries) = std::fs::read_dir(krate.join("src/bin")) {
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "rs") {
-                if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                    bins.push(stem.to_owned());
-                }
+            if path.extension().is_some_and(|e| e == "rs")
+                && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+            {
+                bins.push(stem.to_owned());
             }
         }
     }
@@ -115,7 +114,14 @@ fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
 fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
     let mut cmd = toolchain.cargo("rustc");
     cmd.current_dir(krate)
-        .args(["--release", "--bin", bin, "--target", "bpfel-unknown-none", "--target-dir"])
+        .args([
+            "--release",
+            "--bin",
+            bin,
+            "--target",
+            "bpfel-unknown-none",
+            "--target-dir",
+        ])
         .arg(crate::root().join("target/bpf"))
         .arg("--")
         .args(["-F", "unsafe_code"])

@@ -27,10 +27,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
     } else {
         // Loading programs needs CAP_BPF and CAP_PERFMON.
         let mut sudo = Command::new("sudo");
-        sudo.arg("--preserve-env=IU_OBJECT_DIR,RUST_LOG").arg(&binary);
+        sudo.arg("--preserve-env=IU_OBJECT_DIR,RUST_LOG")
+            .arg(&binary);
         sudo
     };
-    cmd.args(&args.args).env("IU_OBJECT_DIR", build::object_dir());
+    cmd.args(&args.args)
+        .env("IU_OBJECT_DIR", build::object_dir());
     let status = cmd.status()?;
     if !status.success() {
         bail!("example `{}` failed ({status})", args.example);

@@ -218,7 +218,10 @@ pub fn apt_install(packages: &[&str]) -> Result<()> {
             missing.join(" ")
         );
     }
-    long_step("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+    long_step(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-q"]),
+    )?;
     long_step(
         &format!("apt-get install {}", missing.join(" ")),
         Command::new("apt-get")
@@ -254,7 +257,10 @@ pub fn long_step(what: &str, cmd: &mut Command) -> Result<()> {
     std::fs::create_dir_all(&log_dir)?;
     let log_path = log_dir.join(format!(
         "{}.log",
-        what.split_whitespace().take(2).collect::<Vec<_>>().join("-")
+        what.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("-")
     ));
     let log = std::fs::File::create(&log_path)?;
     let spinner = spinner(what);

@@ -7,11 +7,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::sys;
 
 use aya_obj::{
-    ProgramSection,
     generated::{bpf_attach_type, bpf_prog_type},
     programs::{CgroupSkbAttachType, XdpAttachType},
 };
 
+pub use aya_obj::ProgramSection;
 pub use tracepoint::{TracePoint, TracePointLink};
 
 /// `BPF_F_SLEEPABLE`.
@@ -77,7 +77,11 @@ pub struct ProgramInfo {
 
 impl From<sys::ProgInfo> for ProgramInfo {
     fn from(info: sys::ProgInfo) -> Self {
-        let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
+        let end = info
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(info.name.len());
         Self {
             id: info.id,
             prog_type: info.prog_type,

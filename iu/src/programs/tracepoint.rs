@@ -82,8 +82,8 @@ impl<'a> TracePoint<'a> {
                 },
             )
         };
-        let perf = sys::perf_event_open(&attr, -1, 0)
-            .map_err(|e| attach_error("perf_event_open", e))?;
+        let perf =
+            sys::perf_event_open(&attr, -1, 0).map_err(|e| attach_error("perf_event_open", e))?;
         if features::perf_link() {
             let link = sys::link_create(
                 self.program.as_fd(),

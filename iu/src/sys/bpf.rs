@@ -17,7 +17,10 @@ pub fn obj_name(name: &str) -> [u8; OBJ_NAME_LEN] {
     let mut out = [0u8; OBJ_NAME_LEN];
     for (dst, src) in out
         .iter_mut()
-        .zip(name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'))
+        .zip(
+            name.bytes()
+                .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.'),
+        )
         .take(OBJ_NAME_LEN - 1)
     {
         *dst = src;
@@ -139,7 +142,12 @@ struct MapElemAttr {
 
 /// `BPF_MAP_UPDATE_ELEM`. The caller checks that `key` and `value` have the
 /// map's key and value sizes: the kernel reads exactly that many bytes.
-pub fn map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> io::Result<()> {
+pub fn map_update_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> io::Result<()> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
         key: key.as_ptr() as u64,

@@ -41,13 +41,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Open the pipe before attaching, so that no line is missed.
     let mut trace = iu::TracePipe::open()?.only(ebpf.printk_formats());
     let link = ebpf.tracepoint("hello")?.attach()?;
-    log::info!("attached to {}; calling dup() {} times", link.target(), args.count);
+    log::info!(
+        "attached to {}; calling dup() {} times",
+        link.target(),
+        args.count
+    );
 
     let pid = std::process::id();
-    let stdin = std::io::stdin();
+    let null = std::fs::File::open("/dev/null")?;
     for _ in 0..args.count {
         // The duplicate is closed right away; only the syscall matters.
-        drop(nix::unistd::dup(stdin.as_fd())?);
+        drop(nix::unistd::dup(null.as_fd())?);
     }
 
     let expected = format!("Rust triggered from PID {pid} on CPU ");
