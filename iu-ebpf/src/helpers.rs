@@ -107,3 +107,38 @@ pub fn ktime() -> u64 {
         crate::sim::ktime()
     }
 }
+
+/// Raw helper calls used by the map types. Each one is `unsafe`: the caller
+/// passes a map from a `#[map]` static and key/value pointers of that map's
+/// sizes.
+#[cfg(target_arch = "bpf")]
+pub(crate) mod raw {
+    use core::ffi::c_void;
+
+    macro_rules! helper {
+        ($(#[$doc:meta])* $name:ident = $id:literal: fn($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+            $(#[$doc])*
+            #[inline(always)]
+            pub(crate) unsafe fn $name($($arg: $ty),*) -> $ret {
+                // SAFETY: `call $id` is that helper; the caller upholds its
+                // contract on the arguments.
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute($id as usize) };
+                unsafe { f($($arg),*) }
+            }
+        };
+    }
+
+    helper!(map_lookup_elem = 1: fn(map: *const c_void, key: *const c_void) -> *mut c_void);
+    helper!(map_update_elem = 2: fn(map: *const c_void, key: *const c_void, value: *const c_void, flags: u64) -> i64);
+    helper!(map_delete_elem = 3: fn(map: *const c_void, key: *const c_void) -> i64);
+    helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
+    helper!(perf_event_output = 25: fn(ctx: *mut c_void, map: *const c_void, flags: u64, data: *const c_void, size: u64) -> i64);
+    helper!(get_stackid = 27: fn(ctx: *mut c_void, map: *const c_void, flags: u64) -> i64);
+    helper!(map_push_elem = 87: fn(map: *const c_void, value: *const c_void, flags: u64) -> i64);
+    helper!(map_pop_elem = 88: fn(map: *const c_void, value: *mut c_void) -> i64);
+    helper!(map_peek_elem = 89: fn(map: *const c_void, value: *mut c_void) -> i64);
+    helper!(ringbuf_output = 130: fn(map: *const c_void, data: *const c_void, size: u64, flags: u64) -> i64);
+    helper!(ringbuf_reserve = 131: fn(map: *const c_void, size: u64, flags: u64) -> *mut c_void);
+    helper!(ringbuf_submit = 132: fn(data: *mut c_void, flags: u64) -> ());
+    helper!(ringbuf_discard = 133: fn(data: *mut c_void, flags: u64) -> ());
+}

@@ -22,18 +22,24 @@
 //! }
 //! ```
 #![no_std]
-#![cfg_attr(target_arch = "bpf", feature(allow_internal_unsafe))]
-#![cfg_attr(target_arch = "bpf", allow(internal_features))]
+#![feature(allow_internal_unsafe)]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![allow(internal_features)]
 
+mod global;
 pub mod helpers;
 mod macros;
+pub mod maps;
+mod pod;
 pub mod printk;
 pub mod programs;
 #[cfg(not(target_arch = "bpf"))]
 pub mod sim;
 pub mod tracepoints;
 
-pub use iu_macros::{printk, tracepoint};
+pub use global::Global;
+pub use iu_macros::{Pod, map, printk, tracepoint};
+pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.
 ///

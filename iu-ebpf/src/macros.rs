@@ -12,7 +12,7 @@
 /// iu_ebpf::license!("GPL");
 /// ```
 #[macro_export]
-#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+#[allow_internal_unsafe]
 macro_rules! license {
     ($license:literal) => {
         const _: () = {
@@ -34,7 +34,7 @@ macro_rules! license {
 /// iu_ebpf::version!(0xFFFF_FFFE);
 /// ```
 #[macro_export]
-#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+#[allow_internal_unsafe]
 macro_rules! version {
     ($version:expr) => {
         const _: () = {
@@ -50,7 +50,7 @@ macro_rules! version {
 /// program attributes (`#[tracepoint]`, ...); not meant to be called by hand.
 #[doc(hidden)]
 #[macro_export]
-#[cfg_attr(target_arch = "bpf", allow_internal_unsafe)]
+#[allow_internal_unsafe]
 macro_rules! __entry {
     ($section:literal, $kind:ident, $func:ident) => {
         const _: () = {
@@ -68,5 +68,19 @@ macro_rules! __entry {
                 $crate::ProgramReturn::into_return_code($func(ctx))
             }
         };
+    };
+}
+
+/// Places a map static in `.maps` under its own name. Emitted by `#[map]`;
+/// not meant to be called by hand.
+#[doc(hidden)]
+#[macro_export]
+#[allow_internal_unsafe]
+macro_rules! __map {
+    ($(#[$attr:meta])* $vis:vis static $name:ident : $ty:ty = $init:expr; $export:literal) => {
+        $(#[$attr])*
+        #[cfg_attr(target_arch = "bpf", unsafe(export_name = $export))]
+        #[cfg_attr(target_arch = "bpf", unsafe(link_section = ".maps"))]
+        $vis static $name: $ty = $init;
     };
 }

@@ -8,6 +8,7 @@
 
 use proc_macro::TokenStream;
 
+mod map;
 mod printk;
 mod program;
 
@@ -43,6 +44,38 @@ pub fn tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn printk(input: TokenStream) -> TokenStream {
     printk::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares a BTF-defined map: places the static in `.maps` under its name
+/// (or `name = "..."`), where the loader finds it.
+///
+/// ```ignore
+/// #[map]
+/// static COUNTS: HashMap<u32, AtomicU64, 1024> = HashMap::new();
+/// ```
+#[proc_macro_attribute]
+pub fn map(attr: TokenStream, item: TokenStream) -> TokenStream {
+    map::map(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `iu_ebpf::Pod` for a `#[repr(C)]` struct after checking, at
+/// compile time, that every field is `Pod` and that there is no padding.
+///
+/// ```ignore
+/// #[derive(Clone, Copy, Pod)]
+/// #[repr(C)]
+/// pub struct Key {
+///     pub pid: u32,
+///     pub syscall: u32,
+/// }
+/// ```
+#[proc_macro_derive(Pod)]
+pub fn derive_pod(input: TokenStream) -> TokenStream {
+    map::derive_pod(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

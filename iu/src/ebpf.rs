@@ -3,7 +3,7 @@
 use std::{
     collections::{HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, OwnedFd},
-    path::Path,
+    path::{Path, PathBuf},
     sync::OnceLock,
 };
 
@@ -13,7 +13,7 @@ use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use crate::{
     error::{CAP_BPF_HINT, Error, Result, chain},
     features,
-    maps::Map,
+    maps::{self, Map},
     programs::{LoadType, Program, TracePoint},
     source_map::ProgramDebug,
     sys::{self, MapCreate, ProgBtfInfo, ProgLoad, SyscallError},
@@ -40,6 +40,8 @@ const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 #[derive(Debug, Clone)]
 pub struct EbpfLoader {
     log_size: usize,
+    pin_dir: Option<PathBuf>,
+    globals: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for EbpfLoader {
@@ -53,7 +55,41 @@ impl EbpfLoader {
     pub fn new() -> Self {
         Self {
             log_size: DEFAULT_LOG_SIZE,
+            pin_dir: None,
+            globals: Vec::new(),
         }
+    }
+
+    /// Pins every map (but global-data maps) under `dir` in bpffs, and
+    /// reuses maps already pinned there by an earlier load, after checking
+    /// that their type and sizes match. Remove a pin with
+    /// [`crate::maps::Map::unpin`].
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .pin_maps_in("/sys/fs/bpf/syscount")
+    ///     .load_file("target/bpf/bpfel-unknown-none/release/syscount")?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn pin_maps_in(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.pin_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets a global variable (a `static` in `.rodata`, `.data` or `.bss`)
+    /// before the load, for example a read-only configuration constant the
+    /// verifier then treats as known. The size must match the variable's.
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .set_global("TARGET_PID", &4242u32)
+    ///     .load_file("target/bpf/bpfel-unknown-none/release/filter")?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn set_global<T: crate::Pod>(&mut self, name: &str, value: &T) -> &mut Self {
+        self.globals
+            .push((name.to_owned(), value.as_bytes().to_vec()));
+        self
     }
 
     /// Sets the size of the buffer for the verifier's log of a rejected
@@ -77,6 +113,22 @@ impl EbpfLoader {
     /// every program. Nothing is attached yet.
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
         let mut obj = Object::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+        if !self.globals.is_empty() {
+            let globals = self
+                .globals
+                .iter()
+                .map(|(name, value)| (name.as_str(), (value.as_slice(), true)))
+                .collect();
+            obj.patch_map_data(globals)
+                .map_err(|e| Error::Parse(format!("setting globals: {}", chain(&e))))?;
+        }
+        if let Some(dir) = &self.pin_dir {
+            crate::maps::bpffs_root()?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                context: format!("creating pin directory {}", dir.display()),
+                source,
+            })?;
+        }
         let sections = program_sections(bytes)?;
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         if obj.has_btf_relocations() {
@@ -87,15 +139,16 @@ impl EbpfLoader {
 
         let mut maps = HashMap::new();
         for (name, map) in &obj.maps {
-            if map.value_size() == 0 {
-                continue;
-            }
             let is_data = matches!(
                 map.section_kind(),
                 EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
             );
+            if is_data && map.value_size() == 0 {
+                // An empty data section: nothing can refer to it.
+                continue;
+            }
             let btf = match (&btf_fd, map) {
-                (Some(fd), aya_obj::Map::Btf(m)) => {
+                (Some(fd), aya_obj::Map::Btf(m)) if map_takes_btf(map.map_type()) => {
                     Some((fd.as_fd(), m.def.btf_key_type_id, m.def.btf_value_type_id))
                 }
                 _ => None,
@@ -105,24 +158,49 @@ impl EbpfLoader {
             } else {
                 map.map_type()
             };
-            let fd = sys::map_create(&MapCreate {
-                name,
-                map_type,
-                key_size: map.key_size(),
-                value_size: map.value_size(),
-                max_entries: map.max_entries(),
-                map_flags: map.map_flags(),
-                map_extra: map.map_extra(),
-                btf,
-            })
-            .map_err(|e| {
-                Error::from_syscall(
-                    format!("creating map `{name}`"),
-                    SyscallError::new("bpf(BPF_MAP_CREATE)", e),
-                    CAP_BPF_HINT,
-                    |name, source| Error::MapCreate { name, source },
-                )
-            })?;
+            let mut max_entries = map.max_entries();
+            if max_entries == 0 && map_type == crate::maps::map_type::PERF_EVENT_ARRAY {
+                // One slot per possible CPU, as libbpf does.
+                max_entries = crate::maps::possible_cpus()? as u32;
+            }
+            let pin = self
+                .pin_dir
+                .as_ref()
+                .filter(|_| !is_data)
+                .map(|dir| crate::maps::pin_path(dir, name));
+            let pinned = match &pin {
+                Some(path) => crate::maps::open_pinned(
+                    name,
+                    path,
+                    map_type,
+                    map.key_size(),
+                    map.value_size(),
+                    max_entries,
+                )?,
+                None => None,
+            };
+            let reused = pinned.is_some();
+            let fd = match pinned {
+                Some(fd) => fd,
+                None => sys::map_create(&MapCreate {
+                    name,
+                    map_type,
+                    key_size: map.key_size(),
+                    value_size: map.value_size(),
+                    max_entries,
+                    map_flags: map.map_flags(),
+                    map_extra: map.map_extra(),
+                    btf,
+                })
+                .map_err(|e| {
+                    Error::from_syscall(
+                        format!("creating map `{name}`"),
+                        SyscallError::new("bpf(BPF_MAP_CREATE)", e),
+                        CAP_BPF_HINT,
+                        |name, source| Error::MapCreate { name, source },
+                    )
+                })?,
+            };
             if is_data {
                 init_data_map(name, &fd, map)?;
             }
@@ -134,9 +212,14 @@ impl EbpfLoader {
                     map_type,
                     key_size: map.key_size(),
                     value_size: map.value_size(),
-                    max_entries: map.max_entries(),
+                    max_entries,
                 },
             );
+            if let (Some(path), false) = (&pin, reused)
+                && let Some(created) = maps.get(name)
+            {
+                created.pin(path)?;
+            }
         }
 
         let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
@@ -228,6 +311,18 @@ fn printk_formats(obj: &Object) -> Vec<PrintkFormat> {
         .filter_map(|s| std::str::from_utf8(s).ok())
         .map(PrintkFormat::new)
         .collect()
+}
+
+/// Whether the kernel accepts BTF key and value types for a map type: the
+/// keyed maps with plain-data values. Queues, stacks, bloom filters, ring
+/// and perf buffers, stack traces and program arrays refuse them (libbpf
+/// leaves them out for the same types).
+fn map_takes_btf(map_type: u32) -> bool {
+    use crate::maps::map_type::*;
+    matches!(
+        map_type,
+        HASH | ARRAY | PERCPU_HASH | PERCPU_ARRAY | LRU_HASH | LRU_PERCPU_HASH | LPM_TRIE
+    )
 }
 
 /// Maps program (function) names to their ELF section names, which carry
@@ -419,6 +514,65 @@ impl Ebpf {
     /// [`crate::TracePipe`] (see [`crate::TracePipe::only`]).
     pub fn printk_formats(&self) -> Vec<PrintkFormat> {
         self.printk_formats.clone()
+    }
+
+    /// The hash map (or LRU hash map) called `name`, typed.
+    pub fn hash_map<K: crate::Pod, V: crate::Pod>(
+        &self,
+        name: &str,
+    ) -> Result<maps::HashMap<'_, K, V>> {
+        maps::HashMap::new(self.map(name)?)
+    }
+
+    /// The per-CPU hash map called `name`, typed.
+    pub fn per_cpu_hash_map<K: crate::Pod, V: crate::Pod>(
+        &self,
+        name: &str,
+    ) -> Result<maps::PerCpuHashMap<'_, K, V>> {
+        maps::PerCpuHashMap::new(self.map(name)?)
+    }
+
+    /// The array called `name`, typed.
+    pub fn array<V: crate::Pod>(&self, name: &str) -> Result<maps::Array<'_, V>> {
+        maps::Array::new(self.map(name)?)
+    }
+
+    /// The per-CPU array called `name`, typed.
+    pub fn per_cpu_array<V: crate::Pod>(&self, name: &str) -> Result<maps::PerCpuArray<'_, V>> {
+        maps::PerCpuArray::new(self.map(name)?)
+    }
+
+    /// The queue called `name`, typed.
+    pub fn queue<V: crate::Pod>(&self, name: &str) -> Result<maps::Queue<'_, V>> {
+        maps::Queue::new(self.map(name)?)
+    }
+
+    /// The stack called `name`, typed.
+    pub fn stack<V: crate::Pod>(&self, name: &str) -> Result<maps::Stack<'_, V>> {
+        maps::Stack::new(self.map(name)?)
+    }
+
+    /// The LPM trie called `name`, typed.
+    pub fn lpm_trie<K: crate::Pod, V: crate::Pod>(
+        &self,
+        name: &str,
+    ) -> Result<maps::LpmTrie<'_, K, V>> {
+        maps::LpmTrie::new(self.map(name)?)
+    }
+
+    /// The bloom filter called `name`, typed.
+    pub fn bloom_filter<V: crate::Pod>(&self, name: &str) -> Result<maps::BloomFilter<'_, V>> {
+        maps::BloomFilter::new(self.map(name)?)
+    }
+
+    /// The program array called `name`.
+    pub fn program_array(&self, name: &str) -> Result<maps::ProgramArray<'_>> {
+        maps::ProgramArray::new(self.map(name)?)
+    }
+
+    /// The stack-trace map called `name`.
+    pub fn stack_trace_map(&self, name: &str) -> Result<maps::StackTraceMap<'_>> {
+        maps::StackTraceMap::new(self.map(name)?)
     }
 
     /// The tracepoint program called `name`.

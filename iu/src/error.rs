@@ -93,6 +93,56 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    /// The map exists but is of another type than the handle asked for.
+    #[error("map `{name}` is a {actual}, not a {expected}")]
+    WrongMapType {
+        /// The map's name.
+        name: String,
+        /// The type the handle needs.
+        expected: &'static str,
+        /// The map's real type.
+        actual: &'static str,
+    },
+
+    /// The handle's key or value type does not have the map's size.
+    #[error(
+        "map `{name}` has {what} size {actual} bytes, but the handle's {what} type has {expected}; use the type the program declares (share it through a `*-common` crate)"
+    )]
+    MapSize {
+        /// The map's name.
+        name: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// `size_of` the handle's type.
+        expected: usize,
+        /// The map's size.
+        actual: usize,
+    },
+
+    /// A map operation failed.
+    #[error("{op} on map `{name}` failed: {source}")]
+    MapOp {
+        /// The map's name.
+        name: String,
+        /// The operation, for example `insert`.
+        op: &'static str,
+        /// The failing call.
+        source: SyscallError,
+    },
+
+    /// A pinned map exists but does not match the object's definition.
+    #[error(
+        "the map pinned at {path} does not match `{name}` in the object ({detail}); remove the pin (`rm {path}`) or load the matching object"
+    )]
+    PinMismatch {
+        /// The map's name.
+        name: String,
+        /// The pin's path.
+        path: PathBuf,
+        /// What differs.
+        detail: String,
+    },
+
     /// The program exists but is of another type than the one asked for.
     #[error("program `{name}` is a {actual} program, not a {expected} program")]
     WrongProgramType {

@@ -28,5 +28,9 @@ mod verifier;
 
 pub use ebpf::{Ebpf, EbpfLoader};
 pub use error::{Error, Result};
+/// Plain old data: types that can cross to and from the kernel as bytes.
+/// Shared with programs through `iu-ebpf`; derive it with
+/// `#[derive(iu::Pod)]`.
+pub use iu_ebpf::Pod;
 pub use trace_pipe::{PrintkFormat, TraceLine, TracePipe};
 pub use verifier::{SourceLine, VerifierLog};

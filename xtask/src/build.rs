@@ -125,6 +125,8 @@ fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
         .arg(crate::root().join("target/bpf"))
         .arg("--")
         .args(["-F", "unsafe_code"])
+        // v3: 32-bit jumps and atomic fetch operations (Linux 5.12+).
+        .args(["-C", "target-cpu=v3"])
         .args(["-C", "link-arg=--btf"])
         .args(["-C", "link-arg=--disable-memory-builtins"]);
     crate::run_cmd(&mut cmd).with_context(|| format!("building {bin} in {}", krate.display()))

@@ -12,6 +12,28 @@ pub mod kind {
     pub enum TracePoint {}
 }
 
+/// A program context: what helpers that need "the current program's
+/// context" (tail calls, perf output, stack ids) take. Sealed: only iu's
+/// context types implement it.
+pub trait Context: private::Sealed {}
+
+impl<C: private::Sealed> Context for C {}
+
+pub(crate) mod private {
+    /// Gives iu the raw context pointer without exposing it to programs.
+    pub trait Sealed {
+        #[cfg(target_arch = "bpf")]
+        fn raw(&self) -> *mut core::ffi::c_void;
+    }
+}
+
+/// The raw context pointer of a context, for helper calls.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub(crate) fn raw_context<C: Context>(ctx: &C) -> *mut core::ffi::c_void {
+    private::Sealed::raw(ctx)
+}
+
 /// Builds a context from the raw pointer the kernel hands to an entry point.
 ///
 /// `K` is the program type (see [`kind`]), so that a function declared with

@@ -72,3 +72,11 @@ impl<A: TracePointArgs> FromRawContext<kind::TracePoint> for TracePointContext<A
         }
     }
 }
+
+impl<A: TracePointArgs> super::private::Sealed for TracePointContext<A> {
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn raw(&self) -> *mut c_void {
+        self.ctx.cast_mut()
+    }
+}

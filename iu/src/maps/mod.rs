@@ -1,9 +1,103 @@
-//! Maps created for a loaded object.
+//! Maps: the generic [`Map`] the loader creates, and typed handles over it,
+//! one module per map type. A handle is taken by name with a size check, so
+//! a wrong key or value type is an error, never a reinterpretation:
+//!
+//! ```no_run
+//! # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+//! let counts = ebpf.hash_map::<u32, u64>("COUNTS")?;
+//! for (pid, count) in counts.entries()? {
+//!     println!("{pid}: {count}");
+//! }
+//! # Ok(()) }
+//! ```
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+mod array;
+mod bloom_filter;
+mod hash_map;
+mod lpm_trie;
+mod poll;
+mod program_array;
+mod queue;
+mod stack;
+mod stack_trace;
 
-/// A map the loader created in the kernel. Closing the last file descriptor
-/// (dropping the [`crate::Ebpf`] and every program that uses it) frees it.
+use std::{
+    ffi::CString,
+    io,
+    os::{
+        fd::{AsFd, BorrowedFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+pub use array::{Array, PerCpuArray};
+pub use bloom_filter::BloomFilter;
+pub use hash_map::{HashMap, PerCpuHashMap};
+pub use lpm_trie::{LpmKey, LpmTrie};
+pub use poll::Snapshots;
+pub use program_array::ProgramArray;
+pub use queue::Queue;
+pub use stack::Stack;
+pub use stack_trace::{StackTrace, StackTraceMap};
+
+use crate::{
+    error::{Error, Result},
+    sys::{self, SyscallError},
+};
+use iu_ebpf::Pod;
+
+/// `BPF_MAP_TYPE_*` values.
+pub mod map_type {
+    #![allow(missing_docs)]
+    pub const HASH: u32 = 1;
+    pub const ARRAY: u32 = 2;
+    pub const PROG_ARRAY: u32 = 3;
+    pub const PERF_EVENT_ARRAY: u32 = 4;
+    pub const PERCPU_HASH: u32 = 5;
+    pub const PERCPU_ARRAY: u32 = 6;
+    pub const STACK_TRACE: u32 = 7;
+    pub const LRU_HASH: u32 = 9;
+    pub const LRU_PERCPU_HASH: u32 = 10;
+    pub const LPM_TRIE: u32 = 11;
+    pub const QUEUE: u32 = 22;
+    pub const STACK: u32 = 23;
+    pub const RINGBUF: u32 = 27;
+    pub const BLOOM_FILTER: u32 = 30;
+}
+
+/// The kernel's name of a map type, for messages.
+pub fn type_name(map_type: u32) -> &'static str {
+    match map_type {
+        map_type::HASH => "hash map",
+        map_type::ARRAY => "array",
+        map_type::PROG_ARRAY => "program array",
+        map_type::PERF_EVENT_ARRAY => "perf event array",
+        map_type::PERCPU_HASH => "per-CPU hash map",
+        map_type::PERCPU_ARRAY => "per-CPU array",
+        map_type::STACK_TRACE => "stack trace map",
+        map_type::LRU_HASH => "LRU hash map",
+        map_type::LRU_PERCPU_HASH => "LRU per-CPU hash map",
+        map_type::LPM_TRIE => "LPM trie",
+        map_type::QUEUE => "queue",
+        map_type::STACK => "stack",
+        map_type::RINGBUF => "ring buffer",
+        map_type::BLOOM_FILTER => "bloom filter",
+        _ => "map of another type",
+    }
+}
+
+/// `BPF_ANY`: create or update.
+pub const BPF_ANY: u64 = 0;
+/// `BPF_NOEXIST`: create only.
+pub const BPF_NOEXIST: u64 = 1;
+/// `BPF_EXIST`: update only.
+pub const BPF_EXIST: u64 = 2;
+
+/// A map the loader created (or reused from a pin). Closing the last file
+/// descriptor (dropping the [`crate::Ebpf`] and every program that uses it)
+/// frees it, unless it is pinned.
 #[derive(Debug)]
 pub struct Map {
     pub(crate) name: String,
@@ -30,7 +124,7 @@ impl Map {
         self.key_size
     }
 
-    /// Value size in bytes.
+    /// Value size in bytes (per CPU for per-CPU maps).
     pub fn value_size(&self) -> u32 {
         self.value_size
     }
@@ -39,10 +133,262 @@ impl Map {
     pub fn max_entries(&self) -> u32 {
         self.max_entries
     }
+
+    /// The kernel's id for the map (as in `bpftool map list`).
+    pub fn id(&self) -> Result<u32> {
+        sys::map_info(self.fd.as_fd())
+            .map(|info| info.id)
+            .map_err(|e| self.op_error("reading info", e))
+    }
+
+    /// Pins the map at `path` in bpffs (mounting bpffs at `/sys/fs/bpf`
+    /// first if needed), so that it outlives the process and can be reused
+    /// (see [`crate::EbpfLoader::pin_maps_in`]).
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// ebpf.map("COUNTS")?.pin("/sys/fs/bpf/counts")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn pin(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        bpffs_root()?;
+        sys::obj_pin(self.fd.as_fd(), &c_path(path)?).map_err(|e| self.op_error("pinning", e))
+    }
+
+    /// Removes the pin at `path`. The map lives on while anything holds it.
+    pub fn unpin(path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::remove_file(path).map_err(|source| Error::Io {
+            context: format!("unpinning {}", path.display()),
+            source,
+        })
+    }
+
+    /// Checks that the map has one of `types` and the given key and value
+    /// sizes (`None`: not checked).
+    pub(crate) fn check(
+        &self,
+        types: &[u32],
+        expected: &'static str,
+        key: Option<usize>,
+        value: Option<usize>,
+    ) -> Result<()> {
+        if !types.contains(&self.map_type) {
+            return Err(Error::WrongMapType {
+                name: self.name.clone(),
+                expected,
+                actual: type_name(self.map_type),
+            });
+        }
+        for (what, expected, actual) in [
+            ("key", key, self.key_size),
+            ("value", value, self.value_size),
+        ] {
+            if let Some(expected) = expected
+                && expected != actual as usize
+            {
+                return Err(Error::MapSize {
+                    name: self.name.clone(),
+                    what,
+                    expected,
+                    actual: actual as usize,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn op_error(&self, op: &'static str, e: io::Error) -> Error {
+        Error::MapOp {
+            name: self.name.clone(),
+            op,
+            source: SyscallError::new("bpf()", e),
+        }
+    }
+
+    /// Reads the value at `key` into `value`; `Ok(false)` when absent.
+    pub(crate) fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool> {
+        match sys::map_lookup_elem(self.fd.as_fd(), key, value) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(self.op_error("lookup", e)),
+        }
+    }
+
+    pub(crate) fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<()> {
+        sys::map_update_elem(self.fd.as_fd(), key, value, flags)
+            .map_err(|e| self.op_error("update", e))
+    }
+
+    /// Deletes `key`; `Ok(false)` when it was absent.
+    pub(crate) fn delete(&self, key: &[u8]) -> Result<bool> {
+        match sys::map_delete_elem(self.fd.as_fd(), key) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(self.op_error("delete", e)),
+        }
+    }
+
+    /// Every key, walked with `BPF_MAP_GET_NEXT_KEY`.
+    pub(crate) fn raw_keys(&self) -> Result<Vec<Vec<u8>>> {
+        let mut keys: Vec<Vec<u8>> = vec![];
+        loop {
+            let mut next = vec![0u8; self.key_size as usize];
+            let more =
+                sys::map_get_next_key(self.fd.as_fd(), keys.last().map(Vec::as_slice), &mut next)
+                    .map_err(|e| self.op_error("iterating keys", e))?;
+            if !more {
+                return Ok(keys);
+            }
+            keys.push(next);
+        }
+    }
 }
 
 impl AsFd for Map {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Reads a `T` from the start of `bytes` (sized by the caller's checks).
+pub(crate) fn read<T: Pod>(bytes: &[u8]) -> T {
+    T::from_bytes(bytes).unwrap_or_else(T::zeroed)
+}
+
+/// The number of possible CPUs (`/sys/devices/system/cpu/possible`): the
+/// number of values a per-CPU map holds for each key.
+pub fn possible_cpus() -> Result<usize> {
+    static CPUS: OnceLock<Result<usize, String>> = OnceLock::new();
+    CPUS.get_or_init(|| {
+        let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+            .map_err(|e| e.to_string())?;
+        parse_cpu_list(&text).ok_or_else(|| format!("cannot parse {text:?}"))
+    })
+    .clone()
+    .map_err(|e| Error::Io {
+        context: "reading /sys/devices/system/cpu/possible".into(),
+        source: io::Error::other(e),
+    })
+}
+
+/// Counts the CPUs of a list such as `0-3,5,7-8`.
+fn parse_cpu_list(text: &str) -> Option<usize> {
+    let mut count = 0;
+    for part in text.trim().split(',') {
+        count += match part.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().ok()? - a.parse::<usize>().ok()? + 1,
+            None => {
+                part.parse::<usize>().ok()?;
+                1
+            }
+        };
+    }
+    Some(count)
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Io {
+        context: format!("pin path {}", path.display()),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"),
+    })
+}
+
+const BPFFS: &str = "/sys/fs/bpf";
+
+/// The bpffs mount point, mounting bpffs at `/sys/fs/bpf` if needed.
+pub fn bpffs_root() -> Result<&'static Path> {
+    static ROOT: OnceLock<Result<(), String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let mounted = nix::sys::statfs::statfs(BPFFS)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::BPF_FS_MAGIC);
+        if mounted {
+            return Ok(());
+        }
+        nix::mount::mount(
+            Some("bpf"),
+            BPFFS,
+            Some("bpf"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|e| format!("mounting bpffs at {BPFFS} failed: {e:?} ({}); mount it with `mount -t bpf bpf {BPFFS}`", e.desc()))?;
+        log::info!("mounted bpffs at {BPFFS}");
+        Ok(())
+    })
+    .as_ref()
+    .map(|()| Path::new(BPFFS))
+    .map_err(|e| Error::Io {
+        context: "bpffs".into(),
+        source: io::Error::other(e.clone()),
+    })
+}
+
+/// Opens the map pinned at `path` and checks it against the object's
+/// definition.
+pub(crate) fn open_pinned(
+    name: &str,
+    path: &Path,
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+) -> Result<Option<OwnedFd>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let fd = sys::obj_get(&c_path(path)?).map_err(|e| Error::MapOp {
+        name: name.to_owned(),
+        op: "opening the pin",
+        source: SyscallError::new("bpf(BPF_OBJ_GET)", e),
+    })?;
+    let info = sys::map_info(fd.as_fd()).map_err(|e| Error::MapOp {
+        name: name.to_owned(),
+        op: "reading the pinned map's info",
+        source: SyscallError::new("bpf(BPF_OBJ_GET_INFO_BY_FD)", e),
+    })?;
+    let expected = (map_type, key_size, value_size, max_entries);
+    let actual = (
+        info.map_type,
+        info.key_size,
+        info.value_size,
+        info.max_entries,
+    );
+    if expected != actual {
+        return Err(Error::PinMismatch {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            detail: format!(
+                "pinned: {} key {} value {} max {}, object: {} key {} value {} max {}",
+                type_name(actual.0),
+                actual.1,
+                actual.2,
+                actual.3,
+                type_name(expected.0),
+                expected.1,
+                expected.2,
+                expected.3
+            ),
+        });
+    }
+    Ok(Some(fd))
+}
+
+/// The path a map is pinned at under `dir`.
+pub(crate) fn pin_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_count() {
+        assert_eq!(parse_cpu_list("0-3\n"), Some(4));
+        assert_eq!(parse_cpu_list("0"), Some(1));
+        assert_eq!(parse_cpu_list("0-1,4,6-7"), Some(5));
+        assert_eq!(parse_cpu_list("x"), None);
     }
 }

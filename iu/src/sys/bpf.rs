@@ -130,6 +130,16 @@ pub fn map_create(spec: &MapCreate<'_>) -> io::Result<OwnedFd> {
     unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
 }
 
+/// The pointer the kernel expects for a key: null for keyless maps (queues,
+/// stacks, bloom filters), which refuse any other pointer.
+fn ptr_or_null(bytes: &[u8]) -> u64 {
+    if bytes.is_empty() {
+        0
+    } else {
+        bytes.as_ptr() as u64
+    }
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct MapElemAttr {
@@ -150,7 +160,7 @@ pub fn map_update_elem(
 ) -> io::Result<()> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: key.as_ptr() as u64,
+        key: ptr_or_null(key),
         value: value.as_ptr() as u64,
         flags,
         ..Default::default()
@@ -165,7 +175,7 @@ pub fn map_update_elem(
 pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<()> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
-        key: key.as_ptr() as u64,
+        key: ptr_or_null(key),
         value: value.as_mut_ptr() as u64,
         ..Default::default()
     };
@@ -542,6 +552,225 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
     // SAFETY: `info` is a writable `ProgInfo` of `info_len` bytes, and all
     // the buffer pointers inside it are null, so the kernel writes nothing
     // else.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok(info)
+}
+
+/// `BPF_MAP_DELETE_ELEM`. The caller checks the key size.
+pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: ptr_or_null(key),
+        ..Default::default()
+    };
+    // SAFETY: `key` is a live slice the kernel reads `key_size` bytes of; the
+    // caller checked its size.
+    unsafe { sys_bpf(bpf_cmd::BPF_MAP_DELETE_ELEM, &mut attr) }.map(drop)
+}
+
+/// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (or the first key when
+/// `key` is `None`) into `next`; `Ok(false)` at the end.
+pub fn map_get_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> io::Result<bool> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.map_or(0, |k| k.as_ptr() as u64),
+        value: next.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `key` (or null) is read and `next` written, both of the map's
+    // key size as checked by the caller, and live for the call.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_GET_NEXT_KEY, &mut attr) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` without a key: pops a queue or stack
+/// into `value`. `Ok(false)` when empty.
+pub fn map_pop_elem(map: BorrowedFd<'_>, value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `value` is written with the map's value size, checked by the
+    // caller.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_AND_DELETE_ELEM, &mut attr) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_LOOKUP_ELEM` without a key: peeks a queue or stack, or tests a
+/// bloom filter when `value` is the value to test (`Ok(true)`: present).
+pub fn map_peek_elem(map: BorrowedFd<'_>, value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `value` has the map's value size, checked by the caller.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapBatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// `BPF_MAP_LOOKUP_BATCH`: reads up to `keys.len() / key_size` entries after
+/// the position in `batch` (`None`: from the start) into `keys` and
+/// `values`, and writes the next position into `next`. Returns the number
+/// of entries read and whether the map is exhausted.
+pub fn map_lookup_batch(
+    map: BorrowedFd<'_>,
+    batch: Option<&[u8]>,
+    next: &mut [u8],
+    keys: &mut [u8],
+    values: &mut [u8],
+    count: u32,
+) -> io::Result<(u32, bool)> {
+    let mut attr = MapBatchAttr {
+        in_batch: batch.map_or(0, |b| b.as_ptr() as u64),
+        out_batch: next.as_mut_ptr() as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count,
+        map_fd: map.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // SAFETY: the caller sizes `keys` and `values` for `count` entries of the
+    // map's key and value sizes, and `batch`/`next` for the map's batch
+    // token; all are live for the call.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr) } {
+        Ok(_) => Ok((attr.count, false)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok((attr.count, true)),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_UPDATE_BATCH`: writes `count` entries. Returns how many the
+/// kernel wrote before an error.
+pub fn map_update_batch(
+    map: BorrowedFd<'_>,
+    keys: &[u8],
+    values: &[u8],
+    count: u32,
+    elem_flags: u64,
+) -> Result<u32, (u32, io::Error)> {
+    let mut attr = MapBatchAttr {
+        keys: keys.as_ptr() as u64,
+        values: values.as_ptr() as u64,
+        count,
+        map_fd: map.as_raw_fd() as u32,
+        elem_flags,
+        ..Default::default()
+    };
+    // SAFETY: `keys` and `values` hold `count` entries of the map's sizes
+    // (checked by the caller) and are only read.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr) } {
+        Ok(_) => Ok(attr.count),
+        Err(e) => Err((attr.count, e)),
+    }
+}
+
+/// `BPF_MAP_DELETE_BATCH`: deletes `count` keys.
+pub fn map_delete_batch(
+    map: BorrowedFd<'_>,
+    keys: &[u8],
+    count: u32,
+) -> Result<u32, (u32, io::Error)> {
+    let mut attr = MapBatchAttr {
+        keys: keys.as_ptr() as u64,
+        count,
+        map_fd: map.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `keys` holds `count` keys of the map's key size, only read.
+    match unsafe { sys_bpf(bpf_cmd::BPF_MAP_DELETE_BATCH, &mut attr) } {
+        Ok(_) => Ok(attr.count),
+        Err(e) => Err((attr.count, e)),
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ObjAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    _pad: u32,
+}
+
+/// `BPF_OBJ_PIN`: pins a map, program or link at `path` in bpffs.
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
+    let mut attr = ObjAttr {
+        pathname: path.as_ptr() as u64,
+        bpf_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `path` is a NUL-terminated string live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_PIN, &mut attr) }.map(drop)
+}
+
+/// `BPF_OBJ_GET`: opens the object pinned at `path`.
+pub fn obj_get(path: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = ObjAttr {
+        pathname: path.as_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `path` is a NUL-terminated string live for the call.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_OBJ_GET, &mut attr) }
+}
+
+/// The start of `struct bpf_map_info`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MapInfo {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// The kernel's id for the map.
+    pub id: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Maximum number of entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub map_flags: u32,
+    /// The map's name, NUL-padded.
+    pub name: [u8; OBJ_NAME_LEN],
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a map.
+pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
+    let mut info = MapInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: map.as_raw_fd() as u32,
+        info_len: mem::size_of::<MapInfo>() as u32,
+        info: &mut info as *mut MapInfo as u64,
+    };
+    // SAFETY: `info` is a writable `MapInfo` of `info_len` bytes.
     unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
     Ok(info)
 }

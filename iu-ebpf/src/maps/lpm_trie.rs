@@ -1,0 +1,94 @@
+//! `LpmTrie`: longest-prefix match (`BPF_MAP_TYPE_LPM_TRIE`).
+
+#[cfg(target_arch = "bpf")]
+use super::MapError;
+use super::{map_def, map_type};
+use crate::Pod;
+
+/// A key of an [`LpmTrie`]: a prefix length in bits and the data, most
+/// significant byte first (network order for IP addresses).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LpmKey<K> {
+    /// Number of leading bits of `data` that count.
+    pub prefix_len: u32,
+    /// The address or other bit string.
+    pub data: K,
+}
+
+impl<K> LpmKey<K> {
+    /// A key matching the first `prefix_len` bits of `data`.
+    pub const fn new(prefix_len: u32, data: K) -> Self {
+        Self { prefix_len, data }
+    }
+}
+
+// SAFETY: `repr(C)` of a u32 and a `K: Pod` whose alignment is at most 4
+// (checked below), so there is no padding and every bit pattern is valid.
+unsafe impl<K: Pod> Pod for LpmKey<K> {}
+
+map_def! {
+    /// `BPF_MAP_TYPE_LPM_TRIE`: lookups return the value of the longest
+    /// stored prefix that matches the key. The kernel requires
+    /// `BPF_F_NO_PREALLOC`, which the type sets.
+    ///
+    /// ```ignore
+    /// #[map]
+    /// static BLOCKED: LpmTrie<[u8; 4], u32, 1024> = LpmTrie::new();
+    /// let hit = BLOCKED.get(&LpmKey::new(32, src_addr));
+    /// ```
+    pub struct LpmTrie<K, V; MAX_ENTRIES> {
+        r#type: [i32; map_type::LPM_TRIE],
+        key: LpmKey<K>,
+        value: V,
+        max_entries: [i32; MAX_ENTRIES],
+        // BPF_F_NO_PREALLOC
+        map_flags: [i32; 1],
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
+    const KEY_HAS_NO_PADDING: () = assert!(
+        core::mem::align_of::<K>() <= 4,
+        "LpmTrie keys must have an alignment of at most 4 (use byte arrays)"
+    );
+
+    /// A copy of the value of the longest prefix matching `key`.
+    #[inline(always)]
+    pub fn get(&self, key: &LpmKey<K>) -> Option<V> {
+        let () = Self::KEY_HAS_NO_PADDING;
+        // SAFETY: key points to an `LpmKey<K>`, the map's key type; the
+        // helper returns null or a pointer to a `V`.
+        let value = unsafe {
+            crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+        };
+        // SAFETY: non-null values are valid `V: Pod`, possibly written
+        // concurrently, hence volatile.
+        (!value.is_null()).then(|| unsafe { core::ptr::read_volatile(value.cast::<V>()) })
+    }
+
+    /// Inserts or updates a prefix.
+    #[inline(always)]
+    pub fn insert(&self, key: &LpmKey<K>, value: &V, flags: u64) -> Result<(), MapError> {
+        let () = Self::KEY_HAS_NO_PADDING;
+        // SAFETY: key and value are the map's key and value types.
+        super::check(unsafe {
+            crate::helpers::raw::map_update_elem(
+                self.as_ptr(),
+                (key as *const LpmKey<K>).cast(),
+                (value as *const V).cast(),
+                flags,
+            )
+        })
+    }
+
+    /// Removes a prefix.
+    #[inline(always)]
+    pub fn remove(&self, key: &LpmKey<K>) -> Result<(), MapError> {
+        // SAFETY: key is the map's key type.
+        super::check(unsafe {
+            crate::helpers::raw::map_delete_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! BTF-defined maps (the `.maps` section, as libbpf defines it), one module
+//! per map type. Declare one with `#[map]` on a static:
+//!
+//! ```ignore
+//! use iu_ebpf::{map, maps::HashMap};
+//!
+//! #[map]
+//! static COUNTS: HashMap<u32, u64, 1024> = HashMap::new();
+//! ```
+//!
+//! Each map type is a `#[repr(C)]` struct of pointer fields whose pointee
+//! types carry the definition (`type`, `max_entries`, `key`, `value`, ...),
+//! the encoding libbpf reads from BTF. The fields are never dereferenced;
+//! the static's address is what the loader relocates to the map's fd.
+//!
+//! Values are handed out as copies or through atomics, never as `&mut`:
+//! other CPUs and user space may write the same value at the same time.
+
+mod array;
+mod bloom_filter;
+mod hash_map;
+mod lpm_trie;
+mod perf_event_array;
+mod program_array;
+mod queue;
+mod ring_buf;
+mod stack;
+mod stack_trace;
+
+pub use array::{Array, PerCpuArray};
+pub use bloom_filter::BloomFilter;
+pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
+pub use lpm_trie::{LpmKey, LpmTrie};
+pub use perf_event_array::PerfEventArray;
+pub use program_array::ProgramArray;
+pub use queue::Queue;
+pub use ring_buf::{RingBuf, RingBufEntry};
+pub use stack::Stack;
+pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
+
+/// `BPF_MAP_TYPE_*` values, from `include/uapi/linux/bpf.h`.
+pub(crate) mod map_type {
+    pub const HASH: usize = 1;
+    pub const ARRAY: usize = 2;
+    pub const PROG_ARRAY: usize = 3;
+    pub const PERF_EVENT_ARRAY: usize = 4;
+    pub const PERCPU_HASH: usize = 5;
+    pub const PERCPU_ARRAY: usize = 6;
+    pub const STACK_TRACE: usize = 7;
+    pub const LRU_HASH: usize = 9;
+    pub const LRU_PERCPU_HASH: usize = 10;
+    pub const LPM_TRIE: usize = 11;
+    pub const QUEUE: usize = 22;
+    pub const STACK: usize = 23;
+    pub const RINGBUF: usize = 27;
+    pub const BLOOM_FILTER: usize = 30;
+}
+
+/// `BPF_ANY`: create or update.
+pub const BPF_ANY: u64 = 0;
+/// `BPF_NOEXIST`: create only.
+pub const BPF_NOEXIST: u64 = 1;
+/// `BPF_EXIST`: update only.
+pub const BPF_EXIST: u64 = 2;
+
+/// An error a map helper returned: a negative errno (`-ENOENT`, `-E2BIG`,
+/// `-EEXIST`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapError(pub i64);
+
+impl MapError {
+    /// `-ENOENT`: no such key.
+    pub const NOT_FOUND: MapError = MapError(-2);
+    /// `-EEXIST`: the key exists (with `BPF_NOEXIST`).
+    pub const EXISTS: MapError = MapError(-17);
+    /// `-E2BIG`: the map is full.
+    pub const FULL: MapError = MapError(-7);
+}
+
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub(crate) fn check(ret: i64) -> Result<(), MapError> {
+    if ret < 0 { Err(MapError(ret)) } else { Ok(()) }
+}
+
+/// Declares a map definition struct: its BTF fields and `new()`.
+macro_rules! map_def {
+    (
+        $(#[$doc:meta])*
+        pub struct $name:ident<$($param:ident $(: $bound:path)?),* ; $($cparam:ident $(= $default:literal)?),*> {
+            $($field:ident: $fty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[repr(C)]
+        pub struct $name<$($param $(: $bound)?,)* $(const $cparam: usize $(= $default)?,)*> {
+            $($field: *const $fty,)*
+        }
+
+        // SAFETY: the fields are null pointers that only carry types for
+        // BTF; nothing reads or writes through them.
+        unsafe impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> Sync for $name<$($param,)* $($cparam,)*> {}
+
+        impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> $name<$($param,)* $($cparam,)*> {
+            /// The definition; its parameters are in the type.
+            #[allow(clippy::new_without_default)]
+            pub const fn new() -> Self {
+                Self { $($field: core::ptr::null(),)* }
+            }
+
+            /// The map as the helpers take it.
+            #[cfg(target_arch = "bpf")]
+            #[inline(always)]
+            pub(crate) fn as_ptr(&self) -> *const core::ffi::c_void {
+                (self as *const Self).cast()
+            }
+        }
+    };
+}
+pub(crate) use map_def;
+
+/// Declares a queue-like map (`Queue`, `Stack`): push, pop and peek.
+macro_rules! push_pop_map {
+    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+        $crate::maps::map_def! {
+            $(#[$doc])*
+            pub struct $name<V; MAX_ENTRIES, FLAGS = 0> {
+                r#type: [i32; $ty],
+                value: V,
+                max_entries: [i32; MAX_ENTRIES],
+                map_flags: [i32; FLAGS],
+            }
+        }
+
+        #[cfg(target_arch = "bpf")]
+        impl<V: crate::Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<V, MAX_ENTRIES, FLAGS> {
+            /// Appends a value; with `BPF_EXIST` in `flags` a full map drops its
+            /// oldest value instead of failing.
+            #[inline(always)]
+            pub fn push(&self, value: &V, flags: u64) -> Result<(), $crate::maps::MapError> {
+                // SAFETY: value points to a `V`, the map's value type.
+                $crate::maps::check(unsafe {
+                    crate::helpers::raw::map_push_elem(self.as_ptr(), (value as *const V).cast(), flags)
+                })
+            }
+
+            /// Removes and returns the next value: the oldest for a queue, the
+            /// newest for a stack.
+            #[inline(always)]
+            pub fn pop(&self) -> Option<V> {
+                let mut value = <V as crate::Pod>::zeroed();
+                // SAFETY: the kernel writes one `V` into `value`.
+                let ret = unsafe {
+                    crate::helpers::raw::map_pop_elem(self.as_ptr(), (&mut value as *mut V).cast())
+                };
+                (ret == 0).then_some(value)
+            }
+
+            /// Returns the next value without removing it.
+            #[inline(always)]
+            pub fn peek(&self) -> Option<V> {
+                let mut value = <V as crate::Pod>::zeroed();
+                // SAFETY: the kernel writes one `V` into `value`.
+                let ret = unsafe {
+                    crate::helpers::raw::map_peek_elem(self.as_ptr(), (&mut value as *mut V).cast())
+                };
+                (ret == 0).then_some(value)
+            }
+        }
+
+    };
+}
+pub(crate) use push_pop_map;
+
+/// Atomically adds `delta` to the `u64` at `value` and returns the new value.
+///
+/// # Safety
+///
+/// `value` must point to a live, 8-byte aligned map value.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub(crate) unsafe fn atomic_add(value: *mut u64, delta: u64) -> u64 {
+    use core::intrinsics::{AtomicOrdering, atomic_xadd};
+    // SeqCst: this toolchain miscompiles a Relaxed fetch-add whose result is
+    // used into a plain locked add (see docs/safety.md); SeqCst emits
+    // BPF_ATOMIC | BPF_FETCH.
+    // SAFETY: the caller passes a live, aligned u64 in map memory, which
+    // other CPUs only access atomically or through copies.
+    let old = unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::SeqCst }>(value, delta) };
+    old.wrapping_add(delta)
+}

@@ -1,0 +1,115 @@
+//! Plain old data: types that can be copied to and from map memory as
+//! bytes.
+
+/// A type that is valid for every bit pattern and has no padding, so that
+/// it can be read from and written to kernel memory as raw bytes.
+///
+/// Derive it with `#[derive(Pod)]` (from `iu_ebpf`), which checks at compile
+/// time that the type is `#[repr(C)]`, that every field is `Pod`, and that
+/// the fields fill the type with no padding. Padding bytes would carry
+/// uninitialized memory into the kernel and make equal keys compare unequal;
+/// add explicit `_pad` fields instead.
+///
+/// ```ignore
+/// #[derive(Clone, Copy, iu_ebpf::Pod)]
+/// #[repr(C)]
+/// pub struct Event {
+///     pub pid: u32,
+///     pub cpu: u32,
+///     pub ts: u64,
+/// }
+/// ```
+///
+/// # Safety
+///
+/// Every bit pattern must be a valid value, and the type must have no
+/// padding bytes.
+pub unsafe trait Pod: Copy + Send + Sync + 'static {
+    /// Reads a value from the first `size_of::<Self>()` bytes, or returns
+    /// `None` when there are fewer.
+    #[inline(always)]
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < core::mem::size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: the slice holds enough bytes, `read_unaligned` has no
+        // alignment requirement, and `Self: Pod` is valid for any bytes.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<Self>()) })
+    }
+
+    /// The value's bytes.
+    #[inline(always)]
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `Self: Pod` has no padding, so all its bytes are
+        // initialized; the slice borrows `self`.
+        unsafe {
+            core::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>(),
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+
+    /// The value's bytes, writable: any bytes written form a valid value.
+    #[inline(always)]
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `Self: Pod` has no padding and is valid for any bytes, so
+        // writing arbitrary bytes keeps it valid; the slice borrows `self`
+        // exclusively.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                (self as *mut Self).cast::<u8>(),
+                core::mem::size_of::<Self>(),
+            )
+        }
+    }
+
+    /// A value with every byte zero.
+    #[inline(always)]
+    fn zeroed() -> Self {
+        // SAFETY: all-zero bytes are a valid `Self: Pod`.
+        unsafe { core::mem::zeroed() }
+    }
+}
+
+macro_rules! impl_pod {
+    ($($t:ty),*) => {$(
+        // SAFETY: primitive integers and floats are valid for every bit
+        // pattern and have no padding.
+        unsafe impl Pod for $t {}
+    )*};
+}
+
+impl_pod!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
+);
+
+// SAFETY: an array of `Pod` has no padding between elements (size is a
+// multiple of alignment) and is valid for any bytes.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+// SAFETY: the unit type has no bytes.
+unsafe impl Pod for () {}
+
+/// Implements `Pod` for a type after the derive's checks. Emitted by
+/// `#[derive(Pod)]`; not meant to be called by hand.
+#[doc(hidden)]
+#[macro_export]
+#[allow_internal_unsafe]
+macro_rules! __pod {
+    ($ty:ty, [$($field:ty),*]) => {
+        const _: () = {
+            // No padding: the fields fill the type.
+            assert!(
+                0 $(+ ::core::mem::size_of::<$field>())* == ::core::mem::size_of::<$ty>(),
+                "#[derive(Pod)]: the type has padding; add explicit padding fields"
+            );
+            const fn fields_are_pod<T: $crate::Pod>() {}
+            $(fields_are_pod::<$field>();)*
+        };
+        // SAFETY: `#[derive(Pod)]` checked that the type is `#[repr(C)]`;
+        // the assertion above checks that it has no padding, and every field
+        // is `Pod`, so every bit pattern is valid.
+        unsafe impl $crate::Pod for $ty {}
+    };
+}

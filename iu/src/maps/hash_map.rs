@@ -1,0 +1,298 @@
+//! Hash maps: `HashMap` (hash and LRU hash) and `PerCpuHashMap` (per-CPU
+//! and LRU per-CPU hash).
+
+use std::{marker::PhantomData, mem::size_of, os::fd::AsFd, time::Duration};
+
+use iu_ebpf::Pod;
+
+use super::{Map, Snapshots, map_type, possible_cpus, read};
+use crate::{Result, sys};
+
+/// The kernel's internal `ENOTSUPP`, which batch operations can return.
+const ENOTSUPP: i32 = 524;
+
+/// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
+const BATCH: usize = 4096;
+
+/// A typed view of a hash map (`BPF_MAP_TYPE_HASH` or `LRU_HASH`).
+///
+/// ```no_run
+/// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// let blocked = ebpf.hash_map::<u32, u64>("BLOCKED")?;
+/// blocked.insert(&7, &1, iu::maps::BPF_ANY)?;
+/// assert_eq!(blocked.get(&7)?, Some(1));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct HashMap<'a, K, V> {
+    map: &'a Map,
+    _types: PhantomData<(K, V)>,
+}
+
+impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
+    /// Checks that `map` is a hash map with `K`'s and `V`'s sizes.
+    pub fn new(map: &'a Map) -> Result<Self> {
+        map.check(
+            &[map_type::HASH, map_type::LRU_HASH],
+            "hash map",
+            Some(size_of::<K>()),
+            Some(size_of::<V>()),
+        )?;
+        Ok(Self {
+            map,
+            _types: PhantomData,
+        })
+    }
+
+    /// The value at `key`.
+    pub fn get(&self, key: &K) -> Result<Option<V>> {
+        let mut value = V::zeroed();
+        let found = self.map.lookup(key.as_bytes(), bytes_mut(&mut value))?;
+        Ok(found.then_some(value))
+    }
+
+    /// Inserts or updates `key` (`flags`: `BPF_ANY`, `BPF_NOEXIST`,
+    /// `BPF_EXIST`).
+    pub fn insert(&self, key: &K, value: &V, flags: u64) -> Result<()> {
+        self.map.update(key.as_bytes(), value.as_bytes(), flags)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn remove(&self, key: &K) -> Result<bool> {
+        self.map.delete(key.as_bytes())
+    }
+
+    /// Every key (a snapshot: the map may change meanwhile).
+    pub fn keys(&self) -> Result<Vec<K>> {
+        Ok(self.map.raw_keys()?.iter().map(|k| read(k)).collect())
+    }
+
+    /// Every entry. Uses `BPF_MAP_LOOKUP_BATCH` where the kernel has it
+    /// (5.6+), and a key-by-key walk otherwise.
+    pub fn entries(&self) -> Result<Vec<(K, V)>> {
+        if let Some(entries) = batch_entries(self.map, size_of::<V>(), |v| read(v))? {
+            return Ok(entries);
+        }
+        self.entries_key_by_key()
+    }
+
+    /// Every entry, read key by key (`GET_NEXT_KEY` + `LOOKUP_ELEM`); what
+    /// [`HashMap::entries`] falls back to.
+    pub fn entries_key_by_key(&self) -> Result<Vec<(K, V)>> {
+        let mut out = vec![];
+        for key in self.keys()? {
+            if let Some(value) = self.get(&key)? {
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts many entries with `BPF_MAP_UPDATE_BATCH`.
+    pub fn insert_batch(&self, entries: &[(K, V)], flags: u64) -> Result<()> {
+        let mut keys = Vec::with_capacity(entries.len() * size_of::<K>());
+        let mut values = Vec::with_capacity(entries.len() * size_of::<V>());
+        for (k, v) in entries {
+            keys.extend_from_slice(k.as_bytes());
+            values.extend_from_slice(v.as_bytes());
+        }
+        for (k, v) in keys
+            .chunks(BATCH * size_of::<K>().max(1))
+            .zip(values.chunks(BATCH * size_of::<V>().max(1)))
+        {
+            let count = (k.len() / size_of::<K>().max(1)) as u32;
+            sys::map_update_batch(self.map.as_fd(), k, v, count, flags)
+                .map_err(|(_, e)| self.map.op_error("batch update", e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes many keys with `BPF_MAP_DELETE_BATCH`.
+    pub fn remove_batch(&self, keys: &[K]) -> Result<()> {
+        let bytes: Vec<u8> = keys.iter().flat_map(|k| k.as_bytes().to_vec()).collect();
+        for chunk in bytes.chunks(BATCH * size_of::<K>().max(1)) {
+            let count = (chunk.len() / size_of::<K>().max(1)) as u32;
+            sys::map_delete_batch(self.map.as_fd(), chunk, count)
+                .map_err(|(_, e)| self.map.op_error("batch delete", e))?;
+        }
+        Ok(())
+    }
+
+    /// The number of entries (counted: the kernel keeps no count).
+    pub fn len(&self) -> Result<usize> {
+        Ok(self.map.raw_keys()?.len())
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> Result<bool> {
+        let mut first = vec![0u8; size_of::<K>()];
+        sys::map_get_next_key(self.map.as_fd(), None, &mut first)
+            .map(|more| !more)
+            .map_err(|e| self.map.op_error("iterating keys", e))
+    }
+
+    /// An async stream of snapshots of every entry, one per `interval`.
+    ///
+    /// ```no_run
+    /// # async fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let mut snapshots = ebpf.hash_map::<u32, u64>("COUNTS")?.snapshots(std::time::Duration::from_secs(1));
+    /// while let Some(entries) = snapshots.next().await {
+    ///     println!("{} entries", entries?.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn snapshots(self, interval: Duration) -> Snapshots<'a, Vec<(K, V)>>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        Snapshots::new(interval, move || self.entries())
+    }
+}
+
+/// A typed view of a per-CPU hash map (`BPF_MAP_TYPE_PERCPU_HASH` or
+/// `LRU_PERCPU_HASH`). Values are one `V` per possible CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct PerCpuHashMap<'a, K, V> {
+    map: &'a Map,
+    _types: PhantomData<(K, V)>,
+}
+
+impl<'a, K: Pod, V: Pod> PerCpuHashMap<'a, K, V> {
+    /// Checks that `map` is a per-CPU hash map with `K`'s and `V`'s sizes.
+    pub fn new(map: &'a Map) -> Result<Self> {
+        map.check(
+            &[map_type::PERCPU_HASH, map_type::LRU_PERCPU_HASH],
+            "per-CPU hash map",
+            Some(size_of::<K>()),
+            Some(size_of::<V>()),
+        )?;
+        Ok(Self {
+            map,
+            _types: PhantomData,
+        })
+    }
+
+    /// The values at `key`, one per possible CPU.
+    pub fn get(&self, key: &K) -> Result<Option<Vec<V>>> {
+        let mut raw = vec![0u8; per_cpu_size::<V>()?];
+        let found = self.map.lookup(key.as_bytes(), &mut raw)?;
+        Ok(found.then(|| split_per_cpu(&raw)))
+    }
+
+    /// Sets the values at `key`, one per possible CPU.
+    pub fn insert(&self, key: &K, values: &[V], flags: u64) -> Result<()> {
+        let raw = join_per_cpu(self.map, values)?;
+        self.map.update(key.as_bytes(), &raw, flags)
+    }
+
+    /// Removes `key`; returns whether it was there.
+    pub fn remove(&self, key: &K) -> Result<bool> {
+        self.map.delete(key.as_bytes())
+    }
+
+    /// Every entry with its per-CPU values.
+    pub fn entries(&self) -> Result<Vec<(K, Vec<V>)>> {
+        let stride = per_cpu_size::<V>()?;
+        if let Some(entries) = batch_entries(self.map, stride, split_per_cpu)? {
+            return Ok(entries);
+        }
+        let mut out = vec![];
+        for key in self.map.raw_keys()? {
+            let key: K = read(&key);
+            if let Some(values) = self.get(&key)? {
+                out.push((key, values));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The size of a per-CPU value buffer: each CPU's value is padded to 8
+/// bytes.
+pub(crate) fn per_cpu_size<V>() -> Result<usize> {
+    Ok(size_of::<V>().next_multiple_of(8) * possible_cpus()?)
+}
+
+pub(crate) fn split_per_cpu<V: Pod>(raw: &[u8]) -> Vec<V> {
+    raw.chunks(size_of::<V>().next_multiple_of(8).max(1))
+        .map(read)
+        .collect()
+}
+
+pub(crate) fn join_per_cpu<V: Pod>(map: &Map, values: &[V]) -> Result<Vec<u8>> {
+    let cpus = possible_cpus()?;
+    if values.len() != cpus {
+        return Err(crate::Error::MapSize {
+            name: map.name().to_owned(),
+            what: "per-CPU value count",
+            expected: values.len(),
+            actual: cpus,
+        });
+    }
+    let stride = size_of::<V>().next_multiple_of(8);
+    let mut raw = vec![0u8; stride * cpus];
+    for (chunk, v) in raw.chunks_mut(stride.max(1)).zip(values) {
+        chunk[..size_of::<V>()].copy_from_slice(v.as_bytes());
+    }
+    Ok(raw)
+}
+
+/// Reads every entry with `BPF_MAP_LOOKUP_BATCH`, decoding values of
+/// `value_stride` bytes with `decode`. `None` when the kernel lacks batch
+/// operations for this map.
+pub(crate) fn batch_entries<K: Pod, T>(
+    map: &Map,
+    value_stride: usize,
+    decode: impl Fn(&[u8]) -> T,
+) -> Result<Option<Vec<(K, T)>>> {
+    let key_size = size_of::<K>();
+    let count = BATCH.min(map.max_entries().max(1) as usize);
+    let mut keys = vec![0u8; count * key_size];
+    let mut values = vec![0u8; count * value_stride];
+    // The position token: a bucket index for hash maps, a key for arrays.
+    let token_size = key_size.max(8);
+    let (mut batch, mut next) = (vec![0u8; token_size], vec![0u8; token_size]);
+    let mut out = vec![];
+    let mut first = true;
+    loop {
+        let result = sys::map_lookup_batch(
+            map.as_fd(),
+            (!first).then_some(batch.as_slice()),
+            &mut next,
+            &mut keys,
+            &mut values,
+            count as u32,
+        );
+        let (n, done) = match result {
+            Ok(r) => r,
+            Err(e)
+                if first
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+                    ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(map.op_error("batch lookup", e)),
+        };
+        for i in 0..n as usize {
+            let key = read(&keys[i * key_size..(i + 1) * key_size]);
+            out.push((
+                key,
+                decode(&values[i * value_stride..(i + 1) * value_stride]),
+            ));
+        }
+        if done {
+            return Ok(Some(out));
+        }
+        std::mem::swap(&mut batch, &mut next);
+        first = false;
+    }
+}
+
+/// The bytes of a `Pod` value, writable.
+pub(crate) fn bytes_mut<T: Pod>(value: &mut T) -> &mut [u8] {
+    T::as_bytes_mut(value)
+}

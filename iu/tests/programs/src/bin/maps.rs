@@ -1,0 +1,131 @@
+//! Exercises every map type from the kernel side. User space
+//! (`iu/tests/maps.rs`) writes the target pid into `CONFIG`, fills inputs,
+//! calls `dup(fd)` and checks what the program wrote.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use iu_ebpf::{
+    Pod, helpers, map,
+    maps::{
+        Array, BPF_ANY, BloomFilter, HashMap, LpmKey, LpmTrie, LruHashMap, PerCpuArray,
+        PerCpuHashMap, PerfEventArray, ProgramArray, Queue, RingBuf, Stack, StackTrace,
+    },
+    programs::TracePointContext,
+    tracepoint,
+    tracepoints::syscalls::SysEnter,
+};
+
+iu_ebpf::license!("GPL");
+
+/// Slots of `OUTPUT`.
+const OUT_INPUT_DOUBLED: u32 = 0;
+const OUT_LPM_MATCH: u32 = 1;
+const OUT_STACK_ID: u32 = 2;
+const OUT_TAIL_CALLED: u32 = 3;
+const OUT_BLOOM_HIT: u32 = 4;
+const OUT_FETCH_ADD: u32 = 5;
+
+#[derive(Clone, Copy, Pod)]
+#[repr(C)]
+struct Event {
+    pid: u32,
+    cpu: u32,
+    fd: u64,
+}
+
+iu_ebpf::global!(
+    /// Set by user space before loading.
+    static MULTIPLIER: u64 = 2
+);
+
+/// Slot 0: the thread to react to (written by user space), so that tests
+/// running in parallel threads do not see each other's calls.
+#[map]
+static CONFIG: Array<u32, 1> = Array::new();
+#[map]
+static OUTPUT: Array<u64, 8> = Array::new();
+#[map]
+static COUNTS: HashMap<u32, u64, 64> = HashMap::new();
+#[map]
+static INPUT: HashMap<u32, u64, 16> = HashMap::new();
+#[map]
+static TOTALS: Array<u64, 2> = Array::new();
+#[map]
+static PER_CPU: PerCpuArray<u64, 1> = PerCpuArray::new();
+#[map]
+static PER_CPU_HASH: PerCpuHashMap<u32, u64, 16> = PerCpuHashMap::new();
+#[map]
+static LRU: LruHashMap<u64, u64, 4> = LruHashMap::new();
+#[map]
+static FIFO: Queue<u64, 16> = Queue::new();
+#[map]
+static LIFO: Stack<u64, 16> = Stack::new();
+#[map]
+static PREFIXES: LpmTrie<[u8; 4], u64, 16> = LpmTrie::new();
+#[map]
+static SEEN: BloomFilter<u64, 64, 3> = BloomFilter::new();
+#[map]
+static EVENTS: RingBuf<4096> = RingBuf::new();
+#[map]
+static PERF_EVENTS: PerfEventArray = PerfEventArray::new();
+#[map]
+static STACKS: StackTrace<64> = StackTrace::new();
+#[map]
+static JUMP: ProgramArray<2> = ProgramArray::new();
+/// Room for the batch tests; only user space touches it.
+#[map]
+static BIG: HashMap<u32, u64, 100_000> = HashMap::new();
+
+#[tracepoint(category = "syscalls", name = "sys_enter_dup")]
+fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
+    let pid = helpers::pid();
+    if CONFIG.get(0) != Some(helpers::tid()) {
+        return 0;
+    }
+    let fd = ctx.args().args[0];
+    let _ = COUNTS.add(&pid, 1);
+    if let Some(input) = INPUT.get(&1) {
+        let _ = OUTPUT.set(OUT_INPUT_DOUBLED, &(input * MULTIPLIER.get()));
+    }
+    TOTALS.add(0, 1);
+    // The value an atomic add returns must be the new total.
+    if let Some(total) = TOTALS.add(1, 5) {
+        let _ = OUTPUT.set(OUT_FETCH_ADD, &total);
+    }
+    let per_cpu = PER_CPU.get(0).unwrap_or(0);
+    let _ = PER_CPU.set(0, &(per_cpu + 1));
+    let _ = PER_CPU_HASH.insert(&pid, &(helpers::cpu() as u64 + 1), BPF_ANY);
+    let _ = LRU.insert(&fd, &(fd * 10), BPF_ANY);
+    let _ = FIFO.push(&fd, 0);
+    let _ = LIFO.push(&fd, 0);
+    if let Some(hit) = PREFIXES.get(&LpmKey::new(32, [10, 1, 2, 3])) {
+        let _ = OUTPUT.set(OUT_LPM_MATCH, &hit);
+    }
+    let _ = SEEN.insert(&fd);
+    if SEEN.contains(&(fd + 1000)) {
+        let _ = OUTPUT.set(OUT_BLOOM_HIT, &1);
+    }
+    let event = Event {
+        pid,
+        cpu: helpers::cpu(),
+        fd,
+    };
+    if let Some(mut entry) = EVENTS.reserve::<Event>() {
+        entry.write(event);
+        entry.submit();
+    }
+    let _ = PERF_EVENTS.output(&ctx, &event);
+    if let Ok(id) = STACKS.get_stack_id(&ctx, 0) {
+        let _ = OUTPUT.set(OUT_STACK_ID, &(id as u64 + 1));
+    }
+    JUMP.tail_call(&ctx, 0);
+    0
+}
+
+/// Reached only through `JUMP[0]`.
+#[tracepoint]
+fn tail_target(_ctx: TracePointContext<SysEnter>) -> u32 {
+    let _ = OUTPUT.set(OUT_TAIL_CALLED, &1);
+    0
+}
