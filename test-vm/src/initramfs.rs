@@ -10,7 +10,7 @@ use std::{
     collections::{BTreeMap, hash_map::DefaultHasher},
     fs::File,
     hash::{Hash, Hasher},
-    io::BufWriter,
+    io::{BufWriter, Read},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
@@ -100,9 +100,9 @@ impl Initramfs {
         Ok(self)
     }
 
-    /// Every regular file directly in `dir` (the BPF objects of a build),
-    /// at its host path.
-    pub fn files_in(&mut self, dir: &Path) -> Result<&mut Self> {
+    /// Every ELF file directly in `dir` (the BPF objects of a build, not
+    /// cargo's `.d` files and locks), at its host path.
+    pub fn objects_in(&mut self, dir: &Path) -> Result<&mut Self> {
         let entries = std::fs::read_dir(dir).with_context(|| {
             format!(
                 "cannot read {}: build the BPF objects first (cargo xtask build)",
@@ -110,9 +110,36 @@ impl Initramfs {
             )
         })?;
         for entry in entries {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                self.file(&entry.path())?;
+            let path = entry?.path();
+            let mut magic = [0; 4];
+            let is_elf = File::open(&path)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .is_ok_and(|()| magic == *b"\x7fELF");
+            if is_elf {
+                self.file(&path)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The source tree under `root` at its host path, without `target`
+    /// and hidden directories: tests read sources (to find the line a
+    /// verifier error must name), and error messages quote them.
+    pub fn source_tree(&mut self, root: &Path) -> Result<&mut Self> {
+        let mut stack = vec![absolute(root)?];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir)
+                .with_context(|| format!("cannot read {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let kind = entry.file_type()?;
+                if kind.is_dir() && name != "target" && !name.starts_with('.') {
+                    stack.push(entry.path());
+                } else if kind.is_file() {
+                    self.file(&entry.path())?;
+                }
             }
         }
         Ok(self)

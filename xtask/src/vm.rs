@@ -63,13 +63,15 @@ fn prepare(options: &VmOptions) -> Result<Kernel> {
 }
 
 /// Builds (or reuses) the initramfs `target/vm/<label>.cpio` with
-/// `binaries`, the BPF objects and the kernel's modules.
+/// `binaries`, the BPF objects, the workspace's sources and the kernel's
+/// modules.
 fn initramfs(label: &str, kernel: &Kernel, binaries: &[PathBuf]) -> Result<PathBuf> {
     let mut initramfs = Initramfs::new()?;
     for binary in binaries {
         initramfs.binary(binary)?;
     }
-    initramfs.files_in(&build::object_dir())?;
+    initramfs.objects_in(&build::object_dir())?;
+    initramfs.source_tree(&crate::root())?;
     if let Some(modules) = &kernel.modules {
         initramfs.modules(modules)?;
     }
