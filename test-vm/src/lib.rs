@@ -29,13 +29,14 @@ pub use qemu::{Accel, Job, Outcome, Step, StepResult, Vm};
 
 /// Debian packages the tier needs on the host: QEMU, a static busybox for
 /// the guest, `xz`/`zstd` to decompress modules, `strip` to shrink debug
-/// binaries, and `dpkg-deb`/`apt-get` for the kernel.
+/// binaries, and `cpio`, which this crate's tests use to check its archives.
 pub const HOST_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "xz-utils",
     "zstd",
     "binutils",
+    "cpio",
 ];
 
 /// Whether this process runs as root (read from `/proc`, without libc).

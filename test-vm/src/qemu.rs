@@ -227,12 +227,14 @@ impl Vm {
             // panic=-1: a kernel panic reboots at once, and -no-reboot
             // turns that into QEMU exiting.
             .args(["-append", "console=ttyS0 panic=-1 quiet rdinit=/init"]);
+        let limit = if job.interactive {
+            "no timeout".to_owned()
+        } else {
+            format!("timeout {} s", self.timeout.as_secs())
+        };
         eprintln!(
-            "iu-vm: booting {} ({accel}, {} vCPUs, {} MiB, timeout {} s)",
-            self.kernel.name,
-            self.cpus,
-            self.memory_mib,
-            self.timeout.as_secs()
+            "iu-vm: booting {} ({accel}, {} vCPUs, {} MiB, {limit})",
+            self.kernel.name, self.cpus, self.memory_mib
         );
         if job.interactive {
             eprintln!("iu-vm: the shell's `exit` powers the guest off; Ctrl-A x quits QEMU");

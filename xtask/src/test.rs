@@ -30,6 +30,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     let toolchain = toolchain::ensure()?;
     eprintln!("xtask: {toolchain}");
+    // test-vm's own tests boot guests on the host too.
+    toolchain::apt_install(test_vm::HOST_PACKAGES)?;
     if !args.no_lint && !args.vm {
         step("cargo fmt --check");
         crate::run_cmd(crate::cargo().args(["fmt", "--all", "--check"]))?;
