@@ -200,7 +200,9 @@ impl Vm {
     pub fn run(&self, base: &Path, job: &Job) -> Result<Outcome> {
         let accel = Accel::detect(&self.work_dir, self.cpus);
         let token = token();
-        let run_initramfs = self.work_dir.join("run.cpio");
+        // Per run, so that concurrent runs do not overwrite each other's.
+        let run_initramfs = self.work_dir.join(format!("run-{token}.cpio"));
+        let _cleanup = RemoveOnDrop(run_initramfs.clone());
         initramfs::with_files(
             base,
             &run_initramfs,
@@ -260,6 +262,15 @@ impl Vm {
             .spawn()
             .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
         Console::new(child, &token, job, self.timeout).follow()
+    }
+}
+
+/// Deletes a scratch file when the run ends, however it ends.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
