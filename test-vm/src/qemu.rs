@@ -240,8 +240,10 @@ impl Vm {
         );
         if job.interactive {
             eprintln!("iu-vm: the shell's `exit` powers the guest off; Ctrl-A x quits QEMU");
+            // signal=off: Ctrl-C goes to the guest's shell, not to QEMU.
             let status = cmd
-                .args(["-serial", "mon:stdio"])
+                .args(["-chardev", "stdio,id=console,mux=on,signal=off"])
+                .args(["-serial", "chardev:console", "-mon", "chardev=console"])
                 .status()
                 .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
             if !status.success() {
@@ -391,7 +393,7 @@ impl<'a> Console<'a> {
                 elapsed,
             });
         }
-        let console = if self.boot.is_some() {
+        let console = if self.boot.is_some() || self.tail.is_empty() {
             String::new()
         } else {
             format!("\nlast console lines:\n{}", self.tail.join("\n"))
