@@ -7,6 +7,7 @@ mod build;
 mod run;
 mod test;
 mod toolchain;
+mod vm;
 
 use std::{
     path::{Path, PathBuf},
@@ -27,10 +28,14 @@ struct Cli {
 enum Cmd {
     /// Build every BPF program crate (and the host crates).
     Build(build::BuildArgs),
-    /// Build and run an example's user-space program.
+    /// Build and run an example's user-space program (here, or in a QEMU
+    /// guest with --vm).
     Run(run::RunArgs),
-    /// Format and lint checks, unit tests and kernel integration tests.
+    /// Format and lint checks, unit tests, kernel integration tests on this
+    /// kernel and in a QEMU guest.
     Test(test::TestArgs),
+    /// The QEMU guest of the VM tier (`vm shell`).
+    Vm(vm::VmArgs),
     /// Compare iu with C libbpf (and aya where it applies) in one run.
     Bench(bench::BenchArgs),
     /// Check for (and install) the BPF toolchain only.
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Cmd::Build(args) => build::run(&args),
         Cmd::Run(args) => run::run(&args),
         Cmd::Test(args) => test::run(&args),
+        Cmd::Vm(args) => vm::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
     };

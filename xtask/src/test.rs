@@ -1,24 +1,38 @@
-//! `cargo xtask test`: format and lint checks, unit tests, and the kernel
-//! integration tests on the host kernel.
+//! `cargo xtask test`: format and lint checks, unit tests, the kernel
+//! integration tests on the host kernel, then the same integration tests in
+//! a QEMU guest (the VM tier).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{build, toolchain};
+use crate::{build, toolchain, vm};
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
     /// Skip `cargo fmt --check` and clippy.
     #[arg(long)]
     pub no_lint: bool,
+    /// Only the VM tier: the kernel integration tests in a QEMU guest.
+    #[arg(long, conflicts_with = "no_vm")]
+    pub vm: bool,
+    /// Skip the VM tier (host tests only).
+    #[arg(long)]
+    pub no_vm: bool,
+    #[command(flatten)]
+    pub vm_options: vm::VmOptions,
     /// Only run tests whose name contains this.
     pub filter: Option<String>,
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
+    if args.no_vm && (args.vm_options.kernel.is_some() || args.vm_options.timeout.is_some()) {
+        bail!("--kernel, --modules and --timeout apply to the VM tier, which --no-vm skips");
+    }
     let toolchain = toolchain::ensure()?;
     eprintln!("xtask: {toolchain}");
-    if !args.no_lint {
+    // test-vm's own tests boot guests on the host too.
+    toolchain::apt_install(test_vm::HOST_PACKAGES)?;
+    if !args.no_lint && !args.vm {
         step("cargo fmt --check");
         crate::run_cmd(crate::cargo().args(["fmt", "--all", "--check"]))?;
         for krate in build::program_crates()? {
@@ -41,18 +55,25 @@ pub fn run(args: &TestArgs) -> Result<()> {
     step("building BPF programs");
     build::build_programs(&toolchain, None)?;
 
-    step("unit and host-kernel integration tests");
-    let mut cmd = crate::cargo();
-    cmd.args(["test", "--workspace"])
-        .env("IU_OBJECT_DIR", build::object_dir());
-    if !toolchain::is_root() {
-        // Kernel tests load programs: run the test binaries as root.
-        cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+    if !args.vm {
+        step("unit and host-kernel integration tests");
+        let mut cmd = crate::cargo();
+        cmd.args(["test", "--workspace"])
+            .env("IU_OBJECT_DIR", build::object_dir());
+        if !toolchain::is_root() {
+            // Kernel tests load programs: run the test binaries as root.
+            cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
+        }
+        if let Some(filter) = &args.filter {
+            cmd.args(["--", filter]);
+        }
+        crate::run_cmd(&mut cmd)?;
     }
-    if let Some(filter) = &args.filter {
-        cmd.args(["--", filter]);
+    if !args.no_vm {
+        step("VM tier: kernel integration tests in a QEMU guest (skip with --no-vm)");
+        vm::test(args.filter.as_deref(), &args.vm_options)?;
     }
-    crate::run_cmd(&mut cmd)
+    Ok(())
 }
 
 fn step(what: &str) {
