@@ -85,3 +85,39 @@ pub mod syscalls {
     // SAFETY: as above.
     unsafe impl TracePointArgs for SysExit {}
 }
+
+/// Tracepoints in the `raw_syscalls` category: every syscall, with its
+/// number.
+pub mod raw_syscalls {
+    use super::{TraceEntry, TracePointArgs};
+
+    /// Record of `raw_syscalls/sys_enter`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct SysEnter {
+        /// Common fields.
+        pub common: TraceEntry,
+        /// `id`: the syscall number.
+        pub id: i64,
+        /// The syscall's arguments.
+        pub args: [u64; 6],
+    }
+
+    /// Record of `raw_syscalls/sys_exit`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct SysExit {
+        /// Common fields.
+        pub common: TraceEntry,
+        /// `id`: the syscall number.
+        pub id: i64,
+        /// The return value; negative values are `-errno`.
+        pub ret: i64,
+    }
+
+    // SAFETY: `repr(C)` integers only, matching the `format` files of
+    // `raw_syscalls/sys_enter` and `sys_exit`.
+    unsafe impl TracePointArgs for SysEnter {}
+    // SAFETY: as above.
+    unsafe impl TracePointArgs for SysExit {}
+}

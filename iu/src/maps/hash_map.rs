@@ -208,6 +208,18 @@ impl<'a, K: Pod, V: Pod> PerCpuHashMap<'a, K, V> {
     }
 }
 
+impl<'a, K: Pod, V: Pod> PerCpuHashMap<'a, K, V> {
+    /// An async stream of snapshots of every entry (with per-CPU values),
+    /// one per `interval`.
+    pub fn snapshots(self, interval: Duration) -> Snapshots<'a, Vec<(K, Vec<V>)>>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        Snapshots::new(interval, move || self.entries())
+    }
+}
+
 /// The size of a per-CPU value buffer: each CPU's value is padded to 8
 /// bytes.
 pub(crate) fn per_cpu_size<V>() -> Result<usize> {
