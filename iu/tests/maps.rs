@@ -1,5 +1,5 @@
 //! Every map type, both directions, on the running kernel, with the
-//! `maps` program (`iu/tests/programs/src/bin/maps.rs`). Each test reacts
+//! `map_test` example's program (`examples/map_test/map_test-ebpf`). Each test reacts
 //! only to its own thread's `dup()` calls (the program compares the thread
 //! id with `CONFIG[0]`), so tests run in parallel without seeing each
 //! other.
@@ -21,7 +21,7 @@ fn object() -> PathBuf {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("../target/bpf/bpfel-unknown-none/release")
         });
-    dir.join("maps")
+    dir.join("map_test")
 }
 
 /// Loads `maps` (with `loader`'s options), points it at this thread and
@@ -30,7 +30,7 @@ fn setup(loader: &EbpfLoader) -> (Ebpf, TracePointLink) {
     let ebpf = loader.load_file(object()).unwrap();
     let tid = nix::unistd::gettid().as_raw() as u32;
     ebpf.array::<u32>("CONFIG").unwrap().set(0, &tid).unwrap();
-    let link = ebpf.tracepoint("maps").unwrap().attach().unwrap();
+    let link = ebpf.tracepoint("map_test").unwrap().attach().unwrap();
     (ebpf, link)
 }
 

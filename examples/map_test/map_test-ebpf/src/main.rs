@@ -1,12 +1,13 @@
 //! Exercises every map type from the kernel side. User space
-//! (`iu/tests/maps.rs`) writes the target pid into `CONFIG`, fills inputs,
-//! calls `dup(fd)` and checks what the program wrote.
+//! (`map_test/`, and iu's tests in `iu/tests/maps.rs`) writes the target
+//! thread into `CONFIG`, fills inputs, calls `dup(fd)` and checks what the
+//! program wrote.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{
-    Pod, helpers, map,
+    helpers, map,
     maps::{
         Array, BPF_ANY, BloomFilter, HashMap, LpmKey, LpmTrie, LruHashMap, PerCpuArray,
         PerCpuHashMap, PerfEventArray, ProgramArray, Queue, RingBuf, Stack, StackTrace,
@@ -18,21 +19,7 @@ use iu_ebpf::{
 
 iu_ebpf::license!("GPL");
 
-/// Slots of `OUTPUT`.
-const OUT_INPUT_DOUBLED: u32 = 0;
-const OUT_LPM_MATCH: u32 = 1;
-const OUT_STACK_ID: u32 = 2;
-const OUT_TAIL_CALLED: u32 = 3;
-const OUT_BLOOM_HIT: u32 = 4;
-const OUT_FETCH_ADD: u32 = 5;
-
-#[derive(Clone, Copy, Pod)]
-#[repr(C)]
-struct Event {
-    pid: u32,
-    cpu: u32,
-    fd: u64,
-}
+use map_test_common::{Event, out};
 
 iu_ebpf::global!(
     /// Set by user space before loading.
@@ -78,7 +65,7 @@ static JUMP: ProgramArray<2> = ProgramArray::new();
 static BIG: HashMap<u32, u64, 100_000> = HashMap::new();
 
 #[tracepoint(category = "syscalls", name = "sys_enter_dup")]
-fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
+fn map_test(ctx: TracePointContext<SysEnter>) -> u32 {
     let pid = helpers::pid();
     if CONFIG.get(0) != Some(helpers::tid()) {
         return 0;
@@ -86,12 +73,12 @@ fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
     let fd = ctx.args().args[0];
     let _ = COUNTS.add(&pid, 1);
     if let Some(input) = INPUT.get(&1) {
-        let _ = OUTPUT.set(OUT_INPUT_DOUBLED, &(input * MULTIPLIER.get()));
+        let _ = OUTPUT.set(out::INPUT_TIMES_MULTIPLIER, &(input * MULTIPLIER.get()));
     }
     TOTALS.add(0, 1);
     // The value an atomic add returns must be the new total.
     if let Some(total) = TOTALS.add(1, 5) {
-        let _ = OUTPUT.set(OUT_FETCH_ADD, &total);
+        let _ = OUTPUT.set(out::FETCH_ADD, &total);
     }
     let per_cpu = PER_CPU.get(0).unwrap_or(0);
     let _ = PER_CPU.set(0, &(per_cpu + 1));
@@ -100,11 +87,11 @@ fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
     let _ = FIFO.push(&fd, 0);
     let _ = LIFO.push(&fd, 0);
     if let Some(hit) = PREFIXES.get(&LpmKey::new(32, [10, 1, 2, 3])) {
-        let _ = OUTPUT.set(OUT_LPM_MATCH, &hit);
+        let _ = OUTPUT.set(out::LPM_MATCH, &hit);
     }
     let _ = SEEN.insert(&fd);
     if SEEN.contains(&(fd + 1000)) {
-        let _ = OUTPUT.set(OUT_BLOOM_HIT, &1);
+        let _ = OUTPUT.set(out::BLOOM_HIT, &1);
     }
     let event = Event {
         pid,
@@ -117,7 +104,7 @@ fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
     }
     let _ = PERF_EVENTS.output(&ctx, &event);
     if let Ok(id) = STACKS.get_stack_id(&ctx, 0) {
-        let _ = OUTPUT.set(OUT_STACK_ID, &(id as u64 + 1));
+        let _ = OUTPUT.set(out::STACK_ID, &(id as u64 + 1));
     }
     JUMP.tail_call(&ctx, 0);
     0
@@ -126,6 +113,6 @@ fn maps(ctx: TracePointContext<SysEnter>) -> u32 {
 /// Reached only through `JUMP[0]`.
 #[tracepoint]
 fn tail_target(_ctx: TracePointContext<SysEnter>) -> u32 {
-    let _ = OUTPUT.set(OUT_TAIL_CALLED, &1);
+    let _ = OUTPUT.set(out::TAIL_CALLED, &1);
     0
 }
