@@ -310,3 +310,48 @@ async fn snapshots_stream_the_map() {
     let second = snapshots.next().await.unwrap().unwrap();
     assert_eq!(second, vec![(std::process::id(), 1)]);
 }
+
+#[test]
+fn the_object_also_loads_with_libbpf_through_bpftool() {
+    // BTF-defined maps are libbpf's format: bpftool (libbpf inside) loads
+    // the same object. `cargo xtask test` installs bpftool on the host and
+    // requires this test; the VM guest has no bpftool.
+    let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(bpftool) = bpftool else {
+        assert!(
+            std::env::var_os("IU_REQUIRE_BPFTOOL").is_none(),
+            "bpftool is required here but not installed"
+        );
+        eprintln!("skipping: bpftool is not installed on this machine");
+        return;
+    };
+    iu::maps::bpffs_root().unwrap();
+    let pin = PathBuf::from(format!("/sys/fs/bpf/iu-bpftool-{}", std::process::id()));
+    let output = std::process::Command::new(bpftool)
+        .args(["prog", "loadall"])
+        .arg(object())
+        .arg(&pin)
+        .output()
+        .unwrap();
+    let listed: Vec<String> = std::fs::read_dir(&pin)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&pin);
+    assert!(
+        output.status.success(),
+        "bpftool refused the object: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut listed = listed;
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec!["map_test".to_owned(), "tail_target".to_owned()]
+    );
+}

@@ -32,6 +32,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     eprintln!("xtask: {toolchain}");
     // test-vm's own tests boot guests on the host too.
     toolchain::apt_install(test_vm::HOST_PACKAGES)?;
+    // bpftool checks that iu's objects also load with libbpf.
+    toolchain::apt_install(&["bpftool"])?;
     if !args.no_lint && !args.vm {
         step("cargo fmt --check");
         crate::run_cmd(crate::cargo().args(["fmt", "--all", "--check"]))?;
@@ -59,7 +61,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
         cmd.args(["test", "--workspace"])
-            .env("IU_OBJECT_DIR", build::object_dir());
+            .env("IU_OBJECT_DIR", build::object_dir())
+            .env("IU_REQUIRE_BPFTOOL", "1");
         if !toolchain::is_root() {
             // Kernel tests load programs: run the test binaries as root.
             cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");
