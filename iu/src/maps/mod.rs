@@ -15,9 +15,11 @@ mod array;
 mod bloom_filter;
 mod hash_map;
 mod lpm_trie;
+mod perf_event_array;
 mod poll;
 mod program_array;
 mod queue;
+mod ring_buf;
 mod stack;
 mod stack_trace;
 
@@ -36,9 +38,11 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub use perf_event_array::{PerfEvent, PerfEventArray};
 pub use poll::Snapshots;
 pub use program_array::ProgramArray;
 pub use queue::Queue;
+pub use ring_buf::{RingBuf, TypedRingBuf};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
 

@@ -7,9 +7,11 @@
 //! offsets checked against `include/uapi/linux/bpf.h` by unit tests.
 
 mod bpf;
+mod mmap;
 mod perf_event;
 
 pub use bpf::*;
+pub use mmap::*;
 pub use perf_event::*;
 
 use std::{fmt, io};

@@ -102,6 +102,13 @@ mod ioctl {
 }
 use ioctl::{ioc_enable, ioc_set_bpf};
 
+/// `PERF_EVENT_IOC_ENABLE`.
+pub fn perf_event_enable(event: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: the ioctl takes no argument; the kernel validates the fd.
+    unsafe { ioc_enable(event.as_raw_fd()) }?;
+    Ok(())
+}
+
 /// `PERF_EVENT_IOC_SET_BPF` then `PERF_EVENT_IOC_ENABLE`: the attach path for
 /// kernels without perf bpf_links (before 5.15).
 pub fn perf_event_attach_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {

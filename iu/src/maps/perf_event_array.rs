@@ -1,0 +1,282 @@
+//! `PerfEventArray`: consuming per-CPU perf buffers that programs write with
+//! `bpf_perf_event_output`.
+//!
+//! One `PERF_COUNT_SW_BPF_OUTPUT` event per online CPU, each with a mmapped
+//! ring of `2^n` pages, is stored in the map at the CPU's index. Records
+//! that wrap around the end of a ring are reassembled; `PERF_RECORD_LOST`
+//! records are counted and reported, never dropped silently.
+
+use std::{
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    pin::Pin,
+    sync::atomic::Ordering,
+    task::{Context, Poll},
+};
+
+use futures_core::Stream;
+use tokio::io::unix::AsyncFd;
+
+use super::{BPF_ANY, Map, map_type};
+use crate::{
+    Error, Result,
+    sys::{self, MmapRegion, PerfEventAttr},
+};
+
+/// `PERF_TYPE_SOFTWARE`, `PERF_COUNT_SW_BPF_OUTPUT`, `PERF_SAMPLE_RAW`.
+const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
+const PERF_SAMPLE_RAW: u64 = 1 << 10;
+/// `PERF_RECORD_LOST`, `PERF_RECORD_SAMPLE`.
+const PERF_RECORD_LOST: u32 = 2;
+const PERF_RECORD_SAMPLE: u32 = 9;
+/// Offsets of `data_head` and `data_tail` in `struct perf_event_mmap_page`.
+const DATA_HEAD: usize = 1024;
+const DATA_TAIL: usize = 1032;
+
+/// What a perf buffer delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PerfEvent {
+    /// A record a program wrote, with the CPU it ran on. The kernel pads
+    /// `data` to keep records 8-byte aligned.
+    Sample {
+        /// The CPU.
+        cpu: u32,
+        /// The bytes the program passed (plus padding).
+        data: Vec<u8>,
+    },
+    /// The kernel dropped `count` records on `cpu` because the buffer was
+    /// full: the consumer did not keep up.
+    Lost {
+        /// The CPU.
+        cpu: u32,
+        /// How many records were dropped.
+        count: u64,
+    },
+}
+
+struct CpuBuffer {
+    cpu: u32,
+    region: MmapRegion,
+    page: usize,
+    size: u64,
+    event: AsyncFd<OwnedFd>,
+}
+
+/// A consumer of a perf event array: one buffer per online CPU.
+///
+/// ```no_run
+/// # async fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// use iu::maps::{PerfEvent, PerfEventArray};
+/// let mut events = PerfEventArray::new(ebpf.map("EVENTS")?, 64)?;
+/// while let Some(event) = events.next().await {
+///     match event? {
+///         PerfEvent::Sample { cpu, data } => println!("cpu {cpu}: {} bytes", data.len()),
+///         PerfEvent::Lost { cpu, count } => eprintln!("cpu {cpu}: lost {count}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub struct PerfEventArray {
+    name: String,
+    buffers: Vec<CpuBuffer>,
+    lost: u64,
+    next: usize,
+}
+
+impl std::fmt::Debug for PerfEventArray {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerfEventArray")
+            .field("name", &self.name)
+            .field("cpus", &self.buffers.len())
+            .field("lost", &self.lost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PerfEventArray {
+    /// Opens a buffer of `pages` pages (a power of two) on every online CPU
+    /// and stores it in `map`. Must be called in a tokio runtime.
+    pub fn new(map: &Map, pages: usize) -> Result<Self> {
+        map.check(
+            &[map_type::PERF_EVENT_ARRAY],
+            "perf event array",
+            Some(4),
+            Some(4),
+        )?;
+        if !pages.is_power_of_two() {
+            return Err(map.op_error(
+                "opening perf buffers",
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "pages must be a power of two",
+                ),
+            ));
+        }
+        let page = sys::page_size();
+        let mut buffers = vec![];
+        for cpu in online_cpus().map_err(|e| map.op_error("reading online CPUs", e))? {
+            let attr = PerfEventAttr {
+                type_: PERF_TYPE_SOFTWARE,
+                config: PERF_COUNT_SW_BPF_OUTPUT,
+                sample_type: PERF_SAMPLE_RAW,
+                sample_period: 1,
+                wakeup_events: 1,
+                ..Default::default()
+            };
+            let io = |e| map.op_error("opening a perf buffer", e);
+            let event = sys::perf_event_open(&attr, -1, cpu as i32).map_err(io)?;
+            let region = MmapRegion::new(event.as_fd(), page * (pages + 1), 0, true).map_err(io)?;
+            let fd = event.as_raw_fd() as u32;
+            map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
+            sys::perf_event_enable(event.as_fd()).map_err(io)?;
+            buffers.push(CpuBuffer {
+                cpu,
+                region,
+                page,
+                size: (page * pages) as u64,
+                event: sys::async_fd(event).map_err(io)?,
+            });
+        }
+        Ok(Self {
+            name: map.name().to_owned(),
+            buffers,
+            lost: 0,
+            next: 0,
+        })
+    }
+
+    /// Records lost so far, over all CPUs.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Handles every available record synchronously; returns how many.
+    pub fn consume(&mut self, mut f: impl FnMut(PerfEvent)) -> usize {
+        let mut n = 0;
+        for i in 0..self.buffers.len() {
+            while let Some(event) = self.read_one(i) {
+                f(event);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The next sample or loss report, waiting for one.
+    pub async fn next(&mut self) -> Option<Result<PerfEvent>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Reads one record from CPU buffer `i`, and releases it.
+    fn read_one(&mut self, i: usize) -> Option<PerfEvent> {
+        let buffer = &self.buffers[i];
+        let head = buffer.region.atomic_u64(DATA_HEAD)?.load(Ordering::Acquire);
+        let tail_pos = buffer.region.atomic_u64(DATA_TAIL)?;
+        let tail = tail_pos.load(Ordering::Relaxed);
+        if tail >= head {
+            return None;
+        }
+        let header = buffer.read(tail, 8);
+        let kind = u32::from_ne_bytes(header[0..4].try_into().ok()?);
+        let size = u16::from_ne_bytes(header[6..8].try_into().ok()?) as u64;
+        let record = buffer.read(tail, size as usize);
+        tail_pos.store(tail + size.max(8), Ordering::Release);
+        let cpu = buffer.cpu;
+        match kind {
+            PERF_RECORD_SAMPLE => {
+                let len = u32::from_ne_bytes(record.get(8..12)?.try_into().ok()?) as usize;
+                Some(PerfEvent::Sample {
+                    cpu,
+                    data: record.get(12..12 + len)?.to_vec(),
+                })
+            }
+            PERF_RECORD_LOST => {
+                let count = u64::from_ne_bytes(record.get(16..24)?.try_into().ok()?);
+                self.lost += count;
+                Some(PerfEvent::Lost { cpu, count })
+            }
+            // Other record types are not produced by BPF output events.
+            _ => self.read_one(i),
+        }
+    }
+}
+
+impl CpuBuffer {
+    /// `len` bytes at ring position `pos`, reassembled if they wrap.
+    fn read(&self, pos: u64, len: usize) -> Vec<u8> {
+        let start = (pos % self.size) as usize;
+        let first = len.min(self.size as usize - start);
+        let mut out = Vec::with_capacity(len);
+        if let Some(bytes) = self.region.bytes(self.page + start, first) {
+            out.extend_from_slice(bytes);
+        }
+        if let Some(bytes) = self.region.bytes(self.page, len - first) {
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+}
+
+impl Stream for PerfEventArray {
+    type Item = Result<PerfEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let n = this.buffers.len();
+        loop {
+            // Round robin, so that a busy CPU cannot starve the others.
+            for k in 0..n {
+                let i = (this.next + k) % n;
+                if let Some(event) = this.read_one(i) {
+                    this.next = (i + 1) % n;
+                    return Poll::Ready(Some(Ok(event)));
+                }
+            }
+            let mut woke = false;
+            for buffer in &this.buffers {
+                match buffer.event.poll_read_ready(cx) {
+                    Poll::Ready(Ok(mut guard)) => {
+                        guard.clear_ready();
+                        woke = true;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Some(Err(Error::MapOp {
+                            name: this.name.clone(),
+                            op: "polling",
+                            source: sys::SyscallError::new("epoll_wait", e),
+                        })));
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !woke {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// The online CPUs (`/sys/devices/system/cpu/online`).
+fn online_cpus() -> std::io::Result<Vec<u32>> {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
+    let mut cpus = vec![];
+    for part in text.trim().split(',') {
+        let bad = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad CPU list {text:?}"),
+            )
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (
+                    a.parse::<u32>().map_err(|_| bad())?,
+                    b.parse::<u32>().map_err(|_| bad())?,
+                );
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
