@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Mutex};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use iu::{
     Ebpf, Pod,
@@ -12,7 +12,7 @@ use iu::{
 };
 
 /// The tests count this process's descriptors: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[derive(Clone, Copy, Debug, Pod)]
 #[repr(C)]
@@ -78,7 +78,7 @@ fn bpf_fds() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_million_events_arrive_exactly_once_in_order_per_cpu() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let (ebpf, _link) = setup();
     let mut ring = RingBuf::new(ebpf.map("RING").unwrap())
         .unwrap()
@@ -87,7 +87,7 @@ async fn a_million_events_arrive_exactly_once_in_order_per_cpu() {
 
     let producers = produce(4, 250_000);
     let (mut from_ring, mut from_perf) = (vec![], vec![]);
-    let mut record_perf = |event: PerfEvent, out: &mut Vec<Event>| {
+    let record_perf = |event: PerfEvent, out: &mut Vec<Event>| {
         if let PerfEvent::Sample { data, .. } = event {
             out.push(Event::from_bytes(&data).unwrap());
         }
@@ -149,7 +149,7 @@ async fn a_million_events_arrive_exactly_once_in_order_per_cpu() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_consumers_with_events_in_flight_leaks_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let before = bpf_fds();
     {
         let (ebpf, _link) = setup();
