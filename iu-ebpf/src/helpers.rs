@@ -108,6 +108,44 @@ pub fn ktime() -> u64 {
     }
 }
 
+/// Returns the current task's user id and group id
+/// (`bpf_get_current_uid_gid`).
+///
+/// ```ignore
+/// let (uid, gid) = iu_ebpf::helpers::uid_gid();
+/// ```
+#[inline(always)]
+pub fn uid_gid() -> (u32, u32) {
+    #[cfg(target_arch = "bpf")]
+    {
+        // SAFETY: the helper takes no argument.
+        let v = unsafe { raw::get_current_uid_gid() };
+        (v as u32, (v >> 32) as u32)
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        (0, 0)
+    }
+}
+
+/// Returns the current task's command name, NUL-padded
+/// (`bpf_get_current_comm`).
+///
+/// ```ignore
+/// let comm = iu_ebpf::helpers::comm();
+/// ```
+#[inline(always)]
+pub fn comm() -> [u8; 16] {
+    #[cfg_attr(not(target_arch = "bpf"), allow(unused_mut))]
+    let mut comm = [0u8; 16];
+    #[cfg(target_arch = "bpf")]
+    // SAFETY: the helper writes at most 16 bytes into `comm`.
+    unsafe {
+        raw::get_current_comm(comm.as_mut_ptr().cast(), 16);
+    }
+    comm
+}
+
 /// Raw helper calls used by the map types. Each one is `unsafe`: the caller
 /// passes a map from a `#[map]` static and key/value pointers of that map's
 /// sizes.
@@ -131,6 +169,9 @@ pub(crate) mod raw {
     helper!(map_lookup_elem = 1: fn(map: *const c_void, key: *const c_void) -> *mut c_void);
     helper!(map_update_elem = 2: fn(map: *const c_void, key: *const c_void, value: *const c_void, flags: u64) -> i64);
     helper!(map_delete_elem = 3: fn(map: *const c_void, key: *const c_void) -> i64);
+    helper!(get_current_uid_gid = 15: fn() -> u64);
+    helper!(get_current_comm = 16: fn(buf: *mut c_void, size: u32) -> i64);
+    helper!(probe_read_kernel_str = 115: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
     helper!(perf_event_output = 25: fn(ctx: *mut c_void, map: *const c_void, flags: u64, data: *const c_void, size: u64) -> i64);
     helper!(get_stackid = 27: fn(ctx: *mut c_void, map: *const c_void, flags: u64) -> i64);

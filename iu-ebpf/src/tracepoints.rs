@@ -23,6 +23,73 @@ pub struct TraceEntry {
     pub common_pid: i32,
 }
 
+/// A `__data_loc` field: where a variable-length field (a string) lives in
+/// the record, as `length << 16 | offset`. Read it with
+/// [`crate::programs::TracePointContext::read_str`].
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DataLoc(pub u32);
+
+impl DataLoc {
+    /// Offset of the data from the start of the record.
+    pub fn offset(self) -> usize {
+        (self.0 & 0xffff) as usize
+    }
+
+    /// Length of the data in bytes (with the NUL of a string).
+    pub fn len(self) -> usize {
+        (self.0 >> 16) as usize
+    }
+
+    /// Whether the field is empty.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Tracepoints in the `sched` category (layouts of Linux 6.10 and later,
+/// where task names became `__data_loc` strings).
+pub mod sched {
+    use super::{DataLoc, TraceEntry, TracePointArgs};
+
+    /// Record of `sched/sched_process_exec`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct ProcessExec {
+        /// Common fields.
+        pub common: TraceEntry,
+        /// The path that was executed.
+        pub filename: DataLoc,
+        /// The process id after exec.
+        pub pid: i32,
+        /// The thread id that called exec.
+        pub old_pid: i32,
+    }
+
+    /// Record of `sched/sched_process_fork`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct ProcessFork {
+        /// Common fields.
+        pub common: TraceEntry,
+        /// The parent's command name.
+        pub parent_comm: DataLoc,
+        /// The parent's thread id.
+        pub parent_pid: i32,
+        /// The child's command name.
+        pub child_comm: DataLoc,
+        /// The child's thread id.
+        pub child_pid: i32,
+    }
+
+    // SAFETY: `repr(C)` integers only, matching the `format` files of
+    // Linux 6.10+; on other layouts reads past the record are refused at
+    // attach time.
+    unsafe impl TracePointArgs for ProcessExec {}
+    // SAFETY: as above.
+    unsafe impl TracePointArgs for ProcessFork {}
+}
+
 /// Tracepoints in the `syscalls` and `raw_syscalls` categories.
 pub mod syscalls {
     use super::{TraceEntry, TracePointArgs};

@@ -329,6 +329,18 @@ fn map_takes_btf(map_type: u32) -> bool {
 /// the attach target (`tracepoint/<category>/<name>`).
 fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
     let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+    let undefined: Vec<&str> = file
+        .symbols()
+        .filter(|s| s.is_undefined())
+        .filter_map(|s| s.name().ok())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !undefined.is_empty() {
+        return Err(Error::Parse(format!(
+            "the object calls {}, which it does not define; BPF programs cannot call library routines (build with `cargo xtask build`, which expands memset and memcpy inline)",
+            undefined.join(", ")
+        )));
+    }
     let mut out = HashMap::new();
     for symbol in file.symbols() {
         if symbol.kind() != object::SymbolKind::Text {

@@ -128,6 +128,12 @@ fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
         // v3: 32-bit jumps and atomic fetch operations (Linux 5.12+).
         .args(["-C", "target-cpu=v3"])
         .args(["-C", "link-arg=--btf"])
+        // bpf-linker passes `-bpf-expand-memcpy-in-order` by default, which
+        // turns off LLVM's inline expansion of memset: every zero-filled
+        // array became a call to a byte-by-byte routine. Without it, LLVM
+        // stores 8 bytes at a time.
+        .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
+        // Nothing may call out to memcpy/memset routines: they are expanded.
         .args(["-C", "link-arg=--disable-memory-builtins"]);
     crate::run_cmd(&mut cmd).with_context(|| format!("building {bin} in {}", krate.display()))
 }

@@ -51,6 +51,32 @@ impl<A: TracePointArgs> TracePointContext<A> {
         }
     }
 
+    /// Copies the string of a `__data_loc` field of the record into `buf`
+    /// (NUL-terminated, truncated to fit). Returns the bytes before the NUL.
+    #[inline(always)]
+    pub fn read_str<'b>(&self, field: crate::tracepoints::DataLoc, buf: &'b mut [u8]) -> &'b [u8] {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `bpf_probe_read_kernel_str` reads at most `buf.len()`
+            // bytes from any kernel address, fault-safe, and writes only into
+            // `buf`; the address is inside this run's record.
+            let n = unsafe {
+                crate::helpers::raw::probe_read_kernel_str(
+                    buf.as_mut_ptr().cast(),
+                    buf.len() as u32,
+                    self.ctx.cast::<u8>().wrapping_add(field.offset()).cast(),
+                )
+            };
+            let n = if n > 0 { (n - 1) as usize } else { 0 };
+            buf.get(..n).unwrap_or_default()
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            let _ = field;
+            &buf[..0]
+        }
+    }
+
     /// Builds a context from a record, for unit tests of program logic with
     /// plain `cargo test` on the host.
     #[cfg(not(target_arch = "bpf"))]

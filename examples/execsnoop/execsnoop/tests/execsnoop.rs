@@ -1,0 +1,65 @@
+//! Runs `execsnoop` while this test starts known commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+#[test]
+fn prints_each_exec_with_pid_parent_uid_and_path() {
+    let dir = std::env::var_os("IU_OBJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../target/bpf/bpfel-unknown-none/release")
+        });
+    let mut snoop = Command::new(env!("CARGO_BIN_EXE_execsnoop"))
+        .args(["--duration", "3"])
+        .env("IU_OBJECT_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(snoop.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("tracing execs") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "execsnoop exited early"
+        );
+    }
+    let true_path = ["/usr/bin/true", "/bin/true"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    let pids: Vec<u32> = (0..3)
+        .map(|_| {
+            let mut child = Command::new(true_path).spawn().unwrap();
+            let pid = child.id();
+            child.wait().unwrap();
+            pid
+        })
+        .collect();
+    let output = snoop.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let me = std::process::id();
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
+    for pid in pids {
+        let row: Vec<&str> = stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|cols| cols.first() == Some(&pid.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no line for pid {pid} in:\n{stdout}"));
+        assert_eq!(row[1], me.to_string(), "parent pid: {row:?}");
+        assert_eq!(row[2], uid.to_string(), "uid: {row:?}");
+        assert_eq!(row[3], "true", "comm: {row:?}");
+        assert_eq!(row[4], true_path, "filename: {row:?}");
+    }
+}
