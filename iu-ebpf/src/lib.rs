@@ -28,6 +28,7 @@
 
 mod global;
 pub mod helpers;
+pub mod log;
 mod macros;
 pub mod maps;
 mod pod;
@@ -38,7 +39,7 @@ pub mod sim;
 pub mod tracepoints;
 
 pub use global::Global;
-pub use iu_macros::{Pod, map, printk, tracepoint};
+pub use iu_macros::{Pod, debug, error, info, map, printk, trace, tracepoint, warn};
 pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.

@@ -8,6 +8,7 @@
 
 use proc_macro::TokenStream;
 
+mod log;
 mod map;
 mod printk;
 mod program;
@@ -76,6 +77,81 @@ pub fn map(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_derive(Pod)]
 pub fn derive_pod(input: TokenStream) -> TokenStream {
     map::derive_pod(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Logs at `error` level from a program, with format arguments (integers
+/// and byte arrays) and display hints: `{:x}`, `{:X}`, `{:ipv4}`,
+/// `{:ipv6}`, `{:mac}`. Needs `iu_ebpf::logger!()` in the crate; user
+/// space renders the records with `iu::EbpfLogger`.
+///
+/// ```ignore
+/// error!("pid {} from {:ipv4}", pid, addr);
+/// ```
+#[proc_macro]
+pub fn error(input: TokenStream) -> TokenStream {
+    log::expand(1, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Logs at `warn` level from a program, with format arguments (integers
+/// and byte arrays) and display hints: `{:x}`, `{:X}`, `{:ipv4}`,
+/// `{:ipv6}`, `{:mac}`. Needs `iu_ebpf::logger!()` in the crate; user
+/// space renders the records with `iu::EbpfLogger`.
+///
+/// ```ignore
+/// warn!("pid {} from {:ipv4}", pid, addr);
+/// ```
+#[proc_macro]
+pub fn warn(input: TokenStream) -> TokenStream {
+    log::expand(2, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Logs at `info` level from a program, with format arguments (integers
+/// and byte arrays) and display hints: `{:x}`, `{:X}`, `{:ipv4}`,
+/// `{:ipv6}`, `{:mac}`. Needs `iu_ebpf::logger!()` in the crate; user
+/// space renders the records with `iu::EbpfLogger`.
+///
+/// ```ignore
+/// info!("pid {} from {:ipv4}", pid, addr);
+/// ```
+#[proc_macro]
+pub fn info(input: TokenStream) -> TokenStream {
+    log::expand(3, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Logs at `debug` level from a program, with format arguments (integers
+/// and byte arrays) and display hints: `{:x}`, `{:X}`, `{:ipv4}`,
+/// `{:ipv6}`, `{:mac}`. Needs `iu_ebpf::logger!()` in the crate; user
+/// space renders the records with `iu::EbpfLogger`.
+///
+/// ```ignore
+/// debug!("pid {} from {:ipv4}", pid, addr);
+/// ```
+#[proc_macro]
+pub fn debug(input: TokenStream) -> TokenStream {
+    log::expand(4, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Logs at `trace` level from a program, with format arguments (integers
+/// and byte arrays) and display hints: `{:x}`, `{:X}`, `{:ipv4}`,
+/// `{:ipv6}`, `{:mac}`. Needs `iu_ebpf::logger!()` in the crate; user
+/// space renders the records with `iu::EbpfLogger`.
+///
+/// ```ignore
+/// trace!("pid {} from {:ipv4}", pid, addr);
+/// ```
+#[proc_macro]
+pub fn trace(input: TokenStream) -> TokenStream {
+    log::expand(5, input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

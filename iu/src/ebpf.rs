@@ -4,7 +4,7 @@ use std::{
     collections::{HashMap, HashSet},
     os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
 };
 
 use aya_obj::{EbpfSectionKind, Object, btf::Btf, generated::bpf_map_type};
@@ -42,6 +42,7 @@ pub struct EbpfLoader {
     log_size: usize,
     pin_dir: Option<PathBuf>,
     globals: Vec<(String, Vec<u8>)>,
+    log_level: Option<u8>,
 }
 
 impl Default for EbpfLoader {
@@ -57,7 +58,16 @@ impl EbpfLoader {
             log_size: DEFAULT_LOG_SIZE,
             pin_dir: None,
             globals: Vec::new(),
+            log_level: None,
         }
+    }
+
+    /// Sets the most verbose level programs log at (`info!` and friends;
+    /// default `Info`). Calls above it become dead branches the verifier
+    /// removes. Objects that do not log are unaffected.
+    pub fn log_level(&mut self, level: log::LevelFilter) -> &mut Self {
+        self.log_level = Some(level as u8);
+        self
     }
 
     /// Pins every map (but global-data maps) under `dir` in bpffs, and
@@ -113,12 +123,17 @@ impl EbpfLoader {
     /// every program. Nothing is attached yet.
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
         let mut obj = Object::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
-        if !self.globals.is_empty() {
-            let globals = self
+        let level = self.log_level.map(|l| [l]);
+        if !self.globals.is_empty() || level.is_some() {
+            let mut globals: std::collections::HashMap<&str, (&[u8], bool)> = self
                 .globals
                 .iter()
                 .map(|(name, value)| (name.as_str(), (value.as_slice(), true)))
                 .collect();
+            if let Some(level) = &level {
+                // Only objects that declare `iu_ebpf::logger!()` have it.
+                globals.insert("IU_LOG_LEVEL", (level.as_slice(), false));
+            }
             obj.patch_map_data(globals)
                 .map_err(|e| Error::Parse(format!("setting globals: {}", chain(&e))))?;
         }
@@ -129,7 +144,7 @@ impl EbpfLoader {
                 source,
             })?;
         }
-        let sections = program_sections(bytes)?;
+        let (sections, log_section) = program_sections(bytes)?;
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         if obj.has_btf_relocations() {
             let kernel = kernel_btf()?;
@@ -296,6 +311,7 @@ impl EbpfLoader {
             maps,
             programs,
             printk_formats,
+            log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
         })
     }
 }
@@ -326,8 +342,9 @@ fn map_takes_btf(map_type: u32) -> bool {
 }
 
 /// Maps program (function) names to their ELF section names, which carry
-/// the attach target (`tracepoint/<category>/<name>`).
-fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
+/// the attach target (`tracepoint/<category>/<name>`), and returns the
+/// `iu_log` section (log call sites), if any.
+fn program_sections(bytes: &[u8]) -> Result<(HashMap<String, String>, Vec<u8>)> {
     let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
     let undefined: Vec<&str> = file
         .symbols()
@@ -356,7 +373,16 @@ fn program_sections(bytes: &[u8]) -> Result<HashMap<String, String>> {
             out.insert(name.to_owned(), section);
         }
     }
-    Ok(out)
+    // One `iu_log.<id>` section per call site, each with its own BTF
+    // DATASEC.
+    let log_section: Vec<u8> = file
+        .sections()
+        .filter(|s| s.name().is_ok_and(|n| n.starts_with("iu_log.")))
+        .filter_map(|s| s.data().ok())
+        .flatten()
+        .copied()
+        .collect();
+    Ok((out, log_section))
 }
 
 /// Sanitizes the object's BTF for this kernel and loads it. Programs then
@@ -481,6 +507,7 @@ pub struct Ebpf {
     maps: HashMap<String, Map>,
     programs: HashMap<String, Program>,
     printk_formats: Vec<PrintkFormat>,
+    log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
 }
 
 impl Ebpf {
@@ -585,6 +612,11 @@ impl Ebpf {
     /// The stack-trace map called `name`.
     pub fn stack_trace_map(&self, name: &str) -> Result<maps::StackTraceMap<'_>> {
         maps::StackTraceMap::new(self.map(name)?)
+    }
+
+    /// The log call sites of the object (`info!` and friends), by id.
+    pub fn log_sites(&self) -> Arc<HashMap<u64, crate::logger::LogSite>> {
+        Arc::clone(&self.log_sites)
     }
 
     /// The tracepoint program called `name`.

@@ -18,6 +18,7 @@
 mod ebpf;
 mod error;
 pub mod features;
+mod logger;
 pub mod maps;
 pub mod programs;
 mod source_map;
@@ -32,5 +33,6 @@ pub use error::{Error, Result};
 /// Shared with programs through `iu-ebpf`; derive it with
 /// `#[derive(iu::Pod)]`.
 pub use iu_ebpf::Pod;
+pub use logger::{EbpfLogger, LogRecord, LogSite};
 pub use trace_pipe::{PrintkFormat, TraceLine, TracePipe};
 pub use verifier::{SourceLine, VerifierLog};
