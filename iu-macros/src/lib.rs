@@ -33,6 +33,23 @@ pub fn tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into an XDP program. It takes an `XdpContext` and
+/// returns an `XdpAction`. `frags = "true"` accepts multi-buffer packets
+/// (section `xdp.frags`).
+///
+/// ```ignore
+/// #[xdp]
+/// fn pass(_ctx: XdpContext) -> XdpAction {
+///     XdpAction::Pass
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn xdp(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::xdp(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

@@ -79,3 +79,21 @@ pub fn tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
     };
     emit(section, "TracePoint", func)
 }
+
+pub fn xdp(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let mut section = "xdp".to_owned();
+    for (key, value) in parse_args(attr)? {
+        match (key.to_string().as_str(), value.value().as_str()) {
+            ("frags", "true") => section = "xdp.frags".to_owned(),
+            ("frags", "false") => {}
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "unknown key: expected `frags = \"true\"` or none",
+                ));
+            }
+        }
+    }
+    emit(section, "Xdp", func)
+}

@@ -619,6 +619,11 @@ impl Ebpf {
         Arc::clone(&self.log_sites)
     }
 
+    /// The XDP program called `name`.
+    pub fn xdp(&self, name: &str) -> Result<crate::programs::Xdp<'_>> {
+        crate::programs::Xdp::new(self.program(name)?)
+    }
+
     /// The tracepoint program called `name`.
     pub fn tracepoint(&self, name: &str) -> Result<TracePoint<'_>> {
         TracePoint::new(self.program(name)?)

@@ -2,14 +2,18 @@
 //! program. One module per program type.
 
 mod tracepoint;
+mod xdp;
 
 pub use tracepoint::TracePointContext;
+pub use xdp::{XdpAction, XdpContext};
 
 /// Marker types naming program types, used to tie a context type to the
 /// attribute that declares the program.
 pub mod kind {
     /// `BPF_PROG_TYPE_TRACEPOINT`.
     pub enum TracePoint {}
+    /// `BPF_PROG_TYPE_XDP`.
+    pub enum Xdp {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -1,6 +1,8 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
+mod test_run;
 pub mod tracepoint;
+pub mod xdp;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -12,7 +14,9 @@ use aya_obj::{
 };
 
 pub use aya_obj::ProgramSection;
+pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
+pub use xdp::{Xdp, XdpLink, XdpMode};
 
 /// `BPF_F_SLEEPABLE`.
 const BPF_F_SLEEPABLE: u32 = 1 << 4;

@@ -774,3 +774,79 @@ pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
     unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
     Ok(info)
 }
+
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// What `BPF_PROG_TEST_RUN` returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestRunResult {
+    /// The program's return value (of the last run).
+    pub retval: u32,
+    /// Bytes written to `data_out`.
+    pub data_size_out: u32,
+    /// Bytes written to `ctx_out`.
+    pub ctx_size_out: u32,
+    /// Mean duration of one run in nanoseconds.
+    pub duration_ns: u32,
+}
+
+/// `BPF_PROG_TEST_RUN`: runs the program `repeat` times on `data_in` (and
+/// `ctx_in`), writing the output packet and context into the out buffers.
+pub fn prog_test_run(
+    prog: BorrowedFd<'_>,
+    data_in: &[u8],
+    data_out: &mut [u8],
+    ctx_in: &[u8],
+    ctx_out: &mut [u8],
+    repeat: u32,
+) -> io::Result<TestRunResult> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: data_in.len() as u32,
+        data_size_out: data_out.len() as u32,
+        data_in: ptr_or_null(data_in),
+        data_out: if data_out.is_empty() {
+            0
+        } else {
+            data_out.as_mut_ptr() as u64
+        },
+        repeat,
+        ctx_size_in: ctx_in.len() as u32,
+        ctx_size_out: ctx_out.len() as u32,
+        ctx_in: ptr_or_null(ctx_in),
+        ctx_out: if ctx_out.is_empty() {
+            0
+        } else {
+            ctx_out.as_mut_ptr() as u64
+        },
+        ..Default::default()
+    };
+    // SAFETY: the in buffers are read and the out buffers written by the
+    // kernel, each with its length passed alongside; all live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr) }?;
+    Ok(TestRunResult {
+        retval: attr.retval,
+        data_size_out: attr.data_size_out,
+        ctx_size_out: attr.ctx_size_out,
+        duration_ns: attr.duration,
+    })
+}

@@ -1,0 +1,157 @@
+//! XDP programs (`BPF_PROG_TYPE_XDP`): packets at the driver, before the
+//! kernel's network stack.
+
+#[cfg(target_arch = "bpf")]
+use core::ffi::c_void;
+
+use crate::Pod;
+
+/// What an XDP program decides for a packet.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAction {
+    /// An error: drop, and count it as an exception (`XDP_ABORTED`).
+    Aborted = 0,
+    /// Drop the packet (`XDP_DROP`).
+    Drop = 1,
+    /// Hand the packet to the network stack (`XDP_PASS`).
+    Pass = 2,
+    /// Send the packet back out of the interface (`XDP_TX`).
+    Tx = 3,
+    /// Redirect the packet (`XDP_REDIRECT`).
+    Redirect = 4,
+}
+
+impl crate::ProgramReturn for XdpAction {
+    #[inline(always)]
+    fn into_return_code(self) -> u32 {
+        self as u32
+    }
+}
+
+/// `struct xdp_md`: `data` and `data_end` as the verifier tracks them.
+#[cfg(target_arch = "bpf")]
+#[repr(C)]
+struct XdpMd {
+    data: u32,
+    data_end: u32,
+    data_meta: u32,
+    ingress_ifindex: u32,
+    rx_queue_index: u32,
+    egress_ifindex: u32,
+}
+
+/// The context of an `#[xdp]` program: the packet, with bounds-checked
+/// access in the pointer form the verifier tracks.
+///
+/// ```ignore
+/// #[xdp]
+/// fn firewall(ctx: XdpContext) -> XdpAction {
+///     match ctx.read::<[u8; 14]>(0) {
+///         Some(_ethernet) => XdpAction::Pass,
+///         None => XdpAction::Drop,
+///     }
+/// }
+/// ```
+pub struct XdpContext {
+    #[cfg(target_arch = "bpf")]
+    ctx: *mut XdpMd,
+    /// On the host: the packet, for unit tests.
+    #[cfg(not(target_arch = "bpf"))]
+    packet: &'static [u8],
+}
+
+impl XdpContext {
+    /// A copy of the `T` at byte `offset` of the packet, or `None` if the
+    /// packet is too short.
+    #[inline(always)]
+    pub fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+        #[cfg(target_arch = "bpf")]
+        {
+            let (start, end) = self.bounds();
+            // The check compares pointers, the form the verifier turns into
+            // a packet range (an integer comparison can be reshaped by LLVM
+            // into one it cannot track).
+            let at = start.wrapping_add(offset);
+            if at.wrapping_add(core::mem::size_of::<T>()) > end {
+                return None;
+            }
+            // SAFETY: `[at, at + size_of::<T>())` lies inside the packet
+            // (checked above), `read_unaligned` has no alignment need, and
+            // `T: Pod` is valid for any bytes.
+            Some(unsafe { core::ptr::read_unaligned(at.cast::<T>()) })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            T::from_bytes(self.packet.get(offset..)?)
+        }
+    }
+
+    /// The packet's length in bytes.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        #[cfg(target_arch = "bpf")]
+        {
+            let (start, end) = self.bounds();
+            (end as usize).wrapping_sub(start as usize)
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.packet.len()
+        }
+    }
+
+    /// Whether the packet is empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The interface the packet arrived on.
+    #[inline(always)]
+    pub fn ingress_ifindex(&self) -> u32 {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is this run's `xdp_md` (`FromRawContext`).
+            unsafe { core::ptr::addr_of!((*self.ctx).ingress_ifindex).read_volatile() }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            0
+        }
+    }
+
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn bounds(&self) -> (*const u8, *const u8) {
+        // SAFETY: `ctx` is this run's `xdp_md`; the verifier rewrites these
+        // 32-bit loads into the packet pointers.
+        unsafe {
+            let data = core::ptr::addr_of!((*self.ctx).data).read_volatile();
+            let end = core::ptr::addr_of!((*self.ctx).data_end).read_volatile();
+            (data as usize as *const u8, end as usize as *const u8)
+        }
+    }
+
+    /// A context over a packet, for unit tests on the host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn from_packet(packet: &'static [u8]) -> Self {
+        Self { packet }
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl super::FromRawContext<super::kind::Xdp> for XdpContext {
+    #[inline(always)]
+    unsafe fn from_raw(ctx: *mut c_void) -> Self {
+        Self { ctx: ctx.cast() }
+    }
+}
+
+impl super::private::Sealed for XdpContext {
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn raw(&self) -> *mut c_void {
+        self.ctx.cast()
+    }
+}
