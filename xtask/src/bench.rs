@@ -158,10 +158,10 @@ fn run_maps(args: &BenchArgs) -> Result<()> {
     let root = crate::root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
-    let entries = args.entries.to_string();
     if args.entries == 0 {
         bail!("--entries must be at least 1");
     }
+    let entries = args.entries.to_string();
 
     let libbpf = out.join("libbpf_maps");
     crate::run_cmd(
