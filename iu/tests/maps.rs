@@ -219,6 +219,46 @@ fn batch_operations_match_key_by_key() {
 }
 
 #[test]
+fn standalone_maps_are_created_and_checked() {
+    use iu::maps::{HashMap, Map, map_type};
+    let map = Map::create("iu_standalone", map_type::HASH, 4, 8, 10_000, 0).unwrap();
+    assert_eq!(
+        (
+            map.name(),
+            map.key_size(),
+            map.value_size(),
+            map.max_entries()
+        ),
+        ("iu_standalone", 4, 8, 10_000)
+    );
+    assert!(map.id().unwrap() > 0);
+    let hash = HashMap::<u32, u64>::new(&map).unwrap();
+    let entries: Vec<(u32, u64)> = (0..9_000u32).map(|k| (k, u64::from(k) + 1)).collect();
+    hash.insert_batch(&entries, BPF_ANY).unwrap();
+    let mut dumped = hash.entries().unwrap();
+    dumped.sort_unstable();
+    assert_eq!(dumped, entries);
+    assert!(matches!(
+        HashMap::<u64, u64>::new(&map),
+        Err(Error::MapSize { what: "key", .. })
+    ));
+    drop(map);
+    let err = Map::create("iu_bad", map_type::HASH, 0, 8, 16, 0).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("creating map `iu_bad` failed: bpf(BPF_MAP_CREATE) failed: EINVAL"),
+        "{err}"
+    );
+    match err {
+        Error::MapCreate { name, source } => {
+            assert_eq!(name, "iu_bad");
+            assert_eq!(source.errno(), Some(libc::EINVAL));
+        }
+        other => panic!("expected MapCreate, got {other:?}"),
+    }
+}
+
+#[test]
 fn pinned_maps_are_reused_and_unpinned() {
     let dir = PathBuf::from(format!("/sys/fs/bpf/iu-test-{}", std::process::id()));
     let loader = {

@@ -1,15 +1,20 @@
-//! `cargo xtask bench`: iu against its peers (C libbpf, aya), in one run.
+//! `cargo xtask bench`: iu against its peers (C libbpf, aya, bpftool), in
+//! one run.
 //!
-//! Load benchmark: open + load + attach of `hello` (the tracepoint example),
-//! repeated; wall and CPU time per iteration, detach and close untimed. Each
-//! peer runs in its own process, interleaved over several rounds so that
-//! machine noise hits all of them alike; the table shows the median over
-//! rounds.
+//! Each peer runs in its own process, interleaved over several rounds so
+//! that machine noise hits all of them alike; the tables show the median
+//! over rounds.
+//!
+//! - Load: open + load + attach of `hello` (the tracepoint example),
+//!   repeated; wall and CPU time per iteration, detach and close untimed.
+//! - Maps: a `HashMap<u32, u64>` of `--entries` entries, filled from user
+//!   space (batch and one at a time) and dumped (batch, key by key, and
+//!   `bpftool map dump`); wall time of each operation.
 
-use std::{collections::BTreeMap, process::Command};
+use std::{collections::BTreeMap, path::Path, process::Command};
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::{build, toolchain};
 
@@ -24,6 +29,21 @@ pub struct BenchArgs {
     /// Skip the aya peer (it takes a minute to build the first time).
     #[arg(long)]
     pub no_aya: bool,
+    /// Run only this benchmark (default: all of them).
+    #[arg(long, value_enum)]
+    pub only: Option<Which>,
+    /// Entries of the map benchmark's hash map.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub entries: u32,
+}
+
+/// A benchmark section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Which {
+    /// Open + load + attach of `hello`.
+    Load,
+    /// Insert into and dump a large hash map.
+    Maps,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -34,6 +54,19 @@ struct Peer {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    if args.only.is_none_or(|w| w == Which::Load) {
+        run_load(args)?;
+    }
+    if args.only.is_none_or(|w| w == Which::Maps) {
+        run_maps(args)?;
+    }
+    Ok(())
+}
+
+fn run_load(args: &BenchArgs) -> Result<()> {
     let toolchain = toolchain::ensure()?;
     build::build_programs(&toolchain, Some("hello"))?;
     toolchain::apt_install(&["clang-22", "libbpf-dev"])?;
@@ -91,14 +124,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         });
     }
 
-    for round in 1..=args.rounds {
-        for peer in &mut peers {
-            eprintln!("xtask: round {round}/{}: {}", args.rounds, peer.name);
-            let output = peer.command.output()?;
+    run_rounds(&mut peers, args.rounds)?;
+    report(&peers, args);
+    Ok(())
+}
+
+/// Runs every peer once per round, in turn.
+fn run_rounds(peers: &mut [Peer], rounds: usize) -> Result<()> {
+    for round in 1..=rounds {
+        for peer in peers.iter_mut() {
+            eprintln!("xtask: round {round}/{rounds}: {}", peer.name);
+            let output = peer
+                .command
+                .output()
+                .with_context(|| format!("cannot start {}", crate::describe(&peer.command)))?;
             if !output.status.success() {
                 bail!(
-                    "{} failed: {}",
+                    "{} failed ({}): {}",
                     peer.name,
+                    output.status,
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
@@ -106,7 +150,75 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                 .push(parse(&String::from_utf8_lossy(&output.stdout)));
         }
     }
-    report(&peers, args);
+    Ok(())
+}
+
+fn run_maps(args: &BenchArgs) -> Result<()> {
+    toolchain::apt_install(&["clang-22", "libbpf-dev", "bpftool"])?;
+    let root = crate::root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    if args.entries == 0 {
+        bail!("--entries must be at least 1");
+    }
+    let entries = args.entries.to_string();
+
+    let libbpf = out.join("libbpf_maps");
+    crate::run_cmd(
+        Command::new("clang-22")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&libbpf)
+            .arg(root.join("xtask/peers/libbpf_maps.c"))
+            .arg("-lbpf"),
+    )?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "maps"]))?;
+    // Debian puts bpftool in /usr/sbin, which a non-root PATH lacks.
+    let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("bpftool");
+
+    let mut libbpf_cmd = Command::new(&libbpf);
+    libbpf_cmd.arg(&entries);
+    let mut iu_cmd = crate::cargo();
+    iu_cmd.args(["bench", "-q", "-p", "iu", "--bench", "maps", "--"]);
+    iu_cmd.args([entries.as_str(), "--bpftool", bpftool]);
+    let mut peers = vec![
+        Peer {
+            name: "C libbpf (maps)",
+            command: libbpf_cmd,
+            rounds: vec![],
+        },
+        Peer {
+            name: "iu (maps) + bpftool",
+            command: iu_cmd,
+            rounds: vec![],
+        },
+    ];
+    run_rounds(&mut peers, args.rounds)?;
+    for peer in &peers {
+        for round in &peer.rounds {
+            if round.get("entries") != Some(&f64::from(args.entries)) {
+                bail!(
+                    "{} did not report {} entries: {round:?}",
+                    peer.name,
+                    args.entries
+                );
+            }
+        }
+    }
+    let bpftool_version = Command::new(bpftool)
+        .arg("version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    report_maps(&peers, args, &bpftool_version);
     Ok(())
 }
 
@@ -118,21 +230,114 @@ fn parse(line: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn median_of(peer: &Peer, key: &str) -> f64 {
+/// The values of `key` over the rounds, sorted.
+fn sorted_values(peer: &Peer, key: &str) -> Vec<f64> {
     let mut values: Vec<f64> = peer
         .rounds
         .iter()
         .filter_map(|r| r.get(key).copied())
         .collect();
     values.sort_by(f64::total_cmp);
+    values
+}
+
+fn median_of(peer: &Peer, key: &str) -> f64 {
+    let values = sorted_values(peer, key);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// `min–max` of `key` over the rounds.
+fn range_of(peer: &Peer, key: &str) -> String {
+    let values = sorted_values(peer, key);
+    match (values.first(), values.last()) {
+        (Some(lo), Some(hi)) => format!("{lo:.0}–{hi:.0}"),
+        _ => "-".into(),
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn report_maps(peers: &[Peer], args: &BenchArgs, bpftool_version: &str) {
+    let [c, iu] = peers else {
+        return;
+    };
+    println!(
+        "\nMaps: HashMap<u32, u64> of {} entries (kernel {}; {} rounds; median of rounds, wall time)\n",
+        args.entries,
+        kernel_release(),
+        args.rounds
+    );
+    let row = |what: &str, peer: &Peer, key: &str, base: f64| {
+        let median = median_of(peer, key);
+        println!(
+            "| {what} | {median:.0} | {} | {:.2}x |",
+            range_of(peer, key),
+            median / base
+        );
+    };
+    println!("| dump | median (ms) | min–max (ms) | vs C batch |");
+    println!("|---|---:|---:|---:|");
+    let c_dump = median_of(c, "dump_batch_ms");
+    row(
+        "C libbpf, `bpf_map_lookup_batch`",
+        c,
+        "dump_batch_ms",
+        c_dump,
+    );
+    row("iu `entries()` (batch)", iu, "dump_batch_ms", c_dump);
+    row(
+        "iu `entries_key_by_key()`",
+        iu,
+        "dump_key_by_key_ms",
+        c_dump,
+    );
+    row(
+        &format!("`bpftool map dump id N > /dev/null` ({bpftool_version})"),
+        iu,
+        "dump_bpftool_ms",
+        c_dump,
+    );
+
+    println!("\n| insert | median (ms) | min–max (ms) | vs C, same method |");
+    println!("|---|---:|---:|---:|");
+    let c_batch = median_of(c, "insert_batch_ms");
+    let c_elem = median_of(c, "insert_ms");
+    row(
+        "C libbpf, `bpf_map_update_batch`",
+        c,
+        "insert_batch_ms",
+        c_batch,
+    );
+    row("iu `insert_batch()`", iu, "insert_batch_ms", c_batch);
+    row(
+        "C libbpf, `bpf_map_update_elem` loop",
+        c,
+        "insert_ms",
+        c_elem,
+    );
+    row("iu `insert()` loop", iu, "insert_ms", c_elem);
+
+    let iu_dump = median_of(iu, "dump_batch_ms");
+    let vs_c = iu_dump / c_dump;
+    let vs_walk = median_of(iu, "dump_key_by_key_ms") / iu_dump;
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "\nGoals: iu batch dump {vs_c:.2}x C batch (goal: at most 1.20x): {}; \
+         {vs_walk:.1}x faster than key by key (goal: at least 5x): {}",
+        verdict(vs_c <= 1.2),
+        verdict(vs_walk >= 5.0)
+    );
+}
+
 fn report(peers: &[Peer], args: &BenchArgs) {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     println!(
         "\nLoad of `hello` (open + load + attach; kernel {}; {} iterations x {} rounds; median of rounds)\n",
-        kernel.trim(),
+        kernel_release(),
         args.iterations,
         args.rounds
     );

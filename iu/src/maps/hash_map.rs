@@ -11,7 +11,7 @@ use crate::{Result, sys};
 /// The kernel's internal `ENOTSUPP`, which batch operations can return.
 const ENOTSUPP: i32 = 524;
 
-/// Entries read per `BPF_MAP_LOOKUP_BATCH` call.
+/// Entries per `BPF_MAP_*_BATCH` call (lookup, update and delete).
 const BATCH: usize = 4096;
 
 /// A typed view of a hash map (`BPF_MAP_TYPE_HASH` or `LRU_HASH`).
@@ -88,31 +88,36 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
         Ok(out)
     }
 
-    /// Inserts many entries with `BPF_MAP_UPDATE_BATCH`.
+    /// Inserts many entries with `BPF_MAP_UPDATE_BATCH`, 4096 entries
+    /// per call. Entries are encoded one chunk at a time into two small
+    /// reused buffers, so memory use does not grow with `entries.len()`.
     pub fn insert_batch(&self, entries: &[(K, V)], flags: u64) -> Result<()> {
-        let mut keys = Vec::with_capacity(entries.len() * size_of::<K>());
-        let mut values = Vec::with_capacity(entries.len() * size_of::<V>());
-        for (k, v) in entries {
-            keys.extend_from_slice(k.as_bytes());
-            values.extend_from_slice(v.as_bytes());
-        }
-        for (k, v) in keys
-            .chunks(BATCH * size_of::<K>().max(1))
-            .zip(values.chunks(BATCH * size_of::<V>().max(1)))
-        {
-            let count = (k.len() / size_of::<K>().max(1)) as u32;
-            sys::map_update_batch(self.map.as_fd(), k, v, count, flags)
+        let chunk_len = BATCH.min(entries.len());
+        let mut keys = Vec::with_capacity(chunk_len * size_of::<K>());
+        let mut values = Vec::with_capacity(chunk_len * size_of::<V>());
+        for chunk in entries.chunks(BATCH) {
+            keys.clear();
+            values.clear();
+            for (k, v) in chunk {
+                keys.extend_from_slice(k.as_bytes());
+                values.extend_from_slice(v.as_bytes());
+            }
+            sys::map_update_batch(self.map.as_fd(), &keys, &values, chunk.len() as u32, flags)
                 .map_err(|(_, e)| self.map.op_error("batch update", e))?;
         }
         Ok(())
     }
 
-    /// Removes many keys with `BPF_MAP_DELETE_BATCH`.
+    /// Removes many keys with `BPF_MAP_DELETE_BATCH`, 4096 keys per
+    /// call.
     pub fn remove_batch(&self, keys: &[K]) -> Result<()> {
-        let bytes: Vec<u8> = keys.iter().flat_map(|k| k.as_bytes().to_vec()).collect();
-        for chunk in bytes.chunks(BATCH * size_of::<K>().max(1)) {
-            let count = (chunk.len() / size_of::<K>().max(1)) as u32;
-            sys::map_delete_batch(self.map.as_fd(), chunk, count)
+        let mut bytes = Vec::with_capacity(BATCH.min(keys.len()) * size_of::<K>());
+        for chunk in keys.chunks(BATCH) {
+            bytes.clear();
+            for k in chunk {
+                bytes.extend_from_slice(k.as_bytes());
+            }
+            sys::map_delete_batch(self.map.as_fd(), &bytes, chunk.len() as u32)
                 .map_err(|(_, e)| self.map.op_error("batch delete", e))?;
         }
         Ok(())
@@ -289,13 +294,12 @@ pub(crate) fn batch_entries<K: Pod, T>(
             }
             Err(e) => return Err(map.op_error("batch lookup", e)),
         };
-        for i in 0..n as usize {
-            let key = read(&keys[i * key_size..(i + 1) * key_size]);
-            out.push((
-                key,
-                decode(&values[i * value_stride..(i + 1) * value_stride]),
-            ));
-        }
+        out.extend(
+            keys.chunks_exact(key_size.max(1))
+                .zip(values.chunks_exact(value_stride.max(1)))
+                .take(n as usize)
+                .map(|(k, v)| (read(k), decode(v))),
+        );
         if done {
             return Ok(Some(out));
         }

@@ -113,6 +113,65 @@ pub struct Map {
 }
 
 impl Map {
+    /// Creates a map on its own, outside any object: for state that only
+    /// user space uses, for tests and for benchmarks. It has no BTF, so it
+    /// cannot hold a `bpf_spin_lock` or timers. Dropping the `Map` frees it
+    /// unless it was [pinned](Map::pin).
+    ///
+    /// `map_type` is a [`map_type`] constant, `flags` the `BPF_F_*` map
+    /// flags (`0`, or `BPF_F_NO_PREALLOC` = 1 for a hash map that allocates
+    /// entries on insert). The kernel checks the sizes: a zero size, or a
+    /// key size that the type does not allow, is an [`Error::MapCreate`]
+    /// with `EINVAL`; a missing privilege is an
+    /// [`Error::PermissionDenied`].
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), iu::Error> {
+    /// use iu::maps::{BPF_ANY, HashMap, Map, map_type};
+    /// let map = Map::create("counts", map_type::HASH, 4, 8, 1024, 0)?;
+    /// let counts = HashMap::<u32, u64>::new(&map)?;
+    /// counts.insert(&1, &10, BPF_ANY)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn create(
+        name: &str,
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> Result<Map> {
+        let fd = sys::map_create(&sys::MapCreate {
+            name,
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: flags,
+            map_extra: 0,
+            btf: None,
+        })
+        .map_err(|e| {
+            Error::from_syscall(
+                format!("creating map `{name}`"),
+                SyscallError::new("bpf(BPF_MAP_CREATE)", e),
+                crate::error::CAP_BPF_HINT,
+                |_, source| Error::MapCreate {
+                    name: name.to_owned(),
+                    source,
+                },
+            )
+        })?;
+        Ok(Map {
+            name: name.to_owned(),
+            fd,
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+        })
+    }
+
     /// The map's name in the object (`.rodata`, or the static's name).
     pub fn name(&self) -> &str {
         &self.name
