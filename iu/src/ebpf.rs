@@ -212,7 +212,10 @@ impl EbpfLoader {
                         format!("creating map `{name}`"),
                         SyscallError::new("bpf(BPF_MAP_CREATE)", e),
                         CAP_BPF_HINT,
-                        |name, source| Error::MapCreate { name, source },
+                        |_, source| Error::MapCreate {
+                            name: name.clone(),
+                            source,
+                        },
                     )
                 })?,
             };

@@ -22,13 +22,14 @@ mod logger;
 pub mod maps;
 pub mod programs;
 mod source_map;
-pub mod sys;
+pub(crate) mod sys;
 mod trace_pipe;
 pub mod tracefs;
 mod verifier;
 
 pub use ebpf::{Ebpf, EbpfLoader};
 pub use error::{Error, Result};
+pub use sys::{SyscallError, kernel_version};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with
 /// `#[derive(iu::Pod)]`.

@@ -53,16 +53,6 @@ impl MmapRegion {
         })
     }
 
-    /// The mapping's length in bytes.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the mapping is empty (never: creation refuses it).
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     fn checked(&self, offset: usize, size: usize, align: usize) -> Option<*mut u8> {
         let end = offset.checked_add(size)?;
         (end <= self.len && offset.is_multiple_of(align))
