@@ -29,11 +29,11 @@ mod verifier;
 
 pub use ebpf::{Ebpf, EbpfLoader};
 pub use error::{Error, Result};
-pub use sys::{SyscallError, kernel_version};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with
 /// `#[derive(iu::Pod)]`.
 pub use iu_ebpf::Pod;
 pub use logger::{EbpfLogger, LogRecord, LogSite};
+pub use sys::{SyscallError, kernel_version};
 pub use trace_pipe::{PrintkFormat, TraceLine, TracePipe};
 pub use verifier::{SourceLine, VerifierLog};

@@ -32,8 +32,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
     eprintln!("xtask: {toolchain}");
     // test-vm's own tests boot guests on the host too.
     toolchain::apt_install(test_vm::HOST_PACKAGES)?;
-    // bpftool checks that iu's objects also load with libbpf.
-    toolchain::apt_install(&["bpftool"])?;
+    // Host-tier tools: bpftool checks that iu's objects also load with
+    // libbpf; iproute2 and ping drive the veth tests.
+    toolchain::apt_install(&["bpftool", "iproute2", "iputils-ping"])?;
     if !args.no_lint && !args.vm {
         step("cargo fmt --check");
         crate::run_cmd(crate::cargo().args(["fmt", "--all", "--check"]))?;
@@ -62,7 +63,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
         let mut cmd = crate::cargo();
         cmd.args(["test", "--workspace"])
             .env("IU_OBJECT_DIR", build::object_dir())
-            .env("IU_REQUIRE_BPFTOOL", "1");
+            // Tests that need host tools fail instead of skipping here.
+            .env("IU_HOST_TIER", "1");
         if !toolchain::is_root() {
             // Kernel tests load programs: run the test binaries as root.
             cmd.env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER", "sudo -E");

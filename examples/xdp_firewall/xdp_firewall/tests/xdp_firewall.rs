@@ -1,0 +1,220 @@
+//! The firewall on the running kernel: first with `BPF_PROG_TEST_RUN` on
+//! crafted packets (malformed and truncated ones included), then on real
+//! packets through a veth pair into a fresh network namespace.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+use std::{path::PathBuf, process::Command};
+
+use iu::{
+    Ebpf,
+    maps::{BPF_ANY, LpmKey},
+    programs::TestRun,
+};
+use xdp_firewall_common::{CountKey, DROPPED, PASSED};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+
+fn load() -> Ebpf {
+    let dir = std::env::var_os("IU_OBJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../target/bpf/bpfel-unknown-none/release")
+        });
+    Ebpf::load_file(dir.join("xdp_firewall")).unwrap()
+}
+
+/// An Ethernet + IPv4 + UDP packet from `source`.
+fn packet(source: [u8; 4]) -> Vec<u8> {
+    let mut p = vec![0xff; 12];
+    p.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+    ip.extend_from_slice(&source);
+    ip.extend_from_slice(&[10, 0, 0, 99]);
+    p.extend_from_slice(&ip);
+    p.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0]);
+    p
+}
+
+#[test]
+fn drops_blocked_sources_and_counts_on_crafted_packets() {
+    let ebpf = load();
+    ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")
+        .unwrap()
+        .insert(&LpmKey::new(8, [10, 0, 0, 0]), &1, BPF_ANY)
+        .unwrap();
+    let program = ebpf.program("xdp_firewall").unwrap();
+    let run = |p: &[u8]| program.test_run(&TestRun::packet(p)).unwrap().retval;
+
+    assert_eq!(run(&packet([10, 1, 2, 3])), XDP_DROP);
+    assert_eq!(run(&packet([10, 1, 2, 3])), XDP_DROP);
+    assert_eq!(run(&packet([192, 168, 1, 1])), XDP_PASS);
+    // Not IPv4 (ARP), and an IPv4 Ethernet header with no IP header.
+    let mut arp = packet([10, 1, 2, 3]);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(run(&arp), XDP_PASS);
+    assert_eq!(run(&packet([10, 1, 2, 3])[..14]), XDP_PASS);
+    // Oversized: a jumbo payload behind a blocked source is still dropped.
+    let mut big = packet([10, 9, 9, 9]);
+    big.resize(3000, 0xab);
+    assert_eq!(run(&big), XDP_DROP);
+
+    let counts = ebpf.hash_map::<CountKey, u64>("COUNTS").unwrap();
+    let count = |addr, action| counts.get(&CountKey { addr, action }).unwrap().unwrap_or(0);
+    assert_eq!(count([10, 1, 2, 3], DROPPED), 2);
+    assert_eq!(count([10, 9, 9, 9], DROPPED), 1);
+    assert_eq!(count([192, 168, 1, 1], PASSED), 1);
+    assert_eq!(count([10, 1, 2, 3], PASSED), 0);
+}
+
+/// Runs `ip` with `args`, panicking with its output on failure.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A veth pair: `host` in this namespace (10.199.x.1), its peer in a fresh
+/// namespace (10.199.x.2). Removed on drop.
+struct Veth {
+    netns: String,
+    host: String,
+}
+
+impl Veth {
+    fn new() -> Self {
+        let id = std::process::id() % 200;
+        let netns = format!("iu-fw-{}", std::process::id());
+        let host = format!("iufw{id}a");
+        let peer = format!("iufw{id}b");
+        ip(&["netns", "add", &netns]);
+        let veth = Veth { netns, host };
+        ip(&[
+            "link", "add", &veth.host, "type", "veth", "peer", "name", &peer,
+        ]);
+        ip(&["link", "set", &peer, "netns", &veth.netns]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.199.{id}.1/24"),
+            "dev",
+            &veth.host,
+        ]);
+        ip(&["link", "set", &veth.host, "up"]);
+        ip(&[
+            "-n",
+            &veth.netns,
+            "addr",
+            "add",
+            &format!("10.199.{id}.2/24"),
+            "dev",
+            &peer,
+        ]);
+        ip(&["-n", &veth.netns, "link", "set", &peer, "up"]);
+        veth
+    }
+
+    fn peer_addr(&self) -> [u8; 4] {
+        [10, 199, (std::process::id() % 200) as u8, 2]
+    }
+
+    /// Pings this namespace's end from the peer; returns whether replies came.
+    fn ping(&self, count: u32) -> bool {
+        let target = format!("10.199.{}.1", std::process::id() % 200);
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "ping",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+            ])
+            .arg(&target)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host])
+            .output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
+}
+
+#[test]
+fn filters_real_packets_on_a_veth() {
+    // iproute2 and ping are host tools; the VM guest has neither. On the
+    // host (`IU_HOST_TIER`) they are required.
+    let has_tools = Command::new("ip")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("ping").arg("-V").output().is_ok();
+    if !has_tools {
+        assert!(
+            std::env::var_os("IU_HOST_TIER").is_none(),
+            "iproute2 and ping are required on the host"
+        );
+        eprintln!("skipping: iproute2 or ping is not installed here");
+        return;
+    }
+    let veth = Veth::new();
+    let ebpf = load();
+    let link = ebpf
+        .xdp("xdp_firewall")
+        .unwrap()
+        .attach(&veth.host, iu::programs::XdpMode::Generic)
+        .unwrap();
+    let counts = ebpf.hash_map::<CountKey, u64>("COUNTS").unwrap();
+    let count = |action| {
+        counts
+            .get(&CountKey {
+                addr: veth.peer_addr(),
+                action,
+            })
+            .unwrap()
+            .unwrap_or(0)
+    };
+
+    assert!(veth.ping(3), "pings must pass before blocking");
+    let passed = count(PASSED);
+    assert!(passed >= 3, "passed {passed}");
+
+    let blocked = ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED").unwrap();
+    blocked
+        .insert(
+            &LpmKey::new(24, [10, 199, veth.peer_addr()[2], 0]),
+            &1,
+            BPF_ANY,
+        )
+        .unwrap();
+    assert!(!veth.ping(3), "pings must be dropped while blocked");
+    assert!(count(DROPPED) >= 3, "dropped {}", count(DROPPED));
+
+    blocked
+        .remove(&LpmKey::new(24, [10, 199, veth.peer_addr()[2], 0]))
+        .unwrap();
+    assert!(veth.ping(2), "pings must pass again after unblocking");
+    drop(link);
+    // Detached: pings pass and nothing more is counted.
+    let before = count(PASSED) + count(DROPPED);
+    assert!(veth.ping(2));
+    assert_eq!(count(PASSED) + count(DROPPED), before);
+}
