@@ -39,7 +39,10 @@ pub mod sim;
 pub mod tracepoints;
 
 pub use global::Global;
-pub use iu_macros::{Pod, debug, error, info, map, printk, trace, tracepoint, warn, xdp};
+pub use iu_macros::{
+    Pod, debug, error, info, kprobe, kretprobe, map, printk, raw_tracepoint, trace, tracepoint,
+    uprobe, uretprobe, warn, xdp,
+};
 pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.

@@ -50,6 +50,85 @@ pub fn xdp(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a kprobe program on kernel function `function`
+/// (optionally at `offset`). It takes a `ProbeContext`.
+///
+/// ```ignore
+/// #[kprobe(function = "do_sys_openat2")]
+/// fn open(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn kprobe(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a kretprobe program: it runs when kernel function
+/// `function` returns; `ProbeContext::ret` is the return value.
+///
+/// ```ignore
+/// #[kretprobe(function = "do_sys_openat2")]
+/// fn opened(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn kretprobe(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a uprobe program; user space names the binary
+/// and symbol when attaching.
+///
+/// ```ignore
+/// #[uprobe]
+/// fn malloc_called(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uprobe(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a uretprobe program (runs when the user function
+/// returns).
+///
+/// ```ignore
+/// #[uretprobe]
+/// fn malloc_returned(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uretprobe(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a raw tracepoint program on tracepoint `name`.
+///
+/// ```ignore
+/// #[raw_tracepoint(name = "sys_enter")]
+/// fn enter(ctx: RawTracePointContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::raw_tracepoint(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

@@ -97,3 +97,59 @@ pub fn xdp(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     }
     emit(section, "Xdp", func)
 }
+
+/// `#[kprobe(function = "...", offset = "...")]` and `#[kretprobe(...)]`:
+/// section `kprobe/<function>[+offset]`.
+pub fn kprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (mut function, mut offset) = (None, None);
+    for (key, value) in parse_args(attr)? {
+        match key.to_string().as_str() {
+            "function" => function = Some(value.value()),
+            "offset" if !ret => offset = Some(value.value()),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "unknown key: expected `function` (and `offset` for kprobes)",
+                ));
+            }
+        }
+    }
+    let kind = if ret { "kretprobe" } else { "kprobe" };
+    let section = match (function, offset) {
+        (Some(f), Some(o)) => format!("{kind}/{f}+{o}"),
+        (Some(f), None) => format!("{kind}/{f}"),
+        (None, _) => kind.to_owned(),
+    };
+    emit(section, "Probe", func)
+}
+
+/// `#[uprobe]` / `#[uretprobe]`: the binary and symbol are given when
+/// attaching.
+pub fn uprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "uprobes take no arguments: name the binary and symbol when attaching",
+        ));
+    }
+    emit(
+        (if ret { "uretprobe" } else { "uprobe" }).to_owned(),
+        "Probe",
+        func,
+    )
+}
+
+/// `#[raw_tracepoint(name = "...")]`: section `raw_tp/<name>`.
+pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let mut section = "raw_tp".to_owned();
+    for (key, value) in parse_args(attr)? {
+        match key.to_string().as_str() {
+            "name" => section = format!("raw_tp/{}", value.value()),
+            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
+        }
+    }
+    emit(section, "RawTracePoint", func)
+}

@@ -622,6 +622,21 @@ impl Ebpf {
         Arc::clone(&self.log_sites)
     }
 
+    /// The kprobe or kretprobe program called `name`.
+    pub fn kprobe(&self, name: &str) -> Result<crate::programs::KProbe<'_>> {
+        crate::programs::KProbe::new(self.program(name)?)
+    }
+
+    /// The uprobe or uretprobe program called `name`.
+    pub fn uprobe(&self, name: &str) -> Result<crate::programs::UProbe<'_>> {
+        crate::programs::UProbe::new(self.program(name)?)
+    }
+
+    /// The raw tracepoint program called `name`.
+    pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
+        crate::programs::RawTracePoint::new(self.program(name)?)
+    }
+
     /// The XDP program called `name`.
     pub fn xdp(&self, name: &str) -> Result<crate::programs::Xdp<'_>> {
         crate::programs::Xdp::new(self.program(name)?)

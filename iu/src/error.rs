@@ -197,6 +197,26 @@ pub enum Error {
         hint: Option<&'static str>,
     },
 
+    /// The running kernel lacks a feature the operation needs.
+    #[error(
+        "{feature}: not available in this kernel ({detail}); run it in the VM tier (`cargo xtask run --vm`, `cargo xtask test --vm`)"
+    )]
+    MissingFeature {
+        /// The feature, for example `kprobes (kernel built without CONFIG_KPROBES)`.
+        feature: &'static str,
+        /// What was looked for.
+        detail: String,
+    },
+
+    /// A uprobe's symbol is not in the binary.
+    #[error("symbol `{symbol}` is not defined in {binary}; list its symbols with `nm -D {binary}`")]
+    UnknownSymbol {
+        /// The symbol asked for.
+        symbol: String,
+        /// The binary searched.
+        binary: PathBuf,
+    },
+
     /// tracefs is not mounted and could not be mounted.
     #[error(
         "tracefs is not available: {0}; mount it with `mount -t tracefs tracefs /sys/kernel/tracing` (needs CAP_SYS_ADMIN)"

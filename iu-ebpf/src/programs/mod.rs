@@ -1,9 +1,13 @@
 //! Program contexts: the typed, safe view of what the kernel passes to a
 //! program. One module per program type.
 
+mod probe;
+mod raw_tracepoint;
 mod tracepoint;
 mod xdp;
 
+pub use probe::ProbeContext;
+pub use raw_tracepoint::RawTracePointContext;
 pub use tracepoint::TracePointContext;
 pub use xdp::{XdpAction, XdpContext};
 
@@ -14,6 +18,10 @@ pub mod kind {
     pub enum TracePoint {}
     /// `BPF_PROG_TYPE_XDP`.
     pub enum Xdp {}
+    /// `BPF_PROG_TYPE_KPROBE` (kprobes and uprobes).
+    pub enum Probe {}
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT`.
+    pub enum RawTracePoint {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -1,5 +1,8 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
+mod perf_link;
+pub mod probe;
+pub mod raw_tracepoint;
 mod test_run;
 pub mod tracepoint;
 pub mod xdp;
@@ -14,6 +17,9 @@ use aya_obj::{
 };
 
 pub use aya_obj::ProgramSection;
+pub use perf_link::PerfLink;
+pub use probe::{KProbe, UProbe};
+pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
 pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
 pub use xdp::{Xdp, XdpLink, XdpMode};

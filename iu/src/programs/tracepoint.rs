@@ -1,15 +1,12 @@
 //! Tracepoint programs: attach through a perf event, with a bpf_link where
 //! the kernel has perf links (5.15+) and the perf ioctls otherwise.
 
-use std::os::fd::{AsFd, OwnedFd};
-
-use aya_obj::{ProgramSection, generated::bpf_attach_type};
+use aya_obj::ProgramSection;
 
 use super::Program;
 use crate::{
-    error::{CAP_PERFMON_HINT, Error, Result},
-    features,
-    sys::{self, PERF_TYPE_TRACEPOINT, PerfEventAttr, SyscallError},
+    error::{Error, Result},
+    sys::{PERF_TYPE_TRACEPOINT, PerfEventAttr},
     tracefs,
 };
 
@@ -66,68 +63,17 @@ impl<'a> TracePoint<'a> {
             wakeup_events: 1,
             ..Default::default()
         };
-        let attach_error = |call, e: std::io::Error| {
-            let hint = (e.raw_os_error() == Some(libc::EACCES)).then_some(
-                "EACCES here means the program reads past the end of the tracepoint's record: its context type is larger than the tracepoint's `format`",
-            );
-            Error::from_syscall(
-                format!("attaching `{}` to {target}", self.program.name),
-                SyscallError::new(call, e),
-                CAP_PERFMON_HINT,
-                |_, source| Error::Attach {
-                    program: self.program.name.clone(),
-                    target: target.clone(),
-                    source,
-                    hint,
-                },
-            )
-        };
-        let perf =
-            sys::perf_event_open(&attr, -1, 0).map_err(|e| attach_error("perf_event_open", e))?;
-        if features::perf_link() {
-            let link = sys::link_create(
-                self.program.as_fd(),
-                std::os::fd::AsRawFd::as_raw_fd(&perf) as u32,
-                bpf_attach_type::BPF_PERF_EVENT as u32,
-                0,
-                0,
-            )
-            .map_err(|e| attach_error("bpf(BPF_LINK_CREATE)", e))?;
-            return Ok(TracePointLink {
-                link: Some(link),
-                _perf: perf,
-                target,
-            });
-        }
-        sys::perf_event_attach_bpf(perf.as_fd(), self.program.as_fd())
-            .map_err(|e| attach_error("ioctl(PERF_EVENT_IOC_SET_BPF)", e))?;
-        Ok(TracePointLink {
-            link: None,
-            _perf: perf,
+        super::perf_link::attach(
+            self.program,
+            &attr,
+            (-1, 0),
             target,
-        })
+            Some(
+                "EACCES here means the program reads past the end of the tracepoint's record: its context type is larger than the tracepoint's `format`",
+            ),
+        )
     }
 }
 
 /// An attached tracepoint program. Dropping it detaches the program.
-#[derive(Debug)]
-pub struct TracePointLink {
-    /// The bpf_link, where the kernel supports perf links. Declared first so
-    /// that it closes before the perf event.
-    link: Option<OwnedFd>,
-    _perf: OwnedFd,
-    target: String,
-}
-
-impl TracePointLink {
-    /// Whether the attachment is a bpf_link (as opposed to the older perf
-    /// event ioctl).
-    pub fn is_bpf_link(&self) -> bool {
-        self.link.is_some()
-    }
-
-    /// The hook, for example `tracepoint syscalls/sys_enter_dup`.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-}
+pub type TracePointLink = super::PerfLink;

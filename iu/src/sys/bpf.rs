@@ -850,3 +850,24 @@ pub fn prog_test_run(
         duration_ns: attr.duration,
     })
 }
+
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+    cookie: u64,
+}
+
+/// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw tracepoint program; the
+/// returned descriptor is the link.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+    let mut attr = RawTracepointAttr {
+        name: name.as_ptr() as u64,
+        prog_fd: prog.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `name` is a NUL-terminated string live for the call.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr) }
+}

@@ -1,0 +1,89 @@
+//! kprobes, kretprobes, uprobes and uretprobes (`BPF_PROG_TYPE_KPROBE`):
+//! the context is the probed task's registers.
+
+#[cfg(target_arch = "bpf")]
+use core::ffi::c_void;
+
+/// Offsets in x86-64's `struct pt_regs` of the argument registers (`di`,
+/// `si`, `dx`, `cx`, `r8`, `r9`) and of `ax`.
+#[cfg(target_arch = "bpf")]
+const ARG_OFFSETS: [usize; 6] = [112, 104, 96, 88, 72, 64];
+#[cfg(target_arch = "bpf")]
+const AX_OFFSET: usize = 80;
+
+/// The context of a `#[kprobe]`, `#[kretprobe]`, `#[uprobe]` or
+/// `#[uretprobe]` program: the registers at the probe.
+///
+/// ```ignore
+/// #[kprobe(function = "do_sys_openat2")]
+/// fn open(ctx: ProbeContext) -> u32 {
+///     let dirfd = ctx.arg(0) as i32;
+///     0
+/// }
+/// ```
+pub struct ProbeContext {
+    #[cfg(target_arch = "bpf")]
+    regs: *const u8,
+    /// On the host: argument registers and return value, for unit tests.
+    #[cfg(not(target_arch = "bpf"))]
+    regs: ([u64; 6], u64),
+}
+
+impl ProbeContext {
+    /// Argument `n` (0 to 5) of the probed function, in its register as a
+    /// 64-bit value; `None` for `n >= 6` (stack arguments are not read).
+    #[inline(always)]
+    pub fn arg(&self, n: usize) -> Option<u64> {
+        #[cfg(target_arch = "bpf")]
+        {
+            let offset = *ARG_OFFSETS.get(n)?;
+            // SAFETY: `regs` is this run's `pt_regs` (`FromRawContext`), and
+            // the offset is that of a register inside it.
+            Some(unsafe { self.regs.add(offset).cast::<u64>().read_volatile() })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.regs.0.get(n).copied()
+        }
+    }
+
+    /// The return value, for `#[kretprobe]` and `#[uretprobe]` (the `ax`
+    /// register).
+    #[inline(always)]
+    pub fn ret(&self) -> u64 {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: as in `arg`.
+            unsafe { self.regs.add(AX_OFFSET).cast::<u64>().read_volatile() }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.regs.1
+        }
+    }
+
+    /// A context with these argument registers and return value, for unit
+    /// tests on the host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn from_registers(args: [u64; 6], ret: u64) -> Self {
+        Self { regs: (args, ret) }
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl super::FromRawContext<super::kind::Probe> for ProbeContext {
+    #[inline(always)]
+    unsafe fn from_raw(ctx: *mut c_void) -> Self {
+        Self {
+            regs: ctx.cast_const().cast(),
+        }
+    }
+}
+
+impl super::private::Sealed for ProbeContext {
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn raw(&self) -> *mut c_void {
+        self.regs.cast_mut().cast()
+    }
+}

@@ -1,0 +1,85 @@
+//! Attaching a program to a perf event (tracepoints, kprobes, uprobes):
+//! a bpf_link where the kernel has perf links (5.15+), the perf ioctls
+//! otherwise.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use aya_obj::generated::bpf_attach_type;
+
+use super::Program;
+use crate::{
+    error::{CAP_PERFMON_HINT, Error, Result},
+    features,
+    sys::{self, PerfEventAttr, SyscallError},
+};
+
+/// A program attached to a perf event. Dropping it detaches the program.
+#[derive(Debug)]
+pub struct PerfLink {
+    /// The bpf_link, where the kernel supports perf links. Declared first so
+    /// that it closes before the perf event.
+    link: Option<OwnedFd>,
+    _perf: OwnedFd,
+    target: String,
+}
+
+impl PerfLink {
+    /// Whether the attachment is a bpf_link (as opposed to the older perf
+    /// event ioctl).
+    pub fn is_bpf_link(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The hook, for example `tracepoint syscalls/sys_enter_dup`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+/// Opens the perf event `attr` (on `pid`/`cpu`) and attaches `program`.
+/// `eacces` explains what `EACCES` means for this kind of hook.
+pub(crate) fn attach(
+    program: &Program,
+    attr: &PerfEventAttr,
+    (pid, cpu): (i32, i32),
+    target: String,
+    eacces: Option<&'static str>,
+) -> Result<PerfLink> {
+    let error = |call, e: std::io::Error| {
+        let hint = (e.raw_os_error() == Some(libc::EACCES))
+            .then_some(eacces)
+            .flatten();
+        Error::from_syscall(
+            format!("attaching `{}` to {target}", program.name),
+            SyscallError::new(call, e),
+            CAP_PERFMON_HINT,
+            |_, source| Error::Attach {
+                program: program.name.clone(),
+                target: target.clone(),
+                source,
+                hint,
+            },
+        )
+    };
+    let perf = sys::perf_event_open(attr, pid, cpu).map_err(|e| error("perf_event_open", e))?;
+    let link = if features::perf_link() {
+        let link = sys::link_create(
+            program.as_fd(),
+            perf.as_raw_fd() as u32,
+            bpf_attach_type::BPF_PERF_EVENT as u32,
+            0,
+            0,
+        )
+        .map_err(|e| error("bpf(BPF_LINK_CREATE)", e))?;
+        Some(link)
+    } else {
+        sys::perf_event_attach_bpf(perf.as_fd(), program.as_fd())
+            .map_err(|e| error("ioctl(PERF_EVENT_IOC_SET_BPF)", e))?;
+        None
+    };
+    Ok(PerfLink {
+        link,
+        _perf: perf,
+        target,
+    })
+}

@@ -1,0 +1,267 @@
+//! kprobes and uprobes: attached through the `kprobe` and `uprobe` perf
+//! PMUs (Linux 4.17+), with a bpf_link where the kernel has one.
+
+use std::{
+    ffi::CString,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+};
+
+use aya_obj::ProgramSection;
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+use super::{PerfLink, Program, perf_link};
+use crate::{
+    error::{Error, Result},
+    sys::PerfEventAttr,
+};
+
+/// The type and return-probe bit of a dynamic PMU, from sysfs.
+fn pmu(name: &'static str, feature: &'static str) -> Result<(u32, u64)> {
+    let dir = Path::new("/sys/bus/event_source/devices").join(name);
+    let missing = |detail: String| Error::MissingFeature { feature, detail };
+    let kind = std::fs::read_to_string(dir.join("type"))
+        .map_err(|_| missing(format!("no {}", dir.display())))?;
+    let kind = kind
+        .trim()
+        .parse()
+        .map_err(|_| missing(format!("bad {}/type", dir.display())))?;
+    // `config:0`: the bit that makes it a return probe.
+    let bit = std::fs::read_to_string(dir.join("format/retprobe"))
+        .ok()
+        .and_then(|f| f.trim().strip_prefix("config:")?.parse::<u32>().ok())
+        .unwrap_or(0);
+    Ok((kind, 1 << bit))
+}
+
+/// A loaded kprobe or kretprobe program, ready to attach.
+///
+/// ```no_run
+/// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// let link = ebpf.kprobe("open")?.attach_to("do_sys_openat2", 0)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct KProbe<'a> {
+    program: &'a Program,
+    ret: bool,
+}
+
+impl<'a> KProbe<'a> {
+    pub(crate) fn new(program: &'a Program) -> Result<Self> {
+        match program.section {
+            ProgramSection::KProbe => Ok(Self {
+                program,
+                ret: false,
+            }),
+            ProgramSection::KRetProbe => Ok(Self { program, ret: true }),
+            _ => Err(Error::WrongProgramType {
+                name: program.name.clone(),
+                expected: "kprobe",
+                actual: program.section_name.clone(),
+            }),
+        }
+    }
+
+    /// Attaches to the function (and offset) the program's section names
+    /// (`kprobe/<function>[+offset]`).
+    pub fn attach(&self) -> Result<PerfLink> {
+        let target = self
+            .program
+            .section_name
+            .split_once('/')
+            .map(|(_, t)| t)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::NoAttachTarget(self.program.name.clone()))?;
+        let (function, offset) = match target.split_once('+') {
+            Some((f, o)) => (
+                f,
+                parse_offset(o).ok_or_else(|| Error::NoAttachTarget(self.program.name.clone()))?,
+            ),
+            None => (target, 0),
+        };
+        self.attach_to(function, offset)
+    }
+
+    /// Attaches to kernel function `function` at byte `offset`.
+    pub fn attach_to(&self, function: &str, offset: u64) -> Result<PerfLink> {
+        let (kind, ret_bit) = pmu("kprobe", "kprobes (kernel built without CONFIG_KPROBES)")?;
+        let name =
+            CString::new(function).map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
+        let attr = PerfEventAttr {
+            type_: kind,
+            config: if self.ret { ret_bit } else { 0 },
+            config1: name.as_ptr() as u64,
+            config2: offset,
+            ..Default::default()
+        };
+        let kind_name = if self.ret { "kretprobe" } else { "kprobe" };
+        // `name` lives until after the call that reads it.
+        let link = perf_link::attach(
+            self.program,
+            &attr,
+            (-1, 0),
+            format!("{kind_name} {function}+{offset}"),
+            None,
+        );
+        drop(name);
+        link.map_err(|e| match e {
+            Error::Attach {
+                program,
+                target,
+                source,
+                ..
+            } if source.errno() == Some(libc::ENOENT) => Error::Attach {
+                program,
+                target,
+                source,
+                hint: Some("no such kernel function, or it cannot be probed: check /proc/kallsyms"),
+            },
+            other => other,
+        })
+    }
+}
+
+fn parse_offset(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// A loaded uprobe or uretprobe program, ready to attach.
+///
+/// ```no_run
+/// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// let link = ebpf.uprobe("malloc_called")?.attach("libc.so.6", "malloc", None)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct UProbe<'a> {
+    program: &'a Program,
+    ret: bool,
+}
+
+impl<'a> UProbe<'a> {
+    pub(crate) fn new(program: &'a Program) -> Result<Self> {
+        match program.section {
+            ProgramSection::UProbe { .. } => Ok(Self {
+                program,
+                ret: false,
+            }),
+            ProgramSection::URetProbe { .. } => Ok(Self { program, ret: true }),
+            _ => Err(Error::WrongProgramType {
+                name: program.name.clone(),
+                expected: "uprobe",
+                actual: program.section_name.clone(),
+            }),
+        }
+    }
+
+    /// Attaches to `symbol` in `binary` (a path, or a name looked up in
+    /// `PATH` and the usual library directories), for process `pid` or for
+    /// every process.
+    pub fn attach(
+        &self,
+        binary: impl AsRef<Path>,
+        symbol: &str,
+        pid: Option<i32>,
+    ) -> Result<PerfLink> {
+        let path = resolve_binary(binary.as_ref())?;
+        let offset = symbol_offset(&path, symbol)?;
+        self.attach_at(&path, offset, pid, symbol)
+    }
+
+    /// Attaches at file `offset` of `binary`.
+    pub fn attach_at(
+        &self,
+        binary: &Path,
+        offset: u64,
+        pid: Option<i32>,
+        label: &str,
+    ) -> Result<PerfLink> {
+        let (kind, ret_bit) = pmu(
+            "uprobe",
+            "uprobes (kernel built without CONFIG_UPROBE_EVENTS)",
+        )?;
+        let path = CString::new(binary.as_os_str().as_bytes())
+            .map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
+        let attr = PerfEventAttr {
+            type_: kind,
+            config: if self.ret { ret_bit } else { 0 },
+            config1: path.as_ptr() as u64,
+            config2: offset,
+            ..Default::default()
+        };
+        let kind_name = if self.ret { "uretprobe" } else { "uprobe" };
+        let target = format!("{kind_name} {}:{label}", binary.display());
+        let (pid, cpu) = match pid {
+            Some(pid) => (pid, -1),
+            None => (-1, 0),
+        };
+        let link = perf_link::attach(self.program, &attr, (pid, cpu), target, None);
+        drop(path);
+        link
+    }
+}
+
+/// Finds a binary by path, in `PATH`, or in the library directories.
+fn resolve_binary(binary: &Path) -> Result<PathBuf> {
+    if binary.components().count() > 1 || binary.is_absolute() {
+        return Ok(binary.to_owned());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path).chain(
+        [
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib64",
+            "/usr/lib64",
+            "/lib",
+            "/usr/lib",
+        ]
+        .into_iter()
+        .map(PathBuf::from),
+    );
+    for dir in dirs {
+        let candidate = dir.join(binary);
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Io {
+        context: format!("finding {}", binary.display()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not in PATH or the library directories",
+        ),
+    })
+}
+
+/// The file offset of `symbol` in the ELF file at `path`.
+fn symbol_offset(path: &Path, symbol: &str) -> Result<u64> {
+    let io = |source| Error::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let file = object::File::parse(&*bytes)
+        .map_err(|e| Error::Parse(format!("{}: {e}", path.display())))?;
+    let found = file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .find(|s| s.name() == Ok(symbol) && s.is_definition())
+        .ok_or_else(|| Error::UnknownSymbol {
+            symbol: symbol.to_owned(),
+            binary: path.to_owned(),
+        })?;
+    let section = found
+        .section_index()
+        .and_then(|i| file.section_by_index(i).ok())
+        .ok_or_else(|| Error::UnknownSymbol {
+            symbol: symbol.to_owned(),
+            binary: path.to_owned(),
+        })?;
+    let (file_offset, _) = section.file_range().unwrap_or((section.address(), 0));
+    Ok(found.address() - section.address() + file_offset)
+}

@@ -1,0 +1,105 @@
+//! kprobes, uprobes and raw tracepoints on the running kernel. kprobes need
+//! CONFIG_KPROBES: the host lacks it, so those tests run in the VM tier and
+//! say so when skipped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+use std::path::PathBuf;
+
+use iu::{Ebpf, Error};
+
+/// The function the uprobe tests probe, in this test binary.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn iu_uprobe_target(x: u64) -> u64 {
+    std::hint::black_box(x) * 2 + 1
+}
+
+fn load() -> Ebpf {
+    let dir = std::env::var_os("IU_OBJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bpf/bpfel-unknown-none/release")
+        });
+    let ebpf = Ebpf::load_file(dir.join("probes")).unwrap();
+    ebpf.array::<u32>("CONFIG")
+        .unwrap()
+        .set(0, &std::process::id())
+        .unwrap();
+    ebpf
+}
+
+fn seen(ebpf: &Ebpf, slot: u32) -> u64 {
+    ebpf.array::<u64>("SEEN").unwrap().get(slot).unwrap()
+}
+
+#[test]
+fn raw_tracepoint_sees_each_syscall() {
+    let ebpf = load();
+    let link = ebpf.raw_tracepoint("raw_enter").unwrap().attach().unwrap();
+    assert_eq!(link.target(), "raw tracepoint sys_enter");
+    for _ in 0..25 {
+        std::hint::black_box(std::os::unix::process::parent_id());
+    }
+    assert_eq!(seen(&ebpf, 0), 25);
+    drop(link);
+    std::hint::black_box(std::os::unix::process::parent_id());
+    assert_eq!(seen(&ebpf, 0), 25, "still counting after detach");
+}
+
+#[test]
+fn uprobe_and_uretprobe_see_arguments_and_return_values() {
+    let ebpf = load();
+    let exe = std::env::current_exe().unwrap();
+    let enter = ebpf
+        .uprobe("uprobe_target")
+        .unwrap()
+        .attach(&exe, "iu_uprobe_target", Some(std::process::id() as i32))
+        .unwrap();
+    let exit = ebpf
+        .uprobe("uretprobe_target")
+        .unwrap()
+        .attach(&exe, "iu_uprobe_target", None)
+        .unwrap();
+    assert_eq!(iu_uprobe_target(20), 41);
+    assert_eq!(iu_uprobe_target(7), 15);
+    assert_eq!(seen(&ebpf, 3), 2);
+    assert_eq!(seen(&ebpf, 4), 7);
+    assert_eq!(seen(&ebpf, 5), 15);
+    drop((enter, exit));
+    iu_uprobe_target(100);
+    assert_eq!(seen(&ebpf, 3), 2, "still probing after detach");
+
+    match ebpf
+        .uprobe("uprobe_target")
+        .unwrap()
+        .attach(&exe, "no_such_symbol", None)
+    {
+        Err(Error::UnknownSymbol { symbol, .. }) => assert_eq!(symbol, "no_such_symbol"),
+        other => panic!("expected UnknownSymbol, got {other:?}"),
+    }
+}
+
+#[test]
+fn kprobe_and_kretprobe_see_calls_and_return_values() {
+    let ebpf = load();
+    let kprobe = match ebpf.kprobe("kprobe_getppid").unwrap().attach() {
+        Err(Error::MissingFeature { feature, detail }) => {
+            eprintln!("skipping: {feature}: {detail}");
+            assert!(feature.starts_with("kprobes"));
+            return;
+        }
+        other => other.unwrap(),
+    };
+    let kretprobe = ebpf.kprobe("kretprobe_getppid").unwrap().attach().unwrap();
+    let mut ppid = 0;
+    for _ in 0..10 {
+        ppid = std::os::unix::process::parent_id();
+    }
+    assert_eq!(seen(&ebpf, 1), 10);
+    assert_eq!(seen(&ebpf, 2), u64::from(ppid));
+    drop((kprobe, kretprobe));
+    std::hint::black_box(std::os::unix::process::parent_id());
+    assert_eq!(seen(&ebpf, 1), 10, "still probing after detach");
+}
