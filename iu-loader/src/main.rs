@@ -5,7 +5,10 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use iu::{Ebpf, TracePipe, programs::TracePointLink};
+use iu::{
+    Ebpf, TracePipe,
+    programs::{PerfLink, RawTracePointLink, XdpLink, XdpMode},
+};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -16,8 +19,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load every program of OBJECT, attach each one, and stream its trace
-    /// output until Ctrl-C or --duration. Everything detaches on exit.
+    /// Load every program of OBJECT, attach each one to the hook its section
+    /// names (tracepoints, kprobes, raw tracepoints; XDP with --iface), and
+    /// stream the trace output until Ctrl-C or --duration. Everything
+    /// detaches on exit.
     Run {
         /// The BPF object (ELF) to load.
         object: PathBuf,
@@ -27,6 +32,9 @@ enum Command {
         /// Print every trace-pipe line, not only this object's `printk!`s.
         #[arg(long)]
         all: bool,
+        /// The interface XDP programs attach to (generic mode).
+        #[arg(long)]
+        iface: Option<String>,
     },
     /// List the programs loaded in the kernel.
     List,
@@ -40,7 +48,8 @@ async fn main() -> ExitCode {
             object,
             duration,
             all,
-        } => run(object, duration.map(Duration::from_secs), all).await,
+            iface,
+        } => run(object, duration.map(Duration::from_secs), all, iface).await,
         Command::List => list(),
     };
     match result {
@@ -54,25 +63,41 @@ async fn main() -> ExitCode {
 
 /// An attachment that detaches when dropped.
 enum Link {
-    TracePoint(TracePointLink),
+    Perf(PerfLink),
+    RawTracePoint(RawTracePointLink),
+    Xdp(XdpLink),
 }
 
 impl Link {
     fn target(&self) -> &str {
         match self {
-            Link::TracePoint(l) => l.target(),
+            Link::Perf(l) => l.target(),
+            Link::RawTracePoint(l) => l.target(),
+            Link::Xdp(l) => l.target(),
         }
     }
 }
 
-fn attach(ebpf: &Ebpf) -> Result<Vec<Link>, iu::Error> {
+fn attach(ebpf: &Ebpf, iface: Option<&str>) -> Result<Vec<Link>, iu::Error> {
     let mut programs: Vec<_> = ebpf.programs().collect();
     programs.sort_by_key(|p| p.name().to_owned());
     let mut links = vec![];
     for program in programs {
-        let link = match program.section() {
-            iu::programs::ProgramSection::TracePoint => {
-                Link::TracePoint(ebpf.tracepoint(program.name())?.attach()?)
+        use iu::programs::ProgramSection as S;
+        let link = match (program.section(), iface) {
+            (S::TracePoint, _) => Link::Perf(ebpf.tracepoint(program.name())?.attach()?),
+            (S::KProbe | S::KRetProbe, _) => Link::Perf(ebpf.kprobe(program.name())?.attach()?),
+            (S::RawTracePoint, _) => {
+                Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
+            }
+            (S::Xdp { .. }, Some(iface)) => {
+                Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)
+            }
+            (S::Xdp { .. }, None) => {
+                return Err(iu::Error::NoAttachTarget(format!(
+                    "{} (an XDP program: pass --iface)",
+                    program.name()
+                )));
             }
             _ => {
                 return Err(iu::Error::UnsupportedProgram {
@@ -92,13 +117,14 @@ async fn run(
     object: PathBuf,
     duration: Option<Duration>,
     all: bool,
+    iface: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let ebpf = Ebpf::load_file(&object)?;
     let mut trace = TracePipe::open()?;
     if !all {
         trace = trace.only(ebpf.printk_formats());
     }
-    let links = attach(&ebpf)?;
+    let links = attach(&ebpf, iface.as_deref())?;
     log::info!(
         "{} program(s) attached; streaming trace output ({})",
         links.len(),
