@@ -16,7 +16,9 @@ mnt proc x /proc
 mnt sysfs x /sys
 mnt devtmpfs x /dev
 mnt devpts x /dev/pts
-mnt tmpfs x /tmp
+# No tmpfs on /tmp: the initramfs is already writable memory, and the
+# project's files may live under /tmp (a checkout there keeps its path).
+mkdir -p /tmp
 mnt tmpfs x /run
 mnt tracefs x /sys/kernel/tracing
 mnt debugfs x /sys/kernel/debug
