@@ -135,5 +135,63 @@ fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
         // Nothing may call out to memcpy/memset routines: they are expanded.
         .args(["-C", "link-arg=--disable-memory-builtins"]);
-    crate::run_cmd(&mut cmd).with_context(|| format!("building {bin} in {}", krate.display()))
+    let output = cmd
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot start {}", crate::describe(&cmd)))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprint!("{stderr}");
+    if output.status.success() {
+        return Ok(());
+    }
+    if stderr.contains("-F unsafe-code") || stderr.contains("forbid(unsafe_code)") {
+        bail!(
+            "{bin} in {} contains unsafe code. Program crates are built with `unsafe_code` forbidden: \
+             iu-ebpf's safe APIs (contexts, maps, helpers) cover what programs need; if one is missing, \
+             that is a gap in iu-ebpf, not a reason for `unsafe`",
+            krate.display()
+        );
+    }
+    bail!(
+        "building {bin} in {} failed ({}); the compiler's messages are above",
+        krate.display(),
+        output.status
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A program crate with an `unsafe` block must not build, and the error
+    /// must say why. Needs the BPF toolchain (`cargo xtask test` has it).
+    #[test]
+    fn unsafe_code_in_a_program_crate_is_refused_with_a_clear_message() {
+        let toolchain = crate::toolchain::ensure().unwrap();
+        let dir = std::env::temp_dir().join(format!("iu-unsafe-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        let iu_ebpf = crate::root().join("iu-ebpf");
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[workspace]\n[package]\nname = \"sneaky\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+                 [dependencies]\niu-ebpf = {{ path = {:?} }}\n\n[profile.release]\npanic = \"abort\"\n",
+                iu_ebpf
+            ),
+        )
+        .unwrap();
+        // No `forbid` in the crate: the build adds it.
+        std::fs::write(
+            dir.join("src/main.rs"),
+            "#![no_std]\n#![no_main]\n\nuse iu_ebpf::{programs::TracePointContext, tracepoint, tracepoints::syscalls::SysEnter};\n\n\
+             iu_ebpf::license!(\"GPL\");\n\n#[tracepoint]\nfn sneaky(_ctx: TracePointContext<SysEnter>) -> u32 {\n    \
+             let x = 1u32;\n    unsafe { core::ptr::read_volatile(&x) }\n}\n",
+        )
+        .unwrap();
+        let err = build_binary(&toolchain, &dir, "sneaky")
+            .unwrap_err()
+            .to_string();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(err.contains("contains unsafe code"), "{err}");
+    }
 }
