@@ -129,6 +129,54 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into an fentry program: it runs when kernel function
+/// `function` is entered, with its arguments (`BtfContext`).
+///
+/// ```ignore
+/// #[fentry(function = "do_unlinkat")]
+/// fn unlink(ctx: BtfContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn fentry(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::btf(attr.into(), item.into(), "fentry")
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into an fexit program: it runs when kernel function
+/// `function` returns, with its arguments and return value.
+///
+/// ```ignore
+/// #[fexit(function = "do_unlinkat")]
+/// fn unlinked(ctx: BtfContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn fexit(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::btf(attr.into(), item.into(), "fexit")
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a BPF LSM program on security hook `hook`. It
+/// returns 0 to allow, or a negative errno to deny.
+///
+/// ```ignore
+/// #[lsm(hook = "file_open")]
+/// fn file_open(ctx: BtfContext) -> i32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn lsm(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::btf(attr.into(), item.into(), "lsm")
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

@@ -153,3 +153,28 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     }
     emit(section, "RawTracePoint", func)
 }
+
+/// `#[fentry(function = "...")]`, `#[fexit(...)]` and `#[lsm(hook = "...")]`.
+pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let key_name = if kind == "lsm" { "hook" } else { "function" };
+    let mut target = None;
+    for (key, value) in parse_args(attr)? {
+        if key == key_name {
+            target = Some(value.value());
+        } else {
+            return Err(syn::Error::new_spanned(
+                key,
+                format!("unknown key: expected `{key_name}`"),
+            ));
+        }
+    }
+    let target = target.ok_or_else(|| {
+        syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("`{key_name} = \"...\"` is required"),
+        )
+    })?;
+    let context_kind = if kind == "lsm" { "Lsm" } else { "Tracing" };
+    emit(format!("{kind}/{target}"), context_kind, func)
+}

@@ -265,6 +265,15 @@ impl EbpfLoader {
                     section: section_name.clone(),
                     reason,
                 })?;
+            let attach_btf_id = match LoadType::btf_target(&program.section, &section_name) {
+                Some(function) => kernel_btf()?
+                    .id_by_type_name_kind(&function, aya_obj::btf::BtfKind::Func)
+                    .map_err(|_| Error::UnknownKernelFunction {
+                        program: name.clone(),
+                        function,
+                    })?,
+                None => 0,
+            };
             let function = obj.functions.get(&program.function_key()).ok_or_else(|| {
                 Error::Relocation(format!("program `{name}` has no function in the object"))
             })?;
@@ -280,7 +289,7 @@ impl EbpfLoader {
                     .kernel_version
                     .unwrap_or_else(features::kernel_version_code),
                 prog_flags: load_type.prog_flags,
-                attach_btf_id: 0,
+                attach_btf_id,
                 btf: ProgBtfInfo {
                     btf_fd: btf_fd.as_ref().map(|fd| fd.as_fd()),
                     func_info: &func_info,
@@ -635,6 +644,11 @@ impl Ebpf {
     /// The raw tracepoint program called `name`.
     pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
         crate::programs::RawTracePoint::new(self.program(name)?)
+    }
+
+    /// The fentry, fexit or LSM program called `name`.
+    pub fn btf_tracing(&self, name: &str) -> Result<crate::programs::BtfTracing<'_>> {
+        crate::programs::BtfTracing::new(self.program(name)?)
     }
 
     /// The XDP program called `name`.

@@ -208,6 +208,18 @@ pub enum Error {
         detail: String,
     },
 
+    /// A BTF-attached program names a kernel function the kernel's BTF
+    /// does not have.
+    #[error(
+        "program `{program}` attaches to kernel function `{function}`, which is not in this kernel's BTF (/sys/kernel/btf/vmlinux); check the name, or whether the kernel has the hook"
+    )]
+    UnknownKernelFunction {
+        /// The program.
+        program: String,
+        /// The function looked for.
+        function: String,
+    },
+
     /// A uprobe's symbol is not in the binary.
     #[error("symbol `{symbol}` is not defined in {binary}; list its symbols with `nm -D {binary}`")]
     UnknownSymbol {

@@ -1,11 +1,13 @@
 //! Program contexts: the typed, safe view of what the kernel passes to a
 //! program. One module per program type.
 
+mod btf_tracing;
 mod probe;
 mod raw_tracepoint;
 mod tracepoint;
 mod xdp;
 
+pub use btf_tracing::BtfContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
 pub use tracepoint::TracePointContext;
@@ -22,6 +24,10 @@ pub mod kind {
     pub enum Probe {}
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT`.
     pub enum RawTracePoint {}
+    /// `BPF_PROG_TYPE_TRACING` (fentry, fexit).
+    pub enum Tracing {}
+    /// `BPF_PROG_TYPE_LSM`.
+    pub enum Lsm {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -1,5 +1,6 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
+mod btf_tracing;
 mod perf_link;
 pub mod probe;
 pub mod raw_tracepoint;
@@ -17,6 +18,7 @@ use aya_obj::{
 };
 
 pub use aya_obj::ProgramSection;
+pub use btf_tracing::{BtfLink, BtfTracing};
 pub use perf_link::PerfLink;
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
@@ -144,6 +146,17 @@ pub(crate) struct LoadType {
 }
 
 impl LoadType {
+    /// For BTF-attached programs, the kernel function whose BTF id the
+    /// load needs: the section's target, `bpf_lsm_<hook>` for LSM.
+    pub(crate) fn btf_target(section: &ProgramSection, section_name: &str) -> Option<String> {
+        let target = section_name.split_once('/').map(|(_, t)| t)?;
+        match section {
+            ProgramSection::FEntry { .. } | ProgramSection::FExit { .. } => Some(target.to_owned()),
+            ProgramSection::Lsm { .. } => Some(format!("bpf_lsm_{target}")),
+            _ => None,
+        }
+    }
+
     /// Maps a section to its program type, or says why it cannot be loaded.
     pub(crate) fn of(section: &ProgramSection) -> Result<Self, &'static str> {
         use bpf_prog_type::*;
@@ -191,6 +204,18 @@ impl LoadType {
                     bpf_attach_type::BPF_CGROUP_INET_EGRESS,
                 ),
                 None => plain(BPF_PROG_TYPE_CGROUP_SKB),
+            },
+            ProgramSection::FEntry { sleepable } => Self {
+                prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_FENTRY)
+            },
+            ProgramSection::FExit { sleepable } => Self {
+                prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_FEXIT)
+            },
+            ProgramSection::Lsm { sleepable } => Self {
+                prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..with(BPF_PROG_TYPE_LSM, bpf_attach_type::BPF_LSM_MAC)
             },
             ProgramSection::SkMsg => plain(BPF_PROG_TYPE_SK_MSG),
             ProgramSection::SockOps => plain(BPF_PROG_TYPE_SOCK_OPS),

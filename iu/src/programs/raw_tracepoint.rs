@@ -51,7 +51,7 @@ impl<'a> RawTracePoint<'a> {
         let target = format!("raw tracepoint {name}");
         let c_name = std::ffi::CString::new(name)
             .map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
-        let link = sys::raw_tracepoint_open(self.program.as_fd(), &c_name).map_err(|e| {
+        let link = sys::raw_tracepoint_open(self.program.as_fd(), Some(&c_name)).map_err(|e| {
             let hint = match e.raw_os_error() {
                 Some(libc::ENOENT) => {
                     Some("no such tracepoint: list them in /sys/kernel/tracing/available_events")

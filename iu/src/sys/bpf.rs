@@ -860,14 +860,15 @@ struct RawTracepointAttr {
     cookie: u64,
 }
 
-/// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw tracepoint program; the
-/// returned descriptor is the link.
-pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+/// `BPF_RAW_TRACEPOINT_OPEN`: attaches a raw tracepoint program to `name`,
+/// or a BTF-attached program (fentry, fexit, LSM) to the target it was
+/// loaded for when `name` is `None`; the returned descriptor is the link.
+pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&CStr>) -> io::Result<OwnedFd> {
     let mut attr = RawTracepointAttr {
-        name: name.as_ptr() as u64,
+        name: name.map_or(0, |n| n.as_ptr() as u64),
         prog_fd: prog.as_raw_fd() as u32,
         ..Default::default()
     };
-    // SAFETY: `name` is a NUL-terminated string live for the call.
+    // SAFETY: `name` is null or a NUL-terminated string live for the call.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr) }
 }

@@ -1,0 +1,76 @@
+//! fentry, fexit and LSM programs on the running kernel. The development
+//! hosts refuse BTF-attached programs even to root (kernel lockdown), so
+//! there these tests skip, saying so, and run for real in the VM tier.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+use std::path::PathBuf;
+
+use iu::{Ebpf, Error};
+
+/// Loads the object, or `None` (with the reason) when this kernel refuses
+/// BTF-attached programs.
+fn load() -> Option<Ebpf> {
+    let dir = std::env::var_os("IU_OBJECT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bpf/bpfel-unknown-none/release")
+        });
+    match Ebpf::load_file(dir.join("btf_tracing")) {
+        Ok(ebpf) => {
+            ebpf.array::<u32>("CONFIG")
+                .unwrap()
+                .set(0, &std::process::id())
+                .unwrap();
+            Some(ebpf)
+        }
+        Err(e @ Error::PermissionDenied { .. }) if nix::unistd::geteuid().is_root() => {
+            eprintln!(
+                "skipping: fentry/fexit/LSM: this kernel refuses BTF-attached programs even to root (lockdown): {e}"
+            );
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn seen(ebpf: &Ebpf, slot: u32) -> u64 {
+    ebpf.array::<u64>("SEEN").unwrap().get(slot).unwrap()
+}
+
+#[test]
+fn fentry_and_fexit_see_calls_and_return_values() {
+    let Some(ebpf) = load() else { return };
+    let enter = ebpf
+        .btf_tracing("enter_unlinkat")
+        .unwrap()
+        .attach()
+        .unwrap();
+    let exit = ebpf.btf_tracing("exit_unlinkat").unwrap().attach().unwrap();
+    let missing = std::env::temp_dir().join("iu-no-such-file");
+    for _ in 0..5 {
+        assert!(std::fs::remove_file(&missing).is_err());
+    }
+    assert_eq!(seen(&ebpf, 0), 5);
+    // do_unlinkat returned -ENOENT.
+    assert_eq!(seen(&ebpf, 1) as i64, -i64::from(libc::ENOENT));
+    drop((enter, exit));
+    let _ = std::fs::remove_file(&missing);
+    assert_eq!(seen(&ebpf, 0), 5, "still tracing after detach");
+}
+
+#[test]
+fn lsm_file_open_denies_while_armed() {
+    let Some(ebpf) = load() else { return };
+    let link = ebpf.btf_tracing("file_open").unwrap().attach().unwrap();
+    let config = ebpf.array::<u32>("CONFIG").unwrap();
+    assert!(std::fs::File::open("/proc/self/status").is_ok());
+    config.set(1, &1).unwrap();
+    let denied = std::fs::File::open("/proc/self/status").unwrap_err();
+    config.set(1, &0).unwrap();
+    assert_eq!(denied.raw_os_error(), Some(libc::EPERM), "{denied}");
+    assert_eq!(seen(&ebpf, 2), 1);
+    assert!(std::fs::File::open("/proc/self/status").is_ok());
+    drop(link);
+}

@@ -1,0 +1,52 @@
+//! fentry, fexit and BPF LSM programs for the process in `CONFIG[0]`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use iu_ebpf::{fentry, fexit, helpers, lsm, map, maps::Array, programs::BtfContext};
+
+iu_ebpf::license!("GPL");
+
+/// `EPERM`.
+const EPERM: i32 = 1;
+
+/// 0: the pid to watch; 1: 1 while `file_open` should be denied.
+#[map]
+static CONFIG: Array<u32, 2> = Array::new();
+
+/// 0: fentry hits, 1: fexit's last return value (as i64), 2: denied
+/// opens.
+#[map]
+static SEEN: Array<u64, 3> = Array::new();
+
+fn mine() -> bool {
+    CONFIG.get(0) == Some(helpers::pid())
+}
+
+#[fentry(function = "do_unlinkat")]
+fn enter_unlinkat(_ctx: BtfContext) -> u32 {
+    if mine() {
+        SEEN.add(0, 1);
+    }
+    0
+}
+
+#[fexit(function = "do_unlinkat")]
+fn exit_unlinkat(ctx: BtfContext) -> u32 {
+    if mine() {
+        // `int do_unlinkat(int dfd, struct filename *name)`: two arguments,
+        // then the return value.
+        let ret = ctx.ret(2) as i32 as i64;
+        let _ = SEEN.set(1, &(ret as u64));
+    }
+    0
+}
+
+#[lsm(hook = "file_open")]
+fn file_open(_ctx: BtfContext) -> i32 {
+    if mine() && CONFIG.get(1) == Some(1) {
+        SEEN.add(2, 1);
+        return -EPERM;
+    }
+    0
+}
