@@ -23,6 +23,8 @@ pub mod maps;
 pub mod programs;
 mod source_map;
 pub(crate) mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trace_pipe;
 pub mod tracefs;
 mod verifier;

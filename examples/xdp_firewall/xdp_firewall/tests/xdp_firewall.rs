@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 use iu::{
     Ebpf,
     maps::{BPF_ANY, LpmKey},
     programs::TestRun,
+    testing::Veth,
 };
 use xdp_firewall_common::{CountKey, DROPPED, PASSED};
 
@@ -69,105 +70,11 @@ fn drops_blocked_sources_and_counts_on_crafted_packets() {
     assert_eq!(count([10, 1, 2, 3], PASSED), 0);
 }
 
-/// Runs `ip` with `args`, panicking with its output on failure.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A veth pair: `host` in this namespace (10.199.x.1), its peer in a fresh
-/// namespace (10.199.x.2). Removed on drop.
-struct Veth {
-    netns: String,
-    host: String,
-}
-
-impl Veth {
-    fn new() -> Self {
-        let id = std::process::id() % 200;
-        let netns = format!("iu-fw-{}", std::process::id());
-        let host = format!("iufw{id}a");
-        let peer = format!("iufw{id}b");
-        ip(&["netns", "add", &netns]);
-        let veth = Veth { netns, host };
-        ip(&[
-            "link", "add", &veth.host, "type", "veth", "peer", "name", &peer,
-        ]);
-        ip(&["link", "set", &peer, "netns", &veth.netns]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("10.199.{id}.1/24"),
-            "dev",
-            &veth.host,
-        ]);
-        ip(&["link", "set", &veth.host, "up"]);
-        ip(&[
-            "-n",
-            &veth.netns,
-            "addr",
-            "add",
-            &format!("10.199.{id}.2/24"),
-            "dev",
-            &peer,
-        ]);
-        ip(&["-n", &veth.netns, "link", "set", &peer, "up"]);
-        veth
-    }
-
-    fn peer_addr(&self) -> [u8; 4] {
-        [10, 199, (std::process::id() % 200) as u8, 2]
-    }
-
-    /// Pings this namespace's end from the peer; returns whether replies came.
-    fn ping(&self, count: u32) -> bool {
-        let target = format!("10.199.{}.1", std::process::id() % 200);
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.netns,
-                "ping",
-                "-c",
-                &count.to_string(),
-                "-i",
-                "0.2",
-                "-W",
-                "1",
-            ])
-            .arg(&target)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host])
-            .output();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .output();
-    }
-}
-
 #[test]
 fn filters_real_packets_on_a_veth() {
     // iproute2 and ping are host tools; the VM guest has neither. On the
     // host (`IU_HOST_TIER`) they are required.
-    let has_tools = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Command::new("ping").arg("-V").output().is_ok();
-    if !has_tools {
+    if !Veth::tools_available() {
         assert!(
             std::env::var_os("IU_HOST_TIER").is_none(),
             "iproute2 and ping are required on the host"
@@ -175,12 +82,12 @@ fn filters_real_packets_on_a_veth() {
         eprintln!("skipping: iproute2 or ping is not installed here");
         return;
     }
-    let veth = Veth::new();
+    let veth = Veth::new(1).unwrap();
     let ebpf = load();
     let link = ebpf
         .xdp("xdp_firewall")
         .unwrap()
-        .attach(&veth.host, iu::programs::XdpMode::Generic)
+        .attach(veth.host(), iu::programs::XdpMode::Generic)
         .unwrap();
     let counts = ebpf.hash_map::<CountKey, u64>("COUNTS").unwrap();
     let count = |action| {
