@@ -5,8 +5,9 @@
 ///
 /// # Safety
 ///
-/// The type must be `#[repr(C)]`, `Copy`, and valid for every bit pattern,
-/// and its layout must follow the tracepoint's `format` file.
+/// The type must be `#[repr(C)]`, `Copy`, valid for every bit pattern and
+/// without padding (use explicit padding fields), and its layout must
+/// follow the tracepoint's `format` file.
 pub unsafe trait TracePointArgs: Copy {}
 
 /// The fields every tracepoint record starts with (`common_*`).

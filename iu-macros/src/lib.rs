@@ -177,6 +177,23 @@ pub fn lsm(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a tc classifier. It takes a `TcContext` and
+/// returns a `TcAction`; user space attaches it to an interface's ingress
+/// or egress.
+///
+/// ```ignore
+/// #[classifier]
+/// fn count(ctx: TcContext) -> TcAction {
+///     TcAction::Ok
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn classifier(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::classifier(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

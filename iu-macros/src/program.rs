@@ -178,3 +178,16 @@ pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<Toke
     let context_kind = if kind == "lsm" { "Lsm" } else { "Tracing" };
     emit(format!("{kind}/{target}"), context_kind, func)
 }
+
+/// `#[classifier]`: section `classifier`; the direction is chosen when
+/// attaching.
+pub fn classifier(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "classifiers take no arguments: choose ingress or egress when attaching",
+        ));
+    }
+    emit("classifier".to_owned(), "SchedCls", func)
+}

@@ -61,3 +61,61 @@ pub(crate) fn tracepoint_id(category: &str, name: &str) -> Result<u64> {
         ),
     })
 }
+
+/// The offset and size of `field` in the record of tracepoint
+/// `category/name`, from its `format` file. Layouts change between kernel
+/// versions; programs take such offsets through a global (see
+/// `TracePointContext::read_at` in iu-ebpf).
+///
+/// ```no_run
+/// let (offset, size) = iu::tracefs::field("sched", "sched_process_fork", "child_pid")?;
+/// # Ok::<(), iu::Error>(())
+/// ```
+pub fn field(category: &str, name: &str, field: &str) -> Result<(u32, u32)> {
+    let path = root()?
+        .join("events")
+        .join(category)
+        .join(name)
+        .join("format");
+    let text = std::fs::read_to_string(&path).map_err(|_| Error::UnknownTracePoint {
+        category: category.to_owned(),
+        name: name.to_owned(),
+        path: path.clone(),
+    })?;
+    parse_field(&text, field).ok_or_else(|| Error::Io {
+        context: format!("reading {}", path.display()),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("no field `{field}`")),
+    })
+}
+
+/// Finds `field:<type> <field>; offset:<o>; size:<s>;` in a format file.
+fn parse_field(format: &str, field: &str) -> Option<(u32, u32)> {
+    format.lines().find_map(|line| {
+        let mut parts = line.trim().split(';').map(str::trim);
+        let declaration = parts.next()?.strip_prefix("field:")?;
+        let declared = declaration.rsplit(' ').next()?;
+        // `char comm[16]` declares `comm`.
+        if declared.split('[').next()? != field {
+            return None;
+        }
+        let number = |key: &str, part: Option<&str>| part?.strip_prefix(key)?.parse().ok();
+        Some((
+            number("offset:", parts.next())?,
+            number("size:", parts.next())?,
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_in_format_files() {
+        let format = "name: sched_process_fork\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:char parent_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\tfield:pid_t child_pid;\toffset:44;\tsize:4;\tsigned:1;\n";
+        assert_eq!(parse_field(format, "child_pid"), Some((44, 4)));
+        assert_eq!(parse_field(format, "parent_comm"), Some((8, 16)));
+        assert_eq!(parse_field(format, "common_type"), Some((0, 2)));
+        assert_eq!(parse_field(format, "nope"), None);
+    }
+}

@@ -4,12 +4,14 @@
 mod btf_tracing;
 mod probe;
 mod raw_tracepoint;
+mod tc;
 mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
+pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
 pub use xdp::{XdpAction, XdpContext};
 
@@ -28,6 +30,8 @@ pub mod kind {
     pub enum Tracing {}
     /// `BPF_PROG_TYPE_LSM`.
     pub enum Lsm {}
+    /// `BPF_PROG_TYPE_SCHED_CLS` (tc).
+    pub enum SchedCls {}
 }
 
 /// A program context: what helpers that need "the current program's

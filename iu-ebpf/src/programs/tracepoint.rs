@@ -51,6 +51,49 @@ impl<A: TracePointArgs> TracePointContext<A> {
         }
     }
 
+    /// A copy of the `T` at byte `offset` of the record, for fields whose
+    /// offset differs between kernel versions: user space reads it from the
+    /// tracepoint's `format` file (`iu::tracefs::field`) and passes it in a
+    /// global. The copy goes through `bpf_probe_read_kernel`; an offset past
+    /// the record reads neighbouring kernel memory, never out of the
+    /// program's own memory.
+    #[inline(always)]
+    pub fn read_at<T: crate::Pod>(&self, offset: usize) -> T {
+        #[cfg(target_arch = "bpf")]
+        {
+            // The verifier forbids loads through a context pointer plus a
+            // run-time offset, so the field is copied with
+            // `bpf_probe_read_kernel`, which takes any address.
+            let mut value = T::zeroed();
+            // SAFETY: the helper writes at most `size_of::<T>()` bytes into
+            // `value` (any bytes are a valid `T: Pod`) and reads kernel
+            // memory fault-safely.
+            unsafe {
+                crate::helpers::raw::probe_read_kernel(
+                    (&mut value as *mut T).cast(),
+                    core::mem::size_of::<T>() as u32,
+                    self.ctx.cast::<u8>().wrapping_add(offset).cast(),
+                );
+            }
+            value
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            // SAFETY: `A: TracePointArgs` is plain data with no padding, so
+            // all of its bytes are initialized; the slice borrows `self`.
+            let bytes = unsafe {
+                core::slice::from_raw_parts(
+                    (&self.record as *const A).cast::<u8>(),
+                    core::mem::size_of::<A>(),
+                )
+            };
+            bytes
+                .get(offset..)
+                .and_then(T::from_bytes)
+                .unwrap_or_else(T::zeroed)
+        }
+    }
+
     /// Copies the string of a `__data_loc` field of the record into `buf`
     /// (NUL-terminated, truncated to fit). Returns the bytes before the NUL.
     #[inline(always)]

@@ -22,11 +22,17 @@ static PARENTS: LruHashMap<u32, u32, 16384> = LruHashMap::new();
 #[map]
 static EVENTS: RingBuf<{ 256 * 1024 }> = RingBuf::new();
 
+iu_ebpf::global!(
+    /// Offset of `child_pid` in the `sched_process_fork` record: 20 since
+    /// Linux 6.10, 44 before; user space reads it from the format file.
+    static FORK_CHILD_PID: u32 = 20
+);
+
 #[tracepoint(category = "sched", name = "sched_process_fork")]
 fn fork(ctx: TracePointContext<ProcessFork>) -> u32 {
-    let args = ctx.args();
+    let child = ctx.read_at::<u32>(FORK_CHILD_PID.get() as usize);
     // The parent's process id, not the forking thread's.
-    let _ = PARENTS.insert(&(args.child_pid as u32), &helpers::pid(), BPF_ANY);
+    let _ = PARENTS.insert(&child, &helpers::pid(), BPF_ANY);
     0
 }
 

@@ -34,7 +34,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .unwrap_or_else(|| object_dir().join("execsnoop"));
-    let ebpf = iu::Ebpf::load_file(&object)?;
+    // The fork record's layout changed in Linux 6.10: take the offset from
+    // this kernel's format file.
+    let (child_pid, _) = iu::tracefs::field("sched", "sched_process_fork", "child_pid")?;
+    let ebpf = iu::EbpfLoader::new()
+        .set_global("FORK_CHILD_PID", &child_pid)
+        .load_file(&object)?;
     let mut events = iu::maps::RingBuf::new(ebpf.map("EVENTS")?)?.typed::<ExecEvent>();
     let _fork = ebpf.tracepoint("fork")?.attach()?;
     let _exec = ebpf.tracepoint("execsnoop")?.attach()?;

@@ -1,0 +1,127 @@
+//! tc classifiers (`BPF_PROG_TYPE_SCHED_CLS`): packets at the traffic
+//! control hooks, as socket buffers.
+
+#[cfg(target_arch = "bpf")]
+use core::ffi::c_void;
+
+use crate::Pod;
+
+/// What a tc program decides for a packet (`TC_ACT_*`).
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcAction {
+    /// Let the next program or the default action decide (`TC_ACT_UNSPEC`).
+    Unspec = -1,
+    /// Pass the packet on (`TC_ACT_OK`).
+    Ok = 0,
+    /// Drop the packet (`TC_ACT_SHOT`).
+    Shot = 2,
+    /// Redirect the packet (`TC_ACT_REDIRECT`).
+    Redirect = 7,
+}
+
+impl crate::ProgramReturn for TcAction {
+    #[inline(always)]
+    fn into_return_code(self) -> u32 {
+        self as i32 as u32
+    }
+}
+
+/// Offsets in `struct __sk_buff`.
+#[cfg(target_arch = "bpf")]
+mod offset {
+    pub const LEN: usize = 0;
+    pub const DATA: usize = 76;
+    pub const DATA_END: usize = 80;
+}
+
+/// The context of a `#[classifier]` program: the socket buffer, with
+/// bounds-checked access to its linear data.
+///
+/// ```ignore
+/// #[classifier]
+/// fn count(ctx: TcContext) -> TcAction {
+///     BYTES.add(0, ctx.len() as u64);
+///     TcAction::Ok
+/// }
+/// ```
+pub struct TcContext {
+    #[cfg(target_arch = "bpf")]
+    skb: *const u8,
+    /// On the host: the packet, for unit tests.
+    #[cfg(not(target_arch = "bpf"))]
+    packet: &'static [u8],
+}
+
+impl TcContext {
+    /// The packet's full length (`skb->len`, including non-linear data).
+    #[inline(always)]
+    pub fn len(&self) -> u32 {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `skb` is this run's `__sk_buff` (`FromRawContext`).
+            unsafe { self.skb.add(offset::LEN).cast::<u32>().read_volatile() }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.packet.len() as u32
+        }
+    }
+
+    /// Whether the packet is empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the `T` at byte `offset` of the linear data, or `None` if
+    /// it is shorter.
+    #[inline(always)]
+    pub fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `skb` is this run's `__sk_buff`; the verifier rewrites
+            // these loads into the packet pointers.
+            let (start, end) = unsafe {
+                let data = self.skb.add(offset::DATA).cast::<u32>().read_volatile();
+                let end = self.skb.add(offset::DATA_END).cast::<u32>().read_volatile();
+                (data as usize as *const u8, end as usize as *const u8)
+            };
+            let at = start.wrapping_add(offset);
+            // Pointer comparison: the form the verifier tracks.
+            if at.wrapping_add(core::mem::size_of::<T>()) > end {
+                return None;
+            }
+            // SAFETY: in bounds (checked above); unaligned read of a `Pod`.
+            Some(unsafe { core::ptr::read_unaligned(at.cast::<T>()) })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            T::from_bytes(self.packet.get(offset..)?)
+        }
+    }
+
+    /// A context over a packet, for unit tests on the host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn from_packet(packet: &'static [u8]) -> Self {
+        Self { packet }
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl super::FromRawContext<super::kind::SchedCls> for TcContext {
+    #[inline(always)]
+    unsafe fn from_raw(ctx: *mut c_void) -> Self {
+        Self {
+            skb: ctx.cast_const().cast(),
+        }
+    }
+}
+
+impl super::private::Sealed for TcContext {
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn raw(&self) -> *mut c_void {
+        self.skb.cast_mut().cast()
+    }
+}
