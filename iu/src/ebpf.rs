@@ -651,6 +651,11 @@ impl Ebpf {
         crate::programs::BtfTracing::new(self.program(name)?)
     }
 
+    /// The tc classifier called `name`.
+    pub fn classifier(&self, name: &str) -> Result<crate::programs::Classifier<'_>> {
+        crate::programs::Classifier::new(self.program(name)?)
+    }
+
     /// The XDP program called `name`.
     pub fn xdp(&self, name: &str) -> Result<crate::programs::Xdp<'_>> {
         crate::programs::Xdp::new(self.program(name)?)

@@ -97,13 +97,17 @@ fn vm(kernel: Kernel, options: &VmOptions, default_timeout: u64) -> Vm {
     }
 }
 
-/// Environment passed to guest programs: where the objects are, and the
-/// host's log settings.
+/// Environment passed to guest programs: where the objects are, that this
+/// is the VM tier (tests of features the guest kernel has must not skip),
+/// and the host's log settings.
 fn guest_env() -> Vec<(String, String)> {
-    let mut env = vec![(
-        "IU_OBJECT_DIR".to_owned(),
-        build::object_dir().to_string_lossy().into_owned(),
-    )];
+    let mut env = vec![
+        (
+            "IU_OBJECT_DIR".to_owned(),
+            build::object_dir().to_string_lossy().into_owned(),
+        ),
+        ("IU_VM_TIER".to_owned(), "1".to_owned()),
+    ];
     for key in ["RUST_LOG", "RUST_BACKTRACE"] {
         if let Ok(value) = std::env::var(key) {
             env.push((key.to_owned(), value));

@@ -68,6 +68,14 @@ impl<'a, V: Pod> Array<'a, V> {
             .update(&index.to_ne_bytes(), value.as_bytes(), BPF_ANY)
     }
 
+    /// An async stream of every slot's value, one snapshot per `interval`.
+    pub fn snapshots(self, interval: std::time::Duration) -> super::Snapshots<'a, Vec<V>>
+    where
+        V: 'a,
+    {
+        super::Snapshots::new(interval, move || self.values())
+    }
+
     /// Every slot, in order (one batch call where the kernel has it).
     pub fn values(&self) -> Result<Vec<V>> {
         if let Some(entries) = batch_entries::<u32, V>(self.map, size_of::<V>(), super::read)? {
