@@ -171,6 +171,8 @@ pub(crate) mod raw {
     helper!(map_delete_elem = 3: fn(map: *const c_void, key: *const c_void) -> i64);
     helper!(get_current_uid_gid = 15: fn() -> u64);
     helper!(get_current_comm = 16: fn(buf: *mut c_void, size: u32) -> i64);
+    helper!(spin_lock = 93: fn(lock: *mut c_void) -> i64);
+    helper!(spin_unlock = 94: fn(lock: *mut c_void) -> i64);
     helper!(probe_read_kernel = 113: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(probe_read_kernel_str = 115: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);

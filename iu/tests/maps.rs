@@ -395,3 +395,45 @@ fn the_object_also_loads_with_libbpf_through_bpftool() {
         vec!["map_test".to_owned(), "tail_target".to_owned()]
     );
 }
+
+#[test]
+fn spin_locked_values_update_atomically() {
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, iu::Pod)]
+    #[repr(C)]
+    struct Pair {
+        a: u64,
+        b: u64,
+    }
+    let dir = object().parent().unwrap().to_owned();
+    let ebpf = Ebpf::load_file(dir.join("spin_lock")).unwrap();
+    let locked = ebpf
+        .hash_map::<u32, iu::maps::SpinLocked<Pair>>("LOCKED")
+        .unwrap();
+    locked.insert_locked(&0, &Pair { a: 10, b: 20 }).unwrap();
+    let program = ebpf.program("spin_lock").unwrap();
+    let packet = [0u8; 64];
+    // Two threads run the program 20,000 times each while a third reads.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let out = program
+                    .test_run(&iu::programs::TestRun::packet(&packet).repeat(20_000))
+                    .unwrap();
+                assert_eq!(out.retval, 2, "XDP_PASS");
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..1000 {
+                let pair = locked.get_locked(&0).unwrap().unwrap();
+                assert_eq!(pair.b, 2 * pair.a, "a torn read: {pair:?}");
+            }
+        });
+    });
+    assert_eq!(
+        locked.get_locked(&0).unwrap(),
+        Some(Pair {
+            a: 40_010,
+            b: 80_020
+        })
+    );
+}

@@ -70,6 +70,26 @@ macro_rules! hash_map {
         }
 
         #[cfg(target_arch = "bpf")]
+        impl<K: Pod, T: Pod, const MAX_ENTRIES: usize, const FLAGS: usize>
+            $name<K, super::SpinLocked<T>, MAX_ENTRIES, FLAGS>
+        {
+            /// Locks the value at `key` and returns a guard that gives
+            /// exclusive access to it until dropped.
+            #[inline(always)]
+            pub fn lock(&self, key: &K) -> Option<super::SpinGuard<'_, T>> {
+                // SAFETY: `self` is a `#[map]` static with key type `K`; the
+                // helper returns null or a pointer to the entry's value.
+                let value = unsafe {
+                    crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const K).cast())
+                };
+                // SAFETY: a non-null value is a live `SpinLocked<T>` that
+                // stays valid until the program ends (RCU), and the guard
+                // cannot outlive `&self`'s run.
+                (!value.is_null()).then(|| unsafe { super::SpinGuard::lock(value.cast()) })
+            }
+        }
+
+        #[cfg(target_arch = "bpf")]
         impl<K: Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<K, u64, MAX_ENTRIES, FLAGS> {
             /// Atomically adds `delta` to the counter at `key`, creating it
             /// at `delta` if it does not exist. Returns the new value, or an

@@ -24,6 +24,7 @@ mod perf_event_array;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod spin_lock;
 mod stack;
 mod stack_trace;
 
@@ -35,6 +36,7 @@ pub use perf_event_array::PerfEventArray;
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
+pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
 

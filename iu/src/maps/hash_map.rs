@@ -155,6 +155,26 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
     }
 }
 
+impl<K: Pod, T: Pod> HashMap<'_, K, super::SpinLocked<T>> {
+    /// The value at `key`, copied under its spin lock (`BPF_F_LOCK`), so
+    /// that it is never a half-updated one.
+    pub fn get_locked(&self, key: &K) -> Result<Option<T>> {
+        let mut value = super::SpinLocked::<T>::new(T::zeroed());
+        let found =
+            self.map
+                .lookup_with(key.as_bytes(), bytes_mut(&mut value), super::BPF_F_LOCK)?;
+        Ok(found.then(|| value.value()))
+    }
+
+    /// Writes the value at `key` under its spin lock (`BPF_F_LOCK`),
+    /// creating the entry if needed.
+    pub fn insert_locked(&self, key: &K, value: &T) -> Result<()> {
+        let value = super::SpinLocked::new(*value);
+        self.map
+            .update(key.as_bytes(), value.as_bytes(), super::BPF_F_LOCK)
+    }
+}
+
 /// A typed view of a per-CPU hash map (`BPF_MAP_TYPE_PERCPU_HASH` or
 /// `LRU_PERCPU_HASH`). Values are one `V` per possible CPU.
 #[derive(Debug, Clone, Copy)]

@@ -51,6 +51,7 @@ use crate::{
     sys::{self, SyscallError},
 };
 use iu_ebpf::Pod;
+pub use iu_ebpf::maps::SpinLocked;
 
 /// `BPF_MAP_TYPE_*` values.
 pub mod map_type {
@@ -98,6 +99,8 @@ pub const BPF_ANY: u64 = 0;
 pub const BPF_NOEXIST: u64 = 1;
 /// `BPF_EXIST`: update only.
 pub const BPF_EXIST: u64 = 2;
+/// `BPF_F_LOCK`: copy a `SpinLocked` value under its lock.
+pub const BPF_F_LOCK: u64 = 4;
 
 /// A map the loader created (or reused from a pin). Closing the last file
 /// descriptor (dropping the [`crate::Ebpf`] and every program that uses it)
@@ -272,7 +275,12 @@ impl Map {
 
     /// Reads the value at `key` into `value`; `Ok(false)` when absent.
     pub(crate) fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool> {
-        match sys::map_lookup_elem(self.fd.as_fd(), key, value) {
+        self.lookup_with(key, value, 0)
+    }
+
+    /// As [`Map::lookup`], with `BPF_F_*` flags.
+    pub(crate) fn lookup_with(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<bool> {
+        match sys::map_lookup_elem(self.fd.as_fd(), key, value, flags) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(e) => Err(self.op_error("lookup", e)),

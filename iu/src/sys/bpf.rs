@@ -171,12 +171,19 @@ pub fn map_update_elem(
 }
 
 /// `BPF_MAP_LOOKUP_ELEM` into `value`, which must have the map's value size
-/// (times the number of possible CPUs for per-CPU maps).
-pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+/// (times the number of possible CPUs for per-CPU maps). `flags` may be
+/// `BPF_F_LOCK`.
+pub fn map_lookup_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+    flags: u64,
+) -> io::Result<()> {
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
         key: ptr_or_null(key),
         value: value.as_mut_ptr() as u64,
+        flags,
         ..Default::default()
     };
     // SAFETY: `key` is read and `value` written by the kernel, both live for

@@ -1,0 +1,116 @@
+//! Values protected by a `bpf_spin_lock`, locked through an RAII guard.
+
+use core::ops::{Deref, DerefMut};
+
+use crate::Pod;
+
+/// The kernel's `struct bpf_spin_lock`. The verifier finds it by this exact
+/// name in the map value's BTF.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct bpf_spin_lock {
+    val: u32,
+}
+
+/// A map value made of a `T` and the spin lock that protects it. Use it as
+/// the value type of a `HashMap` or `Array`; programs lock it with
+/// `lock()`, user space reads and writes it under the lock (`BPF_F_LOCK`).
+///
+/// ```ignore
+/// #[map]
+/// static STATS: HashMap<u32, SpinLocked<Stats>, 1024> = HashMap::new();
+/// if let Some(mut stats) = STATS.lock(&key) {
+///     stats.count += 1;
+///     stats.bytes += len;
+/// } // unlocked here
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpinLocked<T> {
+    lock: bpf_spin_lock,
+    _pad: u32,
+    value: T,
+}
+
+impl<T: Pod> SpinLocked<T> {
+    const LAYOUT: () = assert!(
+        core::mem::align_of::<T>() <= 8,
+        "SpinLocked values must have an alignment of at most 8"
+    );
+
+    /// A new value with the lock released.
+    pub const fn new(value: T) -> Self {
+        let () = Self::LAYOUT;
+        Self {
+            lock: bpf_spin_lock { val: 0 },
+            _pad: 0,
+            value,
+        }
+    }
+
+    /// The value (user space: a copy read under the lock).
+    pub fn value(&self) -> T {
+        self.value
+    }
+}
+
+// SAFETY: `repr(C)` of a u32, an explicit u32 of padding and a `T: Pod`
+// whose alignment is at most 8 (checked by `LAYOUT`), so it starts at
+// offset 8 and the struct has no implicit padding; every field is valid for
+// any bytes.
+unsafe impl<T: Pod> Pod for SpinLocked<T> {}
+
+/// Exclusive access to a [`SpinLocked`] value while the lock is held.
+/// Dropping the guard releases the lock. The verifier refuses programs that
+/// call other functions while holding it, and any path that would keep it
+/// (`mem::forget`), so a guard can never leak a held lock.
+pub struct SpinGuard<'a, T> {
+    locked: &'a mut SpinLocked<T>,
+}
+
+#[cfg(target_arch = "bpf")]
+impl<'a, T> SpinGuard<'a, T> {
+    /// Takes the lock of the value at `value`.
+    ///
+    /// # Safety
+    ///
+    /// `value` must point to a live `SpinLocked<T>` in map memory that
+    /// outlives `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn lock(value: *mut SpinLocked<T>) -> Self {
+        // SAFETY: the caller passes a live map value; the helper takes its
+        // lock, after which this program has exclusive access to it (every
+        // other accessor, program or user space, takes the same lock).
+        unsafe {
+            crate::helpers::raw::spin_lock(core::ptr::addr_of_mut!((*value).lock).cast());
+            Self {
+                locked: &mut *value,
+            }
+        }
+    }
+}
+
+impl<T> Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.locked.value
+    }
+}
+
+impl<T> DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.locked.value
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        #[cfg(target_arch = "bpf")]
+        // SAFETY: the lock was taken in `lock` and is released once, here.
+        unsafe {
+            crate::helpers::raw::spin_unlock((&mut self.locked.lock as *mut bpf_spin_lock).cast());
+        }
+    }
+}
