@@ -176,6 +176,7 @@ pub(crate) mod raw {
     helper!(probe_read_kernel = 113: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(probe_read_kernel_str = 115: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
+    helper!(skb_load_bytes = 26: fn(skb: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);
     helper!(perf_event_output = 25: fn(ctx: *mut c_void, map: *const c_void, flags: u64, data: *const c_void, size: u64) -> i64);
     helper!(get_stackid = 27: fn(ctx: *mut c_void, map: *const c_void, flags: u64) -> i64);
     helper!(map_push_elem = 87: fn(map: *const c_void, value: *const c_void, flags: u64) -> i64);

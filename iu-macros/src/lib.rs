@@ -194,6 +194,22 @@ pub fn classifier(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a socket filter. It takes an `SkBuffContext` and
+/// returns how many bytes of the packet the socket keeps (0 drops it).
+///
+/// ```ignore
+/// #[socket_filter]
+/// fn keep_all(_ctx: SkBuffContext) -> u32 {
+///     u32::MAX
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn socket_filter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::socket_filter(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

@@ -191,3 +191,15 @@ pub fn classifier(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
     }
     emit("classifier".to_owned(), "SchedCls", func)
 }
+
+/// `#[socket_filter]`: section `socket`.
+pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "socket filters take no arguments",
+        ));
+    }
+    emit("socket".to_owned(), "SocketFilter", func)
+}

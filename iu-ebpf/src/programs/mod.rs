@@ -4,6 +4,7 @@
 mod btf_tracing;
 mod probe;
 mod raw_tracepoint;
+mod socket_filter;
 mod tc;
 mod tracepoint;
 mod xdp;
@@ -11,6 +12,7 @@ mod xdp;
 pub use btf_tracing::BtfContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
+pub use socket_filter::SkBuffContext;
 pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
 pub use xdp::{XdpAction, XdpContext};
@@ -32,6 +34,8 @@ pub mod kind {
     pub enum Lsm {}
     /// `BPF_PROG_TYPE_SCHED_CLS` (tc).
     pub enum SchedCls {}
+    /// `BPF_PROG_TYPE_SOCKET_FILTER`.
+    pub enum SocketFilter {}
 }
 
 /// A program context: what helpers that need "the current program's
