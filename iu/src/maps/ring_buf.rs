@@ -142,6 +142,25 @@ impl RingBuf {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// Waits until a record can be consumed (at once if one already can).
+    /// With [`RingBuf::consume`] this is the zero-copy way to drain a ring
+    /// buffer from async code, like libbpf's `ring_buffer__poll`:
+    ///
+    /// ```no_run
+    /// # async fn run(ring: &mut iu::maps::RingBuf) -> Result<(), iu::Error> {
+    /// loop {
+    ///     ring.readable().await?;
+    ///     ring.consume(|bytes| println!("{} bytes", bytes.len()));
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Must be called in a tokio runtime. A discarded record also counts as
+    /// consumable, so `consume` may then find nothing to deliver.
+    pub async fn readable(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_readable(cx)).await
+    }
+
     /// A stream of `T`s decoded from the records.
     pub fn typed<T: Pod>(self) -> TypedRingBuf<T> {
         TypedRingBuf {
@@ -150,35 +169,75 @@ impl RingBuf {
         }
     }
 
-    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+    /// Registers the descriptor with tokio's reactor, on first use.
+    fn register(&mut self) -> Result<()> {
         if self.fd.is_none() {
             let owned = self.owned.take();
             let registered = owned
                 .map(sys::async_fd)
                 .transpose()
-                .map_err(|e| Error::MapOp {
-                    name: self.name.clone(),
-                    op: "polling",
-                    source: sys::SyscallError::new("epoll_ctl", e),
-                })?;
+                .map_err(|e| self.poll_error("epoll_ctl", e))?;
             self.fd = registered;
         }
+        Ok(())
+    }
+
+    fn poll_error(&self, call: &'static str, e: std::io::Error) -> Error {
+        Error::MapOp {
+            name: self.name.clone(),
+            op: "polling",
+            source: sys::SyscallError::new(call, e),
+        }
+    }
+
+    /// Whether a record that is no longer `BUSY` (committed or discarded)
+    /// waits at the consumer position.
+    fn has_record(&self) -> bool {
+        let (Some(consumer_pos), Some(producer_pos)) =
+            (self.consumer.atomic_u64(0), self.producer.atomic_u64(0))
+        else {
+            return false;
+        };
+        let cons = consumer_pos.load(Ordering::Acquire);
+        if cons >= producer_pos.load(Ordering::Acquire) {
+            return false;
+        }
+        let at = self.data + (cons & self.mask) as usize;
+        self.producer
+            .atomic_u32(at)
+            .is_some_and(|header| header.load(Ordering::Acquire) & BUSY == 0)
+    }
+
+    /// Waits for epoll readiness once, clearing it. Callers scan the ring
+    /// after clearing: a record committed in between is seen by that scan,
+    /// and a later one wakes epoll again.
+    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let Some(fd) = self.fd.as_ref() else {
+            return Poll::Pending;
+        };
+        let mut guard = ready!(fd.poll_read_ready(cx)).map_err(|e| self.poll_error("epoll_wait", e))?;
+        guard.clear_ready();
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.register()?;
+        loop {
+            if self.has_record() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_wait(cx))?;
+        }
+    }
+
+    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+        self.register()?;
         loop {
             let mut record = None;
             if self.next_record(&mut |bytes: &[u8]| record = Some(bytes.to_vec())) {
                 return Poll::Ready(Ok(record.unwrap_or_default()));
             }
-            let Some(fd) = self.fd.as_ref() else {
-                return Poll::Pending;
-            };
-            let mut guard = ready!(fd.poll_read_ready(cx)).map_err(|e| Error::MapOp {
-                name: self.name.clone(),
-                op: "polling",
-                source: sys::SyscallError::new("epoll_wait", e),
-            })?;
-            // Clear, then look again: a record committed in between is seen
-            // by the next scan, and a later one wakes epoll again.
-            guard.clear_ready();
+            ready!(self.poll_wait(cx))?;
         }
     }
 }
