@@ -113,7 +113,15 @@ fn main() -> Result<(), BoxError> {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let [object, mode, producer, calls, batch, consumer_cpu, producer_cpu] = args.as_slice()
+    let [
+        object,
+        mode,
+        producer,
+        calls,
+        batch,
+        consumer_cpu,
+        producer_cpu,
+    ] = args.as_slice()
     else {
         return Err("usage: events OBJECT ring-stream|ring-consume|perf-stream PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU".into());
     };
