@@ -10,6 +10,11 @@
 //! - Maps: a `HashMap<u32, u64>` of `--entries` entries, filled from user
 //!   space (batch and one at a time) and dumped (batch, key by key, and
 //!   `bpftool map dump`); wall time of each operation.
+//! - Events: 64-byte records from a tracepoint program on `getppid()`,
+//!   driven by a producer process on one CPU and consumed on the other by
+//!   iu (`RingBuf` stream and `consume`, `PerfEventArray`) and C libbpf
+//!   (`ring_buffer__poll`, `perf_buffer__poll`); events/s, losses (checked:
+//!   produced = delivered + lost) and consumer CPU time per million events.
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
@@ -35,6 +40,10 @@ pub struct BenchArgs {
     /// Entries of the map benchmark's hash map.
     #[arg(long, default_value_t = 1_000_000)]
     pub entries: u32,
+    /// Ring-buffer records per run of the events benchmark (perf buffers
+    /// get a tenth: each of their records wakes the consumer).
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: u64,
 }
 
 /// A benchmark section.
@@ -44,6 +53,8 @@ pub enum Which {
     Load,
     /// Insert into and dump a large hash map.
     Maps,
+    /// Stream events through ring buffers and perf buffers.
+    Events,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -62,6 +73,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.only.is_none_or(|w| w == Which::Maps) {
         run_maps(args)?;
+    }
+    if args.only.is_none_or(|w| w == Which::Events) {
+        run_events(args)?;
     }
     Ok(())
 }
@@ -359,6 +373,265 @@ fn report(peers: &[Peer], args: &BenchArgs) {
             median_of(peer, "p90_us"),
             median_of(peer, "cpu_median_us"),
             median / base
+        );
+    }
+}
+
+/// CPUs of the events benchmark: the consumer, and the producer.
+const CONSUMER_CPU: &str = "0";
+const PRODUCER_CPU: &str = "1";
+/// Records per `getppid()` in the burst scenario.
+const BURST: u64 = 16;
+
+/// One events peer: scenario, buffer and consumer.
+struct EventsPeer {
+    scenario: &'static str,
+    buffer: &'static str,
+    consumer: &'static str,
+    /// The C peer that this one is compared with (its index).
+    baseline: usize,
+    calls: u64,
+    batch: u64,
+    peer: Peer,
+}
+
+fn run_events(args: &BenchArgs) -> Result<()> {
+    if args.events < 10 * BURST {
+        bail!("--events must be at least {}", 10 * BURST);
+    }
+    let toolchain = toolchain::ensure()?;
+    let root = crate::root();
+    build::build_binary(&toolchain, &root.join("iu/tests/programs"), "bench_events")?;
+    toolchain::apt_install(&["clang-22", "libbpf-dev"])?;
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let producer = out.join("events_producer");
+    let libbpf = out.join("libbpf_events");
+    crate::run_cmd(
+        Command::new("clang-22")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&producer)
+            .arg(root.join("xtask/peers/events_producer.c")),
+    )?;
+    crate::run_cmd(
+        Command::new("clang-22")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&libbpf)
+            .arg(root.join("xtask/peers/libbpf_events.c"))
+            .arg("-lbpf"),
+    )?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "events"]))?;
+    let object = build::object_dir().join("bench_events");
+    let object = object.to_str().context("non-UTF-8 path")?.to_owned();
+    let producer = producer.to_str().context("non-UTF-8 path")?.to_owned();
+
+    let c = |mode: &str, calls: u64, batch: u64| {
+        let mut cmd = Command::new(&libbpf);
+        cmd.args([&object, mode, &producer])
+            .args([calls.to_string(), batch.to_string()])
+            .args([CONSUMER_CPU, PRODUCER_CPU]);
+        cmd
+    };
+    let iu = |mode: &str, calls: u64, batch: u64| {
+        let mut cmd = crate::cargo();
+        cmd.args(["bench", "-q", "-p", "iu", "--bench", "events", "--"])
+            .args([&object, mode, &producer])
+            .args([calls.to_string(), batch.to_string()])
+            .args([CONSUMER_CPU, PRODUCER_CPU]);
+        cmd
+    };
+    let peer = |name: &'static str, command: Command| Peer {
+        name,
+        command,
+        rounds: vec![],
+    };
+    let steady = "steady (1 record per call)";
+    let burst = "burst (16 records per call)";
+    let (ring_calls, perf_calls, burst_calls) =
+        (args.events, args.events / 10, args.events / BURST);
+    let mut peers = vec![];
+    let mut add = |scenario, buffer, consumer, baseline, calls, batch, p| {
+        peers.push(EventsPeer {
+            scenario,
+            buffer,
+            consumer,
+            baseline,
+            calls,
+            batch,
+            peer: p,
+        });
+    };
+    add(
+        steady,
+        "RingBuf",
+        "C libbpf `ring_buffer__poll`",
+        0,
+        ring_calls,
+        1,
+        peer("C ring (steady)", c("ring", ring_calls, 1)),
+    );
+    add(
+        steady,
+        "RingBuf",
+        "iu `RingBuf::next().await`",
+        0,
+        ring_calls,
+        1,
+        peer("iu ring stream (steady)", iu("ring-stream", ring_calls, 1)),
+    );
+    add(
+        steady,
+        "RingBuf",
+        "iu `readable().await` + `consume`",
+        0,
+        ring_calls,
+        1,
+        peer(
+            "iu ring consume (steady)",
+            iu("ring-consume", ring_calls, 1),
+        ),
+    );
+    add(
+        steady,
+        "PerfEventArray",
+        "C libbpf `perf_buffer__poll`",
+        3,
+        perf_calls,
+        1,
+        peer("C perf (steady)", c("perf", perf_calls, 1)),
+    );
+    add(
+        steady,
+        "PerfEventArray",
+        "iu `PerfEventArray::next().await`",
+        3,
+        perf_calls,
+        1,
+        peer("iu perf stream (steady)", iu("perf-stream", perf_calls, 1)),
+    );
+    add(
+        burst,
+        "RingBuf",
+        "C libbpf `ring_buffer__poll`",
+        5,
+        burst_calls,
+        BURST,
+        peer("C ring (burst)", c("ring", burst_calls, BURST)),
+    );
+    add(
+        burst,
+        "RingBuf",
+        "iu `RingBuf::next().await`",
+        5,
+        burst_calls,
+        BURST,
+        peer(
+            "iu ring stream (burst)",
+            iu("ring-stream", burst_calls, BURST),
+        ),
+    );
+    add(
+        burst,
+        "RingBuf",
+        "iu `readable().await` + `consume`",
+        5,
+        burst_calls,
+        BURST,
+        peer(
+            "iu ring consume (burst)",
+            iu("ring-consume", burst_calls, BURST),
+        ),
+    );
+
+    let mut plain: Vec<Peer> = peers
+        .iter_mut()
+        .map(|p| Peer {
+            name: p.peer.name,
+            command: std::mem::replace(&mut p.peer.command, Command::new("true")),
+            rounds: vec![],
+        })
+        .collect();
+    run_rounds(&mut plain, args.rounds)?;
+    for (p, done) in peers.iter_mut().zip(plain) {
+        p.peer.rounds = done.rounds;
+    }
+    check_events(&peers)?;
+    report_events(&peers, args);
+    Ok(())
+}
+
+/// Every record is accounted for: produced = delivered + lost, in order,
+/// intact, and the perf buffers' own loss reports match the program's.
+fn check_events(peers: &[EventsPeer]) -> Result<()> {
+    for p in peers {
+        for round in &p.peer.rounds {
+            let get = |k: &str| round.get(k).copied().unwrap_or(f64::NAN);
+            let expected = (p.calls * p.batch) as f64;
+            let (attempted, delivered, lost) = (get("attempted"), get("delivered"), get("lost"));
+            let ok = attempted == expected
+                && delivered + lost == attempted
+                && get("disorder") == 0.0
+                && get("bad") == 0.0
+                && (p.buffer != "PerfEventArray" || get("perf_lost") == lost);
+            if !ok {
+                bail!(
+                    "{}: records not accounted for (expected {expected} produced = delivered + lost, \
+                     in order, perf losses reported): {round:?}",
+                    p.peer.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn report_events(peers: &[EventsPeer], args: &BenchArgs) {
+    println!(
+        "\nEvents: 64-byte records, producer on CPU {PRODUCER_CPU}, consumer on CPU {CONSUMER_CPU} \
+         (kernel {}; {} rounds; median of rounds)\n",
+        kernel_release(),
+        args.rounds
+    );
+    println!(
+        "| scenario | buffer | consumer | records | events/s | min–max | vs C | lost (sum of rounds) | consumer CPU ms per M | producer CPU ns per record |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let sum = |p: &EventsPeer, key: &str| -> f64 {
+        p.peer.rounds.iter().filter_map(|r| r.get(key)).sum()
+    };
+    for p in peers {
+        let rate = median_of(&p.peer, "events_per_s");
+        let base = peers
+            .get(p.baseline)
+            .map_or(f64::NAN, |b| median_of(&b.peer, "events_per_s"));
+        let records = p.calls * p.batch;
+        let producer_ns = median_of(&p.peer, "producer_cpu_s") * 1e9 / records as f64;
+        let range = {
+            let v = sorted_values(&p.peer, "events_per_s");
+            match (v.first(), v.last()) {
+                (Some(lo), Some(hi)) => format!("{:.2}–{:.2} M", lo / 1e6, hi / 1e6),
+                _ => "-".into(),
+            }
+        };
+        println!(
+            "| {} | {} | {} | {records} | {:.2} M | {range} | {:.2}x | {:.0} | {:.0} | {producer_ns:.0} |",
+            p.scenario,
+            p.buffer,
+            p.consumer,
+            rate / 1e6,
+            rate / base,
+            sum(p, "lost"),
+            median_of(&p.peer, "cpu_ms_per_m"),
+        );
+    }
+    if let (Some(c), Some(iu)) = (peers.first(), peers.get(1)) {
+        let ratio = median_of(&iu.peer, "events_per_s") / median_of(&c.peer, "events_per_s");
+        let lost = sum(iu, "lost");
+        let met = ratio >= 0.9 && lost == 0.0;
+        println!(
+            "\nGoal: iu async RingBuf {ratio:.2}x C libbpf's events/s (goal: at least 0.90x) with {lost:.0} \
+             records lost (goal: none) while the consumer keeps up: {}",
+            if met { "met" } else { "MISSED" }
         );
     }
 }

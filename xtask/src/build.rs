@@ -111,7 +111,7 @@ fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
     Ok(())
 }
 
-fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
+pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
     let mut cmd = toolchain.cargo("rustc");
     cmd.current_dir(krate)
         .args([

@@ -30,6 +30,9 @@ const BUSY: u32 = 1 << 31;
 const DISCARD: u32 = 1 << 30;
 /// `BPF_RINGBUF_HDR_SZ`.
 const HEADER: usize = 8;
+/// The most bytes of consumed records whose release to the kernel may be
+/// deferred (see [`RingBuf::publish`]); a sixteenth of smaller rings.
+const RELEASE_BATCH: u64 = 64 * 1024;
 
 /// A consumer of a ring buffer. It owns its own descriptor of the map, so
 /// it may outlive the [`crate::Ebpf`] it came from.
@@ -54,6 +57,12 @@ pub struct RingBuf {
     /// Offset of the data area in `producer`.
     data: usize,
     mask: u64,
+    /// Our consumer position: records before it have been handed out.
+    cons: u64,
+    /// The consumer position the kernel last saw from us (`<= cons`).
+    published: u64,
+    /// Publish once `cons - published` reaches this.
+    release_batch: u64,
     fd: Option<AsyncFd<OwnedFd>>,
     owned: Option<OwnedFd>,
 }
@@ -77,12 +86,18 @@ impl RingBuf {
         let size = map.max_entries() as usize;
         let consumer = MmapRegion::new(fd.as_fd(), page, 0, true).map_err(io)?;
         let producer = MmapRegion::new(fd.as_fd(), page + 2 * size, page, false).map_err(io)?;
+        let cons = consumer
+            .atomic_u64(0)
+            .map_or(0, |pos| pos.load(Ordering::Acquire));
         Ok(Self {
             name: map.name().to_owned(),
             consumer,
             producer,
             data: page,
             mask: size as u64 - 1,
+            cons,
+            published: cons,
+            release_batch: (size as u64 / 16).clamp(8, RELEASE_BATCH),
             fd: None,
             owned: Some(fd),
         })
@@ -95,24 +110,27 @@ impl RingBuf {
         while self.next_record(&mut f) {
             n += 1;
         }
+        self.publish();
         n
     }
 
-    /// Hands the next committed record to `f` and releases it. Returns
-    /// `false` when none is ready.
-    fn next_record(&self, f: &mut impl FnMut(&[u8])) -> bool {
-        let (Some(consumer_pos), Some(producer_pos)) =
-            (self.consumer.atomic_u64(0), self.producer.atomic_u64(0))
-        else {
-            return false;
-        };
-        let mut cons = consumer_pos.load(Ordering::Acquire);
+    /// Hands the next committed record to `f`, skipping discarded ones.
+    /// Returns `false` when none is ready.
+    ///
+    /// The record's space goes back to the kernel by [`RingBuf::publish`],
+    /// which this calls once [`RELEASE_BATCH`] bytes (at most) are
+    /// pending: storing the shared consumer position after every record
+    /// would pull its cache line away from the producers, which read it on
+    /// every reservation. Callers publish before they wait.
+    fn next_record(&mut self, f: &mut impl FnMut(&[u8])) -> bool {
         loop {
-            let prod = producer_pos.load(Ordering::Acquire);
-            if cons >= prod {
+            let Some(producer_pos) = self.producer.atomic_u64(0) else {
+                return false;
+            };
+            if self.cons >= producer_pos.load(Ordering::Acquire) {
                 return false;
             }
-            let at = self.data + (cons & self.mask) as usize;
+            let at = self.data + (self.cons & self.mask) as usize;
             let Some(header) = self.producer.atomic_u32(at) else {
                 return false;
             };
@@ -129,17 +147,50 @@ impl RingBuf {
                 };
                 f(bytes);
             }
-            cons += (len + HEADER).next_multiple_of(8) as u64;
-            consumer_pos.store(cons, Ordering::Release);
+            self.cons += (len + HEADER).next_multiple_of(8) as u64;
+            if self.cons - self.published >= self.release_batch {
+                self.publish();
+            }
             if delivered {
                 return true;
             }
         }
     }
 
+    /// Releases the records handed out so far to the kernel (a release
+    /// store of the consumer position: our reads of them happen before the
+    /// kernel reuses their space).
+    fn publish(&mut self) {
+        if self.cons != self.published
+            && let Some(consumer_pos) = self.consumer.atomic_u64(0)
+        {
+            consumer_pos.store(self.cons, Ordering::Release);
+            self.published = self.cons;
+        }
+    }
+
     /// The next record, waiting for one. Must be called in a tokio runtime.
     pub async fn next(&mut self) -> Option<Result<Vec<u8>>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Waits until a record can be consumed (at once if one already can).
+    /// With [`RingBuf::consume`] this is the zero-copy way to drain a ring
+    /// buffer from async code, like libbpf's `ring_buffer__poll`:
+    ///
+    /// ```no_run
+    /// # async fn run(ring: &mut iu::maps::RingBuf) -> Result<(), iu::Error> {
+    /// loop {
+    ///     ring.readable().await?;
+    ///     ring.consume(|bytes| println!("{} bytes", bytes.len()));
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Must be called in a tokio runtime. A discarded record also counts as
+    /// consumable, so `consume` may then find nothing to deliver.
+    pub async fn readable(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.poll_readable(cx)).await
     }
 
     /// A stream of `T`s decoded from the records.
@@ -150,36 +201,103 @@ impl RingBuf {
         }
     }
 
-    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+    /// Registers the descriptor with tokio's reactor, on first use.
+    fn register(&mut self) -> Result<()> {
         if self.fd.is_none() {
             let owned = self.owned.take();
             let registered = owned
                 .map(sys::async_fd)
                 .transpose()
-                .map_err(|e| Error::MapOp {
-                    name: self.name.clone(),
-                    op: "polling",
-                    source: sys::SyscallError::new("epoll_ctl", e),
-                })?;
+                .map_err(|e| self.poll_error("epoll_ctl", e))?;
             self.fd = registered;
         }
+        Ok(())
+    }
+
+    fn poll_error(&self, call: &'static str, e: std::io::Error) -> Error {
+        Error::MapOp {
+            name: self.name.clone(),
+            op: "polling",
+            source: sys::SyscallError::new(call, e),
+        }
+    }
+
+    /// Whether a record that is no longer `BUSY` (committed or discarded)
+    /// waits at the consumer position.
+    fn has_record(&self) -> bool {
+        let Some(producer_pos) = self.producer.atomic_u64(0) else {
+            return false;
+        };
+        if self.cons >= producer_pos.load(Ordering::Acquire) {
+            return false;
+        }
+        let at = self.data + (self.cons & self.mask) as usize;
+        self.producer
+            .atomic_u32(at)
+            .is_some_and(|header| header.load(Ordering::Acquire) & BUSY == 0)
+    }
+
+    /// Waits for epoll readiness once, clearing it. Callers scan the ring
+    /// after clearing: a record committed in between is seen by that scan,
+    /// and a later one wakes epoll again.
+    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let Some(fd) = self.fd.as_ref() else {
+            return Poll::Pending;
+        };
+        let mut guard =
+            ready!(fd.poll_read_ready(cx)).map_err(|e| self.poll_error("epoll_wait", e))?;
+        guard.clear_ready();
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the ring is empty for good, so that the consumer may sleep
+    /// until epoll says otherwise.
+    ///
+    /// Publishes our position first: the kernel wakes the consumer only for
+    /// a record committed when the consumer position is at that record. A producer commits with a full
+    /// barrier between writing the header and reading our position; the
+    /// fence here is the other half, between storing our position (in
+    /// `next_record`) and reading theirs. Without it the position store
+    /// can still sit in this CPU's store buffer while we read a `BUSY`
+    /// header: the producer then sees an old position and does not wake us,
+    /// we see no record, and we sleep while the ring fills up (edge-
+    /// triggered epoll does not look at the ring again). With it, at least
+    /// one side sees the other: we find the record, or the kernel wakes us.
+    fn settled_empty(&mut self) -> bool {
+        self.publish();
+        std::sync::atomic::fence(Ordering::SeqCst);
+        !self.has_record()
+    }
+
+    fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.register()?;
+        loop {
+            if !self.settled_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_wait(cx))?;
+        }
+    }
+
+    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+        self.register()?;
         loop {
             let mut record = None;
             if self.next_record(&mut |bytes: &[u8]| record = Some(bytes.to_vec())) {
                 return Poll::Ready(Ok(record.unwrap_or_default()));
             }
-            let Some(fd) = self.fd.as_ref() else {
-                return Poll::Pending;
-            };
-            let mut guard = ready!(fd.poll_read_ready(cx)).map_err(|e| Error::MapOp {
-                name: self.name.clone(),
-                op: "polling",
-                source: sys::SyscallError::new("epoll_wait", e),
-            })?;
-            // Clear, then look again: a record committed in between is seen
-            // by the next scan, and a later one wakes epoll again.
-            guard.clear_ready();
+            if self.settled_empty() {
+                ready!(self.poll_wait(cx))?;
+            }
         }
+    }
+}
+
+impl Drop for RingBuf {
+    fn drop(&mut self) {
+        // Records handed out are consumed, even if their release was
+        // deferred.
+        self.publish();
     }
 }
 
