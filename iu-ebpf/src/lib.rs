@@ -41,7 +41,7 @@ pub mod tracepoints;
 pub use global::Global;
 pub use iu_macros::{
     Pod, classifier, debug, error, fentry, fexit, info, kprobe, kretprobe, lsm, map, printk,
-    raw_tracepoint, trace, tracepoint, uprobe, uretprobe, warn, xdp,
+    raw_tracepoint, socket_filter, trace, tracepoint, uprobe, uretprobe, warn, xdp,
 };
 pub use pod::Pod;
 

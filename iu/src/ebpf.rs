@@ -651,6 +651,11 @@ impl Ebpf {
         crate::programs::BtfTracing::new(self.program(name)?)
     }
 
+    /// The socket filter called `name`.
+    pub fn socket_filter(&self, name: &str) -> Result<crate::programs::SocketFilter<'_>> {
+        crate::programs::SocketFilter::new(self.program(name)?)
+    }
+
     /// The tc classifier called `name`.
     pub fn classifier(&self, name: &str) -> Result<crate::programs::Classifier<'_>> {
         crate::programs::Classifier::new(self.program(name)?)

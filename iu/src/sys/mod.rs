@@ -90,3 +90,53 @@ pub fn async_fd<T: std::os::fd::AsRawFd>(inner: T) -> io::Result<tokio::io::unix
     // return that same descriptor from every `as_raw_fd` call.
     unsafe { tokio::io::unix::AsyncFd::register(inner) }.map_err(io::Error::from)
 }
+
+/// `SO_ATTACH_BPF` / `SO_DETACH_BPF` (`asm-generic/socket.h`).
+const SO_ATTACH_BPF: libc::c_int = 50;
+const SO_DETACH_BPF: libc::c_int = 27;
+
+/// Attaches socket-filter program `prog` to `socket` (`SO_ATTACH_BPF`).
+pub fn socket_attach_bpf(
+    socket: std::os::fd::BorrowedFd<'_>,
+    prog: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd: libc::c_int = prog.as_raw_fd();
+    // SAFETY: `fd` is a live c_int whose size is passed; the kernel only
+    // reads it; both descriptors are borrowed for the call.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_BPF,
+            (&fd as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Removes the socket filter of `socket` (`SO_DETACH_BPF`).
+pub fn socket_detach_bpf(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let unused: libc::c_int = 0;
+    // SAFETY: as above; the value is ignored by the kernel.
+    let ret = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_DETACH_BPF,
+            (&unused as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
