@@ -210,6 +210,22 @@ pub fn socket_filter(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a perf_event program: it runs on every sample of
+/// the perf event user space attaches it to (a CPU clock at N Hz, ...).
+///
+/// ```ignore
+/// #[perf_event]
+/// fn profile(ctx: PerfEventContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn perf_event(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::perf_event(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Prints a formatted line to the kernel's trace pipe.
 ///
 /// Takes a Rust format string with integer arguments: `{}`, `{name}`,

@@ -203,3 +203,16 @@ pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
     emit("socket".to_owned(), "SocketFilter", func)
 }
+
+/// `#[perf_event]`: section `perf_event`; the event is chosen when
+/// attaching.
+pub fn perf_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "perf_event programs take no arguments: choose the event when attaching",
+        ));
+    }
+    emit("perf_event".to_owned(), "PerfEvent", func)
+}

@@ -651,6 +651,11 @@ impl Ebpf {
         crate::programs::BtfTracing::new(self.program(name)?)
     }
 
+    /// The perf_event program called `name`.
+    pub fn perf_event(&self, name: &str) -> Result<crate::programs::PerfEvent<'_>> {
+        crate::programs::PerfEvent::new(self.program(name)?)
+    }
+
     /// The socket filter called `name`.
     pub fn socket_filter(&self, name: &str) -> Result<crate::programs::SocketFilter<'_>> {
         crate::programs::SocketFilter::new(self.program(name)?)

@@ -2,6 +2,7 @@
 //! program. One module per program type.
 
 mod btf_tracing;
+mod perf_event;
 mod probe;
 mod raw_tracepoint;
 mod socket_filter;
@@ -10,6 +11,7 @@ mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
+pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
 pub use socket_filter::SkBuffContext;
@@ -36,6 +38,8 @@ pub mod kind {
     pub enum SchedCls {}
     /// `BPF_PROG_TYPE_SOCKET_FILTER`.
     pub enum SocketFilter {}
+    /// `BPF_PROG_TYPE_PERF_EVENT`.
+    pub enum PerfEvent {}
 }
 
 /// A program context: what helpers that need "the current program's

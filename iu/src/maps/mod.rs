@@ -38,6 +38,7 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub(crate) use perf_event_array::online_cpus;
 pub use perf_event_array::{PerfEvent, PerfEventArray};
 pub use poll::Snapshots;
 pub use program_array::ProgramArray;

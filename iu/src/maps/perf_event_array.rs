@@ -257,7 +257,7 @@ impl Stream for PerfEventArray {
 }
 
 /// The online CPUs (`/sys/devices/system/cpu/online`).
-fn online_cpus() -> std::io::Result<Vec<u32>> {
+pub(crate) fn online_cpus() -> std::io::Result<Vec<u32>> {
     let text = std::fs::read_to_string("/sys/devices/system/cpu/online")?;
     let mut cpus = vec![];
     for part in text.trim().split(',') {

@@ -1,6 +1,7 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
 mod btf_tracing;
+pub mod perf_event;
 mod perf_link;
 pub mod probe;
 pub mod raw_tracepoint;
@@ -21,6 +22,7 @@ use aya_obj::{
 
 pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
+pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
