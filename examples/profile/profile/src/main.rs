@@ -62,7 +62,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(links);
 
     let mut counts = ebpf.hash_map::<StackKey, u64>("COUNTS")?.entries()?;
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     println!("{total} samples, {} distinct stacks", counts.len());
     let stacks = ebpf.stack_trace_map("STACKS")?;
