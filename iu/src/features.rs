@@ -8,6 +8,9 @@ use std::sync::OnceLock;
 
 use aya_obj::{Features, btf::BtfFeatures};
 
+/// `BPF_PROG_TYPE_*` and `BPF_MAP_TYPE_*`, for the probes below.
+pub use aya_obj::generated::{bpf_map_type, bpf_prog_type};
+
 fn at_least(major: u32, minor: u32) -> bool {
     crate::sys::kernel_version().is_some_and(|(a, b, _)| (a, b) >= (major, minor))
 }
@@ -57,4 +60,150 @@ pub fn perf_link() -> bool {
 /// (`log_true_size`): Linux 6.4.
 pub fn log_true_size() -> bool {
     at_least(6, 4)
+}
+
+/// Builds one instruction.
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> aya_obj::generated::bpf_insn {
+    aya_obj::generated::bpf_insn {
+        code,
+        _bitfield_align_1: [],
+        _bitfield_1: aya_obj::generated::bpf_insn::new_bitfield_1(dst, src),
+        off,
+        imm,
+    }
+}
+
+/// `r0 = 0; exit`, or with a helper call first.
+fn probe_program(helper: Option<u32>) -> Vec<aya_obj::generated::bpf_insn> {
+    const MOV64_IMM: u8 = 0xb7;
+    const CALL: u8 = 0x85;
+    const EXIT: u8 = 0x95;
+    let mut insns = vec![];
+    if let Some(id) = helper {
+        // Arguments zeroed so that argument checks, not the helper's
+        // existence, are what fails for helpers that take pointers.
+        for reg in 1..=5 {
+            insns.push(insn(MOV64_IMM, reg, 0, 0, 0));
+        }
+        insns.push(insn(CALL, 0, 0, 0, id as i32));
+    }
+    insns.push(insn(MOV64_IMM, 0, 0, 0, 0));
+    insns.push(insn(EXIT, 0, 0, 0, 0));
+    insns
+}
+
+/// What loading a probe program says.
+fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) -> (bool, String) {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    let insns = probe_program(helper);
+    let spec = ProgLoad {
+        name: "iu_probe",
+        prog_type,
+        expected_attach_type,
+        insns: &insns,
+        license: c"GPL",
+        kern_version: kernel_version_code(),
+        prog_flags: 0,
+        attach_btf_id: 0,
+        btf: ProgBtfInfo::default(),
+    };
+    let mut log = vec![0u8; 4096];
+    match prog_load(&spec, &mut log, 1) {
+        Ok(_fd) => (true, String::new()),
+        Err(_) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            (false, String::from_utf8_lossy(&log[..end]).into_owned())
+        }
+    }
+}
+
+fn cached(key: (u8, u32, u32), probe: impl FnOnce() -> bool) -> bool {
+    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<(u8, u32, u32), bool>>> =
+        std::sync::Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    *cache
+        .get_or_insert_with(Default::default)
+        .entry(key)
+        .or_insert_with(probe)
+}
+
+/// Whether this process can load programs of type `prog_type`
+/// (`BPF_PROG_TYPE_*`, with the expected attach type the type needs, or
+/// 0), probed once per process by loading a two-instruction program.
+/// `false` also when the kernel refuses the type to this process (missing
+/// capability, lockdown). BTF-attached types (tracing, LSM) need a target
+/// and are not probed here: try loading them.
+///
+/// ```no_run
+/// use iu::features::{bpf_prog_type, program_type};
+/// let xdp = program_type(bpf_prog_type::BPF_PROG_TYPE_XDP as u32, 0);
+/// ```
+pub fn program_type(prog_type: u32, expected_attach_type: u32) -> bool {
+    cached((0, prog_type, expected_attach_type), || {
+        probe_load(prog_type, expected_attach_type, None).0
+    })
+}
+
+/// Whether programs of type `prog_type` may call helper `helper`
+/// (`BPF_FUNC_*` number), probed once per process: the verifier either
+/// reports the helper unknown or refused for the type, or complains about
+/// something else (it exists).
+pub fn helper(prog_type: u32, helper: u32) -> bool {
+    cached((1, prog_type, helper), || {
+        let (loaded, log) = probe_load(prog_type, 0, Some(helper));
+        loaded
+            || !(log.contains("invalid func")
+                || log.contains("unknown func")
+                || log.contains("program of this type cannot use helper"))
+    })
+}
+
+/// Whether this process can create maps of type `map_type`
+/// (`BPF_MAP_TYPE_*`), probed once per process with a minimal map.
+pub fn map_type(map_type: u32) -> bool {
+    use crate::maps::map_type::*;
+    cached((2, map_type, 0), || {
+        let page = crate::sys::page_size() as u32;
+        let (key, value, max, flags) = match map_type {
+            QUEUE | STACK | BLOOM_FILTER => (0, 4, 1, 0),
+            RINGBUF => (0, 0, page, 0),
+            STACK_TRACE => (4, 8, 1, 0),
+            LPM_TRIE => (8, 4, 1, 1),
+            _ => (4, 4, 1, 0),
+        };
+        crate::sys::map_create(&crate::sys::MapCreate {
+            name: "iu_probe",
+            map_type,
+            key_size: key,
+            value_size: value,
+            max_entries: max,
+            map_flags: flags,
+            ..Default::default()
+        })
+        .is_ok()
+    })
+}
+
+/// Whether XDP programs attach with bpf_links (Linux 5.9).
+pub fn xdp_link() -> bool {
+    at_least(5, 9)
+}
+
+/// Whether tc programs attach with TCX links (Linux 6.6).
+pub fn tcx_link() -> bool {
+    at_least(6, 6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_programs_end_in_exit() {
+        let insns = probe_program(Some(5));
+        assert_eq!(insns.len(), 8);
+        assert_eq!(insns[5].code, 0x85);
+        assert_eq!(insns[5].imm, 5);
+        assert_eq!(insns.last().map(|i| i.code), Some(0x95));
+    }
 }
