@@ -209,3 +209,35 @@ fn garbage_is_a_parse_error() {
     let missing = Ebpf::load_file("/nonexistent/object").unwrap_err();
     assert!(matches!(missing, Error::ReadObject { .. }), "{missing}");
 }
+
+#[tokio::test]
+async fn pinned_links_and_programs_outlive_their_owner() {
+    use iu::programs::{Link, PinnedLink, PinnedProgram};
+    iu::maps::bpffs_root().unwrap();
+    let link_pin = PathBuf::from(format!("/sys/fs/bpf/iu-test-link-{}", std::process::id()));
+    let prog_pin = PathBuf::from(format!("/sys/fs/bpf/iu-test-prog-{}", std::process::id()));
+    let ebpf = Ebpf::load_file(object("hello")).unwrap();
+    let mut pipe = TracePipe::open().unwrap().only(ebpf.printk_formats());
+    let program = ebpf.program("hello").unwrap();
+    let id = program.info().unwrap().id;
+    program.pin(&prog_pin).unwrap();
+    let link = ebpf.tracepoint("hello").unwrap().attach().unwrap();
+    link.pin(&link_pin).unwrap();
+    drop(link);
+    drop(ebpf);
+
+    // Still attached through the pin, though the link and object are gone.
+    let pid = std::process::id();
+    dup(null().as_fd());
+    expect_lines(&mut pipe, &format!("Rust triggered from PID {pid} "), 1).await;
+
+    let pinned = PinnedProgram::open(&prog_pin).unwrap();
+    assert_eq!(pinned.info().unwrap().id, id);
+    PinnedLink::open(&link_pin).unwrap().unpin().unwrap();
+    pinned.unpin().unwrap();
+    let still_loaded = iu::programs::loaded().unwrap().iter().any(|p| p.id == id);
+    assert!(
+        !still_loaded,
+        "program {id} is still loaded after both pins were removed"
+    );
+}

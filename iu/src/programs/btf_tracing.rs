@@ -61,17 +61,14 @@ impl<'a> BtfTracing<'a> {
                 },
             )
         })?;
-        Ok(BtfLink {
-            _link: link,
-            target,
-        })
+        Ok(BtfLink { link, target })
     }
 }
 
 /// An attached fentry, fexit or LSM program. Dropping it detaches it.
 #[derive(Debug)]
 pub struct BtfLink {
-    _link: OwnedFd,
+    pub(super) link: OwnedFd,
     target: String,
 }
 

@@ -3,6 +3,7 @@
 mod btf_tracing;
 pub mod perf_event;
 mod perf_link;
+mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
 pub mod socket_filter;
@@ -24,6 +25,7 @@ pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
+pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};

@@ -18,7 +18,7 @@ use crate::{
 pub struct PerfLink {
     /// The bpf_link, where the kernel supports perf links. Declared first so
     /// that it closes before the perf event.
-    link: Option<OwnedFd>,
+    pub(super) link: Option<OwnedFd>,
     _perf: OwnedFd,
     target: String,
 }

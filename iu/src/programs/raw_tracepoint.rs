@@ -73,17 +73,14 @@ impl<'a> RawTracePoint<'a> {
                 },
             )
         })?;
-        Ok(RawTracePointLink {
-            _link: link,
-            target,
-        })
+        Ok(RawTracePointLink { link, target })
     }
 }
 
 /// An attached raw tracepoint program. Dropping it detaches the program.
 #[derive(Debug)]
 pub struct RawTracePointLink {
-    _link: OwnedFd,
+    pub(super) link: OwnedFd,
     target: String,
 }
 

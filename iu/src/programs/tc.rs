@@ -74,17 +74,14 @@ impl<'a> Classifier<'a> {
                 },
             )
         })?;
-        Ok(TcLink {
-            _link: link,
-            target,
-        })
+        Ok(TcLink { link, target })
     }
 }
 
 /// An attached classifier. Dropping it detaches the program.
 #[derive(Debug)]
 pub struct TcLink {
-    _link: OwnedFd,
+    pub(super) link: OwnedFd,
     target: String,
 }
 

@@ -102,17 +102,14 @@ impl<'a> Xdp<'a> {
                 },
             )
         })?;
-        Ok(XdpLink {
-            _link: link,
-            target,
-        })
+        Ok(XdpLink { link, target })
     }
 }
 
 /// An attached XDP program. Dropping it detaches the program.
 #[derive(Debug)]
 pub struct XdpLink {
-    _link: OwnedFd,
+    pub(super) link: OwnedFd,
     target: String,
 }
 
