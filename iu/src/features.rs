@@ -117,9 +117,11 @@ fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) ->
     }
 }
 
+/// Probe results: (probe kind, type, detail) -> supported.
+type ProbeCache = std::collections::HashMap<(u8, u32, u32), bool>;
+
 fn cached(key: (u8, u32, u32), probe: impl FnOnce() -> bool) -> bool {
-    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<(u8, u32, u32), bool>>> =
-        std::sync::Mutex::new(None);
+    static CACHE: std::sync::Mutex<Option<ProbeCache>> = std::sync::Mutex::new(None);
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     *cache
         .get_or_insert_with(Default::default)
