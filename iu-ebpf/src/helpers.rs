@@ -179,6 +179,7 @@ pub(crate) mod raw {
     helper!(skb_load_bytes = 26: fn(skb: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);
     helper!(perf_event_output = 25: fn(ctx: *mut c_void, map: *const c_void, flags: u64, data: *const c_void, size: u64) -> i64);
     helper!(get_stackid = 27: fn(ctx: *mut c_void, map: *const c_void, flags: u64) -> i64);
+    helper!(override_return = 58: fn(regs: *mut c_void, rc: u64) -> i64);
     helper!(map_push_elem = 87: fn(map: *const c_void, value: *const c_void, flags: u64) -> i64);
     helper!(map_pop_elem = 88: fn(map: *const c_void, value: *mut c_void) -> i64);
     helper!(map_peek_elem = 89: fn(map: *const c_void, value: *mut c_void) -> i64);

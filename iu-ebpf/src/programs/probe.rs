@@ -62,6 +62,23 @@ impl ProbeContext {
         }
     }
 
+    /// Makes the probed function return `rc` without running
+    /// (`bpf_override_return`): only for kprobes on functions the kernel
+    /// marks as error-injectable, on kernels built with
+    /// `CONFIG_BPF_KPROBE_OVERRIDE`; elsewhere the verifier refuses the
+    /// program.
+    #[inline(always)]
+    pub fn override_return(&self, rc: u64) {
+        #[cfg(target_arch = "bpf")]
+        // SAFETY: `regs` is this run's `pt_regs`; the kernel checks that the
+        // probed function may be overridden.
+        unsafe {
+            crate::helpers::raw::override_return(self.regs.cast_mut().cast(), rc);
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        let _ = rc;
+    }
+
     /// A context with these argument registers and return value, for unit
     /// tests on the host.
     #[cfg(not(target_arch = "bpf"))]
