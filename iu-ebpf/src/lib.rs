@@ -36,6 +36,7 @@ pub mod printk;
 pub mod programs;
 #[cfg(not(target_arch = "bpf"))]
 pub mod sim;
+pub mod strings;
 pub mod tracepoints;
 
 pub use global::Global;

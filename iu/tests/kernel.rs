@@ -241,3 +241,17 @@ async fn pinned_links_and_programs_outlive_their_owner() {
         "program {id} is still loaded after both pins were removed"
     );
 }
+
+#[test]
+fn string_helpers_load_and_compute_in_the_kernel() {
+    let ebpf = Ebpf::load_file(object("strings")).unwrap();
+    let _link = ebpf.tracepoint("strings_test").unwrap().attach().unwrap();
+    std::thread::Builder::new()
+        .name("iu-str-42".into())
+        .spawn(|| dup(null().as_fd()))
+        .unwrap()
+        .join()
+        .unwrap();
+    let out = ebpf.array::<u64>("OUT").unwrap().values().unwrap();
+    assert_eq!(out, vec![1, 3, 42, 1]);
+}
