@@ -72,13 +72,46 @@ pub fn run(args: &TestArgs) -> Result<()> {
         if let Some(filter) = &args.filter {
             cmd.args(["--", filter]);
         }
+        let before = loaded_ids();
         crate::run_cmd(&mut cmd)?;
+        let after = loaded_ids();
+        let left: Vec<String> = after
+            .iter()
+            .filter(|id| !before.contains(id))
+            .cloned()
+            .collect();
+        if !left.is_empty() {
+            bail!(
+                "the tests left BPF objects behind (bpftool prog/link ids): {}; every program, link and pin must be gone after its test",
+                left.join(", ")
+            );
+        }
     }
     if !args.no_vm {
         step("VM tier: kernel integration tests in a QEMU guest (skip with --no-vm)");
         vm::test(args.filter.as_deref(), &args.vm_options)?;
     }
     Ok(())
+}
+
+/// The ids of every loaded program and link (`prog:12`, `link:3`), from
+/// bpftool, to catch tests that leave something behind.
+fn loaded_ids() -> Vec<String> {
+    let mut ids = vec![];
+    for kind in ["prog", "link"] {
+        let Ok(out) = std::process::Command::new("bpftool")
+            .args(["-j", kind, "show"])
+            .output()
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        for part in text.split("\"id\":").skip(1) {
+            let id: String = part.chars().take_while(char::is_ascii_digit).collect();
+            ids.push(format!("{kind}:{id}"));
+        }
+    }
+    ids
 }
 
 fn step(what: &str) {
