@@ -159,9 +159,44 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
     )
 }
 
+/// The function (and source location, where LLVM gives one) that exceeds
+/// the BPF stack, from LLVM's "Looks like the BPF stack limit is exceeded".
+fn stack_overflow_function(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("stack limit"))
+        .collect();
+    let line = lines
+        .iter()
+        .find(|l| !l.contains(":0:0:"))
+        .or(lines.first())?;
+    let (before, after) = line.split_once("in function ")?;
+    let name = after.split_whitespace().next()?.trim_end_matches(':');
+    let location = before
+        .split_whitespace()
+        .last()
+        .map(|l| l.trim_end_matches(':'))
+        .filter(|l| l.contains(".rs:") && !l.ends_with(":0:0"));
+    Some(match location {
+        Some(location) => format!("`{name}` (at {location})"),
+        None => format!("`{name}`"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_the_function_that_overflows_the_stack() {
+        let llvm = "ERROR llvm: src/macros.rs:0:0: in function big i32 (ptr): Looks like the BPF stack limit is exceeded.\n\
+                    ERROR llvm: src/main.rs:9:19: in function big i32 (ptr): Looks like the BPF stack limit is exceeded.";
+        assert_eq!(
+            stack_overflow_function(llvm).as_deref(),
+            Some("`big` (at src/main.rs:9:19)")
+        );
+        assert_eq!(stack_overflow_function("error: something else"), None);
+    }
 
     /// A program crate with an `unsafe` block must not build, and the error
     /// must say why. Needs the BPF toolchain (`cargo xtask test` has it).
