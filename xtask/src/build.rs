@@ -152,6 +152,13 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
             krate.display()
         );
     }
+    if let Some(function) = stack_overflow_function(&stderr) {
+        bail!(
+            "{bin} in {}: function {function} needs more than the 512 bytes of stack BPF programs get. \
+             Keep large values in a map (a `PerCpuArray` slot as scratch space, or the map value itself) instead of local variables",
+            krate.display()
+        );
+    }
     bail!(
         "building {bin} in {} failed ({}); the compiler's messages are above",
         krate.display(),
