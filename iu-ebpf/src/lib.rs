@@ -23,12 +23,13 @@
 //! ```
 #![no_std]
 #![feature(allow_internal_unsafe)]
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics, asm_experimental_arch))]
 #![allow(internal_features)]
 
 mod global;
 pub mod helpers;
 pub mod log;
+pub mod loops;
 mod macros;
 pub mod maps;
 mod pod;

@@ -26,7 +26,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 }
 
 /// Every program crate: `examples/*/*-ebpf` and the integration tests'
-/// `iu/tests/programs`.
+/// `iu/tests/programs`, and the verifier-gap corpus in `tests/verifier-gap`.
 pub fn program_crates() -> Result<Vec<PathBuf>> {
     let root = crate::root();
     let mut crates = vec![];
@@ -41,6 +41,7 @@ pub fn program_crates() -> Result<Vec<PathBuf>> {
         }
     }
     crates.push(root.join("iu/tests/programs"));
+    crates.push(root.join("tests/verifier-gap"));
     crates.sort();
     Ok(crates)
 }
