@@ -12,6 +12,7 @@ use iu::{Ebpf, programs::TestRun};
 const DROP: u32 = 1;
 const PASS: u32 = 2;
 const ABORTED: u32 = 0;
+const TX: u32 = 3;
 
 fn load(name: &str) -> Ebpf {
     let dir = std::env::var_os("IU_OBJECT_DIR")
@@ -61,28 +62,26 @@ fn udp(options: usize, port: u16, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn every_program_loads_and_behaves() {
     let mut xlated = vec![];
-    let mut check = |name: &str, cases: &[(Vec<u8>, u32)]| {
+    let check = |name: &str, cases: &[(Vec<u8>, u32)]| {
         let ebpf = load(name);
         for (i, (packet, expected)) in cases.iter().enumerate() {
             assert_eq!(run(&ebpf, name, packet), *expected, "{name}, case {i}");
         }
-        xlated.push((
-            name.to_owned(),
-            ebpf.program(name).unwrap().info().unwrap().xlated_insns,
-        ));
+        let insns = ebpf.program(name).unwrap().info().unwrap().xlated_insns;
+        (name.to_owned(), insns)
     };
 
     let mut corrupt = udp(0, 80, b"x");
     corrupt[24] ^= 0xff;
-    check(
+    xlated.push(check(
         "checksum",
         &[
             (udp(0, 80, b"x"), PASS),
             (udp(2, 80, b"x"), PASS),
             (corrupt, DROP),
         ],
-    );
-    check(
+    ));
+    xlated.push(check(
         "ihl_options",
         &[
             (udp(0, 53, b""), DROP),
@@ -90,10 +89,10 @@ fn every_program_loads_and_behaves() {
             (udp(3, 80, b""), PASS),
             (udp(0, 53, b"")[..30].to_vec(), PASS),
         ],
-    );
+    ));
     let mut vlan = udp(0, 9, b"Xy");
     vlan.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
-    check(
+    xlated.push(check(
         "nested_headers",
         &[
             (udp(0, 9, b"Xy"), DROP),
@@ -101,16 +100,16 @@ fn every_program_loads_and_behaves() {
             (vlan, DROP),
             (udp(0, 9, b"ok"), PASS),
         ],
-    );
-    check(
+    ));
+    xlated.push(check(
         "scan_payload",
         &[
             (udp(0, 9, b"key:value"), DROP),
             (udp(0, 9, b"no colon"), PASS),
             (udp(0, 9, &[b'a'; 80]), PASS),
         ],
-    );
-    check(
+    ));
+    xlated.push(check(
         "many_branches",
         &[
             (udp(0, 22, b""), DROP),
@@ -119,16 +118,106 @@ fn every_program_loads_and_behaves() {
             (udp(0, 1500, b""), ABORTED),
             (udp(0, 9999, b""), PASS),
         ],
-    );
+    ));
     let mut short = udp(0, 9, b"payload");
     short.truncate(40);
-    check(
+    xlated.push(check(
         "length_bounds",
         &[(udp(0, 9, b"payload"), PASS), (short, DROP)],
-    );
+    ));
     let mut dense = udp(0, 9, b"");
     dense[14..18].copy_from_slice(&[0xff, 0xff, 0xff, 0x0f]);
-    check("popcount", &[(udp(0, 9, b""), PASS), (dense, DROP)]);
+    xlated.push(check("popcount", &[(udp(0, 9, b""), PASS), (dense, DROP)]));
+
+    let swapped = {
+        let ebpf = load("mac_swap");
+        let mut packet = udp(0, 9, b"");
+        packet[..6].copy_from_slice(&[1, 1, 1, 1, 1, 1]);
+        packet[6..12].copy_from_slice(&[2, 2, 2, 2, 2, 2]);
+        let out = ebpf
+            .program("mac_swap")
+            .unwrap()
+            .test_run(&TestRun::packet(&packet))
+            .unwrap();
+        assert_eq!(out.retval, TX);
+        xlated.push((
+            "mac_swap".to_owned(),
+            ebpf.program("mac_swap")
+                .unwrap()
+                .info()
+                .unwrap()
+                .xlated_insns,
+        ));
+        out.data
+    };
+    assert_eq!(&swapped[..12], &[2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1]);
+
+    let ebpf = load("copy_prefix");
+    for len in [20usize, 100] {
+        let packet: Vec<u8> = (0..len as u8).collect();
+        assert_eq!(run(&ebpf, "copy_prefix", &packet), PASS);
+        let slots = ebpf.array::<[u8; 64]>("PREFIX").unwrap();
+        let copied = len.min(64);
+        assert_eq!(&slots.get(0).unwrap()[..copied], &packet[..copied]);
+        assert_eq!(
+            u64::from_le_bytes(slots.get(1).unwrap()[..8].try_into().unwrap()),
+            copied as u64
+        );
+    }
+    xlated.push((
+        "copy_prefix".into(),
+        ebpf.program("copy_prefix")
+            .unwrap()
+            .info()
+            .unwrap()
+            .xlated_insns,
+    ));
+
+    let ipv6 = |extension: bool, port: u16| {
+        let mut p = vec![0xff; 12];
+        p.extend_from_slice(&[0x86, 0xdd]);
+        let next = if extension { 0 } else { 17 };
+        p.extend_from_slice(&[0x60, 0, 0, 0, 0, 16, next, 64]);
+        p.extend_from_slice(&[0; 32]);
+        if extension {
+            p.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]);
+        }
+        p.extend_from_slice(&[0x30, 0x39]);
+        p.extend_from_slice(&port.to_be_bytes());
+        p.extend_from_slice(&[0, 8, 0, 0]);
+        p
+    };
+    let truncated = ipv6(true, 53)[..58].to_vec();
+    xlated.push(check(
+        "ipv6_extensions",
+        &[
+            (ipv6(false, 53), DROP),
+            (ipv6(true, 53), DROP),
+            (ipv6(true, 80), PASS),
+            (truncated, PASS),
+            (udp(0, 53, b""), PASS),
+        ],
+    ));
+
+    let tcp = |payload: &[u8]| {
+        let mut p = udp(0, 80, b"");
+        p.truncate(34);
+        p[23] = 6;
+        // A 32-byte TCP header: data offset 8.
+        let mut header = vec![0u8; 32];
+        header[12] = 8 << 4;
+        p.extend_from_slice(&header);
+        p.extend_from_slice(payload);
+        p
+    };
+    xlated.push(check(
+        "tcp_payload",
+        &[
+            (tcp(b"GET /admin/x"), DROP),
+            (tcp(b"GET /index"), PASS),
+            (tcp(b"GET"), PASS),
+        ],
+    ));
 
     let ebpf = load("tail_calls");
     assert_eq!(

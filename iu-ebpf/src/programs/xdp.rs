@@ -87,6 +87,30 @@ impl XdpContext {
         }
     }
 
+    /// Writes `value` at byte `offset` of the packet; `false` (and nothing
+    /// written) if the packet is too short.
+    #[inline(always)]
+    pub fn write<T: Pod>(&mut self, offset: usize, value: T) -> bool {
+        #[cfg(target_arch = "bpf")]
+        {
+            let (start, end) = self.bounds();
+            let at = start.wrapping_add(offset);
+            if at.wrapping_add(core::mem::size_of::<T>()) > end {
+                return false;
+            }
+            // SAFETY: `[at, at + size_of::<T>())` lies inside the packet,
+            // which XDP programs may write; `write_unaligned` has no
+            // alignment need.
+            unsafe { core::ptr::write_unaligned(at.cast_mut().cast::<T>(), value) };
+            true
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            let _ = (offset, value);
+            false
+        }
+    }
+
     /// The packet's length in bytes.
     #[inline(always)]
     pub fn len(&self) -> usize {
