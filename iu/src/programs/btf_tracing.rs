@@ -2,7 +2,7 @@
 //! LSM. The target is fixed at load time (its BTF id in the kernel's BTF);
 //! attaching creates the link.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use aya_obj::ProgramSection;
 
@@ -61,20 +61,9 @@ impl<'a> BtfTracing<'a> {
                 },
             )
         })?;
-        Ok(BtfLink { link, target })
+        Ok(super::FdLink { link, target })
     }
 }
 
-/// An attached fentry, fexit or LSM program. Dropping it detaches it.
-#[derive(Debug)]
-pub struct BtfLink {
-    pub(super) link: OwnedFd,
-    target: String,
-}
-
-impl BtfLink {
-    /// The hook, for example `lsm/file_open`.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-}
+/// An attached fentry, fexit or LSM program. Dropping it detaches the program.
+pub type BtfLink = super::FdLink;

@@ -145,6 +145,22 @@ impl AsFd for Program {
     }
 }
 
+/// An attachment that is a bpf_link file descriptor (XDP, tc, raw
+/// tracepoints, fentry/fexit/LSM). Dropping it detaches the program,
+/// unless it was pinned ([`Link::pin`]).
+#[derive(Debug)]
+pub struct FdLink {
+    pub(crate) link: OwnedFd,
+    pub(crate) target: String,
+}
+
+impl FdLink {
+    /// The hook, for example `XDP on interface 3`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
 /// How `BPF_PROG_LOAD` is told the type of a program from its section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LoadType {

@@ -6,9 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{
-    BtfLink, PerfLink, Program, ProgramInfo, RawTracePointLink, SocketFilterLink, TcLink, XdpLink,
-};
+use super::{FdLink, PerfLink, Program, ProgramInfo, SocketFilterLink};
 use crate::{
     Error, Result,
     sys::{self, SyscallError},
@@ -130,17 +128,11 @@ impl Link for PerfLink {
     }
 }
 
-macro_rules! fd_link {
-    ($($t:ty),*) => {$(
-        impl Link for $t {
-            fn link_fd(&self) -> Option<BorrowedFd<'_>> {
-                Some(self.link.as_fd())
-            }
-        }
-    )*};
+impl Link for FdLink {
+    fn link_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.link.as_fd())
+    }
 }
-
-fd_link!(XdpLink, TcLink, RawTracePointLink, BtfLink);
 
 impl Link for SocketFilterLink {
     fn link_fd(&self) -> Option<BorrowedFd<'_>> {

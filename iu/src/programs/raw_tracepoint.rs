@@ -1,7 +1,7 @@
 //! Raw tracepoints: attached with `BPF_RAW_TRACEPOINT_OPEN`, whose file
 //! descriptor is the link.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use aya_obj::ProgramSection;
 
@@ -73,20 +73,9 @@ impl<'a> RawTracePoint<'a> {
                 },
             )
         })?;
-        Ok(RawTracePointLink { link, target })
+        Ok(super::FdLink { link, target })
     }
 }
 
 /// An attached raw tracepoint program. Dropping it detaches the program.
-#[derive(Debug)]
-pub struct RawTracePointLink {
-    pub(super) link: OwnedFd,
-    target: String,
-}
-
-impl RawTracePointLink {
-    /// The hook, for example `raw tracepoint sys_enter`.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-}
+pub type RawTracePointLink = super::FdLink;

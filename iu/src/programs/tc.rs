@@ -1,7 +1,7 @@
 //! tc classifiers: attached with TCX links (Linux 6.6+) to an interface's
 //! ingress or egress.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use aya_obj::{ProgramSection, generated::bpf_attach_type};
 
@@ -74,20 +74,9 @@ impl<'a> Classifier<'a> {
                 },
             )
         })?;
-        Ok(TcLink { link, target })
+        Ok(super::FdLink { link, target })
     }
 }
 
 /// An attached classifier. Dropping it detaches the program.
-#[derive(Debug)]
-pub struct TcLink {
-    pub(super) link: OwnedFd,
-    target: String,
-}
-
-impl TcLink {
-    /// The hook, for example `tc ingress on eth0`.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-}
+pub type TcLink = super::FdLink;

@@ -1,7 +1,7 @@
 //! XDP programs: attach to a network interface with a bpf_link (Linux
 //! 5.9+), in driver, generic (skb) or offload mode.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 
 use aya_obj::{ProgramSection, generated::bpf_attach_type};
 
@@ -102,20 +102,9 @@ impl<'a> Xdp<'a> {
                 },
             )
         })?;
-        Ok(XdpLink { link, target })
+        Ok(super::FdLink { link, target })
     }
 }
 
 /// An attached XDP program. Dropping it detaches the program.
-#[derive(Debug)]
-pub struct XdpLink {
-    pub(super) link: OwnedFd,
-    target: String,
-}
-
-impl XdpLink {
-    /// The hook, for example `XDP on interface 3`.
-    pub fn target(&self) -> &str {
-        &self.target
-    }
-}
+pub type XdpLink = super::FdLink;
