@@ -7,9 +7,9 @@
 use iu_ebpf::{
     Pod, helpers, map,
     maps::{
-        Array, BPF_ANY, BPF_EXIST, BPF_NOEXIST, BloomFilter, HashMap, LpmKey, LpmTrie,
-        LruHashMap, LruPerCpuHashMap, MapError, PerCpuArray, PerCpuHashMap, PerfEventArray,
-        ProgramArray, Queue, RingBuf, SpinLocked, Stack, StackTrace,
+        Array, BPF_ANY, BPF_EXIST, BPF_NOEXIST, BloomFilter, HashMap, LpmKey, LpmTrie, LruHashMap,
+        LruPerCpuHashMap, MapError, PerCpuArray, PerCpuHashMap, PerfEventArray, ProgramArray,
+        Queue, RingBuf, SpinLocked, Stack, StackTrace,
     },
     printk,
     programs::{TracePointContext, XdpContext},
@@ -364,11 +364,22 @@ fn helpers_and_printk_are_per_thread() {
     sim::advance_ktime(500);
     sim::set_uid_gid(1000, 100);
     sim::set_comm("a-rather-long-command");
-    assert_eq!((helpers::pid(), helpers::tid(), helpers::cpu()), (10, 11, 3));
+    assert_eq!(
+        (helpers::pid(), helpers::tid(), helpers::cpu()),
+        (10, 11, 3)
+    );
     assert_eq!(helpers::ktime(), 1_500);
     assert_eq!(helpers::uid_gid(), (1000, 100));
     assert_eq!(&helpers::comm(), b"a-rather-long-c\0");
-    printk!("pid {} cpu {} {:x} {:>4}|{:<4}|{:04}", helpers::pid(), helpers::cpu(), 255u32, 7, -7i32, 42);
+    printk!(
+        "pid {} cpu {} {:x} {:>4}|{:<4}|{:04}",
+        helpers::pid(),
+        helpers::cpu(),
+        255u32,
+        7,
+        -7i32,
+        42
+    );
     std::thread::spawn(|| {
         assert_eq!(helpers::pid(), 0);
         printk!("other thread");

@@ -50,7 +50,10 @@ impl<V: crate::Pod, const MAX_ENTRIES: usize, const HASHES: usize>
         {
             // SAFETY: for a bloom filter, peek only reads the `V` it is given.
             let ret = unsafe {
-                crate::helpers::raw::map_peek_elem(self.as_ptr(), (value as *const V).cast_mut().cast())
+                crate::helpers::raw::map_peek_elem(
+                    self.as_ptr(),
+                    (value as *const V).cast_mut().cast(),
+                )
             };
             ret == 0
         }

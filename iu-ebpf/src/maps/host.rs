@@ -115,11 +115,7 @@ fn check_flags(flags: u64) -> Result<u64, MapError> {
 
 /// The simulated CPU's slot among `C` per-CPU copies (0 when `C` is 1).
 fn cpu_slot<const C: usize>() -> usize {
-    if C == 1 {
-        0
-    } else {
-        crate::sim::cpu_index()
-    }
+    if C == 1 { 0 } else { crate::sim::cpu_index() }
 }
 
 /// Hash maps (plain, LRU, per-CPU): `N` slots of a key and `C` values (one
@@ -253,7 +249,13 @@ impl<K: Pod, V: Pod, const N: usize, const C: usize> Hash<K, V, N, C> {
 
     /// Runs `f` on the value of `slot` if it still holds the key it held at
     /// `generation`.
-    pub(crate) fn update_slot(&self, slot: usize, generation: u64, cpu: usize, f: impl FnOnce(&mut V)) {
+    pub(crate) fn update_slot(
+        &self,
+        slot: usize,
+        generation: u64,
+        cpu: usize,
+        f: impl FnOnce(&mut V),
+    ) {
         self.inner.with(|t| {
             if slot < N && t.used[slot] != 0 && t.generation[slot] == generation {
                 f(&mut t.values[slot][cpu]);
@@ -315,7 +317,8 @@ impl<V: Pod, const N: usize, const C: usize> Array<V, N, C> {
         if flags == BPF_NOEXIST {
             return Err(MapError::EXISTS);
         }
-        self.inner.with(|t| t.values[index][cpu_slot::<C>()] = *value);
+        self.inner
+            .with(|t| t.values[index][cpu_slot::<C>()] = *value);
         Ok(())
     }
 
@@ -383,7 +386,11 @@ impl<V: Pod, const N: usize> PushPop<V, N> {
             if t.len == 0 {
                 return None;
             }
-            let at = if lifo { (t.head + t.len - 1) % N } else { t.head };
+            let at = if lifo {
+                (t.head + t.len - 1) % N
+            } else {
+                t.head
+            };
             let value = t.values[at];
             if remove {
                 if !lifo {
@@ -459,7 +466,13 @@ impl<K: Pod, V: Pod, const N: usize> Lpm<K, V, N> {
 
     /// `trie_update_elem`: `-EINVAL` for a prefix longer than the key,
     /// `-ENOSPC` when full.
-    pub(crate) fn insert(&self, prefix_len: u32, data: &K, value: &V, flags: u64) -> Result<(), MapError> {
+    pub(crate) fn insert(
+        &self,
+        prefix_len: u32,
+        data: &K,
+        value: &V,
+        flags: u64,
+    ) -> Result<(), MapError> {
         let flags = check_flags(flags)?;
         if prefix_len > Self::BITS {
             return Err(EINVAL);

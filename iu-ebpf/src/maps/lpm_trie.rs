@@ -62,7 +62,10 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
             // SAFETY: key points to an `LpmKey<K>`, the map's key type; the
             // helper returns null or a pointer to a `V`.
             let value = unsafe {
-                crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+                crate::helpers::raw::map_lookup_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                )
             };
             // SAFETY: non-null values are valid `V: Pod`, possibly written
             // concurrently, hence volatile.
@@ -103,7 +106,10 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
         {
             // SAFETY: key is the map's key type.
             super::check(unsafe {
-                crate::helpers::raw::map_delete_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+                crate::helpers::raw::map_delete_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                )
             })
         }
         #[cfg(not(target_arch = "bpf"))]

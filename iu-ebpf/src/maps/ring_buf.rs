@@ -56,7 +56,10 @@ impl<const BYTES: usize> RingBuf<BYTES> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            if self.sim.output(crate::sim::cpu_index() as u32, event.as_bytes()) {
+            if self
+                .sim
+                .output(crate::sim::cpu_index() as u32, event.as_bytes())
+            {
                 Ok(())
             } else {
                 Err(super::MapError(-11)) // -EAGAIN, as bpf_ringbuf_output

@@ -78,9 +78,7 @@ fn each_cpu_keeps_its_own_statistics_and_user_space_merges_them() {
     syscall(1, 1, READ, 100, 30, -1);
     syscall(1, 1, READ, 200, 5, 0);
     assert_eq!(stats(1, READ).count, 2, "CPU 5's copy");
-    let all = STATS
-        .get_all_cpus(&SyscallKey { pid: 1, nr: 0 })
-        .unwrap();
+    let all = STATS.get_all_cpus(&SyscallKey { pid: 1, nr: 0 }).unwrap();
     let mut total = SyscallStats::default();
     all.iter().for_each(|s| total.merge(s));
     assert_eq!(

@@ -84,7 +84,14 @@ fn a_full_count_map_does_not_change_the_verdict() {
         let [_, b, c, d] = i.to_be_bytes();
         let addr = [172, b, c, d];
         COUNTS
-            .insert(&CountKey { addr, action: PASSED }, &1, BPF_ANY)
+            .insert(
+                &CountKey {
+                    addr,
+                    action: PASSED,
+                },
+                &1,
+                BPF_ANY,
+            )
             .unwrap();
     }
     assert_eq!(run(&packet([10, 1, 2, 3])), XdpAction::Drop);

@@ -112,7 +112,11 @@ fn packets() -> Vec<Vec<u8>> {
 fn the_kernel_and_the_host_simulation_agree() {
     let ebpf = load();
     let _sim = sim::session();
-    for (prefix_len, addr) in [(8, [10, 0, 0, 0]), (24, [192, 168, 7, 0]), (32, [0, 0, 0, 0])] {
+    for (prefix_len, addr) in [
+        (8, [10, 0, 0, 0]),
+        (24, [192, 168, 7, 0]),
+        (32, [0, 0, 0, 0]),
+    ] {
         let key = LpmKey::new(prefix_len, addr);
         ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")
             .unwrap()
@@ -133,7 +137,10 @@ fn the_kernel_and_the_host_simulation_agree() {
         let len = packets[index].len();
         assert!(len < 14, "packet {index} ({len} bytes) refused: {error}");
     }
-    assert_eq!(report.refused.len(), packets.iter().filter(|p| p.len() < 14).count());
+    assert_eq!(
+        report.refused.len(),
+        packets.iter().filter(|p| p.len() < 14).count()
+    );
     assert_eq!(report.compared + report.refused.len(), packets.len());
 
     // The counts the two sides kept agree too.
