@@ -8,6 +8,7 @@
 #[cfg(target_arch = "bpf")]
 pub(crate) mod id {
     pub const KTIME_GET_NS: usize = 5;
+    pub const GET_PRANDOM_U32: usize = 7;
     pub const TRACE_PRINTK: usize = 6;
     pub const GET_SMP_PROCESSOR_ID: usize = 8;
     pub const GET_CURRENT_PID_TGID: usize = 14;
@@ -124,7 +125,8 @@ pub fn uid_gid() -> (u32, u32) {
     }
     #[cfg(not(target_arch = "bpf"))]
     {
-        (0, 0)
+        let v = crate::sim::uid_gid();
+        (v as u32, (v >> 32) as u32)
     }
 }
 
@@ -136,14 +138,38 @@ pub fn uid_gid() -> (u32, u32) {
 /// ```
 #[inline(always)]
 pub fn comm() -> [u8; 16] {
-    #[cfg_attr(not(target_arch = "bpf"), allow(unused_mut))]
-    let mut comm = [0u8; 16];
     #[cfg(target_arch = "bpf")]
-    // SAFETY: the helper writes at most 16 bytes into `comm`.
-    unsafe {
-        raw::get_current_comm(comm.as_mut_ptr().cast(), 16);
+    {
+        let mut comm = [0u8; 16];
+        // SAFETY: the helper writes at most 16 bytes into `comm`.
+        unsafe {
+            raw::get_current_comm(comm.as_mut_ptr().cast(), 16);
+        }
+        comm
     }
-    comm
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        crate::sim::comm()
+    }
+}
+
+/// Returns a pseudo-random number (`bpf_get_prandom_u32`), for sampling
+/// decisions; not for cryptography. On the host the sequence is
+/// deterministic (`iu_ebpf::sim::set_random_seed`).
+///
+/// ```ignore
+/// if iu_ebpf::helpers::random() % 100 == 0 { /* sample 1% */ }
+/// ```
+#[inline(always)]
+pub fn random() -> u32 {
+    #[cfg(target_arch = "bpf")]
+    {
+        call0(id::GET_PRANDOM_U32) as u32
+    }
+    #[cfg(not(target_arch = "bpf"))]
+    {
+        crate::sim::random()
+    }
 }
 
 /// Raw helper calls used by the map types. Each one is `unsafe`: the caller

@@ -24,6 +24,8 @@
 #![no_std]
 #![feature(allow_internal_unsafe)]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics, asm_experimental_arch))]
+// Per-thread simulated helper state without `std` (see `sim`).
+#![cfg_attr(not(target_arch = "bpf"), feature(thread_local))]
 #![allow(internal_features)]
 
 mod global;

@@ -166,6 +166,7 @@ macro_rules! logger {
     () => {
         #[cfg_attr(target_arch = "bpf", unsafe(export_name = "IU_LOGS"))]
         #[cfg_attr(target_arch = "bpf", unsafe(link_section = ".maps"))]
+        #[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
         static IU_LOGS: $crate::maps::RingBuf<{ 256 * 1024 }> = $crate::maps::RingBuf::new();
         $crate::global!(static IU_LOG_LEVEL: u8 = $crate::log::level::INFO);
     };
@@ -199,6 +200,9 @@ macro_rules! __log {
             $(at = $crate::log::LogArg::encode(&$arg, &mut buf, at);)*
             #[cfg(target_arch = "bpf")]
             let _ = IU_LOGS.output(&buf);
+            // On the host the record is rendered for `iu_ebpf::sim::log`.
+            #[cfg(not(target_arch = "bpf"))]
+            $crate::sim::log_record($level, $format, buf.get(8..at).unwrap_or_default());
             let _ = at;
         }
     }};

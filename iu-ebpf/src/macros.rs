@@ -81,6 +81,7 @@ macro_rules! __map {
         $(#[$attr])*
         #[cfg_attr(target_arch = "bpf", unsafe(export_name = $export))]
         #[cfg_attr(target_arch = "bpf", unsafe(link_section = ".maps"))]
+        #[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
         $vis static $name: $ty = $init;
     };
 }

@@ -1,4 +1,6 @@
-//! Helpers for tests of networking programs (feature `testing`).
+//! Helpers for tests of networking programs (feature `testing`): veth pairs
+//! in a network namespace, and the differential check of a program in the
+//! kernel against the host simulation ([`differential`]).
 
 use std::process::Command;
 
@@ -118,4 +120,118 @@ impl Drop for Veth {
         let _ = ip(&["link", "del", &self.host]);
         let _ = ip(&["netns", "del", &self.netns]);
     }
+}
+
+/// A packet context that the host simulation can build from bytes: what
+/// [`differential`] feeds the host side of a program.
+pub trait HostPacketContext: Sized {
+    /// The context over a copy of `packet`.
+    fn from_packet(packet: &[u8]) -> Self;
+}
+
+impl HostPacketContext for iu_ebpf::programs::XdpContext {
+    fn from_packet(packet: &[u8]) -> Self {
+        iu_ebpf::programs::XdpContext::from_packet(packet)
+    }
+}
+
+impl HostPacketContext for iu_ebpf::programs::TcContext {
+    fn from_packet(packet: &[u8]) -> Self {
+        iu_ebpf::programs::TcContext::from_packet(packet)
+    }
+}
+
+/// What a [`differential`] run compared.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Differential {
+    /// Packets that both sides ran, with the same verdict and output.
+    pub compared: usize,
+    /// Packets the kernel refused to run (`BPF_PROG_TEST_RUN` failed, for
+    /// example below 14 bytes or above what fits a page), with the error.
+    /// The host side does not run them, so that maps stay in step.
+    pub refused: Vec<(usize, String)>,
+}
+
+/// Runs every packet through the kernel (`Program::test_run`) and through
+/// the host simulation (`host`, the same program function called with a
+/// host context), in order, and checks that both return the same value and
+/// that the kernel's output packet is the packet the host program leaves
+/// (host contexts are read-only, so that is the input).
+///
+/// Maps are not shared: seed the kernel's maps (through `iu`) and the
+/// simulated ones (the program crate's statics) the same way before the
+/// run, and hold an `iu_ebpf::sim::session()` so that no other test
+/// touches the statics meanwhile. Side effects then stay in step, since
+/// packets run in the same order on both sides.
+///
+/// Returns an error that names the first packet whose results differ.
+///
+/// ```no_run
+/// # fn f(ebpf: &iu::Ebpf, packets: &[Vec<u8>]) -> Result<(), String> {
+/// # fn xdp_firewall(_: iu_ebpf::programs::XdpContext) -> u32 { 2 }
+/// let program = ebpf.program("xdp_firewall").map_err(|e| e.to_string())?;
+/// let _sim = iu_ebpf::sim::session();
+/// let report = iu::testing::differential(program, packets, xdp_firewall)?;
+/// assert!(report.compared > 0);
+/// # Ok(()) }
+/// ```
+pub fn differential<C, R, P>(
+    program: &crate::programs::Program,
+    packets: impl IntoIterator<Item = P>,
+    mut host: impl FnMut(C) -> R,
+) -> Result<Differential, String>
+where
+    C: HostPacketContext,
+    R: iu_ebpf::ProgramReturn,
+    P: AsRef<[u8]>,
+{
+    let mut report = Differential::default();
+    for (index, packet) in packets.into_iter().enumerate() {
+        let packet = packet.as_ref();
+        let kernel = match program.test_run(&crate::programs::TestRun::packet(packet)) {
+            Ok(out) => out,
+            Err(e) => {
+                report.refused.push((index, e.to_string()));
+                continue;
+            }
+        };
+        if packet.len() > iu_ebpf::sim::MAX_PACKET {
+            return Err(format!(
+                "packet {index} ({} bytes) ran in the kernel but is larger than the host \
+                 simulation's {} bytes",
+                packet.len(),
+                iu_ebpf::sim::MAX_PACKET
+            ));
+        }
+        let retval = host(C::from_packet(packet)).into_return_code();
+        if retval != kernel.retval {
+            return Err(format!(
+                "packet {index} ({} bytes): the kernel returned {}, the host simulation {retval}\n\
+                 packet: {}",
+                packet.len(),
+                kernel.retval,
+                hex(packet)
+            ));
+        }
+        if kernel.data != packet {
+            return Err(format!(
+                "packet {index} ({} bytes): the kernel's output packet differs from the host's\n\
+                 host:   {}\nkernel: {}",
+                packet.len(),
+                hex(packet),
+                hex(&kernel.data)
+            ));
+        }
+        report.compared += 1;
+    }
+    Ok(report)
+}
+
+/// The first 64 bytes of a packet in hex, for messages.
+fn hex(bytes: &[u8]) -> String {
+    let mut out: String = bytes.iter().take(64).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > 64 {
+        out.push_str(&format!("... ({} more bytes)", bytes.len() - 64));
+    }
+    out
 }

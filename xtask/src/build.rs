@@ -106,10 +106,36 @@ fn binaries(krate: &Path) -> Result<Vec<String>> {
 }
 
 fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
+    // Programs may live in the crate's library (so that host tests and
+    // other crates can call them), with a binary that links it into the
+    // object. `cargo rustc` passes flags to one target only, so the
+    // library is first checked on its own with `unsafe_code` forbidden.
+    if krate.join("src/lib.rs").exists() {
+        check_library(toolchain, krate)?;
+    }
     for bin in binaries(krate)? {
         build_binary(toolchain, krate, &bin)?;
     }
     Ok(())
+}
+
+/// Type-checks a program crate's library for BPF with `unsafe_code`
+/// forbidden (a `check` build: no code is generated, and its fingerprint
+/// stays apart from the release build's).
+fn check_library(toolchain: &Toolchain, krate: &Path) -> Result<()> {
+    let mut cmd = toolchain.cargo("rustc");
+    cmd.current_dir(krate)
+        .args([
+            "--lib",
+            "--profile",
+            "check",
+            "--target",
+            "bpfel-unknown-none",
+            "--target-dir",
+        ])
+        .arg(crate::root().join("target/bpf"))
+        .args(["--", "-F", "unsafe_code"]);
+    run_program_build(&mut cmd, krate, "the library")
 }
 
 pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
@@ -136,10 +162,16 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
         // Nothing may call out to memcpy/memset routines: they are expanded.
         .args(["-C", "link-arg=--disable-memory-builtins"]);
+    run_program_build(&mut cmd, krate, bin)
+}
+
+/// Runs a program-crate build, turning an `unsafe_code` refusal into an
+/// error that says why.
+fn run_program_build(cmd: &mut std::process::Command, krate: &Path, what: &str) -> Result<()> {
     let output = cmd
         .stderr(std::process::Stdio::piped())
         .output()
-        .with_context(|| format!("cannot start {}", crate::describe(&cmd)))?;
+        .with_context(|| format!("cannot start {}", crate::describe(cmd)))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprint!("{stderr}");
     if output.status.success() {
@@ -147,7 +179,7 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
     }
     if stderr.contains("-F unsafe-code") || stderr.contains("forbid(unsafe_code)") {
         bail!(
-            "{bin} in {} contains unsafe code. Program crates are built with `unsafe_code` forbidden: \
+            "{what} in {} contains unsafe code. Program crates are built with `unsafe_code` forbidden: \
              iu-ebpf's safe APIs (contexts, maps, helpers) cover what programs need; if one is missing, \
              that is a gap in iu-ebpf, not a reason for `unsafe`",
             krate.display()
@@ -155,13 +187,13 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
     }
     if let Some(function) = stack_overflow_function(&stderr) {
         bail!(
-            "{bin} in {}: function {function} needs more than the 512 bytes of stack BPF programs get. \
+            "{what} in {}: function {function} needs more than the 512 bytes of stack BPF programs get. \
              Keep large values in a map (a `PerCpuArray` slot as scratch space, or the map value itself) instead of local variables",
             krate.display()
         );
     }
     bail!(
-        "building {bin} in {} failed ({}); the compiler's messages are above",
+        "building {what} in {} failed ({}); the compiler's messages are above",
         krate.display(),
         output.status
     )

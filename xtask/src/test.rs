@@ -59,6 +59,26 @@ pub fn run(args: &TestArgs) -> Result<()> {
     build::build_programs(&toolchain, None)?;
 
     if !args.vm {
+        step("program crates: host unit tests (simulated maps and helpers)");
+        for krate in build::program_crates()? {
+            // Programs that live in a library can be tested on the host;
+            // binary-only crates have nothing to run there.
+            if !krate.join("src/lib.rs").exists() {
+                continue;
+            }
+            let mut cmd = crate::cargo();
+            // Run from the root, so that its `.cargo/config.toml`
+            // (`RUSTC_BOOTSTRAP`) applies; the host toolchain builds them.
+            cmd.args(["test", "--manifest-path"])
+                .arg(krate.join("Cargo.toml"))
+                .arg("--target-dir")
+                .arg(crate::root().join("target/programs-host"));
+            if let Some(filter) = &args.filter {
+                cmd.args(["--", filter]);
+            }
+            crate::run_cmd(&mut cmd)?;
+        }
+
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
         cmd.args(["test", "--workspace"])

@@ -1,12 +1,11 @@
 //! Arrays: `Array` and `PerCpuArray`, indexed by `u32` from 0 to
 //! `MAX_ENTRIES - 1`, every slot present and zeroed at creation.
 
-#[cfg(target_arch = "bpf")]
 use super::MapError;
 use super::{map_def, map_type};
 
 macro_rules! array {
-    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+    ($(#[$doc:meta])* $name:ident, $ty:expr, cpus = $cpus:expr) => {
         map_def! {
             $(#[$doc])*
             pub struct $name<V; MAX_ENTRIES, FLAGS = 0> {
@@ -16,6 +15,7 @@ macro_rules! array {
                 max_entries: [i32; MAX_ENTRIES],
                 map_flags: [i32; FLAGS],
             }
+            host: super::host::Array<V, MAX_ENTRIES, { $cpus }>;
         }
 
         #[cfg(target_arch = "bpf")]
@@ -32,43 +32,72 @@ macro_rules! array {
             }
         }
 
-        #[cfg(target_arch = "bpf")]
         impl<V: crate::Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<V, MAX_ENTRIES, FLAGS> {
             /// A copy of slot `index`, or `None` past the end.
             #[inline(always)]
             pub fn get(&self, index: u32) -> Option<V> {
-                let slot = self.slot(index);
-                // SAFETY: a non-null slot is valid for reading a `V: Pod`;
-                // volatile since other CPUs may write concurrently.
-                (!slot.is_null()).then(|| unsafe { core::ptr::read_volatile(slot) })
+                #[cfg(target_arch = "bpf")]
+                {
+                    let slot = self.slot(index);
+                    // SAFETY: a non-null slot is valid for reading a `V: Pod`;
+                    // volatile since other CPUs may write concurrently.
+                    (!slot.is_null()).then(|| unsafe { core::ptr::read_volatile(slot) })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.get(index)
+                }
             }
 
             /// Writes slot `index`.
             #[inline(always)]
             pub fn set(&self, index: u32, value: &V) -> Result<(), MapError> {
-                // SAFETY: key and value point to a u32 and a `V`, the map's
-                // key and value types; the kernel copies them.
-                super::check(unsafe {
-                    crate::helpers::raw::map_update_elem(
-                        self.as_ptr(),
-                        (&index as *const u32).cast(),
-                        (value as *const V).cast(),
-                        super::BPF_ANY,
-                    )
-                })
+                #[cfg(target_arch = "bpf")]
+                {
+                    // SAFETY: key and value point to a u32 and a `V`, the map's
+                    // key and value types; the kernel copies them.
+                    super::check(unsafe {
+                        crate::helpers::raw::map_update_elem(
+                            self.as_ptr(),
+                            (&index as *const u32).cast(),
+                            (value as *const V).cast(),
+                            super::BPF_ANY,
+                        )
+                    })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.set(index, value, super::BPF_ANY)
+                }
             }
         }
 
-        #[cfg(target_arch = "bpf")]
+        /// Inspection of the simulated map, for tests on the host.
+        #[cfg(not(target_arch = "bpf"))]
+        impl<V: crate::Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<V, MAX_ENTRIES, FLAGS> {
+            /// Every simulated CPU's value of slot `index` (one for maps that
+            /// are not per-CPU), or `None` past the end. Host only.
+            pub fn get_all_cpus(&self, index: u32) -> Option<[V; $cpus]> {
+                self.sim.get_all(index)
+            }
+        }
+
         impl<const MAX_ENTRIES: usize, const FLAGS: usize> $name<u64, MAX_ENTRIES, FLAGS> {
             /// Atomically adds `delta` to slot `index` and returns the new
             /// value, or `None` past the end.
             #[inline(always)]
             pub fn add(&self, index: u32, delta: u64) -> Option<u64> {
-                let slot = self.slot(index);
-                // SAFETY: a non-null slot is a live, 8-byte aligned u64 that
-                // lives as long as the map.
-                (!slot.is_null()).then(|| unsafe { super::atomic_add(slot, delta) })
+                #[cfg(target_arch = "bpf")]
+                {
+                    let slot = self.slot(index);
+                    // SAFETY: a non-null slot is a live, 8-byte aligned u64 that
+                    // lives as long as the map.
+                    (!slot.is_null()).then(|| unsafe { super::atomic_add(slot, delta) })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.update(index, |v| super::host_add(v, delta))
+                }
             }
         }
     };
@@ -83,11 +112,13 @@ array!(
     /// TOTALS.add(0, 1);
     /// ```
     Array,
-    map_type::ARRAY
+    map_type::ARRAY,
+    cpus = 1
 );
 array!(
     /// `BPF_MAP_TYPE_PERCPU_ARRAY`: one copy of each slot per CPU; a
     /// program sees its CPU's copy.
     PerCpuArray,
-    map_type::PERCPU_ARRAY
+    map_type::PERCPU_ARRAY,
+    cpus = crate::sim::CPUS
 );

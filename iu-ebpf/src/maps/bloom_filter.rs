@@ -1,6 +1,5 @@
 //! `BloomFilter` (`BPF_MAP_TYPE_BLOOM_FILTER`, Linux 5.16+).
 
-#[cfg(target_arch = "bpf")]
 use super::MapError;
 use super::{map_def, map_type};
 
@@ -21,29 +20,46 @@ map_def! {
         max_entries: [i32; MAX_ENTRIES],
         map_extra: [i32; HASHES],
     }
+    host: super::host::Bloom<V, MAX_ENTRIES>;
 }
 
-#[cfg(target_arch = "bpf")]
 impl<V: crate::Pod, const MAX_ENTRIES: usize, const HASHES: usize>
     BloomFilter<V, MAX_ENTRIES, HASHES>
 {
     /// Adds a value.
     #[inline(always)]
     pub fn insert(&self, value: &V) -> Result<(), MapError> {
-        // SAFETY: value points to a `V`, the map's value type.
-        super::check(unsafe {
-            crate::helpers::raw::map_push_elem(self.as_ptr(), (value as *const V).cast(), 0)
-        })
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: value points to a `V`, the map's value type.
+            super::check(unsafe {
+                crate::helpers::raw::map_push_elem(self.as_ptr(), (value as *const V).cast(), 0)
+            })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.sim.insert(value, 0)
+        }
     }
 
     /// Whether the value was probably added (never `false` for an added
     /// value).
     #[inline(always)]
     pub fn contains(&self, value: &V) -> bool {
-        // SAFETY: for a bloom filter, peek only reads the `V` it is given.
-        let ret = unsafe {
-            crate::helpers::raw::map_peek_elem(self.as_ptr(), (value as *const V).cast_mut().cast())
-        };
-        ret == 0
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: for a bloom filter, peek only reads the `V` it is given.
+            let ret = unsafe {
+                crate::helpers::raw::map_peek_elem(
+                    self.as_ptr(),
+                    (value as *const V).cast_mut().cast(),
+                )
+            };
+            ret == 0
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.sim.contains(value)
+        }
     }
 }

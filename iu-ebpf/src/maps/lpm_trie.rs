@@ -1,6 +1,5 @@
 //! `LpmTrie`: longest-prefix match (`BPF_MAP_TYPE_LPM_TRIE`).
 
-#[cfg(target_arch = "bpf")]
 use super::MapError;
 use super::{map_def, map_type};
 use crate::Pod;
@@ -45,9 +44,9 @@ map_def! {
         // BPF_F_NO_PREALLOC
         map_flags: [i32; 1],
     }
+    host: super::host::Lpm<K, V, MAX_ENTRIES>;
 }
 
-#[cfg(target_arch = "bpf")]
 impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
     const KEY_HAS_NO_PADDING: () = assert!(
         core::mem::align_of::<K>() <= 4,
@@ -58,37 +57,64 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
     #[inline(always)]
     pub fn get(&self, key: &LpmKey<K>) -> Option<V> {
         let () = Self::KEY_HAS_NO_PADDING;
-        // SAFETY: key points to an `LpmKey<K>`, the map's key type; the
-        // helper returns null or a pointer to a `V`.
-        let value = unsafe {
-            crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
-        };
-        // SAFETY: non-null values are valid `V: Pod`, possibly written
-        // concurrently, hence volatile.
-        (!value.is_null()).then(|| unsafe { core::ptr::read_volatile(value.cast::<V>()) })
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: key points to an `LpmKey<K>`, the map's key type; the
+            // helper returns null or a pointer to a `V`.
+            let value = unsafe {
+                crate::helpers::raw::map_lookup_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                )
+            };
+            // SAFETY: non-null values are valid `V: Pod`, possibly written
+            // concurrently, hence volatile.
+            (!value.is_null()).then(|| unsafe { core::ptr::read_volatile(value.cast::<V>()) })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.sim.get(key.prefix_len, &key.data)
+        }
     }
 
     /// Inserts or updates a prefix.
     #[inline(always)]
     pub fn insert(&self, key: &LpmKey<K>, value: &V, flags: u64) -> Result<(), MapError> {
         let () = Self::KEY_HAS_NO_PADDING;
-        // SAFETY: key and value are the map's key and value types.
-        super::check(unsafe {
-            crate::helpers::raw::map_update_elem(
-                self.as_ptr(),
-                (key as *const LpmKey<K>).cast(),
-                (value as *const V).cast(),
-                flags,
-            )
-        })
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: key and value are the map's key and value types.
+            super::check(unsafe {
+                crate::helpers::raw::map_update_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                    (value as *const V).cast(),
+                    flags,
+                )
+            })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.sim.insert(key.prefix_len, &key.data, value, flags)
+        }
     }
 
     /// Removes a prefix.
     #[inline(always)]
     pub fn remove(&self, key: &LpmKey<K>) -> Result<(), MapError> {
-        // SAFETY: key is the map's key type.
-        super::check(unsafe {
-            crate::helpers::raw::map_delete_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
-        })
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: key is the map's key type.
+            super::check(unsafe {
+                crate::helpers::raw::map_delete_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                )
+            })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.sim.remove(key.prefix_len, &key.data)
+        }
     }
 }

@@ -19,6 +19,8 @@
 mod array;
 mod bloom_filter;
 mod hash_map;
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) mod host;
 mod lpm_trie;
 mod perf_event_array;
 mod program_array;
@@ -32,7 +34,7 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
-pub use perf_event_array::PerfEventArray;
+pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
@@ -85,29 +87,44 @@ pub(crate) fn check(ret: i64) -> Result<(), MapError> {
     if ret < 0 { Err(MapError(ret)) } else { Ok(()) }
 }
 
-/// Declares a map definition struct: its BTF fields and `new()`.
+/// Declares a map definition struct: its BTF fields and `new()`. On the
+/// host it also gets a `sim` field, the in-memory storage of the simulated
+/// backend (`host.rs`); BPF objects never contain it.
 macro_rules! map_def {
     (
         $(#[$doc:meta])*
         pub struct $name:ident<$($param:ident $(: $bound:path)?),* ; $($cparam:ident $(= $default:literal)?),*> {
             $($field:ident: $fty:ty),* $(,)?
         }
+        $(host: $host:ty;)?
     ) => {
         $(#[$doc])*
         #[repr(C)]
         pub struct $name<$($param $(: $bound)?,)* $(const $cparam: usize $(= $default)?,)*> {
             $($field: *const $fty,)*
+            $(
+                #[cfg(not(target_arch = "bpf"))]
+                sim: $host,
+            )?
         }
 
-        // SAFETY: the fields are null pointers that only carry types for
-        // BTF; nothing reads or writes through them.
+        // SAFETY: the pointer fields are null pointers that only carry types
+        // for BTF; nothing reads or writes through them. The host-only `sim`
+        // storage is only reached through methods that need `Pod` (hence
+        // `Send`) keys and values, and only under its own lock.
         unsafe impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> Sync for $name<$($param,)* $($cparam,)*> {}
 
         impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> $name<$($param,)* $($cparam,)*> {
             /// The definition; its parameters are in the type.
             #[allow(clippy::new_without_default)]
             pub const fn new() -> Self {
-                Self { $($field: core::ptr::null(),)* }
+                Self {
+                    $($field: core::ptr::null(),)*
+                    $(
+                        #[cfg(not(target_arch = "bpf"))]
+                        sim: <$host>::new(),
+                    )?
+                }
             }
 
             /// The map as the helpers take it.
@@ -123,7 +140,7 @@ pub(crate) use map_def;
 
 /// Declares a queue-like map (`Queue`, `Stack`): push, pop and peek.
 macro_rules! push_pop_map {
-    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+    ($(#[$doc:meta])* $name:ident, $ty:expr, lifo = $lifo:literal) => {
         $crate::maps::map_def! {
             $(#[$doc])*
             pub struct $name<V; MAX_ENTRIES, FLAGS = 0> {
@@ -132,47 +149,76 @@ macro_rules! push_pop_map {
                 max_entries: [i32; MAX_ENTRIES],
                 map_flags: [i32; FLAGS],
             }
+            host: $crate::maps::host::PushPop<V, MAX_ENTRIES>;
         }
 
-        #[cfg(target_arch = "bpf")]
         impl<V: crate::Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<V, MAX_ENTRIES, FLAGS> {
             /// Appends a value; with `BPF_EXIST` in `flags` a full map drops its
             /// oldest value instead of failing.
             #[inline(always)]
             pub fn push(&self, value: &V, flags: u64) -> Result<(), $crate::maps::MapError> {
-                // SAFETY: value points to a `V`, the map's value type.
-                $crate::maps::check(unsafe {
-                    crate::helpers::raw::map_push_elem(self.as_ptr(), (value as *const V).cast(), flags)
-                })
+                #[cfg(target_arch = "bpf")]
+                {
+                    // SAFETY: value points to a `V`, the map's value type.
+                    $crate::maps::check(unsafe {
+                        crate::helpers::raw::map_push_elem(self.as_ptr(), (value as *const V).cast(), flags)
+                    })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.push(value, flags)
+                }
             }
 
             /// Removes and returns the next value: the oldest for a queue, the
             /// newest for a stack.
             #[inline(always)]
             pub fn pop(&self) -> Option<V> {
-                let mut value = <V as crate::Pod>::zeroed();
-                // SAFETY: the kernel writes one `V` into `value`.
-                let ret = unsafe {
-                    crate::helpers::raw::map_pop_elem(self.as_ptr(), (&mut value as *mut V).cast())
-                };
-                (ret == 0).then_some(value)
+                #[cfg(target_arch = "bpf")]
+                {
+                    let mut value = <V as crate::Pod>::zeroed();
+                    // SAFETY: the kernel writes one `V` into `value`.
+                    let ret = unsafe {
+                        crate::helpers::raw::map_pop_elem(self.as_ptr(), (&mut value as *mut V).cast())
+                    };
+                    (ret == 0).then_some(value)
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.take($lifo, true)
+                }
             }
 
             /// Returns the next value without removing it.
             #[inline(always)]
             pub fn peek(&self) -> Option<V> {
-                let mut value = <V as crate::Pod>::zeroed();
-                // SAFETY: the kernel writes one `V` into `value`.
-                let ret = unsafe {
-                    crate::helpers::raw::map_peek_elem(self.as_ptr(), (&mut value as *mut V).cast())
-                };
-                (ret == 0).then_some(value)
+                #[cfg(target_arch = "bpf")]
+                {
+                    let mut value = <V as crate::Pod>::zeroed();
+                    // SAFETY: the kernel writes one `V` into `value`.
+                    let ret = unsafe {
+                        crate::helpers::raw::map_peek_elem(self.as_ptr(), (&mut value as *mut V).cast())
+                    };
+                    (ret == 0).then_some(value)
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.take($lifo, false)
+                }
             }
         }
-
     };
 }
 pub(crate) use push_pop_map;
+
+/// Adds `delta` to a simulated counter and returns the new value (the
+/// caller holds the map's lock, which makes it atomic).
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+pub(crate) fn host_add(value: &mut u64, delta: u64) -> u64 {
+    *value = value.wrapping_add(delta);
+    *value
+}
 
 /// Atomically adds `delta` to the `u64` at `value` and returns the new value.
 ///

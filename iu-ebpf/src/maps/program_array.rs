@@ -19,17 +19,25 @@ map_def! {
     }
 }
 
-#[cfg(target_arch = "bpf")]
 impl<const MAX_ENTRIES: usize> ProgramArray<MAX_ENTRIES> {
     /// Jumps to the program in slot `index`, never to return. Returns (and
     /// the program goes on) only when the slot is empty or the tail-call
     /// limit (33) is reached.
+    ///
+    /// On the host there are no programs to jump to: the call returns, as
+    /// for an empty slot, and [`crate::sim::take_tail_call`] reports it.
     #[inline(always)]
     pub fn tail_call<C: crate::programs::Context>(&self, ctx: &C, index: u32) {
+        #[cfg(target_arch = "bpf")]
         // SAFETY: the context is the running program's own, and the map is a
         // `#[map]` program array; the verifier checks the program types.
         unsafe {
             crate::helpers::raw::tail_call(crate::programs::raw_context(ctx), self.as_ptr(), index);
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            let _ = ctx;
+            crate::sim::record_tail_call(index);
         }
     }
 }

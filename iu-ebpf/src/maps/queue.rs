@@ -12,5 +12,6 @@ push_pop_map!(
     /// let next = JOBS.pop();
     /// ```
     Queue,
-    map_type::QUEUE
+    map_type::QUEUE,
+    lifo = false
 );

@@ -1,7 +1,6 @@
 //! `RingBuf`: a multi-producer ring buffer shared with user space
 //! (`BPF_MAP_TYPE_RINGBUF`, Linux 5.8+).
 
-#[cfg(target_arch = "bpf")]
 use super::MapError;
 use super::{map_def, map_type};
 
@@ -21,6 +20,7 @@ map_def! {
         r#type: [i32; map_type::RINGBUF],
         max_entries: [i32; BYTES],
     }
+    host: super::host::Records<BYTES>;
 }
 
 #[cfg(target_arch = "bpf")]
@@ -36,19 +36,67 @@ impl<const BYTES: usize> RingBuf<BYTES> {
         };
         (!ptr.is_null()).then(|| RingBufEntry { ptr: ptr.cast() })
     }
+}
 
+impl<const BYTES: usize> RingBuf<BYTES> {
     /// Copies `event` into the ring buffer in one call.
     #[inline(always)]
     pub fn output<T: crate::Pod>(&self, event: &T) -> Result<(), MapError> {
-        // SAFETY: `event` points to `size_of::<T>()` readable bytes.
-        super::check(unsafe {
-            crate::helpers::raw::ringbuf_output(
-                self.as_ptr(),
-                (event as *const T).cast(),
-                core::mem::size_of::<T>() as u64,
-                0,
-            )
-        })
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `event` points to `size_of::<T>()` readable bytes.
+            super::check(unsafe {
+                crate::helpers::raw::ringbuf_output(
+                    self.as_ptr(),
+                    (event as *const T).cast(),
+                    core::mem::size_of::<T>() as u64,
+                    0,
+                )
+            })
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            if self
+                .sim
+                .output(crate::sim::cpu_index() as u32, event.as_bytes())
+            {
+                Ok(())
+            } else {
+                Err(super::MapError(-11)) // -EAGAIN, as bpf_ringbuf_output
+            }
+        }
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+impl<const BYTES: usize> RingBuf<BYTES> {
+    /// Reserves space for one `T`. The entry must be submitted; dropping it
+    /// discards the reservation, so none can leak.
+    ///
+    /// On the host the ring buffer must be a `static` (as every `#[map]`
+    /// is): the entry refers to it until it is submitted or dropped.
+    pub fn reserve<T: crate::Pod>(&'static self) -> Option<RingBufEntry<T>> {
+        self.sim
+            .reserve(core::mem::size_of::<T>())
+            .then(|| RingBufEntry {
+                value: T::zeroed(),
+                ring: &self.sim,
+            })
+    }
+
+    /// Removes the oldest submitted record and returns it as a `T`, or
+    /// `None` when there is none (or it is shorter than a `T`). For tests
+    /// on the host: what user space would read.
+    pub fn take_record<T: crate::Pod>(&self) -> Option<T> {
+        let mut value = T::zeroed();
+        let (len, _cpu) = self.sim.take(value.as_bytes_mut())?;
+        (len >= core::mem::size_of::<T>()).then_some(value)
+    }
+
+    /// Removes the oldest submitted record, copies up to `out.len()` bytes
+    /// of it into `out` and returns its length. Host only.
+    pub fn take_bytes(&self, out: &mut [u8]) -> Option<usize> {
+        self.sim.take(out).map(|(len, _)| len)
     }
 }
 
@@ -59,9 +107,40 @@ pub struct RingBufEntry<T: crate::Pod> {
     ptr: *mut T,
 }
 
-/// A reserved ring-buffer record (BPF target only).
+/// A reserved ring-buffer record. [`RingBufEntry::submit`] publishes it;
+/// dropping it discards it. On the host it holds the record until then.
 #[cfg(not(target_arch = "bpf"))]
-pub struct RingBufEntry<T: crate::Pod>(core::marker::PhantomData<T>);
+pub struct RingBufEntry<T: crate::Pod> {
+    value: T,
+    ring: &'static dyn super::host::Reservations,
+}
+
+#[cfg(not(target_arch = "bpf"))]
+impl<T: crate::Pod> RingBufEntry<T> {
+    /// Writes the whole record.
+    pub fn write(&mut self, value: T) {
+        self.value = value;
+    }
+
+    /// Publishes the record to user space.
+    pub fn submit(self) {
+        let ring = self.ring;
+        let value = self.value;
+        core::mem::forget(self);
+        ring.release(
+            core::mem::size_of::<T>(),
+            crate::sim::cpu_index() as u32,
+            Some(value.as_bytes()),
+        );
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+impl<T: crate::Pod> Drop for RingBufEntry<T> {
+    fn drop(&mut self) {
+        self.ring.release(core::mem::size_of::<T>(), 0, None);
+    }
+}
 
 #[cfg(target_arch = "bpf")]
 impl<T: crate::Pod> RingBufEntry<T> {

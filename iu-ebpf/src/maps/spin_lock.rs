@@ -10,7 +10,7 @@ use crate::Pod;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct bpf_spin_lock {
-    val: u32,
+    pub(crate) val: u32,
 }
 
 /// A map value made of a `T` and the spin lock that protects it. Use it as
@@ -28,9 +28,9 @@ pub struct bpf_spin_lock {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SpinLocked<T> {
-    lock: bpf_spin_lock,
+    pub(crate) lock: bpf_spin_lock,
     _pad: u32,
-    value: T,
+    pub(crate) value: T,
 }
 
 impl<T: Pod> SpinLocked<T> {
@@ -65,8 +65,24 @@ unsafe impl<T: Pod> Pod for SpinLocked<T> {}
 /// Dropping the guard releases the lock. The verifier refuses programs that
 /// call other functions while holding it, and any path that would keep it
 /// (`mem::forget`), so a guard can never leak a held lock.
+#[cfg(target_arch = "bpf")]
 pub struct SpinGuard<'a, T> {
     locked: &'a mut SpinLocked<T>,
+}
+
+/// Exclusive access to a [`SpinLocked`] value while the lock is held.
+///
+/// On the host the guard works on a copy of the value, taken when the lock
+/// is acquired and written back when the guard drops (unless the entry was
+/// deleted meanwhile, in which case the write is lost, as the kernel's write
+/// to a freed element is). Other lockers of the same entry wait meanwhile.
+#[cfg(not(target_arch = "bpf"))]
+pub struct SpinGuard<'a, T> {
+    value: T,
+    entry: &'a dyn HostEntry<T>,
+    slot: usize,
+    generation: u64,
+    cpu: usize,
 }
 
 #[cfg(target_arch = "bpf")]
@@ -94,13 +110,27 @@ impl<'a, T> SpinGuard<'a, T> {
 impl<T> Deref for SpinGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.locked.value
+        #[cfg(target_arch = "bpf")]
+        {
+            &self.locked.value
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            &self.value
+        }
     }
 }
 
 impl<T> DerefMut for SpinGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.locked.value
+        #[cfg(target_arch = "bpf")]
+        {
+            &mut self.locked.value
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            &mut self.value
+        }
     }
 }
 
@@ -112,5 +142,66 @@ impl<T> Drop for SpinGuard<'_, T> {
         unsafe {
             crate::helpers::raw::spin_unlock((&mut self.locked.lock as *mut bpf_spin_lock).cast());
         }
+        #[cfg(not(target_arch = "bpf"))]
+        self.entry
+            .unlock(self.slot, self.generation, self.cpu, &self.value);
+    }
+}
+
+/// Writes a guarded value back into a simulated map and releases its lock.
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) trait HostEntry<T> {
+    fn unlock(&self, slot: usize, generation: u64, cpu: usize, value: &T);
+}
+
+#[cfg(not(target_arch = "bpf"))]
+impl<K: Pod, T: Pod, const N: usize, const C: usize> HostEntry<T>
+    for super::host::Hash<K, SpinLocked<T>, N, C>
+{
+    fn unlock(&self, slot: usize, generation: u64, cpu: usize, value: &T) {
+        self.update_slot(slot, generation, cpu, |locked| {
+            locked.value = *value;
+            locked.lock.val = 0;
+        });
+    }
+}
+
+/// Spins this long on a held lock before deciding it can never be released.
+#[cfg(not(target_arch = "bpf"))]
+const SPIN_LIMIT: u64 = 1 << 30;
+
+/// Locks the entry at `key` of a simulated hash map.
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) fn host_lock<'a, K: Pod, T: Pod, const N: usize, const C: usize>(
+    map: &'a super::host::Hash<K, SpinLocked<T>, N, C>,
+    key: &K,
+) -> Option<SpinGuard<'a, T>> {
+    let cpu = if C == 1 { 0 } else { crate::sim::cpu_index() };
+    let mut spins = 0u64;
+    loop {
+        let taken = map
+            .update(key, false, false, |locked| {
+                if locked.lock.val != 0 {
+                    return None;
+                }
+                locked.lock.val = 1;
+                Some(locked.value)
+            })
+            .ok()?;
+        if let (Some(value), slot, generation) = taken {
+            return Some(SpinGuard {
+                value,
+                entry: map,
+                slot,
+                generation,
+                cpu,
+            });
+        }
+        spins += 1;
+        assert!(
+            spins < SPIN_LIMIT,
+            "deadlock: the SpinLocked value is already locked (a program holds at most one lock at a time)"
+        );
+        core::hint::spin_loop();
     }
 }

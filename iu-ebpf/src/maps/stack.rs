@@ -12,5 +12,6 @@ push_pop_map!(
     /// let last = UNDO.pop();
     /// ```
     Stack,
-    map_type::STACK
+    map_type::STACK,
+    lifo = true
 );

@@ -26,29 +26,39 @@ map_def! {
     }
 }
 
-#[cfg(target_arch = "bpf")]
 impl<const MAX_ENTRIES: usize> StackTrace<MAX_ENTRIES> {
     /// Stores the current kernel stack (or the user stack with
     /// [`USER_STACK`] in `flags`) and returns its id.
+    ///
+    /// On the host there is no kernel stack: it fails with `-EFAULT`, as the
+    /// kernel does when it cannot walk one.
     #[inline(always)]
     pub fn get_stack_id<C: crate::programs::Context>(
         &self,
         ctx: &C,
         flags: u64,
     ) -> Result<u32, super::MapError> {
-        // SAFETY: the context is the running program's own and the map a
-        // `#[map]` stack-trace map.
-        let id = unsafe {
-            crate::helpers::raw::get_stackid(
-                crate::programs::raw_context(ctx),
-                self.as_ptr(),
-                flags,
-            )
-        };
-        if id < 0 {
-            Err(super::MapError(id))
-        } else {
-            Ok(id as u32)
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: the context is the running program's own and the map a
+            // `#[map]` stack-trace map.
+            let id = unsafe {
+                crate::helpers::raw::get_stackid(
+                    crate::programs::raw_context(ctx),
+                    self.as_ptr(),
+                    flags,
+                )
+            };
+            if id < 0 {
+                Err(super::MapError(id))
+            } else {
+                Ok(id as u32)
+            }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            let _ = (ctx, flags);
+            Err(super::host::EFAULT)
         }
     }
 }

@@ -56,9 +56,9 @@ struct XdpMd {
 pub struct XdpContext {
     #[cfg(target_arch = "bpf")]
     ctx: *mut XdpMd,
-    /// On the host: the packet, for unit tests.
+    /// On the host: a copy of the packet, for unit tests.
     #[cfg(not(target_arch = "bpf"))]
-    packet: &'static [u8],
+    packet: crate::sim::Packet,
 }
 
 impl XdpContext {
@@ -83,7 +83,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            T::from_bytes(self.packet.get(offset..)?)
+            T::from_bytes(self.packet.bytes().get(offset..)?)
         }
     }
 
@@ -121,7 +121,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            self.packet.len()
+            self.packet.bytes().len()
         }
     }
 
@@ -157,10 +157,23 @@ impl XdpContext {
         }
     }
 
-    /// A context over a packet, for unit tests on the host.
+    /// A context over a copy of `packet`, for unit tests on the host.
+    ///
+    /// # Panics
+    ///
+    /// If the packet is longer than [`crate::sim::MAX_PACKET`] bytes.
     #[cfg(not(target_arch = "bpf"))]
-    pub fn from_packet(packet: &'static [u8]) -> Self {
-        Self { packet }
+    pub fn from_packet(packet: &[u8]) -> Self {
+        Self {
+            packet: crate::sim::Packet::new(packet),
+        }
+    }
+
+    /// The packet as the program leaves it, for comparison with the
+    /// kernel's output packet (host only).
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn packet(&self) -> &[u8] {
+        self.packet.bytes()
     }
 }
 

@@ -1,21 +1,9 @@
-//! Prints `Rust triggered from PID <pid> on CPU <cpu>.` to the trace pipe
-//! each time a process calls `dup`.
-#![no_std]
-#![no_main]
+//! The BPF object: the programs and maps of this crate's library.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{
-    helpers, printk, programs::TracePointContext, tracepoint, tracepoints::syscalls::SysEnter,
-};
+use hello_ebpf as _;
 
-iu_ebpf::license!("GPL");
-
-#[tracepoint(category = "syscalls", name = "sys_enter_dup")]
-fn hello(_ctx: TracePointContext<SysEnter>) -> u32 {
-    printk!(
-        "Rust triggered from PID {} on CPU {}.",
-        helpers::pid(),
-        helpers::cpu()
-    );
-    0
-}
+/// On the host there is nothing to run: test the library instead.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

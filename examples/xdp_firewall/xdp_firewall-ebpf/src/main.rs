@@ -1,54 +1,9 @@
-//! Drops IPv4 packets whose source matches a blocked prefix (an `LpmTrie`
-//! that user space edits at run time) and counts passed and dropped packets
-//! per source.
-#![no_std]
-#![no_main]
+//! The BPF object: the programs and maps of this crate's library.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{
-    map,
-    maps::{HashMap, LpmKey, LpmTrie},
-    programs::{XdpAction, XdpContext},
-    xdp,
-};
-use xdp_firewall_common::{CountKey, DROPPED, PASSED};
+use xdp_firewall_ebpf as _;
 
-iu_ebpf::license!("GPL");
-
-/// Blocked prefixes (value unused).
-#[map]
-static BLOCKED: LpmTrie<[u8; 4], u32, 1024> = LpmTrie::new();
-
-/// Packets per (source, action).
-#[map]
-static COUNTS: HashMap<CountKey, u64, 16384> = HashMap::new();
-
-const ETH_HEADER: usize = 14;
-const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
-/// Offset of the source address in the IPv4 header.
-const IPV4_SOURCE: usize = 12;
-
-#[xdp]
-fn xdp_firewall(ctx: XdpContext) -> XdpAction {
-    // Not IPv4, or too short to be: not this firewall's business.
-    if ctx.read::<[u8; 2]>(12) != Some(ETH_P_IPV4) {
-        return XdpAction::Pass;
-    }
-    let Some(source) = ctx.read::<[u8; 4]>(ETH_HEADER + IPV4_SOURCE) else {
-        return XdpAction::Pass;
-    };
-    let blocked = BLOCKED.get(&LpmKey::new(32, source)).is_some();
-    let action = if blocked { DROPPED } else { PASSED };
-    let _ = COUNTS.add(
-        &CountKey {
-            addr: source,
-            action,
-        },
-        1,
-    );
-    if blocked {
-        XdpAction::Drop
-    } else {
-        XdpAction::Pass
-    }
-}
+/// On the host there is nothing to run: test the library instead.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}
