@@ -1,33 +1,9 @@
-//! Counts bytes and packets on an interface's ingress and egress with two
-//! tc classifiers.
-#![no_std]
-#![no_main]
+//! The BPF object: the programs and maps of this crate's library.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{
-    classifier, map,
-    maps::Array,
-    programs::{TcAction, TcContext},
-};
+use tc_counter_ebpf as _;
 
-iu_ebpf::license!("GPL");
-
-/// 0: ingress bytes, 1: ingress packets, 2: egress bytes, 3: egress packets.
-#[map]
-static COUNTERS: Array<u64, 4> = Array::new();
-
-fn count(ctx: &TcContext, slot: u32) -> TcAction {
-    COUNTERS.add(slot, u64::from(ctx.len()));
-    COUNTERS.add(slot + 1, 1);
-    TcAction::Ok
-}
-
-#[classifier]
-fn ingress(ctx: TcContext) -> TcAction {
-    count(&ctx, 0)
-}
-
-#[classifier]
-fn egress(ctx: TcContext) -> TcAction {
-    count(&ctx, 2)
-}
+/// On the host there is nothing to run: test the library instead.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}
