@@ -29,6 +29,9 @@
 #![allow(internal_features)]
 
 mod global;
+// `#[derive(Pod)]` names `::iu_ebpf`, inside this crate too.
+extern crate self as iu_ebpf;
+
 pub mod helpers;
 pub mod log;
 pub mod loops;

@@ -1,18 +1,22 @@
 //! Record layouts of kernel tracepoints, as in
 //! `/sys/kernel/tracing/events/<category>/<name>/format`.
 
-/// Plain-old-data record of a tracepoint.
+use crate::Pod;
+
+/// The record of a tracepoint: any [`Pod`] type laid out as the
+/// tracepoint's `format` file says (`#[derive(Pod)]`, `#[repr(C)]`,
+/// explicit padding). `cargo xtask codegen tracepoint <category>/<name>`
+/// writes such structs from the running kernel's format files.
 ///
-/// # Safety
-///
-/// The type must be `#[repr(C)]`, `Copy`, valid for every bit pattern and
-/// without padding (use explicit padding fields), and its layout must
-/// follow the tracepoint's `format` file.
-pub unsafe trait TracePointArgs: Copy {}
+/// A wrong layout reads the wrong bytes, never out of bounds: the kernel
+/// refuses to attach a program that reads past the record.
+pub trait TracePointArgs: Pod {}
+
+impl<T: Pod> TracePointArgs for T {}
 
 /// The fields every tracepoint record starts with (`common_*`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
 pub struct TraceEntry {
     /// `common_type`: the event id.
     pub common_type: u16,
@@ -28,7 +32,7 @@ pub struct TraceEntry {
 /// the record, as `length << 16 | offset`. Read it with
 /// [`crate::programs::TracePointContext::read_str`].
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
 pub struct DataLoc(pub u32);
 
 impl DataLoc {
@@ -51,11 +55,11 @@ impl DataLoc {
 /// Tracepoints in the `sched` category (layouts of Linux 6.10 and later,
 /// where task names became `__data_loc` strings).
 pub mod sched {
-    use super::{DataLoc, TraceEntry, TracePointArgs};
+    use super::{DataLoc, Pod, TraceEntry};
 
     /// Record of `sched/sched_process_exec`.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct ProcessExec {
         /// Common fields.
         pub common: TraceEntry,
@@ -69,7 +73,7 @@ pub mod sched {
 
     /// Record of `sched/sched_process_fork`.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct ProcessFork {
         /// Common fields.
         pub common: TraceEntry,
@@ -82,24 +86,17 @@ pub mod sched {
         /// The child's thread id.
         pub child_pid: i32,
     }
-
-    // SAFETY: `repr(C)` integers only, matching the `format` files of
-    // Linux 6.10+; on other layouts reads past the record are refused at
-    // attach time.
-    unsafe impl TracePointArgs for ProcessExec {}
-    // SAFETY: as above.
-    unsafe impl TracePointArgs for ProcessFork {}
 }
 
 /// Tracepoints in the `syscalls` and `raw_syscalls` categories.
 pub mod syscalls {
-    use super::{TraceEntry, TracePointArgs};
+    use super::{Pod, TraceEntry};
 
     /// Record of every `syscalls/sys_enter_*` tracepoint. A given syscall
     /// has only as many arguments as its `format` file lists; reading
     /// `args[i]` beyond that makes the kernel refuse to attach the program.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct SysEnter {
         /// Common fields.
         pub common: TraceEntry,
@@ -124,7 +121,7 @@ pub mod syscalls {
 
     /// Record of every `syscalls/sys_exit_*` tracepoint.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct SysExit {
         /// Common fields.
         pub common: TraceEntry,
@@ -146,22 +143,16 @@ pub mod syscalls {
             }
         }
     }
-
-    // SAFETY: `repr(C)` integers and explicit padding fields only, matching
-    // the `format` files of `syscalls/sys_enter_*` and `sys_exit_*`.
-    unsafe impl TracePointArgs for SysEnter {}
-    // SAFETY: as above.
-    unsafe impl TracePointArgs for SysExit {}
 }
 
 /// Tracepoints in the `raw_syscalls` category: every syscall, with its
 /// number.
 pub mod raw_syscalls {
-    use super::{TraceEntry, TracePointArgs};
+    use super::{Pod, TraceEntry};
 
     /// Record of `raw_syscalls/sys_enter`.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct SysEnter {
         /// Common fields.
         pub common: TraceEntry,
@@ -173,7 +164,7 @@ pub mod raw_syscalls {
 
     /// Record of `raw_syscalls/sys_exit`.
     #[repr(C)]
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod)]
     pub struct SysExit {
         /// Common fields.
         pub common: TraceEntry,
@@ -182,10 +173,4 @@ pub mod raw_syscalls {
         /// The return value; negative values are `-errno`.
         pub ret: i64,
     }
-
-    // SAFETY: `repr(C)` integers only, matching the `format` files of
-    // `raw_syscalls/sys_enter` and `sys_exit`.
-    unsafe impl TracePointArgs for SysEnter {}
-    // SAFETY: as above.
-    unsafe impl TracePointArgs for SysExit {}
 }

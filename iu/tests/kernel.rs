@@ -255,3 +255,18 @@ fn string_helpers_load_and_compute_in_the_kernel() {
     let out = ebpf.array::<u64>("OUT").unwrap().values().unwrap();
     assert_eq!(out, vec![1, 3, 42, 1]);
 }
+
+#[test]
+fn generated_tracepoint_records_read_the_right_fields() {
+    let ebpf = Ebpf::load_file(object("openat")).unwrap();
+    let seen = ebpf.array::<u64>("SEEN").unwrap();
+    seen.set(0, &u64::from(std::process::id())).unwrap();
+    let _link = ebpf.tracepoint("openat").unwrap().attach().unwrap();
+    // std opens with openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC).
+    drop(std::fs::File::open("/dev/null").unwrap());
+    assert_eq!(seen.get(1).unwrap() as i32, libc::AT_FDCWD);
+    assert_eq!(
+        seen.get(2).unwrap() as i32,
+        libc::O_RDONLY | libc::O_CLOEXEC
+    );
+}

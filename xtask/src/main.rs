@@ -4,6 +4,7 @@
 
 mod bench;
 mod build;
+mod codegen;
 mod run;
 mod test;
 mod toolchain;
@@ -40,6 +41,16 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Check for (and install) the BPF toolchain only.
     Toolchain,
+    /// Generate Rust code from the running kernel: `codegen tracepoint
+    /// <category/name>...` writes tracepoint record structs.
+    #[command(subcommand)]
+    Codegen(Codegen),
+}
+
+#[derive(Subcommand)]
+enum Codegen {
+    /// Record structs for `TracePointContext<T>` from tracepoint format files.
+    Tracepoint(codegen::CodegenArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +62,7 @@ fn main() -> ExitCode {
         Cmd::Vm(args) => vm::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
+        Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

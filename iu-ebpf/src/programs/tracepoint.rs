@@ -6,6 +6,11 @@ use core::marker::PhantomData;
 
 #[cfg(target_arch = "bpf")]
 use super::{FromRawContext, kind};
+
+/// Size of the `common_*` fields at the start of every record, which
+/// tracepoint programs may not read.
+#[cfg(target_arch = "bpf")]
+const COMMON_FIELDS: usize = 8;
 use crate::tracepoints::TracePointArgs;
 
 /// The context of a `#[tracepoint]` program: the tracepoint's record, typed
@@ -33,17 +38,50 @@ pub struct TracePointContext<A: TracePointArgs> {
 }
 
 impl<A: TracePointArgs> TracePointContext<A> {
-    /// Returns a copy of the record. LLVM only loads the fields the program
-    /// then uses.
+    /// Returns a copy of the record. The first 8 bytes (the `common_*`
+    /// fields) read as zero: the kernel does not let tracepoint programs
+    /// read them (use `helpers::pid()` and friends). LLVM only loads the
+    /// fields the program then uses.
     #[inline(always)]
     pub fn args(&self) -> A {
         #[cfg(target_arch = "bpf")]
         {
-            // SAFETY: `ctx` is the tracepoint record the kernel passed to this
-            // run (`FromRawContext` contract). `A: TracePointArgs` is plain
-            // data valid for any bit pattern, and the kernel refuses to attach
-            // the program if `A` is larger than the record.
-            unsafe { core::ptr::read(self.ctx.cast::<A>()) }
+            let mut record = A::zeroed();
+            let size = core::mem::size_of::<A>();
+            let src = self.ctx.cast::<u8>();
+            let dst = (&mut record as *mut A).cast::<u8>();
+            // Word-sized loads at the record's (8-byte aligned) offsets, so
+            // that LLVM keeps only those of the fields the program uses and
+            // never splits them into byte loads.
+            let mut at = COMMON_FIELDS;
+            while at + 8 <= size {
+                // SAFETY: `ctx` is this run's record (`FromRawContext`);
+                // `[at, at + 8)` lies past the common fields and within
+                // `size_of::<A>()`, which the kernel checks against the
+                // record when attaching; `dst` is `record`'s own bytes, and
+                // `A: TracePointArgs` is valid for any bytes.
+                unsafe {
+                    dst.add(at)
+                        .cast::<u64>()
+                        .write_unaligned(src.add(at).cast::<u64>().read())
+                };
+                at += 8;
+            }
+            if at + 4 <= size {
+                // SAFETY: as above, for a 4-byte tail.
+                unsafe {
+                    dst.add(at)
+                        .cast::<u32>()
+                        .write_unaligned(src.add(at).cast::<u32>().read())
+                };
+                at += 4;
+            }
+            while at < size {
+                // SAFETY: as above, for the last bytes.
+                unsafe { *dst.add(at) = *src.add(at) };
+                at += 1;
+            }
+            record
         }
         #[cfg(not(target_arch = "bpf"))]
         {
