@@ -70,6 +70,20 @@ impl Veth {
             &peer,
         ])?;
         ip(&["-n", &veth.netns, "link", "set", &peer, "up"])?;
+        // The link takes a moment to come up (carrier, neighbour
+        // discovery): wait until a ping gets through, up to 5 s.
+        let ready = (0..10).any(|_| {
+            veth.ping(1) || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                false
+            }
+        });
+        if !ready {
+            return Err(format!(
+                "the veth pair {} did not pass traffic within 5 s",
+                veth.host
+            ));
+        }
         Ok(veth)
     }
 
