@@ -23,7 +23,7 @@
 //! ```
 #![no_std]
 #![feature(allow_internal_unsafe)]
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics, asm_experimental_arch))]
 #![allow(internal_features)]
 
 mod global;

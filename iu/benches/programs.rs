@@ -170,6 +170,15 @@ fn main() -> Result<(), BoxError> {
     }
     let ebpf = Ebpf::load_file(object)?;
     let mut out = vec![];
+    // The maps as the kernel created them, for xtask to check that both
+    // objects define the same ones.
+    for map in ebpf.maps() {
+        let name = map.name();
+        out.push(format!("map.{name}.type={}", map.map_type()));
+        out.push(format!("map.{name}.key_size={}", map.key_size()));
+        out.push(format!("map.{name}.value_size={}", map.value_size()));
+        out.push(format!("map.{name}.max_entries={}", map.max_entries()));
+    }
     match which.as_str() {
         "xdp_firewall" => xdp_firewall(&ebpf, repeat, calls, &mut out)?,
         "tc_counter" => tc_counter(&ebpf, repeat, calls, &mut out)?,

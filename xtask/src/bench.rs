@@ -15,6 +15,10 @@
 //!   iu (`RingBuf` stream and `consume`, `PerfEventArray`) and C libbpf
 //!   (`ring_buffer__poll`, `perf_buffer__poll`); events/s, losses (checked:
 //!   produced = delivered + lost) and consumer CPU time per million events.
+//! - Programs: the XDP and tc examples against C equivalents
+//!   (`xtask/peers/*.bpf.c`, `clang-22 -O2 -g -target bpf -mcpu=v3`), both
+//!   loaded by iu: the kernel's ns per run with `BPF_PROG_TEST_RUN` and
+//!   the xlated, JITed and verified sizes.
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
@@ -44,6 +48,13 @@ pub struct BenchArgs {
     /// get a tenth: each of their records wakes the consumer).
     #[arg(long, default_value_t = 2_000_000)]
     pub events: u64,
+    /// Runs per `BPF_PROG_TEST_RUN` call of the programs benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub repeat: u32,
+    /// `BPF_PROG_TEST_RUN` calls per packet, program and round (the kernel
+    /// reports whole nanoseconds per call; their mean has finer grain).
+    #[arg(long, default_value_t = 3)]
+    pub test_runs: u32,
 }
 
 /// A benchmark section.
@@ -55,6 +66,8 @@ pub enum Which {
     Maps,
     /// Stream events through ring buffers and perf buffers.
     Events,
+    /// The XDP and tc examples against C programs built by clang.
+    Programs,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -76,6 +89,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.only.is_none_or(|w| w == Which::Events) {
         run_events(args)?;
+    }
+    if args.only.is_none_or(|w| w == Which::Programs) {
+        run_programs(args)?;
     }
     Ok(())
 }
@@ -634,4 +650,175 @@ fn report_events(peers: &[EventsPeer], args: &BenchArgs) {
             if met { "met" } else { "MISSED" }
         );
     }
+}
+
+/// An example compared with a C program.
+struct ProgramSet {
+    example: &'static str,
+    /// Peer names: iu's object and the C one.
+    names: [&'static str; 2],
+    programs: &'static [&'static str],
+    /// The packets each program runs on: output key and description.
+    packets: &'static [(&'static str, &'static str)],
+}
+
+const PROGRAM_SETS: &[ProgramSet] = &[
+    ProgramSet {
+        example: "xdp_firewall",
+        names: ["iu xdp_firewall", "C xdp_firewall"],
+        programs: &["xdp_firewall"],
+        packets: &[
+            ("blocked", "IPv4, blocked source"),
+            ("passed", "IPv4, passed source"),
+            ("not_ipv4", "ARP (not IPv4)"),
+        ],
+    },
+    ProgramSet {
+        example: "tc_counter",
+        names: ["iu tc_counter", "C tc_counter"],
+        programs: &["ingress", "egress"],
+        packets: &[("ipv4", "IPv4")],
+    },
+];
+
+/// Builds the examples (iu) and their C peers, then runs each object in
+/// its own process (`iu/benches/programs.rs`, loading with iu either way),
+/// iu and C interleaved over the rounds.
+fn run_programs(args: &BenchArgs) -> Result<()> {
+    if args.repeat < 100 || args.test_runs == 0 {
+        bail!("--repeat must be at least 100 and --test-runs at least 1");
+    }
+    let toolchain = toolchain::ensure()?;
+    for set in PROGRAM_SETS {
+        build::build_programs(&toolchain, Some(set.example))?;
+    }
+    toolchain::apt_install(&["clang-22", "libbpf-dev"])?;
+    let root = crate::root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    // Debian's <linux/types.h> includes <asm/types.h> from the multiarch
+    // directory, which `-target bpf` does not search.
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "programs"]))?;
+    let (repeat, test_runs) = (args.repeat.to_string(), args.test_runs.to_string());
+    let runner = |which: &str, object: &Path| -> Result<Command> {
+        let mut cmd = crate::cargo();
+        cmd.args(["bench", "-q", "-p", "iu", "--bench", "programs", "--"])
+            .args([which, object.to_str().context("non-UTF-8 path")?])
+            .args([&repeat, &test_runs]);
+        Ok(cmd)
+    };
+    let mut peers = vec![];
+    for set in PROGRAM_SETS {
+        let example = set.example;
+        let c_object = out.join(format!("{example}.bpf.o"));
+        crate::run_cmd(
+            Command::new("clang-22")
+                .args(["-O2", "-g", "-Wall", "-target", "bpf", "-mcpu=v3", "-I"])
+                .arg(&multiarch)
+                .arg("-c")
+                .arg(root.join(format!("xtask/peers/{example}.bpf.c")))
+                .arg("-o")
+                .arg(&c_object),
+        )?;
+        peers.push(Peer {
+            name: set.names[0],
+            command: runner(example, &build::object_dir().join(example))?,
+            rounds: vec![],
+        });
+        peers.push(Peer {
+            name: set.names[1],
+            command: runner(example, &c_object)?,
+            rounds: vec![],
+        });
+    }
+    run_rounds(&mut peers, args.rounds)?;
+    // Same maps (names, types, key and value sizes, max_entries) in both.
+    for pair in peers.chunks(2) {
+        let maps = |p: &Peer| -> Vec<(String, f64)> {
+            p.rounds
+                .iter()
+                .flatten()
+                .filter(|(k, _)| k.starts_with("map."))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect()
+        };
+        if let [iu, c] = pair
+            && maps(iu) != maps(c)
+        {
+            bail!(
+                "{} and {} define different maps: {:?} against {:?}",
+                iu.name,
+                c.name,
+                maps(iu),
+                maps(c)
+            );
+        }
+    }
+    report_programs(&peers, args);
+    Ok(())
+}
+
+fn report_programs(peers: &[Peer], args: &BenchArgs) {
+    println!(
+        "\nPrograms: iu against C (clang-22 -O2 -target bpf -mcpu=v3), both loaded by iu; \
+         BPF_PROG_TEST_RUN, repeat {}, mean of {} calls per round (kernel {}; {} rounds; median of rounds)\n",
+        args.repeat,
+        args.test_runs,
+        kernel_release(),
+        args.rounds
+    );
+    let mut worst_time: f64 = 0.0;
+    let mut worst_size: f64 = 0.0;
+    println!("| program | packet | iu ns/run | min–max | C ns/run | min–max | iu / C |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    let range = |peer: &Peer, key: &str| {
+        let v = sorted_values(peer, key);
+        match (v.first(), v.last()) {
+            (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
+            _ => "-".into(),
+        }
+    };
+    for (set, pair) in PROGRAM_SETS.iter().zip(peers.chunks(2)) {
+        let [iu, c] = pair else { continue };
+        for program in set.programs {
+            for (packet, description) in set.packets {
+                let key = format!("{program}.{packet}.ns");
+                let (a, b) = (median_of(iu, &key), median_of(c, &key));
+                worst_time = worst_time.max(a / b);
+                println!(
+                    "| `{program}` | {description} | {a:.1} | {} | {b:.1} | {} | {:.2}x |",
+                    range(iu, &key),
+                    range(c, &key),
+                    a / b
+                );
+            }
+        }
+    }
+    println!(
+        "\n| program | xlated insns iu / C | ratio | JITed bytes iu / C | ratio | verified insns iu / C | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (set, pair) in PROGRAM_SETS.iter().zip(peers.chunks(2)) {
+        let [iu, c] = pair else { continue };
+        for program in set.programs {
+            let mut cells = vec![];
+            for what in ["xlated_insns", "jited_bytes", "verified_insns"] {
+                let key = format!("{program}.{what}");
+                let (a, b) = (median_of(iu, &key), median_of(c, &key));
+                if what != "verified_insns" {
+                    worst_size = worst_size.max(a / b);
+                }
+                cells.push(format!("{a:.0} / {b:.0} | {:.2}x", a / b));
+            }
+            println!("| `{program}` | {} |", cells.join(" | "));
+        }
+    }
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!(
+        "\nGoal: iu within 1.05x of C on time (worst: {worst_time:.2}x): {}; \
+         at most 1.2x C's xlated instructions and JITed bytes (worst: {worst_size:.2}x): {}",
+        verdict(worst_time <= 1.05),
+        verdict(worst_size <= 1.2)
+    );
 }
