@@ -100,9 +100,17 @@ fn runs(repeat: u32, calls: u32) -> u64 {
     u64::from(repeat / 100) + u64::from(repeat) * u64::from(calls)
 }
 
-fn xdp_firewall(ebpf: &Ebpf, repeat: u32, calls: u32, out: &mut Vec<String>) -> Result<(), BoxError> {
-    ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")?
-        .insert(&LpmKey::new(8, [10, 0, 0, 0]), &1, BPF_ANY)?;
+fn xdp_firewall(
+    ebpf: &Ebpf,
+    repeat: u32,
+    calls: u32,
+    out: &mut Vec<String>,
+) -> Result<(), BoxError> {
+    ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")?.insert(
+        &LpmKey::new(8, [10, 0, 0, 0]),
+        &1,
+        BPF_ANY,
+    )?;
     let cases = [
         Case {
             name: "blocked",
