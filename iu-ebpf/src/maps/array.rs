@@ -66,14 +66,9 @@ macro_rules! array {
             #[inline(always)]
             pub fn add(&self, index: u32, delta: u64) -> Option<u64> {
                 let slot = self.slot(index);
-                // An index in range is the likely case: the add falls
-                // through, as C's `if (value)` lays it out.
-                if !core::intrinsics::likely(!slot.is_null()) {
-                    return None;
-                }
                 // SAFETY: a non-null slot is a live, 8-byte aligned u64 that
                 // lives as long as the map.
-                Some(unsafe { super::atomic_add(slot, delta) })
+                (!slot.is_null()).then(|| unsafe { super::atomic_add(slot, delta) })
             }
         }
     };

@@ -114,15 +114,10 @@ macro_rules! hash_map {
                 let value = unsafe {
                     crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const K).cast())
                 };
-                // An existing entry is the likely case (every packet but the
-                // first of a key): the add falls through.
-                if !core::intrinsics::likely(!value.is_null()) {
-                    return None;
-                }
                 // SAFETY: a non-null value is a live, 8-byte aligned u64
                 // (map values are 8-byte aligned). A concurrently deleted
                 // entry stays valid until the program ends (RCU).
-                Some(unsafe { super::atomic_add(value.cast(), delta) })
+                (!value.is_null()).then(|| unsafe { super::atomic_add(value.cast(), delta) })
             }
         }
     };
