@@ -15,12 +15,13 @@ use crate::Pod;
 /// packet is byte-aligned, and LLVM's BPF backend splits an unaligned
 /// `read_unaligned` into byte loads, shifts and ors (10 instructions for
 /// an IPv4 address, where C's `ip->saddr` is one). The verifier allows
-/// unaligned packet loads wherever the kernel does (everywhere except
-/// strict-alignment architectures, which check the same offsets for C),
-/// so the load is written in assembly, where Rust's alignment rules do not
-/// apply. It is addressed from the bounds-checked end pointer
-/// (`end - size`), the register the check already holds, so it costs
-/// nothing more than C's `*(u32 *)(data + off)`.
+/// unaligned packet loads except on strict-alignment architectures, where
+/// it checks the same offsets as for C's loads, so the load is written in
+/// assembly, where Rust's alignment rules do not apply. It is addressed
+/// from the bounds-checked end pointer (`end - size`), the register the
+/// check already holds, so it takes no more instructions than C's
+/// `*(u32 *)(data + off)` (it does wait for the add that computes that
+/// pointer, where C's load addresses `data` directly: about a cycle).
 #[inline(always)]
 pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> Option<T> {
     let size = core::mem::size_of::<T>();
