@@ -15,6 +15,10 @@
 //!   iu (`RingBuf` stream and `consume`, `PerfEventArray`) and C libbpf
 //!   (`ring_buffer__poll`, `perf_buffer__poll`); events/s, losses (checked:
 //!   produced = delivered + lost) and consumer CPU time per million events.
+//! - Programs: the XDP and tc examples against C equivalents
+//!   (`xtask/peers/*.bpf.c`, `clang-22 -O2 -g -target bpf -mcpu=v3`), both
+//!   loaded by iu: the kernel's ns per run with `BPF_PROG_TEST_RUN` and
+//!   the xlated, JITed and verified sizes.
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
@@ -44,6 +48,13 @@ pub struct BenchArgs {
     /// get a tenth: each of their records wakes the consumer).
     #[arg(long, default_value_t = 2_000_000)]
     pub events: u64,
+    /// Runs per `BPF_PROG_TEST_RUN` call of the programs benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub repeat: u32,
+    /// `BPF_PROG_TEST_RUN` calls per packet, program and round (the kernel
+    /// reports whole nanoseconds per call; their mean has finer grain).
+    #[arg(long, default_value_t = 3)]
+    pub test_runs: u32,
 }
 
 /// A benchmark section.
@@ -55,6 +66,8 @@ pub enum Which {
     Maps,
     /// Stream events through ring buffers and perf buffers.
     Events,
+    /// The XDP and tc examples against C programs built by clang.
+    Programs,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -76,6 +89,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if args.only.is_none_or(|w| w == Which::Events) {
         run_events(args)?;
+    }
+    if args.only.is_none_or(|w| w == Which::Programs) {
+        run_programs(args)?;
     }
     Ok(())
 }
@@ -634,4 +650,178 @@ fn report_events(peers: &[EventsPeer], args: &BenchArgs) {
             if met { "met" } else { "MISSED" }
         );
     }
+}
+
+/// An example compared with a C program.
+struct ProgramSet {
+    example: &'static str,
+    programs: &'static [&'static str],
+    /// The packets each program runs on: output key and description.
+    packets: &'static [(&'static str, &'static str)],
+}
+
+const PROGRAM_SETS: &[ProgramSet] = &[
+    ProgramSet {
+        example: "xdp_firewall",
+        programs: &["xdp_firewall"],
+        packets: &[
+            ("blocked", "IPv4, blocked source"),
+            ("passed", "IPv4, passed source"),
+            ("not_ipv4", "ARP (not IPv4)"),
+        ],
+    },
+    ProgramSet {
+        example: "tc_counter",
+        programs: &["ingress", "egress"],
+        packets: &[("ipv4", "IPv4")],
+    },
+];
+
+/// Builds the examples (iu) and their C peers, then runs
+/// `iu/benches/programs.rs` once per example and round: it loads both
+/// objects with iu (so the measurement is the same) and alternates their
+/// test runs call by call, so that changes in the machine's load hit both
+/// alike; rounds are separate processes.
+fn run_programs(args: &BenchArgs) -> Result<()> {
+    if args.repeat < 100 || args.test_runs == 0 {
+        bail!("--repeat must be at least 100 and --test-runs at least 1");
+    }
+    let toolchain = toolchain::ensure()?;
+    for set in PROGRAM_SETS {
+        build::build_programs(&toolchain, Some(set.example))?;
+    }
+    toolchain::apt_install(&["clang-22", "libbpf-dev"])?;
+    let root = crate::root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    // Debian's <linux/types.h> includes <asm/types.h> from the multiarch
+    // directory, which `-target bpf` does not search.
+    let multiarch = format!("/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "programs"]))?;
+    let mut peers = vec![];
+    for set in PROGRAM_SETS {
+        let example = set.example;
+        let c_object = out.join(format!("{example}.bpf.o"));
+        crate::run_cmd(
+            Command::new("clang-22")
+                .args(["-O2", "-g", "-Wall", "-target", "bpf", "-mcpu=v3", "-I"])
+                .arg(&multiarch)
+                .arg("-c")
+                .arg(root.join(format!("xtask/peers/{example}.bpf.c")))
+                .arg("-o")
+                .arg(&c_object),
+        )?;
+        let mut command = crate::cargo();
+        command
+            .args([
+                "bench", "-q", "-p", "iu", "--bench", "programs", "--", example,
+            ])
+            .arg(build::object_dir().join(example))
+            .arg(&c_object)
+            .args([args.repeat.to_string(), args.test_runs.to_string()]);
+        peers.push(Peer {
+            name: example,
+            command,
+            rounds: vec![],
+        });
+    }
+    run_rounds(&mut peers, args.rounds)?;
+    // Same maps (names, types, key and value sizes, max_entries) in both.
+    for peer in &peers {
+        for round in &peer.rounds {
+            let maps = |prefix: &str| -> Vec<(&str, f64)> {
+                round
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?, *v)))
+                    .collect()
+            };
+            if maps("iu.map.") != maps("c.map.") {
+                bail!(
+                    "{}: iu's object and the C one define different maps: {:?} against {:?}",
+                    peer.name,
+                    maps("iu.map."),
+                    maps("c.map.")
+                );
+            }
+        }
+    }
+    report_programs(&peers, args);
+    Ok(())
+}
+
+fn report_programs(peers: &[Peer], args: &BenchArgs) {
+    println!(
+        "\nPrograms: iu against C (clang-22 -O2 -target bpf -mcpu=v3), both loaded by iu; \
+         BPF_PROG_TEST_RUN, repeat {}, mean of {} calls per round, iu and C alternating \
+         (kernel {}; {} rounds; median of rounds)\n",
+        args.repeat,
+        args.test_runs,
+        kernel_release(),
+        args.rounds
+    );
+    let mut worst_time: f64 = 0.0;
+    let mut worst_size: f64 = 0.0;
+    println!(
+        "| program | packet | iu ns/run | min–max | C ns/run | min–max | iu / C (medians) | iu / C (median of rounds' ratios) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let range = |peer: &Peer, key: &str| {
+        let v = sorted_values(peer, key);
+        match (v.first(), v.last()) {
+            (Some(lo), Some(hi)) => format!("{lo:.1}–{hi:.1}"),
+            _ => "-".into(),
+        }
+    };
+    for (set, peer) in PROGRAM_SETS.iter().zip(peers) {
+        for program in set.programs {
+            for (packet, description) in set.packets {
+                let (iu, c) = (
+                    format!("iu.{program}.{packet}.ns"),
+                    format!("c.{program}.{packet}.ns"),
+                );
+                let (a, b) = (median_of(peer, &iu), median_of(peer, &c));
+                // Both were measured in the same process, alternating: the
+                // ratio within a round cancels most of the machine's drift.
+                let mut ratios: Vec<f64> = peer
+                    .rounds
+                    .iter()
+                    .filter_map(|r| Some(r.get(&iu)? / r.get(&c)?))
+                    .collect();
+                ratios.sort_by(f64::total_cmp);
+                let paired = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+                worst_time = worst_time.max(paired);
+                println!(
+                    "| `{program}` | {description} | {a:.1} | {} | {b:.1} | {} | {:.2}x | {paired:.2}x |",
+                    range(peer, &iu),
+                    range(peer, &c),
+                    a / b,
+                );
+            }
+        }
+    }
+    println!(
+        "\n| program | xlated insns iu / C | ratio | JITed bytes iu / C | ratio | verified insns iu / C | ratio |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (set, peer) in PROGRAM_SETS.iter().zip(peers) {
+        for program in set.programs {
+            let mut cells = vec![];
+            for what in ["xlated_insns", "jited_bytes", "verified_insns"] {
+                let a = median_of(peer, &format!("iu.{program}.{what}"));
+                let b = median_of(peer, &format!("c.{program}.{what}"));
+                if what != "verified_insns" {
+                    worst_size = worst_size.max(a / b);
+                }
+                cells.push(format!("{a:.0} / {b:.0} | {:.2}x", a / b));
+            }
+            println!("| `{program}` | {} |", cells.join(" | "));
+        }
+    }
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!(
+        "\nGoal: iu within 1.05x of C on time (worst median of rounds' ratios: {worst_time:.2}x): {}; \
+         at most 1.2x C's xlated instructions and JITed bytes (worst: {worst_size:.2}x): {}",
+        verdict(worst_time <= 1.05),
+        verdict(worst_size <= 1.2)
+    );
 }

@@ -161,7 +161,17 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         // stores 8 bytes at a time.
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
         // Nothing may call out to memcpy/memset routines: they are expanded.
-        .args(["-C", "link-arg=--disable-memory-builtins"]);
+        .args(["-C", "link-arg=--disable-memory-builtins"])
+        // MIR optimizations at the level of debug builds; LLVM still
+        // optimizes at -O3. At the release default (2), rustc's MIR jump
+        // threading copied a call that sat between two branches on the
+        // same condition: `xdp_firewall`'s `if blocked` got two inlined
+        // copies of `HashMap::add` (81 instructions; 56 at level 1, and
+        // 57 for the same program in C). Over all 18 program objects of
+        // the repository, level 1 also gives fewer instructions in total
+        // than level 2, with or without jump threading (docs/benchmarks.md,
+        // "Programs").
+        .args(["-Z", "mir-opt-level=1"]);
     run_program_build(&mut cmd, krate, bin)
 }
 

@@ -77,6 +77,30 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
         }
     }
 
+    /// Whether a prefix in the trie matches `key`: [`get`](Self::get)
+    /// without the copy of the value, for when only the match matters.
+    ///
+    /// ```ignore
+    /// let blocked = BLOCKED.contains_key(&LpmKey::new(32, source));
+    /// ```
+    #[inline(always)]
+    pub fn contains_key(&self, key: &LpmKey<K>) -> bool {
+        let () = Self::KEY_HAS_NO_PADDING;
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: key points to an `LpmKey<K>`, the map's key type; only
+            // the result's nullness is used.
+            !unsafe {
+                crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+            }
+            .is_null()
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.get(key).is_some()
+        }
+    }
+
     /// Inserts or updates a prefix.
     #[inline(always)]
     pub fn insert(&self, key: &LpmKey<K>, value: &V, flags: u64) -> Result<(), MapError> {

@@ -2,6 +2,8 @@
 //! program. One module per program type.
 
 mod btf_tracing;
+#[cfg(target_arch = "bpf")]
+mod packet;
 mod perf_event;
 mod probe;
 mod raw_tracepoint;

@@ -81,19 +81,15 @@ impl TcContext {
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: `skb` is this run's `__sk_buff`; the verifier rewrites
-            // these loads into the packet pointers.
+            // these 32-bit loads into the packet pointers. Plain loads (not
+            // volatile), so that LLVM reuses them across reads and reloads
+            // them after helper calls, as for C.
             let (start, end) = unsafe {
-                let data = self.skb.add(offset::DATA).cast::<u32>().read_volatile();
-                let end = self.skb.add(offset::DATA_END).cast::<u32>().read_volatile();
+                let data = self.skb.add(offset::DATA).cast::<u32>().read();
+                let end = self.skb.add(offset::DATA_END).cast::<u32>().read();
                 (data as usize as *const u8, end as usize as *const u8)
             };
-            let at = start.wrapping_add(offset);
-            // Pointer comparison: the form the verifier tracks.
-            if at.wrapping_add(core::mem::size_of::<T>()) > end {
-                return None;
-            }
-            // SAFETY: in bounds (checked above); unaligned read of a `Pod`.
-            Some(unsafe { core::ptr::read_unaligned(at.cast::<T>()) })
+            super::packet::read(start, end, offset)
         }
         #[cfg(not(target_arch = "bpf"))]
         {

@@ -69,17 +69,7 @@ impl XdpContext {
         #[cfg(target_arch = "bpf")]
         {
             let (start, end) = self.bounds();
-            // The check compares pointers, the form the verifier turns into
-            // a packet range (an integer comparison can be reshaped by LLVM
-            // into one it cannot track).
-            let at = start.wrapping_add(offset);
-            if at.wrapping_add(core::mem::size_of::<T>()) > end {
-                return None;
-            }
-            // SAFETY: `[at, at + size_of::<T>())` lies inside the packet
-            // (checked above), `read_unaligned` has no alignment need, and
-            // `T: Pod` is valid for any bytes.
-            Some(unsafe { core::ptr::read_unaligned(at.cast::<T>()) })
+            super::packet::read(start, end, offset)
         }
         #[cfg(not(target_arch = "bpf"))]
         {
@@ -149,10 +139,13 @@ impl XdpContext {
     #[inline(always)]
     fn bounds(&self) -> (*const u8, *const u8) {
         // SAFETY: `ctx` is this run's `xdp_md`; the verifier rewrites these
-        // 32-bit loads into the packet pointers.
+        // 32-bit loads into the packet pointers. The loads are plain, not
+        // volatile, so that LLVM reuses them across reads (as C does) and
+        // reloads them after a helper call, which may move the packet.
+        // Each stays one 32-bit load of its field: both are used whole.
         unsafe {
-            let data = core::ptr::addr_of!((*self.ctx).data).read_volatile();
-            let end = core::ptr::addr_of!((*self.ctx).data_end).read_volatile();
+            let data = core::ptr::addr_of!((*self.ctx).data).read();
+            let end = core::ptr::addr_of!((*self.ctx).data_end).read();
             (data as usize as *const u8, end as usize as *const u8)
         }
     }

@@ -40,7 +40,7 @@ pub fn xdp_firewall(ctx: XdpContext) -> XdpAction {
     let Some(source) = ctx.read::<[u8; 4]>(ETH_HEADER + IPV4_SOURCE) else {
         return XdpAction::Pass;
     };
-    let blocked = BLOCKED.get(&LpmKey::new(32, source)).is_some();
+    let blocked = BLOCKED.contains_key(&LpmKey::new(32, source));
     let action = if blocked { DROPPED } else { PASSED };
     let _ = COUNTS.add(
         &CountKey {
