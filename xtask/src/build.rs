@@ -141,6 +141,20 @@ fn check_library(toolchain: &Toolchain, krate: &Path) -> Result<()> {
 pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
     let mut cmd = toolchain.cargo("rustc");
     cmd.current_dir(krate)
+        // MIR optimizations at the level of debug builds, for every crate of
+        // the object (the programs may be in the crate's library, and
+        // iu-ebpf's inlined functions are optimized in iu-ebpf); LLVM still
+        // optimizes at -O3. At the release default (2), rustc's MIR jump
+        // threading copied a call that sat between two branches on the
+        // same condition: `xdp_firewall`'s `if blocked` got two inlined
+        // copies of `HashMap::add` (89 instructions; 58 at level 1, and 61
+        // for the same program in C). Over all the program objects of the
+        // repository, level 1 also gives fewer instructions in total than
+        // level 2 (docs/benchmarks.md, "Programs").
+        .args([
+            "--config",
+            "target.bpfel-unknown-none.rustflags=[\"-Z\", \"mir-opt-level=1\"]",
+        ])
         .args([
             "--release",
             "--bin",
@@ -161,17 +175,7 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         // stores 8 bytes at a time.
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
         // Nothing may call out to memcpy/memset routines: they are expanded.
-        .args(["-C", "link-arg=--disable-memory-builtins"])
-        // MIR optimizations at the level of debug builds; LLVM still
-        // optimizes at -O3. At the release default (2), rustc's MIR jump
-        // threading copied a call that sat between two branches on the
-        // same condition: `xdp_firewall`'s `if blocked` got two inlined
-        // copies of `HashMap::add` (81 instructions; 56 at level 1, and
-        // 57 for the same program in C). Over all 18 program objects of
-        // the repository, level 1 also gives fewer instructions in total
-        // than level 2, with or without jump threading (docs/benchmarks.md,
-        // "Programs").
-        .args(["-Z", "mir-opt-level=1"]);
+        .args(["-C", "link-arg=--disable-memory-builtins"]);
     run_program_build(&mut cmd, krate, bin)
 }
 

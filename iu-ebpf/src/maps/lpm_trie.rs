@@ -91,7 +91,10 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
             // SAFETY: key points to an `LpmKey<K>`, the map's key type; only
             // the result's nullness is used.
             !unsafe {
-                crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const LpmKey<K>).cast())
+                crate::helpers::raw::map_lookup_elem(
+                    self.as_ptr(),
+                    (key as *const LpmKey<K>).cast(),
+                )
             }
             .is_null()
         }

@@ -4,6 +4,9 @@
 
 use crate::Pod;
 
+/// The largest packet offset a read or write may use.
+pub(crate) const MAX_OFFSET: usize = 0xffff;
+
 /// A copy of the `T` at `start + offset`, or `None` if it does not end at
 /// or before `end`.
 ///
@@ -25,6 +28,12 @@ use crate::Pod;
 #[inline(always)]
 pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> Option<T> {
     let size = core::mem::size_of::<T>();
+    // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
+    // refusing it first keeps the pointer sums below from wrapping around
+    // (and gives the verifier a bounded offset).
+    if offset > MAX_OFFSET {
+        return None;
+    }
     let last = start.wrapping_add(offset).wrapping_add(size);
     if last > end {
         return None;

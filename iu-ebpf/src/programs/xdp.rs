@@ -83,6 +83,9 @@ impl XdpContext {
     pub fn write<T: Pod>(&mut self, offset: usize, value: T) -> bool {
         #[cfg(target_arch = "bpf")]
         {
+            if offset > super::packet::MAX_OFFSET {
+                return false;
+            }
             let (start, end) = self.bounds();
             let at = start.wrapping_add(offset);
             if at.wrapping_add(core::mem::size_of::<T>()) > end {
