@@ -83,6 +83,7 @@ struct State {
     comm: Cell<[u8; 16]>,
     random: Cell<u64>,
     tail_call: Cell<Option<u32>>,
+    override_return: Cell<Option<u64>>,
     output: RefCell<Buffer>,
     log: RefCell<Buffer>,
 }
@@ -96,6 +97,7 @@ static STATE: State = State {
     comm: Cell::new([0; 16]),
     random: Cell::new(DEFAULT_SEED),
     tail_call: Cell::new(None),
+    override_return: Cell::new(None),
     output: RefCell::new(Buffer::new()),
     log: RefCell::new(Buffer::new()),
 };
@@ -144,6 +146,7 @@ pub fn reset() {
     STATE.comm.set([0; 16]);
     STATE.random.set(DEFAULT_SEED);
     STATE.tail_call.set(None);
+    STATE.override_return.set(None);
     STATE.output.borrow_mut().len = 0;
     STATE.log.borrow_mut().len = 0;
 }
@@ -215,6 +218,24 @@ pub fn take_tail_call() -> Option<u32> {
 
 pub(crate) fn record_tail_call(index: u32) {
     STATE.tail_call.set(Some(index));
+}
+
+/// The value of the last `ProbeContext::override_return` this thread made
+/// since the previous call: what the probed function would have returned
+/// instead of running.
+///
+/// ```
+/// use iu_ebpf::{programs::ProbeContext, sim};
+/// ProbeContext::from_registers([0; 6], 0).override_return(7);
+/// assert_eq!(sim::take_override_return(), Some(7));
+/// assert_eq!(sim::take_override_return(), None);
+/// ```
+pub fn take_override_return() -> Option<u64> {
+    STATE.override_return.take()
+}
+
+pub(crate) fn record_override_return(rc: u64) {
+    STATE.override_return.set(Some(rc));
 }
 
 pub(crate) fn pid_tgid() -> u64 {

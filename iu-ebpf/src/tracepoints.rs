@@ -36,6 +36,19 @@ pub struct TraceEntry {
 pub struct DataLoc(pub u32);
 
 impl DataLoc {
+    /// The field of data at byte `offset` of the record, `len` bytes long
+    /// (both are 16-bit in the kernel's encoding; larger values are cut to
+    /// their low 16 bits).
+    ///
+    /// ```
+    /// use iu_ebpf::tracepoints::DataLoc;
+    /// let field = DataLoc::new(24, 14);
+    /// assert_eq!((field.offset(), field.len()), (24, 14));
+    /// ```
+    pub fn new(offset: usize, len: usize) -> Self {
+        Self(((len as u32 & 0xffff) << 16) | (offset as u32 & 0xffff))
+    }
+
     /// Offset of the data from the start of the record.
     pub fn offset(self) -> usize {
         (self.0 & 0xffff) as usize

@@ -66,7 +66,8 @@ impl ProbeContext {
     /// (`bpf_override_return`): only for kprobes on functions the kernel
     /// marks as error-injectable, on kernels built with
     /// `CONFIG_BPF_KPROBE_OVERRIDE`; elsewhere the verifier refuses the
-    /// program.
+    /// program. On the host, [`crate::sim::take_override_return`] returns
+    /// `rc`.
     #[inline(always)]
     pub fn override_return(&self, rc: u64) {
         #[cfg(target_arch = "bpf")]
@@ -76,7 +77,7 @@ impl ProbeContext {
             crate::helpers::raw::override_return(self.regs.cast_mut().cast(), rc);
         }
         #[cfg(not(target_arch = "bpf"))]
-        let _ = rc;
+        crate::sim::record_override_return(rc);
     }
 
     /// A context with these argument registers and return value, for unit

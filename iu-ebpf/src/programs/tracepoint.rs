@@ -34,6 +34,10 @@ pub struct TracePointContext<A: TracePointArgs> {
     /// On the host there is no kernel record: the context owns a copy.
     #[cfg(not(target_arch = "bpf"))]
     record: A,
+    /// The record's dynamic area, which follows it (see
+    /// [`TracePointContext::with_data`]).
+    #[cfg(not(target_arch = "bpf"))]
+    data: &'static [u8],
     _args: PhantomData<A>,
 }
 
@@ -117,18 +121,7 @@ impl<A: TracePointArgs> TracePointContext<A> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            // SAFETY: `A: TracePointArgs` is plain data with no padding, so
-            // all of its bytes are initialized; the slice borrows `self`.
-            let bytes = unsafe {
-                core::slice::from_raw_parts(
-                    (&self.record as *const A).cast::<u8>(),
-                    core::mem::size_of::<A>(),
-                )
-            };
-            bytes
-                .get(offset..)
-                .and_then(T::from_bytes)
-                .unwrap_or_else(T::zeroed)
+            T::from_bytes(self.host_bytes_at(offset)).unwrap_or_else(T::zeroed)
         }
     }
 
@@ -153,8 +146,31 @@ impl<A: TracePointArgs> TracePointContext<A> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            let _ = field;
-            &buf[..0]
+            // Like `bpf_probe_read_kernel_str`: up to the NUL, at most
+            // `buf.len() - 1` bytes, then a NUL; nothing past the record.
+            let source = self.host_bytes_at(field.offset());
+            let Some(room) = buf.len().checked_sub(1) else {
+                return &buf[..0];
+            };
+            let n = source
+                .iter()
+                .position(|&b| b == 0)
+                .unwrap_or(source.len())
+                .min(room);
+            buf[..n].copy_from_slice(&source[..n]);
+            buf[n] = 0;
+            &buf[..n]
+        }
+    }
+
+    /// The bytes from `offset` of the record and its data to the end of
+    /// whichever of the two `offset` falls in.
+    #[cfg(not(target_arch = "bpf"))]
+    fn host_bytes_at(&self, offset: usize) -> &[u8] {
+        let record = self.record.as_bytes();
+        match offset.checked_sub(record.len()) {
+            Some(at) => self.data.get(at..).unwrap_or_default(),
+            None => &record[offset..],
         }
     }
 
@@ -162,8 +178,32 @@ impl<A: TracePointArgs> TracePointContext<A> {
     /// plain `cargo test` on the host.
     #[cfg(not(target_arch = "bpf"))]
     pub fn from_record(record: A) -> Self {
+        Self::with_data(record, &[])
+    }
+
+    /// Builds a context from a record followed by `data`, its dynamic area:
+    /// the strings its [`DataLoc`](crate::tracepoints::DataLoc) fields point
+    /// to, at offsets from `size_of::<A>()` on.
+    ///
+    /// ```
+    /// use iu_ebpf::{
+    ///     programs::TracePointContext,
+    ///     tracepoints::{DataLoc, sched::ProcessExec},
+    /// };
+    /// let path = b"/usr/bin/true\0";
+    /// let record = ProcessExec {
+    ///     filename: DataLoc::new(size_of::<ProcessExec>(), path.len()),
+    ///     ..Default::default()
+    /// };
+    /// let ctx = TracePointContext::with_data(record, path);
+    /// let mut buf = [0; 64];
+    /// assert_eq!(ctx.read_str(record.filename, &mut buf), b"/usr/bin/true");
+    /// ```
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn with_data(record: A, data: &'static [u8]) -> Self {
         Self {
             record,
+            data,
             _args: PhantomData,
         }
     }

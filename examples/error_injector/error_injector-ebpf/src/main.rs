@@ -1,27 +1,9 @@
-//! Makes `getppid()` return a chosen value in one chosen process, with a
-//! kprobe and `bpf_override_return`, the counterpart of the original
-//! system's `error_injector`.
-#![no_std]
-#![no_main]
+//! The BPF object: the programs and maps of this crate's library.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{helpers, kprobe, map, maps::Array, programs::ProbeContext};
+use error_injector_ebpf as _;
 
-iu_ebpf::license!("GPL");
-
-/// 0: the target process; 1: the value to return.
-#[map]
-static CONFIG: Array<u64, 2> = Array::new();
-
-/// Calls overridden.
-#[map]
-static INJECTED: Array<u64, 1> = Array::new();
-
-#[kprobe(function = "__x64_sys_getppid")]
-fn error_injector(ctx: ProbeContext) -> u32 {
-    if CONFIG.get(0) == Some(u64::from(helpers::pid())) {
-        ctx.override_return(CONFIG.get(1).unwrap_or(0));
-        INJECTED.add(0, 1);
-    }
-    0
-}
+/// On the host there is nothing to run: test the library instead.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

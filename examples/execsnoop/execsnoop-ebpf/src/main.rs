@@ -1,54 +1,9 @@
-//! Sends one event per `execve` — pid, parent pid, uid, command and path —
-//! through a ring buffer.
-#![no_std]
-#![no_main]
+//! The BPF object: the programs and maps of this crate's library.
+#![cfg_attr(target_arch = "bpf", no_std, no_main)]
 #![forbid(unsafe_code)]
 
-use execsnoop_common::{ExecEvent, FILENAME_LEN};
-use iu_ebpf::{
-    helpers, map,
-    maps::{BPF_ANY, LruHashMap, RingBuf},
-    programs::TracePointContext,
-    tracepoint,
-    tracepoints::sched::{ProcessExec, ProcessFork},
-};
+use execsnoop_ebpf as _;
 
-iu_ebpf::license!("GPL");
-
-/// Child pid -> parent pid, learned from forks.
-#[map]
-static PARENTS: LruHashMap<u32, u32, 16384> = LruHashMap::new();
-
-#[map]
-static EVENTS: RingBuf<{ 256 * 1024 }> = RingBuf::new();
-
-iu_ebpf::global!(
-    /// Offset of `child_pid` in the `sched_process_fork` record: 20 since
-    /// Linux 6.10, 44 before; user space reads it from the format file.
-    static FORK_CHILD_PID: u32 = 20
-);
-
-#[tracepoint(category = "sched", name = "sched_process_fork")]
-fn fork(ctx: TracePointContext<ProcessFork>) -> u32 {
-    let child = ctx.read_at::<u32>(FORK_CHILD_PID.get() as usize);
-    // The parent's process id, not the forking thread's.
-    let _ = PARENTS.insert(&child, &helpers::pid(), BPF_ANY);
-    0
-}
-
-#[tracepoint(category = "sched", name = "sched_process_exec")]
-fn execsnoop(ctx: TracePointContext<ProcessExec>) -> u32 {
-    let args = ctx.args();
-    let pid = args.pid as u32;
-    let mut event = ExecEvent {
-        pid,
-        ppid: PARENTS.get(&pid).unwrap_or(0),
-        uid: helpers::uid_gid().0,
-        _pad: 0,
-        comm: helpers::comm(),
-        filename: [0; FILENAME_LEN],
-    };
-    ctx.read_str(args.filename, &mut event.filename);
-    let _ = EVENTS.output(&event);
-    0
-}
+/// On the host there is nothing to run: test the library instead.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}
