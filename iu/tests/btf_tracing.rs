@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use iu::{Ebpf, Error};
+use iu::{Ebpf, Error, programs::TestRun};
 
 /// Loads the object, or `None` (with the reason) when this kernel refuses
 /// BTF-attached programs.
@@ -74,5 +74,29 @@ fn lsm_file_open_denies_while_armed() {
     assert_eq!(denied.raw_os_error(), Some(libc::EPERM), "{denied}");
     assert_eq!(seen(&ebpf, 2), 1);
     assert!(std::fs::File::open("/proc/self/status").is_ok());
+    drop(link);
+}
+
+#[test]
+fn a_test_run_calls_the_kernel_test_functions_an_fexit_traces() {
+    let Some(ebpf) = load() else { return };
+    let link = ebpf
+        .btf_tracing("exit_fentry_test2")
+        .unwrap()
+        .attach()
+        .unwrap();
+    let out = ebpf
+        .program("exit_fentry_test2")
+        .unwrap()
+        .test_run(&TestRun::default())
+        .unwrap();
+    // A tracing test run reports 0 when every test function returned what
+    // it should.
+    assert_eq!(out.retval, 0);
+    assert_eq!(
+        [seen(&ebpf, 3), seen(&ebpf, 4), seen(&ebpf, 5)],
+        [2, 3, 5],
+        "fexit saw bpf_fentry_test2(2, 3) = 5"
+    );
     drop(link);
 }

@@ -1,6 +1,9 @@
 //! `Program::test_run`: running a program in the kernel on given input
-//! (`BPF_PROG_TEST_RUN`), for XDP, tc/skb, socket filter, raw tracepoint
-//! and syscall programs.
+//! (`BPF_PROG_TEST_RUN`), for XDP, tc/skb, socket filter and raw
+//! tracepoint programs, and fentry/fexit: a test run of a tracing program
+//! calls the kernel's `bpf_fentry_test1`..`8` once each, which the programs
+//! attached to them see (the return value is 0 when each returned what it
+//! should).
 
 use std::os::fd::AsFd;
 
@@ -37,8 +40,8 @@ impl<'a> TestRun<'a> {
         }
     }
 
-    /// Runs with a context (raw tracepoint arguments, syscall program
-    /// context, or an `xdp_md`/`__sk_buff` alongside a packet).
+    /// Runs with a context (raw tracepoint arguments, or an
+    /// `xdp_md`/`__sk_buff` alongside a packet).
     pub fn context(mut self, context: &'a [u8]) -> Self {
         self.context = context;
         self.context_out = context.len();

@@ -15,9 +15,9 @@ const EPERM: i32 = 1;
 static CONFIG: Array<u32, 2> = Array::new();
 
 /// 0: fentry hits, 1: fexit's last return value (as i64), 2: denied
-/// opens.
+/// opens, 3 and 4: `bpf_fentry_test2`'s arguments, 5: its return value.
 #[map]
-static SEEN: Array<u64, 3> = Array::new();
+static SEEN: Array<u64, 6> = Array::new();
 
 fn mine() -> bool {
     CONFIG.get(0) == Some(helpers::pid())
@@ -48,5 +48,15 @@ fn file_open(_ctx: BtfContext) -> i32 {
         SEEN.add(2, 1);
         return -EPERM;
     }
+    0
+}
+
+/// `u64 bpf_fentry_test2(int a, u64 b)`, which `BPF_PROG_TEST_RUN` of a
+/// tracing program calls with (2, 3).
+#[fexit(function = "bpf_fentry_test2")]
+fn exit_fentry_test2(ctx: BtfContext) -> u32 {
+    let _ = SEEN.set(3, &ctx.arg(0));
+    let _ = SEEN.set(4, &ctx.arg(1));
+    let _ = SEEN.set(5, &ctx.ret(2));
     0
 }
