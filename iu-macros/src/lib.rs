@@ -194,6 +194,24 @@ pub fn classifier(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a cgroup socket-buffer program, run on every
+/// packet the sockets of a cgroup send (`attach = "egress"`) or receive
+/// (`attach = "ingress"`). It takes an `SkBuffContext` (the packet from its
+/// IP header on) and returns a `CgroupSkbAction`.
+///
+/// ```ignore
+/// #[cgroup_skb(attach = "egress")]
+/// fn allow_all(_ctx: SkBuffContext) -> CgroupSkbAction {
+///     CgroupSkbAction::Allow
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::cgroup_skb(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Turns a function into a socket filter. It takes an `SkBuffContext` and
 /// returns how many bytes of the packet the socket keeps (0 drops it).
 ///

@@ -192,6 +192,31 @@ pub fn classifier(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
     emit("classifier".to_owned(), "SchedCls", func)
 }
 
+/// `#[cgroup_skb(attach = "ingress" | "egress")]`: section
+/// `cgroup_skb/<attach>`.
+pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let mut attach = None;
+    for (key, value) in parse_args(attr)? {
+        match (key.to_string().as_str(), value.value().as_str()) {
+            ("attach", direction @ ("ingress" | "egress")) => attach = Some(direction.to_owned()),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "expected `attach = \"ingress\"` or `attach = \"egress\"`",
+                ));
+            }
+        }
+    }
+    let Some(attach) = attach else {
+        return Err(syn::Error::new_spanned(
+            &func.sig.ident,
+            "cgroup_skb programs need `attach = \"ingress\"` or `attach = \"egress\"`",
+        ));
+    };
+    emit(format!("cgroup_skb/{attach}"), "CgroupSkb", func)
+}
+
 /// `#[socket_filter]`: section `socket`.
 pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -215,4 +240,25 @@ pub fn perf_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
         ));
     }
     emit("perf_event".to_owned(), "PerfEvent", func)
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    #[test]
+    fn cgroup_skb_puts_the_direction_in_the_section() {
+        let item =
+            quote! { fn f(ctx: SkBuffContext) -> CgroupSkbAction { CgroupSkbAction::Allow } };
+        let out = super::cgroup_skb(quote! { attach = "egress" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup_skb/egress\""), "{out}");
+        assert!(out.contains("CgroupSkb"), "{out}");
+
+        let missing = super::cgroup_skb(quote! {}, item.clone()).unwrap_err();
+        assert!(missing.to_string().contains("need `attach"), "{missing}");
+        let wrong = super::cgroup_skb(quote! { attach = "sideways" }, item).unwrap_err();
+        assert!(wrong.to_string().contains("expected `attach"), "{wrong}");
+    }
 }

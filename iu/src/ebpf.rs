@@ -656,6 +656,11 @@ impl Ebpf {
         crate::programs::PerfEvent::new(self.program(name)?)
     }
 
+    /// The cgroup socket-buffer program called `name`.
+    pub fn cgroup_skb(&self, name: &str) -> Result<crate::programs::CgroupSkb<'_>> {
+        crate::programs::CgroupSkb::new(self.program(name)?)
+    }
+
     /// The socket filter called `name`.
     pub fn socket_filter(&self, name: &str) -> Result<crate::programs::SocketFilter<'_>> {
         crate::programs::SocketFilter::new(self.program(name)?)

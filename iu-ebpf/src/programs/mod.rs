@@ -2,6 +2,7 @@
 //! program. One module per program type.
 
 mod btf_tracing;
+mod cgroup_skb;
 #[cfg(target_arch = "bpf")]
 mod packet;
 mod perf_event;
@@ -13,6 +14,7 @@ mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
+pub use cgroup_skb::CgroupSkbAction;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
@@ -40,6 +42,8 @@ pub mod kind {
     pub enum SchedCls {}
     /// `BPF_PROG_TYPE_SOCKET_FILTER`.
     pub enum SocketFilter {}
+    /// `BPF_PROG_TYPE_CGROUP_SKB`.
+    pub enum CgroupSkb {}
     /// `BPF_PROG_TYPE_PERF_EVENT`.
     pub enum PerfEvent {}
 }

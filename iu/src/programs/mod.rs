@@ -1,6 +1,7 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
 mod btf_tracing;
+pub mod cgroup_skb;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -23,6 +24,7 @@ use aya_obj::{
 
 pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
+pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
