@@ -197,17 +197,35 @@ pub fn classifier(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Turns a function into a cgroup socket-buffer program, run on every
 /// packet the sockets of a cgroup send (`attach = "egress"`) or receive
 /// (`attach = "ingress"`). It takes an `SkBuffContext` (the packet from its
-/// IP header on) and returns a `CgroupSkbAction`.
+/// IP header on) and returns a `CgroupAction`.
 ///
 /// ```ignore
 /// #[cgroup_skb(attach = "egress")]
-/// fn allow_all(_ctx: SkBuffContext) -> CgroupSkbAction {
-///     CgroupSkbAction::Allow
+/// fn allow_all(_ctx: SkBuffContext) -> CgroupAction {
+///     CgroupAction::Allow
 /// }
 /// ```
 #[proc_macro_attribute]
 pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> TokenStream {
     program::cgroup_skb(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup socket program, run when a process of
+/// the cgroup creates (`attach = "sock_create"`), releases
+/// (`"sock_release"`) or binds (`"post_bind4"`, `"post_bind6"`) a socket.
+/// It takes a `SockContext` and returns a `CgroupAction`.
+///
+/// ```ignore
+/// #[cgroup_sock(attach = "sock_create")]
+/// fn no_raw(ctx: SockContext) -> CgroupAction {
+///     if ctx.sock_type() == 3 { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::cgroup_sock(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -217,6 +217,26 @@ pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
     emit(format!("cgroup_skb/{attach}"), "CgroupSkb", func)
 }
 
+/// `#[cgroup_sock(attach = "sock_create" | "sock_release" | "post_bind4" |
+/// "post_bind6")]`: section `cgroup/<attach>`.
+pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    const EXPECTED: &str = "expected `attach = \"sock_create\"`, `\"sock_release\"`, `\"post_bind4\"` or `\"post_bind6\"`";
+    let func: ItemFn = syn::parse2(item)?;
+    let mut attach = None;
+    for (key, value) in parse_args(attr)? {
+        match (key.to_string().as_str(), value.value().as_str()) {
+            ("attach", hook @ ("sock_create" | "sock_release" | "post_bind4" | "post_bind6")) => {
+                attach = Some(hook.to_owned())
+            }
+            _ => return Err(syn::Error::new_spanned(key, EXPECTED)),
+        }
+    }
+    let Some(attach) = attach else {
+        return Err(syn::Error::new_spanned(&func.sig.ident, EXPECTED));
+    };
+    emit(format!("cgroup/{attach}"), "CgroupSock", func)
+}
+
 /// `#[socket_filter]`: section `socket`.
 pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -248,8 +268,7 @@ mod tests {
 
     #[test]
     fn cgroup_skb_puts_the_direction_in_the_section() {
-        let item =
-            quote! { fn f(ctx: SkBuffContext) -> CgroupSkbAction { CgroupSkbAction::Allow } };
+        let item = quote! { fn f(ctx: SkBuffContext) -> CgroupAction { CgroupAction::Allow } };
         let out = super::cgroup_skb(quote! { attach = "egress" }, item.clone())
             .unwrap()
             .to_string();
@@ -260,5 +279,15 @@ mod tests {
         assert!(missing.to_string().contains("need `attach"), "{missing}");
         let wrong = super::cgroup_skb(quote! { attach = "sideways" }, item).unwrap_err();
         assert!(wrong.to_string().contains("expected `attach"), "{wrong}");
+    }
+
+    #[test]
+    fn cgroup_sock_puts_the_hook_in_the_section() {
+        let item = quote! { fn f(ctx: SockContext) -> CgroupAction { CgroupAction::Allow } };
+        let out = super::cgroup_sock(quote! { attach = "sock_create" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup/sock_create\""), "{out}");
+        assert!(super::cgroup_sock(quote! {}, item).is_err());
     }
 }

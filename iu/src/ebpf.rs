@@ -661,6 +661,11 @@ impl Ebpf {
         crate::programs::CgroupSkb::new(self.program(name)?)
     }
 
+    /// The cgroup socket program called `name`.
+    pub fn cgroup_sock(&self, name: &str) -> Result<crate::programs::CgroupSock<'_>> {
+        crate::programs::CgroupSock::new(self.program(name)?)
+    }
+
     /// The socket filter called `name`.
     pub fn socket_filter(&self, name: &str) -> Result<crate::programs::SocketFilter<'_>> {
         crate::programs::SocketFilter::new(self.program(name)?)

@@ -3,6 +3,7 @@
 
 mod btf_tracing;
 mod cgroup_skb;
+mod cgroup_sock;
 #[cfg(target_arch = "bpf")]
 mod packet;
 mod perf_event;
@@ -14,7 +15,7 @@ mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
-pub use cgroup_skb::CgroupSkbAction;
+pub use cgroup_sock::SockContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
@@ -22,6 +23,40 @@ pub use socket_filter::SkBuffContext;
 pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
 pub use xdp::{XdpAction, XdpContext};
+
+/// What a cgroup program decides: a `#[cgroup_skb]` program about a
+/// packet, a `#[cgroup_sock]` program about a socket.
+///
+/// A denied egress packet makes the sending call fail with `EPERM`, and a
+/// denied ingress packet is dropped; a denied socket creation or bind fails
+/// with `EPERM`.
+///
+/// ```ignore
+/// #[cgroup_skb(attach = "egress")]
+/// fn no_telnet(ctx: SkBuffContext) -> CgroupAction {
+///     // IPv4 without options: TCP destination port at 22.
+///     if ctx.read::<[u8; 2]>(22) == Some(23u16.to_be_bytes()) {
+///         CgroupAction::Deny
+///     } else {
+///         CgroupAction::Allow
+///     }
+/// }
+/// ```
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupAction {
+    /// Refuse the packet or the operation.
+    Deny = 0,
+    /// Let it through.
+    Allow = 1,
+}
+
+impl crate::ProgramReturn for CgroupAction {
+    #[inline(always)]
+    fn into_return_code(self) -> u32 {
+        self as u32
+    }
+}
 
 /// Marker types naming program types, used to tie a context type to the
 /// attribute that declares the program.
@@ -44,6 +79,8 @@ pub mod kind {
     pub enum SocketFilter {}
     /// `BPF_PROG_TYPE_CGROUP_SKB`.
     pub enum CgroupSkb {}
+    /// `BPF_PROG_TYPE_CGROUP_SOCK`.
+    pub enum CgroupSock {}
     /// `BPF_PROG_TYPE_PERF_EVENT`.
     pub enum PerfEvent {}
 }

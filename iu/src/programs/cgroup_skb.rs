@@ -1,18 +1,12 @@
-//! cgroup socket-buffer programs: attached with a bpf_link to a cgroup v2
-//! directory, on the direction their section names.
+//! cgroup socket-buffer programs: attached to a cgroup v2 directory, on
+//! the direction their section names.
 
-use std::{
-    os::fd::{AsFd, AsRawFd},
-    path::Path,
-};
+use std::path::Path;
 
 use aya_obj::{ProgramSection, generated::bpf_attach_type, programs::CgroupSkbAttachType};
 
 use super::Program;
-use crate::{
-    error::{Error, Result},
-    sys::{self, SyscallError},
-};
+use crate::error::{Error, Result};
 
 /// A loaded cgroup socket-buffer program, ready to attach.
 ///
@@ -55,41 +49,16 @@ impl<'a> CgroupSkb<'a> {
     /// every socket of the processes in it and in its descendants, after
     /// the programs already attached there.
     pub fn attach(&self, cgroup: impl AsRef<Path>) -> Result<CgroupSkbLink> {
-        let cgroup = cgroup.as_ref();
         let direction = match self.attach_type {
             bpf_attach_type::BPF_CGROUP_INET_INGRESS => "ingress",
             _ => "egress",
         };
-        let target = format!("cgroup_skb {direction} on {}", cgroup.display());
-        let dir = std::fs::File::open(cgroup).map_err(|e| Error::Attach {
-            program: self.program.name.clone(),
-            target: target.clone(),
-            source: SyscallError::new("open", e),
-            hint: Some("give the directory of a cgroup v2 (under the cgroup2 mount, usually /sys/fs/cgroup)"),
-        })?;
-        let link = sys::link_create(
-            self.program.as_fd(),
-            dir.as_raw_fd() as u32,
-            self.attach_type as u32,
-            0,
-            0,
+        super::cgroup::attach(
+            self.program,
+            cgroup.as_ref(),
+            self.attach_type,
+            &format!("cgroup_skb {direction}"),
         )
-        .map_err(|e| {
-            let hint = matches!(e.raw_os_error(), Some(libc::EBADF | libc::EINVAL))
-                .then_some("the directory must be a cgroup v2 (cgroup2 mount), not a v1 hierarchy");
-            Error::from_syscall(
-                format!("attaching `{}` to {target}", self.program.name),
-                SyscallError::new("bpf(BPF_LINK_CREATE)", e),
-                "Attaching cgroup programs needs CAP_NET_ADMIN and CAP_BPF (or root): run with `sudo`.",
-                |_, source| Error::Attach {
-                    program: self.program.name.clone(),
-                    target: target.clone(),
-                    source,
-                    hint,
-                },
-            )
-        })?;
-        Ok(super::FdLink { link, target })
     }
 }
 

@@ -1,7 +1,9 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
 mod btf_tracing;
+mod cgroup;
 pub mod cgroup_skb;
+pub mod cgroup_sock;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -25,6 +27,7 @@ use aya_obj::{
 pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
 pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
+pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -231,6 +234,10 @@ impl LoadType {
                 ),
                 None => plain(BPF_PROG_TYPE_CGROUP_SKB),
             },
+            ProgramSection::CgroupSock { attach_type } => with(
+                BPF_PROG_TYPE_CGROUP_SOCK,
+                bpf_attach_type::from(*attach_type),
+            ),
             ProgramSection::FEntry { sleepable } => Self {
                 prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_FENTRY)

@@ -1,15 +1,19 @@
-//! A cgroup_skb egress program on a cgroup v2 that holds this test process
-//! (the only test of this binary, so no other test moves with it).
+//! cgroup programs on a new cgroup v2 that holds this test process while a
+//! test runs (one test at a time: the whole process moves).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
 use std::{
-    net::UdpSocket,
+    net::{TcpListener, UdpSocket},
     path::{Path, PathBuf},
+    sync::{Mutex, MutexGuard},
     time::Duration,
 };
 
 use iu::Ebpf;
+
+/// Held while this process is in a test's cgroup.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Where cgroup v2 is mounted.
 fn cgroup2_mount() -> Option<PathBuf> {
@@ -25,20 +29,28 @@ fn cgroup2_mount() -> Option<PathBuf> {
 struct InNewCgroup {
     dir: PathBuf,
     previous: PathBuf,
+    _alone: MutexGuard<'static, ()>,
 }
 
 impl InNewCgroup {
-    fn enter(mount: &Path) -> Self {
+    fn enter(mount: &Path, name: &str) -> Self {
+        let alone = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         let own = own
             .lines()
             .find_map(|line| line.strip_prefix("0::"))
             .expect("a cgroup v2 line in /proc/self/cgroup");
         let previous = mount.join(own.trim_start_matches('/'));
-        let dir = mount.join(format!("iu-test-cgroup-skb-{}", std::process::id()));
+        let dir = mount.join(format!("iu-test-{name}-{}", std::process::id()));
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()).unwrap();
-        Self { dir, previous }
+        Self {
+            dir,
+            previous,
+            _alone: alone,
+        }
     }
 }
 
@@ -52,15 +64,16 @@ impl Drop for InNewCgroup {
     }
 }
 
-#[test]
-fn denies_one_udp_port_of_the_cgroup_until_detached() {
+/// The cgroup2 mount and the loaded object, or `None` (saying why) where
+/// no cgroup v2 hierarchy is mounted.
+fn setup() -> Option<(PathBuf, Ebpf)> {
     let Some(mount) = cgroup2_mount() else {
         assert!(
             std::env::var_os("IU_VM_TIER").is_none(),
             "the VM guest mounts cgroup2"
         );
-        eprintln!("skipping: cgroup_skb: no cgroup v2 hierarchy is mounted (cgroup2)");
-        return;
+        eprintln!("skipping: cgroup programs: no cgroup v2 hierarchy is mounted (cgroup2)");
+        return None;
     };
     let dir = std::env::var_os("IU_OBJECT_DIR")
         .map(PathBuf::from)
@@ -68,7 +81,12 @@ fn denies_one_udp_port_of_the_cgroup_until_detached() {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("../target/bpf/bpfel-unknown-none/release")
         });
-    let ebpf = Ebpf::load_file(dir.join("cgroup_skb")).unwrap();
+    Some((mount, Ebpf::load_file(dir.join("cgroup")).unwrap()))
+}
+
+#[test]
+fn cgroup_skb_denies_one_udp_port_of_the_cgroup_until_detached() {
+    let Some((mount, ebpf)) = setup() else { return };
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     receiver
         .set_read_timeout(Some(Duration::from_millis(300)))
@@ -81,7 +99,7 @@ fn denies_one_udp_port_of_the_cgroup_until_detached() {
         .set(0, &u32::from(denied.port()))
         .unwrap();
 
-    let cgroup = InNewCgroup::enter(&mount);
+    let cgroup = InNewCgroup::enter(&mount, "cgroup-skb");
     let link = ebpf
         .cgroup_skb("deny_udp_port")
         .unwrap()
@@ -104,5 +122,27 @@ fn denies_one_udp_port_of_the_cgroup_until_detached() {
     // Port `denied` is closed: the datagram leaves and finds no socket.
     sender.send_to(b"after detach", denied).unwrap();
     assert_eq!(counts.get(1).unwrap(), 1, "still filtering after detach");
+    drop(cgroup);
+}
+
+#[test]
+fn sock_create_denies_udp_sockets_until_detached() {
+    let Some((mount, ebpf)) = setup() else { return };
+    ebpf.array::<u32>("CONFIG").unwrap().set(1, &1).unwrap();
+    let cgroup = InNewCgroup::enter(&mount, "sock-create");
+    let link = ebpf
+        .cgroup_sock("deny_udp_sockets")
+        .unwrap()
+        .attach(&cgroup.dir)
+        .unwrap();
+    let error = UdpSocket::bind("127.0.0.1:0").unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(libc::EPERM), "{error}");
+    TcpListener::bind("127.0.0.1:0").expect("TCP sockets are allowed");
+    let counts = ebpf.array::<u64>("COUNTS").unwrap();
+    assert_eq!(counts.get(2).unwrap(), 1, "one socket denied");
+
+    drop(link);
+    UdpSocket::bind("127.0.0.1:0").expect("UDP sockets after detach");
+    assert_eq!(counts.get(2).unwrap(), 1);
     drop(cgroup);
 }
