@@ -161,6 +161,25 @@ pub fn fexit(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into an fmod_ret program: it runs before kernel
+/// function `function`, with its arguments, and returns 0 to let the
+/// function run or another value to skip it and return that value instead.
+/// The kernel allows it only on functions open to error injection and on
+/// `security_*` hooks.
+///
+/// ```ignore
+/// #[fmod_ret(function = "bpf_modify_return_test")]
+/// fn skip(ctx: BtfContext) -> i32 {
+///     42
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn fmod_ret(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::btf(attr.into(), item.into(), "fmod_ret")
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Turns a function into a BPF LSM program on security hook `hook`. It
 /// returns 0 to allow, or a negative errno to deny.
 ///

@@ -154,7 +154,8 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit(section, "RawTracePoint", func)
 }
 
-/// `#[fentry(function = "...")]`, `#[fexit(...)]` and `#[lsm(hook = "...")]`.
+/// `#[fentry(function = "...")]`, `#[fexit(...)]`, `#[fmod_ret(...)]` and
+/// `#[lsm(hook = "...")]`.
 pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let key_name = if kind == "lsm" { "hook" } else { "function" };

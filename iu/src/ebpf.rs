@@ -122,7 +122,8 @@ impl EbpfLoader {
     /// Loads an object from its bytes: creates its maps, relocates and loads
     /// every program. Nothing is attached yet.
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
-        let mut obj = Object::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+        let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes))
+            .map_err(|e| Error::Parse(chain(&e)))?;
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
             let mut globals: std::collections::HashMap<&str, (&[u8], bool)> = self
@@ -259,12 +260,13 @@ impl EbpfLoader {
         let mut programs = HashMap::new();
         for (name, program) in &obj.programs {
             let section_name = sections.get(name).cloned().unwrap_or_default();
-            let load_type =
-                LoadType::of(&program.section).map_err(|reason| Error::UnsupportedProgram {
+            let load_type = LoadType::of(&program.section, &section_name).map_err(|reason| {
+                Error::UnsupportedProgram {
                     name: name.clone(),
                     section: section_name.clone(),
                     reason,
-                })?;
+                }
+            })?;
             let attach_btf_id = match LoadType::btf_target(&program.section, &section_name) {
                 Some(function) => kernel_btf()?
                     .id_by_type_name_kind(&function, aya_obj::btf::BtfKind::Func)

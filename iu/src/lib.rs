@@ -21,6 +21,7 @@ pub mod features;
 mod logger;
 pub mod maps;
 pub mod programs;
+mod section_alias;
 mod source_map;
 pub(crate) mod sys;
 #[cfg(feature = "testing")]

@@ -100,3 +100,39 @@ fn a_test_run_calls_the_kernel_test_functions_an_fexit_traces() {
     );
     drop(link);
 }
+
+#[test]
+fn fmod_ret_replaces_the_return_value_and_skips_the_function() {
+    let Some(ebpf) = load() else { return };
+    let program = ebpf.program("skip_modify_return_test").unwrap();
+    let seen_table = ebpf.array::<u64>("SEEN").unwrap();
+    // A tracing test run of an fmod_ret program calls the kernel's
+    // `bpf_modify_return_test` and reports what it returned in the low 16
+    // bits, and how many of the side effects it expected went missing in
+    // the high ones.
+    let run = |replacement: u64| {
+        seen_table.set(7, &replacement).unwrap();
+        program.test_run(&TestRun::default()).unwrap().retval
+    };
+    let plain = run(0);
+    let link = ebpf
+        .btf_tracing("skip_modify_return_test")
+        .unwrap()
+        .attach()
+        .unwrap();
+    assert_eq!(run(0), plain, "returning 0 lets the function run");
+    let (small, large) = (run(42), run(1000));
+    drop(link);
+    assert_eq!(seen(&ebpf, 6), 2, "two calls skipped");
+    assert_eq!(
+        (large & 0xffff) - (small & 0xffff),
+        1000 - 42,
+        "the replacement is the return value: {small:#x}, {large:#x}"
+    );
+    assert_eq!(large >> 16, small >> 16);
+    assert_ne!(
+        small >> 16,
+        plain >> 16,
+        "a skipped function has no side effects: {plain:#x}, {small:#x}"
+    );
+}

@@ -1,5 +1,5 @@
-//! BTF-attached programs: fentry, fexit (`BPF_PROG_TYPE_TRACING`) and BPF
-//! LSM. The target is fixed at load time (its BTF id in the kernel's BTF);
+//! BTF-attached programs: fentry, fexit, fmod_ret (`BPF_PROG_TYPE_TRACING`)
+//! and BPF LSM. The target is fixed at load time (its BTF id in the kernel's BTF);
 //! attaching creates the link.
 
 use std::os::fd::AsFd;
@@ -12,7 +12,7 @@ use crate::{
     sys::{self, SyscallError},
 };
 
-/// A loaded fentry, fexit or LSM program, ready to attach.
+/// A loaded fentry, fexit, fmod_ret or LSM program, ready to attach.
 ///
 /// ```no_run
 /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
@@ -32,7 +32,7 @@ impl<'a> BtfTracing<'a> {
             | ProgramSection::Lsm { .. } => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "fentry, fexit or LSM",
+                expected: "fentry, fexit, fmod_ret or LSM",
                 actual: program.section_name.clone(),
             }),
         }
@@ -65,5 +65,6 @@ impl<'a> BtfTracing<'a> {
     }
 }
 
-/// An attached fentry, fexit or LSM program. Dropping it detaches the program.
+/// An attached fentry, fexit, fmod_ret or LSM program. Dropping it detaches
+/// the program.
 pub type BtfLink = super::FdLink;

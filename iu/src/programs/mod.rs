@@ -66,7 +66,9 @@ impl Program {
         &self.section_name
     }
 
-    /// The program type, as aya-obj parsed it from the section name.
+    /// The program type, as aya-obj parsed it from the section name
+    /// (fmod_ret programs, which aya-obj 0.3 does not know, show as
+    /// `FEntry`).
     pub fn section(&self) -> &ProgramSection {
         &self.section
     }
@@ -187,7 +189,9 @@ impl LoadType {
     }
 
     /// Maps a section to its program type, or says why it cannot be loaded.
-    pub(crate) fn of(section: &ProgramSection) -> Result<Self, &'static str> {
+    /// `section_name` is the name in the object, which tells the sections
+    /// that were renamed for aya-obj (`crate::section_alias`).
+    pub(crate) fn of(section: &ProgramSection, section_name: &str) -> Result<Self, &'static str> {
         use bpf_prog_type::*;
         let plain = |t: bpf_prog_type| Self {
             prog_type: t as u32,
@@ -199,6 +203,12 @@ impl LoadType {
             expected_attach_type: a as u32,
             prog_flags: 0,
         };
+        if section_name.starts_with("fmod_ret/") {
+            return Ok(with(
+                BPF_PROG_TYPE_TRACING,
+                bpf_attach_type::BPF_MODIFY_RETURN,
+            ));
+        }
         Ok(match section {
             ProgramSection::KProbe | ProgramSection::KRetProbe => plain(BPF_PROG_TYPE_KPROBE),
             ProgramSection::UProbe { sleepable } | ProgramSection::URetProbe { sleepable } => {

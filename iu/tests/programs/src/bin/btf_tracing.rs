@@ -3,7 +3,7 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{fentry, fexit, helpers, lsm, map, maps::Array, programs::BtfContext};
+use iu_ebpf::{fentry, fexit, fmod_ret, helpers, lsm, map, maps::Array, programs::BtfContext};
 
 iu_ebpf::license!("GPL");
 
@@ -15,9 +15,11 @@ const EPERM: i32 = 1;
 static CONFIG: Array<u32, 2> = Array::new();
 
 /// 0: fentry hits, 1: fexit's last return value (as i64), 2: denied
-/// opens, 3 and 4: `bpf_fentry_test2`'s arguments, 5: its return value.
+/// opens, 3 and 4: `bpf_fentry_test2`'s arguments, 5: its return value,
+/// 6: `bpf_modify_return_test` calls skipped, 7 (set by the test): what
+/// they return instead (0: run them).
 #[map]
-static SEEN: Array<u64, 6> = Array::new();
+static SEEN: Array<u64, 8> = Array::new();
 
 fn mine() -> bool {
     CONFIG.get(0) == Some(helpers::pid())
@@ -58,5 +60,18 @@ fn exit_fentry_test2(ctx: BtfContext) -> u32 {
     let _ = SEEN.set(3, &ctx.arg(0));
     let _ = SEEN.set(4, &ctx.arg(1));
     let _ = SEEN.set(5, &ctx.ret(2));
+    0
+}
+
+/// `int bpf_modify_return_test(int a, int *b)`, which `BPF_PROG_TEST_RUN` of
+/// an fmod_ret program calls with a = 1: skipped while `SEEN[7]` is not 0,
+/// returning it.
+#[fmod_ret(function = "bpf_modify_return_test")]
+fn skip_modify_return_test(ctx: BtfContext) -> i32 {
+    let replacement = SEEN.get(7).unwrap_or(0) as i32;
+    if ctx.arg(0) == 1 && replacement != 0 {
+        SEEN.add(6, 1);
+        return replacement;
+    }
     0
 }
