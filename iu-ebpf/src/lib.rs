@@ -48,8 +48,8 @@ pub mod tracepoints;
 pub use global::Global;
 pub use iu_macros::{
     Pod, cgroup_skb, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, info, kprobe,
-    kretprobe, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, trace, tracepoint,
-    uprobe, uretprobe, warn, xdp,
+    kretprobe, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, syscall, trace,
+    tracepoint, uprobe, uretprobe, warn, xdp,
 };
 pub use pod::Pod;
 

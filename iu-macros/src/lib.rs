@@ -249,6 +249,25 @@ pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a syscall program: user space runs it on demand
+/// (`Ebpf::syscall(name)?.run(&mut args)`) on a buffer it passes, typed by
+/// the `SyscallContext<T>` it takes, which the program may rewrite. It
+/// returns an `i32`.
+///
+/// ```ignore
+/// #[syscall]
+/// fn double(mut ctx: SyscallContext<u64>) -> i32 {
+///     ctx.set_args(ctx.args() * 2);
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn syscall(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::syscall(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Turns a function into a socket filter. It takes an `SkBuffContext` and
 /// returns how many bytes of the packet the socket keeps (0 drops it).
 ///

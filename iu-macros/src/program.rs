@@ -238,6 +238,18 @@ pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     emit(format!("cgroup/{attach}"), "CgroupSock", func)
 }
 
+/// `#[syscall]`: section `syscall`.
+pub fn syscall(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "syscall programs take no arguments",
+        ));
+    }
+    emit("syscall".to_owned(), "Syscall", func)
+}
+
 /// `#[socket_filter]`: section `socket`.
 pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;

@@ -668,6 +668,11 @@ impl Ebpf {
         crate::programs::CgroupSock::new(self.program(name)?)
     }
 
+    /// The syscall program called `name`.
+    pub fn syscall(&self, name: &str) -> Result<crate::programs::Syscall<'_>> {
+        crate::programs::Syscall::new(self.program(name)?)
+    }
+
     /// The socket filter called `name`.
     pub fn socket_filter(&self, name: &str) -> Result<crate::programs::SocketFilter<'_>> {
         crate::programs::SocketFilter::new(self.program(name)?)

@@ -1,12 +1,11 @@
 //! Section names that aya-obj 0.3 does not know, renamed for its parser.
 //!
 //! aya-obj refuses an object with a program section it cannot classify,
-//! such as `fmod_ret/<function>`. Before parsing, such a name is rewritten
-//! in place to a name of the same length that aya-obj parses to the same
-//! kind of program (`fentry.s/<function>`: a BTF-attached tracing program),
-//! both in the section-name table and in the BTF string table, through
-//! which `.BTF.ext` ties function and line info to sections. Nothing moves,
-//! so every offset in the object stays valid. The loader
+//! such as `fmod_ret/<function>` or `syscall`. Before parsing, such a name
+//! is rewritten in place to a name of the same length that aya-obj parses
+//! ([`alias`]), both in the section-name table and in the BTF string table,
+//! through which `.BTF.ext` ties function and line info to sections.
+//! Nothing moves, so every offset in the object stays valid. The loader
 //! then takes the program's real type from the original section name
 //! ([`crate::programs::LoadType::of`]).
 
@@ -14,8 +13,15 @@ use std::borrow::Cow;
 
 use object::{Object, ObjectSection};
 
-/// Original section-name prefix and the same-length prefix aya-obj parses.
-const ALIASES: &[(&[u8], &[u8])] = &[(b"fmod_ret/", b"fentry.s/")];
+/// The same-length name aya-obj parses that stands for section `name`:
+/// `fmod_ret/<f>` becomes `fentry.s/<f>` (a BTF-attached tracing program),
+/// and `syscall` becomes `fexit.s` (which needs no target either).
+fn alias(name: &[u8]) -> Option<Vec<u8>> {
+    if let Some(function) = name.strip_prefix(b"fmod_ret/") {
+        return Some([b"fentry.s/".as_slice(), function].concat());
+    }
+    (name == b"syscall").then(|| b"fexit.s".to_vec())
+}
 
 /// The object's bytes with every aliased section name renamed, or the
 /// bytes themselves when it has none.
@@ -24,64 +30,71 @@ pub(crate) fn rename_for_parser(bytes: &[u8]) -> Cow<'_, [u8]> {
         // aya-obj reports the malformed object.
         return Cow::Borrowed(bytes);
     };
-    let aliased = file.sections().any(|s| {
-        s.name_bytes()
-            .is_ok_and(|name| ALIASES.iter().any(|(from, _)| name.starts_with(from)))
-    });
+    let aliased = file
+        .sections()
+        .any(|s| s.name_bytes().is_ok_and(|name| alias(name).is_some()));
     if !aliased {
         return Cow::Borrowed(bytes);
     }
-    let mut tables = Vec::new();
-    if let Some(range) = section_names_range(bytes) {
-        tables.push(range);
+    let mut out = bytes.to_vec();
+    // Section names, where the headers point: a linker may share one
+    // string between a section and its relocations (`.relsyscall`).
+    if let Some((table, names)) = section_names(bytes) {
+        for name in names {
+            if let Some(at) = table.checked_add(name) {
+                rename_string_at(&mut out, at);
+            }
+        }
     }
-    if let Some(range) = file
+    // BTF strings, whole: `.BTF.ext` names sections with them.
+    if let Some((start, end)) = file
         .section_by_name(".BTF")
         .and_then(|s| s.file_range())
         .and_then(|(offset, size)| btf_strings_range(bytes, offset as usize, size as usize))
     {
-        tables.push(range);
-    }
-    let mut out = bytes.to_vec();
-    for (start, end) in tables {
-        if let Some(table) = out.get_mut(start..end) {
-            rename_strings(table);
+        let mut at = start;
+        while at < end {
+            let len = rename_string_at(&mut out[..end], at);
+            at += len + 1;
         }
     }
     Cow::Owned(out)
 }
 
-/// Renames every aliased prefix in a string table. Not only at the start
-/// of a string: linkers share string tails, so a section's name may be the
-/// end of its relocation section's (`.relfmod_ret/f`). No symbol name holds
-/// a `/`, so nothing else matches.
-fn rename_strings(table: &mut [u8]) {
-    for (from, to) in ALIASES {
-        let mut at = 0;
-        while let Some(found) = table[at..].windows(from.len()).position(|w| w == *from) {
-            let start = at + found;
-            table[start..start + to.len()].copy_from_slice(to);
-            at = start + to.len();
-        }
+/// Renames the NUL-terminated string at `at` if it is aliased; returns its
+/// length.
+fn rename_string_at(bytes: &mut [u8], at: usize) -> usize {
+    let Some(rest) = bytes.get(at..) else {
+        return 0;
+    };
+    let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    if let Some(new) = alias(&rest[..len]) {
+        bytes[at..at + len].copy_from_slice(&new);
     }
+    len
 }
 
-/// File range of the section-name string table of a 64-bit little-endian
-/// ELF (the only kind BPF objects are).
-fn section_names_range(bytes: &[u8]) -> Option<(usize, usize)> {
+/// File offset of the section-name string table of a 64-bit
+/// little-endian ELF (the only kind BPF objects are), and each section's
+/// name offset in it.
+fn section_names(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
     // ELFCLASS64, ELFDATA2LSB.
     if bytes.get(4..6)? != [2, 1] {
         return None;
     }
     let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
     let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    let section_headers = u64_at(0x28)? as usize;
+    let headers = u64_at(0x28)? as usize;
     let header_size = usize::from(u16_at(0x3a)?);
+    let count = usize::from(u16_at(0x3c)?);
     let names_index = usize::from(u16_at(0x3e)?);
-    let header = section_headers.checked_add(names_index.checked_mul(header_size)?)?;
-    let offset = u64_at(header.checked_add(0x18)?)? as usize;
-    let size = u64_at(header.checked_add(0x20)?)? as usize;
-    Some((offset, offset.checked_add(size)?))
+    let header = |i: usize| headers.checked_add(i.checked_mul(header_size)?);
+    let table = u64_at(header(names_index)?.checked_add(0x18)?)? as usize;
+    let names = (0..count)
+        .filter_map(|i| u32_at(header(i)?).map(|name| name as usize))
+        .collect();
+    Some((table, names))
 }
 
 /// File range of the string section of the `.BTF` section at
@@ -103,12 +116,26 @@ fn btf_strings_range(bytes: &[u8], offset: usize, size: usize) -> Option<(usize,
 #[cfg(test)]
 mod tests {
     #[test]
-    fn renames_every_aliased_prefix() {
-        let mut table = b"\0fmod_ret/f\0.relfmod_ret/g\0fentry/h\0fmod_ret/".to_vec();
-        super::rename_strings(&mut table);
+    fn aliases_keep_the_length() {
         assert_eq!(
-            &table[..],
-            b"\0fentry.s/f\0.relfentry.s/g\0fentry/h\0fentry.s/"
+            super::alias(b"fmod_ret/f").as_deref(),
+            Some(&b"fentry.s/f"[..])
         );
+        assert_eq!(super::alias(b"syscall").as_deref(), Some(&b"fexit.s"[..]));
+        assert_eq!(super::alias(b"tracepoint/raw_syscalls/sys_enter"), None);
+        assert_eq!(super::alias(b"fentry/f"), None);
+    }
+
+    #[test]
+    fn renames_whole_strings_only() {
+        let mut table = b"syscall\0.relsyscall\0syscall_x\0fmod_ret/f\0".to_vec();
+        let mut at = 0;
+        while at < table.len() {
+            at += super::rename_string_at(&mut table, at) + 1;
+        }
+        assert_eq!(&table[..], b"fexit.s\0.relsyscall\0syscall_x\0fentry.s/f\0");
+        // A section's name may start inside its relocation section's.
+        super::rename_string_at(&mut table, 12);
+        assert_eq!(&table[8..20], b".relfexit.s\0");
     }
 }

@@ -10,6 +10,7 @@ mod perf_event;
 mod probe;
 mod raw_tracepoint;
 mod socket_filter;
+mod syscall;
 mod tc;
 mod tracepoint;
 mod xdp;
@@ -20,6 +21,7 @@ pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
 pub use socket_filter::SkBuffContext;
+pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
 pub use xdp::{XdpAction, XdpContext};
@@ -81,6 +83,8 @@ pub mod kind {
     pub enum CgroupSkb {}
     /// `BPF_PROG_TYPE_CGROUP_SOCK`.
     pub enum CgroupSock {}
+    /// `BPF_PROG_TYPE_SYSCALL`.
+    pub enum Syscall {}
     /// `BPF_PROG_TYPE_PERF_EVENT`.
     pub enum PerfEvent {}
 }

@@ -10,6 +10,7 @@ mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
 pub mod socket_filter;
+pub mod syscall;
 pub mod tc;
 mod test_run;
 pub mod tracepoint;
@@ -34,6 +35,7 @@ pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
+pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
 pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
@@ -67,8 +69,8 @@ impl Program {
     }
 
     /// The program type, as aya-obj parsed it from the section name
-    /// (fmod_ret programs, which aya-obj 0.3 does not know, show as
-    /// `FEntry`).
+    /// (fmod_ret and syscall programs, which aya-obj 0.3 does not know,
+    /// show as `FEntry` and `FExit`; `section_name` tells them apart).
     pub fn section(&self) -> &ProgramSection {
         &self.section
     }
@@ -208,6 +210,13 @@ impl LoadType {
                 BPF_PROG_TYPE_TRACING,
                 bpf_attach_type::BPF_MODIFY_RETURN,
             ));
+        }
+        if section_name == "syscall" {
+            // Syscall programs are always sleepable.
+            return Ok(Self {
+                prog_flags: BPF_F_SLEEPABLE,
+                ..plain(BPF_PROG_TYPE_SYSCALL)
+            });
         }
         Ok(match section {
             ProgramSection::KProbe | ProgramSection::KRetProbe => plain(BPF_PROG_TYPE_KPROBE),

@@ -1,6 +1,7 @@
 //! `Program::test_run`: running a program in the kernel on given input
 //! (`BPF_PROG_TEST_RUN`), for XDP, tc/skb, socket filter and raw
-//! tracepoint programs, and fentry/fexit: a test run of a tracing program
+//! tracepoint programs (syscall programs run with
+//! [`Syscall::run`](super::Syscall::run)), and fentry/fexit: a test run of a tracing program
 //! calls the kernel's `bpf_fentry_test1`..`8` once each, which the programs
 //! attached to them see (the return value is 0 when each returned what it
 //! should).
@@ -71,6 +72,15 @@ pub struct TestRunOutput {
 impl Program {
     /// Runs the program in the kernel on `input`, without attaching it.
     pub fn test_run(&self, input: &TestRun<'_>) -> Result<TestRunOutput> {
+        if self.section_name == "syscall" {
+            // The kernel writes a syscall program's context back into the
+            // input, which is borrowed shared here.
+            return Err(Error::WrongProgramType {
+                name: self.name.clone(),
+                expected: "a program that test_run takes (run syscall programs with `Ebpf::syscall(name)?.run(&mut args)`)",
+                actual: self.section_name.clone(),
+            });
+        }
         let mut data = vec![0u8; input.data_out];
         let mut context = vec![0u8; input.context_out];
         let result = sys::prog_test_run(

@@ -858,6 +858,26 @@ pub fn prog_test_run(
     })
 }
 
+/// Runs a syscall program on `ctx` (`BPF_PROG_TEST_RUN`), which the kernel
+/// copies in and, after the run, writes back. Returns the program's return
+/// value.
+pub fn prog_run_syscall(prog: BorrowedFd<'_>, ctx: &mut [u8]) -> io::Result<u32> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        ctx_size_in: ctx.len() as u32,
+        ctx_in: if ctx.is_empty() {
+            0
+        } else {
+            ctx.as_mut_ptr() as u64
+        },
+        ..Default::default()
+    };
+    // SAFETY: the kernel reads `ctx` and writes it back, `ctx.len()` bytes
+    // at most, through the exclusive borrow that lives for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_TEST_RUN, &mut attr) }?;
+    Ok(attr.retval)
+}
+
 #[repr(C)]
 #[derive(Default)]
 struct RawTracepointAttr {
