@@ -119,3 +119,57 @@ mod tests {
         assert_eq!(parse_field(format, "nope"), None);
     }
 }
+
+/// A kprobe event created in tracefs's `kprobe_events` (for kernels without
+/// the kprobe perf PMU), removed when dropped.
+#[derive(Debug)]
+pub(crate) struct KProbeEvent {
+    name: String,
+}
+
+impl KProbeEvent {
+    /// Creates `kprobes/<unique name>` on `function` + `offset` (a return
+    /// probe if `ret`), and returns it with its tracepoint id.
+    pub(crate) fn create(ret: bool, function: &str, offset: u64) -> std::io::Result<(Self, u64)> {
+        use std::io::Write;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let root = root().map_err(std::io::Error::other)?;
+        let name = format!(
+            "iu_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let definition = if ret {
+            format!("r:kprobes/{name} {function}\n")
+        } else {
+            format!("p:kprobes/{name} {function}+{offset}\n")
+        };
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("kprobe_events"))?
+            .write_all(definition.as_bytes())?;
+        let event = Self { name };
+        let id = tracepoint_id("kprobes", &event.name).map_err(std::io::Error::other)?;
+        Ok((event, id))
+    }
+
+    /// Whether this kernel can create kprobe events in tracefs.
+    pub(crate) fn supported() -> bool {
+        root().is_ok_and(|root| root.join("kprobe_events").exists())
+    }
+}
+
+impl Drop for KProbeEvent {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let removed = root().map_err(std::io::Error::other).and_then(|root| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(root.join("kprobe_events"))?
+                .write_all(format!("-:kprobes/{}\n", self.name).as_bytes())
+        });
+        if let Err(e) = removed {
+            log::warn!("cannot remove kprobe event kprobes/{}: {e}", self.name);
+        }
+    }
+}

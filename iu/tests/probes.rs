@@ -107,4 +107,26 @@ fn kprobe_and_kretprobe_see_calls_and_return_values() {
     drop((kprobe, kretprobe));
     std::hint::black_box(std::os::unix::process::parent_id());
     assert_eq!(seen(&ebpf, 1), 10, "still probing after detach");
+
+    // The same through a kprobe event in tracefs, the way for kernels
+    // without the kprobe PMU.
+    let kprobe = ebpf
+        .kprobe("kprobe_getppid")
+        .unwrap()
+        .attach_via_tracefs("__x64_sys_getppid", 0)
+        .unwrap();
+    let events = iu::tracefs::root().unwrap().join("kprobe_events");
+    let ours = format!("iu_{}_", std::process::id());
+    assert!(std::fs::read_to_string(&events).unwrap().contains(&ours));
+    for _ in 0..5 {
+        std::hint::black_box(std::os::unix::process::parent_id());
+    }
+    assert_eq!(seen(&ebpf, 1), 15);
+    drop(kprobe);
+    assert!(
+        !std::fs::read_to_string(&events).unwrap().contains(&ours),
+        "the kprobe event outlived its link"
+    );
+    std::hint::black_box(std::os::unix::process::parent_id());
+    assert_eq!(seen(&ebpf, 1), 15, "still probing after detach");
 }

@@ -21,6 +21,9 @@ pub struct PerfLink {
     pub(super) link: Option<OwnedFd>,
     _perf: OwnedFd,
     target: String,
+    /// The tracefs kprobe event the perf event was opened on, removed
+    /// after the perf event closes (declared after it).
+    pub(super) kprobe_event: Option<crate::tracefs::KProbeEvent>,
 }
 
 impl PerfLink {
@@ -81,5 +84,6 @@ pub(crate) fn attach(
         link,
         _perf: perf,
         target,
+        kprobe_event: None,
     })
 }

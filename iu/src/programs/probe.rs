@@ -83,9 +83,17 @@ impl<'a> KProbe<'a> {
         self.attach_to(function, offset)
     }
 
-    /// Attaches to kernel function `function` at byte `offset`.
+    /// Attaches to kernel function `function` at byte `offset`, through the
+    /// kprobe perf PMU, or where the kernel has none (before 4.17) through a
+    /// kprobe event in tracefs ([`KProbe::attach_via_tracefs`]).
     pub fn attach_to(&self, function: &str, offset: u64) -> Result<PerfLink> {
-        let (kind, ret_bit) = pmu("kprobe", "kprobes (kernel built without CONFIG_KPROBES)")?;
+        let (kind, ret_bit) = match pmu("kprobe", "kprobes (kernel built without CONFIG_KPROBES)") {
+            Ok(pmu) => pmu,
+            Err(Error::MissingFeature { .. }) if crate::tracefs::KProbeEvent::supported() => {
+                return self.attach_via_tracefs(function, offset);
+            }
+            Err(e) => return Err(e),
+        };
         let name =
             CString::new(function).map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
         let attr = PerfEventAttr {
@@ -119,6 +127,42 @@ impl<'a> KProbe<'a> {
             },
             other => other,
         })
+    }
+
+    /// Attaches to kernel function `function` at byte `offset` through a
+    /// kprobe event created in tracefs's `kprobe_events`, which the link
+    /// removes when dropped: the way for kernels without the kprobe PMU,
+    /// which [`KProbe::attach_to`] takes by itself there.
+    pub fn attach_via_tracefs(&self, function: &str, offset: u64) -> Result<PerfLink> {
+        let kind_name = if self.ret { "kretprobe" } else { "kprobe" };
+        let target = format!("{kind_name} {function}+{offset} (tracefs kprobe_events)");
+        let (event, id) =
+            crate::tracefs::KProbeEvent::create(self.ret, function, offset).map_err(|e| {
+                Error::Attach {
+                    program: self.program.name.clone(),
+                    target: target.clone(),
+                    hint: match e.raw_os_error() {
+                        Some(libc::ENOENT | libc::EINVAL) => Some(
+                            "no such kernel function, or it cannot be probed: check /proc/kallsyms",
+                        ),
+                        Some(libc::EACCES | libc::EPERM) => {
+                            Some("writing tracefs's kprobe_events needs root")
+                        }
+                        _ => None,
+                    },
+                    source: crate::sys::SyscallError::new("write(kprobe_events)", e),
+                }
+            })?;
+        let attr = PerfEventAttr {
+            type_: crate::sys::PERF_TYPE_TRACEPOINT,
+            config: id,
+            sample_period: 1,
+            wakeup_events: 1,
+            ..Default::default()
+        };
+        let mut link = perf_link::attach(self.program, &attr, (-1, 0), target, None)?;
+        link.kprobe_event = Some(event);
+        Ok(link)
     }
 }
 
