@@ -37,9 +37,10 @@ impl<T: Pod> SyscallContext<T> {
         {
             // SAFETY: `ctx` is this run's buffer; the verifier records the
             // furthest byte the program reads and the kernel refuses to run
-            // it on a shorter buffer. The buffer is a kernel allocation,
-            // aligned for any `T`; `T: Pod` is valid for any bytes.
-            unsafe { self.ctx.cast::<T>().read() }
+            // it on a shorter buffer. Nothing promises the buffer suits
+            // `T`'s alignment, hence the unaligned read; `T: Pod` is valid
+            // for any bytes.
+            unsafe { self.ctx.cast::<T>().read_unaligned() }
         }
         #[cfg(not(target_arch = "bpf"))]
         {
@@ -54,7 +55,7 @@ impl<T: Pod> SyscallContext<T> {
         {
             // SAFETY: as in `args`: the buffer holds a `T`, which the kernel
             // checks before the run, and syscall programs may write it.
-            unsafe { self.ctx.cast::<T>().write(value) }
+            unsafe { self.ctx.cast::<T>().write_unaligned(value) }
         }
         #[cfg(not(target_arch = "bpf"))]
         {
