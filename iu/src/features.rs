@@ -11,7 +11,7 @@ use aya_obj::{Features, btf::BtfFeatures};
 /// `BPF_PROG_TYPE_*` and `BPF_MAP_TYPE_*`, for the probes below.
 pub use aya_obj::generated::{bpf_map_type, bpf_prog_type};
 
-fn at_least(major: u32, minor: u32) -> bool {
+pub(crate) fn at_least(major: u32, minor: u32) -> bool {
     crate::sys::kernel_version().is_some_and(|(a, b, _)| (a, b) >= (major, minor))
 }
 

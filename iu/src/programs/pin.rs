@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{FdLink, PerfLink, Program, ProgramInfo, SocketFilterLink};
+use super::{FdLink, PerfLink, Program, ProgramInfo, SocketFilterLink, XdpLink};
 use crate::{
     Error, Result,
     sys::{self, SyscallError},
@@ -131,6 +131,12 @@ impl Link for PerfLink {
 impl Link for FdLink {
     fn link_fd(&self) -> Option<BorrowedFd<'_>> {
         Some(self.link.as_fd())
+    }
+}
+
+impl Link for XdpLink {
+    fn link_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.as_ref().map(AsFd::as_fd)
     }
 }
 

@@ -1,7 +1,8 @@
 //! XDP programs: attach to a network interface with a bpf_link (Linux
-//! 5.9+), in driver, generic (skb) or offload mode.
+//! 5.9+) or through rtnetlink before that, in driver, generic (skb) or
+//! offload mode.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use aya_obj::{ProgramSection, generated::bpf_attach_type};
 
@@ -74,8 +75,13 @@ impl<'a> Xdp<'a> {
         self.attach_to_index(ifindex, mode)
     }
 
-    /// Attaches to the interface with index `ifindex`.
+    /// Attaches to the interface with index `ifindex`: with a bpf_link
+    /// (Linux 5.9+), or before that through rtnetlink
+    /// ([`Xdp::attach_netlink`]).
     pub fn attach_to_index(&self, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
+        if !crate::features::xdp_link() {
+            return self.attach_netlink(ifindex, mode);
+        }
         let target = format!("XDP on interface {ifindex}");
         let link = sys::link_create(
             self.program.as_fd(),
@@ -84,27 +90,121 @@ impl<'a> Xdp<'a> {
             mode.flags(),
             0,
         )
-        .map_err(|e| {
-            let hint = match e.raw_os_error() {
-                Some(libc::EOPNOTSUPP) => Some("the driver does not support this XDP mode: try XdpMode::Generic"),
-                Some(libc::EBUSY) => Some("another XDP program is attached to this interface"),
-                _ => None,
-            };
-            Error::from_syscall(
-                format!("attaching `{}` to {target}", self.program.name),
-                SyscallError::new("bpf(BPF_LINK_CREATE)", e),
-                "Attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF (or root): run with `sudo`.",
-                |_, source| Error::Attach {
-                    program: self.program.name.clone(),
-                    target: target.clone(),
-                    source,
-                    hint,
-                },
-            )
-        })?;
-        Ok(super::FdLink { link, target })
+        .map_err(|e| self.error(&target, "bpf(BPF_LINK_CREATE)", e))?;
+        Ok(XdpLink {
+            link: Some(link),
+            _netlink: None,
+            target,
+        })
+    }
+
+    /// Attaches to the interface with index `ifindex` through rtnetlink
+    /// (`RTM_SETLINK`), the way for kernels without XDP bpf_links, which
+    /// [`Xdp::attach_to_index`] takes by itself there. It refuses an
+    /// interface that has an XDP program already, and the link detaches
+    /// only this program when dropped. Such an attachment cannot be pinned.
+    pub fn attach_netlink(&self, ifindex: u32, mode: XdpMode) -> Result<XdpLink> {
+        let target = format!("XDP on interface {ifindex} (netlink)");
+        // The link keeps its own descriptor of the program, to name it as
+        // the one to detach.
+        let program = self
+            .program
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| self.error(&target, "dup", e))?;
+        let flags = mode.flags();
+        sys::netlink::xdp_set(
+            ifindex,
+            program.as_raw_fd(),
+            None,
+            flags | sys::netlink::XDP_FLAGS_UPDATE_IF_NOEXIST,
+        )
+        .map_err(|e| self.error(&target, "rtnetlink(RTM_SETLINK)", e))?;
+        Ok(XdpLink {
+            link: None,
+            _netlink: Some(NetlinkAttachment {
+                ifindex,
+                flags,
+                program,
+            }),
+            target,
+        })
+    }
+
+    fn error(&self, target: &str, call: &'static str, e: std::io::Error) -> Error {
+        let hint = match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP) => {
+                Some("the driver does not support this XDP mode: try XdpMode::Generic")
+            }
+            Some(libc::EBUSY | libc::EEXIST) => {
+                Some("another XDP program is attached to this interface")
+            }
+            _ => None,
+        };
+        Error::from_syscall(
+            format!("attaching `{}` to {target}", self.program.name),
+            SyscallError::new(call, e),
+            "Attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF (or root): run with `sudo`.",
+            |_, source| Error::Attach {
+                program: self.program.name.clone(),
+                target: target.to_owned(),
+                source,
+                hint,
+            },
+        )
     }
 }
 
-/// An attached XDP program. Dropping it detaches the program.
-pub type XdpLink = super::FdLink;
+/// An attached XDP program: a bpf_link, or an rtnetlink attachment on
+/// kernels without XDP links. Dropping it detaches the program.
+#[derive(Debug)]
+pub struct XdpLink {
+    pub(super) link: Option<OwnedFd>,
+    _netlink: Option<NetlinkAttachment>,
+    target: String,
+}
+
+impl XdpLink {
+    /// The hook, for example `XDP on interface 3`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the attachment is a bpf_link (as opposed to rtnetlink).
+    pub fn is_bpf_link(&self) -> bool {
+        self.link.is_some()
+    }
+}
+
+/// A program set on an interface through rtnetlink, taken off when
+/// dropped.
+#[derive(Debug)]
+struct NetlinkAttachment {
+    ifindex: u32,
+    flags: u32,
+    program: OwnedFd,
+}
+
+impl Drop for NetlinkAttachment {
+    fn drop(&mut self) {
+        // Only if this program is still the one attached (Linux 5.7+);
+        // older kernels cannot say which program to replace.
+        let expected = sys::netlink::xdp_set(
+            self.ifindex,
+            -1,
+            Some(self.program.as_raw_fd()),
+            self.flags | sys::netlink::XDP_FLAGS_REPLACE,
+        );
+        let result = match expected {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINVAL) && !crate::features::at_least(5, 7) =>
+            {
+                sys::netlink::xdp_set(self.ifindex, -1, None, self.flags)
+            }
+            other => other,
+        };
+        if let Err(e) = result {
+            log::warn!("cannot detach XDP from interface {}: {e}", self.ifindex);
+        }
+    }
+}

@@ -8,6 +8,7 @@
 
 mod bpf;
 mod mmap;
+pub mod netlink;
 mod perf_event;
 
 pub use bpf::*;

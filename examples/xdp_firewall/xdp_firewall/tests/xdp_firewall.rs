@@ -125,3 +125,36 @@ fn filters_real_packets_on_a_veth() {
     assert!(veth.ping(2));
     assert_eq!(count(PASSED) + count(DROPPED), before);
 }
+
+#[test]
+fn filters_real_packets_through_an_rtnetlink_attachment() {
+    // The attachment kernels before 5.9 get; here it is asked for.
+    if !Veth::tools_available() {
+        assert!(
+            std::env::var_os("IU_HOST_TIER").is_none(),
+            "iproute2 and ping are required on the host"
+        );
+        eprintln!("skipping: iproute2 or ping is not installed here");
+        return;
+    }
+    let veth = Veth::new(3).unwrap();
+    let ifindex = nix::net::if_::if_nametoindex(veth.host()).unwrap();
+    let ebpf = load();
+    let xdp = ebpf.xdp("xdp_firewall").unwrap();
+    let link = xdp
+        .attach_netlink(ifindex, iu::programs::XdpMode::Generic)
+        .unwrap();
+    assert!(!link.is_bpf_link());
+    // One XDP program per interface and mode through rtnetlink.
+    assert!(
+        xdp.attach_netlink(ifindex, iu::programs::XdpMode::Generic)
+            .is_err()
+    );
+    ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")
+        .unwrap()
+        .insert(&LpmKey::new(8, [10, 0, 0, 0]), &1, BPF_ANY)
+        .unwrap();
+    assert!(!veth.ping(2), "pings must be dropped while attached");
+    drop(link);
+    assert!(veth.ping(2), "pings must pass after the link is dropped");
+}
