@@ -70,16 +70,23 @@ fn drops_blocked_sources_and_counts_on_crafted_packets() {
     assert_eq!(count([10, 1, 2, 3], PASSED), 0);
 }
 
+/// Whether iproute2 and ping are here. They are host tools; the VM guest
+/// has neither. On the host (`IU_HOST_TIER`) they are required.
+fn veth_tools() -> bool {
+    if Veth::tools_available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("IU_HOST_TIER").is_none(),
+        "iproute2 and ping are required on the host"
+    );
+    eprintln!("skipping: iproute2 or ping is not installed here");
+    false
+}
+
 #[test]
 fn filters_real_packets_on_a_veth() {
-    // iproute2 and ping are host tools; the VM guest has neither. On the
-    // host (`IU_HOST_TIER`) they are required.
-    if !Veth::tools_available() {
-        assert!(
-            std::env::var_os("IU_HOST_TIER").is_none(),
-            "iproute2 and ping are required on the host"
-        );
-        eprintln!("skipping: iproute2 or ping is not installed here");
+    if !veth_tools() {
         return;
     }
     let veth = Veth::new(1).unwrap();
@@ -129,12 +136,7 @@ fn filters_real_packets_on_a_veth() {
 #[test]
 fn filters_real_packets_through_an_rtnetlink_attachment() {
     // The attachment kernels before 5.9 get; here it is asked for.
-    if !Veth::tools_available() {
-        assert!(
-            std::env::var_os("IU_HOST_TIER").is_none(),
-            "iproute2 and ping are required on the host"
-        );
-        eprintln!("skipping: iproute2 or ping is not installed here");
+    if !veth_tools() {
         return;
     }
     let veth = Veth::new(3).unwrap();
