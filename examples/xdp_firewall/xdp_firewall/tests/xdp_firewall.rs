@@ -70,6 +70,19 @@ fn drops_blocked_sources_and_counts_on_crafted_packets() {
     assert_eq!(count([10, 1, 2, 3], PASSED), 0);
 }
 
+#[test]
+fn stays_as_small_as_the_same_program_in_c() {
+    // clang-22 -O2 compiles xtask/peers/xdp_firewall.bpf.c to 61
+    // instructions (docs/benchmarks.md, "Programs"); iu's build gives 58.
+    // A build change that loses an optimization shows here first.
+    let info = load().program("xdp_firewall").unwrap().info().unwrap();
+    assert!(
+        info.xlated_insns <= 64,
+        "xdp_firewall grew to {} instructions (C: 61)",
+        info.xlated_insns
+    );
+}
+
 /// Whether iproute2 and ping are here. They are host tools; the VM guest
 /// has neither. On the host (`IU_HOST_TIER`) they are required.
 fn veth_tools() -> bool {
