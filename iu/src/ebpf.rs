@@ -122,7 +122,11 @@ impl EbpfLoader {
     /// Loads an object from its bytes: creates its maps, relocates and loads
     /// every program. Nothing is attached yet.
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
-        let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes))
+        // One ELF parse for what aya-obj does not give: program section
+        // names, the verifier's source map, and section renames.
+        let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+        let (sections, log_section) = program_sections(&file)?;
+        let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
             .map_err(|e| Error::Parse(chain(&e)))?;
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -145,7 +149,6 @@ impl EbpfLoader {
                 source,
             })?;
         }
-        let (sections, log_section) = program_sections(bytes)?;
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         if obj.has_btf_relocations() {
             let kernel = kernel_btf()?;
@@ -358,8 +361,7 @@ fn map_takes_btf(map_type: u32) -> bool {
 /// Maps program (function) names to their ELF section names, which carry
 /// the attach target (`tracepoint/<category>/<name>`), and returns the
 /// `iu_log` section (log call sites), if any.
-fn program_sections(bytes: &[u8]) -> Result<(HashMap<String, String>, Vec<u8>)> {
-    let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>, Vec<u8>)> {
     let undefined: Vec<&str> = file
         .symbols()
         .filter(|s| s.is_undefined())
@@ -698,4 +700,28 @@ fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut names: Vec<String> = names.cloned().collect();
     names.sort();
     names
+}
+
+/// The directory `cargo xtask build` writes BPF objects to:
+/// `$IU_OBJECT_DIR` when set (xtask sets it for `run` and `test`, in the VM
+/// guest too), else `bpf/bpfel-unknown-none/release` in the cargo target
+/// directory the running executable was built in.
+///
+/// ```no_run
+/// let ebpf = iu::Ebpf::load_file(iu::object_dir().join("hello"))?;
+/// # Ok::<(), iu::Error>(())
+/// ```
+pub fn object_dir() -> PathBuf {
+    const OBJECTS: &str = "bpf/bpfel-unknown-none/release";
+    if let Some(dir) = std::env::var_os("IU_OBJECT_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .map(|dir| dir.join(OBJECTS))
+                .find(|dir| dir.is_dir())
+        })
+        .unwrap_or_else(|| PathBuf::from("target").join(OBJECTS))
 }

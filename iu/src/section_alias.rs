@@ -23,13 +23,9 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     (name == b"syscall").then(|| b"fexit.s".to_vec())
 }
 
-/// The object's bytes with every aliased section name renamed, or the
-/// bytes themselves when it has none.
-pub(crate) fn rename_for_parser(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let Ok(file) = object::File::parse(bytes) else {
-        // aya-obj reports the malformed object.
-        return Cow::Borrowed(bytes);
-    };
+/// The object's bytes (`file` is their parse) with every aliased section
+/// name renamed, or the bytes themselves when it has none.
+pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) -> Cow<'a, [u8]> {
     let aliased = file
         .sections()
         .any(|s| s.name_bytes().is_ok_and(|name| alias(name).is_some()));

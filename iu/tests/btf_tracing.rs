@@ -4,20 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, Error, programs::TestRun};
 
 /// Loads the object, or `None` (with the reason) when this kernel refuses
 /// BTF-attached programs.
 fn load() -> Option<Ebpf> {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    match Ebpf::load_file(dir.join("btf_tracing")) {
+    match Ebpf::load_file(iu::object_dir().join("btf_tracing")) {
         Ok(ebpf) => {
             ebpf.array::<u32>("CONFIG")
                 .unwrap()

@@ -75,13 +75,8 @@ fn setup() -> Option<(PathBuf, Ebpf)> {
         eprintln!("skipping: cgroup programs: no cgroup v2 hierarchy is mounted (cgroup2)");
         return None;
     };
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    Some((mount, Ebpf::load_file(dir.join("cgroup")).unwrap()))
+    let ebpf = Ebpf::load_file(iu::object_dir().join("cgroup")).unwrap();
+    Some((mount, ebpf))
 }
 
 #[test]

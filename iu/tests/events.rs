@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::collections::BTreeMap;
 
 use iu::{
     Ebpf, Pod,
@@ -25,13 +25,7 @@ struct Event {
 }
 
 fn setup() -> (Ebpf, TracePointLink) {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    let ebpf = Ebpf::load_file(dir.join("events")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("events")).unwrap();
     ebpf.array::<u32>("CONFIG")
         .unwrap()
         .set(0, &std::process::id())

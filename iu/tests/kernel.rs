@@ -10,13 +10,7 @@ use std::{os::fd::AsFd, path::PathBuf, time::Duration};
 use iu::{Ebpf, Error, TracePipe};
 
 fn object(name: &str) -> PathBuf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    let path = dir.join(name);
+    let path = iu::object_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the BPF objects with `cargo xtask build` (or run `cargo xtask test`)",

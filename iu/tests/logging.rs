@@ -8,13 +8,7 @@ use std::{os::fd::AsFd, path::PathBuf, time::Duration};
 use iu::{EbpfLoader, EbpfLogger};
 
 fn object() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        })
-        .join("logging")
+    iu::object_dir().join("logging")
 }
 
 #[tokio::test]

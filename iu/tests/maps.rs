@@ -15,13 +15,7 @@ use iu::{
 };
 
 fn object() -> PathBuf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    dir.join("map_test")
+    iu::object_dir().join("map_test")
 }
 
 /// Loads `maps` (with `loader`'s options), points it at this thread and
@@ -404,8 +398,7 @@ fn spin_locked_values_update_atomically() {
         a: u64,
         b: u64,
     }
-    let dir = object().parent().unwrap().to_owned();
-    let ebpf = Ebpf::load_file(dir.join("spin_lock")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("spin_lock")).unwrap();
     let locked = ebpf
         .hash_map::<u32, iu::maps::SpinLocked<Pair>>("LOCKED")
         .unwrap();

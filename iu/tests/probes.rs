@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, Error};
 
 /// The function the uprobe tests probe, in this test binary.
@@ -16,13 +14,7 @@ pub extern "C" fn iu_uprobe_target(x: u64) -> u64 {
 }
 
 fn load() -> Ebpf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    let ebpf = Ebpf::load_file(dir.join("probes")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("probes")).unwrap();
     ebpf.array::<u32>("CONFIG")
         .unwrap()
         .set(0, &std::process::id())

@@ -2,19 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{net::UdpSocket, path::PathBuf, time::Duration};
+use std::{net::UdpSocket, time::Duration};
 
 use iu::Ebpf;
 
 #[test]
 fn drops_matching_datagrams_until_detached() {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    let ebpf = Ebpf::load_file(dir.join("socket_filter")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     receiver
         .set_read_timeout(Some(Duration::from_millis(300)))

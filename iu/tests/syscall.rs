@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, Error, Pod, programs::TestRun};
 
 /// `Numbers` of the program.
@@ -15,13 +13,7 @@ struct Numbers {
 }
 
 fn load() -> Ebpf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    Ebpf::load_file(dir.join("syscall")).unwrap()
+    Ebpf::load_file(iu::object_dir().join("syscall")).unwrap()
 }
 
 #[test]

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, programs::TestRun};
 
 const DROP: u32 = 1;
@@ -15,13 +13,8 @@ const ABORTED: u32 = 0;
 const TX: u32 = 3;
 
 fn load(name: &str) -> Ebpf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/bpf/bpfel-unknown-none/release")
-        });
-    Ebpf::load_file(dir.join(name)).unwrap_or_else(|e| panic!("{name} was refused:\n{e}"))
+    Ebpf::load_file(iu::object_dir().join(name))
+        .unwrap_or_else(|e| panic!("{name} was refused:\n{e}"))
 }
 
 fn run(ebpf: &Ebpf, program: &str, packet: &[u8]) -> u32 {

@@ -39,7 +39,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .clone()
-        .unwrap_or_else(|| object_dir().join("error_injector"));
+        .unwrap_or_else(|| iu::object_dir().join("error_injector"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     let target = args.pid.unwrap_or_else(std::process::id);
     let config = ebpf.array::<u64>("CONFIG")?;
@@ -55,14 +55,4 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let injected = ebpf.array::<u64>("INJECTED")?.get(0)?;
     log::info!("{injected} calls overridden");
     Ok(())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

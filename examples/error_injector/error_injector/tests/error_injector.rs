@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use iu::features::{self, bpf_prog_type};
 
@@ -21,15 +21,8 @@ fn getppid_returns_the_injected_value() {
         eprintln!("skipping: bpf_override_return: kernel built without CONFIG_BPF_KPROBE_OVERRIDE");
         return;
     }
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
     let output = Command::new(env!("CARGO_BIN_EXE_error_injector"))
         .args(["--value", "4242"])
-        .env("IU_OBJECT_DIR", dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
-        .unwrap_or_else(|| object_dir().join("execsnoop"));
+        .unwrap_or_else(|| iu::object_dir().join("execsnoop"));
     // The fork record's layout changed in Linux 6.10: take the offset from
     // this kernel's format file.
     let (child_pid, _) = iu::tracefs::field("sched", "sched_process_fork", "child_pid")?;
@@ -70,14 +70,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

@@ -4,21 +4,13 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Command, Stdio},
 };
 
 #[test]
 fn prints_each_exec_with_pid_parent_uid_and_path() {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
     let mut snoop = Command::new(env!("CARGO_BIN_EXE_execsnoop"))
         .args(["--duration", "3"])
-        .env("IU_OBJECT_DIR", dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -36,7 +36,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let object = args.object.unwrap_or_else(|| object_dir().join("hello"));
+    let object = args
+        .object
+        .unwrap_or_else(|| iu::object_dir().join("hello"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     // Open the pipe before attaching, so that no line is missed.
     let mut trace = iu::TracePipe::open()?.only(ebpf.printk_formats());
@@ -79,14 +81,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     drop(link);
     Ok(())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

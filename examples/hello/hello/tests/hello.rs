@@ -2,22 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{os::unix::process::CommandExt, path::PathBuf, process::Command};
-
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
-}
+use std::{os::unix::process::CommandExt, process::Command};
 
 #[test]
 fn hello_prints_the_pid_that_called_dup_and_leaves_nothing_loaded() {
     let child = Command::new(env!("CARGO_BIN_EXE_hello"))
         .args(["--count", "2"])
-        .env("IU_OBJECT_DIR", object_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -55,7 +45,6 @@ fn hello_prints_the_pid_that_called_dup_and_leaves_nothing_loaded() {
 #[test]
 fn without_privileges_the_error_names_the_capability() {
     let output = Command::new(env!("CARGO_BIN_EXE_hello"))
-        .env("IU_OBJECT_DIR", object_dir())
         .uid(65534)
         .gid(65534)
         .output()

@@ -47,7 +47,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<usize, Box<dyn std::error::Error>> {
-    let object = args.object.unwrap_or_else(|| object_dir().join("map_test"));
+    let object = args
+        .object
+        .unwrap_or_else(|| iu::object_dir().join("map_test"));
     // A read-only global, set before the load.
     let ebpf: Ebpf = EbpfLoader::new()
         .set_global("MULTIPLIER", &3u64)
@@ -169,14 +171,4 @@ fn run(args: Args) -> Result<usize, Box<dyn std::error::Error>> {
         format!("{frames} frames"),
     );
     Ok(report.failed)
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

@@ -2,18 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 #[test]
 fn every_check_passes() {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
     let output = Command::new(env!("CARGO_BIN_EXE_map_test"))
-        .env("IU_OBJECT_DIR", dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

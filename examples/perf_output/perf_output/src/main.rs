@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
-        .unwrap_or_else(|| object_dir().join("perf_output"));
+        .unwrap_or_else(|| iu::object_dir().join("perf_output"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     let mut events = PerfEventArray::new(ebpf.map("EVENTS")?, args.pages)?;
     let _link = ebpf.tracepoint("perf_output")?.attach()?;
@@ -77,14 +77,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         log::warn!("{} events lost in total", events.lost());
     }
     Ok(())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

@@ -3,19 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
 use std::{
-    path::PathBuf,
     process::Command,
     sync::atomic::{AtomicBool, Ordering},
 };
 
 #[test]
 fn samples_a_busy_process_with_kernel_symbols() {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
     let pid = std::process::id();
     let stop = AtomicBool::new(false);
     let output = std::thread::scope(|s| {
@@ -27,7 +20,6 @@ fn samples_a_busy_process_with_kernel_symbols() {
         });
         let output = Command::new(env!("CARGO_BIN_EXE_profile"))
             .args(["--frequency", "199", "--duration", "2", "--top", "50"])
-            .env("IU_OBJECT_DIR", dir)
             .output()
             .unwrap();
         stop.store(true, Ordering::Relaxed);

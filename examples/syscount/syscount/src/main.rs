@@ -47,7 +47,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .clone()
-        .unwrap_or_else(|| object_dir().join("syscount"));
+        .unwrap_or_else(|| iu::object_dir().join("syscount"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     let _enter = ebpf.tracepoint("sys_enter")?.attach()?;
     let _exit = ebpf.tracepoint("sys_exit")?.attach()?;
@@ -127,14 +127,4 @@ fn comm(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|c| c.trim().to_owned())
         .unwrap_or_else(|_| "?".to_owned())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

@@ -5,19 +5,9 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
-
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
-}
 
 #[test]
 fn counts_calls_and_errors_of_this_process() {
@@ -25,7 +15,6 @@ fn counts_calls_and_errors_of_this_process() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_syscount"))
         .args(["--interval", "0.5", "--duration", "3", "--top", "100"])
         .args(["--pid", &pid.to_string()])
-        .env("IU_OBJECT_DIR", object_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -40,7 +40,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .clone()
-        .unwrap_or_else(|| object_dir().join("tc_counter"));
+        .unwrap_or_else(|| iu::object_dir().join("tc_counter"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     let _ingress = ebpf
         .classifier("ingress")?
@@ -77,14 +77,4 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

@@ -4,20 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, testing::differential};
 use iu_ebpf::sim;
 
 #[test]
 fn the_kernel_and_the_host_simulation_agree() {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
-    let ebpf = Ebpf::load_file(dir.join("tc_counter")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("tc_counter")).unwrap();
     let _sim = sim::session();
     let packets: Vec<Vec<u8>> = [14usize, 15, 60, 64, 98, 576, 1500, 1514, 3000, 9000]
         .iter()

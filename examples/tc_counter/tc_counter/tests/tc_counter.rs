@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{Ebpf, programs::TcDirection, testing::Veth};
 
 #[test]
@@ -18,14 +16,8 @@ fn counts_bytes_and_packets_in_both_directions() {
         eprintln!("skipping: iproute2 or ping is not installed here");
         return;
     }
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
     let veth = Veth::new(2).unwrap();
-    let ebpf = Ebpf::load_file(dir.join("tc_counter")).unwrap();
+    let ebpf = Ebpf::load_file(iu::object_dir().join("tc_counter")).unwrap();
     let ingress = ebpf
         .classifier("ingress")
         .unwrap()

@@ -92,7 +92,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .clone()
-        .unwrap_or_else(|| object_dir().join("xdp_firewall"));
+        .unwrap_or_else(|| iu::object_dir().join("xdp_firewall"));
     let ebpf = iu::Ebpf::load_file(&object)?;
     let blocked = ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")?;
     for prefix in &args.block {
@@ -157,14 +157,4 @@ fn print_counts(entries: &[(CountKey, u64)]) {
         );
     }
     println!();
-}
-
-/// Where `cargo xtask build` puts BPF objects.
-fn object_dir() -> PathBuf {
-    std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        })
 }

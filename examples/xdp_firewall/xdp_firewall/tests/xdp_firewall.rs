@@ -4,8 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::path::PathBuf;
-
 use iu::{
     Ebpf,
     maps::{BPF_ANY, LpmKey},
@@ -18,13 +16,7 @@ const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
 fn load() -> Ebpf {
-    let dir = std::env::var_os("IU_OBJECT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../target/bpf/bpfel-unknown-none/release")
-        });
-    Ebpf::load_file(dir.join("xdp_firewall")).unwrap()
+    Ebpf::load_file(iu::object_dir().join("xdp_firewall")).unwrap()
 }
 
 /// An Ethernet + IPv4 + UDP packet from `source`.
