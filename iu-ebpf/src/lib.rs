@@ -37,6 +37,8 @@ pub mod log;
 pub mod loops;
 mod macros;
 pub mod maps;
+#[doc(hidden)]
+pub mod panic;
 mod pod;
 pub mod printk;
 pub mod programs;
@@ -98,8 +100,7 @@ impl<T: ProgramReturn, E: ProgramReturn> ProgramReturn for Result<T, E> {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     // The parameter must be named, or the object's BTF becomes invalid.
     let _ = info;
-    #[allow(clippy::empty_loop)]
-    loop {}
+    panic::abort()
 }
 
 #[doc(hidden)]

@@ -52,8 +52,17 @@ macro_rules! version {
 #[macro_export]
 #[allow_internal_unsafe]
 macro_rules! __entry {
-    ($section:literal, $kind:ident, $func:ident) => {
+    ($section:literal, $kind:ident, $func:ident, $on_panic:expr) => {
         const _: () = {
+            // What the program returns when it panics, read by the loader (see
+            // `iu_ebpf::panic`). A section per program: the object's BTF
+            // describes one variable per section correctly.
+            #[cfg(target_arch = "bpf")]
+            #[used]
+            #[unsafe(export_name = ::core::concat!("__iu_on_panic_", ::core::stringify!($func)))]
+            #[unsafe(link_section = ::core::concat!("iu_on_panic.", ::core::stringify!($func)))]
+            static ON_PANIC: i64 = $on_panic;
+
             #[cfg(target_arch = "bpf")]
             #[unsafe(export_name = ::core::stringify!($func))]
             #[unsafe(link_section = $section)]

@@ -5,6 +5,14 @@
 //! the same program (`tracepoint/<category>/<name>`, ...). The entry point is
 //! emitted by `iu_ebpf::__entry!`, so that the attributes it needs, which
 //! count as unsafe code, never appear in the program crate.
+//!
+//! Every program attribute also takes `on_panic = "..."`: what the program
+//! returns when a panic (an index out of bounds, an `unwrap` on `None`, a
+//! division by zero) aborts it through `bpf_throw`. The default acts as if
+//! the program were not there: XDP `pass` (or `aborted`, `drop`), tc
+//! `unspec` (or `ok`, `shot`), cgroup `allow` (or `deny`), socket filter
+//! `keep` (or `drop`), LSM `allow` (or `deny`: -EPERM); tracing programs
+//! return 0. User space reads the abort counts with `Ebpf::aborts`.
 
 use proc_macro::TokenStream;
 
@@ -35,10 +43,11 @@ pub fn tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Turns a function into an XDP program. It takes an `XdpContext` and
 /// returns an `XdpAction`. `frags = "true"` accepts multi-buffer packets
-/// (section `xdp.frags`).
+/// (section `xdp.frags`); `on_panic` is `"pass"` (the default), `"aborted"`
+/// or `"drop"`.
 ///
 /// ```ignore
-/// #[xdp]
+/// #[xdp(on_panic = "drop")]
 /// fn pass(_ctx: XdpContext) -> XdpAction {
 ///     XdpAction::Pass
 /// }

@@ -25,8 +25,54 @@ fn parse_args(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
         .collect()
 }
 
-/// Checks that the function can be an entry point and emits it with its stub.
-fn emit(section: String, kind: &str, mut func: ItemFn) -> syn::Result<TokenStream> {
+/// What a program of context kind `kind` may return when it panics
+/// (`on_panic = "..."`); the first is the default. Each default acts as if
+/// the program were not there.
+fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
+    match kind {
+        "Xdp" => &[("pass", 2), ("aborted", 0), ("drop", 1)],
+        "SchedCls" => &[("unspec", -1), ("ok", 0), ("shot", 2)],
+        "CgroupSkb" | "CgroupSock" => &[("allow", 1), ("deny", 0)],
+        "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
+        // -EPERM
+        "Lsm" => &[("allow", 0), ("deny", -1)],
+        // Tracing programs' return value is ignored, or must be 0.
+        _ => &[("zero", 0)],
+    }
+}
+
+/// Takes `on_panic = "..."` out of the attribute's arguments and returns
+/// the value it stands for (the kind's default when absent).
+fn split_on_panic(
+    args: Vec<(syn::Ident, LitStr)>,
+    kind: &str,
+) -> syn::Result<(Vec<(syn::Ident, LitStr)>, i64)> {
+    let choices = on_panic_choices(kind);
+    let mut on_panic = choices[0].1;
+    let mut rest = vec![];
+    for (key, value) in args {
+        if key != "on_panic" {
+            rest.push((key, value));
+            continue;
+        }
+        on_panic = choices
+            .iter()
+            .find(|(name, _)| *name == value.value())
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<String> = choices.iter().map(|(n, _)| format!("`{n}`")).collect();
+                syn::Error::new_spanned(
+                    &value,
+                    format!("`on_panic` must be one of {} here", names.join(", ")),
+                )
+            })?;
+    }
+    Ok((rest, on_panic))
+}
+
+/// Checks that the function can be an entry point and emits it with its
+/// stub and its `on_panic` value.
+fn emit(section: String, kind: &str, mut func: ItemFn, on_panic: i64) -> syn::Result<TokenStream> {
     let sig = &func.sig;
     if sig.inputs.len() != 1 {
         return Err(syn::Error::new_spanned(
@@ -48,14 +94,15 @@ fn emit(section: String, kind: &str, mut func: ItemFn) -> syn::Result<TokenStrea
         .push(syn::parse_quote!(#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]));
     Ok(quote! {
         #func
-        ::iu_ebpf::__entry!(#section, #kind, #name);
+        ::iu_ebpf::__entry!(#section, #kind, #name, #on_panic);
     })
 }
 
 pub fn tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr.clone())?, "TracePoint")?;
     let (mut category, mut name) = (None, None);
-    for (key, value) in parse_args(attr.clone())? {
+    for (key, value) in args {
         match key.to_string().as_str() {
             "category" => category = Some(value.value()),
             "name" => name = Some(value.value()),
@@ -77,13 +124,14 @@ pub fn tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
             ));
         }
     };
-    emit(section, "TracePoint", func)
+    emit(section, "TracePoint", func, on_panic)
 }
 
 pub fn xdp(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Xdp")?;
     let mut section = "xdp".to_owned();
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         match (key.to_string().as_str(), value.value().as_str()) {
             ("frags", "true") => section = "xdp.frags".to_owned(),
             ("frags", "false") => {}
@@ -95,15 +143,16 @@ pub fn xdp(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
             }
         }
     }
-    emit(section, "Xdp", func)
+    emit(section, "Xdp", func, on_panic)
 }
 
 /// `#[kprobe(function = "...", offset = "...")]` and `#[kretprobe(...)]`:
 /// section `kprobe/<function>[+offset]`.
 pub fn kprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
     let (mut function, mut offset) = (None, None);
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         match key.to_string().as_str() {
             "function" => function = Some(value.value()),
             "offset" if !ret => offset = Some(value.value()),
@@ -121,14 +170,15 @@ pub fn kprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<To
         (Some(f), None) => format!("{kind}/{f}"),
         (None, _) => kind.to_owned(),
     };
-    emit(section, "Probe", func)
+    emit(section, "Probe", func, on_panic)
 }
 
 /// `#[uprobe]` / `#[uretprobe]`: the binary and symbol are given when
 /// attaching.
 pub fn uprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
-    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
+    if let Some((key, _)) = args.into_iter().next() {
         return Err(syn::Error::new_spanned(
             key,
             "uprobes take no arguments: name the binary and symbol when attaching",
@@ -138,29 +188,33 @@ pub fn uprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<To
         (if ret { "uretprobe" } else { "uprobe" }).to_owned(),
         "Probe",
         func,
+        on_panic,
     )
 }
 
 /// `#[raw_tracepoint(name = "...")]`: section `raw_tp/<name>`.
 pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "RawTracePoint")?;
     let mut section = "raw_tp".to_owned();
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         match key.to_string().as_str() {
             "name" => section = format!("raw_tp/{}", value.value()),
             _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
         }
     }
-    emit(section, "RawTracePoint", func)
+    emit(section, "RawTracePoint", func, on_panic)
 }
 
 /// `#[fentry(function = "...")]`, `#[fexit(...)]`, `#[fmod_ret(...)]` and
 /// `#[lsm(hook = "...")]`.
 pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let context_kind = if kind == "lsm" { "Lsm" } else { "Tracing" };
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, context_kind)?;
     let key_name = if kind == "lsm" { "hook" } else { "function" };
     let mut target = None;
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         if key == key_name {
             target = Some(value.value());
         } else {
@@ -176,29 +230,30 @@ pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<Toke
             format!("`{key_name} = \"...\"` is required"),
         )
     })?;
-    let context_kind = if kind == "lsm" { "Lsm" } else { "Tracing" };
-    emit(format!("{kind}/{target}"), context_kind, func)
+    emit(format!("{kind}/{target}"), context_kind, func, on_panic)
 }
 
 /// `#[classifier]`: section `classifier`; the direction is chosen when
 /// attaching.
 pub fn classifier(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
-    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "SchedCls")?;
+    if let Some((key, _)) = args.into_iter().next() {
         return Err(syn::Error::new_spanned(
             key,
             "classifiers take no arguments: choose ingress or egress when attaching",
         ));
     }
-    emit("classifier".to_owned(), "SchedCls", func)
+    emit("classifier".to_owned(), "SchedCls", func, on_panic)
 }
 
 /// `#[cgroup_skb(attach = "ingress" | "egress")]`: section
 /// `cgroup_skb/<attach>`.
 pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "CgroupSkb")?;
     let mut attach = None;
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         match (key.to_string().as_str(), value.value().as_str()) {
             ("attach", direction @ ("ingress" | "egress")) => attach = Some(direction.to_owned()),
             _ => {
@@ -215,7 +270,7 @@ pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
             "cgroup_skb programs need `attach = \"ingress\"` or `attach = \"egress\"`",
         ));
     };
-    emit(format!("cgroup_skb/{attach}"), "CgroupSkb", func)
+    emit(format!("cgroup_skb/{attach}"), "CgroupSkb", func, on_panic)
 }
 
 /// `#[cgroup_sock(attach = "sock_create" | "sock_release" | "post_bind4" |
@@ -223,8 +278,9 @@ pub fn cgroup_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
 pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     const EXPECTED: &str = "expected `attach = \"sock_create\"`, `\"sock_release\"`, `\"post_bind4\"` or `\"post_bind6\"`";
     let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "CgroupSock")?;
     let mut attach = None;
-    for (key, value) in parse_args(attr)? {
+    for (key, value) in args {
         match (key.to_string().as_str(), value.value().as_str()) {
             ("attach", hook @ ("sock_create" | "sock_release" | "post_bind4" | "post_bind6")) => {
                 attach = Some(hook.to_owned())
@@ -235,44 +291,47 @@ pub fn cgroup_sock(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
     let Some(attach) = attach else {
         return Err(syn::Error::new_spanned(&func.sig.ident, EXPECTED));
     };
-    emit(format!("cgroup/{attach}"), "CgroupSock", func)
+    emit(format!("cgroup/{attach}"), "CgroupSock", func, on_panic)
 }
 
 /// `#[syscall]`: section `syscall`.
 pub fn syscall(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
-    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Syscall")?;
+    if let Some((key, _)) = args.into_iter().next() {
         return Err(syn::Error::new_spanned(
             key,
             "syscall programs take no arguments",
         ));
     }
-    emit("syscall".to_owned(), "Syscall", func)
+    emit("syscall".to_owned(), "Syscall", func, on_panic)
 }
 
 /// `#[socket_filter]`: section `socket`.
 pub fn socket_filter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
-    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "SocketFilter")?;
+    if let Some((key, _)) = args.into_iter().next() {
         return Err(syn::Error::new_spanned(
             key,
             "socket filters take no arguments",
         ));
     }
-    emit("socket".to_owned(), "SocketFilter", func)
+    emit("socket".to_owned(), "SocketFilter", func, on_panic)
 }
 
 /// `#[perf_event]`: section `perf_event`; the event is chosen when
 /// attaching.
 pub fn perf_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
-    if let Some((key, _)) = parse_args(attr)?.into_iter().next() {
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "PerfEvent")?;
+    if let Some((key, _)) = args.into_iter().next() {
         return Err(syn::Error::new_spanned(
             key,
             "perf_event programs take no arguments: choose the event when attaching",
         ));
     }
-    emit("perf_event".to_owned(), "PerfEvent", func)
+    emit("perf_event".to_owned(), "PerfEvent", func, on_panic)
 }
 
 #[cfg(test)]
@@ -302,5 +361,37 @@ mod tests {
             .to_string();
         assert!(out.contains("\"cgroup/sock_create\""), "{out}");
         assert!(super::cgroup_sock(quote! {}, item).is_err());
+    }
+
+    #[test]
+    fn on_panic_takes_the_program_types_choices_and_defaults() {
+        let item = quote! { fn f(ctx: XdpContext) -> XdpAction { XdpAction::Pass } };
+        let default = super::xdp(quote! {}, item.clone()).unwrap().to_string();
+        assert!(
+            default.contains("f , 2i64"),
+            "XDP_PASS by default: {default}"
+        );
+        let drop = super::xdp(quote! { on_panic = "drop", frags = "true" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(drop.contains("f , 1i64"), "{drop}");
+        assert!(drop.contains("\"xdp.frags\""), "{drop}");
+        let wrong = super::xdp(quote! { on_panic = "allow" }, item).unwrap_err();
+        assert!(
+            wrong.to_string().contains("`pass`, `aborted`, `drop`"),
+            "{wrong}"
+        );
+
+        let tc = quote! { fn f(ctx: SkBuffContext) -> TcAction { TcAction::Ok } };
+        let out = super::classifier(quote! {}, tc).unwrap().to_string();
+        assert!(
+            out.contains("f , - 1i64"),
+            "TC_ACT_UNSPEC by default: {out}"
+        );
+        let lsm = quote! { fn f(ctx: LsmContext) -> i32 { 0 } };
+        let out = super::btf(quote! { hook = "file_open", on_panic = "deny" }, lsm, "lsm")
+            .unwrap()
+            .to_string();
+        assert!(out.contains("f , - 1i64"), "-EPERM: {out}");
     }
 }

@@ -7,7 +7,11 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use aya_obj::{EbpfSectionKind, Object, btf::Btf, generated::bpf_map_type};
+use aya_obj::{
+    EbpfSectionKind, Object,
+    btf::{Btf, BtfKind},
+    generated::bpf_map_type,
+};
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
 use crate::{
@@ -23,6 +27,9 @@ use crate::{
 
 /// Default size of the verifier-log buffer: large enough for the end of the
 /// log of a program that hits the 1M-instruction limit, allocated once.
+/// The abort counters every iu object declares (`iu_ebpf::panic`).
+const ABORTS_MAP: &str = "IU_ABORTS";
+
 const DEFAULT_LOG_SIZE: usize = 4 << 20;
 
 /// `BPF_F_RDONLY_PROG`.
@@ -126,6 +133,7 @@ impl EbpfLoader {
         // names, the verifier's source map, and section renames.
         let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
         let (sections, log_section) = program_sections(&file)?;
+        let on_panic = crate::panics::on_panic_values(&file);
         let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
             .map_err(|e| Error::Parse(chain(&e)))?;
         let level = self.log_level.map(|l| [l]);
@@ -156,8 +164,14 @@ impl EbpfLoader {
                 .map_err(|e| Error::Relocation(chain(&e)))?;
         }
 
+        let can_abort = crate::panics::object_can_abort(&obj);
         let mut maps = HashMap::new();
         for (name, map) in &obj.maps {
+            if name == ABORTS_MAP && !can_abort {
+                // Every object declares it; only objects with panic paths
+                // use it.
+                continue;
+            }
             let is_data = matches!(
                 map.section_kind(),
                 EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss
@@ -256,9 +270,35 @@ impl EbpfLoader {
             &text_sections,
         )
         .map_err(|e| Error::Relocation(chain(&e)))?;
+        crate::panics::end_noreturn_functions(&mut obj);
         obj.relocate_calls(&text_sections)
             .map_err(|e| Error::Relocation(chain(&e)))?;
         obj.sanitize_functions(features::object_features());
+
+        // Abort counter slots, in name order, for the programs that can panic.
+        let mut aborting: Vec<&String> = obj
+            .programs
+            .iter()
+            .filter(|(_, p)| {
+                obj.functions
+                    .get(&p.function_key())
+                    .is_some_and(|f| crate::panics::can_abort(&f.instructions))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        aborting.sort();
+        if aborting.len() > iu_ebpf::panic::MAX_PROGRAMS {
+            return Err(Error::Parse(format!(
+                "{} programs of the object can panic; iu counts aborts for at most {}: split the object",
+                aborting.len(),
+                iu_ebpf::panic::MAX_PROGRAMS
+            )));
+        }
+        let abort_slots: HashMap<String, u32> = aborting
+            .into_iter()
+            .enumerate()
+            .map(|(slot, name)| (name.clone(), slot as u32))
+            .collect();
 
         let mut programs = HashMap::new();
         for (name, program) in &obj.programs {
@@ -272,18 +312,42 @@ impl EbpfLoader {
             })?;
             let attach_btf_id = match LoadType::btf_target(&program.section, &section_name) {
                 Some(function) => kernel_btf()?
-                    .id_by_type_name_kind(&function, aya_obj::btf::BtfKind::Func)
+                    .id_by_type_name_kind(&function, BtfKind::Func)
                     .map_err(|_| Error::UnknownKernelFunction {
                         program: name.clone(),
                         function,
                     })?,
                 None => 0,
             };
-            let function = obj.functions.get(&program.function_key()).ok_or_else(|| {
-                Error::Relocation(format!("program `{name}` has no function in the object"))
-            })?;
+            let function = obj
+                .functions
+                .get_mut(&program.function_key())
+                .ok_or_else(|| {
+                    Error::Relocation(format!("program `{name}` has no function in the object"))
+                })?;
             let func_info = function.func_info.func_info_bytes();
             let line_info = function.line_info.line_info_bytes();
+            if let Some(&slot) = abort_slots.get(name) {
+                let Some(bpf_throw) = kernel_btf()
+                    .ok()
+                    .and_then(|btf| btf.id_by_type_name_kind("bpf_throw", BtfKind::Func).ok())
+                else {
+                    let debug = ProgramDebug {
+                        insns: &function.instructions,
+                        func_info: &func_info,
+                        func_info_rec_size: function.func_info_rec_size,
+                        line_info: &line_info,
+                        line_info_rec_size: function.line_info_rec_size,
+                        btf: btf_bytes.as_deref().unwrap_or_default(),
+                    };
+                    return Err(Error::PanicsUnsupported {
+                        program: name.clone(),
+                        sites: debug.panic_sites(),
+                    });
+                };
+                let on_panic = on_panic.get(name).copied().unwrap_or(0);
+                crate::panics::rewrite(&mut function.instructions, slot, on_panic, bpf_throw);
+            }
             let spec = ProgLoad {
                 name,
                 prog_type: load_type.prog_type,
@@ -303,15 +367,7 @@ impl EbpfLoader {
                     line_info_rec_size: function.line_info_rec_size as u32,
                 },
             };
-            let debug = ProgramDebug {
-                insns: &function.instructions,
-                func_info: &func_info,
-                func_info_rec_size: function.func_info_rec_size,
-                line_info: &line_info,
-                line_info_rec_size: function.line_info_rec_size,
-                btf: btf_bytes.as_deref().unwrap_or_default(),
-            };
-            let fd = load_program(&spec, self.log_size, &debug)?;
+            let fd = load_program(&spec, self.log_size)?;
             programs.insert(
                 name.clone(),
                 Program {
@@ -327,6 +383,7 @@ impl EbpfLoader {
         Ok(Ebpf {
             maps,
             programs,
+            abort_slots,
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
         })
@@ -467,7 +524,7 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 
 /// Loads a program. The first attempt asks for no log, which is the fast
 /// path; only a failure is retried once with the log buffer.
-fn load_program(spec: &ProgLoad<'_>, log_size: usize, debug: &ProgramDebug<'_>) -> Result<OwnedFd> {
+fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
     let first = match sys::prog_load(spec, &mut [], 0) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
@@ -487,7 +544,7 @@ fn load_program(spec: &ProgLoad<'_>, log_size: usize, debug: &ProgramDebug<'_>) 
         Err(second) => {
             let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
                 || second.log_true_size as usize > log.len();
-            let log = VerifierLog::new(&log, truncated).with_panic_sites(debug.panic_sites());
+            let log = VerifierLog::new(&log, truncated);
             if log.is_empty() {
                 return Err(Error::ProgramLoad {
                     name: spec.name.to_owned(),
@@ -522,6 +579,8 @@ fn load_program(spec: &ProgLoad<'_>, log_size: usize, debug: &ProgramDebug<'_>) 
 pub struct Ebpf {
     maps: HashMap<String, Map>,
     programs: HashMap<String, Program>,
+    /// Each program's slot in `IU_ABORTS`, for programs that can panic.
+    abort_slots: HashMap<String, u32>,
     printk_formats: Vec<PrintkFormat>,
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
 }
@@ -550,6 +609,30 @@ impl Ebpf {
     /// Every program, in no particular order.
     pub fn programs(&self) -> impl Iterator<Item = &Program> {
         self.programs.values()
+    }
+
+    /// How many times program `name` has aborted on a panic since the
+    /// object was loaded, over every CPU. A panic (an index out of bounds,
+    /// an `unwrap` on `None`, an overflow check) ends the run: the program
+    /// returns the `on_panic` value of its attribute and the count grows.
+    /// Always 0 for programs without a panic path.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let aborts = ebpf.aborts("firewall")?;
+    /// if aborts > 0 {
+    ///     log::warn!("firewall aborted {aborts} times");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn aborts(&self, name: &str) -> Result<u64> {
+        self.program(name)?;
+        let Some(&slot) = self.abort_slots.get(name) else {
+            return Ok(0);
+        };
+        let counts = self.per_cpu_array::<u64>(ABORTS_MAP)?.get(slot)?;
+        Ok(counts.iter().sum())
     }
 
     /// The map called `name`.

@@ -75,6 +75,19 @@ pub enum Error {
         source: SyscallError,
     },
 
+    /// The program can panic, and the running kernel has no BPF exceptions
+    /// (`bpf_throw`, Linux 6.7+) to abort it with.
+    #[error(
+        "program `{program}` can panic, and this kernel has no BPF exceptions (the bpf_throw kfunc, Linux 6.7+) to abort it; use a checked operation (`get`, `checked_*`, `if let`) at:{}",
+        sites.iter().map(|s| format!("\n    {s}")).collect::<String>()
+    )]
+    PanicsUnsupported {
+        /// The program.
+        program: String,
+        /// Where the program calls into a panic path.
+        sites: Vec<crate::SourceLine>,
+    },
+
     /// The object has no program with that name.
     #[error("no program named `{name}` in the object; it has: {}", available.join(", "))]
     UnknownProgram {

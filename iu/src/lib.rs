@@ -20,6 +20,7 @@ mod error;
 pub mod features;
 mod logger;
 pub mod maps;
+mod panics;
 pub mod programs;
 mod section_alias;
 mod source_map;

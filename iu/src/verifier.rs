@@ -36,7 +36,6 @@ impl fmt::Display for SourceLine {
 pub struct VerifierLog {
     text: String,
     truncated: bool,
-    panic_sites: Vec<SourceLine>,
 }
 
 impl VerifierLog {
@@ -47,24 +46,7 @@ impl VerifierLog {
         Self {
             text: String::from_utf8_lossy(&raw[..end]).into_owned(),
             truncated,
-            panic_sites: Vec::new(),
         }
-    }
-
-    /// Adds the source lines of the program's panic paths, found by iu in
-    /// the program's instructions (see [`VerifierLog::panic_sites`]).
-    pub(crate) fn with_panic_sites(mut self, sites: Vec<SourceLine>) -> Self {
-        self.panic_sites = sites;
-        self
-    }
-
-    /// Source lines where the program calls a function that never returns
-    /// (an index out of bounds, an `unwrap` on `None`, an overflow check, a
-    /// division by zero...). Stock kernels refuse such calls ("last insn is
-    /// not an exit or jmp"); the fix is a checked operation (`get`,
-    /// `checked_div`, `if let`) at that line.
-    pub fn panic_sites(&self) -> &[SourceLine] {
-        &self.panic_sites
     }
 
     /// The whole log.
@@ -95,14 +77,9 @@ impl VerifierLog {
     }
 
     /// The source line the verifier was at when it failed: the last
-    /// `; <code> @ <file>:<line>` annotation in the log or, when the kernel
-    /// failed before exploring any instruction, the first panic path.
+    /// `; <code> @ <file>:<line>` annotation in the log.
     pub fn source_line(&self) -> Option<SourceLine> {
-        self.text
-            .lines()
-            .rev()
-            .find_map(parse_annotation)
-            .or_else(|| self.panic_sites.first().cloned())
+        self.text.lines().rev().find_map(parse_annotation)
     }
 }
 
@@ -125,15 +102,6 @@ impl fmt::Display for VerifierLog {
         }
         if let Some(source) = self.text.lines().rev().find_map(parse_annotation) {
             writeln!(f, "  at {source}")?;
-        }
-        if !self.panic_sites.is_empty() {
-            writeln!(
-                f,
-                "  the program can panic, and the kernel refuses panic paths; use a checked operation (`get`, `checked_*`, `if let`) at:"
-            )?;
-            for site in &self.panic_sites {
-                writeln!(f, "    {site}")?;
-            }
         }
         let lines: Vec<&str> = self.text.lines().collect();
         let skipped = lines.len().saturating_sub(TAIL_LINES);

@@ -175,7 +175,15 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         // stores 8 bytes at a time.
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
         // Nothing may call out to memcpy/memset routines: they are expanded.
-        .args(["-C", "link-arg=--disable-memory-builtins"]);
+        .args(["-C", "link-arg=--disable-memory-builtins"])
+        // Cold functions (core's panic paths) stay in `.text` instead of
+        // `.text.unlikely.`: aya-obj links functions by their offset within
+        // their section, so a second text section makes its first function
+        // collide with the panic handler at offset 0 of `.text`.
+        .args([
+            "-C",
+            "link-arg=--llvm-args=-profile-guided-section-prefix=false",
+        ]);
     run_program_build(&mut cmd, krate, bin)
 }
 

@@ -1,17 +1,18 @@
-//! A program the verifier rejects: indexing with an unchecked value leaves a
-//! panic path that the verifier refuses. The test checks that the error
-//! carries the log and points at the Rust line below.
+//! A program the verifier rejects: a loop that waits for a condition that
+//! nothing bounds, so the verifier cannot prove it ends (the fix is
+//! `iu_ebpf::loops`). The test checks that the error carries the log and
+//! points at the Rust line below.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use iu_ebpf::{programs::TracePointContext, tracepoint, tracepoints::syscalls::SysEnter};
+use iu_ebpf::{helpers, programs::TracePointContext, tracepoint, tracepoints::syscalls::SysEnter};
 
 iu_ebpf::license!("GPL");
 
 #[tracepoint(category = "syscalls", name = "sys_enter_dup")]
-fn rejected(ctx: TracePointContext<SysEnter>) -> u32 {
-    let table = [1u32, 2, 3, 4];
-    let index = ctx.args().args[0] as usize;
-    table[index] // REJECTED-LINE
+fn rejected(_ctx: TracePointContext<SysEnter>) -> u32 {
+    // Spin until the clock reaches a multiple of 1024 ns.
+    while helpers::ktime() % 1024 != 0 {} // REJECTED-LINE
+    0
 }

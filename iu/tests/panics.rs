@@ -1,0 +1,91 @@
+//! Panics abort cleanly: the program returns its `on_panic` value through
+//! `bpf_throw` and its abort count grows; other inputs are unaffected.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+use std::io::{Seek, SeekFrom};
+
+use iu::{Ebpf, EbpfLoader, programs::TestRun};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+fn load() -> Ebpf {
+    Ebpf::load_file(iu::object_dir().join("panics")).unwrap()
+}
+
+/// A 64-byte packet whose first byte is `first`.
+fn packet(first: u8) -> [u8; 64] {
+    let mut packet = [0u8; 64];
+    packet[0] = first;
+    packet
+}
+
+fn run(ebpf: &Ebpf, program: &str, first: u8, repeat: u32) -> u32 {
+    ebpf.program(program)
+        .unwrap()
+        .test_run(&TestRun::packet(&packet(first)).repeat(repeat))
+        .unwrap()
+        .retval
+}
+
+#[test]
+fn an_index_out_of_bounds_returns_on_panic_and_counts() {
+    let ebpf = load();
+    assert_eq!(run(&ebpf, "index_out_of_bounds", 1, 10), XDP_TX);
+    assert_eq!(run(&ebpf, "index_out_of_bounds", 2, 10), XDP_PASS);
+    assert_eq!(ebpf.aborts("index_out_of_bounds").unwrap(), 0);
+    // `on_panic = "drop"`.
+    assert_eq!(run(&ebpf, "index_out_of_bounds", 4, 25), XDP_DROP);
+    assert_eq!(run(&ebpf, "index_out_of_bounds", 255, 5), XDP_DROP);
+    assert_eq!(ebpf.aborts("index_out_of_bounds").unwrap(), 30);
+    // Normal input after aborts: unaffected, and not counted.
+    assert_eq!(run(&ebpf, "index_out_of_bounds", 3, 10), XDP_TX);
+    assert_eq!(ebpf.aborts("index_out_of_bounds").unwrap(), 30);
+}
+
+#[test]
+fn a_division_by_zero_returns_the_default_and_counts_per_program() {
+    let ebpf = load();
+    assert_eq!(run(&ebpf, "divide_by_zero", 1, 1), XDP_DROP);
+    assert_eq!(run(&ebpf, "divide_by_zero", 50, 1), XDP_TX);
+    // The XDP default: pass, as if the program were not there.
+    assert_eq!(run(&ebpf, "divide_by_zero", 0, 7), XDP_PASS);
+    assert_eq!(ebpf.aborts("divide_by_zero").unwrap(), 7);
+    // Each program has its own count.
+    assert_eq!(ebpf.aborts("index_out_of_bounds").unwrap(), 0);
+    assert_eq!(ebpf.aborts("never_panics").unwrap(), 0);
+    assert!(matches!(
+        ebpf.aborts("no_such_program"),
+        Err(iu::Error::UnknownProgram { .. })
+    ));
+}
+
+#[test]
+fn a_failed_unwrap_in_a_tracepoint_counts_each_abort() {
+    let ebpf = EbpfLoader::new()
+        .set_global("TARGET_PID", &std::process::id())
+        .load_file(iu::object_dir().join("panics"))
+        .unwrap();
+    let link = ebpf
+        .tracepoint("failed_conversion")
+        .unwrap()
+        .attach()
+        .unwrap();
+    let mut file = std::fs::File::open("/dev/null").unwrap();
+    // Seeks past 256 MiB panic in the program; the seeks themselves work.
+    for _ in 0..5 {
+        file.seek(SeekFrom::Start(1 << 30)).unwrap();
+    }
+    assert_eq!(ebpf.aborts("failed_conversion").unwrap(), 5);
+    file.seek(SeekFrom::Start(4096)).unwrap();
+    assert_eq!(ebpf.aborts("failed_conversion").unwrap(), 5);
+    drop(link);
+    file.seek(SeekFrom::Start(1 << 30)).unwrap();
+    assert_eq!(
+        ebpf.aborts("failed_conversion").unwrap(),
+        5,
+        "counted after detach"
+    );
+}
