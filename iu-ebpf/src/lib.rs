@@ -37,6 +37,7 @@ pub mod log;
 pub mod loops;
 mod macros;
 pub mod maps;
+pub mod memory;
 #[doc(hidden)]
 pub mod panic;
 mod pod;

@@ -86,6 +86,8 @@ struct State {
     override_return: Cell<Option<u64>>,
     output: RefCell<Buffer>,
     log: RefCell<Buffer>,
+    /// Memory that `iu_ebpf::memory` reads: its address and contents.
+    memory: RefCell<(u64, Buffer)>,
 }
 
 #[thread_local]
@@ -100,6 +102,7 @@ static STATE: State = State {
     override_return: Cell::new(None),
     output: RefCell::new(Buffer::new()),
     log: RefCell::new(Buffer::new()),
+    memory: RefCell::new((0, Buffer::new())),
 };
 
 /// Bumped by [`reset`]; each map empties itself when it sees a new value.
@@ -149,10 +152,63 @@ pub fn reset() {
     STATE.override_return.set(None);
     STATE.output.borrow_mut().len = 0;
     STATE.log.borrow_mut().len = 0;
+    STATE.memory.borrow_mut().1.len = 0;
 }
 
 pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::SeqCst)
+}
+
+/// Makes `bytes` readable at address `addr` through [`crate::memory`]
+/// (kernel and user alike), in place of what was set before; every other
+/// address reads as a fault (`None`).
+///
+/// ```
+/// iu_ebpf::sim::set_memory(0x1000, b"/etc/passwd\0");
+/// let mut buf = [0u8; 32];
+/// assert_eq!(iu_ebpf::memory::read_user_str(0x1000, &mut buf), Some(&b"/etc/passwd"[..]));
+/// assert_eq!(iu_ebpf::memory::read_user::<u32>(0x2000), None);
+/// ```
+pub fn set_memory(addr: u64, bytes: &[u8]) {
+    let mut memory = STATE.memory.borrow_mut();
+    memory.0 = addr;
+    memory.1.len = 0;
+    for &b in bytes {
+        memory.1.push(b);
+    }
+}
+
+/// The registered bytes from `addr` to the end of the region.
+fn memory_at<R>(addr: u64, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
+    let memory = STATE.memory.borrow();
+    let (base, buffer) = &*memory;
+    let bytes = addr
+        .checked_sub(*base)
+        .and_then(|off| buffer.bytes[..buffer.len].get(usize::try_from(off).ok()?..));
+    f(bytes)
+}
+
+pub(crate) fn read_memory<T: crate::Pod>(addr: u64) -> Option<T> {
+    memory_at(addr, |bytes| {
+        T::from_bytes(bytes?.get(..core::mem::size_of::<T>())?)
+    })
+}
+
+pub(crate) fn read_memory_str(addr: u64, buf: &mut [u8]) -> Option<&[u8]> {
+    let room = buf.len().checked_sub(1)?;
+    let len = memory_at(addr, |bytes| {
+        let bytes = bytes?;
+        // Up to the NUL or `room` bytes; a region that ends first faults.
+        let len = match bytes.iter().take(room).position(|&b| b == 0) {
+            Some(len) => len,
+            None if bytes.len() >= room => room,
+            None => return None,
+        };
+        buf[..len].copy_from_slice(&bytes[..len]);
+        Some(len)
+    })?;
+    buf[len] = 0;
+    buf.get(..len)
 }
 
 /// Sets the process id and thread id that [`crate::helpers`] report.

@@ -8,10 +8,10 @@ use iu_ebpf::{
     Pod, helpers, map,
     maps::{
         Array, BPF_ANY, BPF_EXIST, BPF_NOEXIST, BloomFilter, HashMap, LpmKey, LpmTrie, LruHashMap,
-        LruPerCpuHashMap, MapError, PerCpuArray, PerCpuHashMap, PerfEventArray, ProgramArray,
-        Queue, RingBuf, SpinLocked, Stack, StackTrace,
+        LruPerCpuHashMap, MapError, PerCpuArray, PerCpuHashMap, PerCpuScratch, PerfEventArray,
+        ProgramArray, Queue, RingBuf, SpinLocked, Stack, StackTrace,
     },
-    printk,
+    memory, printk,
     programs::{TracePointContext, XdpContext},
     sim,
     tracepoints::syscalls::SysEnter,
@@ -421,4 +421,58 @@ fn packets_are_copied_into_contexts() {
     assert_eq!(ctx.packet(), &[1, 2, 3, 4, 5]);
     let jumbo = XdpContext::from_packet(&[0xab; 9000]);
     assert_eq!(jumbo.read::<u8>(8999), Some(0xab));
+}
+
+#[derive(Clone, Copy, Pod)]
+#[repr(C)]
+struct Big {
+    len: u64,
+    bytes: [u8; 1024],
+}
+
+#[map]
+static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
+
+#[test]
+fn scratch_is_one_exclusive_slot_per_cpu() {
+    let _session = sim::session();
+    sim::set_cpu(0);
+    {
+        let mut big = SCRATCH.borrow().expect("a free slot");
+        big.len = 3;
+        big.bytes[1023] = 7;
+        // A program nested on the same CPU finds the slot taken.
+        assert!(SCRATCH.borrow().is_none());
+        sim::set_cpu(1);
+        let other = SCRATCH.borrow().expect("another CPU's slot");
+        assert_eq!(other.len, 0);
+        drop(other);
+        sim::set_cpu(0);
+    }
+    // Released on drop, and the value stays for the next borrow.
+    let big = SCRATCH.borrow().expect("released");
+    assert_eq!((big.len, big.bytes[1023]), (3, 7));
+}
+
+#[test]
+fn memory_reads_see_only_the_registered_region() {
+    let _session = sim::session();
+    sim::set_memory(0x7000, b"/usr/bin/true\0rest");
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        memory::read_user_str(0x7000, &mut buf),
+        Some(&b"/usr/bin/true"[..])
+    );
+    let mut small = [0u8; 5];
+    assert_eq!(
+        memory::read_kernel_str(0x7000, &mut small),
+        Some(&b"/usr"[..])
+    );
+    assert_eq!(memory::read_user::<[u8; 4]>(0x7009), Some(*b"true"));
+    assert_eq!(
+        memory::read_kernel::<u64>(0x7000 + 14),
+        None,
+        "past the end"
+    );
+    assert_eq!(memory::read_user::<u8>(0x6fff), None, "before the start");
 }

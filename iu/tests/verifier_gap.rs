@@ -53,6 +53,29 @@ fn udp(options: usize, port: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn a_helper_result_bounds_a_string_scan() {
+    let ebpf = iu::EbpfLoader::new()
+        .set_global("TARGET_PID", &std::process::id())
+        .load_file(iu::object_dir().join("user_path"))
+        .unwrap_or_else(|e| panic!("user_path was refused:\n{e}"));
+    let link = ebpf.tracepoint("user_path").unwrap().attach().unwrap();
+    let path = "/nonexistent-iu-verifier-gap/some_file.name";
+    assert!(std::fs::File::open(path).is_err());
+    drop(link);
+    let last = ebpf.array::<[u8; 32]>("LAST").unwrap();
+    assert_eq!(&last.get(0).unwrap()[..15], b"some_file.name\0");
+    assert_eq!(&last.get(1).unwrap()[..2], &[14, path.len() as u8]);
+    eprintln!(
+        "user_path: {} xlated instructions",
+        ebpf.program("user_path")
+            .unwrap()
+            .info()
+            .unwrap()
+            .xlated_insns
+    );
+}
+
+#[test]
 fn every_program_loads_and_behaves() {
     let mut xlated = vec![];
     let check = |name: &str, cases: &[(Vec<u8>, u32)]| {
@@ -227,6 +250,259 @@ fn every_program_loads_and_behaves() {
         DROP,
         "tail call to drop_udp"
     );
+
+    // 64 bytes of one value: a padding flood; 64 distinct bytes: not.
+    xlated.push(check(
+        "large_struct",
+        &[
+            (vec![0u8; 80], DROP),
+            ((0..80u8).collect(), PASS),
+            (udp(0, 9, b"mostly ordinary traffic"), PASS),
+        ],
+    ));
+
+    let mut claims_more = udp(0, 9, b"abcdef");
+    claims_more.truncate(claims_more.len() - 2);
+    let mut short_total = udp(0, 9, b"ab");
+    short_total[16..18].copy_from_slice(&10u16.to_be_bytes());
+    xlated.push(check(
+        "bounds_mixing",
+        &[
+            (udp(0, 9, b"ab"), PASS),
+            (udp(1, 9, &[1, 2, 0xff]), DROP),
+            (claims_more, DROP),
+            (short_total, DROP),
+        ],
+    ));
+
+    let icmp_in_vlans = |tags: usize| {
+        let mut p = udp(0, 9, b"");
+        p[23] = 1;
+        for _ in 0..tags {
+            p.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+        }
+        p
+    };
+    xlated.push(check(
+        "qinq",
+        &[
+            (icmp_in_vlans(0), DROP),
+            (icmp_in_vlans(1), DROP),
+            (icmp_in_vlans(2), DROP),
+            (icmp_in_vlans(3), PASS),
+            (udp(0, 9, b""), PASS),
+        ],
+    ));
+
+    let dns = |name: &[u8]| {
+        let mut query = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        query.extend_from_slice(name);
+        query.extend_from_slice(&[0, 1, 0, 1]);
+        udp(0, 53, &query)
+    };
+    let mut other_port = dns(b"\x07blocked\x03com\x00");
+    other_port[37] = 80;
+    xlated.push(check(
+        "dns_qname",
+        &[
+            (dns(b"\x07blocked\x03com\x00"), DROP),
+            (dns(b"\x07example\x03com\x00"), PASS),
+            (dns(b"\x40xx\x00"), DROP),
+            (dns(&b"\x01a".repeat(9)), DROP),
+            (other_port, PASS),
+        ],
+    ));
+
+    let ebpf = load("ipip");
+    let tunnel = |outer_options: usize, inner_options: usize, port: u16| {
+        let inner = udp(inner_options, port, b"");
+        let mut p = inner[..12].to_vec();
+        p.extend_from_slice(&[
+            0x08,
+            0x00,
+            0x45 + outer_options as u8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            64,
+            4,
+        ]);
+        p.extend_from_slice(&[0, 0, 10, 1, 1, 1, 10, 2, 2, 2]);
+        p.extend(std::iter::repeat_n(1u8, outer_options * 4));
+        p.extend_from_slice(&inner[14..]);
+        p
+    };
+    assert_eq!(run(&ebpf, "ipip", &tunnel(0, 0, 53)), DROP);
+    assert_eq!(run(&ebpf, "ipip", &tunnel(2, 3, 53)), DROP);
+    assert_eq!(run(&ebpf, "ipip", &tunnel(1, 0, 80)), PASS);
+    assert_eq!(run(&ebpf, "ipip", &udp(0, 53, b"")), PASS);
+    xlated.push((
+        "ipip".into(),
+        ebpf.program("ipip").unwrap().info().unwrap().xlated_insns,
+    ));
+
+    // ARP: a request for 10.0.0.1 becomes the reply, in place.
+    let arp = |target: [u8; 4]| {
+        let mut p = vec![0xff; 6];
+        p.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x22, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+        p.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x22, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&target);
+        p
+    };
+    let ebpf = load("arp_reply");
+    let program = ebpf.program("arp_reply").unwrap();
+    let out = program
+        .test_run(&TestRun::packet(&arp([10, 0, 0, 1])))
+        .unwrap();
+    assert_eq!(out.retval, TX);
+    let mut reply = vec![0x02, 0, 0, 0, 0, 0x22, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x06];
+    reply.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2, 0x02, 0, 0, 0, 0, 0x01, 10, 0, 0, 1]);
+    reply.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x22, 10, 0, 0, 2]);
+    assert_eq!(out.data, reply);
+    assert_eq!(run(&ebpf, "arp_reply", &arp([10, 0, 0, 3])), PASS);
+    xlated.push(("arp_reply".into(), program.info().unwrap().xlated_insns));
+
+    // ICMP echo: the reply's checksum equals a full recomputation.
+    let icmp_checksum = |bytes: &[u8]| {
+        let mut sum = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
+            .sum::<u32>();
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    };
+    let mut echo = udp(0, 9, b"");
+    echo.truncate(34);
+    echo[23] = 1;
+    let mut message = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    message.extend_from_slice(b"ping payload");
+    let checksum = icmp_checksum(&message);
+    message[2..4].copy_from_slice(&checksum.to_be_bytes());
+    echo.extend_from_slice(&message);
+    let ebpf = load("icmp_echo");
+    let program = ebpf.program("icmp_echo").unwrap();
+    let out = program.test_run(&TestRun::packet(&echo)).unwrap();
+    assert_eq!(out.retval, TX);
+    assert_eq!(out.data[34], 0, "echo reply");
+    assert_eq!(icmp_checksum(&out.data[34..]), 0, "the ICMP checksum holds");
+    assert_eq!(&out.data[26..30], &echo[30..34]);
+    assert_eq!(&out.data[30..34], &echo[26..30]);
+    assert_eq!(&out.data[..6], &echo[6..12]);
+    assert_eq!(run(&ebpf, "icmp_echo", &udp(0, 9, b"")), PASS);
+    xlated.push(("icmp_echo".into(), program.info().unwrap().xlated_insns));
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, iu::Pod)]
+    #[repr(C)]
+    struct Flow {
+        protocol: u16,
+        port: u16,
+    }
+    let ebpf = load("port_counts");
+    let mut tcp80 = udp(0, 80, b"");
+    tcp80[23] = 6;
+    let mut icmp = udp(0, 9, b"");
+    icmp[23] = 1;
+    let mut exotic = udp(0, 9, b"");
+    exotic[23] = 200;
+    for packet in [udp(0, 53, b""), udp(2, 53, b"q"), tcp80, icmp, exotic] {
+        assert_eq!(run(&ebpf, "port_counts", &packet), PASS);
+    }
+    let flows = ebpf.hash_map::<Flow, u64>("BY_FLOW").unwrap();
+    assert_eq!(
+        flows
+            .get(&Flow {
+                protocol: 17,
+                port: 53
+            })
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        flows
+            .get(&Flow {
+                protocol: 6,
+                port: 80
+            })
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(flows.len().unwrap(), 2);
+    let by_protocol = ebpf.per_cpu_array::<u64>("BY_PROTOCOL").unwrap();
+    let total = |slot: u32| by_protocol.get(slot).unwrap().iter().sum::<u64>();
+    assert_eq!((total(17), total(6), total(1)), (2, 1, 1));
+    xlated.push((
+        "port_counts".into(),
+        ebpf.program("port_counts")
+            .unwrap()
+            .info()
+            .unwrap()
+            .xlated_insns,
+    ));
+
+    let ebpf = load("tail_chain");
+    assert_eq!(
+        run(&ebpf, "tail_chain", &udp(0, 9, b"")),
+        PASS,
+        "no stages yet"
+    );
+    let stages = ebpf.program_array("STAGES").unwrap();
+    stages.set(0, ebpf.program("ipv4_stage").unwrap()).unwrap();
+    stages.set(1, ebpf.program("udp_stage").unwrap()).unwrap();
+    assert_eq!(run(&ebpf, "tail_chain", &udp(0, 9, b"")), DROP);
+    assert_eq!(run(&ebpf, "tail_chain", &udp(3, 9, b"")), DROP);
+    assert_eq!(run(&ebpf, "tail_chain", &udp(0, 80, b"")), PASS);
+
+    let syn = |source: u8, flags: u8| {
+        let mut p = udp(0, 80, b"");
+        p.truncate(34);
+        p[23] = 6;
+        p[29] = source;
+        let mut header = vec![0u8; 20];
+        header[12] = 5 << 4;
+        header[13] = flags;
+        p.extend_from_slice(&header);
+        p
+    };
+    let ebpf = load("tcp_syn");
+    for _ in 0..3 {
+        assert_eq!(run(&ebpf, "tcp_syn", &syn(7, 0x02)), PASS);
+    }
+    assert_eq!(run(&ebpf, "tcp_syn", &syn(7, 0x02)), DROP, "fourth SYN");
+    assert_eq!(run(&ebpf, "tcp_syn", &syn(7, 0x12)), PASS, "SYN+ACK");
+    assert_eq!(run(&ebpf, "tcp_syn", &syn(8, 0x02)), PASS, "another source");
+    xlated.push((
+        "tcp_syn".into(),
+        ebpf.program("tcp_syn")
+            .unwrap()
+            .info()
+            .unwrap()
+            .xlated_insns,
+    ));
+
+    const TC_OK: u32 = 0;
+    const TC_SHOT: u32 = 2;
+    let mut scavenger = udp(0, 9, b"");
+    scavenger[15] = 8 << 2;
+    xlated.push(check(
+        "tc_dscp",
+        &[(scavenger, TC_SHOT), (udp(0, 9, b""), TC_OK)],
+    ));
+
+    // Socket filters see the packet from the network header on.
+    xlated.push(check(
+        "socket_truncate",
+        &[
+            (udp(0, 9, &[7; 40]), 20 + 8 + 16),
+            (udp(1, 9, &[7; 40]), 24 + 8 + 16),
+            (udp(0, 9, b"abc"), 20 + 8 + 3),
+        ],
+    ));
 
     for (name, insns) in xlated {
         eprintln!("{name}: {insns} xlated instructions");

@@ -151,9 +151,16 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         // for the same program in C). Over all the program objects of the
         // repository, level 1 also gives fewer instructions in total than
         // level 2 (docs/benchmarks.md, "Programs").
+        //
+        // `-disable-loop-idiom-all`: LLVM turns a copy or fill loop whose
+        // length is only known at run time (`zip` over a string the kernel
+        // returned) into a call of memcpy or memset, which BPF cannot call
+        // and LLVM cannot expand without a constant length. Kept as a loop,
+        // it has the bound the verifier needs. Given to rustc for every
+        // crate and to bpf-linker for the LTO pipeline.
         .args([
             "--config",
-            "target.bpfel-unknown-none.rustflags=[\"-Z\", \"mir-opt-level=1\"]",
+            "target.bpfel-unknown-none.rustflags=[\"-Z\", \"mir-opt-level=1\", \"-C\", \"llvm-args=-disable-loop-idiom-all\"]",
         ])
         .args([
             "--release",
@@ -183,7 +190,8 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         .args([
             "-C",
             "link-arg=--llvm-args=-profile-guided-section-prefix=false",
-        ]);
+        ])
+        .args(["-C", "link-arg=--llvm-args=-disable-loop-idiom-all"]);
     run_program_build(&mut cmd, krate, bin)
 }
 

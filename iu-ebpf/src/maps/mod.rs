@@ -22,6 +22,7 @@ mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
 mod lpm_trie;
+mod per_cpu_scratch;
 mod perf_event_array;
 mod program_array;
 mod queue;
@@ -34,6 +35,12 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+#[cfg(not(target_arch = "bpf"))]
+#[doc(hidden)]
+pub use per_cpu_scratch::HostSlot;
+#[doc(hidden)]
+pub use per_cpu_scratch::ScratchSlot;
+pub use per_cpu_scratch::{PerCpuScratch, ScratchGuard};
 pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;

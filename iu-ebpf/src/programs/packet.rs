@@ -4,7 +4,9 @@
 
 use crate::Pod;
 
-/// The largest packet offset a read or write may use.
+/// The largest packet offset a read or write may reach (its last byte is
+/// before it): the verifier's `MAX_PACKET_OFF`. It gives checked pointers
+/// a range only while their offset plus the access size stays within it.
 pub(crate) const MAX_OFFSET: usize = 0xffff;
 
 /// A copy of the `T` at `start + offset`, or `None` if it does not end at
@@ -31,10 +33,11 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
     // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
     // refusing it first keeps the pointer sums below from wrapping around
     // (and gives the verifier a bounded offset).
-    if offset > MAX_OFFSET {
+    if offset > MAX_OFFSET.saturating_sub(size) {
         return None;
     }
-    let last = start.wrapping_add(offset).wrapping_add(size);
+    let at = at(start, offset);
+    let last = at.wrapping_add(size);
     if last > end {
         return None;
     }
@@ -66,9 +69,36 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
         2 => load!(u16, "{v} = *(u16 *)({p} - 2)"),
         4 => load!(u32, "{v} = *(u32 *)({p} - 4)"),
         8 => load!(u64, "{v} = *(u64 *)({p} - 8)"),
-        // SAFETY: `[start + offset, last)` lies inside the packet (checked
-        // above), `read_unaligned` has no alignment need, and `T: Pod` is
-        // valid for any bytes.
-        _ => unsafe { core::ptr::read_unaligned(start.wrapping_add(offset).cast::<T>()) },
+        // SAFETY: `[at, last)` lies inside the packet (checked above),
+        // `read_unaligned` has no alignment need, and `T: Pod` is valid for
+        // any bytes.
+        _ => unsafe { core::ptr::read_unaligned(at.cast::<T>()) },
     })
+}
+
+/// `start + offset`. A run-time offset is added in assembly: otherwise LLVM
+/// folds constants of the caller's offset expression (the `- 1` of
+/// `header + payload - 1`) with the `+ size` of the bounds check into the
+/// variable part, and the load ends up at a negative offset from a pointer
+/// whose checked range is 0, which the verifier refuses ("offset is
+/// outside of the packet"). The verifier needs the variable part added
+/// first and the constants after it, as C code has them. Constant offsets
+/// stay in Rust, where they fold into the load's displacement.
+#[inline(always)]
+pub(crate) fn at(start: *const u8, offset: usize) -> *const u8 {
+    if core::intrinsics::is_val_statically_known(offset) {
+        return start.wrapping_add(offset);
+    }
+    let mut at = start;
+    // SAFETY: one register addition; no memory is touched. The sum is only
+    // dereferenced after the caller's bounds check.
+    unsafe {
+        core::arch::asm!(
+            "{at} += {offset}",
+            at = inout(reg) at,
+            offset = in(reg) offset,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    at
 }

@@ -83,11 +83,11 @@ impl XdpContext {
     pub fn write<T: Pod>(&mut self, offset: usize, value: T) -> bool {
         #[cfg(target_arch = "bpf")]
         {
-            if offset > super::packet::MAX_OFFSET {
+            if offset > super::packet::MAX_OFFSET.saturating_sub(core::mem::size_of::<T>()) {
                 return false;
             }
             let (start, end) = self.bounds();
-            let at = start.wrapping_add(offset);
+            let at = super::packet::at(start, offset);
             if at.wrapping_add(core::mem::size_of::<T>()) > end {
                 return false;
             }
