@@ -6,7 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{FdLink, PerfLink, Program, ProgramInfo, SocketFilterLink, XdpLink};
+use super::{FdLink, PerfLink, Program, ProgramInfo, SocketFilterLink, TcLink, XdpLink};
 use crate::{
     Error, Result,
     sys::{self, SyscallError},
@@ -135,6 +135,12 @@ impl Link for FdLink {
 }
 
 impl Link for XdpLink {
+    fn link_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.link.as_ref().map(AsFd::as_fd)
+    }
+}
+
+impl Link for TcLink {
     fn link_fd(&self) -> Option<BorrowedFd<'_>> {
         self.link.as_ref().map(AsFd::as_fd)
     }

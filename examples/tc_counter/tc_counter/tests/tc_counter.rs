@@ -4,30 +4,88 @@
 
 use iu::{Ebpf, programs::TcDirection, testing::Veth};
 
-#[test]
-fn counts_bytes_and_packets_in_both_directions() {
-    // iproute2 and ping are host tools; the VM guest has neither. On the
-    // host (`IU_HOST_TIER`) they are required.
+/// iproute2 and ping are host tools; the VM guest has neither. On the
+/// host (`IU_HOST_TIER`) they are required.
+fn tools() -> bool {
     if !Veth::tools_available() {
         assert!(
             std::env::var_os("IU_HOST_TIER").is_none(),
             "iproute2 and ping are required on the host"
         );
         eprintln!("skipping: iproute2 or ping is not installed here");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn counts_bytes_and_packets_in_both_directions() {
+    if !tools() {
         return;
     }
-    let veth = Veth::new(2).unwrap();
+    counts_on_a_veth(2, |ebpf, interface, direction| {
+        let link = ebpf
+            .classifier(if direction == TcDirection::Ingress {
+                "ingress"
+            } else {
+                "egress"
+            })
+            .unwrap()
+            .attach(interface, direction)
+            .unwrap();
+        assert_eq!(link.is_bpf_link(), iu::features::tcx_link());
+        link
+    });
+}
+
+/// The way kernels before 6.6 attach: `cls_bpf` filters on `clsact`.
+#[test]
+fn counts_through_cls_bpf_filters_and_deletes_them() {
+    if !tools() {
+        return;
+    }
+    counts_on_a_veth(5, |ebpf, interface, direction| {
+        let link = ebpf
+            .classifier(if direction == TcDirection::Ingress {
+                "ingress"
+            } else {
+                "egress"
+            })
+            .unwrap()
+            .attach_netlink(interface, direction)
+            .unwrap();
+        assert!(!link.is_bpf_link());
+        let filters = tc_filters(interface, direction);
+        assert!(
+            filters.contains("bpf") && filters.contains("direct-action"),
+            "{filters}"
+        );
+        link
+    });
+}
+
+/// What `tc filter show` lists on one clsact hook.
+fn tc_filters(interface: &str, direction: TcDirection) -> String {
+    let hook = if direction == TcDirection::Ingress {
+        "ingress"
+    } else {
+        "egress"
+    };
+    let out = std::process::Command::new("tc")
+        .args(["filter", "show", "dev", interface, hook])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Attaches both counters with `attach`, pings across the veth, checks the
+/// counts, detaches and checks that counting stopped and, for rtnetlink
+/// filters, that none is left.
+fn counts_on_a_veth(subnet: u8, attach: impl Fn(&Ebpf, &str, TcDirection) -> iu::programs::TcLink) {
+    let veth = Veth::new(subnet).unwrap();
     let ebpf = Ebpf::load_file(iu::object_dir().join("tc_counter")).unwrap();
-    let ingress = ebpf
-        .classifier("ingress")
-        .unwrap()
-        .attach(veth.host(), TcDirection::Ingress)
-        .unwrap();
-    let egress = ebpf
-        .classifier("egress")
-        .unwrap()
-        .attach(veth.host(), TcDirection::Egress)
-        .unwrap();
+    let ingress = attach(&ebpf, veth.host(), TcDirection::Ingress);
+    let egress = attach(&ebpf, veth.host(), TcDirection::Egress);
     assert!(veth.ping(4));
     let counters = ebpf.array::<u64>("COUNTERS").unwrap().values().unwrap();
     // Four echo requests in (84-byte IPv4 packets in 98-byte frames), four
@@ -38,6 +96,10 @@ fn counts_bytes_and_packets_in_both_directions() {
         "{counters:?}"
     );
     drop((ingress, egress));
+    for direction in [TcDirection::Ingress, TcDirection::Egress] {
+        let left = tc_filters(veth.host(), direction);
+        assert!(!left.contains("bpf"), "left behind: {left}");
+    }
     // Late packets (neighbour traffic) may be counted until the detach:
     // compare from after it.
     let detached = ebpf.array::<u64>("COUNTERS").unwrap().values().unwrap();
