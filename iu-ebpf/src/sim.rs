@@ -86,6 +86,8 @@ struct State {
     override_return: Cell<Option<u64>>,
     output: RefCell<Buffer>,
     log: RefCell<Buffer>,
+    /// What `ProbeContext::syscall_args` returns.
+    syscall_args: Cell<Option<[u64; 6]>>,
     /// Memory that `iu_ebpf::memory` reads: its address and contents.
     memory: RefCell<(u64, Buffer)>,
 }
@@ -102,6 +104,7 @@ static STATE: State = State {
     override_return: Cell::new(None),
     output: RefCell::new(Buffer::new()),
     log: RefCell::new(Buffer::new()),
+    syscall_args: Cell::new(None),
     memory: RefCell::new((0, Buffer::new())),
 };
 
@@ -153,10 +156,27 @@ pub fn reset() {
     STATE.output.borrow_mut().len = 0;
     STATE.log.borrow_mut().len = 0;
     STATE.memory.borrow_mut().1.len = 0;
+    STATE.syscall_args.set(None);
 }
 
 pub(crate) fn epoch() -> u64 {
     EPOCH.load(Ordering::SeqCst)
+}
+
+/// Sets the arguments of the current syscall, as
+/// `ProbeContext::syscall_args` reads them (`None` until set).
+///
+/// ```
+/// iu_ebpf::sim::set_syscall_args([1, 2, 3, 0, 0, 0]);
+/// let ctx = iu_ebpf::programs::ProbeContext::from_registers([0; 6], 0);
+/// assert_eq!(ctx.syscall_args(), Some([1, 2, 3, 0, 0, 0]));
+/// ```
+pub fn set_syscall_args(args: [u64; 6]) {
+    STATE.syscall_args.set(Some(args));
+}
+
+pub(crate) fn syscall_args() -> Option<[u64; 6]> {
+    STATE.syscall_args.get()
 }
 
 /// Makes `bytes` readable at address `addr` through [`crate::memory`]

@@ -1,8 +1,24 @@
-//! Helpers for tests of networking programs (feature `testing`): veth pairs
-//! in a network namespace, and the differential check of a program in the
-//! kernel against the host simulation ([`differential`]).
+//! Helpers for tests and demonstrations (feature `testing`): veth pairs in
+//! a network namespace, the differential check of a program in the kernel
+//! against the host simulation ([`differential`]), and a seccomp filter for
+//! workloads that tracing programs on `__seccomp_filter` watch
+//! ([`seccomp_allow_all`]).
 
 use std::process::Command;
+
+/// Puts the calling thread, and the processes it starts afterwards, under
+/// a seccomp filter that allows every syscall, so that the kernel runs
+/// `__seccomp_filter` on each of their syscalls (what `examples/tracex5`
+/// traces). The filter cannot be removed: call it in a process made for
+/// the purpose (a child), from its only thread.
+///
+/// ```no_run
+/// iu::testing::seccomp_allow_all()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn seccomp_allow_all() -> std::io::Result<()> {
+    crate::sys::seccomp_allow_all()
+}
 
 /// A veth pair: one end (`host`) in the current network namespace with
 /// `10.199.<n>.1/24`, its peer in a fresh namespace with `10.199.<n>.2/24`.

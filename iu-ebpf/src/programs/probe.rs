@@ -62,6 +62,41 @@ impl ProbeContext {
         }
     }
 
+    /// The arguments of the syscall the current task is making, from the
+    /// user registers the kernel saved at syscall entry (x86-64 order: `di`,
+    /// `si`, `dx`, `r10`, `r8`, `r9`), wherever in the kernel the probe is.
+    /// They come through `bpf_get_current_task_btf` and `bpf_task_pt_regs`
+    /// (Linux 5.15+) and a fault-safe read; `None` if the read fails. On
+    /// the host they are set with [`crate::sim::set_syscall_args`].
+    ///
+    /// ```ignore
+    /// #[kprobe(function = "__seccomp_filter")]
+    /// fn seccomp(ctx: ProbeContext) -> u32 {
+    ///     let Some([fd, _, count, ..]) = ctx.syscall_args() else { return 0 };
+    ///     0
+    /// }
+    /// ```
+    #[inline(always)]
+    pub fn syscall_args(&self) -> Option<[u64; 6]> {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: both helpers take no pointer from the program but the
+            // task the first returns (a trusted BTF pointer, checked by the
+            // verifier); the second returns the task's saved user registers.
+            let regs = unsafe {
+                let task = crate::helpers::raw::get_current_task_btf();
+                crate::helpers::raw::task_pt_regs(task)
+            };
+            // r10, r9, r8, ax, cx, dx, si, di: offsets 56 to 112.
+            let r = crate::memory::read_kernel::<[u64; 8]>(regs.wrapping_add(56))?;
+            Some([r[7], r[6], r[5], r[0], r[2], r[1]])
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            crate::sim::syscall_args()
+        }
+    }
+
     /// Makes the probed function return `rc` without running
     /// (`bpf_override_return`): only for kprobes on functions the kernel
     /// marks as error-injectable, on kernels built with

@@ -141,3 +141,41 @@ pub fn socket_detach_bpf(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<()> 
         Ok(())
     }
 }
+
+/// Puts the calling thread under a classic-BPF seccomp filter that allows
+/// every syscall (`PR_SET_NO_NEW_PRIVS`, then `PR_SET_SECCOMP`). The kernel
+/// then runs `__seccomp_filter` on each of the thread's syscalls, and its
+/// children inherit the filter. It cannot be removed.
+pub fn seccomp_allow_all() -> io::Result<()> {
+    // `BPF_RET | BPF_K`, returning `SECCOMP_RET_ALLOW`.
+    let allow = libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: 0x7fff_0000,
+    };
+    let mut filter = [allow];
+    let program = libc::sock_fprog {
+        len: 1,
+        filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: prctl with integer arguments only changes this thread's
+    // no_new_privs flag.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `program` points to one valid instruction in `filter`, both
+    // alive for the call; the kernel copies the filter.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &program as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
