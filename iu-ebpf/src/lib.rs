@@ -40,6 +40,8 @@ pub mod maps;
 pub mod memory;
 #[doc(hidden)]
 pub mod panic;
+#[doc(hidden)]
+pub mod placeholders;
 mod pod;
 pub mod printk;
 pub mod programs;

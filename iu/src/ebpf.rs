@@ -10,7 +10,7 @@ use std::{
 use aya_obj::{
     EbpfSectionKind, Object,
     btf::{Btf, BtfKind},
-    generated::bpf_map_type,
+    generated::{bpf_map_type, bpf_prog_type},
 };
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
@@ -133,7 +133,7 @@ impl EbpfLoader {
         // names, the verifier's source map, and section renames.
         let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
         let (sections, log_section) = program_sections(&file)?;
-        let on_panic = crate::panics::on_panic_values(&file);
+        let on_panic = crate::placeholders::on_panic_values(&file);
         let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
             .map_err(|e| Error::Parse(chain(&e)))?;
         let level = self.log_level.map(|l| [l]);
@@ -164,7 +164,7 @@ impl EbpfLoader {
                 .map_err(|e| Error::Relocation(chain(&e)))?;
         }
 
-        let can_abort = crate::panics::object_can_abort(&obj);
+        let can_abort = crate::placeholders::object_can_abort(&obj);
         let mut maps = HashMap::new();
         for (name, map) in &obj.maps {
             if name == ABORTS_MAP && !can_abort {
@@ -270,7 +270,7 @@ impl EbpfLoader {
             &text_sections,
         )
         .map_err(|e| Error::Relocation(chain(&e)))?;
-        crate::panics::end_noreturn_functions(&mut obj);
+        crate::placeholders::end_noreturn_functions(&mut obj);
         obj.relocate_calls(&text_sections)
             .map_err(|e| Error::Relocation(chain(&e)))?;
         obj.sanitize_functions(features::object_features());
@@ -282,7 +282,7 @@ impl EbpfLoader {
             .filter(|(_, p)| {
                 obj.functions
                     .get(&p.function_key())
-                    .is_some_and(|f| crate::panics::can_abort(&f.instructions))
+                    .is_some_and(|f| crate::placeholders::can_abort(&f.instructions))
             })
             .map(|(name, _)| name)
             .collect();
@@ -325,6 +325,10 @@ impl EbpfLoader {
                 .ok_or_else(|| {
                     Error::Relocation(format!("program `{name}` has no function in the object"))
                 })?;
+            crate::placeholders::rewrite_features(&mut function.instructions, || {
+                // bpf_loop is helper 181, for every program type.
+                features::helper(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32, 181)
+            });
             let func_info = function.func_info.func_info_bytes();
             let line_info = function.line_info.line_info_bytes();
             if let Some(&slot) = abort_slots.get(name) {
@@ -346,7 +350,7 @@ impl EbpfLoader {
                     });
                 };
                 let on_panic = on_panic.get(name).copied().unwrap_or(0);
-                crate::panics::rewrite(&mut function.instructions, slot, on_panic, bpf_throw);
+                crate::placeholders::rewrite(&mut function.instructions, slot, on_panic, bpf_throw);
             }
             let spec = ProgLoad {
                 name,

@@ -20,7 +20,7 @@ mod error;
 pub mod features;
 mod logger;
 pub mod maps;
-mod panics;
+mod placeholders;
 pub mod programs;
 mod section_alias;
 mod source_map;

@@ -146,6 +146,7 @@ pub fn socket_detach_bpf(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<()> 
 /// every syscall (`PR_SET_NO_NEW_PRIVS`, then `PR_SET_SECCOMP`). The kernel
 /// then runs `__seccomp_filter` on each of the thread's syscalls, and its
 /// children inherit the filter. It cannot be removed.
+#[cfg(feature = "testing")]
 pub fn seccomp_allow_all() -> io::Result<()> {
     // `BPF_RET | BPF_K`, returning `SECCOMP_RET_ALLOW`.
     let allow = libc::sock_filter {

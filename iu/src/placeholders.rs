@@ -1,13 +1,17 @@
-//! Panic paths at load time. A panic in an iu program ends in
-//! `iu_ebpf::panic::abort`, which calls three placeholder helpers; here the
-//! loader rewrites them in each program's copy, so that the abort counts in
-//! the program's own slot of `IU_ABORTS` and returns the program's
-//! `on_panic` value through `bpf_throw` (BPF exceptions, Linux 6.7+).
+//! The loader's half of `iu_ebpf::placeholders`: calls of placeholder
+//! helpers rewritten in each program before it is loaded.
+//!
+//! - Panic paths: a panic in an iu program ends in `iu_ebpf::panic::abort`,
+//!   whose placeholders become the program's own slot of `IU_ABORTS`, its
+//!   `on_panic` value, and a kfunc call of `bpf_throw` (BPF exceptions,
+//!   Linux 6.7+).
+//! - Kernel features: `iu_ebpf::loops::for_range` asks whether the kernel
+//!   has `bpf_loop`; the answer becomes a constant the verifier prunes by.
 
 use std::collections::HashMap;
 
 use aya_obj::{Object, generated::bpf_insn};
-use iu_ebpf::panic::{ON_PANIC, PROGRAM_SLOT, THROW};
+use iu_ebpf::placeholders::{HAS_BPF_LOOP, ON_PANIC, PROGRAM_SLOT, THROW};
 
 /// `BPF_JMP | BPF_CALL`.
 const CALL: u8 = 0x85;
@@ -88,6 +92,19 @@ pub(crate) fn rewrite(insns: &mut [bpf_insn], slot: u32, on_panic: i64, bpf_thro
             continue;
         };
         *insn = self::insn(MOV64_IMM, 0, constant);
+    }
+}
+
+/// Replaces the kernel-feature placeholders of one program's instructions
+/// with constants: `has_bpf_loop` is asked only if the program uses it.
+pub(crate) fn rewrite_features(insns: &mut [bpf_insn], has_bpf_loop: impl FnOnce() -> bool) {
+    let mut answer = None;
+    let mut has_bpf_loop = Some(has_bpf_loop);
+    for insn in insns.iter_mut() {
+        if is_helper_call(insn, HAS_BPF_LOOP) {
+            let value = *answer.get_or_insert_with(|| has_bpf_loop.take().is_some_and(|f| f()));
+            *insn = self::insn(MOV64_IMM, 0, i32::from(value));
+        }
     }
 }
 
