@@ -251,6 +251,17 @@ fn every_program_loads_and_behaves() {
         "tail call to drop_udp"
     );
 
+    let mut zeros = udp(0, 9, &[0; 3000]);
+    zeros[..14].fill(0xee);
+    xlated.push(check(
+        "byte_loop",
+        &[
+            (zeros, DROP),
+            (udp(0, 9, &[7; 3000]), PASS),
+            (udp(0, 9, b"short"), PASS),
+        ],
+    ));
+
     // 64 bytes of one value: a padding flood; 64 distinct bytes: not.
     xlated.push(check(
         "large_struct",
