@@ -1,13 +1,17 @@
 //! The user side of `profile`: samples stacks at `--frequency` Hz on every
 //! CPU (or one process), then prints the top stacks with kernel symbols
-//! from `/proc/kallsyms`.
+//! from `/proc/kallsyms` and user symbols from the processes' mapped ELF
+//! files.
 #![forbid(unsafe_code)]
+
+mod symbols;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use iu::programs::{PerfEventKind, SampleRate};
 use profile_common::StackKey;
+use symbols::{Kallsyms, UserSymbols};
 
 #[derive(Parser)]
 struct Args {
@@ -67,6 +71,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("{total} samples, {} distinct stacks", counts.len());
     let stacks = ebpf.stack_trace_map("STACKS")?;
     let symbols = Kallsyms::read();
+    let mut user_symbols = UserSymbols::default();
     for (key, count) in counts.iter().take(args.top) {
         println!("\n{count} samples  pid {} ({})", key.pid, comm(key.pid));
         if let Ok(id) = u32::try_from(key.kernel_stack)
@@ -80,47 +85,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             && let Some(trace) = stacks.get(id)?
         {
             for ip in trace.frames {
-                println!("    {ip:#018x} [user]");
+                println!("    {ip:#018x} {}", user_symbols.name(key.pid, ip));
             }
         }
     }
     Ok(())
-}
-
-/// Kernel symbols by address, from `/proc/kallsyms` (addresses are zero
-/// unless the reader is privileged).
-struct Kallsyms {
-    symbols: Vec<(u64, String)>,
-}
-
-impl Kallsyms {
-    fn read() -> Self {
-        let text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let mut symbols: Vec<(u64, String)> = text
-            .lines()
-            .filter_map(|line| {
-                let mut parts = line.split_whitespace();
-                let addr = u64::from_str_radix(parts.next()?, 16).ok()?;
-                let _kind = parts.next()?;
-                Some((addr, parts.next()?.to_owned()))
-            })
-            .filter(|(addr, _)| *addr != 0)
-            .collect();
-        symbols.sort_unstable();
-        Self { symbols }
-    }
-
-    /// `symbol+offset` for an address, or `?`.
-    fn name(&self, ip: u64) -> String {
-        match self
-            .symbols
-            .partition_point(|(addr, _)| *addr <= ip)
-            .checked_sub(1)
-        {
-            Some(i) => format!("{}+{:#x}", self.symbols[i].1, ip - self.symbols[i].0),
-            None => "?".to_owned(),
-        }
-    }
 }
 
 fn comm(pid: u32) -> String {

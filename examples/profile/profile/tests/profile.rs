@@ -40,4 +40,13 @@ fn samples_a_busy_process_with_kernel_symbols() {
         stdout.contains("getppid"),
         "no kernel frame resolved to getppid:\n{stdout}"
     );
+    // And some in user space, at its own code or libc's getppid wrapper,
+    // symbolized from the mapped ELF files.
+    assert!(
+        stdout.lines().any(
+            |l| (l.contains("samples_a_busy_process") && l.contains("(profile-"))
+                || (l.contains("getppid+") && l.contains("(libc"))
+        ),
+        "no user frame resolved:\n{stdout}"
+    );
 }
