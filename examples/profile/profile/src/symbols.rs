@@ -169,7 +169,7 @@ mod tests {
         fn marker_function_for_symbols() -> u64 {
             std::hint::black_box(7)
         }
-        let ip = marker_function_for_symbols as usize as u64;
+        let ip = marker_function_for_symbols as fn() -> u64 as usize as u64;
         std::hint::black_box(marker_function_for_symbols());
         let name = UserSymbols::default().name(std::process::id(), ip + 1);
         assert!(
