@@ -394,6 +394,61 @@ impl EbpfLoader {
     }
 }
 
+/// The panic paths of each program of an object, found without loading it
+/// (no privilege needed): for every program that can panic, the Rust lines
+/// that call into a panic path. Such programs abort through `bpf_throw`
+/// (Linux 6.7+); older kernels refuse them with
+/// [`Error::PanicsUnsupported`]. `cargo xtask build` reports them.
+///
+/// ```no_run
+/// let bytes = std::fs::read(iu::object_dir().join("hello"))?;
+/// for (program, sites) in iu::panic_paths(&bytes)? {
+///     for site in sites {
+///         println!("{program} can panic at {site}");
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>> {
+    let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+    let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
+        .map_err(|e| Error::Parse(chain(&e)))?;
+    let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
+    // Linking needs map descriptors only as numbers to write down.
+    let maps = obj.maps.clone();
+    obj.relocate_maps(
+        maps.iter().map(|(name, map)| (name.as_str(), 0, map)),
+        &text_sections,
+    )
+    .map_err(|e| Error::Relocation(chain(&e)))?;
+    crate::placeholders::end_noreturn_functions(&mut obj);
+    obj.relocate_calls(&text_sections)
+        .map_err(|e| Error::Relocation(chain(&e)))?;
+    let mut paths = vec![];
+    for (name, program) in &obj.programs {
+        let Some(function) = obj.functions.get(&program.function_key()) else {
+            continue;
+        };
+        if !crate::placeholders::can_abort(&function.instructions) {
+            continue;
+        }
+        let func_info = function.func_info.func_info_bytes();
+        let line_info = function.line_info.line_info_bytes();
+        let debug = ProgramDebug {
+            insns: &function.instructions,
+            func_info: &func_info,
+            func_info_rec_size: function.func_info_rec_size,
+            line_info: &line_info,
+            line_info_rec_size: function.line_info_rec_size,
+            btf: &btf,
+        };
+        paths.push((name.clone(), debug.panic_sites()));
+    }
+    paths.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(paths)
+}
+
 /// The strings of the object's mergeable-string sections (`.rodata.str*`),
 /// where the compiler puts `printk!` formats.
 fn printk_formats(obj: &Object) -> Vec<PrintkFormat> {

@@ -31,7 +31,7 @@ mod trace_pipe;
 pub mod tracefs;
 mod verifier;
 
-pub use ebpf::{Ebpf, EbpfLoader, object_dir};
+pub use ebpf::{Ebpf, EbpfLoader, object_dir, panic_paths};
 pub use error::{Error, Result};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with

@@ -63,25 +63,61 @@ impl ProgramDebug<'_> {
             else {
                 continue;
             };
-            if never_returns(callee)
-                && !never_returns(caller)
-                && let Some(line) = self.line_of(at)
-                && !sites.contains(&line)
-            {
-                sites.push(line);
+            if never_returns(callee) && !never_returns(caller) {
+                for line in self.lines_of(at, caller.0) {
+                    if !sites.contains(&line) {
+                        sites.push(line);
+                    }
+                }
             }
         }
         sites
     }
 
-    /// The source line of instruction `insn`: the last line-info record at
-    /// or before it.
-    fn line_of(&self, insn: usize) -> Option<SourceLine> {
-        let record = self
+    /// The source lines of instruction `insn`, in the function starting at
+    /// `function`: the nearest line of the program's own code at or before
+    /// it (not in Rust's standard library or iu-ebpf), then the
+    /// instruction's own line if it differs. BTF line info keeps only the
+    /// innermost inlined line (an inlined `unwrap` reports core's
+    /// `result.rs`), so the first is the closest program line the object
+    /// records, which can be the statement before the one that panics.
+    fn lines_of(&self, insn: usize, function: usize) -> Vec<SourceLine> {
+        let mut records: Vec<&[u8]> = self
             .line_info
             .chunks(self.line_info_rec_size.max(1))
-            .filter(|rec| u32_at(rec, 0).is_some_and(|off| off as usize <= insn))
-            .max_by_key(|rec| u32_at(rec, 0))?;
+            .filter(|rec| {
+                u32_at(rec, 0).is_some_and(|off| (function..=insn).contains(&(off as usize)))
+            })
+            .collect();
+        records.sort_by_key(|rec| u32_at(rec, 0));
+        let lines: Vec<SourceLine> = records.iter().rev().filter_map(|r| self.line(r)).collect();
+        let in_std = |line: &SourceLine| {
+            [
+                "/rustc/",
+                "/rustc-",
+                "/library/core/",
+                "/library/alloc/",
+                "/iu-ebpf",
+            ]
+            .iter()
+            .any(|p| line.file.contains(p))
+        };
+        let mut out: Vec<SourceLine> = lines
+            .iter()
+            .find(|l| !in_std(l) && l.line != 0)
+            .cloned()
+            .into_iter()
+            .collect();
+        if let Some(own) = lines.first()
+            && !out.contains(own)
+        {
+            out.push(own.clone());
+        }
+        out
+    }
+
+    /// The source line a line-info record describes.
+    fn line(&self, record: &[u8]) -> Option<SourceLine> {
         let file = self.string(u32_at(record, 4)?)?;
         let code = self.string(u32_at(record, 8)?).unwrap_or_default();
         let line = u32_at(record, 12)? >> 10;

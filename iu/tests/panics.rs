@@ -89,3 +89,28 @@ fn a_failed_unwrap_in_a_tracepoint_counts_each_abort() {
         "counted after detach"
     );
 }
+
+#[test]
+fn panic_paths_are_found_without_loading() {
+    let bytes = std::fs::read(iu::object_dir().join("panics")).unwrap();
+    let paths = iu::panic_paths(&bytes).unwrap();
+    let programs: Vec<&str> = paths.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        programs,
+        ["divide_by_zero", "failed_conversion", "index_out_of_bounds"]
+    );
+    let source = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/programs/src/bin/panics.rs"
+    ))
+    .unwrap();
+    let line_of = |text: &str| source.lines().position(|l| l.contains(text)).unwrap() as u32 + 1;
+    let index_sites = &paths[2].1;
+    assert_eq!(
+        index_sites[0].line,
+        line_of("actions[index]"),
+        "{index_sites:?}"
+    );
+    assert!(index_sites[0].file.ends_with("panics.rs"));
+    assert_eq!(paths[0].1[0].line, line_of("100 / divisor"));
+}

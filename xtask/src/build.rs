@@ -17,11 +17,22 @@ pub struct BuildArgs {
     /// Only build this example's program crate (`examples/<name>/<name>-ebpf`).
     #[arg(long)]
     pub example: Option<String>,
+    /// Fail if a program can panic: for kernels without BPF exceptions
+    /// (before 6.7), which refuse such programs.
+    #[arg(long)]
+    pub deny_panics: bool,
 }
 
 pub fn run(args: &BuildArgs) -> Result<()> {
     let toolchain = toolchain::ensure()?;
-    build_programs(&toolchain, args.example.as_deref())?;
+    let panicking = build_programs(&toolchain, args.example.as_deref())?;
+    if args.deny_panics && !panicking.is_empty() {
+        bail!(
+            "{} program(s) can panic, and kernels before 6.7 refuse them: {} (the lines are above; use checked operations there)",
+            panicking.len(),
+            panicking.join(", ")
+        );
+    }
     crate::run_cmd(crate::cargo().args(["build", "--workspace"]))
 }
 
@@ -51,7 +62,11 @@ pub fn program_crates() -> Result<Vec<PathBuf>> {
 /// Each crate is compiled with `unsafe_code` forbidden, whatever the crate
 /// says, with debug info so that bpf-linker emits BTF (for BTF maps, and for
 /// source lines in verifier errors).
-pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<()> {
+///
+/// Returns the programs that can panic (`object/program`), after printing
+/// where: they abort through `bpf_throw` on Linux 6.7+ and are refused by
+/// older kernels.
+pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<Vec<String>> {
     let crates = program_crates()?;
     let selected: Vec<&PathBuf> = match example {
         Some(name) => crates
@@ -71,10 +86,30 @@ pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<()
                 .join(", ")
         );
     }
+    let mut panicking = vec![];
     for krate in selected {
-        build_one(toolchain, krate)?;
+        panicking.extend(build_one(toolchain, krate)?);
     }
-    Ok(())
+    Ok(panicking)
+}
+
+/// Prints the panic paths of object `bin` and returns its programs that
+/// have any.
+fn report_panics(bin: &str) -> Result<Vec<String>> {
+    let path = object_dir().join(bin);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let paths = iu::panic_paths(&bytes).with_context(|| format!("analysing {}", path.display()))?;
+    let mut programs = vec![];
+    for (program, sites) in paths {
+        eprintln!(
+            "xtask: note: `{bin}/{program}` can panic; it aborts with its `on_panic` value on Linux 6.7+ (bpf_throw) and older kernels refuse it. Panic paths:"
+        );
+        for site in sites {
+            eprintln!("    {site}");
+        }
+        programs.push(format!("{bin}/{program}"));
+    }
+    Ok(programs)
 }
 
 /// The binaries (one BPF object each) of a program crate: its `[[bin]]`
@@ -105,7 +140,7 @@ fn binaries(krate: &Path) -> Result<Vec<String>> {
     Ok(bins)
 }
 
-fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
+fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<Vec<String>> {
     // Programs may live in the crate's library (so that host tests and
     // other crates can call them), with a binary that links it into the
     // object. `cargo rustc` passes flags to one target only, so the
@@ -113,10 +148,12 @@ fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<()> {
     if krate.join("src/lib.rs").exists() {
         check_library(toolchain, krate)?;
     }
+    let mut panicking = vec![];
     for bin in binaries(krate)? {
         build_binary(toolchain, krate, &bin)?;
+        panicking.extend(report_panics(&bin)?);
     }
-    Ok(())
+    Ok(panicking)
 }
 
 /// Type-checks a program crate's library for BPF with `unsafe_code`
