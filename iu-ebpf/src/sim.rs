@@ -72,6 +72,10 @@ impl Packet {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
+
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[..self.len]
+    }
 }
 
 /// The helper values and captured output of one thread.

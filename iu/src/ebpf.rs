@@ -330,7 +330,10 @@ impl EbpfLoader {
                 features::helper(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32, 181)
             });
             let func_info = function.func_info.func_info_bytes();
-            let line_info = function.line_info.line_info_bytes();
+            let line_info = distinct_lines(
+                function.line_info.line_info_bytes(),
+                function.line_info_rec_size,
+            );
             if let Some(&slot) = abort_slots.get(name) {
                 let Some(bpf_throw) = kernel_btf()
                     .ok()
@@ -434,7 +437,10 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
             continue;
         }
         let func_info = function.func_info.func_info_bytes();
-        let line_info = function.line_info.line_info_bytes();
+        let line_info = distinct_lines(
+            function.line_info.line_info_bytes(),
+            function.line_info_rec_size,
+        );
         let debug = ProgramDebug {
             insns: &function.instructions,
             func_info: &func_info,
@@ -447,6 +453,31 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
     }
     paths.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(paths)
+}
+
+/// Line-info records with one record per instruction: the kernel refuses
+/// two at the same offset, which LLVM emits for code that produces no
+/// instruction (an empty `asm!` block). The last one describes the
+/// instruction.
+fn distinct_lines(bytes: Vec<u8>, record_size: usize) -> Vec<u8> {
+    if record_size < 4 {
+        return bytes;
+    }
+    let records: Vec<&[u8]> = bytes.chunks(record_size).collect();
+    let offset = |r: &[u8]| {
+        r.get(..4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    records
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            records
+                .get(i + 1)
+                .is_none_or(|next| offset(next) != offset(r))
+        })
+        .flat_map(|(_, r)| r.iter().copied())
+        .collect()
 }
 
 /// The strings of the object's mergeable-string sections (`.rodata.str*`),

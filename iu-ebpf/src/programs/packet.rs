@@ -76,6 +76,51 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
     })
 }
 
+/// Writes `value` at `start + offset` if it ends at or before `end`;
+/// `false` (nothing written) otherwise. The counterpart of [`read`]: one
+/// pointer check, then one store for a 2-, 4- or 8-byte `T` (Rust would
+/// split an unaligned store into byte stores and shifts), addressed from
+/// the checked end pointer.
+#[inline(always)]
+pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, value: T) -> bool {
+    let size = core::mem::size_of::<T>();
+    if offset > MAX_OFFSET.saturating_sub(size) {
+        return false;
+    }
+    let at = at(start, offset);
+    let last = at.wrapping_add(size);
+    if last > end {
+        return false;
+    }
+    macro_rules! store {
+        ($ty:ty, $insn:literal) => {{
+            // SAFETY: `T` has the size of `$ty` (matched below) and is
+            // `Pod`, so its bytes are a valid `$ty`.
+            let bits: $ty = unsafe { core::mem::transmute_copy::<T, $ty>(&value) };
+            // SAFETY: `[last - size, last)` lies inside the packet (checked
+            // above), which the program may write (the verifier checks the
+            // program type), at any alignment the kernel allows there.
+            unsafe {
+                core::arch::asm!(
+                    $insn,
+                    p = in(reg) last,
+                    v = in(reg) bits as u64,
+                    options(nostack, preserves_flags),
+                );
+            }
+        }};
+    }
+    match size {
+        2 => store!(u16, "*(u16 *)({p} - 2) = {v}"),
+        4 => store!(u32, "*(u32 *)({p} - 4) = {v}"),
+        8 => store!(u64, "*(u64 *)({p} - 8) = {v}"),
+        // SAFETY: `[at, last)` lies inside the packet (checked above), and
+        // `write_unaligned` has no alignment need.
+        _ => unsafe { core::ptr::write_unaligned(at.cast_mut().cast::<T>(), value) },
+    }
+    true
+}
+
 /// `start + offset`. A run-time offset is added in assembly: otherwise LLVM
 /// folds constants of the caller's offset expression (the `- 1` of
 /// `header + payload - 1`) with the `+ size` of the bounds check into the

@@ -83,24 +83,23 @@ impl XdpContext {
     pub fn write<T: Pod>(&mut self, offset: usize, value: T) -> bool {
         #[cfg(target_arch = "bpf")]
         {
-            if offset > super::packet::MAX_OFFSET.saturating_sub(core::mem::size_of::<T>()) {
-                return false;
-            }
             let (start, end) = self.bounds();
-            let at = super::packet::at(start, offset);
-            if at.wrapping_add(core::mem::size_of::<T>()) > end {
-                return false;
-            }
-            // SAFETY: `[at, at + size_of::<T>())` lies inside the packet,
-            // which XDP programs may write; `write_unaligned` has no
-            // alignment need.
-            unsafe { core::ptr::write_unaligned(at.cast_mut().cast::<T>(), value) };
-            true
+            super::packet::write(start, end, offset, value)
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            let _ = (offset, value);
-            false
+            let size = core::mem::size_of::<T>();
+            match self
+                .packet
+                .bytes_mut()
+                .get_mut(offset..offset.saturating_add(size))
+            {
+                Some(bytes) => {
+                    bytes.copy_from_slice(value.as_bytes());
+                    true
+                }
+                None => false,
+            }
         }
     }
 

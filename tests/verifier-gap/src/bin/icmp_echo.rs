@@ -23,11 +23,11 @@ fn icmp_echo(mut ctx: XdpContext) -> XdpAction {
         return XdpAction::Pass;
     };
     let icmp = IPV4 + usize::from(version_ihl & 0x0f) * 4;
-    let (Some([8, code]), Some(checksum)) =
-        (ctx.read::<[u8; 2]>(icmp), ctx.read::<[u8; 2]>(icmp + 2))
-    else {
+    // Type, code and checksum in one read.
+    let Some([8, code, sum_high, sum_low]) = ctx.read::<[u8; 4]>(icmp) else {
         return XdpAction::Pass;
     };
+    let checksum = [sum_high, sum_low];
     let (Some(macs), Some(source), Some(dest)) = (
         ctx.read::<[u8; 12]>(0),
         ctx.read::<[u8; 4]>(IPV4 + 12),
