@@ -339,17 +339,9 @@ impl EbpfLoader {
                     .ok()
                     .and_then(|btf| btf.id_by_type_name_kind("bpf_throw", BtfKind::Func).ok())
                 else {
-                    let debug = ProgramDebug {
-                        insns: &function.instructions,
-                        func_info: &func_info,
-                        func_info_rec_size: function.func_info_rec_size,
-                        line_info: &line_info,
-                        line_info_rec_size: function.line_info_rec_size,
-                        btf: btf_bytes.as_deref().unwrap_or_default(),
-                    };
                     return Err(Error::PanicsUnsupported {
                         program: name.clone(),
-                        sites: debug.panic_sites(),
+                        sites: panic_sites(function, btf_bytes.as_deref().unwrap_or_default()),
                     });
                 };
                 let on_panic = on_panic.get(name).copied().unwrap_or(0);
@@ -433,26 +425,31 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
         let Some(function) = obj.functions.get(&program.function_key()) else {
             continue;
         };
-        if !crate::placeholders::can_abort(&function.instructions) {
-            continue;
+        if crate::placeholders::can_abort(&function.instructions) {
+            paths.push((name.clone(), panic_sites(function, &btf)));
         }
-        let func_info = function.func_info.func_info_bytes();
-        let line_info = distinct_lines(
-            function.line_info.line_info_bytes(),
-            function.line_info_rec_size,
-        );
-        let debug = ProgramDebug {
-            insns: &function.instructions,
-            func_info: &func_info,
-            func_info_rec_size: function.func_info_rec_size,
-            line_info: &line_info,
-            line_info_rec_size: function.line_info_rec_size,
-            btf: &btf,
-        };
-        paths.push((name.clone(), debug.panic_sites()));
     }
     paths.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(paths)
+}
+
+/// The Rust lines of a linked program's calls into panic paths; `btf` is
+/// the object's BTF, which holds the line-info strings.
+fn panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
+    let func_info = function.func_info.func_info_bytes();
+    let line_info = distinct_lines(
+        function.line_info.line_info_bytes(),
+        function.line_info_rec_size,
+    );
+    ProgramDebug {
+        insns: &function.instructions,
+        func_info: &func_info,
+        func_info_rec_size: function.func_info_rec_size,
+        line_info: &line_info,
+        line_info_rec_size: function.line_info_rec_size,
+        btf,
+    }
+    .panic_sites()
 }
 
 /// Line-info records with one record per instruction: the kernel refuses

@@ -57,6 +57,30 @@ pub struct Program {
 }
 
 impl Program {
+    /// A failed attachment of this program to `target`: `Error::PermissionDenied`
+    /// with `privilege` as the advice when that is the cause, otherwise
+    /// `Error::Attach` with `hint`.
+    pub(crate) fn attach_error(
+        &self,
+        target: &str,
+        call: &'static str,
+        e: std::io::Error,
+        privilege: &'static str,
+        hint: Option<&'static str>,
+    ) -> crate::Error {
+        crate::Error::from_syscall(
+            format!("attaching `{}` to {target}", self.name),
+            sys::SyscallError::new(call, e),
+            privilege,
+            |_, source| crate::Error::Attach {
+                program: self.name.clone(),
+                target: target.to_owned(),
+                source,
+                hint,
+            },
+        )
+    }
+
     /// The program's name (its function's name).
     pub fn name(&self) -> &str {
         &self.name

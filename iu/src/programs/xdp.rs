@@ -141,16 +141,12 @@ impl<'a> Xdp<'a> {
             }
             _ => None,
         };
-        Error::from_syscall(
-            format!("attaching `{}` to {target}", self.program.name),
-            SyscallError::new(call, e),
+        self.program.attach_error(
+            target,
+            call,
+            e,
             "Attaching XDP programs needs CAP_NET_ADMIN and CAP_BPF (or root): run with `sudo`.",
-            |_, source| Error::Attach {
-                program: self.program.name.clone(),
-                target: target.to_owned(),
-                source,
-                hint,
-            },
+            hint,
         )
     }
 }

@@ -20,72 +20,60 @@ fn tools() -> bool {
 
 #[test]
 fn counts_bytes_and_packets_in_both_directions() {
-    if !tools() {
-        return;
+    if tools() {
+        counts_on_a_veth(2, false);
     }
-    counts_on_a_veth(2, |ebpf, interface, direction| {
-        let link = ebpf
-            .classifier(if direction == TcDirection::Ingress {
-                "ingress"
-            } else {
-                "egress"
-            })
-            .unwrap()
-            .attach(interface, direction)
-            .unwrap();
-        assert_eq!(link.is_bpf_link(), iu::features::tcx_link());
-        link
-    });
 }
 
 /// The way kernels before 6.6 attach: `cls_bpf` filters on `clsact`.
 #[test]
 fn counts_through_cls_bpf_filters_and_deletes_them() {
-    if !tools() {
-        return;
+    if tools() {
+        counts_on_a_veth(5, true);
     }
-    counts_on_a_veth(5, |ebpf, interface, direction| {
-        let link = ebpf
-            .classifier(if direction == TcDirection::Ingress {
-                "ingress"
-            } else {
-                "egress"
-            })
-            .unwrap()
-            .attach_netlink(interface, direction)
-            .unwrap();
-        assert!(!link.is_bpf_link());
-        let filters = tc_filters(interface, direction);
-        assert!(
-            filters.contains("bpf") && filters.contains("direct-action"),
-            "{filters}"
-        );
-        link
-    });
+}
+
+/// The program for a direction and `tc`'s name for its hook.
+fn hook(direction: TcDirection) -> &'static str {
+    match direction {
+        TcDirection::Ingress => "ingress",
+        TcDirection::Egress => "egress",
+    }
 }
 
 /// What `tc filter show` lists on one clsact hook.
 fn tc_filters(interface: &str, direction: TcDirection) -> String {
-    let hook = if direction == TcDirection::Ingress {
-        "ingress"
-    } else {
-        "egress"
-    };
     let out = std::process::Command::new("tc")
-        .args(["filter", "show", "dev", interface, hook])
+        .args(["filter", "show", "dev", interface, hook(direction)])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Attaches both counters with `attach`, pings across the veth, checks the
-/// counts, detaches and checks that counting stopped and, for rtnetlink
-/// filters, that none is left.
-fn counts_on_a_veth(subnet: u8, attach: impl Fn(&Ebpf, &str, TcDirection) -> iu::programs::TcLink) {
+/// Attaches both counters (through rtnetlink if `netlink`, else as
+/// `attach` chooses), pings across the veth, checks the counts, detaches
+/// and checks that counting stopped and that no filter is left.
+fn counts_on_a_veth(subnet: u8, netlink: bool) {
     let veth = Veth::new(subnet).unwrap();
     let ebpf = Ebpf::load_file(iu::object_dir().join("tc_counter")).unwrap();
-    let ingress = attach(&ebpf, veth.host(), TcDirection::Ingress);
-    let egress = attach(&ebpf, veth.host(), TcDirection::Egress);
+    let attach = |direction| {
+        let classifier = ebpf.classifier(hook(direction)).unwrap();
+        if !netlink {
+            let link = classifier.attach(veth.host(), direction).unwrap();
+            assert_eq!(link.is_bpf_link(), iu::features::tcx_link());
+            return link;
+        }
+        let link = classifier.attach_netlink(veth.host(), direction).unwrap();
+        assert!(!link.is_bpf_link());
+        let filters = tc_filters(veth.host(), direction);
+        assert!(
+            filters.contains("bpf") && filters.contains("direct-action"),
+            "{filters}"
+        );
+        link
+    };
+    let ingress = attach(TcDirection::Ingress);
+    let egress = attach(TcDirection::Egress);
     assert!(veth.ping(4));
     let counters = ebpf.array::<u64>("COUNTERS").unwrap().values().unwrap();
     // Four echo requests in (84-byte IPv4 packets in 98-byte frames), four
