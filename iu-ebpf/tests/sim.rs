@@ -476,3 +476,12 @@ fn memory_reads_see_only_the_registered_region() {
     );
     assert_eq!(memory::read_user::<u8>(0x6fff), None, "before the start");
 }
+
+#[test]
+fn xdp_load_bytes_copies_a_run_time_length_or_nothing() {
+    let ctx = XdpContext::from_packet(b"hello world");
+    let mut buf = [0u8; 8];
+    assert_eq!(ctx.load_bytes(6, &mut buf[..5]), Some(&b"world"[..]));
+    assert_eq!(ctx.load_bytes(7, &mut buf[..5]), None, "past the end");
+    assert_eq!(ctx.load_bytes(100, &mut buf[..0]), Some(&b""[..]));
+}

@@ -262,6 +262,20 @@ fn every_program_loads_and_behaves() {
         ],
     ));
 
+    let mut late = vec![b'.'; 70];
+    late[66..69].copy_from_slice(b"!!!");
+    xlated.push(check(
+        "payload_copy",
+        &[
+            (udp(0, 9, b"hey!!!"), DROP),
+            (udp(0, 9, b"!a!b!"), DROP),
+            (udp(0, 9, b"hi!!"), PASS),
+            (udp(0, 9, b""), PASS),
+            // Past the 64 bytes copied.
+            (udp(0, 9, &late), PASS),
+        ],
+    ));
+
     // 64 bytes of one value: a padding flood; 64 distinct bytes: not.
     xlated.push(check(
         "large_struct",

@@ -77,6 +77,59 @@ impl XdpContext {
         }
     }
 
+    /// Copies `buf.len()` bytes of the packet from byte `offset` into `buf`
+    /// and returns them, or `None` if the packet is shorter
+    /// (`bpf_xdp_load_bytes`, Linux 5.18). The length may be known only at
+    /// run time (`&mut buf[..n]` with `n` bounded by the buffer): the helper
+    /// checks it, where reading byte by byte would need a bounds check each.
+    /// It also reads the fragments of multi-buffer (`frags`) packets.
+    ///
+    /// ```ignore
+    /// let mut buf = [0u8; 64];
+    /// let n = ctx.len().saturating_sub(42).min(64);
+    /// let payload = ctx.load_bytes(42, &mut buf[..n]).unwrap_or_default();
+    /// ```
+    #[inline(always)]
+    pub fn load_bytes<'b>(&self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        #[cfg(target_arch = "bpf")]
+        {
+            let offset = u32::try_from(offset).ok()?;
+            let mut len = u32::try_from(buf.len()).ok()?;
+            // The helper refuses a length that may be zero, and the
+            // verifier must see the zero test on the register it gets.
+            // Without this empty block LLVM tests an equivalent value
+            // instead (the packet length the caller derived `len` from).
+            // SAFETY: no instruction.
+            unsafe {
+                core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
+            }
+            if len == 0 {
+                return Some(&*buf);
+            }
+            // SAFETY: `ctx` is this run's `xdp_md`; the helper writes at
+            // most `len` (the buffer's length) bytes into `buf` and fails
+            // when the packet is shorter.
+            let ret = unsafe {
+                crate::helpers::raw::xdp_load_bytes(
+                    self.ctx.cast(),
+                    offset,
+                    buf.as_mut_ptr().cast(),
+                    len,
+                )
+            };
+            (ret == 0).then_some(&*buf)
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            let source = self
+                .packet
+                .bytes()
+                .get(offset..offset.checked_add(buf.len())?)?;
+            buf.copy_from_slice(source);
+            Some(buf)
+        }
+    }
+
     /// Writes `value` at byte `offset` of the packet; `false` (and nothing
     /// written) if the packet is too short.
     #[inline(always)]
