@@ -121,6 +121,9 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
+            if buf.is_empty() {
+                return Some(buf);
+            }
             let source = self
                 .packet
                 .bytes()
