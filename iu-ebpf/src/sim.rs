@@ -611,3 +611,17 @@ fn render(value: u64, conv: u8, out: &mut [u8; 24]) -> usize {
     }
     out.len() - at
 }
+
+/// The host counterpart of the contexts' `load_bytes`: copies
+/// `buf.len()` bytes of `packet` from `offset`.
+pub(crate) fn load_bytes_from<'b>(
+    packet: &[u8],
+    offset: usize,
+    buf: &'b mut [u8],
+) -> Option<&'b [u8]> {
+    if buf.is_empty() {
+        return Some(buf);
+    }
+    buf.copy_from_slice(packet.get(offset..offset.checked_add(buf.len())?)?);
+    Some(buf)
+}

@@ -76,6 +76,32 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
     })
 }
 
+/// Copies `buf.len()` packet bytes from `offset` into `buf` with `helper`
+/// (`bpf_xdp_load_bytes` or `bpf_skb_load_bytes`: context, offset,
+/// destination, length) and returns them, or `None` if the packet is
+/// shorter. The helpers refuse a length that may be zero, and the verifier
+/// must see the zero test on the register the helper gets: without the
+/// empty `asm!` block LLVM tests an equivalent value instead (the packet
+/// length the caller derived the length from).
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub(crate) fn load_bytes<'b>(
+    helper: impl FnOnce(u32, *mut u8, u32) -> i64,
+    offset: usize,
+    buf: &'b mut [u8],
+) -> Option<&'b [u8]> {
+    let offset = u32::try_from(offset).ok()?;
+    let mut len = u32::try_from(buf.len()).ok()?;
+    // SAFETY: no instruction.
+    unsafe {
+        core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
+    }
+    if len == 0 {
+        return Some(&*buf);
+    }
+    (helper(offset, buf.as_mut_ptr(), len) == 0).then_some(&*buf)
+}
+
 /// Writes `value` at `start + offset` if it ends at or before `end`;
 /// `false` (nothing written) otherwise. The counterpart of [`read`]: one
 /// pointer check, then one store for a 2-, 4- or 8-byte `T` (Rust would

@@ -52,6 +52,37 @@ impl SkBuffContext {
         }
     }
 
+    /// Copies `buf.len()` bytes of the packet from byte `offset` into `buf`
+    /// and returns them, or `None` if the packet is shorter
+    /// (`bpf_skb_load_bytes`). The length may be known only at run time
+    /// (`&mut buf[..n]`): the helper checks it.
+    ///
+    /// ```ignore
+    /// let mut buf = [0u8; 64];
+    /// let n = (ctx.len() as usize).min(64);
+    /// let head = ctx.load_bytes(0, &mut buf[..n]).unwrap_or_default();
+    /// ```
+    #[inline(always)]
+    pub fn load_bytes<'b>(&self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        #[cfg(target_arch = "bpf")]
+        {
+            super::packet::load_bytes(
+                |offset, to, len| {
+                    // SAFETY: `skb` is this run's socket buffer; the helper
+                    // writes at most `len` (the buffer's length) bytes at
+                    // `to` and fails when the packet is shorter.
+                    unsafe { crate::helpers::raw::skb_load_bytes(self.skb, offset, to.cast(), len) }
+                },
+                offset,
+                buf,
+            )
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            crate::sim::load_bytes_from(self.packet, offset, buf)
+        }
+    }
+
     /// The packet's length.
     #[inline(always)]
     pub fn len(&self) -> u32 {

@@ -97,6 +97,44 @@ impl TcContext {
         }
     }
 
+    /// Copies `buf.len()` bytes of the packet (linear data or not) from
+    /// byte `offset` into `buf` and returns them, or `None` if the packet is
+    /// shorter (`bpf_skb_load_bytes`). The length may be known only at run
+    /// time (`&mut buf[..n]`): the helper checks it.
+    ///
+    /// ```ignore
+    /// let mut buf = [0u8; 64];
+    /// let n = (ctx.len() as usize).saturating_sub(42).min(64);
+    /// let payload = ctx.load_bytes(42, &mut buf[..n]).unwrap_or_default();
+    /// ```
+    #[inline(always)]
+    pub fn load_bytes<'b>(&self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        #[cfg(target_arch = "bpf")]
+        {
+            super::packet::load_bytes(
+                |offset, to, len| {
+                    // SAFETY: `skb` is this run's `__sk_buff`; the helper
+                    // writes at most `len` (the buffer's length) bytes at
+                    // `to` and fails when the packet is shorter.
+                    unsafe {
+                        crate::helpers::raw::skb_load_bytes(
+                            self.skb.cast_mut().cast(),
+                            offset,
+                            to.cast(),
+                            len,
+                        )
+                    }
+                },
+                offset,
+                buf,
+            )
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            crate::sim::load_bytes_from(self.packet.bytes(), offset, buf)
+        }
+    }
+
     /// A context over a copy of `packet`, for unit tests on the host.
     ///
     /// # Panics

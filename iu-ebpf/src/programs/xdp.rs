@@ -93,43 +93,22 @@ impl XdpContext {
     pub fn load_bytes<'b>(&self, offset: usize, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         #[cfg(target_arch = "bpf")]
         {
-            let offset = u32::try_from(offset).ok()?;
-            let mut len = u32::try_from(buf.len()).ok()?;
-            // The helper refuses a length that may be zero, and the
-            // verifier must see the zero test on the register it gets.
-            // Without this empty block LLVM tests an equivalent value
-            // instead (the packet length the caller derived `len` from).
-            // SAFETY: no instruction.
-            unsafe {
-                core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
-            }
-            if len == 0 {
-                return Some(&*buf);
-            }
-            // SAFETY: `ctx` is this run's `xdp_md`; the helper writes at
-            // most `len` (the buffer's length) bytes into `buf` and fails
-            // when the packet is shorter.
-            let ret = unsafe {
-                crate::helpers::raw::xdp_load_bytes(
-                    self.ctx.cast(),
-                    offset,
-                    buf.as_mut_ptr().cast(),
-                    len,
-                )
-            };
-            (ret == 0).then_some(&*buf)
+            super::packet::load_bytes(
+                |offset, to, len| {
+                    // SAFETY: `ctx` is this run's `xdp_md`; the helper writes
+                    // at most `len` (the buffer's length) bytes at `to` and
+                    // fails when the packet is shorter.
+                    unsafe {
+                        crate::helpers::raw::xdp_load_bytes(self.ctx.cast(), offset, to.cast(), len)
+                    }
+                },
+                offset,
+                buf,
+            )
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            if buf.is_empty() {
-                return Some(buf);
-            }
-            let source = self
-                .packet
-                .bytes()
-                .get(offset..offset.checked_add(buf.len())?)?;
-            buf.copy_from_slice(source);
-            Some(buf)
+            crate::sim::load_bytes_from(self.packet.bytes(), offset, buf)
         }
     }
 
