@@ -63,6 +63,20 @@ fn a_division_by_zero_returns_the_default_and_counts_per_program() {
 }
 
 #[test]
+fn tc_classifiers_return_their_on_panic_or_unspec() {
+    const TC_ACT_OK: u32 = 0;
+    const TC_ACT_SHOT: u32 = 2;
+    const TC_ACT_UNSPEC: u32 = -1i32 as u32;
+    let ebpf = load();
+    assert_eq!(run(&ebpf, "tc_divide", 1, 3), TC_ACT_OK);
+    assert_eq!(run(&ebpf, "tc_divide", 0, 4), TC_ACT_SHOT);
+    assert_eq!(run(&ebpf, "tc_divide_default", 3, 1), TC_ACT_SHOT);
+    assert_eq!(run(&ebpf, "tc_divide_default", 0, 2), TC_ACT_UNSPEC);
+    assert_eq!(ebpf.aborts("tc_divide").unwrap(), 4);
+    assert_eq!(ebpf.aborts("tc_divide_default").unwrap(), 2);
+}
+
+#[test]
 fn a_failed_unwrap_in_a_tracepoint_counts_each_abort() {
     let ebpf = EbpfLoader::new()
         .set_global("TARGET_PID", &std::process::id())
@@ -97,7 +111,13 @@ fn panic_paths_are_found_without_loading() {
     let programs: Vec<&str> = paths.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(
         programs,
-        ["divide_by_zero", "failed_conversion", "index_out_of_bounds"]
+        [
+            "divide_by_zero",
+            "failed_conversion",
+            "index_out_of_bounds",
+            "tc_divide",
+            "tc_divide_default"
+        ]
     );
     let source = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -7,8 +7,8 @@
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{
-    helpers,
-    programs::{TracePointContext, XdpAction, XdpContext},
+    classifier, helpers,
+    programs::{TcAction, TcContext, TracePointContext, XdpAction, XdpContext},
     tracepoint,
     tracepoints::syscalls::SysEnter,
     xdp,
@@ -55,6 +55,29 @@ fn failed_conversion(ctx: TracePointContext<SysEnter>) -> u32 {
     }
     let page = u16::try_from(ctx.args().args[1] / 4096).unwrap();
     u32::from(page) & 0
+}
+
+/// A tc classifier dividing 1000 by byte 0: 0 panics and returns the
+/// declared `shot`.
+#[classifier(on_panic = "shot")]
+fn tc_divide(ctx: TcContext) -> TcAction {
+    let divisor = ctx.read::<u8>(0).unwrap_or(1);
+    if 1000 / u32::from(divisor) > 500 {
+        TcAction::Ok
+    } else {
+        TcAction::Unspec
+    }
+}
+
+/// The same with the tc default, `unspec` (-1: the next program decides).
+#[classifier]
+fn tc_divide_default(ctx: TcContext) -> TcAction {
+    let divisor = ctx.read::<u8>(0).unwrap_or(1);
+    if 1000 / u32::from(divisor) > 500 {
+        TcAction::Ok
+    } else {
+        TcAction::Shot
+    }
 }
 
 /// No panic path: its abort count stays 0.
