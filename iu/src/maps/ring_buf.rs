@@ -279,12 +279,20 @@ impl RingBuf {
         }
     }
 
-    fn poll_record(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>>> {
+    /// The next record, decoded by `decode` while it is borrowed from the
+    /// shared buffer (no copy unless `decode` makes one), waiting for one.
+    fn poll_record<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut decode: impl FnMut(&[u8]) -> R,
+    ) -> Poll<Result<R>> {
         self.register()?;
         loop {
             let mut record = None;
-            if self.next_record(&mut |bytes: &[u8]| record = Some(bytes.to_vec())) {
-                return Poll::Ready(Ok(record.unwrap_or_default()));
+            if self.next_record(&mut |bytes: &[u8]| record = Some(decode(bytes)))
+                && let Some(record) = record
+            {
+                return Poll::Ready(Ok(record));
             }
             if self.settled_empty() {
                 ready!(self.poll_wait(cx))?;
@@ -305,7 +313,7 @@ impl Stream for RingBuf {
     type Item = Result<Vec<u8>>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.poll_record(cx).map(Some)
+        self.poll_record(cx, <[u8]>::to_vec).map(Some)
     }
 }
 
@@ -333,16 +341,19 @@ impl<T: Pod> Stream for TypedRingBuf<T> {
     type Item = Result<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let name = self.inner.name.clone();
-        self.inner.poll_record(cx).map(|record| {
-            Some(record.and_then(|bytes| {
-                T::from_bytes(&bytes).ok_or(Error::MapSize {
-                    name,
-                    what: "record",
-                    expected: size_of::<T>(),
-                    actual: bytes.len(),
-                })
-            }))
-        })
+        // Decoded in place: no allocation per record.
+        let inner = &mut self.inner;
+        inner
+            .poll_record(cx, |bytes| T::from_bytes(bytes).ok_or(bytes.len()))
+            .map(|record| {
+                Some(record.and_then(|decoded| {
+                    decoded.map_err(|actual| Error::MapSize {
+                        name: inner.name.clone(),
+                        what: "record",
+                        expected: size_of::<T>(),
+                        actual,
+                    })
+                }))
+            })
     }
 }
