@@ -207,21 +207,26 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
 }
 
 /// `#[fentry(function = "...")]`, `#[fexit(...)]`, `#[fmod_ret(...)]` and
-/// `#[lsm(hook = "...")]`.
+/// `#[lsm(hook = "...")]`; `sleepable = "true"` makes the section
+/// `<kind>.s/<target>`.
 pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let context_kind = if kind == "lsm" { "Lsm" } else { "Tracing" };
     let (args, on_panic) = split_on_panic(parse_args(attr)?, context_kind)?;
     let key_name = if kind == "lsm" { "hook" } else { "function" };
     let mut target = None;
+    let mut sleepable = false;
     for (key, value) in args {
-        if key == key_name {
-            target = Some(value.value());
-        } else {
-            return Err(syn::Error::new_spanned(
-                key,
-                format!("unknown key: expected `{key_name}`"),
-            ));
+        match (key.to_string().as_str(), value.value().as_str()) {
+            (k, _) if k == key_name => target = Some(value.value()),
+            ("sleepable", "true") => sleepable = true,
+            ("sleepable", "false") => {}
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    format!("unknown key: expected `{key_name}` or `sleepable = \"true\"`"),
+                ));
+            }
         }
     }
     let target = target.ok_or_else(|| {
@@ -230,7 +235,13 @@ pub fn btf(attr: TokenStream, item: TokenStream, kind: &str) -> syn::Result<Toke
             format!("`{key_name} = \"...\"` is required"),
         )
     })?;
-    emit(format!("{kind}/{target}"), context_kind, func, on_panic)
+    let suffix = if sleepable { ".s" } else { "" };
+    emit(
+        format!("{kind}{suffix}/{target}"),
+        context_kind,
+        func,
+        on_panic,
+    )
 }
 
 /// `#[classifier]`: section `classifier`; the direction is chosen when

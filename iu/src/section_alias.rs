@@ -14,9 +14,14 @@ use std::borrow::Cow;
 use object::{Object, ObjectSection};
 
 /// The same-length name aya-obj parses that stands for section `name`:
-/// `fmod_ret/<f>` becomes `fentry.s/<f>` (a BTF-attached tracing program),
-/// and `syscall` becomes `fexit.s` (which needs no target either).
+/// `fmod_ret/<f>` becomes `fentry.s/<f>` and `fmod_ret.s/<f>` becomes
+/// `fentry.s/__<f>` (BTF-attached tracing programs; iu takes the target
+/// from the original name), and `syscall` becomes `fexit.s` (which needs
+/// no target either).
 fn alias(name: &[u8]) -> Option<Vec<u8>> {
+    if let Some(function) = name.strip_prefix(b"fmod_ret.s/") {
+        return Some([b"fentry.s/__".as_slice(), function].concat());
+    }
     if let Some(function) = name.strip_prefix(b"fmod_ret/") {
         return Some([b"fentry.s/".as_slice(), function].concat());
     }

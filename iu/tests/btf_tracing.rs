@@ -9,14 +9,19 @@ use iu::{Ebpf, Error, programs::TestRun};
 /// Loads the object, or `None` (with the reason) when this kernel refuses
 /// BTF-attached programs.
 fn load() -> Option<Ebpf> {
-    match Ebpf::load_file(iu::object_dir().join("btf_tracing")) {
-        Ok(ebpf) => {
-            ebpf.array::<u32>("CONFIG")
-                .unwrap()
-                .set(0, &std::process::id())
-                .unwrap();
-            Some(ebpf)
-        }
+    let ebpf = load_object("btf_tracing")?;
+    ebpf.array::<u32>("CONFIG")
+        .unwrap()
+        .set(0, &std::process::id())
+        .unwrap();
+    Some(ebpf)
+}
+
+/// Loads object `name`, or `None` (with the reason) when this kernel
+/// refuses BTF-attached programs.
+fn load_object(name: &str) -> Option<Ebpf> {
+    match Ebpf::load_file(iu::object_dir().join(name)) {
+        Ok(ebpf) => Some(ebpf),
         Err(e @ Error::PermissionDenied { .. })
             if nix::unistd::geteuid().is_root() && std::env::var_os("IU_VM_TIER").is_none() =>
         {
@@ -127,4 +132,48 @@ fn fmod_ret_replaces_the_return_value_and_skips_the_function() {
         plain >> 16,
         "a skipped function has no side effects: {plain:#x}, {small:#x}"
     );
+}
+
+#[test]
+fn a_sleepable_fmod_ret_replaces_the_return_value() {
+    // The kernel lets a sleepable fmod_ret attach only to functions it
+    // allows to sleep there (its error-injection list, minus a deny list);
+    // the VM tier's Debian kernel refuses bpf_modify_return_test, naming it.
+    // The refusal itself shows the load was the sleepable fmod_ret kind.
+    match Ebpf::load_file(iu::object_dir().join("sleepable")) {
+        Err(Error::Verifier { log, .. })
+            if log
+                .error()
+                .is_some_and(|e| e.contains("bpf_modify_return_test is not sleepable")) =>
+        {
+            eprintln!(
+                "skipping: sleepable fmod_ret on bpf_modify_return_test: this kernel does not allow it to sleep (sleepable targets come from the error-injection list, CONFIG_FUNCTION_ERROR_INJECTION)"
+            );
+            return;
+        }
+        _ => {}
+    }
+    let Some(ebpf) = load_object("sleepable") else {
+        return;
+    };
+    let program = ebpf.program("sleepy_modify_return").unwrap();
+    assert_eq!(program.section_name(), "fmod_ret.s/bpf_modify_return_test");
+    let state = ebpf.array::<u64>("STATE").unwrap();
+    let run = |replacement: u64| {
+        state.set(1, &replacement).unwrap();
+        program.test_run(&TestRun::default()).unwrap().retval
+    };
+    let link = ebpf
+        .btf_tracing("sleepy_modify_return")
+        .unwrap()
+        .attach()
+        .unwrap();
+    let (small, large) = (run(42), run(1000));
+    drop(link);
+    assert_eq!(
+        (large & 0xffff) - (small & 0xffff),
+        1000 - 42,
+        "the replacement is the return value: {small:#x}, {large:#x}"
+    );
+    assert_eq!(state.get(0).unwrap(), 2, "called once per run");
 }

@@ -15,10 +15,9 @@ pub extern "C" fn iu_uprobe_target(x: u64) -> u64 {
 
 fn load() -> Ebpf {
     let ebpf = Ebpf::load_file(iu::object_dir().join("probes")).unwrap();
-    ebpf.array::<u32>("CONFIG")
-        .unwrap()
-        .set(0, &std::process::id())
-        .unwrap();
+    // Programs count this thread's calls only (tests run in parallel).
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    ebpf.array::<u32>("CONFIG").unwrap().set(0, &tid).unwrap();
     ebpf
 }
 

@@ -235,6 +235,12 @@ impl LoadType {
                 bpf_attach_type::BPF_MODIFY_RETURN,
             ));
         }
+        if section_name.starts_with("fmod_ret.s/") {
+            return Ok(Self {
+                prog_flags: BPF_F_SLEEPABLE,
+                ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_MODIFY_RETURN)
+            });
+        }
         if section_name == "syscall" {
             // Syscall programs are always sleepable.
             return Ok(Self {

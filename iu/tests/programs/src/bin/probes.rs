@@ -1,5 +1,5 @@
 //! kprobe, kretprobe, uprobe, uretprobe and raw tracepoint programs that
-//! record what they see in `SEEN`, for the process in `CONFIG[0]`.
+//! record what they see in `SEEN`, for the thread in `CONFIG[0]`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -25,8 +25,10 @@ static CONFIG: Array<u32, 1> = Array::new();
 #[map]
 static SEEN: Array<u64, 6> = Array::new();
 
+/// The test's own thread: the tests of one binary run in parallel threads
+/// of one process, and each counts only its own calls.
 fn mine() -> bool {
-    CONFIG.get(0) == Some(helpers::pid())
+    CONFIG.get(0) == Some(helpers::tid())
 }
 
 #[raw_tracepoint(name = "sys_enter")]
