@@ -122,6 +122,10 @@ mod tests {
             super::alias(b"fmod_ret/f").as_deref(),
             Some(&b"fentry.s/f"[..])
         );
+        assert_eq!(
+            super::alias(b"fmod_ret.s/f").as_deref(),
+            Some(&b"fentry.s/__f"[..])
+        );
         assert_eq!(super::alias(b"syscall").as_deref(), Some(&b"fexit.s"[..]));
         assert_eq!(super::alias(b"tracepoint/raw_syscalls/sys_enter"), None);
         assert_eq!(super::alias(b"fentry/f"), None);
