@@ -177,3 +177,32 @@ fn a_sleepable_fmod_ret_replaces_the_return_value() {
     );
     assert_eq!(state.get(0).unwrap(), 2, "called once per run");
 }
+
+#[test]
+fn a_sleepable_lsm_program_sees_execs() {
+    let Some(ebpf) = load_object("sleepable_lsm") else {
+        return;
+    };
+    assert_eq!(
+        ebpf.program("sleepy_exec").unwrap().section_name(),
+        "lsm.s/bprm_committed_creds"
+    );
+    let execs = ebpf.array::<u64>("EXECS").unwrap();
+    let exec_self = || {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let link = ebpf.btf_tracing("sleepy_exec").unwrap().attach().unwrap();
+    let before = execs.get(0).unwrap();
+    exec_self();
+    let after = execs.get(0).unwrap();
+    assert!(after > before, "{before} then {after}");
+    drop(link);
+    let detached = execs.get(0).unwrap();
+    exec_self();
+    assert_eq!(execs.get(0).unwrap(), detached, "counting after detach");
+}
