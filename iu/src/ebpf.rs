@@ -335,10 +335,7 @@ impl EbpfLoader {
                 function.line_info_rec_size,
             );
             if let Some(&slot) = abort_slots.get(name) {
-                let Some(bpf_throw) = kernel_btf()
-                    .ok()
-                    .and_then(|btf| btf.id_by_type_name_kind("bpf_throw", BtfKind::Func).ok())
-                else {
+                let Some(bpf_throw) = bpf_throw_id() else {
                     return Err(Error::PanicsUnsupported {
                         program: name.clone(),
                         sites: panic_sites(function, btf_bytes.as_deref().unwrap_or_default()),
@@ -580,6 +577,15 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
             }
         }
     }
+}
+
+/// The BTF id of the `bpf_throw` kfunc (BPF exceptions, Linux 6.7+), if
+/// the kernel has it.
+pub(crate) fn bpf_throw_id() -> Option<u32> {
+    kernel_btf()
+        .ok()?
+        .id_by_type_name_kind("bpf_throw", BtfKind::Func)
+        .ok()
 }
 
 /// The kernel's BTF, parsed at most once per process, and only for objects

@@ -196,6 +196,20 @@ pub fn tcx_link() -> bool {
     at_least(6, 6)
 }
 
+/// Whether the kernel has BPF exceptions (the `bpf_throw` kfunc, Linux
+/// 6.7+), which programs that can panic need: without them the loader
+/// refuses such programs (`Error::PanicsUnsupported`). Read from the
+/// kernel's BTF (parsed once per process).
+///
+/// ```no_run
+/// if !iu::features::exceptions() {
+///     eprintln!("programs with panic paths will not load here");
+/// }
+/// ```
+pub fn exceptions() -> bool {
+    crate::ebpf::bpf_throw_id().is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

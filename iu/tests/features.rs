@@ -34,3 +34,16 @@ fn probes_program_types_map_types_and_helpers() {
     ));
     assert!(!features::helper(tracepoint, 100_000));
 }
+
+#[test]
+fn exceptions_follow_the_kernel_version() {
+    // bpf_throw arrived in Linux 6.7; both test kernels (host and VM) are
+    // newer, and an older one must say no.
+    let code = features::kernel_version_code();
+    let at_least_6_7 = (code >> 16, (code >> 8) & 0xff) >= (6, 7);
+    assert_eq!(
+        features::exceptions(),
+        at_least_6_7,
+        "kernel code {code:#x}"
+    );
+}
