@@ -4,7 +4,56 @@
 //! workloads that tracing programs on `__seccomp_filter` watch
 //! ([`seccomp_allow_all`]).
 
-use std::process::Command;
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+};
+
+/// Runs program `binary` with `args`, waits until its stderr has a line
+/// containing `ready` (the example's "attached" log line), runs `during`,
+/// then waits for the program to exit: its output, and what `during`
+/// returned. For tests of example daemons that trace what the test does.
+///
+/// ```no_run
+/// let (output, ()) = iu::testing::run_alongside(
+///     "target/debug/execsnoop",
+///     &["--duration", "3"],
+///     "tracing execs",
+///     || { std::process::Command::new("true").status().unwrap(); },
+/// )?;
+/// assert!(output.status.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn run_alongside<T>(
+    binary: &str,
+    args: &[&str],
+    ready: &str,
+    during: impl FnOnce() -> T,
+) -> std::io::Result<(Output, T)> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+    let mut stderr = BufReader::new(stderr);
+    let mut line = String::new();
+    while !line.contains(ready) {
+        line.clear();
+        if stderr.read_line(&mut line)? == 0 {
+            let output = child.wait_with_output()?;
+            return Err(std::io::Error::other(format!(
+                "{binary} exited ({}) before printing {ready:?}",
+                output.status
+            )));
+        }
+    }
+    let value = during();
+    Ok((child.wait_with_output()?, value))
+}
 
 /// Puts the calling thread, and the processes it starts afterwards, under
 /// a seccomp filter that allows every syscall, so that the kernel runs

@@ -6,15 +6,22 @@ use std::{net::UdpSocket, time::Duration};
 
 use iu::Ebpf;
 
-#[test]
-fn drops_matching_datagrams_until_detached() {
-    let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
+/// A receiving socket with a short read timeout, a sender, and where to
+/// send.
+fn sockets() -> (UdpSocket, UdpSocket, std::net::SocketAddr) {
     let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
     receiver
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = receiver.local_addr().unwrap();
+    (receiver, sender, to)
+}
+
+#[test]
+fn drops_matching_datagrams_until_detached() {
+    let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
+    let (receiver, sender, to) = sockets();
     let link = ebpf
         .socket_filter("drop_d")
         .unwrap()
@@ -40,12 +47,7 @@ fn drops_matching_datagrams_until_detached() {
 #[test]
 fn a_payload_copied_at_its_run_time_length_is_scanned() {
     let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
-    let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let to = receiver.local_addr().unwrap();
+    let (receiver, sender, to) = sockets();
     let _link = ebpf
         .socket_filter("drop_x")
         .unwrap()

@@ -2,41 +2,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
 #[test]
 fn prints_each_exec_with_pid_parent_uid_and_path() {
-    let mut snoop = Command::new(env!("CARGO_BIN_EXE_execsnoop"))
-        .args(["--duration", "3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(snoop.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("tracing execs") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "execsnoop exited early"
-        );
-    }
     let true_path = ["/usr/bin/true", "/bin/true"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .unwrap();
-    let pids: Vec<u32> = (0..3)
-        .map(|_| {
-            let mut child = Command::new(true_path).spawn().unwrap();
-            let pid = child.id();
-            child.wait().unwrap();
-            pid
-        })
-        .collect();
-    let output = snoop.wait_with_output().unwrap();
+    let (output, pids) = iu::testing::run_alongside(
+        env!("CARGO_BIN_EXE_execsnoop"),
+        &["--duration", "3"],
+        "tracing execs",
+        || {
+            (0..3)
+                .map(|_| {
+                    let mut child = Command::new(true_path).spawn().unwrap();
+                    let pid = child.id();
+                    child.wait().unwrap();
+                    pid
+                })
+                .collect::<Vec<u32>>()
+        },
+    )
+    .unwrap();
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let me = std::process::id();
