@@ -156,6 +156,15 @@ async fn run(
     }
     drop(links);
     log::info!("detached");
+    for program in ebpf.programs() {
+        let aborts = ebpf.aborts(program.name())?;
+        if aborts > 0 {
+            log::warn!(
+                "`{}` aborted {aborts} time(s) on a panic (see `cargo xtask build`'s list of panic paths)",
+                program.name()
+            );
+        }
+    }
     Ok(())
 }
 
