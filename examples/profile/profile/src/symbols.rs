@@ -129,10 +129,84 @@ impl UserSymbols {
             .as_ref()
             .and_then(|s| s.function_at(ip - mapping.start + mapping.offset))
         {
-            Some((name, offset)) => format!("{name}+{offset:#x} ({file_name})"),
+            Some((name, offset)) => format!("{}+{offset:#x} ({file_name})", demangle(name)),
             None => format!("? ({file_name})"),
         }
     }
+}
+
+/// A Rust symbol in the legacy mangling (`_ZN...E`, rustc's default) as
+/// its path, without the trailing hash; any other name as it is.
+fn demangle(name: &str) -> String {
+    let Some(mut rest) = name.strip_prefix("_ZN") else {
+        return name.to_owned();
+    };
+    let mut parts: Vec<String> = vec![];
+    while let Some(digits) = rest.find(|c: char| !c.is_ascii_digit()).filter(|&n| n > 0) {
+        let Ok(len) = rest[..digits].parse::<usize>() else {
+            return name.to_owned();
+        };
+        let Some(part) = rest.get(digits..digits + len) else {
+            return name.to_owned();
+        };
+        parts.push(unescape(part));
+        rest = &rest[digits + len..];
+    }
+    if rest != "E" || parts.is_empty() {
+        return name.to_owned();
+    }
+    if parts.last().is_some_and(|h| {
+        h.len() == 17 && h.starts_with('h') && h[1..].chars().all(|c| c.is_ascii_hexdigit())
+    }) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// Undoes the legacy mangling's escapes (`$LT$`, `$u7b$`, `..`, ...).
+fn unescape(part: &str) -> String {
+    let part = part
+        .strip_prefix("_$")
+        .map_or(part.to_owned(), |p| format!("${p}"));
+    let mut out = String::new();
+    let mut rest = part.as_str();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("..") {
+            out.push_str("::");
+            rest = after;
+        } else if rest.starts_with('$')
+            && let Some(end) = rest[1..].find('$')
+        {
+            let code = &rest[1..=end];
+            let decoded = match code {
+                "LT" => Some('<'),
+                "GT" => Some('>'),
+                "RF" => Some('&'),
+                "BP" => Some('*'),
+                "C" => Some(','),
+                "SP" => Some('@'),
+                _ => code
+                    .strip_prefix('u')
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .and_then(char::from_u32),
+            };
+            match decoded {
+                Some(c) => {
+                    out.push(c);
+                    rest = &rest[end + 2..];
+                }
+                None => {
+                    out.push('$');
+                    rest = &rest[1..];
+                }
+            }
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
 }
 
 /// The executable, file-backed mappings of process `pid`.
@@ -161,6 +235,29 @@ fn read_maps(pid: u32) -> Vec<Mapping> {
 #[cfg(test)]
 mod tests {
     use super::UserSymbols;
+
+    #[test]
+    fn legacy_rust_symbols_demangle_to_their_paths() {
+        assert_eq!(
+            super::demangle(
+                "_ZN7profile7symbols5tests27marker_function_for_symbols17h0123456789abcdefE"
+            ),
+            "profile::symbols::tests::marker_function_for_symbols"
+        );
+        assert_eq!(
+            super::demangle(
+                "_ZN4core3ptr46drop_in_place$LT$alloc..vec..Vec$LT$u8$GT$$GT$17h0123456789abcdefE"
+            ),
+            "core::ptr::drop_in_place<alloc::vec::Vec<u8>>"
+        );
+        assert_eq!(
+            super::demangle("_ZN7profile4main28_$u7b$$u7b$closure$u7d$$u7d$17h0123456789abcdefE"),
+            "profile::main::{{closure}}"
+        );
+        assert_eq!(super::demangle("getppid"), "getppid");
+        assert_eq!(super::demangle("_ZN3fooE"), "foo");
+        assert_eq!(super::demangle("_ZN3fo"), "_ZN3fo");
+    }
 
     /// This test's own code resolves to its own function.
     #[test]
