@@ -161,3 +161,28 @@ async fn dropping_consumers_with_events_in_flight_leaks_nothing() {
     }
     assert_eq!(bpf_fds(), before, "BPF or perf descriptors leaked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_with_lends_each_record_in_order() {
+    let _serial = SERIAL.lock().await;
+    let (ebpf, _link) = setup();
+    let mut ring = RingBuf::new(ebpf.map("RING").unwrap()).unwrap();
+    let producers = produce(1, 200);
+    // Records arrive in sequence order per CPU (the discarded ones, every
+    // seventh, skipped).
+    let mut seqs: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for _ in 0..100 {
+        let (cpu, seq) = ring
+            .next_with(|bytes| {
+                let event = Event::from_bytes(bytes).unwrap();
+                (event.cpu, event.seq)
+            })
+            .await
+            .unwrap();
+        seqs.entry(cpu).or_default().push(seq);
+    }
+    producers.join().unwrap();
+    for (cpu, seqs) in seqs {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "CPU {cpu}: {seqs:?}");
+    }
+}

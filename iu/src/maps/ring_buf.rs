@@ -174,6 +174,21 @@ impl RingBuf {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// Waits for the next record and hands it to `f` while it is borrowed
+    /// from the shared buffer: the async counterpart of
+    /// [`RingBuf::consume`], one record at a time, without the copy that
+    /// [`RingBuf::next`] makes. Must be called in a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn run(ring: &mut iu::maps::RingBuf) -> Result<(), iu::Error> {
+    /// let len = ring.next_with(|bytes| bytes.len()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn next_with<R>(&mut self, mut f: impl FnMut(&[u8]) -> R) -> Result<R> {
+        std::future::poll_fn(|cx| self.poll_record(cx, &mut f)).await
+    }
+
     /// Waits until a record can be consumed (at once if one already can).
     /// With [`RingBuf::consume`] this is the zero-copy way to drain a ring
     /// buffer from async code, like libbpf's `ring_buffer__poll`:
