@@ -91,20 +91,9 @@ impl ProgramDebug<'_> {
             .collect();
         records.sort_by_key(|rec| u32_at(rec, 0));
         let lines: Vec<SourceLine> = records.iter().rev().filter_map(|r| self.line(r)).collect();
-        let in_std = |line: &SourceLine| {
-            [
-                "/rustc/",
-                "/rustc-",
-                "/library/core/",
-                "/library/alloc/",
-                "/iu-ebpf",
-            ]
-            .iter()
-            .any(|p| line.file.contains(p))
-        };
         let mut out: Vec<SourceLine> = lines
             .iter()
-            .find(|l| !in_std(l) && l.line != 0)
+            .find(|l| !crate::verifier::in_library(&l.file) && l.line != 0)
             .cloned()
             .into_iter()
             .collect();

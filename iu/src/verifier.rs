@@ -81,6 +81,32 @@ impl VerifierLog {
     pub fn source_line(&self) -> Option<SourceLine> {
         self.text.lines().rev().find_map(parse_annotation)
     }
+
+    /// The last line of the program's own code the verifier went through
+    /// before it failed: the failing line may be in code inlined from
+    /// iu-ebpf or Rust's standard library (a packet read, an `unwrap`),
+    /// and BTF line info keeps only that innermost line.
+    pub fn program_line(&self) -> Option<SourceLine> {
+        self.text
+            .lines()
+            .rev()
+            .filter_map(parse_annotation)
+            .find(|line| !in_library(&line.file))
+    }
+}
+
+/// Whether `file` is in Rust's standard library or in iu-ebpf, rather
+/// than in the program's own crates.
+pub(crate) fn in_library(file: &str) -> bool {
+    [
+        "/rustc/",
+        "/rustc-",
+        "/library/core/",
+        "/library/alloc/",
+        "/iu-ebpf",
+    ]
+    .iter()
+    .any(|p| file.contains(p))
 }
 
 /// Parses a BTF line-info annotation: `; <code> @ <file>:<line>`.
@@ -100,8 +126,13 @@ impl fmt::Display for VerifierLog {
         if let Some(error) = self.error() {
             writeln!(f, "  error: {error}")?;
         }
-        if let Some(source) = self.text.lines().rev().find_map(parse_annotation) {
-            writeln!(f, "  at {source}")?;
+        match (self.program_line(), self.source_line()) {
+            (Some(program), Some(source)) if program != source => {
+                writeln!(f, "  at {program}")?;
+                writeln!(f, "  inside {source}")?;
+            }
+            (_, Some(source)) => writeln!(f, "  at {source}")?,
+            _ => {}
         }
         let lines: Vec<&str> = self.text.lines().collect();
         let skipped = lines.len().saturating_sub(TAIL_LINES);
@@ -160,5 +191,27 @@ mod tests {
         assert!(shown.contains("99: insn"));
         assert!(!shown.contains("\n    10: insn"));
         assert!(shown.contains("truncated"));
+    }
+
+    #[test]
+    fn names_the_program_line_around_inlined_library_code() {
+        let raw = "; let total = ctx.read::<[u8; 2]>(at); @ /src/prog/src/lib.rs:30\n\
+                   9: (bf) r1 = r2\n\
+                   ; _ => unsafe { read_unaligned(p) }, @ /work/iu-ebpf/src/programs/packet.rs:72\n\
+                   10: (71) r1 = *(u8 *)(r1 -1)\n\
+                   R1 offset is outside of the packet\n";
+        let log = VerifierLog::new(raw.as_bytes(), false);
+        assert_eq!(log.source_line().unwrap().line, 72);
+        let program = log.program_line().unwrap();
+        assert_eq!(
+            (program.file.as_str(), program.line),
+            ("/src/prog/src/lib.rs", 30)
+        );
+        let shown = log.to_string();
+        assert!(
+            shown.contains("at /src/prog/src/lib.rs:30: let total")
+                && shown.contains("inside /work/iu-ebpf/src/programs/packet.rs:72"),
+            "{shown}"
+        );
     }
 }
