@@ -92,7 +92,8 @@ pub fn kretprobe(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Turns a function into a uprobe program; user space names the binary
-/// and symbol when attaching.
+/// and symbol when attaching. `sleepable = "true"` makes it sleepable
+/// (section `uprobe.s`, Linux 6.0+).
 ///
 /// ```ignore
 /// #[uprobe]
@@ -140,6 +141,9 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Turns a function into an fentry program: it runs when kernel function
 /// `function` is entered, with its arguments (`BtfContext`).
+/// `sleepable = "true"` (here and on `#[fexit]`, `#[fmod_ret]`, `#[lsm]`)
+/// makes it sleepable (section `fentry.s/...`), for targets the kernel
+/// allows to sleep.
 ///
 /// ```ignore
 /// #[fentry(function = "do_unlinkat")]

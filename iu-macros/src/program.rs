@@ -178,18 +178,22 @@ pub fn kprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<To
 pub fn uprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
-    if let Some((key, _)) = args.into_iter().next() {
-        return Err(syn::Error::new_spanned(
-            key,
-            "uprobes take no arguments: name the binary and symbol when attaching",
-        ));
+    let mut sleepable = false;
+    for (key, value) in args {
+        match (key.to_string().as_str(), value.value().as_str()) {
+            ("sleepable", "true") => sleepable = true,
+            ("sleepable", "false") => {}
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "uprobes take only `sleepable = \"true\"`: name the binary and symbol when attaching",
+                ));
+            }
+        }
     }
-    emit(
-        (if ret { "uretprobe" } else { "uprobe" }).to_owned(),
-        "Probe",
-        func,
-        on_panic,
-    )
+    let kind = if ret { "uretprobe" } else { "uprobe" };
+    let suffix = if sleepable { ".s" } else { "" };
+    emit(format!("{kind}{suffix}"), "Probe", func, on_panic)
 }
 
 /// `#[raw_tracepoint(name = "...")]`: section `raw_tp/<name>`.

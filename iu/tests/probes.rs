@@ -121,3 +121,29 @@ fn kprobe_and_kretprobe_see_calls_and_return_values() {
     std::hint::black_box(std::os::unix::process::parent_id());
     assert_eq!(seen(&ebpf, 1), 15, "still probing after detach");
 }
+
+#[test]
+fn a_sleepable_uprobe_sees_calls() {
+    let tid = nix::unistd::gettid().as_raw() as u32;
+    let ebpf = iu::EbpfLoader::new()
+        .set_global("TARGET_TID", &tid)
+        .load_file(iu::object_dir().join("sleepable_uprobe"))
+        .unwrap();
+    assert_eq!(
+        ebpf.program("sleepy_uprobe").unwrap().section_name(),
+        "uprobe.s"
+    );
+    let exe = std::env::current_exe().unwrap();
+    let link = ebpf
+        .uprobe("sleepy_uprobe")
+        .unwrap()
+        .attach(&exe, "iu_uprobe_target", None)
+        .unwrap();
+    assert_eq!(iu_uprobe_target(33), 67);
+    assert_eq!(iu_uprobe_target(5), 11);
+    let seen = ebpf.array::<u64>("SEEN").unwrap();
+    assert_eq!((seen.get(0).unwrap(), seen.get(1).unwrap()), (2, 5));
+    drop(link);
+    iu_uprobe_target(9);
+    assert_eq!(seen.get(0).unwrap(), 2, "still probing after detach");
+}
