@@ -81,6 +81,9 @@ pub struct PerfEventArray {
     buffers: Vec<CpuBuffer>,
     lost: u64,
     next: usize,
+    /// A record being read, reused so that reading costs no allocation
+    /// beyond the sample's own `data`.
+    record: Vec<u8>,
 }
 
 impl std::fmt::Debug for PerfEventArray {
@@ -142,6 +145,7 @@ impl PerfEventArray {
             buffers,
             lost: 0,
             next: 0,
+            record: Vec::new(),
         })
     }
 
@@ -169,17 +173,20 @@ impl PerfEventArray {
 
     /// Reads one record from CPU buffer `i`, and releases it.
     fn read_one(&mut self, i: usize) -> Option<PerfEvent> {
-        let buffer = &self.buffers[i];
+        let buffer = self.buffers.get(i)?;
         let head = buffer.region.atomic_u64(DATA_HEAD)?.load(Ordering::Acquire);
         let tail_pos = buffer.region.atomic_u64(DATA_TAIL)?;
         let tail = tail_pos.load(Ordering::Relaxed);
         if tail >= head {
             return None;
         }
-        let header = buffer.read(tail, 8);
+        let mut header = [0u8; 8];
+        buffer.read_into(tail, &mut header);
         let kind = u32::from_ne_bytes(header[0..4].try_into().ok()?);
         let size = u16::from_ne_bytes(header[6..8].try_into().ok()?) as u64;
-        let record = buffer.read(tail, size as usize);
+        let record = &mut self.record;
+        record.resize(size as usize, 0);
+        buffer.read_into(tail, record);
         tail_pos.store(tail + size.max(8), Ordering::Release);
         let cpu = buffer.cpu;
         match kind {
@@ -202,18 +209,20 @@ impl PerfEventArray {
 }
 
 impl CpuBuffer {
-    /// `len` bytes at ring position `pos`, reassembled if they wrap.
-    fn read(&self, pos: u64, len: usize) -> Vec<u8> {
+    /// Fills `out` with the bytes at ring position `pos`, reassembled if
+    /// they wrap (zeros where the mapping would be left).
+    fn read_into(&self, pos: u64, out: &mut [u8]) {
         let start = (pos % self.size) as usize;
-        let first = len.min(self.size as usize - start);
-        let mut out = Vec::with_capacity(len);
-        if let Some(bytes) = self.region.bytes(self.page + start, first) {
-            out.extend_from_slice(bytes);
+        let first = out.len().min(self.size as usize - start);
+        let (head, rest) = out.split_at_mut(first);
+        match self.region.bytes(self.page + start, first) {
+            Some(bytes) => head.copy_from_slice(bytes),
+            None => head.fill(0),
         }
-        if let Some(bytes) = self.region.bytes(self.page, len - first) {
-            out.extend_from_slice(bytes);
+        match self.region.bytes(self.page, rest.len()) {
+            Some(bytes) => rest.copy_from_slice(bytes),
+            None => rest.fill(0),
         }
-        out
     }
 }
 
