@@ -363,7 +363,16 @@ impl EbpfLoader {
                     line_info_rec_size: function.line_info_rec_size as u32,
                 },
             };
-            let fd = load_program(&spec, self.log_size)?;
+            let files = ProgramDebug {
+                insns: &function.instructions,
+                func_info: &func_info,
+                func_info_rec_size: function.func_info_rec_size,
+                line_info: &line_info,
+                line_info_rec_size: function.line_info_rec_size,
+                btf: btf_bytes.as_deref().unwrap_or_default(),
+            }
+            .files();
+            let fd = load_program(&spec, self.log_size, files)?;
             programs.insert(
                 name.clone(),
                 Program {
@@ -617,7 +626,9 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 
 /// Loads a program. The first attempt asks for no log, which is the fast
 /// path; only a failure is retried once with the log buffer.
-fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
+/// Loads a program; on a rejection, the error's log knows the program's
+/// source `files` (full paths, which the log itself abbreviates).
+fn load_program(spec: &ProgLoad<'_>, log_size: usize, files: Vec<String>) -> Result<OwnedFd> {
     let first = match sys::prog_load(spec, &mut [], 0) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
@@ -637,7 +648,7 @@ fn load_program(spec: &ProgLoad<'_>, log_size: usize) -> Result<OwnedFd> {
         Err(second) => {
             let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
                 || second.log_true_size as usize > log.len();
-            let log = VerifierLog::new(&log, truncated);
+            let log = VerifierLog::new(&log, truncated).with_files(files);
             if log.is_empty() {
                 return Err(Error::ProgramLoad {
                     name: spec.name.to_owned(),

@@ -105,6 +105,19 @@ impl ProgramDebug<'_> {
         out
     }
 
+    /// Every source file the line info names, as the compiler recorded it
+    /// (full paths; the verifier's log shows only their last component).
+    pub fn files(&self) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .line_info
+            .chunks(self.line_info_rec_size.max(1))
+            .filter_map(|rec| self.string(u32_at(rec, 4)?))
+            .collect();
+        files.sort();
+        files.dedup();
+        files
+    }
+
     /// The source line a line-info record describes.
     fn line(&self, record: &[u8]) -> Option<SourceLine> {
         let file = self.string(u32_at(record, 4)?)?;

@@ -36,6 +36,8 @@ impl fmt::Display for SourceLine {
 pub struct VerifierLog {
     text: String,
     truncated: bool,
+    /// The program's source files as the object names them (full paths).
+    files: Vec<String>,
 }
 
 impl VerifierLog {
@@ -46,7 +48,26 @@ impl VerifierLog {
         Self {
             text: String::from_utf8_lossy(&raw[..end]).into_owned(),
             truncated,
+            files: Vec::new(),
         }
+    }
+
+    /// Adds the program's source files (full paths, from its line info),
+    /// which tell the program's own lines from inlined library code.
+    pub(crate) fn with_files(mut self, files: Vec<String>) -> Self {
+        self.files = files;
+        self
+    }
+
+    /// The full path of `file` as the log names it (the kernel prints only
+    /// the last component), if the program's line info has it; a file of
+    /// the program's own before a library file of the same name.
+    fn full_path(&self, file: &str) -> Option<&str> {
+        self.files
+            .iter()
+            .map(String::as_str)
+            .filter(|f| *f == file || f.rsplit_once('/').is_some_and(|(_, name)| name == file))
+            .min_by_key(|f| in_library(f))
     }
 
     /// The whole log.
@@ -73,6 +94,9 @@ impl VerifierLog {
                 && !l.starts_with("verification time")
                 && !l.starts_with("stack depth")
                 && !l.starts_with(';')
+                // The states an infinite-loop report dumps after its reason.
+                && !l.starts_with("cur state:")
+                && !l.starts_with("old state:")
         })
     }
 
@@ -91,6 +115,13 @@ impl VerifierLog {
             .lines()
             .rev()
             .filter_map(parse_annotation)
+            .map(|line| match self.full_path(&line.file) {
+                Some(full) => SourceLine {
+                    file: full.to_owned(),
+                    ..line
+                },
+                None => line,
+            })
             .find(|line| !in_library(&line.file))
     }
 }
@@ -127,7 +158,9 @@ impl fmt::Display for VerifierLog {
             writeln!(f, "  error: {error}")?;
         }
         match (self.program_line(), self.source_line()) {
-            (Some(program), Some(source)) if program != source => {
+            (Some(program), Some(source))
+                if (program.line, &program.code) != (source.line, &source.code) =>
+            {
                 writeln!(f, "  at {program}")?;
                 writeln!(f, "  inside {source}")?;
             }
@@ -211,6 +244,30 @@ mod tests {
         assert!(
             shown.contains("at /src/prog/src/lib.rs:30: let total")
                 && shown.contains("inside /work/iu-ebpf/src/programs/packet.rs:72"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn resolves_the_logs_short_file_names_through_the_line_info() {
+        let raw = "; let v = table[i]; @ main.rs:12\n\
+                   7: (bf) r1 = r2\n\
+                   ; f() @ panic.rs:34\n\
+                   8: (85) call bpf_throw\n\
+                   bpf_throw would lead to reference leak\n";
+        let log = VerifierLog::new(raw.as_bytes(), false).with_files(vec![
+            "/work/iu-ebpf/src/panic.rs".to_owned(),
+            "/work/prog/src/main.rs".to_owned(),
+        ]);
+        let program = log.program_line().unwrap();
+        assert_eq!(
+            (program.file.as_str(), program.line),
+            ("/work/prog/src/main.rs", 12)
+        );
+        let shown = log.to_string();
+        assert!(
+            shown.contains("at /work/prog/src/main.rs:12: let v = table[i];")
+                && shown.contains("inside panic.rs:34"),
             "{shown}"
         );
     }
