@@ -132,6 +132,33 @@ async fn printk_renders_like_rust_format() {
     assert_eq!(line.message, format!("fmt3 pid={pid} a=-5 b={}", u64::MAX));
 }
 
+/// A panic while a ring-buffer reservation is held: the kernel refuses the
+/// `bpf_throw`, and the error points at the program's line, not at the
+/// panic handler the failing instruction belongs to.
+#[test]
+fn a_panic_holding_a_reservation_is_refused_at_the_programs_line() {
+    let err = Ebpf::load_file(object("rejected_reservation")).unwrap_err();
+    let Error::Verifier { log, .. } = &err else {
+        panic!("expected a verifier error, got {err}");
+    };
+    let error = log.error().unwrap_or_default();
+    assert!(error.contains("reference leak"), "{error:?}");
+    let line = log.program_line().expect("a program line");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/programs/src/bin/rejected_reservation.rs"
+    ))
+    .unwrap();
+    let expected = text
+        .lines()
+        .position(|l| l.contains("REJECTED-LINE"))
+        .unwrap() as u32
+        + 1;
+    assert!(line.file.ends_with("rejected_reservation.rs"), "{line}");
+    assert_eq!(line.line, expected, "{err}");
+    assert!(err.to_string().contains("inside panic.rs"), "{err}");
+}
+
 #[test]
 fn verifier_rejection_carries_the_log_and_the_rust_line() {
     let err = Ebpf::load_file(object("rejected")).unwrap_err();
