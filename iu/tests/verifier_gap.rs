@@ -55,7 +55,7 @@ fn udp(options: usize, port: u16, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn a_helper_result_bounds_a_string_scan() {
     let ebpf = iu::EbpfLoader::new()
-        .set_global("TARGET_PID", &std::process::id())
+        .set_global("TARGET_TID", &(nix::unistd::gettid().as_raw() as u32))
         .load_file(iu::object_dir().join("user_path"))
         .unwrap_or_else(|e| panic!("user_path was refused:\n{e}"));
     let link = ebpf.tracepoint("user_path").unwrap().attach().unwrap();

@@ -13,8 +13,9 @@ use iu_ebpf::{
 iu_ebpf::license!("GPL");
 
 iu_ebpf::global!(
-    /// The process to watch.
-    static TARGET_PID: u32 = 0
+    /// The thread to watch (the tests of one binary run as parallel
+    /// threads of one process, and the others open files too).
+    static TARGET_TID: u32 = 0
 );
 
 /// 0: the file name (up to 32 bytes); 1: its length, then the path's.
@@ -23,7 +24,7 @@ static LAST: Array<[u8; 32], 2> = Array::new();
 
 #[tracepoint(category = "syscalls", name = "sys_enter_openat")]
 fn user_path(ctx: TracePointContext<SysEnter>) -> u32 {
-    if helpers::pid() != TARGET_PID.get() {
+    if helpers::tid() != TARGET_TID.get() {
         return 0;
     }
     let mut buf = [0u8; 128];

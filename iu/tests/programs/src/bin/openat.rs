@@ -12,13 +12,14 @@ use openat::SysEnterOpenat;
 
 iu_ebpf::license!("GPL");
 
-/// 0: the pid to watch (user space); 1: the last `dfd`; 2: the last flags.
+/// 0: the thread to watch (user space: the tests of one binary run as
+/// parallel threads of one process); 1: the last `dfd`; 2: the last flags.
 #[map]
 static SEEN: Array<u64, 3> = Array::new();
 
 #[tracepoint(category = "syscalls", name = "sys_enter_openat")]
 fn openat(ctx: TracePointContext<SysEnterOpenat>) -> u32 {
-    if SEEN.get(0) != Some(u64::from(helpers::pid())) {
+    if SEEN.get(0) != Some(u64::from(helpers::tid())) {
         return 0;
     }
     let args = ctx.args();
