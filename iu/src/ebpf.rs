@@ -363,16 +363,10 @@ impl EbpfLoader {
                     line_info_rec_size: function.line_info_rec_size as u32,
                 },
             };
-            let files = ProgramDebug {
-                insns: &function.instructions,
-                func_info: &func_info,
-                func_info_rec_size: function.func_info_rec_size,
-                line_info: &line_info,
-                line_info_rec_size: function.line_info_rec_size,
-                btf: btf_bytes.as_deref().unwrap_or_default(),
-            }
-            .files();
-            let fd = load_program(&spec, self.log_size, files)?;
+            let btf = btf_bytes.as_deref().unwrap_or_default();
+            let fd = load_program(&spec, self.log_size, || {
+                with_debug(function, btf, |debug| debug.files())
+            })?;
             programs.insert(
                 name.clone(),
                 Program {
@@ -442,20 +436,29 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
 /// The Rust lines of a linked program's calls into panic paths; `btf` is
 /// the object's BTF, which holds the line-info strings.
 fn panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
+    with_debug(function, btf, |debug| debug.panic_sites())
+}
+
+/// Calls `f` with a linked program's instructions and func and line info;
+/// `btf` is the object's BTF, which holds the line-info strings.
+fn with_debug<R>(
+    function: &aya_obj::Function,
+    btf: &[u8],
+    f: impl FnOnce(&ProgramDebug<'_>) -> R,
+) -> R {
     let func_info = function.func_info.func_info_bytes();
     let line_info = distinct_lines(
         function.line_info.line_info_bytes(),
         function.line_info_rec_size,
     );
-    ProgramDebug {
+    f(&ProgramDebug {
         insns: &function.instructions,
         func_info: &func_info,
         func_info_rec_size: function.func_info_rec_size,
         line_info: &line_info,
         line_info_rec_size: function.line_info_rec_size,
         btf,
-    }
-    .panic_sites()
+    })
 }
 
 /// Line-info records with one record per instruction: the kernel refuses
@@ -626,9 +629,14 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 
 /// Loads a program. The first attempt asks for no log, which is the fast
 /// path; only a failure is retried once with the log buffer.
-/// Loads a program; on a rejection, the error's log knows the program's
-/// source `files` (full paths, which the log itself abbreviates).
-fn load_program(spec: &ProgLoad<'_>, log_size: usize, files: Vec<String>) -> Result<OwnedFd> {
+/// Loads a program; on a rejection, the error's log gets the program's
+/// source `files` (full paths, which the log itself abbreviates), worked
+/// out only then.
+fn load_program(
+    spec: &ProgLoad<'_>,
+    log_size: usize,
+    files: impl FnOnce() -> Vec<String>,
+) -> Result<OwnedFd> {
     let first = match sys::prog_load(spec, &mut [], 0) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
@@ -648,7 +656,7 @@ fn load_program(spec: &ProgLoad<'_>, log_size: usize, files: Vec<String>) -> Res
         Err(second) => {
             let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
                 || second.log_true_size as usize > log.len();
-            let log = VerifierLog::new(&log, truncated).with_files(files);
+            let log = VerifierLog::new(&log, truncated).with_files(files());
             if log.is_empty() {
                 return Err(Error::ProgramLoad {
                     name: spec.name.to_owned(),

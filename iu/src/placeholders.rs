@@ -98,13 +98,12 @@ pub(crate) fn rewrite(insns: &mut [bpf_insn], slot: u32, on_panic: i64, bpf_thro
 /// Replaces the kernel-feature placeholders of one program's instructions
 /// with constants: `has_bpf_loop` is asked only if the program uses it.
 pub(crate) fn rewrite_features(insns: &mut [bpf_insn], has_bpf_loop: impl FnOnce() -> bool) {
-    let mut answer = None;
-    let mut has_bpf_loop = Some(has_bpf_loop);
-    for insn in insns.iter_mut() {
-        if is_helper_call(insn, HAS_BPF_LOOP) {
-            let value = *answer.get_or_insert_with(|| has_bpf_loop.take().is_some_and(|f| f()));
-            *insn = self::insn(MOV64_IMM, 0, i32::from(value));
-        }
+    if !insns.iter().any(|i| is_helper_call(i, HAS_BPF_LOOP)) {
+        return;
+    }
+    let value = i32::from(has_bpf_loop());
+    for insn in insns.iter_mut().filter(|i| is_helper_call(i, HAS_BPF_LOOP)) {
+        *insn = self::insn(MOV64_IMM, 0, value);
     }
 }
 

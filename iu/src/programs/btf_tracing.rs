@@ -9,7 +9,7 @@ use aya_obj::ProgramSection;
 use super::Program;
 use crate::{
     error::{Error, Result},
-    sys::{self, SyscallError},
+    sys,
 };
 
 /// A loaded fentry, fexit, fmod_ret or LSM program, ready to attach.
@@ -49,17 +49,7 @@ impl<'a> BtfTracing<'a> {
                 }
                 _ => None,
             };
-            Error::from_syscall(
-                format!("attaching `{}` to {target}", self.program.name),
-                SyscallError::new("bpf(BPF_RAW_TRACEPOINT_OPEN)", e),
-                "Attaching BTF tracing and LSM programs needs CAP_BPF and CAP_PERFMON (CAP_MAC_ADMIN for LSM), or root.",
-                |_, source| Error::Attach {
-                    program: self.program.name.clone(),
-                    target: target.clone(),
-                    source,
-                    hint,
-                },
-            )
+            self.program.attach_error(&target, "bpf(BPF_RAW_TRACEPOINT_OPEN)", e, "Attaching BTF tracing and LSM programs needs CAP_BPF and CAP_PERFMON (CAP_MAC_ADMIN for LSM), or root.", hint)
         })?;
         Ok(super::FdLink { link, target })
     }

@@ -41,16 +41,12 @@ pub(crate) fn attach(
     .map_err(|e| {
         let hint = matches!(e.raw_os_error(), Some(libc::EBADF | libc::EINVAL))
             .then_some("the directory must be a cgroup v2 (cgroup2 mount), not a v1 hierarchy");
-        Error::from_syscall(
-            format!("attaching `{}` to {target}", program.name),
-            SyscallError::new("bpf(BPF_LINK_CREATE)", e),
+        program.attach_error(
+            &target,
+            "bpf(BPF_LINK_CREATE)",
+            e,
             "Attaching cgroup programs needs CAP_NET_ADMIN and CAP_BPF (or root): run with `sudo`.",
-            |_, source| Error::Attach {
-                program: program.name.clone(),
-                target: target.clone(),
-                source,
-                hint,
-            },
+            hint,
         )
     })?;
     Ok(FdLink { link, target })

@@ -8,9 +8,9 @@ use aya_obj::generated::bpf_attach_type;
 
 use super::Program;
 use crate::{
-    error::{CAP_PERFMON_HINT, Error, Result},
+    error::{CAP_PERFMON_HINT, Result},
     features,
-    sys::{self, PerfEventAttr, SyscallError},
+    sys::{self, PerfEventAttr},
 };
 
 /// A program attached to a perf event. Dropping it detaches the program.
@@ -52,17 +52,7 @@ pub(crate) fn attach(
         let hint = (e.raw_os_error() == Some(libc::EACCES))
             .then_some(eacces)
             .flatten();
-        Error::from_syscall(
-            format!("attaching `{}` to {target}", program.name),
-            SyscallError::new(call, e),
-            CAP_PERFMON_HINT,
-            |_, source| Error::Attach {
-                program: program.name.clone(),
-                target: target.clone(),
-                source,
-                hint,
-            },
-        )
+        program.attach_error(&target, call, e, CAP_PERFMON_HINT, hint)
     };
     let perf = sys::perf_event_open(attr, pid, cpu).map_err(|e| error("perf_event_open", e))?;
     let link = if features::perf_link() {

@@ -8,7 +8,7 @@ use aya_obj::ProgramSection;
 use super::Program;
 use crate::{
     error::{CAP_PERFMON_HINT, Error, Result},
-    sys::{self, SyscallError},
+    sys,
 };
 
 /// A loaded raw tracepoint program, ready to attach.
@@ -61,16 +61,12 @@ impl<'a> RawTracePoint<'a> {
                 }
                 _ => None,
             };
-            Error::from_syscall(
-                format!("attaching `{}` to {target}", self.program.name),
-                SyscallError::new("bpf(BPF_RAW_TRACEPOINT_OPEN)", e),
+            self.program.attach_error(
+                &target,
+                "bpf(BPF_RAW_TRACEPOINT_OPEN)",
+                e,
                 CAP_PERFMON_HINT,
-                |_, source| Error::Attach {
-                    program: self.program.name.clone(),
-                    target: target.clone(),
-                    source,
-                    hint,
-                },
+                hint,
             )
         })?;
         Ok(super::FdLink { link, target })
