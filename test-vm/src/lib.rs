@@ -24,8 +24,10 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 pub use initramfs::{INIT, Initramfs, MODULES, with_files};
-pub use kernel::Kernel;
-pub use qemu::{Accel, Job, Outcome, Step, StepResult, Vm};
+pub use kernel::{DEFAULT_FAMILY, KERNEL_FAMILIES, Kernel, KernelFamily};
+pub use qemu::{
+    Accel, AccelPolicy, Job, KvmFailure, KvmStatus, Outcome, QEMU, Step, StepResult, Vm,
+};
 
 /// Debian packages the tier needs on the host: QEMU, a static busybox for
 /// the guest, `xz`/`zstd` to decompress modules, `strip` to shrink debug

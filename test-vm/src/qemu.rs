@@ -4,7 +4,7 @@
 
 use std::{
     fmt,
-    io::Read,
+    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::mpsc::{self, RecvTimeoutError},
@@ -22,7 +22,7 @@ use crate::{Kernel, initramfs};
 pub enum Accel {
     /// Hardware virtualization through `/dev/kvm`.
     Kvm,
-    /// QEMU's portable emulator (multi-threaded TCG).
+    /// QEMU's portable emulator (single-threaded TCG).
     Tcg,
 }
 
@@ -36,25 +36,6 @@ impl fmt::Display for Accel {
 }
 
 impl Accel {
-    /// KVM if `/dev/kvm` can really run a guest with the CPU settings the
-    /// tier uses, else TCG. `IU_VM_ACCEL=kvm|tcg` forces one.
-    ///
-    /// A usable-looking `/dev/kvm` is not enough: on some hosts (nested
-    /// virtualization) QEMU aborts when it sets up the vCPUs. So this boots
-    /// a 64 KiB firmware whose reset vector writes to QEMU's `isa-debug-exit`
-    /// port, with the same `-cpu` and `-smp`; QEMU then exits with status
-    /// 99. It takes a fraction of a second.
-    pub fn detect(work_dir: &Path, cpus: u32) -> Self {
-        match std::env::var("IU_VM_ACCEL").as_deref() {
-            Ok("kvm") => return Self::Kvm,
-            Ok("tcg") => return Self::Tcg,
-            _ => {}
-        }
-        let usable =
-            Path::new("/dev/kvm").exists() && probe(Self::Kvm, work_dir, cpus).unwrap_or(false);
-        if usable { Self::Kvm } else { Self::Tcg }
-    }
-
     fn args(self) -> [&'static str; 4] {
         match self {
             Self::Kvm => ["-accel", "kvm", "-cpu", "host"],
@@ -65,10 +46,183 @@ impl Accel {
             Self::Tcg => ["-accel", "tcg,thread=single", "-cpu", "max"],
         }
     }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Kvm => "kvm",
+            Self::Tcg => "tcg",
+        }
+    }
 }
 
-/// Runs the firmware probe under `accel`; true if the guest ran.
-fn probe(accel: Accel, work_dir: &Path, cpus: u32) -> Result<bool> {
+/// How a [`Vm`] picks its accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccelPolicy {
+    /// KVM when it has run this guest kernel before on this host (cached
+    /// under the work directory), or when `/dev/kvm` passes the firmware
+    /// probe; else TCG. A guest that QEMU reports as a KVM internal error
+    /// or emulation failure is retried at once under TCG, and TCG is then
+    /// remembered for this kernel, QEMU and host kernel.
+    Auto,
+    /// This accelerator and no other: a KVM failure is an error.
+    Force(Accel),
+}
+
+impl AccelPolicy {
+    /// `IU_VM_ACCEL=kvm|tcg` forces one; unset or empty means [`Auto`](Self::Auto).
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("IU_VM_ACCEL").as_deref() {
+            Err(_) | Ok("") | Ok("auto") => Ok(Self::Auto),
+            Ok("kvm") => Ok(Self::Force(Accel::Kvm)),
+            Ok("tcg") => Ok(Self::Force(Accel::Tcg)),
+            Ok(other) => bail!("IU_VM_ACCEL={other} is not kvm, tcg or auto"),
+        }
+    }
+}
+
+/// QEMU stopped a KVM guest because KVM could not run it (nested
+/// virtualization that cannot emulate an instruction, for example). QEMU
+/// pauses such a guest instead of exiting, so the console follower kills it
+/// as soon as stderr says so.
+#[derive(Debug)]
+pub struct KvmFailure {
+    /// QEMU's first lines about it.
+    pub detail: String,
+}
+
+impl fmt::Display for KvmFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KVM could not run the guest (QEMU: {})", self.detail)
+    }
+}
+
+impl std::error::Error for KvmFailure {}
+
+/// What QEMU prints on stderr when KVM gives up on a guest.
+fn is_kvm_failure(line: &str) -> bool {
+    line.contains("KVM internal error") || line.contains("emulation failure")
+}
+
+/// Why KVM is or is not used, for `cargo xtask doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvmStatus {
+    /// No `/dev/kvm`.
+    NoDevice,
+    /// `/dev/kvm` exists but QEMU could not run the probe firmware on it.
+    ProbeFailed,
+    /// The probe passes; no guest kernel has been booted under it yet.
+    ProbePassed,
+    /// A guest kernel booted under KVM on this host (from the cache).
+    Verified(String),
+    /// A guest kernel failed under KVM on this host (from the cache).
+    Failed(String),
+}
+
+impl fmt::Display for KvmStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoDevice => f.write_str("no /dev/kvm: TCG"),
+            Self::ProbeFailed => f.write_str("/dev/kvm cannot run the probe firmware: TCG"),
+            Self::ProbePassed => f.write_str(
+                "the probe passes; the first guest boot decides (a KVM failure falls back to TCG)",
+            ),
+            Self::Verified(kernel) => write!(f, "usable: {kernel} booted under KVM"),
+            Self::Failed(kernel) => write!(f, "broken: {kernel} failed under KVM, TCG is used"),
+        }
+    }
+}
+
+/// The accelerator remembered for each guest kernel, in
+/// `<work_dir>/accel/<kernel>`, valid while QEMU and the host kernel stay
+/// the same.
+struct AccelCache {
+    path: PathBuf,
+    identity: String,
+}
+
+impl AccelCache {
+    fn new(work_dir: &Path, qemu: &Path, kernel: &Kernel) -> Self {
+        let identity = format!(
+            "qemu {}\nhost {}\nguest {}",
+            file_identity(&resolve(qemu)),
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim(),
+            file_identity(&kernel.image),
+        );
+        Self {
+            path: work_dir.join("accel").join(&kernel.name),
+            identity,
+        }
+    }
+
+    fn get(&self) -> Option<Accel> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let (accel, identity) = text.split_once('\n')?;
+        if identity.trim_end() != self.identity {
+            return None;
+        }
+        match accel {
+            "kvm" => Some(Accel::Kvm),
+            "tcg" => Some(Accel::Tcg),
+            _ => None,
+        }
+    }
+
+    /// Best effort: a read-only work directory only costs a probe next time.
+    fn set(&self, accel: Accel) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::write(&self.path, format!("{}\n{}\n", accel.key(), self.identity));
+    }
+}
+
+/// `program`'s path: itself when it has a slash, else its first match on
+/// `PATH`.
+fn resolve(program: &Path) -> PathBuf {
+    if program.components().count() > 1 {
+        return program.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| program.to_path_buf())
+}
+
+/// Path, size and modification time: changes when the file is replaced.
+fn file_identity(path: &Path) -> String {
+    let meta = std::fs::metadata(path).ok();
+    let size = meta.as_ref().map(|m| m.len()).unwrap_or_default();
+    let mtime = meta
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{} {size} {mtime}", path.display())
+}
+
+/// What [`Vm::kvm_status`] and the automatic choice know about `/dev/kvm`.
+fn kvm_probe(qemu: &Path, work_dir: &Path, cpus: u32) -> KvmStatus {
+    if !Path::new("/dev/kvm").exists() {
+        return KvmStatus::NoDevice;
+    }
+    if probe(qemu, Accel::Kvm, work_dir, cpus).unwrap_or(false) {
+        KvmStatus::ProbePassed
+    } else {
+        KvmStatus::ProbeFailed
+    }
+}
+
+/// Runs a 64 KiB firmware under `accel` with the tier's `-cpu` and `-smp`;
+/// true if it ran. Its reset vector writes to QEMU's `isa-debug-exit` port,
+/// so QEMU exits with status 99 within a fraction of a second. Passing it
+/// shows that QEMU can set up the vCPUs, not that a kernel boots: some
+/// nested hosts fail later, in the kernel's decompressor, which
+/// [`Vm::run`] handles.
+fn probe(qemu: &Path, accel: Accel, work_dir: &Path, cpus: u32) -> Result<bool> {
     std::fs::create_dir_all(work_dir)?;
     let firmware = work_dir.join("accel-probe.bin");
     // Real mode at the reset vector 0xffff0: `mov al, 0x31; out 0xf4, al`,
@@ -76,7 +230,7 @@ fn probe(accel: Accel, work_dir: &Path, cpus: u32) -> Result<bool> {
     let mut image = vec![0xf4_u8; 0x10000];
     image[0xfff0..0xfff7].copy_from_slice(&[0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfd]);
     std::fs::write(&firmware, image)?;
-    let mut child = Command::new("qemu-system-x86_64")
+    let mut child = Command::new(qemu)
         .args(accel.args())
         .args([
             "-smp",
@@ -179,7 +333,14 @@ pub struct Outcome {
     pub boot: Duration,
     /// From starting QEMU to the exit status.
     pub elapsed: Duration,
+    /// The accelerator the guest ran under.
+    pub accel: Accel,
+    /// Why KVM was given up for TCG during this run, if it was.
+    pub fell_back: Option<String>,
 }
+
+/// The QEMU binary, found on `PATH`.
+pub const QEMU: &str = "qemu-system-x86_64";
 
 /// A guest machine.
 #[derive(Debug, Clone)]
@@ -192,17 +353,102 @@ pub struct Vm {
     pub memory_mib: u32,
     /// Hard limit for boot plus job; QEMU is killed when it runs out.
     pub timeout: Duration,
-    /// A scratch directory (under `target/vm`).
+    /// A scratch directory (under `target/vm`); it also holds the
+    /// accelerator cache.
     pub work_dir: PathBuf,
+    /// How to pick KVM or TCG.
+    pub accel: AccelPolicy,
+    /// The QEMU program ([`QEMU`] unless a test substitutes its own).
+    pub qemu: PathBuf,
 }
 
 impl Vm {
+    /// A guest with the tier's defaults (2 vCPUs, 2 GiB, 480 s, the
+    /// accelerator from `IU_VM_ACCEL`, QEMU from `PATH`).
+    pub fn new(kernel: Kernel, work_dir: PathBuf) -> Result<Self> {
+        Ok(Self {
+            kernel,
+            cpus: 2,
+            memory_mib: 2048,
+            timeout: Duration::from_secs(480),
+            work_dir,
+            accel: AccelPolicy::from_env()?,
+            qemu: PathBuf::from(QEMU),
+        })
+    }
+
+    /// What this host's KVM can do for this guest kernel: the cached
+    /// verdict of an earlier boot, else the firmware probe.
+    pub fn kvm_status(&self) -> KvmStatus {
+        match self.cache().get() {
+            Some(Accel::Kvm) => KvmStatus::Verified(self.kernel.name.clone()),
+            Some(Accel::Tcg) => KvmStatus::Failed(self.kernel.name.clone()),
+            None => kvm_probe(&self.qemu, &self.work_dir, self.cpus),
+        }
+    }
+
+    fn cache(&self) -> AccelCache {
+        AccelCache::new(&self.work_dir, &self.qemu, &self.kernel)
+    }
+
+    /// The accelerator to try first.
+    fn first_choice(&self, cache: &AccelCache) -> Accel {
+        match self.accel {
+            AccelPolicy::Force(accel) => accel,
+            AccelPolicy::Auto => cache.get().unwrap_or_else(|| {
+                match kvm_probe(&self.qemu, &self.work_dir, self.cpus) {
+                    KvmStatus::ProbePassed => Accel::Kvm,
+                    _ => Accel::Tcg,
+                }
+            }),
+        }
+    }
+
     /// Boots `base` (an initramfs from [`initramfs::Initramfs::build`]) with
     /// `job`'s files added, streams the console, and returns once the guest
     /// has reported its exit status. A guest that panics, stops without a
     /// status, or outlives the timeout is an error.
+    ///
+    /// Under [`AccelPolicy::Auto`], a guest that KVM cannot run is killed
+    /// as soon as QEMU says so and booted again under TCG, with one line
+    /// saying why; TCG is then remembered for this kernel on this host.
     pub fn run(&self, base: &Path, job: &Job) -> Result<Outcome> {
-        let accel = Accel::detect(&self.work_dir, self.cpus);
+        let cache = self.cache();
+        let accel = self.first_choice(&cache);
+        match self.boot(accel, base, job) {
+            Ok(outcome) => {
+                if accel == Accel::Kvm
+                    && self.accel == AccelPolicy::Auto
+                    && outcome.boot > Duration::ZERO
+                {
+                    cache.set(Accel::Kvm);
+                }
+                Ok(outcome)
+            }
+            Err(err) => {
+                let Some(failure) = err.downcast_ref::<KvmFailure>() else {
+                    return Err(err);
+                };
+                if self.accel != AccelPolicy::Auto {
+                    bail!(
+                        "{failure}\nIU_VM_ACCEL=kvm forces KVM; unset it to fall back to TCG automatically"
+                    );
+                }
+                let why = failure.detail.clone();
+                cache.set(Accel::Tcg);
+                eprintln!(
+                    "iu-vm: KVM cannot run {} on this host (QEMU: {why}); retrying under TCG, which is remembered in {}",
+                    self.kernel.name,
+                    cache.path.display()
+                );
+                let mut outcome = self.boot(Accel::Tcg, base, job)?;
+                outcome.fell_back = Some(why);
+                Ok(outcome)
+            }
+        }
+    }
+
+    fn boot(&self, accel: Accel, base: &Path, job: &Job) -> Result<Outcome> {
         let token = token();
         // Per run, so that concurrent runs do not overwrite each other's.
         let run_initramfs = self.work_dir.join(format!("run-{token}.cpio"));
@@ -215,7 +461,7 @@ impl Vm {
                 ("/iu/run.sh", 0o644, job.script().as_bytes()),
             ],
         )?;
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = Command::new(&self.qemu);
         cmd.args(accel.args())
             .args(["-smp", &self.cpus.to_string()])
             .args(["-m", &self.memory_mib.to_string()])
@@ -242,6 +488,12 @@ impl Vm {
             "iu-vm: booting {} ({accel}, {} vCPUs, {} MiB, {limit})",
             self.kernel.name, self.cpus, self.memory_mib
         );
+        let cannot_start = || {
+            format!(
+                "cannot start {} (apt-get install qemu-system-x86)",
+                self.qemu.display()
+            )
+        };
         if job.interactive {
             eprintln!("iu-vm: the shell's `exit` powers the guest off; Ctrl-A x quits QEMU");
             // signal=off: Ctrl-C goes to the guest's shell, not to QEMU.
@@ -249,7 +501,7 @@ impl Vm {
                 .args(["-chardev", "stdio,id=console,mux=on,signal=off"])
                 .args(["-serial", "chardev:console", "-mon", "chardev=console"])
                 .status()
-                .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
+                .with_context(cannot_start)?;
             if !status.success() {
                 bail!("QEMU failed ({status})");
             }
@@ -258,6 +510,8 @@ impl Vm {
                 steps: vec![],
                 boot: Duration::ZERO,
                 elapsed: Duration::ZERO,
+                accel,
+                fell_back: None,
             });
         }
         let child = cmd
@@ -266,8 +520,8 @@ impl Vm {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .context("cannot start qemu-system-x86_64 (apt-get install qemu-system-x86)")?;
-        Console::new(child, &token, job, self.timeout).follow()
+            .with_context(cannot_start)?;
+        Console::new(child, &token, job, self.timeout, accel).follow()
     }
 }
 
@@ -292,10 +546,19 @@ fn token() -> String {
 /// Lines kept for error messages.
 const TAIL: usize = 40;
 
+/// What the reader threads pass to [`Console::follow`].
+enum Output {
+    /// Bytes of the serial console (QEMU's stdout).
+    Console(Vec<u8>),
+    /// A line QEMU wrote on stderr.
+    Stderr(String),
+}
+
 struct Console<'a> {
     child: Child,
     job: &'a Job,
     timeout: Duration,
+    accel: Accel,
     ready: String,
     step: String,
     exit: String,
@@ -309,7 +572,7 @@ struct Console<'a> {
 }
 
 impl<'a> Console<'a> {
-    fn new(child: Child, token: &str, job: &'a Job, timeout: Duration) -> Self {
+    fn new(child: Child, token: &str, job: &'a Job, timeout: Duration, accel: Accel) -> Self {
         let spinner = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} iu-vm: {msg} [{elapsed}]") {
             spinner.set_style(style);
@@ -320,6 +583,7 @@ impl<'a> Console<'a> {
             child,
             job,
             timeout,
+            accel,
             ready: format!("iu-vm-ready-{token}"),
             step: format!("iu-vm-step-{token}: "),
             exit: format!("iu-vm-exit-{token}: "),
@@ -341,27 +605,35 @@ impl<'a> Console<'a> {
     }
 
     fn follow(mut self) -> Result<Outcome> {
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let (tx, rx) = mpsc::channel::<Output>();
         let mut stdout = self.child.stdout.take().context("QEMU has no stdout")?;
+        let console_tx = tx.clone();
         thread::spawn(move || {
             let mut buf = vec![0; 8192];
             while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                if n == 0 || console_tx.send(Output::Console(buf[..n].to_vec())).is_err() {
                     break;
                 }
             }
         });
-        let mut stderr = self.child.stderr.take().context("QEMU has no stderr")?;
+        let stderr = self.child.stderr.take().context("QEMU has no stderr")?;
         let stderr = thread::spawn(move || {
             let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                // The follower may have stopped listening; keep collecting.
+                let _ = tx.send(Output::Stderr(line));
+            }
             text
         });
         let mut deadline = self.start + self.timeout;
         let mut line = Vec::new();
+        let mut kvm_failure: Option<String> = None;
         let timed_out = loop {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(chunk) => {
+                Ok(Output::Console(chunk)) => {
                     for byte in chunk {
                         if byte == b'\n' {
                             let text = String::from_utf8_lossy(&line)
@@ -378,6 +650,15 @@ impl<'a> Console<'a> {
                         deadline = deadline.min(Instant::now() + Duration::from_secs(15));
                     }
                 }
+                Ok(Output::Stderr(text)) => {
+                    if self.accel == Accel::Kvm && is_kvm_failure(&text) {
+                        // QEMU pauses the guest and would wait for the
+                        // timeout: stop it now.
+                        let _ = self.child.kill();
+                        kvm_failure = Some(text.trim().to_owned());
+                        break false;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => break true,
                 Err(RecvTimeoutError::Disconnected) => break false,
             }
@@ -388,6 +669,20 @@ impl<'a> Console<'a> {
         let qemu = self.child.wait();
         self.spinner.finish_and_clear();
         let stderr = stderr.join().unwrap_or_default();
+        if let Some(first) = kvm_failure {
+            // "KVM internal error. Suberror: 1" and "emulation failure"
+            // come on separate lines; name both when QEMU printed both.
+            let detail = stderr
+                .lines()
+                .filter(|l| is_kvm_failure(l))
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(KvmFailure {
+                detail: if detail.is_empty() { first } else { detail },
+            }
+            .into());
+        }
         let elapsed = self.start.elapsed();
         if let Some(status) = self.status {
             return Ok(Outcome {
@@ -395,6 +690,8 @@ impl<'a> Console<'a> {
                 steps: self.steps,
                 boot: self.boot.unwrap_or_default(),
                 elapsed,
+                accel: self.accel,
+                fell_back: None,
             });
         }
         let console = if self.boot.is_some() || self.tail.is_empty() {
@@ -531,7 +828,7 @@ mod tests {
     #[test]
     fn the_accel_probe_runs_guest_code_under_tcg() {
         let dir = std::env::temp_dir().join(format!("test-vm-probe-{}", std::process::id()));
-        assert!(probe(Accel::Tcg, &dir, 2).unwrap());
+        assert!(probe(Path::new(QEMU), Accel::Tcg, &dir, 2).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,13 +26,9 @@ fn vm(name: &str, timeout: Duration) -> (Vm, PathBuf) {
         initramfs.modules(modules).unwrap();
     }
     initramfs.build(&base).unwrap();
-    let vm = Vm {
-        kernel,
-        cpus: 2,
-        memory_mib: 1024,
-        timeout,
-        work_dir,
-    };
+    let mut vm = Vm::new(kernel, work_dir).unwrap();
+    vm.memory_mib = 1024;
+    vm.timeout = timeout;
     (vm, base)
 }
 

@@ -9,17 +9,20 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use test_vm::{Initramfs, Job, Kernel, Outcome, Step, Vm};
+use test_vm::{
+    DEFAULT_FAMILY, Initramfs, Job, KERNEL_FAMILIES, Kernel, KernelFamily, Outcome, Step, Vm,
+};
 
 use crate::{build, toolchain};
 
 /// Guest settings shared by every VM command.
 #[derive(Args, Debug, Clone, Default)]
 pub struct VmOptions {
-    /// Boot this kernel image (bzImage) instead of Debian's 6.12 cloud
-    /// kernel (with --vm).
-    #[arg(long, value_name = "PATH")]
-    pub kernel: Option<PathBuf>,
+    /// The guest kernel: `6.1` or `6.12` (Debian's cloud kernels, fetched
+    /// and cached), `all` (each in turn), or the path of a bzImage.
+    /// Default: `all` for `test`, `6.12` otherwise.
+    #[arg(long, value_name = "6.1|6.12|all|PATH")]
+    pub kernel: Option<String>,
     /// The `lib/modules/<release>` directory matching --kernel, for the
     /// veth and virtio_net modules.
     #[arg(long, value_name = "DIR", requires = "kernel")]
@@ -53,12 +56,58 @@ fn work_dir() -> PathBuf {
     crate::root().join("target/vm")
 }
 
+/// A guest kernel named on the command line.
+#[derive(Debug, Clone)]
+enum KernelChoice {
+    Family(KernelFamily),
+    Image(PathBuf),
+}
+
+impl VmOptions {
+    /// The kernels to boot, in order; `all` when `--kernel` is absent and
+    /// `default_all` is set, else the default family.
+    fn kernels(&self, default_all: bool) -> Result<Vec<KernelChoice>> {
+        let every = || {
+            KERNEL_FAMILIES
+                .iter()
+                .copied()
+                .map(KernelChoice::Family)
+                .collect()
+        };
+        let choices: Vec<KernelChoice> = match self.kernel.as_deref() {
+            None if default_all => every(),
+            None => vec![KernelChoice::Family(
+                KernelFamily::named(DEFAULT_FAMILY).context("no default kernel family")?,
+            )],
+            Some("all") => every(),
+            Some(name) => match KernelFamily::named(name) {
+                Some(family) => vec![KernelChoice::Family(family)],
+                None if name.contains('/') || Path::new(name).is_file() => {
+                    vec![KernelChoice::Image(PathBuf::from(name))]
+                }
+                None => bail!(
+                    "--kernel {name}: not a kernel of the matrix ({}), `all`, or an existing bzImage",
+                    KERNEL_FAMILIES
+                        .iter()
+                        .map(|f| f.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        };
+        if self.modules.is_some() && !matches!(choices.as_slice(), [KernelChoice::Image(_)]) {
+            bail!("--modules goes with --kernel PATH (a kernel image of your own)");
+        }
+        Ok(choices)
+    }
+}
+
 /// Host packages and the kernel.
-fn prepare(options: &VmOptions) -> Result<Kernel> {
+fn prepare(choice: &KernelChoice, options: &VmOptions) -> Result<Kernel> {
     toolchain::apt_install(test_vm::HOST_PACKAGES)?;
-    match &options.kernel {
-        Some(image) => Kernel::custom(image, options.modules.as_deref()),
-        None => Kernel::debian_default(&work_dir().join("kernels")),
+    match choice {
+        KernelChoice::Image(image) => Kernel::custom(image, options.modules.as_deref()),
+        KernelChoice::Family(family) => Kernel::debian(family, &work_dir().join("kernels")),
     }
 }
 
@@ -87,26 +136,23 @@ fn initramfs(label: &str, kernel: &Kernel, binaries: &[PathBuf]) -> Result<PathB
     Ok(out)
 }
 
-fn vm(kernel: Kernel, options: &VmOptions, default_timeout: u64) -> Vm {
-    Vm {
-        kernel,
-        cpus: 2,
-        memory_mib: 2048,
-        timeout: Duration::from_secs(options.timeout.unwrap_or(default_timeout)),
-        work_dir: work_dir(),
-    }
+fn vm(kernel: Kernel, options: &VmOptions, default_timeout: u64) -> Result<Vm> {
+    let mut vm = Vm::new(kernel, work_dir())?;
+    vm.timeout = Duration::from_secs(options.timeout.unwrap_or(default_timeout));
+    Ok(vm)
 }
 
 /// Environment passed to guest programs: where the objects are, that this
-/// is the VM tier (tests of features the guest kernel has must not skip),
-/// and the host's log settings.
-fn guest_env() -> Vec<(String, String)> {
+/// is the VM tier (tests of features the guest kernel has must not skip)
+/// and which kernel of the matrix it is, and the host's log settings.
+fn guest_env(kernel: &Kernel) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "IU_OBJECT_DIR".to_owned(),
             build::object_dir().to_string_lossy().into_owned(),
         ),
         ("IU_VM_TIER".to_owned(), "1".to_owned()),
+        ("IU_VM_KERNEL".to_owned(), kernel.family.clone()),
     ];
     for key in ["RUST_LOG", "RUST_BACKTRACE"] {
         if let Ok(value) = std::env::var(key) {
@@ -124,26 +170,30 @@ pub fn run_example(
     args: &[String],
     options: &VmOptions,
 ) -> Result<()> {
-    let kernel = prepare(options)?;
-    let base = initramfs(&format!("run-{example}"), &kernel, &[binary.to_path_buf()])?;
-    let mut argv = vec![binary.to_string_lossy().into_owned()];
-    argv.extend(args.iter().cloned());
-    let job = Job {
-        cwd: crate::root(),
-        env: guest_env(),
-        steps: vec![Step {
-            label: example.to_owned(),
-            argv,
-        }],
-        interactive: false,
-    };
-    let outcome = vm(kernel, options, 120).run(&base, &job)?;
-    report_time(&outcome);
-    if outcome.status != 0 {
-        bail!(
-            "example `{example}` failed in the guest (exit status {})",
-            outcome.status
-        );
+    for choice in options.kernels(false)? {
+        let kernel = prepare(&choice, options)?;
+        let label = format!("run-{example}-{}", kernel.family);
+        let base = initramfs(&label, &kernel, &[binary.to_path_buf()])?;
+        let mut argv = vec![binary.to_string_lossy().into_owned()];
+        argv.extend(args.iter().cloned());
+        let job = Job {
+            cwd: crate::root(),
+            env: guest_env(&kernel),
+            steps: vec![Step {
+                label: example.to_owned(),
+                argv,
+            }],
+            interactive: false,
+        };
+        let name = kernel.name.clone();
+        let outcome = vm(kernel, options, 120)?.run(&base, &job)?;
+        report_time(&outcome);
+        if outcome.status != 0 {
+            bail!(
+                "example `{example}` failed in the guest on {name} (exit status {})",
+                outcome.status
+            );
+        }
     }
     Ok(())
 }
@@ -151,16 +201,19 @@ pub fn run_example(
 /// `cargo xtask test --vm`: every integration-test binary of the workspace
 /// (those that touch the kernel), run in one guest. Doc tests and unit
 /// tests of pure logic stay on the host.
+///
+/// Each kernel of the matrix (or the one `--kernel` names) boots in turn;
+/// every kernel runs even when an earlier one failed, and the summary
+/// gives each one's result and time.
 pub fn test(filter: Option<&str>, options: &VmOptions) -> Result<()> {
-    let kernel = prepare(options)?;
+    let choices = options.kernels(true)?;
     let artifacts = test_artifacts()?;
     let tests: Vec<&Artifact> = artifacts.iter().filter(|a| a.integration_test).collect();
     if tests.is_empty() {
         bail!("cargo found no integration-test binaries to run in the guest");
     }
     let binaries: Vec<PathBuf> = artifacts.iter().map(|a| a.executable.clone()).collect();
-    let base = initramfs("test", &kernel, &binaries)?;
-    let steps = tests
+    let steps: Vec<Step> = tests
         .iter()
         .map(|t| {
             let mut argv = vec![t.executable.to_string_lossy().into_owned()];
@@ -171,31 +224,68 @@ pub fn test(filter: Option<&str>, options: &VmOptions) -> Result<()> {
             }
         })
         .collect();
-    let job = Job {
-        cwd: crate::root(),
-        env: guest_env(),
-        steps,
-        interactive: false,
-    };
-    let outcome = vm(kernel, options, 480).run(&base, &job)?;
-    report_time(&outcome);
-    eprintln!("iu-vm: results:");
-    let mut failed = vec![];
-    for step in &outcome.steps {
-        let verdict = match step.status {
-            Some(0) => "ok".to_owned(),
-            Some(status) => format!("FAILED (exit status {status})"),
-            None => "did not run".to_owned(),
+    let mut summary = vec![];
+    let mut failed_kernels = vec![];
+    for choice in &choices {
+        let kernel = prepare(choice, options)?;
+        let name = kernel.name.clone();
+        let base = initramfs(&format!("test-{}", kernel.family), &kernel, &binaries)?;
+        let job = Job {
+            cwd: crate::root(),
+            env: guest_env(&kernel),
+            steps: steps.clone(),
+            interactive: false,
         };
-        eprintln!("iu-vm:   {:<40} {verdict}", step.label);
-        if step.status != Some(0) {
-            failed.push(step.label.as_str());
+        let started = Instant::now();
+        let result = vm(kernel, options, 480)?.run(&base, &job);
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                eprintln!("iu-vm: {name}: {e:#}");
+                summary.push(format!(
+                    "{name}: the guest failed ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                ));
+                failed_kernels.push(name);
+                continue;
+            }
+        };
+        report_time(&outcome);
+        eprintln!("iu-vm: results on {name}:");
+        let mut failed = vec![];
+        for step in &outcome.steps {
+            let verdict = match step.status {
+                Some(0) => "ok".to_owned(),
+                Some(status) => format!("FAILED (exit status {status})"),
+                None => "did not run".to_owned(),
+            };
+            eprintln!("iu-vm:   {:<40} {verdict}", step.label);
+            if step.status != Some(0) {
+                failed.push(step.label.clone());
+            }
         }
+        let verdict = if failed.is_empty() && outcome.status == 0 {
+            "ok".to_owned()
+        } else {
+            failed_kernels.push(name.clone());
+            format!("FAILED: {}", failed.join(", "))
+        };
+        summary.push(format!(
+            "{name}: {} test binaries, {:.1} s in the guest (boot {:.1} s, {}): {verdict}",
+            outcome.steps.len(),
+            outcome.elapsed.as_secs_f64(),
+            outcome.boot.as_secs_f64(),
+            outcome.accel,
+        ));
     }
-    if !failed.is_empty() || outcome.status != 0 {
+    eprintln!("iu-vm: kernel matrix:");
+    for line in &summary {
+        eprintln!("iu-vm:   {line}");
+    }
+    if !failed_kernels.is_empty() {
         bail!(
-            "kernel tests failed in the guest: {} (output above)",
-            failed.join(", ")
+            "kernel tests failed in the guest on {} (output above)",
+            failed_kernels.join(", ")
         );
     }
     Ok(())
@@ -205,7 +295,10 @@ pub fn test(filter: Option<&str>, options: &VmOptions) -> Result<()> {
 fn shell(options: &VmOptions) -> Result<()> {
     let toolchain = toolchain::ensure()?;
     build::build_programs(&toolchain, None)?;
-    let kernel = prepare(options)?;
+    let [choice] = options.kernels(false)?.try_into().map_err(|_| {
+        anyhow::anyhow!("vm shell boots one kernel: pass --kernel 6.1, 6.12 or a path")
+    })?;
+    let kernel = prepare(&choice, options)?;
     let binaries: Vec<PathBuf> = test_artifacts()?
         .into_iter()
         .map(|a| a.executable)
@@ -213,7 +306,7 @@ fn shell(options: &VmOptions) -> Result<()> {
     let base = initramfs("shell", &kernel, &binaries)?;
     let job = Job {
         cwd: crate::root(),
-        env: guest_env(),
+        env: guest_env(&kernel),
         steps: vec![Step {
             label: "shell".to_owned(),
             // A session with ttyS0 as controlling terminal, for job control
@@ -222,15 +315,16 @@ fn shell(options: &VmOptions) -> Result<()> {
         }],
         interactive: true,
     };
-    vm(kernel, options, 0).run(&base, &job)?;
+    vm(kernel, options, 0)?.run(&base, &job)?;
     Ok(())
 }
 
 fn report_time(outcome: &Outcome) {
     eprintln!(
-        "iu-vm: guest finished in {:.1} s (boot {:.1} s)",
+        "iu-vm: guest finished in {:.1} s (boot {:.1} s, {})",
         outcome.elapsed.as_secs_f64(),
-        outcome.boot.as_secs_f64()
+        outcome.boot.as_secs_f64(),
+        outcome.accel
     );
 }
 
