@@ -50,6 +50,8 @@ pub struct EbpfLoader {
     pin_dir: Option<PathBuf>,
     globals: Vec<(String, Vec<u8>)>,
     log_level: Option<u8>,
+    /// Programs not to load.
+    skipped: Vec<String>,
 }
 
 impl Default for EbpfLoader {
@@ -66,6 +68,7 @@ impl EbpfLoader {
             pin_dir: None,
             globals: Vec::new(),
             log_level: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -106,6 +109,27 @@ impl EbpfLoader {
     pub fn set_global<T: crate::Pod>(&mut self, name: &str, value: &T) -> &mut Self {
         self.globals
             .push((name.to_owned(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Whether to load program `name` (default: every program is loaded).
+    /// Objects that carry alternatives (a kprobe twin of an fentry program,
+    /// a program for newer kernels only) turn off the ones not wanted here,
+    /// as libbpf's `bpf_program__set_autoload` does. A program left out is
+    /// not in the loaded [`Ebpf`]; a name the object does not have is
+    /// [`Error::UnknownProgram`] at load time.
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .autoload("trace_open_fentry", iu::features::program_type(26, 0))
+    ///     .load_file("target/bpf/bpfel-unknown-none/release/opensnoop")?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn autoload(&mut self, name: &str, load: bool) -> &mut Self {
+        self.skipped.retain(|n| n != name);
+        if !load {
+            self.skipped.push(name.to_owned());
+        }
         self
     }
 
@@ -300,8 +324,21 @@ impl EbpfLoader {
             .map(|(slot, name)| (name.clone(), slot as u32))
             .collect();
 
+        if let Some(unknown) = self
+            .skipped
+            .iter()
+            .find(|n| !obj.programs.contains_key(n.as_str()))
+        {
+            return Err(Error::UnknownProgram {
+                name: unknown.clone(),
+                available: sorted(obj.programs.keys()),
+            });
+        }
         let mut programs = HashMap::new();
         for (name, program) in &obj.programs {
+            if self.skipped.contains(name) {
+                continue;
+            }
             let section_name = sections.get(name).cloned().unwrap_or_default();
             let load_type = LoadType::of(&program.section, &section_name).map_err(|reason| {
                 Error::UnsupportedProgram {
@@ -334,6 +371,32 @@ impl EbpfLoader {
                 function.line_info.line_info_bytes(),
                 function.line_info_rec_size,
             );
+            let budgeted: Vec<u32> = (0..function.instructions.len() as u32)
+                .filter(|&i| function.instructions[i as usize].code == features::MAY_GOTO)
+                .collect();
+            if !budgeted.is_empty() && !features::loop_budget() {
+                let lines = with_debug(function, btf_bytes.as_deref().unwrap_or_default(), |d| {
+                    d.lines()
+                });
+                let mut sites: Vec<crate::SourceLine> = budgeted
+                    .iter()
+                    .filter_map(|&at| {
+                        // The loop's own line: the instruction itself is
+                        // inlined from iu-ebpf's loops.rs.
+                        let before = || lines.iter().take_while(|(off, _)| *off <= at);
+                        before()
+                            .filter(|(_, l)| !crate::verifier::in_library(&l.file))
+                            .last()
+                            .or_else(|| before().last())
+                            .map(|(_, line)| line.clone())
+                    })
+                    .collect();
+                sites.dedup();
+                return Err(Error::LoopBudgetUnsupported {
+                    program: name.clone(),
+                    sites,
+                });
+            }
             if let Some(&slot) = abort_slots.get(name) {
                 let Some(bpf_throw) = bpf_throw_id() else {
                     return Err(Error::PanicsUnsupported {
@@ -365,7 +428,7 @@ impl EbpfLoader {
             };
             let btf = btf_bytes.as_deref().unwrap_or_default();
             let fd = load_program(&spec, self.log_size, || {
-                with_debug(function, btf, |debug| debug.files())
+                with_debug(function, btf, |debug| (debug.files(), debug.lines()))
             })?;
             programs.insert(
                 name.clone(),
@@ -635,7 +698,7 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 fn load_program(
     spec: &ProgLoad<'_>,
     log_size: usize,
-    files: impl FnOnce() -> Vec<String>,
+    debug: impl FnOnce() -> (Vec<String>, Vec<(u32, crate::SourceLine)>),
 ) -> Result<OwnedFd> {
     let first = match sys::prog_load(spec, &mut [], 0) {
         Ok(fd) => return Ok(fd),
@@ -656,7 +719,10 @@ fn load_program(
         Err(second) => {
             let truncated = second.error.raw_os_error() == Some(libc::ENOSPC)
                 || second.log_true_size as usize > log.len();
-            let log = VerifierLog::new(&log, truncated).with_files(files());
+            let (files, lines) = debug();
+            let log = VerifierLog::new(&log, truncated)
+                .with_files(files)
+                .with_lines(lines);
             if log.is_empty() {
                 return Err(Error::ProgramLoad {
                     name: spec.name.to_owned(),

@@ -88,6 +88,19 @@ pub enum Error {
         sites: Vec<crate::SourceLine>,
     },
 
+    /// The program spends the kernel's loop budget (`may_goto`, Linux
+    /// 6.9+), and the running kernel has none.
+    #[error(
+        "program `{program}` runs a budgeted loop (`iu_ebpf::loops::while_budgeted`), and this kernel has no loop budget (`may_goto`, Linux 6.9+); give the loop an explicit bound (`loops::while_bounded`, `loops::for_range`) at:{}",
+        sites.iter().map(|s| format!("\n    {s}")).collect::<String>()
+    )]
+    LoopBudgetUnsupported {
+        /// The program.
+        program: String,
+        /// The lines of the budgeted loops.
+        sites: Vec<crate::SourceLine>,
+    },
+
     /// The object has no program with that name.
     #[error("no program named `{name}` in the object; it has: {}", available.join(", "))]
     UnknownProgram {

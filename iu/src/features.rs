@@ -92,10 +92,29 @@ fn probe_program(helper: Option<u32>) -> Vec<aya_obj::generated::bpf_insn> {
     insns
 }
 
+/// `BPF_JMP | BPF_JCOND`: `may_goto`.
+pub(crate) const MAY_GOTO: u8 = 0xe5;
+
+/// `r0 = 0; may_goto +1; r0 = 0; exit`.
+fn may_goto_program() -> Vec<aya_obj::generated::bpf_insn> {
+    let mut insns = probe_program(None);
+    insns.insert(1, insn(MAY_GOTO, 0, 0, 1, 0));
+    insns.insert(2, insn(0xb7, 0, 0, 0, 0));
+    insns
+}
+
 /// What loading a probe program says.
 fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) -> (bool, String) {
+    probe_insns(prog_type, expected_attach_type, probe_program(helper))
+}
+
+/// What loading `insns` as a program of `prog_type` says.
+fn probe_insns(
+    prog_type: u32,
+    expected_attach_type: u32,
+    insns: Vec<aya_obj::generated::bpf_insn>,
+) -> (bool, String) {
     use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
-    let insns = probe_program(helper);
     let spec = ProgLoad {
         name: "iu_probe",
         prog_type,
@@ -208,6 +227,27 @@ pub fn tcx_link() -> bool {
 /// ```
 pub fn exceptions() -> bool {
     crate::ebpf::bpf_throw_id().is_some()
+}
+
+/// Whether the kernel has the loop budget (`may_goto`, Linux 6.9+) that
+/// `iu_ebpf::loops::while_budgeted` spends: probed once per process by
+/// loading a socket filter that uses it. Without it the loader refuses
+/// such programs (`Error::LoopBudgetUnsupported`).
+///
+/// ```no_run
+/// if !iu::features::loop_budget() {
+///     eprintln!("budgeted loops need Linux 6.9; use loops::while_bounded here");
+/// }
+/// ```
+pub fn loop_budget() -> bool {
+    cached((3, 0, 0), || {
+        probe_insns(
+            bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32,
+            0,
+            may_goto_program(),
+        )
+        .0
+    })
 }
 
 #[cfg(test)]

@@ -105,6 +105,17 @@ impl ProgramDebug<'_> {
         out
     }
 
+    /// Every line-info record: the first instruction it covers and its
+    /// source line (full path), in instruction order. Kernels before 6.4
+    /// print `; <code>` in the verifier log without `@ <file>:<line>`, and
+    /// these records name the line.
+    pub fn lines(&self) -> Vec<(u32, SourceLine)> {
+        self.line_info
+            .chunks(self.line_info_rec_size.max(1))
+            .filter_map(|rec| Some((u32_at(rec, 0)?, self.line(rec)?)))
+            .collect()
+    }
+
     /// Every source file the line info names, as the compiler recorded it
     /// (full paths; the verifier's log shows only their last component).
     pub fn files(&self) -> Vec<String> {

@@ -9,6 +9,25 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
+/// The running kernel's release (`uname -r`), for skip messages.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Reports that a test skips `what` because the running kernel lacks
+/// `feature`, naming the kernel: `skipping: panics abort: kernel 6.1.0-57
+/// has no BPF exceptions (bpf_throw, Linux 6.7)`. Tests call it only after
+/// checking the feature with [`crate::features`], whose answers the VM
+/// tier checks against each kernel of its matrix.
+pub fn skip_missing(what: &str, feature: &str) {
+    eprintln!(
+        "skipping: {what}: kernel {} has no {feature}",
+        kernel_release()
+    );
+}
+
 /// Runs program `binary` with `args`, waits until its stderr has a line
 /// containing `ready` (the example's "attached" log line), runs `during`,
 /// then waits for the program to exit: its output, and what `during`

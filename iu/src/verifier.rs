@@ -38,6 +38,9 @@ pub struct VerifierLog {
     truncated: bool,
     /// The program's source files as the object names them (full paths).
     files: Vec<String>,
+    /// The program's line-info records (first instruction, line), for
+    /// logs whose annotations carry no `@ <file>:<line>` (before 6.4).
+    lines: Vec<(u32, SourceLine)>,
 }
 
 impl VerifierLog {
@@ -49,6 +52,7 @@ impl VerifierLog {
             text: String::from_utf8_lossy(&raw[..end]).into_owned(),
             truncated,
             files: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
@@ -56,6 +60,13 @@ impl VerifierLog {
     /// which tell the program's own lines from inlined library code.
     pub(crate) fn with_files(mut self, files: Vec<String>) -> Self {
         self.files = files;
+        self
+    }
+
+    /// Adds the program's line-info records, which name the lines of logs
+    /// from kernels that print only the code (`; <code>`).
+    pub(crate) fn with_lines(mut self, lines: Vec<(u32, SourceLine)>) -> Self {
+        self.lines = lines;
         self
     }
 
@@ -103,7 +114,34 @@ impl VerifierLog {
     /// The source line the verifier was at when it failed: the last
     /// `; <code> @ <file>:<line>` annotation in the log.
     pub fn source_line(&self) -> Option<SourceLine> {
-        self.text.lines().rev().find_map(parse_annotation)
+        self.annotations().next()
+    }
+
+    /// The log's source annotations, last first. Kernels from 6.4 write
+    /// `; <code> @ <file>:<line>`; older ones only `; <code>`, which is
+    /// matched against the program's line info: the record with that code
+    /// nearest before the instruction the log shows next.
+    fn annotations(&self) -> impl Iterator<Item = SourceLine> + '_ {
+        let lines: Vec<&str> = self.text.lines().collect();
+        (0..lines.len()).rev().filter_map(move |i| {
+            if let Some(line) = parse_annotation(lines[i]) {
+                return Some(line);
+            }
+            let code = lines[i].trim_start().strip_prefix(';')?.trim();
+            if code.is_empty() || self.lines.is_empty() {
+                return None;
+            }
+            let next_insn = lines[i + 1..].iter().find_map(|l| insn_index(l));
+            self.lines
+                .iter()
+                .filter(|(_, line)| line.code == code)
+                .min_by_key(|(off, _)| match next_insn {
+                    Some(at) if *off <= at => (0, at - off),
+                    Some(at) => (1, off - at),
+                    None => (0, 0),
+                })
+                .map(|(_, line)| line.clone())
+        })
     }
 
     /// The last line of the program's own code the verifier went through
@@ -111,10 +149,7 @@ impl VerifierLog {
     /// iu-ebpf or Rust's standard library (a packet read, an `unwrap`),
     /// and BTF line info keeps only that innermost line.
     pub fn program_line(&self) -> Option<SourceLine> {
-        self.text
-            .lines()
-            .rev()
-            .filter_map(parse_annotation)
+        self.annotations()
             .map(|line| match self.full_path(&line.file) {
                 Some(full) => SourceLine {
                     file: full.to_owned(),
@@ -138,6 +173,13 @@ pub(crate) fn in_library(file: &str) -> bool {
     ]
     .iter()
     .any(|p| file.contains(p))
+}
+
+/// The instruction index of a log line such as `21: (85) call ...`.
+fn insn_index(line: &str) -> Option<u32> {
+    let (index, rest) = line.split_once(':')?;
+    rest.starts_with(" (").then_some(())?;
+    index.trim().parse().ok()
 }
 
 /// Parses a BTF line-info annotation: `; <code> @ <file>:<line>`.
@@ -208,6 +250,29 @@ mod tests {
         let shown = log.to_string();
         assert!(shown.contains("at main.rs:17: let x = a[i];"));
         assert!(shown.contains("call pc+4"));
+    }
+
+    #[test]
+    fn names_lines_from_the_line_info_where_the_log_has_only_code() {
+        // Linux 6.1 prints the code without `@ file:line`.
+        let raw = "; let x = a[i];\n\
+                   3: (bf) r1 = r2\n\
+                   ; loop {\n\
+                   9: (05) goto pc-7\n\
+                   infinite loop detected at insn 9\n";
+        let line = |file: &str, line, code: &str| SourceLine {
+            file: file.to_owned(),
+            line,
+            code: code.to_owned(),
+        };
+        let log = VerifierLog::new(raw.as_bytes(), false).with_lines(vec![
+            (0, line("/p/src/main.rs", 10, "loop {")),
+            (2, line("/p/src/main.rs", 17, "let x = a[i];")),
+            (8, line("/p/src/main.rs", 21, "loop {")),
+        ]);
+        let source = log.source_line().unwrap();
+        assert_eq!((source.file.as_str(), source.line), ("/p/src/main.rs", 21));
+        assert!(log.to_string().contains("at /p/src/main.rs:21: loop {"));
     }
 
     #[test]

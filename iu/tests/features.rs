@@ -47,3 +47,42 @@ fn exceptions_follow_the_kernel_version() {
         "kernel code {code:#x}"
     );
 }
+
+/// The features each kernel of the VM tier's matrix must report, so that
+/// a test that skips for a missing feature cannot hide a broken probe: on
+/// 6.1 the pre-6.6/6.7/6.9 fallbacks run, on 6.12 and the host they must
+/// not be needed.
+#[test]
+fn each_kernel_of_the_matrix_reports_its_features() {
+    let bpf_loop = features::helper(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32, 181);
+    let seen = (
+        features::exceptions(),
+        features::tcx_link(),
+        features::loop_budget(),
+        features::xdp_link(),
+        bpf_loop,
+    );
+    let expected = match std::env::var("IU_VM_KERNEL").as_deref() {
+        // (bpf_throw 6.7, TCX 6.6, may_goto 6.9, XDP links 5.9, bpf_loop 5.17)
+        Ok("6.1") => (false, false, false, true, true),
+        Ok("6.12") => (true, true, true, true, true),
+        // The host (6.18) or a kernel of the user's own: the version says.
+        _ => {
+            let code = features::kernel_version_code();
+            let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+            (
+                at_least(6, 7),
+                at_least(6, 6),
+                at_least(6, 9),
+                at_least(5, 9),
+                at_least(5, 17),
+            )
+        }
+    };
+    assert_eq!(
+        seen,
+        expected,
+        "(exceptions, tcx_link, loop_budget, xdp_link, bpf_loop) on {}",
+        iu::testing::kernel_release()
+    );
+}

@@ -176,7 +176,20 @@ fn stack_traces_and_tail_calls() {
     let output = ebpf.array::<u64>("OUTPUT").unwrap();
     assert_eq!(output.get(3).unwrap(), 1, "the tail call did not happen");
     let id = output.get(2).unwrap();
-    assert_ne!(id, 0, "no stack id was stored");
+    if std::env::var("IU_VM_KERNEL").as_deref() == Ok("6.1")
+        && id as i64 == -(nix::errno::Errno::EFAULT as i64)
+    {
+        iu::testing::skip_missing(
+            "stack traces",
+            "kernel stack walk from a syscall tracepoint (bpf_get_stackid: EFAULT)",
+        );
+        return;
+    }
+    assert!(
+        id > 0 && id < 1 << 32,
+        "no stack id was stored: {}",
+        id as i64
+    );
     let trace = ebpf
         .stack_trace_map("STACKS")
         .unwrap()

@@ -4,7 +4,15 @@
 
 use std::{net::UdpSocket, time::Duration};
 
-use iu::Ebpf;
+use iu::{Ebpf, EbpfLoader, Error};
+
+/// Linux 6.1's verifier walks branches whose bounds are impossible (umin >
+/// umax), and through them the word-at-a-time scan of `contains` over a
+/// stack buffer of run-time length reads past the buffer: it refuses
+/// `drop_x`. Newer kernels prune such branches. (A known gap of iu on 6.1.)
+fn scan_refused_here() -> bool {
+    std::env::var("IU_VM_KERNEL").as_deref() == Ok("6.1")
+}
 
 /// A receiving socket with a short read timeout, a sender, and where to
 /// send.
@@ -20,7 +28,10 @@ fn sockets() -> (UdpSocket, UdpSocket, std::net::SocketAddr) {
 
 #[test]
 fn drops_matching_datagrams_until_detached() {
-    let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
+    let ebpf = EbpfLoader::new()
+        .autoload("drop_x", !scan_refused_here())
+        .load_file(iu::object_dir().join("socket_filter"))
+        .unwrap();
     let (receiver, sender, to) = sockets();
     let link = ebpf
         .socket_filter("drop_d")
@@ -46,7 +57,24 @@ fn drops_matching_datagrams_until_detached() {
 
 #[test]
 fn a_payload_copied_at_its_run_time_length_is_scanned() {
-    let ebpf = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
+    let loaded = Ebpf::load_file(iu::object_dir().join("socket_filter"));
+    if scan_refused_here() {
+        let Err(Error::Verifier { name, log, .. }) = &loaded else {
+            panic!("drop_x loaded on 6.1: remove it from the known gaps");
+        };
+        assert_eq!(name, "drop_x");
+        assert!(
+            log.full().contains("invalid read from stack"),
+            "{}",
+            log.full()
+        );
+        iu::testing::skip_missing(
+            "a stack scan of run-time length",
+            "verifier pruning of impossible branches",
+        );
+        return;
+    }
+    let ebpf = loaded.unwrap();
     let (receiver, sender, to) = sockets();
     let _link = ebpf
         .socket_filter("drop_x")

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use iu::{Ebpf, programs::TestRun};
+use iu::{Ebpf, Error, programs::TestRun};
 
 const DROP: u32 = 1;
 const PASS: u32 = 2;
@@ -15,6 +15,51 @@ const TX: u32 = 3;
 fn load(name: &str) -> Ebpf {
     Ebpf::load_file(iu::object_dir().join(name))
         .unwrap_or_else(|e| panic!("{name} was refused:\n{e}"))
+}
+
+/// Corpus programs that Linux 6.1's verifier refuses although iu's code is
+/// sound: (program, what the verifier says, the missing verifier feature).
+/// Each must still be refused that way there, so a fix shows up here.
+const KNOWN_6_1_GAPS: &[(&str, &str, &str)] = &[(
+    "payload_copy",
+    "invalid unbounded variable-offset read from stack",
+    "verification of bpf_loop callbacks for every caller state (6.1 checks one, with an impossible branch)",
+)];
+
+/// `result`, or `None` where the kernel lacks a feature the program needs
+/// and the loader refused it for that reason (Linux 6.1 in the VM tier:
+/// no `bpf_throw`, no `may_goto`).
+fn loaded_where_supported(name: &str, result: Result<Ebpf, Error>) -> Option<Ebpf> {
+    if let Some((_, refusal, why)) = KNOWN_6_1_GAPS.iter().find(|(n, ..)| *n == name)
+        && std::env::var("IU_VM_KERNEL").as_deref() == Ok("6.1")
+    {
+        match result {
+            Err(Error::Verifier { log, .. }) if log.full().contains(refusal) => {
+                iu::testing::skip_missing(name, why);
+                return None;
+            }
+            Ok(_) => panic!("{name} loads on 6.1 now: remove it from KNOWN_6_1_GAPS"),
+            Err(e) => panic!("{name} was refused on 6.1 for another reason:\n{e}"),
+        }
+    }
+    match result {
+        Ok(ebpf) => Some(ebpf),
+        Err(Error::PanicsUnsupported { .. }) if !iu::features::exceptions() => {
+            iu::testing::skip_missing(name, "BPF exceptions (bpf_throw, Linux 6.7)");
+            None
+        }
+        Err(Error::LoopBudgetUnsupported { sites, .. }) if !iu::features::loop_budget() => {
+            assert!(
+                sites
+                    .iter()
+                    .any(|s| s.file.ends_with(&format!("{name}.rs"))),
+                "{name}: the loop's own line is not named: {sites:?}"
+            );
+            iu::testing::skip_missing(name, "loop budget (may_goto, Linux 6.9)");
+            None
+        }
+        Err(e) => panic!("{name} was refused:\n{e}"),
+    }
 }
 
 fn run(ebpf: &Ebpf, program: &str, packet: &[u8]) -> u32 {
@@ -54,10 +99,14 @@ fn udp(options: usize, port: u16, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_helper_result_bounds_a_string_scan() {
-    let ebpf = iu::EbpfLoader::new()
-        .set_global("TARGET_TID", &(nix::unistd::gettid().as_raw() as u32))
-        .load_file(iu::object_dir().join("user_path"))
-        .unwrap_or_else(|e| panic!("user_path was refused:\n{e}"));
+    let Some(ebpf) = loaded_where_supported(
+        "user_path",
+        iu::EbpfLoader::new()
+            .set_global("TARGET_TID", &(nix::unistd::gettid().as_raw() as u32))
+            .load_file(iu::object_dir().join("user_path")),
+    ) else {
+        return;
+    };
     let link = ebpf.tracepoint("user_path").unwrap().attach().unwrap();
     let path = "/nonexistent-iu-verifier-gap/some_file.name";
     assert!(std::fs::File::open(path).is_err());
@@ -79,7 +128,10 @@ fn a_helper_result_bounds_a_string_scan() {
 fn every_program_loads_and_behaves() {
     let mut xlated = vec![];
     let check = |name: &str, cases: &[(Vec<u8>, u32)]| {
-        let ebpf = load(name);
+        let Some(ebpf) = loaded_where_supported(name, Ebpf::load_file(iu::object_dir().join(name)))
+        else {
+            return (name.to_owned(), 0);
+        };
         for (i, (packet, expected)) in cases.iter().enumerate() {
             assert_eq!(run(&ebpf, name, packet), *expected, "{name}, case {i}");
         }

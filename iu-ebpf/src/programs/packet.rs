@@ -82,7 +82,10 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
 /// shorter. The helpers refuse a length that may be zero, and the verifier
 /// must see the zero test on the register the helper gets: without the
 /// empty `asm!` block LLVM tests an equivalent value instead (the packet
-/// length the caller derived the length from).
+/// length the caller derived the length from). The test itself is an
+/// unsigned `len > 0` written in `asm!`: LLVM would turn it into
+/// `len != 0`, from which kernels before 6.8 learn no lower bound ("invalid
+/// zero-sized read" on 6.1).
 #[cfg(target_arch = "bpf")]
 #[inline(always)]
 pub(crate) fn load_bytes<'b>(
@@ -91,15 +94,25 @@ pub(crate) fn load_bytes<'b>(
     buf: &'b mut [u8],
 ) -> Option<&'b [u8]> {
     let offset = u32::try_from(offset).ok()?;
-    let mut len = u32::try_from(buf.len()).ok()?;
+    let mut len = u64::try_from(buf.len())
+        .ok()
+        .filter(|&l| l <= u64::from(u32::MAX))?;
     // SAFETY: no instruction.
     unsafe {
         core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
     }
-    if len == 0 {
-        return Some(&*buf);
+    // SAFETY: a compare and a jump; no memory is touched.
+    unsafe {
+        core::arch::asm!(
+            "if {len} > 0 goto {copy}",
+            len = in(reg) len,
+            copy = label {
+                return (helper(offset, buf.as_mut_ptr(), len as u32) == 0).then_some(&*buf);
+            },
+            options(nomem, nostack),
+        );
     }
-    (helper(offset, buf.as_mut_ptr(), len) == 0).then_some(&*buf)
+    Some(&*buf)
 }
 
 /// Writes `value` at `start + offset` if it ends at or before `end`;

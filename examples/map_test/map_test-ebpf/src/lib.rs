@@ -105,8 +105,14 @@ pub fn map_test(ctx: TracePointContext<SysEnter>) -> u32 {
         entry.submit();
     }
     let _ = PERF_EVENTS.output(&ctx, &event);
-    if let Ok(id) = STACKS.get_stack_id(&ctx, 0) {
-        let _ = OUTPUT.set(out::STACK_ID, &(id as u64 + 1));
+    // The id plus one, or the helper's errno for user space to report.
+    match STACKS.get_stack_id(&ctx, 0) {
+        Ok(id) => {
+            let _ = OUTPUT.set(out::STACK_ID, &(id as u64 + 1));
+        }
+        Err(e) => {
+            let _ = OUTPUT.set(out::STACK_ID, &(e.0 as u64));
+        }
     }
     JUMP.tail_call(&ctx, 0);
     0

@@ -15,9 +15,13 @@ fn every_check_passes() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // Linux 6.1 (in the VM tier's matrix) cannot walk the kernel stack
+    // from a syscall tracepoint; every other kernel must.
+    let stack_walks = std::env::var("IU_VM_KERNEL").as_deref() != Ok("6.1");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        14,
+        if stack_walks { 14 } else { 13 },
         "{stdout}"
     );
+    assert_eq!(stdout.contains("skip StackTrace"), !stack_walks, "{stdout}");
 }
