@@ -36,10 +36,18 @@ impl fmt::Display for SourceLine {
 pub struct VerifierLog {
     text: String,
     truncated: bool,
-    /// The program's source files as the object names them (full paths).
+    /// What the object says about the program's source, boxed to keep
+    /// errors small.
+    debug: Box<SourceInfo>,
+}
+
+/// The program's source as its line info describes it.
+#[derive(Debug, Clone, Default)]
+struct SourceInfo {
+    /// The source files as the object names them (full paths).
     files: Vec<String>,
-    /// The program's line-info records (first instruction, line), for
-    /// logs whose annotations carry no `@ <file>:<line>` (before 6.4).
+    /// The line-info records (first instruction, line), for logs whose
+    /// annotations carry no `@ <file>:<line>` (before 6.4).
     lines: Vec<(u32, SourceLine)>,
 }
 
@@ -51,22 +59,21 @@ impl VerifierLog {
         Self {
             text: String::from_utf8_lossy(&raw[..end]).into_owned(),
             truncated,
-            files: Vec::new(),
-            lines: Vec::new(),
+            debug: Box::default(),
         }
     }
 
     /// Adds the program's source files (full paths, from its line info),
     /// which tell the program's own lines from inlined library code.
     pub(crate) fn with_files(mut self, files: Vec<String>) -> Self {
-        self.files = files;
+        self.debug.files = files;
         self
     }
 
     /// Adds the program's line-info records, which name the lines of logs
     /// from kernels that print only the code (`; <code>`).
     pub(crate) fn with_lines(mut self, lines: Vec<(u32, SourceLine)>) -> Self {
-        self.lines = lines;
+        self.debug.lines = lines;
         self
     }
 
@@ -74,7 +81,8 @@ impl VerifierLog {
     /// the last component), if the program's line info has it; a file of
     /// the program's own before a library file of the same name.
     fn full_path(&self, file: &str) -> Option<&str> {
-        self.files
+        self.debug
+            .files
             .iter()
             .map(String::as_str)
             .filter(|f| *f == file || f.rsplit_once('/').is_some_and(|(_, name)| name == file))
@@ -128,11 +136,12 @@ impl VerifierLog {
                 return Some(line);
             }
             let code = lines[i].trim_start().strip_prefix(';')?.trim();
-            if code.is_empty() || self.lines.is_empty() {
+            if code.is_empty() || self.debug.lines.is_empty() {
                 return None;
             }
             let next_insn = lines[i + 1..].iter().find_map(|l| insn_index(l));
-            self.lines
+            self.debug
+                .lines
                 .iter()
                 .filter(|(_, line)| line.code == code)
                 .min_by_key(|(off, _)| match next_insn {

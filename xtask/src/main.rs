@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod codegen;
+mod doctor;
 mod run;
 mod test;
 mod toolchain;
@@ -41,6 +42,9 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Check for (and install) the BPF toolchain only.
     Toolchain,
+    /// Report what this host offers iu (toolchain, BTF, JIT, lockdown,
+    /// kprobes, KVM, QEMU, cached VM kernels), changing nothing.
+    Doctor,
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Cmd::Vm(args) => vm::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
+        Cmd::Doctor => doctor::run(),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
     };
     match result {

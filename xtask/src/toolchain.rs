@@ -111,7 +111,7 @@ pub fn ensure() -> Result<Toolchain> {
     detect().context("the BPF toolchain is still incomplete after installing it")
 }
 
-fn detect() -> Option<Toolchain> {
+pub fn detect() -> Option<Toolchain> {
     let linker = find_linker()?;
     if let Some(rustc) = debian_rustc() {
         return Some(Toolchain::Debian { rustc, linker });
@@ -156,7 +156,7 @@ fn cargo_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
 }
 
-fn find_linker() -> Option<PathBuf> {
+pub fn find_linker() -> Option<PathBuf> {
     let in_cargo_home = cargo_home().map(|h| h.join("bin/bpf-linker"));
     let on_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
