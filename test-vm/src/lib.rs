@@ -26,7 +26,7 @@ use anyhow::{Context, Result, bail};
 pub use initramfs::{INIT, Initramfs, MODULES, with_files};
 pub use kernel::{DEFAULT_FAMILY, KERNEL_FAMILIES, Kernel, KernelFamily};
 pub use qemu::{
-    Accel, AccelPolicy, Job, KvmFailure, KvmStatus, Outcome, QEMU, Step, StepResult, Vm,
+    Accel, AccelPolicy, Job, KvmFailure, KvmStatus, Outcome, QEMU, Step, StepResult, Vm, kvm_status,
 };
 
 /// Debian packages the tier needs on the host: QEMU, a static busybox for

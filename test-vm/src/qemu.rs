@@ -58,11 +58,12 @@ impl Accel {
 /// How a [`Vm`] picks its accelerator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelPolicy {
-    /// KVM when it has run this guest kernel before on this host (cached
-    /// under the work directory), or when `/dev/kvm` passes the firmware
-    /// probe; else TCG. A guest that QEMU reports as a KVM internal error
-    /// or emulation failure is retried at once under TCG, and TCG is then
-    /// remembered for this kernel, QEMU and host kernel.
+    /// KVM when a guest has booted under it on this host before (cached in
+    /// [`Vm::accel_cache`]), or when `/dev/kvm` passes the firmware probe;
+    /// else TCG. A guest that QEMU reports as a KVM internal error or
+    /// emulation failure is retried at once under TCG, and TCG is then
+    /// remembered for this QEMU and host kernel, so later guests (other
+    /// kernels, other processes) go straight to TCG.
     Auto,
     /// This accelerator and no other: a KVM failure is an error.
     Force(Accel),
@@ -112,9 +113,9 @@ pub enum KvmStatus {
     ProbeFailed,
     /// The probe passes; no guest kernel has been booted under it yet.
     ProbePassed,
-    /// A guest kernel booted under KVM on this host (from the cache).
+    /// This guest kernel booted under KVM on this host (from the cache).
     Verified(String),
-    /// A guest kernel failed under KVM on this host (from the cache).
+    /// This guest kernel failed under KVM on this host (from the cache).
     Failed(String),
 }
 
@@ -126,55 +127,59 @@ impl fmt::Display for KvmStatus {
             Self::ProbePassed => f.write_str(
                 "the probe passes; the first guest boot decides (a KVM failure falls back to TCG)",
             ),
-            Self::Verified(kernel) => write!(f, "usable: {kernel} booted under KVM"),
-            Self::Failed(kernel) => write!(f, "broken: {kernel} failed under KVM, TCG is used"),
+            Self::Verified(kernel) => write!(f, "usable: {kernel} booted under it"),
+            Self::Failed(kernel) => write!(f, "broken: {kernel} failed under it; TCG is used"),
         }
     }
 }
 
-/// The accelerator remembered for each guest kernel, in
-/// `<work_dir>/accel/<kernel>`, valid while QEMU and the host kernel stay
-/// the same.
+/// The accelerator remembered for this host in one file (`accel` under
+/// the work directory, or [`Vm::accel_cache`]): valid while QEMU's binary
+/// and the host kernel stay the same. It also names the guest kernel that
+/// decided it.
 struct AccelCache {
     path: PathBuf,
     identity: String,
 }
 
 impl AccelCache {
-    fn new(work_dir: &Path, qemu: &Path, kernel: &Kernel) -> Self {
+    fn new(path: &Path, qemu: &Path) -> Self {
         let identity = format!(
-            "qemu {}\nhost {}\nguest {}",
+            "qemu {}\nhost {}",
             file_identity(&resolve(qemu)),
             std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .unwrap_or_default()
                 .trim(),
-            file_identity(&kernel.image),
         );
         Self {
-            path: work_dir.join("accel").join(&kernel.name),
+            path: path.to_path_buf(),
             identity,
         }
     }
 
-    fn get(&self) -> Option<Accel> {
+    /// The cached accelerator and the guest kernel it was decided with.
+    fn get(&self) -> Option<(Accel, String)> {
         let text = std::fs::read_to_string(&self.path).ok()?;
-        let (accel, identity) = text.split_once('\n')?;
-        if identity.trim_end() != self.identity {
-            return None;
-        }
-        match accel {
-            "kvm" => Some(Accel::Kvm),
-            "tcg" => Some(Accel::Tcg),
-            _ => None,
-        }
+        let mut lines = text.lines();
+        let accel = match lines.next()? {
+            "kvm" => Accel::Kvm,
+            "tcg" => Accel::Tcg,
+            _ => return None,
+        };
+        let kernel = lines.next()?.to_owned();
+        let identity: Vec<&str> = lines.collect();
+        (identity.join("\n") == self.identity).then_some((accel, kernel))
     }
 
     /// Best effort: a read-only work directory only costs a probe next time.
-    fn set(&self, accel: Accel) {
+    fn set(&self, accel: Accel, kernel: &str) {
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = std::fs::write(&self.path, format!("{}\n{}\n", accel.key(), self.identity));
+        let _ = std::fs::write(
+            &self.path,
+            format!("{}\n{kernel}\n{}\n", accel.key(), self.identity),
+        );
     }
 }
 
@@ -204,7 +209,19 @@ fn file_identity(path: &Path) -> String {
     format!("{} {size} {mtime}", path.display())
 }
 
-/// What [`Vm::kvm_status`] and the automatic choice know about `/dev/kvm`.
+/// What this host's KVM can do for the tier's guests: the verdict cached in
+/// `accel_cache` by an earlier boot, else the firmware probe (run in
+/// `work_dir`, with QEMU from `PATH`).
+pub fn kvm_status(accel_cache: &Path, work_dir: &Path) -> KvmStatus {
+    let qemu = Path::new(QEMU);
+    match AccelCache::new(accel_cache, qemu).get() {
+        Some((Accel::Kvm, kernel)) => KvmStatus::Verified(kernel),
+        Some((Accel::Tcg, kernel)) => KvmStatus::Failed(kernel),
+        None => kvm_probe(qemu, work_dir, 2),
+    }
+}
+
+/// What the automatic choice knows about `/dev/kvm` before any boot.
 fn kvm_probe(qemu: &Path, work_dir: &Path, cpus: u32) -> KvmStatus {
     if !Path::new("/dev/kvm").exists() {
         return KvmStatus::NoDevice;
@@ -353,9 +370,11 @@ pub struct Vm {
     pub memory_mib: u32,
     /// Hard limit for boot plus job; QEMU is killed when it runs out.
     pub timeout: Duration,
-    /// A scratch directory (under `target/vm`); it also holds the
-    /// accelerator cache.
+    /// A scratch directory (under `target/vm`).
     pub work_dir: PathBuf,
+    /// The file that remembers the accelerator for this host
+    /// (`<work_dir>/accel` by default).
+    pub accel_cache: PathBuf,
     /// How to pick KVM or TCG.
     pub accel: AccelPolicy,
     /// The QEMU program ([`QEMU`] unless a test substitutes its own).
@@ -371,31 +390,28 @@ impl Vm {
             cpus: 2,
             memory_mib: 2048,
             timeout: Duration::from_secs(480),
+            accel_cache: work_dir.join("accel"),
             work_dir,
             accel: AccelPolicy::from_env()?,
             qemu: PathBuf::from(QEMU),
         })
     }
 
-    /// What this host's KVM can do for this guest kernel: the cached
-    /// verdict of an earlier boot, else the firmware probe.
+    /// What this host's KVM can do: the cached verdict of an earlier boot,
+    /// else the firmware probe.
     pub fn kvm_status(&self) -> KvmStatus {
-        match self.cache().get() {
-            Some(Accel::Kvm) => KvmStatus::Verified(self.kernel.name.clone()),
-            Some(Accel::Tcg) => KvmStatus::Failed(self.kernel.name.clone()),
-            None => kvm_probe(&self.qemu, &self.work_dir, self.cpus),
-        }
+        kvm_status(&self.accel_cache, &self.work_dir)
     }
 
     fn cache(&self) -> AccelCache {
-        AccelCache::new(&self.work_dir, &self.qemu, &self.kernel)
+        AccelCache::new(&self.accel_cache, &self.qemu)
     }
 
     /// The accelerator to try first.
     fn first_choice(&self, cache: &AccelCache) -> Accel {
         match self.accel {
             AccelPolicy::Force(accel) => accel,
-            AccelPolicy::Auto => cache.get().unwrap_or_else(|| {
+            AccelPolicy::Auto => cache.get().map(|(accel, _)| accel).unwrap_or_else(|| {
                 match kvm_probe(&self.qemu, &self.work_dir, self.cpus) {
                     KvmStatus::ProbePassed => Accel::Kvm,
                     _ => Accel::Tcg,
@@ -411,7 +427,7 @@ impl Vm {
     ///
     /// Under [`AccelPolicy::Auto`], a guest that KVM cannot run is killed
     /// as soon as QEMU says so and booted again under TCG, with one line
-    /// saying why; TCG is then remembered for this kernel on this host.
+    /// saying why; TCG is then remembered for this host.
     pub fn run(&self, base: &Path, job: &Job) -> Result<Outcome> {
         let cache = self.cache();
         let accel = self.first_choice(&cache);
@@ -421,7 +437,7 @@ impl Vm {
                     && self.accel == AccelPolicy::Auto
                     && outcome.boot > Duration::ZERO
                 {
-                    cache.set(Accel::Kvm);
+                    cache.set(Accel::Kvm, &self.kernel.name);
                 }
                 Ok(outcome)
             }
@@ -435,7 +451,7 @@ impl Vm {
                     );
                 }
                 let why = failure.detail.clone();
-                cache.set(Accel::Tcg);
+                cache.set(Accel::Tcg, &self.kernel.name);
                 eprintln!(
                     "iu-vm: KVM cannot run {} on this host (QEMU: {why}); retrying under TCG, which is remembered in {}",
                     self.kernel.name,

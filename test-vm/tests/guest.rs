@@ -27,6 +27,8 @@ fn vm(name: &str, timeout: Duration) -> (Vm, PathBuf) {
     }
     initramfs.build(&base).unwrap();
     let mut vm = Vm::new(kernel, work_dir).unwrap();
+    // The host's accelerator verdict, shared with `cargo xtask`.
+    vm.accel_cache = root.join("target/vm/accel");
     vm.memory_mib = 1024;
     vm.timeout = timeout;
     (vm, base)

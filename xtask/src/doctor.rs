@@ -7,7 +7,7 @@ use std::{path::Path, process::Command};
 
 use anyhow::Result;
 use iu::features;
-use test_vm::{KERNEL_FAMILIES, Kernel, Vm};
+use test_vm::{KERNEL_FAMILIES, Kernel};
 
 use crate::toolchain;
 
@@ -118,8 +118,7 @@ pub fn run() -> Result<()> {
     });
     let cache = crate::root().join("target/vm/kernels");
     for family in KERNEL_FAMILIES {
-        let cached = cached_kernel(&cache, family.name);
-        rows.push(match &cached {
+        rows.push(match cached_kernel(&cache, family.name) {
             Some(kernel) => row(
                 &format!("VM kernel {}", family.name),
                 true,
@@ -131,15 +130,11 @@ pub fn run() -> Result<()> {
                 format!("not cached: fetched on first use ({})", family.about),
             ),
         });
-        if let (Some(kernel), Some(_)) = (cached, &qemu_version) {
-            let vm = Vm::new(kernel, crate::root().join("target/vm"))?;
-            let status = vm.kvm_status();
-            rows.push(row(
-                &format!("KVM for {}", family.name),
-                true,
-                status.to_string(),
-            ));
-        }
+    }
+    if qemu_version.is_some() {
+        let work_dir = crate::root().join("target/vm");
+        let status = test_vm::kvm_status(&work_dir.join("accel"), &work_dir);
+        rows.push(row("KVM", true, status.to_string()));
     }
     if let Ok(accel) = std::env::var("IU_VM_ACCEL") {
         rows.push(row("IU_VM_ACCEL", true, format!("{accel} (forced)")));
