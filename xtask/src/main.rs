@@ -5,6 +5,8 @@
 mod bench;
 mod build;
 mod codegen;
+mod compile_fail;
+mod provenance;
 mod run;
 mod test;
 mod toolchain;
@@ -41,6 +43,11 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Check for (and install) the BPF toolchain only.
     Toolchain,
+    /// Only the compile-fail cases of `tests/compile-fail` (part of `test`).
+    CompileFail {
+        /// Only cases whose name contains this.
+        filter: Option<String>,
+    },
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -62,6 +69,9 @@ fn main() -> ExitCode {
         Cmd::Vm(args) => vm::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
+        Cmd::CompileFail { filter } => {
+            toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
+        }
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
     };
     match result {
