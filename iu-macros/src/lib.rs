@@ -16,10 +16,12 @@
 
 use proc_macro::TokenStream;
 
+mod abi;
 mod log;
 mod map;
 mod printk;
 mod program;
+mod symbol;
 
 /// Turns a function into a tracepoint program.
 ///
@@ -432,6 +434,65 @@ pub fn debug(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn trace(input: TokenStream) -> TokenStream {
     log::expand(5, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the program's license, stored in the `license` section.
+///
+/// The kernel only allows GPL-only helpers (such as `bpf_trace_vprintk`) in
+/// programs whose license is GPL-compatible, for example `"GPL"` or
+/// `"Dual MIT/GPL"`.
+///
+/// ```ignore
+/// iu_ebpf::license!("GPL");
+/// ```
+#[proc_macro]
+pub fn license(input: TokenStream) -> TokenStream {
+    abi::license(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the kernel version the program was built for, stored in the
+/// `version` section. Only very old kernels (before 5.0) check it for
+/// kprobes; `0xFFFF_FFFE` means "any", and the loader then passes the
+/// running kernel's version.
+///
+/// ```ignore
+/// iu_ebpf::version!(0xFFFF_FFFE);
+/// ```
+#[proc_macro]
+pub fn version(input: TokenStream) -> TokenStream {
+    abi::version(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares an `iu_ebpf::Global` under its own symbol name, so that user
+/// space can set it by name before loading.
+///
+/// ```ignore
+/// iu_ebpf::global!(static MULTIPLIER: u64 = 2);
+/// let m = MULTIPLIER.get();
+/// ```
+#[proc_macro]
+pub fn global(input: TokenStream) -> TokenStream {
+    abi::global(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the log ring buffer (`IU_LOGS`, 256 KiB) and the level global
+/// (`IU_LOG_LEVEL`, default `info`) that the log macros use. Put it once at
+/// the top of a program crate that logs.
+///
+/// ```ignore
+/// iu_ebpf::logger!();
+/// ```
+#[proc_macro]
+pub fn logger(input: TokenStream) -> TokenStream {
+    abi::logger(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -1,5 +1,5 @@
 // `#[derive(Pod)]` on a struct whose `align` adds trailing padding.
-// expect: padding
+// expect: #[derive(Pod)]: the type has padding
 #![no_std]
 #![no_main]
 

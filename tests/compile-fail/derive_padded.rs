@@ -1,5 +1,5 @@
 // `#[derive(Pod)]` on a struct with padding (3 bytes after `a`).
-// expect: padding
+// expect: #[derive(Pod)]: the type has padding
 #![no_std]
 #![no_main]
 

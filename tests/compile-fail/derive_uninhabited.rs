@@ -1,6 +1,6 @@
 // `#[derive(Pod)]` on a struct with a `core::convert::Infallible` field: not valid for every
 // bit pattern, so the field's own `Pod` bound refuses it.
-// expect: Pod
+// expect: the trait bound `Infallible: Pod` is not satisfied
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,7 @@
 // `iu_ebpf::__entry!` was callable by hand with any section and any
 // context kind: here an XDP context in a kprobe section, so the program
 // would read the kprobe's `pt_regs` as an `xdp_md`.
-// expect: __entry
+// expect: cannot find `__entry` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,5 @@
 // `iu_ebpf::__map!` called by hand places any static in `.maps`.
-// expect: __map
+// expect: cannot find `__map` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

@@ -1,6 +1,6 @@
 // `#[map]` on a static that is not a map definition: the loader would
 // turn the static's address into a map file descriptor.
-// expect: MapDef
+// expect: `u64` is not a map type
 #![no_std]
 #![no_main]
 

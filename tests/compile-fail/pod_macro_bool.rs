@@ -1,5 +1,5 @@
 // A `bool` made `Pod` through `__pod!`: only 0 and 1 are valid.
-// expect: __pod
+// expect: cannot find `__pod` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,5 @@
 // An enum made `Pod` through `__pod!`: most bit patterns are invalid.
-// expect: __pod
+// expect: cannot find `__pod` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

@@ -1,6 +1,6 @@
 // A padded struct made `Pod` through `__pod!` by listing other sizes:
 // its 3 bytes of padding are uninitialized.
-// expect: __pod
+// expect: cannot find `__pod` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

@@ -1,7 +1,7 @@
 // `iu_ebpf::__pod!` was a public, safe-to-call `unsafe impl Pod` that only
 // compared sizes: a struct holding a reference became `Pod`, and
 // `from_bytes` then made a reference from any bytes.
-// expect: __pod
+// expect: cannot find `__pod` in `iu_ebpf`
 #![no_std]
 #![no_main]
 

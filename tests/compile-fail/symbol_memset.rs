@@ -1,6 +1,6 @@
 // A program exported as `memset`: LLVM's zero-fill calls would resolve to
 // the program's entry stub.
-// expect: memset
+// expect: `memset` cannot be an exported symbol
 #![no_std]
 #![no_main]
 

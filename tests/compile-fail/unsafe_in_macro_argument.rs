@@ -1,6 +1,6 @@
 // Code a program passes to an iu macro keeps its own spans: an `unsafe`
 // block in a macro argument is still refused.
-// expect: unsafe
+// expect: usage of an `unsafe` block
 #![no_std]
 #![no_main]
 
