@@ -1,6 +1,6 @@
 // `.addr()`, which the compiler's message suggests instead of a cast, is
 // not caught by `lossy_provenance_casts`.
-// expect: provenance_addr.rs:14
+// expect: src/main.rs:18:
 // expect: .addr()
 #![no_std]
 #![no_main]

@@ -1,6 +1,6 @@
 // Unstable features (the BPF build runs with RUSTC_BOOTSTRAP) would reopen
 // what the checks close, e.g. intrinsics.
-// expect: provenance_feature.rs:5
+// expect: src/main.rs:5:
 // expect: #![feature
 #![feature(core_intrinsics)]
 #![no_std]

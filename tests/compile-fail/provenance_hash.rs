@@ -1,6 +1,6 @@
 // `core::ptr::hash` takes a reference (coerced to a pointer) and hands
 // its address to the hasher: no cast and no `.addr()` in sight.
-// expect: provenance_hash.rs:26
+// expect: src/main.rs:28:
 // expect: ptr::
 #![no_std]
 #![no_main]
