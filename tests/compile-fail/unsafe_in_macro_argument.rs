@@ -6,4 +6,4 @@
 
 iu_ebpf::license!("GPL");
 
-iu_ebpf::version!(unsafe { core::ptr::read_volatile(&0xFFFF_FFFEu32) });
+iu_ebpf::version!(unsafe { 0xFFFF_FFFE });
