@@ -116,16 +116,40 @@ pub fn derive_pod(input: TokenStream) -> syn::Result<TokenStream> {
     }
     let name = &input.ident;
     let members: Vec<syn::Member> = data.fields.members().collect();
+    let krate = iu_ebpf_path();
     Ok(quote! {
-        const _: () = ::iu_ebpf::__private::assert_no_padding(
-            ::iu_ebpf::__private::size_of::<#name>(),
-            &[#(::iu_ebpf::__private::pod_field_size(|s: #name| s.#members)),*],
+        const _: () = #krate::__private::assert_no_padding(
+            #krate::__private::size_of::<#name>(),
+            &[#(#krate::__private::pod_field_size(|s: #name| s.#members)),*],
         );
         // SAFETY: the assertion above (evaluated at compile time) checks
         // that the fields, each `Pod` by `pod_field_size`'s bound, fill the
         // struct with no padding; the struct is neither generic, an enum nor
         // a union. So every bit pattern is a valid value and every byte is
         // initialized.
-        unsafe impl ::iu_ebpf::Pod for #name {}
+        unsafe impl #krate::Pod for #name {}
     })
+}
+
+/// How the deriving crate reaches `iu-ebpf`: `::iu_ebpf` when its manifest
+/// names `iu-ebpf` (program crates, `*-common` crates, and iu-ebpf itself),
+/// otherwise through `iu`'s hidden re-export (user-space crates that depend
+/// on `iu` only).
+fn iu_ebpf_path() -> TokenStream {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|dir| std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).ok())
+        .unwrap_or_default();
+    let names_iu_ebpf = manifest.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with("iu-ebpf") || line.starts_with("iu_ebpf") || line == "name = \"iu-ebpf\""
+    });
+    let names_iu = manifest.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with("iu ") || line.starts_with("iu=") || line.starts_with("iu.")
+    });
+    if names_iu && !names_iu_ebpf {
+        quote!(::iu::__iu_ebpf)
+    } else {
+        quote!(::iu_ebpf)
+    }
 }

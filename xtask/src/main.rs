@@ -8,6 +8,7 @@ mod codegen;
 mod compile_fail;
 mod provenance;
 mod run;
+mod stable;
 mod test;
 mod toolchain;
 mod vm;

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{build, compile_fail, toolchain, vm};
+use crate::{build, compile_fail, stable, toolchain, vm};
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
@@ -58,6 +58,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     step("building BPF programs");
     build::build_programs(&toolchain, None)?;
     if !args.vm {
+        step("iu on stable Rust: a crate outside the repository, without RUSTC_BOOTSTRAP");
+        stable::run()?;
         step("compile-fail cases (tests/compile-fail): each must be refused, with its message");
         compile_fail::run(&toolchain, args.filter.as_deref())?;
     }

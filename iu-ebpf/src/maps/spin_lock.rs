@@ -103,14 +103,14 @@ impl<'a, T> SpinGuard<'a, T> {
     /// # Safety
     ///
     /// `value` must point to a live `SpinLocked<T>` in map memory that
-    /// outlives `'a`.
+    /// outlives `'a`, and `SpinLocked::<T>::LAYOUT` must hold (the caller
+    /// evaluates it).
     #[inline(always)]
     pub(crate) unsafe fn lock(value: *mut SpinLocked<T>) -> Self {
         // SAFETY: the caller passes a live map value; the helper takes its
         // lock, after which this program has exclusive access to it (every
         // other accessor, program or user space, takes the same lock).
         unsafe {
-            let () = SpinLocked::<T>::LAYOUT;
             let lock = core::ptr::addr_of_mut!((*value).lock);
             crate::helpers::raw::spin_lock(lock.cast());
             // The value is at offset 8 of a map value, which the kernel
