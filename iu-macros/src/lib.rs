@@ -3,8 +3,10 @@
 //! Each program attribute keeps the user's safe function as it is and adds
 //! the entry point the kernel calls, in the ELF section libbpf would use for
 //! the same program (`tracepoint/<category>/<name>`, ...). The entry point is
-//! emitted by `iu_ebpf::__entry!`, so that the attributes it needs, which
-//! count as unsafe code, never appear in the program crate.
+//! emitted here with this crate's spans: rustc does not lint inside an
+//! external macro's expansion, so the attributes and the `unsafe` block it
+//! needs do not count against the program crate's `forbid(unsafe_code)`
+//! (docs/safety.md, "Macros and `forbid(unsafe_code)`").
 //!
 //! Every program attribute also takes `on_panic = "..."`: what the program
 //! returns when a panic (an index out of bounds, an `unwrap` on `None`, a
