@@ -30,3 +30,24 @@ pub fn check(name: &str, span: Span) -> syn::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn builtins_and_internal_prefixes_are_refused() {
+        let span = proc_macro2::Span::call_site();
+        for name in [
+            "memset",
+            "memcpy",
+            "bcmp",
+            "_license",
+            "__iu_on_panic_x",
+            "rust_begin_unwind",
+        ] {
+            assert!(super::check(name, span).is_err(), "{name}");
+        }
+        for name in ["xdp_firewall", "COUNTS", "memsetter", "IU_ABORTS"] {
+            assert!(super::check(name, span).is_ok(), "{name}");
+        }
+    }
+}

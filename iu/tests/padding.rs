@@ -6,7 +6,8 @@
 
 use iu::{
     Ebpf, Pod,
-    maps::{LpmKey, RingBuf, SpinLocked},
+    maps::{BPF_ANY, LpmKey, RingBuf, SpinLocked},
+    programs::TestRun,
 };
 
 #[test]
@@ -40,9 +41,26 @@ async fn a_program_sends_them_without_padding_and_a_one_byte_trie_works() {
             vec![0, 0, 0, 0, 0, 0, 0, 0, 0xab],
         ]
     );
-    // The trie the program filled, read with 5-byte keys from user space.
+
+    // A trie of 5-byte keys, filled and read from both sides.
     let small = ebpf.lpm_trie::<u8, u32>("SMALL").unwrap();
+    small.insert(&LpmKey::new(8, 0xab), &7, BPF_ANY).unwrap();
+    let run = |first: u8| {
+        let mut packet = [0u8; 64];
+        packet[0] = first;
+        ebpf.program("small_lookup")
+            .unwrap()
+            .test_run(&TestRun::packet(&packet))
+            .unwrap()
+            .retval
+    };
+    assert_eq!(run(0xab), 1, "XDP_DROP: the program found the user's key");
+    assert_eq!(run(0xac), 2, "XDP_PASS");
     assert_eq!(small.get(&LpmKey::new(8, 0xab)).unwrap(), Some(7));
-    assert_eq!(small.get(&LpmKey::new(8, 0xac)).unwrap(), None);
-    assert_eq!(small.keys().unwrap(), [LpmKey::new(8, 0xab)]);
+    assert_eq!(
+        small.get(&LpmKey::new(8, 0xa1)).unwrap(),
+        Some(4),
+        "the program's /4"
+    );
+    assert_eq!(small.get(&LpmKey::new(8, 0x1b)).unwrap(), None);
 }
