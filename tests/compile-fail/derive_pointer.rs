@@ -1,5 +1,6 @@
-// `#[derive(Pod)]` on a struct with a `*const u8` field: not valid for every
-// bit pattern, so the field's own `Pod` bound refuses it.
+// `#[derive(Pod)]` on a struct with a `*const u8` field. The provenance scan
+// refuses it before the build (raw pointers); the field's own `Pod` bound
+// would too.
 // expect: raw pointers only serve to reveal addresses
 #![no_std]
 #![no_main]
