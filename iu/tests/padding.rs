@@ -23,6 +23,9 @@ fn user_side_values_are_their_fields_and_nothing_else() {
     );
     assert_eq!(SpinLocked::new(7u8).as_bytes(), [0, 0, 0, 0, 0, 0, 0, 0, 7]);
     assert_eq!(LpmKey::<u64>::from_bytes(wide.as_bytes()), Some(wide));
+    // The host simulation's per-CPU scratch slot is `Pod` and public (hidden).
+    assert_eq!(size_of::<iu_ebpf::maps::HostSlot<u8>>(), 9);
+    assert_eq!(iu_ebpf::maps::HostSlot::<u8>::zeroed().as_bytes(), [0; 9]);
 }
 
 #[tokio::test]
