@@ -26,20 +26,3 @@ impl<T: crate::Pod> Global<T> {
         unsafe { core::ptr::read_volatile(&self.value) }
     }
 }
-
-/// Declares a [`Global`] under its own symbol name, so that user space can
-/// set it by name before loading.
-///
-/// ```ignore
-/// iu_ebpf::global!(static MULTIPLIER: u64 = 2);
-/// let m = MULTIPLIER.get();
-/// ```
-#[macro_export]
-#[allow_internal_unsafe]
-macro_rules! global {
-    ($(#[$attr:meta])* $vis:vis static $name:ident : $ty:ty = $init:expr) => {
-        $(#[$attr])*
-        #[cfg_attr(target_arch = "bpf", unsafe(export_name = ::core::stringify!($name)))]
-        $vis static $name: $crate::Global<$ty> = $crate::Global::new($init);
-    };
-}

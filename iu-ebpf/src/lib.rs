@@ -22,11 +22,11 @@
 //! }
 //! ```
 #![no_std]
-#![feature(allow_internal_unsafe)]
 #![cfg_attr(target_arch = "bpf", feature(core_intrinsics, asm_experimental_arch))]
-// Per-thread simulated helper state without `std` (see `sim`).
-#![cfg_attr(not(target_arch = "bpf"), feature(thread_local))]
-#![allow(internal_features)]
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
+// The host simulation (`sim`) keeps per-thread state with `std`.
+#[cfg(not(target_arch = "bpf"))]
+extern crate std;
 
 mod global;
 // `#[derive(Pod)]` names `::iu_ebpf`, inside this crate too.
@@ -35,7 +35,6 @@ extern crate self as iu_ebpf;
 pub mod helpers;
 pub mod log;
 pub mod loops;
-mod macros;
 pub mod maps;
 pub mod memory;
 #[doc(hidden)]
@@ -52,9 +51,9 @@ pub mod tracepoints;
 
 pub use global::Global;
 pub use iu_macros::{
-    Pod, cgroup_skb, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, info, kprobe,
-    kretprobe, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, syscall, trace,
-    tracepoint, uprobe, uretprobe, warn, xdp,
+    Pod, cgroup_skb, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, global, info,
+    kprobe, kretprobe, license, logger, lsm, map, perf_event, printk, raw_tracepoint,
+    socket_filter, syscall, trace, tracepoint, uprobe, uretprobe, version, warn, xdp,
 };
 pub use pod::Pod;
 
@@ -108,15 +107,34 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 
 #[doc(hidden)]
 pub mod __private {
-    /// Copies a string into a fixed-size array in a constant context.
-    pub const fn str_bytes<const N: usize>(s: &str) -> [u8; N] {
-        let bytes = s.as_bytes();
-        let mut out = [0u8; N];
+    /// `size_of`, for the code `#[derive(Pod)]` emits (which names no
+    /// other crate, so that no local item can stand in for it).
+    pub const fn size_of<T>() -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// The size of a field of `S`, given a closure that moves the field out
+    /// (`|s: S| s.field`): the field's type is the compiler's, and must be
+    /// `Pod`. Used by `#[derive(Pod)]`.
+    pub const fn pod_field_size<S, T: crate::Pod>(_field: fn(S) -> T) -> usize {
+        core::mem::size_of::<T>()
+    }
+
+    /// Accepts only map definitions. Used by `#[map]` on its static.
+    pub const fn is_map_def<M: crate::maps::MapDef>(_map: &M) {}
+
+    /// Fails the build unless the fields' sizes add up to the struct's.
+    /// Used by `#[derive(Pod)]`.
+    pub const fn assert_no_padding(size: usize, fields: &[usize]) {
+        let mut sum = 0;
         let mut i = 0;
-        while i < N {
-            out[i] = bytes[i];
+        while i < fields.len() {
+            sum += fields[i];
             i += 1;
         }
-        out
+        assert!(
+            sum == size,
+            "#[derive(Pod)]: the type has padding (its fields do not fill it); add explicit padding fields"
+        );
     }
 }

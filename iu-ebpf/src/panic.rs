@@ -13,13 +13,13 @@ use crate::placeholders::{ON_PANIC, PROGRAM_SLOT, THROW, value};
 /// Programs per object that get their own abort counter.
 pub const MAX_PROGRAMS: usize = 256;
 
-crate::__map! {
-    /// Abort counts, one slot per program of the object (slots assigned by
-    /// the loader in name order), one copy per CPU. Read from user space
-    /// with `Program::aborts`.
-    static IU_ABORTS: crate::maps::PerCpuArray<u64, MAX_PROGRAMS> = crate::maps::PerCpuArray::new();
-    "IU_ABORTS"
-}
+/// Abort counts, one slot per program of the object (slots assigned by
+/// the loader in name order), one copy per CPU. Read from user space
+/// with `Program::aborts`.
+#[cfg_attr(target_arch = "bpf", unsafe(export_name = "IU_ABORTS"))]
+#[cfg_attr(target_arch = "bpf", unsafe(link_section = ".maps"))]
+#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
+static IU_ABORTS: crate::maps::PerCpuArray<u64, MAX_PROGRAMS> = crate::maps::PerCpuArray::new();
 
 /// Counts the abort and leaves the program. Never returns.
 #[cfg(target_arch = "bpf")]

@@ -90,26 +90,3 @@ unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
 // SAFETY: the unit type has no bytes.
 unsafe impl Pod for () {}
-
-/// Implements `Pod` for a type after the derive's checks. Emitted by
-/// `#[derive(Pod)]`; not meant to be called by hand.
-#[doc(hidden)]
-#[macro_export]
-#[allow_internal_unsafe]
-macro_rules! __pod {
-    ($ty:ty, [$($field:ty),*]) => {
-        const _: () = {
-            // No padding: the fields fill the type.
-            assert!(
-                0 $(+ ::core::mem::size_of::<$field>())* == ::core::mem::size_of::<$ty>(),
-                "#[derive(Pod)]: the type has padding; add explicit padding fields"
-            );
-            const fn fields_are_pod<T: $crate::Pod>() {}
-            $(fields_are_pod::<$field>();)*
-        };
-        // SAFETY: `#[derive(Pod)]` checked that the type is `#[repr(C)]`;
-        // the assertion above checks that it has no padding, and every field
-        // is `Pod`, so every bit pattern is valid.
-        unsafe impl $crate::Pod for $ty {}
-    };
-}

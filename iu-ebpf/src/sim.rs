@@ -96,8 +96,13 @@ struct State {
     memory: RefCell<(u64, Buffer)>,
 }
 
-#[thread_local]
-static STATE: State = State {
+std::thread_local! {
+    // Each thread's state, made once and leaked (a few KiB per thread that
+    // runs simulated programs), so that `state()` can hand out a plain
+    // reference: `State` is not `Sync`, so the reference stays on its
+    // thread. (`std`'s `thread_local!` rather than `#[thread_local]`, so
+    // that `iu-ebpf` builds on stable Rust.)
+    static STATE: &'static State = std::boxed::Box::leak(std::boxed::Box::new(State {
     pid_tgid: Cell::new(0),
     cpu: Cell::new(0),
     ktime: Cell::new(0),
@@ -110,7 +115,13 @@ static STATE: State = State {
     log: RefCell::new(Buffer::new()),
     syscall_args: Cell::new(None),
     memory: RefCell::new((0, Buffer::new())),
-};
+}));
+}
+
+/// This thread's simulated helper state.
+fn state() -> &'static State {
+    STATE.with(|s| *s)
+}
 
 /// Bumped by [`reset`]; each map empties itself when it sees a new value.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
@@ -149,18 +160,18 @@ impl Drop for Session {
 /// resets this thread's helper values and captured output.
 pub fn reset() {
     EPOCH.fetch_add(1, Ordering::SeqCst);
-    STATE.pid_tgid.set(0);
-    STATE.cpu.set(0);
-    STATE.ktime.set(0);
-    STATE.uid_gid.set(0);
-    STATE.comm.set([0; 16]);
-    STATE.random.set(DEFAULT_SEED);
-    STATE.tail_call.set(None);
-    STATE.override_return.set(None);
-    STATE.output.borrow_mut().len = 0;
-    STATE.log.borrow_mut().len = 0;
-    STATE.memory.borrow_mut().1.len = 0;
-    STATE.syscall_args.set(None);
+    state().pid_tgid.set(0);
+    state().cpu.set(0);
+    state().ktime.set(0);
+    state().uid_gid.set(0);
+    state().comm.set([0; 16]);
+    state().random.set(DEFAULT_SEED);
+    state().tail_call.set(None);
+    state().override_return.set(None);
+    state().output.borrow_mut().len = 0;
+    state().log.borrow_mut().len = 0;
+    state().memory.borrow_mut().1.len = 0;
+    state().syscall_args.set(None);
 }
 
 pub(crate) fn epoch() -> u64 {
@@ -176,11 +187,11 @@ pub(crate) fn epoch() -> u64 {
 /// assert_eq!(ctx.syscall_args(), Some([1, 2, 3, 0, 0, 0]));
 /// ```
 pub fn set_syscall_args(args: [u64; 6]) {
-    STATE.syscall_args.set(Some(args));
+    state().syscall_args.set(Some(args));
 }
 
 pub(crate) fn syscall_args() -> Option<[u64; 6]> {
-    STATE.syscall_args.get()
+    state().syscall_args.get()
 }
 
 /// Makes `bytes` readable at address `addr` through [`crate::memory`]
@@ -194,7 +205,7 @@ pub(crate) fn syscall_args() -> Option<[u64; 6]> {
 /// assert_eq!(iu_ebpf::memory::read_user::<u32>(0x2000), None);
 /// ```
 pub fn set_memory(addr: u64, bytes: &[u8]) {
-    let mut memory = STATE.memory.borrow_mut();
+    let mut memory = state().memory.borrow_mut();
     memory.0 = addr;
     memory.1.len = 0;
     for &b in bytes {
@@ -204,7 +215,7 @@ pub fn set_memory(addr: u64, bytes: &[u8]) {
 
 /// The registered bytes from `addr` to the end of the region.
 fn memory_at<R>(addr: u64, f: impl FnOnce(Option<&[u8]>) -> R) -> R {
-    let memory = STATE.memory.borrow();
+    let memory = state().memory.borrow();
     let (base, buffer) = &*memory;
     let bytes = addr
         .checked_sub(*base)
@@ -243,7 +254,7 @@ pub(crate) fn read_memory_str(addr: u64, buf: &mut [u8]) -> Option<&[u8]> {
 /// assert_eq!(iu_ebpf::helpers::tid(), 43);
 /// ```
 pub fn set_pid(pid: u32, tid: u32) {
-    STATE.pid_tgid.set(((pid as u64) << 32) | tid as u64);
+    state().pid_tgid.set(((pid as u64) << 32) | tid as u64);
 }
 
 /// Sets the CPU that [`crate::helpers::cpu`] reports and whose copy of
@@ -257,22 +268,22 @@ pub fn set_cpu(cpu: u32) {
         (cpu as usize) < CPUS,
         "iu_ebpf::sim simulates {CPUS} CPUs; CPU {cpu} does not exist"
     );
-    STATE.cpu.set(cpu);
+    state().cpu.set(cpu);
 }
 
 /// Sets the time that [`crate::helpers::ktime`] reports, in nanoseconds.
 pub fn set_ktime(ns: u64) {
-    STATE.ktime.set(ns);
+    state().ktime.set(ns);
 }
 
 /// Moves the time that [`crate::helpers::ktime`] reports forward.
 pub fn advance_ktime(ns: u64) {
-    STATE.ktime.set(STATE.ktime.get().wrapping_add(ns));
+    state().ktime.set(state().ktime.get().wrapping_add(ns));
 }
 
 /// Sets the user and group id that [`crate::helpers::uid_gid`] reports.
 pub fn set_uid_gid(uid: u32, gid: u32) {
-    STATE.uid_gid.set(((gid as u64) << 32) | uid as u64);
+    state().uid_gid.set(((gid as u64) << 32) | uid as u64);
 }
 
 /// Sets the command name that [`crate::helpers::comm`] reports (truncated
@@ -281,23 +292,23 @@ pub fn set_comm(comm: &str) {
     let mut out = [0u8; 16];
     let n = comm.len().min(15);
     out[..n].copy_from_slice(&comm.as_bytes()[..n]);
-    STATE.comm.set(out);
+    state().comm.set(out);
 }
 
 /// Restarts the sequence [`crate::helpers::random`] returns from `seed`:
 /// the same seed gives the same numbers.
 pub fn set_random_seed(seed: u64) {
-    STATE.random.set(seed.max(1));
+    state().random.set(seed.max(1));
 }
 
 /// The slot of the last `ProgramArray::tail_call` this thread made since
 /// the previous call (on the host a tail call returns, as for an empty slot).
 pub fn take_tail_call() -> Option<u32> {
-    STATE.tail_call.take()
+    state().tail_call.take()
 }
 
 pub(crate) fn record_tail_call(index: u32) {
-    STATE.tail_call.set(Some(index));
+    state().tail_call.set(Some(index));
 }
 
 /// The value of the last `ProbeContext::override_return` this thread made
@@ -311,45 +322,45 @@ pub(crate) fn record_tail_call(index: u32) {
 /// assert_eq!(sim::take_override_return(), None);
 /// ```
 pub fn take_override_return() -> Option<u64> {
-    STATE.override_return.take()
+    state().override_return.take()
 }
 
 pub(crate) fn record_override_return(rc: u64) {
-    STATE.override_return.set(Some(rc));
+    state().override_return.set(Some(rc));
 }
 
 pub(crate) fn pid_tgid() -> u64 {
-    STATE.pid_tgid.get()
+    state().pid_tgid.get()
 }
 
 pub(crate) fn cpu() -> u32 {
-    STATE.cpu.get()
+    state().cpu.get()
 }
 
 /// The simulated CPU as an index into per-CPU values.
 pub(crate) fn cpu_index() -> usize {
-    STATE.cpu.get() as usize
+    state().cpu.get() as usize
 }
 
 pub(crate) fn ktime() -> u64 {
-    STATE.ktime.get()
+    state().ktime.get()
 }
 
 pub(crate) fn uid_gid() -> u64 {
-    STATE.uid_gid.get()
+    state().uid_gid.get()
 }
 
 pub(crate) fn comm() -> [u8; 16] {
-    STATE.comm.get()
+    state().comm.get()
 }
 
 /// xorshift64*: deterministic, and good enough for sampling decisions.
 pub(crate) fn random() -> u32 {
-    let mut x = STATE.random.get();
+    let mut x = state().random.get();
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    STATE.random.set(x);
+    state().random.set(x);
     (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
 }
 
@@ -401,7 +412,7 @@ impl core::fmt::Write for Buffer {
 /// assert_eq!(n, 0);
 /// ```
 pub fn take_output(out: &mut [u8]) -> usize {
-    STATE.output.borrow_mut().take(out)
+    state().output.borrow_mut().take(out)
 }
 
 /// Calls `f` with this thread's `printk!` output (whole lines, each ending
@@ -412,7 +423,7 @@ pub fn take_output(out: &mut [u8]) -> usize {
 /// iu_ebpf::sim::output(|out| assert_eq!(out, "1 + 2 = 3\n"));
 /// ```
 pub fn output<R>(f: impl FnOnce(&str) -> R) -> R {
-    let mut buffer = STATE.output.borrow_mut();
+    let mut buffer = state().output.borrow_mut();
     let r = f(core::str::from_utf8(&buffer.bytes[..buffer.len]).unwrap_or_default());
     buffer.len = 0;
     r
@@ -421,12 +432,12 @@ pub fn output<R>(f: impl FnOnce(&str) -> R) -> R {
 /// Moves this thread's log lines (`LEVEL message\n`, from `info!` and the
 /// other log macros) into `out`; returns the number of bytes written.
 pub fn take_log(out: &mut [u8]) -> usize {
-    STATE.log.borrow_mut().take(out)
+    state().log.borrow_mut().take(out)
 }
 
 /// Calls `f` with this thread's log lines and clears them.
 pub fn log<R>(f: impl FnOnce(&str) -> R) -> R {
-    let mut buffer = STATE.log.borrow_mut();
+    let mut buffer = state().log.borrow_mut();
     let r = f(core::str::from_utf8(&buffer.bytes[..buffer.len]).unwrap_or_default());
     buffer.len = 0;
     r
@@ -437,7 +448,7 @@ pub fn log<R>(f: impl FnOnce(&str) -> R) -> R {
 #[doc(hidden)]
 pub fn log_record(level: u8, format: &str, args: &[u8]) {
     use core::fmt::Write;
-    let mut buffer = STATE.log.borrow_mut();
+    let mut buffer = state().log.borrow_mut();
     let name = match level {
         crate::log::level::ERROR => "ERROR",
         crate::log::level::WARN => "WARN",
@@ -534,7 +545,7 @@ fn render_log_arg(out: &mut Buffer, arg: LogArg<'_>, hint: &str) {
 /// Renders a `printk!` format the way the kernel's `bstr_printf` does for the
 /// conversions `printk!` emits, and appends it as one line.
 pub(crate) fn trace_printk(fmt: &[u8], args: &[u64]) {
-    let mut w = STATE.output.borrow_mut();
+    let mut w = state().output.borrow_mut();
     let fmt = fmt.strip_suffix(b"\0").unwrap_or(fmt);
     let mut args = args.iter();
     let mut i = 0;

@@ -3,8 +3,10 @@
 //! Each program attribute keeps the user's safe function as it is and adds
 //! the entry point the kernel calls, in the ELF section libbpf would use for
 //! the same program (`tracepoint/<category>/<name>`, ...). The entry point is
-//! emitted by `iu_ebpf::__entry!`, so that the attributes it needs, which
-//! count as unsafe code, never appear in the program crate.
+//! emitted here with this crate's spans: rustc does not lint inside an
+//! external macro's expansion, so the attributes and the `unsafe` block it
+//! needs do not count against the program crate's `forbid(unsafe_code)`
+//! (docs/safety.md, "Macros and `forbid(unsafe_code)`").
 //!
 //! Every program attribute also takes `on_panic = "..."`: what the program
 //! returns when a panic (an index out of bounds, an `unwrap` on `None`, a
@@ -16,10 +18,12 @@
 
 use proc_macro::TokenStream;
 
+mod abi;
 mod log;
 mod map;
 mod printk;
 mod program;
+mod symbol;
 
 /// Turns a function into a tracepoint program.
 ///
@@ -432,6 +436,65 @@ pub fn debug(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn trace(input: TokenStream) -> TokenStream {
     log::expand(5, input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the program's license, stored in the `license` section.
+///
+/// The kernel only allows GPL-only helpers (such as `bpf_trace_vprintk`) in
+/// programs whose license is GPL-compatible, for example `"GPL"` or
+/// `"Dual MIT/GPL"`.
+///
+/// ```ignore
+/// iu_ebpf::license!("GPL");
+/// ```
+#[proc_macro]
+pub fn license(input: TokenStream) -> TokenStream {
+    abi::license(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the kernel version the program was built for, stored in the
+/// `version` section. Only very old kernels (before 5.0) check it for
+/// kprobes; `0xFFFF_FFFE` means "any", and the loader then passes the
+/// running kernel's version.
+///
+/// ```ignore
+/// iu_ebpf::version!(0xFFFF_FFFE);
+/// ```
+#[proc_macro]
+pub fn version(input: TokenStream) -> TokenStream {
+    abi::version(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares an `iu_ebpf::Global` under its own symbol name, so that user
+/// space can set it by name before loading.
+///
+/// ```ignore
+/// iu_ebpf::global!(static MULTIPLIER: u64 = 2);
+/// let m = MULTIPLIER.get();
+/// ```
+#[proc_macro]
+pub fn global(input: TokenStream) -> TokenStream {
+    abi::global(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Declares the log ring buffer (`IU_LOGS`, 256 KiB) and the level global
+/// (`IU_LOG_LEVEL`, default `info`) that the log macros use. Put it once at
+/// the top of a program crate that logs.
+///
+/// ```ignore
+/// iu_ebpf::logger!();
+/// ```
+#[proc_macro]
+pub fn logger(input: TokenStream) -> TokenStream {
+    abi::logger(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

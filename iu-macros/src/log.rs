@@ -1,6 +1,6 @@
 //! `info!`, `warn!`, `debug!`, `error!`, `trace!`: the format string is
-//! checked and normalized here, stored once in the object by
-//! `iu_ebpf::__log!`, and rendered by user space.
+//! checked and normalized here, stored once in the object (a site
+//! descriptor emitted here), and rendered by user space.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -99,7 +99,37 @@ pub fn expand(level: u8, input: TokenStream) -> syn::Result<TokenStream> {
     }
     let id = proc_macro2::Literal::u64_unsuffixed(hash);
     let normalized = LitStr::new(&normalized, format.span());
-    Ok(quote! {
-        ::iu_ebpf::__log!(#level, #id, #normalized, [#(#values),*])
-    })
+    let site_export = LitStr::new(&format!("__iu_log_{hash}"), proc_macro2::Span::call_site());
+    let site_section = LitStr::new(&format!("iu_log.{hash}"), proc_macro2::Span::call_site());
+    // Emitted here with this macro's spans, so the site's `export_name` and
+    // `link_section` do not count against `forbid(unsafe_code)`; the
+    // arguments are the user's expressions, with the user's spans.
+    Ok(quote! {{
+        const _: () = {
+            const LEN: usize = ::iu_ebpf::log::site_len(::core::file!(), ::core::module_path!(), #normalized);
+            #[cfg_attr(target_arch = "bpf", unsafe(export_name = #site_export))]
+            #[cfg_attr(target_arch = "bpf", unsafe(link_section = #site_section))]
+            #[used]
+            static SITE: [u8; LEN] = ::iu_ebpf::log::site::<LEN>(
+                #id,
+                #level,
+                ::core::line!(),
+                ::core::file!(),
+                ::core::module_path!(),
+                #normalized,
+            );
+        };
+        if #level <= IU_LOG_LEVEL.get() {
+            let mut buf = [0u8; ::iu_ebpf::log::RECORD_SIZE];
+            #[allow(unused_mut)]
+            let mut at = ::iu_ebpf::log::start(&mut buf, #id);
+            #(at = ::iu_ebpf::log::LogArg::encode(&#values, &mut buf, at);)*
+            #[cfg(target_arch = "bpf")]
+            let _ = IU_LOGS.output(&buf);
+            // On the host the record is rendered for `iu_ebpf::sim::log`.
+            #[cfg(not(target_arch = "bpf"))]
+            ::iu_ebpf::sim::log_record(#level, #normalized, buf.get(8..at).unwrap_or_default());
+            let _ = at;
+        }
+    }})
 }

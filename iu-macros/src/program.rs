@@ -87,14 +87,53 @@ fn emit(section: String, kind: &str, mut func: ItemFn, on_panic: i64) -> syn::Re
         ));
     }
     let name = sig.ident.clone();
+    crate::symbol::check(&name.to_string(), name.span())?;
     let kind = syn::Ident::new(kind, proc_macro2::Span::call_site());
     let section = LitStr::new(&section, proc_macro2::Span::call_site());
+    let export = LitStr::new(&name.to_string(), proc_macro2::Span::call_site());
+    let on_panic_export = LitStr::new(
+        &format!("__iu_on_panic_{name}"),
+        proc_macro2::Span::call_site(),
+    );
+    let on_panic_section = LitStr::new(
+        &format!("iu_on_panic.{name}"),
+        proc_macro2::Span::call_site(),
+    );
     func.attrs.push(syn::parse_quote!(#[inline(always)]));
     func.attrs
         .push(syn::parse_quote!(#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]));
+    // The stub is emitted here, with this macro's own spans: unsafe code
+    // (and `export_name`/`link_section`) that a proc macro of another crate
+    // emits does not count against the program crate's `forbid(unsafe_code)`.
+    // The section and the context kind come from the same attribute, so
+    // they always match; the user's function is called outside the
+    // `unsafe` block.
     Ok(quote! {
         #func
-        ::iu_ebpf::__entry!(#section, #kind, #name, #on_panic);
+        const _: () = {
+            // What the program returns when it panics, read by the loader
+            // (see `iu_ebpf::panic`). A section per program: the object's
+            // BTF describes one variable per section correctly.
+            #[cfg(target_arch = "bpf")]
+            #[used]
+            #[unsafe(export_name = #on_panic_export)]
+            #[unsafe(link_section = #on_panic_section)]
+            static ON_PANIC: i64 = #on_panic;
+
+            #[cfg(target_arch = "bpf")]
+            #[unsafe(export_name = #export)]
+            #[unsafe(link_section = #section)]
+            extern "C" fn entry(ctx: *mut ::core::ffi::c_void) -> u32 {
+                // SAFETY: the kernel calls this entry point with the context
+                // pointer of the program type named by the section, and the
+                // `FromRawContext<kind>` bound makes the function's context
+                // type match that program type at compile time.
+                let ctx = unsafe {
+                    <_ as ::iu_ebpf::programs::FromRawContext<::iu_ebpf::programs::kind::#kind>>::from_raw(ctx)
+                };
+                ::iu_ebpf::ProgramReturn::into_return_code(#name(ctx))
+            }
+        };
     })
 }
 
@@ -383,13 +422,13 @@ mod tests {
         let item = quote! { fn f(ctx: XdpContext) -> XdpAction { XdpAction::Pass } };
         let default = super::xdp(quote! {}, item.clone()).unwrap().to_string();
         assert!(
-            default.contains("f , 2i64"),
+            default.contains("ON_PANIC : i64 = 2i64"),
             "XDP_PASS by default: {default}"
         );
         let drop = super::xdp(quote! { on_panic = "drop", frags = "true" }, item.clone())
             .unwrap()
             .to_string();
-        assert!(drop.contains("f , 1i64"), "{drop}");
+        assert!(drop.contains("ON_PANIC : i64 = 1i64"), "{drop}");
         assert!(drop.contains("\"xdp.frags\""), "{drop}");
         let wrong = super::xdp(quote! { on_panic = "allow" }, item).unwrap_err();
         assert!(
@@ -400,13 +439,13 @@ mod tests {
         let tc = quote! { fn f(ctx: SkBuffContext) -> TcAction { TcAction::Ok } };
         let out = super::classifier(quote! {}, tc).unwrap().to_string();
         assert!(
-            out.contains("f , - 1i64"),
+            out.contains("ON_PANIC : i64 = - 1i64"),
             "TC_ACT_UNSPEC by default: {out}"
         );
         let lsm = quote! { fn f(ctx: LsmContext) -> i32 { 0 } };
         let out = super::btf(quote! { hook = "file_open", on_panic = "deny" }, lsm, "lsm")
             .unwrap()
             .to_string();
-        assert!(out.contains("f , - 1i64"), "-EPERM: {out}");
+        assert!(out.contains("ON_PANIC : i64 = - 1i64"), "-EPERM: {out}");
     }
 }

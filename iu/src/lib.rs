@@ -37,6 +37,11 @@ pub use error::{Error, Result};
 /// Shared with programs through `iu-ebpf`; derive it with
 /// `#[derive(iu::Pod)]`.
 pub use iu_ebpf::Pod;
+
+/// What `#[derive(iu::Pod)]` names in a crate that depends on `iu` but not
+/// on `iu-ebpf`.
+#[doc(hidden)]
+pub use iu_ebpf as __iu_ebpf;
 pub use logger::{EbpfLogger, LogRecord, LogSite};
 pub use sys::{SyscallError, kernel_version};
 pub use trace_pipe::{PrintkFormat, TraceLine, TracePipe};

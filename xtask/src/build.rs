@@ -178,17 +178,24 @@ fn leaking_uses(dir: &Path) -> Result<Vec<String>> {
     Ok(found)
 }
 
-fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<Vec<String>> {
-    let leaks = leaking_uses(&krate.join("src"))?;
+/// The source checks of a program crate's `src`, before any build.
+pub fn check_sources(src: &Path) -> Result<()> {
+    crate::provenance::check_sources(src)?;
+    let leaks = leaking_uses(src)?;
     if !leaks.is_empty() {
         bail!(
             "{} uses `mem::forget` or `ManuallyDrop`, which program crates may not: a forgotten guard \
              keeps a `PerCpuScratch` slot busy, and a forgotten ring-buffer entry or spin-lock guard makes \
              the verifier refuse the program. Let guards drop (or call `submit`/`discard`):\n  {}",
-            krate.display(),
+            src.parent().unwrap_or(src).display(),
             leaks.join("\n  ")
         );
     }
+    Ok(())
+}
+
+fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<Vec<String>> {
+    check_sources(&krate.join("src"))?;
     // Programs may live in the crate's library (so that host tests and
     // other crates can call them), with a binary that links it into the
     // object. `cargo rustc` passes flags to one target only, so the
@@ -208,6 +215,11 @@ fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<Vec<String>> {
 /// forbidden (a `check` build: no code is generated, and its fingerprint
 /// stays apart from the release build's).
 fn check_library(toolchain: &Toolchain, krate: &Path) -> Result<()> {
+    run_program_build(&mut library_command(toolchain, krate), krate, "the library")
+}
+
+/// The command [`check_library`] runs.
+fn library_command(toolchain: &Toolchain, krate: &Path) -> std::process::Command {
     let mut cmd = toolchain.cargo("rustc");
     cmd.current_dir(krate)
         .args([
@@ -219,11 +231,18 @@ fn check_library(toolchain: &Toolchain, krate: &Path) -> Result<()> {
             "--target-dir",
         ])
         .arg(crate::root().join("target/bpf"))
-        .args(["--", "-F", "unsafe_code"]);
-    run_program_build(&mut cmd, krate, "the library")
+        .args(["--", "-F", "unsafe_code"])
+        .args(crate::provenance::RUSTC_FLAGS);
+    cmd
 }
 
 pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()> {
+    run_program_build(&mut binary_command(toolchain, krate, bin), krate, bin)
+}
+
+/// The command [`build_binary`] runs: exactly the flags every program
+/// object is built with (the compile-fail cases use it too).
+pub fn binary_command(toolchain: &Toolchain, krate: &Path, bin: &str) -> std::process::Command {
     let mut cmd = toolchain.cargo("rustc");
     cmd.current_dir(krate)
         // MIR optimizations at the level of debug builds, for every crate of
@@ -258,6 +277,7 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
         .arg(crate::root().join("target/bpf"))
         .arg("--")
         .args(["-F", "unsafe_code"])
+        .args(crate::provenance::RUSTC_FLAGS)
         // v3: 32-bit jumps and atomic fetch operations (Linux 5.12+).
         .args(["-C", "target-cpu=v3"])
         .args(["-C", "link-arg=--btf"])
@@ -277,7 +297,7 @@ pub fn build_binary(toolchain: &Toolchain, krate: &Path, bin: &str) -> Result<()
             "link-arg=--llvm-args=-profile-guided-section-prefix=false",
         ])
         .args(["-C", "link-arg=--llvm-args=-disable-loop-idiom-all"]);
-    run_program_build(&mut cmd, krate, bin)
+    cmd
 }
 
 /// Runs a program-crate build, turning an `unsafe_code` refusal into an

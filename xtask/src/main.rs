@@ -6,7 +6,10 @@ mod bench;
 mod build;
 mod codegen;
 mod doctor;
+mod compile_fail;
+mod provenance;
 mod run;
+mod stable;
 mod test;
 mod toolchain;
 mod vm;
@@ -45,6 +48,11 @@ enum Cmd {
     /// Report what this host offers iu (toolchain, BTF, JIT, lockdown,
     /// kprobes, KVM, QEMU, cached VM kernels), changing nothing.
     Doctor,
+    /// Only the compile-fail cases of `tests/compile-fail` (part of `test`).
+    CompileFail {
+        /// Only cases whose name contains this.
+        filter: Option<String>,
+    },
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -67,6 +75,9 @@ fn main() -> ExitCode {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
         Cmd::Doctor => doctor::run(),
+        Cmd::CompileFail { filter } => {
+            toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
+        }
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
     };
     match result {

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{build, toolchain, vm};
+use crate::{build, compile_fail, stable, toolchain, vm};
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
@@ -57,6 +57,12 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     step("building BPF programs");
     build::build_programs(&toolchain, None)?;
+    if !args.vm {
+        step("iu on stable Rust: a crate outside the repository, without RUSTC_BOOTSTRAP");
+        stable::run()?;
+        step("compile-fail cases (tests/compile-fail): each must be refused, with its message");
+        compile_fail::run(&toolchain, args.filter.as_deref())?;
+    }
 
     if !args.vm {
         step("program crates: host unit tests (simulated maps and helpers)");

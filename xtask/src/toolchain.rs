@@ -59,8 +59,9 @@ impl Toolchain {
                 let mut cmd = Command::new("cargo");
                 cmd.arg(subcommand)
                     .env("RUSTC", rustc)
-                    // iu-ebpf uses `allow_internal_unsafe` so that the entry
-                    // stubs it generates pass `forbid(unsafe_code)`.
+                    // iu-ebpf's BPF side uses `asm_experimental_arch` and
+                    // `core_intrinsics`, and the provenance lint needs
+                    // `strict_provenance_lints` (docs/safety.md).
                     .env("RUSTC_BOOTSTRAP", "1")
                     .env("PATH", path_with(linker));
                 cmd

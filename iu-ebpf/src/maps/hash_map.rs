@@ -108,6 +108,7 @@ macro_rules! hash_map {
             /// exclusive access to it until dropped.
             #[inline(always)]
             pub fn lock(&self, key: &K) -> Option<super::SpinGuard<'_, T>> {
+                let () = super::SpinLocked::<T>::LAYOUT;
                 #[cfg(target_arch = "bpf")]
                 {
                     // SAFETY: `self` is a `#[map]` static with key type `K`; the

@@ -6,7 +6,15 @@ use crate::Pod;
 
 /// A key of an [`LpmTrie`]: a prefix length in bits and the data, most
 /// significant byte first (network order for IP addresses).
-#[repr(C)]
+///
+/// The layout is the kernel's `struct bpf_lpm_trie_key_u8`: the data
+/// starts right after the 4-byte prefix length and the key is
+/// `4 + size_of::<K>()` bytes. It is `packed`, so it has no padding for any
+/// `K` (an `LpmKey<u8>` is 5 bytes, an `LpmKey<u64>` 12): every byte the
+/// kernel compares, and every byte user space sees, is the key's own. Read
+/// fields by value (`key.data`); references to them are refused by the
+/// compiler, since they may be unaligned.
+#[repr(C, packed)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LpmKey<K> {
     /// Number of leading bits of `data` that count.
@@ -22,9 +30,19 @@ impl<K> LpmKey<K> {
     }
 }
 
-// SAFETY: `repr(C)` of a u32 and a `K: Pod` whose alignment is at most 4
-// (checked below), so there is no padding and every bit pattern is valid.
+// SAFETY: `repr(C, packed)` of a u32 and a `K: Pod`: a packed struct has
+// alignment 1 and its fields follow each other with no gap, so there is no
+// padding at all (`LAYOUT` below checks it once more); both fields are
+// valid for every bit pattern.
 unsafe impl<K: Pod> Pod for LpmKey<K> {}
+
+impl<K: Pod> LpmKey<K> {
+    /// The key is exactly the prefix length and the data: no padding.
+    pub(crate) const LAYOUT: () = assert!(
+        core::mem::size_of::<Self>() == 4 + core::mem::size_of::<K>(),
+        "LpmKey has padding"
+    );
+}
 
 map_def! {
     /// `BPF_MAP_TYPE_LPM_TRIE`: lookups return the value of the longest
@@ -48,10 +66,9 @@ map_def! {
 }
 
 impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
-    const KEY_HAS_NO_PADDING: () = assert!(
-        core::mem::align_of::<K>() <= 4,
-        "LpmTrie keys must have an alignment of at most 4 (use byte arrays)"
-    );
+    /// Refuses, at compile time, a key type with padding (none can have
+    /// any: `LpmKey` is packed; this keeps it so).
+    const KEY_HAS_NO_PADDING: () = LpmKey::<K>::LAYOUT;
 
     /// A copy of the value of the longest prefix matching `key`.
     #[inline(always)]
@@ -73,7 +90,7 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            self.sim.get(key.prefix_len, &key.data)
+            self.sim.get(key.prefix_len, &{ key.data })
         }
     }
 
@@ -122,13 +139,14 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            self.sim.insert(key.prefix_len, &key.data, value, flags)
+            self.sim.insert(key.prefix_len, &{ key.data }, value, flags)
         }
     }
 
     /// Removes a prefix.
     #[inline(always)]
     pub fn remove(&self, key: &LpmKey<K>) -> Result<(), MapError> {
+        let () = Self::KEY_HAS_NO_PADDING;
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: key is the map's key type.
@@ -141,7 +159,7 @@ impl<K: Pod, V: Pod, const MAX_ENTRIES: usize> LpmTrie<K, V, MAX_ENTRIES> {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            self.sim.remove(key.prefix_len, &key.data)
+            self.sim.remove(key.prefix_len, &{ key.data })
         }
     }
 }

@@ -97,6 +97,19 @@ pub(crate) fn check(ret: i64) -> Result<(), MapError> {
 /// Declares a map definition struct: its BTF fields and `new()`. On the
 /// host it also gets a `sim` field, the in-memory storage of the simulated
 /// backend (`host.rs`); BPF objects never contain it.
+/// A BTF map definition: the types `#[map]` accepts on its static (every
+/// map type of this module, and nothing else: the trait is sealed).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a map type",
+    label = "`#[map]` statics must have one of `iu_ebpf::maps`' map types"
+)]
+pub trait MapDef: sealed::Sealed {}
+
+pub(crate) mod sealed {
+    /// Keeps [`super::MapDef`] to this module's types.
+    pub trait Sealed {}
+}
+
 macro_rules! map_def {
     (
         $(#[$doc:meta])*
@@ -120,6 +133,9 @@ macro_rules! map_def {
         // storage is only reached through methods that need `Pod` (hence
         // `Send`) keys and values, and only under its own lock.
         unsafe impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> Sync for $name<$($param,)* $($cparam,)*> {}
+
+        impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> $crate::maps::sealed::Sealed for $name<$($param,)* $($cparam,)*> {}
+        impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> $crate::maps::MapDef for $name<$($param,)* $($cparam,)*> {}
 
         impl<$($param $(: $bound)?,)* $(const $cparam: usize,)*> $name<$($param,)* $($cparam,)*> {
             /// The definition; its parameters are in the type.

@@ -62,15 +62,17 @@ map_def! {
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]
 #[derive(Clone, Copy)]
-#[repr(C)]
+#[repr(C, packed)]
 pub struct HostSlot<T> {
     busy: u64,
     value: T,
 }
 
-// SAFETY: only used as the host simulation's storage, which needs `Pod`
-// for zero-initialization and copies; a u64 and a `T: Pod` are valid for
-// any bytes, including zeroes. It never crosses to user space.
+// SAFETY: a u64 and a `T: Pod` are valid for any bytes, and the struct is
+// packed, so it has no padding for any `T` (it is reachable as
+// `iu_ebpf::maps::HostSlot`, so this matters even though it is only the
+// host simulation's storage). Its fields are only read and written by
+// value.
 #[cfg(not(target_arch = "bpf"))]
 unsafe impl<T: Pod> Pod for HostSlot<T> {}
 

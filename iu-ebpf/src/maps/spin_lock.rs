@@ -25,7 +25,14 @@ pub struct bpf_spin_lock {
 ///     stats.bytes += len;
 /// } // unlocked here
 /// ```
-#[repr(C)]
+///
+/// The layout is the lock, 4 bytes of explicit padding (zeroed by
+/// [`new`](Self::new)) and the value at offset 8, with nothing after it: the
+/// struct is `packed`, so it has no padding for any `T` (a
+/// `SpinLocked<u8>` is 9 bytes), and no uninitialized byte reaches the
+/// kernel or user space. Map values are 8-byte aligned in the kernel, so the
+/// lock and the value are aligned there.
+#[repr(C, packed)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SpinLocked<T> {
     pub(crate) lock: bpf_spin_lock,
@@ -34,8 +41,11 @@ pub struct SpinLocked<T> {
 }
 
 impl<T: Pod> SpinLocked<T> {
-    const LAYOUT: () = assert!(
-        core::mem::align_of::<T>() <= 8,
+    /// `T` fits the 8-byte alignment of map values, and the struct is
+    /// exactly lock, padding and value.
+    pub(crate) const LAYOUT: () = assert!(
+        core::mem::align_of::<T>() <= 8
+            && core::mem::size_of::<Self>() == 8 + core::mem::size_of::<T>(),
         "SpinLocked values must have an alignment of at most 8"
     );
 
@@ -51,14 +61,14 @@ impl<T: Pod> SpinLocked<T> {
 
     /// The value (user space: a copy read under the lock).
     pub fn value(&self) -> T {
+        let () = Self::LAYOUT;
         self.value
     }
 }
 
-// SAFETY: `repr(C)` of a u32, an explicit u32 of padding and a `T: Pod`
-// whose alignment is at most 8 (checked by `LAYOUT`), so it starts at
-// offset 8 and the struct has no implicit padding; every field is valid for
-// any bytes.
+// SAFETY: `repr(C, packed)` of a u32, an explicit u32 of padding and a
+// `T: Pod`: a packed struct has no padding at all (`LAYOUT` checks it once
+// more), and every field is valid for any bytes.
 unsafe impl<T: Pod> Pod for SpinLocked<T> {}
 
 /// Exclusive access to a [`SpinLocked`] value while the lock is held.
@@ -67,7 +77,8 @@ unsafe impl<T: Pod> Pod for SpinLocked<T> {}
 /// (`mem::forget`), so a guard can never leak a held lock.
 #[cfg(target_arch = "bpf")]
 pub struct SpinGuard<'a, T> {
-    locked: &'a mut SpinLocked<T>,
+    lock: *mut bpf_spin_lock,
+    value: &'a mut T,
 }
 
 /// Exclusive access to a [`SpinLocked`] value while the lock is held.
@@ -92,16 +103,23 @@ impl<'a, T> SpinGuard<'a, T> {
     /// # Safety
     ///
     /// `value` must point to a live `SpinLocked<T>` in map memory that
-    /// outlives `'a`.
+    /// outlives `'a`, and `SpinLocked::<T>::LAYOUT` must hold (the caller
+    /// evaluates it).
     #[inline(always)]
     pub(crate) unsafe fn lock(value: *mut SpinLocked<T>) -> Self {
         // SAFETY: the caller passes a live map value; the helper takes its
         // lock, after which this program has exclusive access to it (every
         // other accessor, program or user space, takes the same lock).
         unsafe {
-            crate::helpers::raw::spin_lock(core::ptr::addr_of_mut!((*value).lock).cast());
+            let lock = core::ptr::addr_of_mut!((*value).lock);
+            crate::helpers::raw::spin_lock(lock.cast());
+            // The value is at offset 8 of a map value, which the kernel
+            // aligns to 8 bytes, and `T`'s alignment is at most 8
+            // (`LAYOUT`): the reference is aligned although the struct is
+            // packed.
             Self {
-                locked: &mut *value,
+                lock,
+                value: &mut *core::ptr::addr_of_mut!((*value).value),
             }
         }
     }
@@ -112,7 +130,7 @@ impl<T> Deref for SpinGuard<'_, T> {
     fn deref(&self) -> &T {
         #[cfg(target_arch = "bpf")]
         {
-            &self.locked.value
+            self.value
         }
         #[cfg(not(target_arch = "bpf"))]
         {
@@ -125,7 +143,7 @@ impl<T> DerefMut for SpinGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         #[cfg(target_arch = "bpf")]
         {
-            &mut self.locked.value
+            self.value
         }
         #[cfg(not(target_arch = "bpf"))]
         {
@@ -140,7 +158,7 @@ impl<T> Drop for SpinGuard<'_, T> {
         #[cfg(target_arch = "bpf")]
         // SAFETY: the lock was taken in `lock` and is released once, here.
         unsafe {
-            crate::helpers::raw::spin_unlock((&mut self.locked.lock as *mut bpf_spin_lock).cast());
+            crate::helpers::raw::spin_unlock(self.lock.cast());
         }
         #[cfg(not(target_arch = "bpf"))]
         self.entry
