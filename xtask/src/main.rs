@@ -5,8 +5,8 @@
 mod bench;
 mod build;
 mod codegen;
-mod doctor;
 mod compile_fail;
+mod doctor;
 mod provenance;
 mod run;
 mod stable;
