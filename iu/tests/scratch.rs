@@ -35,7 +35,11 @@ fn run(ebpf: &Ebpf, program: &str) -> u32 {
 fn a_tail_call_does_not_leave_the_slot_busy() {
     pin();
     let ebpf = load();
-    assert_eq!(run(&ebpf, "scratch_probe"), XDP_DROP, "the slot starts free");
+    assert_eq!(
+        run(&ebpf, "scratch_probe"),
+        XDP_DROP,
+        "the slot starts free"
+    );
     ebpf.program_array("NEXT")
         .unwrap()
         .set(0, ebpf.program("scratch_probe").unwrap())

@@ -140,55 +140,9 @@ fn binaries(krate: &Path) -> Result<Vec<String>> {
     Ok(bins)
 }
 
-/// Identifiers program crates may not use: leaking a guard with them would
-/// keep a scratch slot busy, or leave the verifier to refuse a ring-buffer
-/// reservation or a spin lock that is never released.
-const LEAKING: [&str; 2] = ["forget", "ManuallyDrop"];
-
-/// Every use of [`LEAKING`] identifiers in the Rust sources under `dir`
-/// (outside `//` comments), as `file:line: text`.
-fn leaking_uses(dir: &Path) -> Result<Vec<String>> {
-    let mut found = vec![];
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path)?;
-            for (n, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                if code
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .any(|word| LEAKING.contains(&word))
-                {
-                    found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
-                }
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
 fn build_one(toolchain: &Toolchain, krate: &Path) -> Result<Vec<String>> {
-    let leaks = leaking_uses(&krate.join("src"))?;
-    if !leaks.is_empty() {
-        bail!(
-            "{} uses `mem::forget` or `ManuallyDrop`, which program crates may not: a forgotten guard \
-             keeps a `PerCpuScratch` slot busy, and a forgotten ring-buffer entry or spin-lock guard makes \
-             the verifier refuse the program. Let guards drop (or call `submit`/`discard`):\n  {}",
-            krate.display(),
-            leaks.join("\n  ")
-        );
-    }
+    // No source scan for `mem::forget` and the like: leaks are harmless
+    // or refused on the compiled code (docs/safety.md, "Leaks").
     // Programs may live in the crate's library (so that host tests and
     // other crates can call them), with a binary that links it into the
     // object. `cargo rustc` passes flags to one target only, so the
@@ -341,30 +295,6 @@ fn stack_overflow_function(stderr: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forget_and_manually_drop_are_flagged_outside_comments() {
-        let dir = std::env::temp_dir().join(format!("iu-leaks-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("nested")).unwrap();
-        std::fs::write(
-            dir.join("lib.rs"),
-            "// mem::forget is mentioned here only\nfn f() {}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("nested/mod.rs"),
-            "fn g(e: Entry) {\n    core::mem::forget(e); // leak\n}\nstruct S(core::mem::ManuallyDrop<u8>);\nfn forgetful() {}\n",
-        )
-        .unwrap();
-        let found = leaking_uses(&dir).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(
-            found[0].ends_with("mod.rs:2: core::mem::forget(e); // leak"),
-            "{found:?}"
-        );
-        assert!(found[1].contains("mod.rs:4:"), "{found:?}");
-    }
 
     #[test]
     fn names_the_function_that_overflows_the_stack() {

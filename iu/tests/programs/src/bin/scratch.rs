@@ -28,32 +28,36 @@ static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
 #[map]
 static NEXT: ProgramArray<1> = ProgramArray::new();
 
-/// Borrows the slot and tail-calls slot 0 of `NEXT` while holding it.
+/// Uses the slot, then tail-calls slot 0 of `NEXT` (a tail call inside
+/// the closure does not compile: see `PerCpuScratch::with`).
 #[xdp]
-fn scratch_tail_call(ctx: XdpContext) -> XdpAction {
-    let Some(mut big) = SCRATCH.borrow() else {
+fn scratch_tail_call(mut ctx: XdpContext) -> XdpAction {
+    if SCRATCH.with(&ctx, |big| big.runs += 1).is_none() {
         return XdpAction::Pass;
-    };
-    big.runs += 1;
-    NEXT.tail_call(&ctx, 0);
+    }
+    NEXT.tail_call(&mut ctx, 0);
     XdpAction::Aborted
 }
 
-/// Borrows the slot and leaks the guard without naming `forget`.
+/// Leaks what a program can leak without naming `forget`: the reference
+/// inside the closure, and a value holding it. The slot is released all
+/// the same when the closure returns.
 #[xdp]
-fn scratch_leak(_ctx: XdpContext) -> XdpAction {
-    let _ = core::mem::MaybeUninit::new(SCRATCH.borrow());
-    XdpAction::Drop
+fn scratch_leak(ctx: XdpContext) -> XdpAction {
+    match SCRATCH.with(&ctx, |big| {
+        big.runs += 1;
+        let _ = core::mem::MaybeUninit::new(big);
+    }) {
+        Some(()) => XdpAction::Drop,
+        None => XdpAction::Pass,
+    }
 }
 
 /// Whether the slot is free: drop if it could be borrowed.
 #[xdp]
-fn scratch_probe(_ctx: XdpContext) -> XdpAction {
-    match SCRATCH.borrow() {
-        Some(mut big) => {
-            big.runs += 1;
-            XdpAction::Drop
-        }
+fn scratch_probe(ctx: XdpContext) -> XdpAction {
+    match SCRATCH.with(&ctx, |big| big.runs += 1) {
+        Some(()) => XdpAction::Drop,
         None => XdpAction::Pass,
     }
 }
