@@ -32,7 +32,10 @@ static PERF: PerfEventArray = PerfEventArray::new();
 fn perf_burst(ctx: XdpContext) -> XdpAction {
     let seq = COUNTS.get(0).unwrap_or(0);
     let _ = COUNTS.set(0, &(seq + 1));
-    let event = Event { seq, fill: [seq; 7] };
+    let event = Event {
+        seq,
+        fill: [seq; 7],
+    };
     if PERF.output(&ctx, &event).is_err() {
         let _ = COUNTS.add(1, 1);
     }
