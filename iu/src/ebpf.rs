@@ -438,7 +438,7 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
 /// ```no_run
 /// let bytes = std::fs::read(iu::object_dir().join("hello"))?;
 /// iu::check_object(&bytes)?;
-/// # Ok::<(), iu::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_object(bytes: &[u8]) -> Result<()> {
     let (_, obj, btf) = link_without_kernel(bytes, true)?;
