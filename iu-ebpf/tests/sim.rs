@@ -403,9 +403,9 @@ fn random_numbers_are_deterministic_per_seed() {
 
 #[test]
 fn tail_calls_return_and_are_recorded_and_stack_ids_fail() {
-    let ctx = XdpContext::from_packet(&[0; 14]);
+    let mut ctx = XdpContext::from_packet(&[0; 14]);
     assert_eq!(sim::take_tail_call(), None);
-    JUMP.tail_call(&ctx, 1);
+    JUMP.tail_call(&mut ctx, 1);
     assert_eq!(sim::take_tail_call(), Some(1));
     assert_eq!(STACKS.get_stack_id(&ctx, 0), Err(MapError(-14)));
 }
@@ -436,22 +436,25 @@ static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
 #[test]
 fn scratch_is_one_exclusive_slot_per_cpu() {
     let _session = sim::session();
+    let ctx = XdpContext::from_packet(&[0; 14]);
     sim::set_cpu(0);
-    {
-        let mut big = SCRATCH.borrow().expect("a free slot");
+    let got = SCRATCH.with(&ctx, |big| {
         big.len = 3;
         big.bytes[1023] = 7;
         // A program nested on the same CPU finds the slot taken.
-        assert!(SCRATCH.borrow().is_none());
+        assert!(SCRATCH.with(&ctx, |_| ()).is_none());
         sim::set_cpu(1);
-        let other = SCRATCH.borrow().expect("another CPU's slot");
-        assert_eq!(other.len, 0);
-        drop(other);
+        let other = SCRATCH.with(&ctx, |other| other.len);
         sim::set_cpu(0);
-    }
-    // Released on drop, and the value stays for the next borrow.
-    let big = SCRATCH.borrow().expect("released");
-    assert_eq!((big.len, big.bytes[1023]), (3, 7));
+        other
+    });
+    assert_eq!(got, Some(Some(0)), "another CPU's slot is free and zeroed");
+    // Released when the closure returns, and the value stays for the next
+    // borrow.
+    assert_eq!(
+        SCRATCH.with(&ctx, |big| (big.len, big.bytes[1023])),
+        Some((3, 7))
+    );
 }
 
 #[test]

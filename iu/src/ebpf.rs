@@ -22,6 +22,7 @@ use crate::{
     source_map::ProgramDebug,
     sys::{self, MapCreate, ProgBtfInfo, ProgLoad, SyscallError},
     trace_pipe::PrintkFormat,
+    validate::guarded,
     verifier::VerifierLog,
 };
 
@@ -155,11 +156,11 @@ impl EbpfLoader {
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
         // One ELF parse for what aya-obj does not give: program section
         // names, the verifier's source map, and section renames.
-        let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+        // Checked first, so that aya-obj never sees ranges it would trust
+        // (docs/safety.md, "Malformed objects").
+        let (file, mut obj) = crate::validate::parse(bytes)?;
         let (sections, log_section) = program_sections(&file)?;
         let on_panic = crate::placeholders::on_panic_values(&file);
-        let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
-            .map_err(|e| Error::Parse(chain(&e)))?;
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
             let mut globals: std::collections::HashMap<&str, (&[u8], bool)> = self
@@ -171,7 +172,7 @@ impl EbpfLoader {
                 // Only objects that declare `iu_ebpf::logger!()` have it.
                 globals.insert("IU_LOG_LEVEL", (level.as_slice(), false));
             }
-            obj.patch_map_data(globals)
+            guarded("setting globals", || obj.patch_map_data(globals))?
                 .map_err(|e| Error::Parse(format!("setting globals: {}", chain(&e))))?;
         }
         if let Some(dir) = &self.pin_dir {
@@ -184,7 +185,7 @@ impl EbpfLoader {
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         if obj.has_btf_relocations() {
             let kernel = kernel_btf()?;
-            obj.relocate_btf(kernel)
+            guarded("applying CO-RE relocations", || obj.relocate_btf(kernel))?
                 .map_err(|e| Error::Relocation(chain(&e)))?;
         }
 
@@ -288,16 +289,22 @@ impl EbpfLoader {
             .map(|(name, m)| (name.clone(), m.fd.as_raw_fd()))
             .collect();
         let obj_maps = obj.maps.clone();
-        obj.relocate_maps(
-            fds.iter()
-                .filter_map(|(name, fd)| obj_maps.get(name).map(|m| (name.as_str(), *fd, m))),
-            &text_sections,
-        )
+        guarded("relocating map references", || {
+            obj.relocate_maps(
+                fds.iter()
+                    .filter_map(|(name, fd)| obj_maps.get(name).map(|m| (name.as_str(), *fd, m))),
+                &text_sections,
+            )
+        })?
         .map_err(|e| Error::Relocation(chain(&e)))?;
-        crate::placeholders::end_noreturn_functions(&mut obj);
-        obj.relocate_calls(&text_sections)
-            .map_err(|e| Error::Relocation(chain(&e)))?;
-        obj.sanitize_functions(features::object_features());
+        guarded("linking functions", || {
+            crate::placeholders::end_noreturn_functions(&mut obj);
+            obj.relocate_calls(&text_sections)
+        })?
+        .map_err(|e| Error::Relocation(chain(&e)))?;
+        guarded("sanitizing functions", || {
+            obj.sanitize_functions(features::object_features())
+        })?;
 
         // Abort counter slots, in name order, for the programs that can panic.
         let mut aborting: Vec<&String> = obj
@@ -468,32 +475,80 @@ impl EbpfLoader {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>> {
-    let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
-    let mut obj = Object::parse(&crate::section_alias::rename_for_parser(bytes, &file))
-        .map_err(|e| Error::Parse(chain(&e)))?;
+    let (_, obj, btf) = link_without_kernel(bytes, false)?;
+    guarded("reading line info", || {
+        let mut paths = vec![];
+        for (name, program) in &obj.programs {
+            let Some(function) = obj.functions.get(&program.function_key()) else {
+                continue;
+            };
+            if crate::placeholders::can_abort(&function.instructions) {
+                paths.push((name.clone(), panic_sites(function, &btf)));
+            }
+        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths
+    })
+}
+
+/// Runs every stage [`EbpfLoader::load`] applies to an object before it
+/// asks the kernel to create or load anything — parsing, the BTF fixups
+/// for the running kernel (which probes its features once per process),
+/// linking — and returns the first error. It never panics on any input:
+/// malformed objects give [`Error::Parse`], [`Error::Btf`] or
+/// [`Error::Relocation`] (docs/safety.md, "Malformed objects").
+///
+/// ```no_run
+/// let bytes = std::fs::read(iu::object_dir().join("hello"))?;
+/// iu::check_object(&bytes)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_object(bytes: &[u8]) -> Result<()> {
+    let (_, obj, btf) = link_without_kernel(bytes, true)?;
+    guarded("reading line info", || {
+        for program in obj.programs.values() {
+            if let Some(function) = obj.functions.get(&program.function_key()) {
+                panic_sites(function, &btf);
+            }
+        }
+    })
+}
+
+/// Parses and links an object with placeholder map descriptors; with
+/// `fixup_btf`, also applies the BTF fixups `load` applies. Returns the
+/// ELF view, the linked object and the object's BTF bytes.
+fn link_without_kernel(
+    bytes: &[u8],
+    fixup_btf: bool,
+) -> Result<(object::File<'_>, Object, Vec<u8>)> {
+    let (file, mut obj) = crate::validate::parse(bytes)?;
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    if fixup_btf {
+        let features = features::object_features()
+            .btf()
+            .ok_or_else(|| Error::Btf("BTF features unknown".into()))?;
+        guarded("fixing up BTF", || {
+            obj.fixup_and_sanitize_btf(features)
+                .map(|b| b.map(Btf::to_bytes))
+        })?
+        .map_err(|e| Error::Btf(chain(&e)))?;
+    }
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
     // Linking needs map descriptors only as numbers to write down.
     let maps = obj.maps.clone();
-    obj.relocate_maps(
-        maps.iter().map(|(name, map)| (name.as_str(), 0, map)),
-        &text_sections,
-    )
+    guarded("relocating map references", || {
+        obj.relocate_maps(
+            maps.iter().map(|(name, map)| (name.as_str(), 0, map)),
+            &text_sections,
+        )
+    })?
     .map_err(|e| Error::Relocation(chain(&e)))?;
-    crate::placeholders::end_noreturn_functions(&mut obj);
-    obj.relocate_calls(&text_sections)
-        .map_err(|e| Error::Relocation(chain(&e)))?;
-    let mut paths = vec![];
-    for (name, program) in &obj.programs {
-        let Some(function) = obj.functions.get(&program.function_key()) else {
-            continue;
-        };
-        if crate::placeholders::can_abort(&function.instructions) {
-            paths.push((name.clone(), panic_sites(function, &btf)));
-        }
-    }
-    paths.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(paths)
+    guarded("linking functions", || {
+        crate::placeholders::end_noreturn_functions(&mut obj);
+        obj.relocate_calls(&text_sections)
+    })?
+    .map_err(|e| Error::Relocation(chain(&e)))?;
+    Ok((file, obj, btf))
 }
 
 /// The Rust lines of a linked program's calls into panic paths; `btf` is
@@ -621,12 +676,14 @@ fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>,
 /// get func and line info, so the verifier's log shows Rust source lines.
 fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
     let needs_btf = obj.maps.values().any(|m| matches!(m, aya_obj::Map::Btf(_)));
-    let btf = match obj.fixup_and_sanitize_btf(
-        features::object_features()
-            .btf()
-            .ok_or_else(|| Error::Btf("BTF features unknown".into()))?,
-    ) {
-        Ok(Some(btf)) => btf.to_bytes(),
+    let features = features::object_features()
+        .btf()
+        .ok_or_else(|| Error::Btf("BTF features unknown".into()))?;
+    let btf = match guarded("fixing up BTF", || {
+        obj.fixup_and_sanitize_btf(features)
+            .map(|b| b.map(Btf::to_bytes))
+    })? {
+        Ok(Some(btf)) => btf,
         Ok(None) => return Ok(None),
         Err(e) => return Err(Error::Btf(chain(&e))),
     };

@@ -308,7 +308,27 @@ pub(crate) fn chain(error: &dyn std::error::Error) -> String {
         out.push_str(&e.to_string());
         source = e.source();
     }
-    out
+    capped(out)
+}
+
+/// The longest message [`capped`] keeps. aya-obj's errors print object
+/// data (a license section as a list of decimal bytes, for one), which
+/// for a malformed object can be megabytes.
+pub(crate) const MAX_MESSAGE: usize = 400;
+
+/// `message`, cut to [`MAX_MESSAGE`] bytes (at a character boundary) with
+/// a note of how much was left out.
+pub(crate) fn capped(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let cut = message.len() - end;
+        message.truncate(end);
+        message.push_str(&format!("… ({cut} more bytes)"));
+    }
+    message
 }
 
 /// The capabilities loading programs and maps needs.

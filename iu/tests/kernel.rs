@@ -176,6 +176,19 @@ fn a_panic_holding_a_reservation_is_refused_at_the_programs_line() {
     assert!(err.to_string().contains("inside panic.rs"), "{err}");
 }
 
+/// A ring-buffer reservation leaked without the word `forget` (issue #21,
+/// item 5) is refused by the verifier: no source scan is needed.
+#[test]
+fn a_leaked_reservation_is_refused_by_the_verifier() {
+    let err = Ebpf::load_file(object("rejected_leak")).unwrap_err();
+    let Error::Verifier { name, log, .. } = &err else {
+        panic!("expected a verifier error, got {err}");
+    };
+    assert_eq!(name, "rejected_leak");
+    let error = log.error().unwrap_or_default();
+    assert!(error.contains("reference"), "{error:?}");
+}
+
 #[test]
 fn verifier_rejection_carries_the_log_and_the_rust_line() {
     let err = Ebpf::load_file(object("rejected")).unwrap_err();

@@ -38,9 +38,9 @@ pub use lpm_trie::{LpmKey, LpmTrie};
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]
 pub use per_cpu_scratch::HostSlot;
+pub use per_cpu_scratch::PerCpuScratch;
 #[doc(hidden)]
 pub use per_cpu_scratch::ScratchSlot;
-pub use per_cpu_scratch::{PerCpuScratch, ScratchGuard};
 pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;

@@ -5,10 +5,12 @@
 //! over a tracepoint program, a cgroup egress program in a softirq over the
 //! same program in process context). Each slot therefore carries a busy
 //! word, taken with an atomic compare-and-exchange and released when the
-//! guard drops: a nested borrow of a busy slot gets `None`, never a second
-//! `&mut` to the same memory.
-
-use core::ops::{Deref, DerefMut};
+//! closure given to [`PerCpuScratch::with`] returns: a nested borrow of a
+//! busy slot gets `None`, never a second `&mut` to the same memory. There
+//! is no guard value, so a program cannot leak a borrow (`forget`,
+//! `ManuallyDrop`, `MaybeUninit`, ...), and `with` borrows the context, so
+//! a tail call, which needs the context by `&mut`, cannot happen while the
+//! slot is held.
 
 use super::{map_def, map_type};
 use crate::Pod;
@@ -25,15 +27,15 @@ map_def! {
     /// Per-CPU scratch space for one `T` (a `BPF_MAP_TYPE_PERCPU_ARRAY` of
     /// one slot), for values larger than the 512-byte BPF stack.
     ///
-    /// [`borrow`](Self::borrow) returns a guard that derefs to `&mut T`, or
-    /// `None` when the slot is already borrowed on this CPU (a program
-    /// running nested over another one that holds it). The value keeps
-    /// whatever the last borrow on this CPU left in it (zeroes at first):
-    /// set every field you read.
+    /// [`with`](Self::with) runs a closure on `&mut T`, or returns `None`
+    /// when the slot is already in use on this CPU (a program running
+    /// nested over another one that holds it). The value keeps whatever
+    /// the last borrow on this CPU left in it (zeroes at first): set every
+    /// field you read.
     ///
-    /// A panic while the guard is held leaves this CPU's slot busy (the
-    /// program is unwound without running destructors): later borrows on
-    /// that CPU get `None`, which is safe, and the abort is counted
+    /// A panic inside the closure leaves this CPU's slot busy (the
+    /// program is aborted before the release): later borrows on that CPU
+    /// get `None`, which is safe, and the abort is counted
     /// (`Ebpf::aborts`).
     ///
     /// ```ignore
@@ -44,10 +46,11 @@ map_def! {
     /// #[map]
     /// static SCRATCH: PerCpuScratch<Event> = PerCpuScratch::new();
     ///
-    /// let Some(mut event) = SCRATCH.borrow() else { return 0 };
-    /// event.pid = helpers::pid();
-    /// event.len = 0;
-    /// let _ = EVENTS.output(&*event);
+    /// SCRATCH.with(&ctx, |event| {
+    ///     event.pid = helpers::pid();
+    ///     event.len = 0;
+    ///     let _ = EVENTS.output(&ctx, event);
+    /// });
     /// ```
     pub struct PerCpuScratch<T; > {
         r#type: [i32; map_type::PERCPU_ARRAY],
@@ -82,11 +85,64 @@ impl<T: Pod> PerCpuScratch<T> {
         "PerCpuScratch values must have an alignment of at most 8"
     );
 
-    /// Exclusive access to this CPU's slot, or `None` if it is already
-    /// borrowed on this CPU.
+    /// Runs `f` with exclusive access to this CPU's slot and returns what
+    /// it returns, or `None` (without running `f`) if the slot is already
+    /// in use on this CPU.
+    ///
+    /// The slot is released when `f` returns, by iu, not by a guard the
+    /// program could leak: the `&mut T` cannot leave `f`, and `with`
+    /// borrows the program's context for as long as `f` runs, so `f`
+    /// cannot make a tail call (which needs `&mut` of the context) while
+    /// it holds the slot. Use `ctx` inside `f` for anything that takes it
+    /// shared (perf output, stack ids, packet reads).
+    ///
+    /// ```
+    /// # use iu_ebpf::{Pod, map, maps::{PerCpuScratch, ProgramArray}, programs::XdpContext};
+    /// # #[derive(Clone, Copy, Pod)] #[repr(C)] struct Big { len: u64, bytes: [u8; 4096] }
+    /// # #[map] static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
+    /// # #[map] static NEXT: ProgramArray<1> = ProgramArray::new();
+    /// # let mut ctx = XdpContext::from_packet(&[0; 64]);
+    /// let len = SCRATCH.with(&ctx, |big| {
+    ///     big.len = 3;
+    ///     big.len
+    /// });
+    /// NEXT.tail_call(&mut ctx, 0); // after `with`: the slot is free again
+    /// # assert_eq!(len, Some(3));
+    /// ```
+    ///
+    /// A tail call inside `f` does not compile:
+    ///
+    /// ```compile_fail,E0502
+    /// # use iu_ebpf::{Pod, map, maps::{PerCpuScratch, ProgramArray}, programs::XdpContext};
+    /// # #[derive(Clone, Copy, Pod)] #[repr(C)] struct Big { len: u64, bytes: [u8; 4096] }
+    /// # #[map] static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
+    /// # #[map] static NEXT: ProgramArray<1> = ProgramArray::new();
+    /// # let mut ctx = XdpContext::from_packet(&[0; 64]);
+    /// SCRATCH.with(&ctx, |big| {
+    ///     big.len = 3;
+    ///     NEXT.tail_call(&mut ctx, 0);
+    /// });
+    /// ```
+    ///
+    /// and neither does keeping the `&mut T` past `f`, to leak or reuse it:
+    ///
+    /// ```compile_fail
+    /// # use iu_ebpf::{Pod, map, maps::PerCpuScratch, programs::XdpContext};
+    /// # #[derive(Clone, Copy, Pod)] #[repr(C)] struct Big { len: u64, bytes: [u8; 4096] }
+    /// # #[map] static SCRATCH: PerCpuScratch<Big> = PerCpuScratch::new();
+    /// # let ctx = XdpContext::from_packet(&[0; 64]);
+    /// let kept = SCRATCH.with(&ctx, |big| big).unwrap();
+    /// kept.len = 1;
+    /// ```
     #[inline(always)]
-    pub fn borrow(&self) -> Option<ScratchGuard<'_, T>> {
+    pub fn with<C: crate::programs::Context, R>(
+        &self,
+        ctx: &C,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
         let () = Self::LAYOUT;
+        // The context is only borrowed, so that `f` cannot tail-call.
+        let _ = ctx;
         #[cfg(target_arch = "bpf")]
         {
             let key = 0u32;
@@ -102,99 +158,46 @@ impl<T: Pod> PerCpuScratch<T> {
             }
             use core::intrinsics::{AtomicOrdering, atomic_cxchg};
             // SAFETY: `busy` is an aligned u64 of a live map value; every
-            // program accesses it only atomically.
+            // program accesses it only atomically or by the release below.
+            let busy = unsafe { core::ptr::addr_of_mut!((*slot).busy) };
+            // SAFETY: as above.
             let (_, taken) = unsafe {
                 atomic_cxchg::<u64, { AtomicOrdering::SeqCst }, { AtomicOrdering::SeqCst }>(
-                    core::ptr::addr_of_mut!((*slot).busy),
-                    0,
-                    1,
+                    busy, 0, 1,
                 )
             };
+            if !taken {
+                return None;
+            }
             // SAFETY: the busy word was 0 and is now ours: no other borrow
-            // of this CPU's slot exists until the guard releases it, and
+            // of this CPU's slot exists until the store of 0 below, and
             // other CPUs have their own slots. `T: Pod` is valid for any
-            // bytes the slot holds.
-            taken.then(|| ScratchGuard {
-                value: unsafe { &mut (*slot).value },
-                busy: unsafe { core::ptr::addr_of_mut!((*slot).busy) },
-            })
+            // bytes the slot holds. The reference cannot outlive `f`
+            // (its lifetime is chosen by `f`'s caller, here).
+            let result = f(unsafe { &mut (*slot).value });
+            // Only programs nested on this CPU can see the slot, so program
+            // order is enough: the fence keeps the value's writes before
+            // the release.
+            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
+            // SAFETY: `busy` points to the live slot's busy word, which
+            // this call took; an aligned 8-byte store is one instruction.
+            unsafe { core::ptr::write_volatile(busy, 0) };
+            Some(result)
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            let value = self.sim.update(0, |slot| {
+            let mut value = self.sim.update(0, |slot| {
                 (slot.busy == 0).then(|| {
                     slot.busy = 1;
                     slot.value
                 })
             })??;
-            Some(ScratchGuard { value, map: self })
-        }
-    }
-}
-
-/// Exclusive access to one CPU's [`PerCpuScratch`] slot; dropping it
-/// releases the slot.
-#[cfg(target_arch = "bpf")]
-pub struct ScratchGuard<'a, T: Pod> {
-    value: &'a mut T,
-    busy: *mut u64,
-}
-
-/// Exclusive access to one CPU's [`PerCpuScratch`] slot. On the host the
-/// guard holds a copy, written back when it drops.
-#[cfg(not(target_arch = "bpf"))]
-pub struct ScratchGuard<'a, T: Pod> {
-    value: T,
-    map: &'a PerCpuScratch<T>,
-}
-
-impl<T: Pod> Deref for ScratchGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        #[cfg(target_arch = "bpf")]
-        {
-            self.value
-        }
-        #[cfg(not(target_arch = "bpf"))]
-        {
-            &self.value
-        }
-    }
-}
-
-impl<T: Pod> DerefMut for ScratchGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        #[cfg(target_arch = "bpf")]
-        {
-            self.value
-        }
-        #[cfg(not(target_arch = "bpf"))]
-        {
-            &mut self.value
-        }
-    }
-}
-
-impl<T: Pod> Drop for ScratchGuard<'_, T> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        #[cfg(target_arch = "bpf")]
-        {
-            // Only programs nested on this CPU can see the slot, so program
-            // order is enough: the fence keeps the value's writes before
-            // the release.
-            core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::Release);
-            // SAFETY: `busy` points to the live slot's busy word this guard
-            // took; an aligned 8-byte store is one instruction.
-            unsafe { core::ptr::write_volatile(self.busy, 0) };
-        }
-        #[cfg(not(target_arch = "bpf"))]
-        {
-            let value = self.value;
-            let _ = self.map.sim.update(0, |slot| {
+            let result = f(&mut value);
+            let _ = self.sim.update(0, |slot| {
                 slot.value = value;
                 slot.busy = 0;
             });
+            Some(result)
         }
     }
 }

@@ -3,8 +3,17 @@
 //!
 //! One `PERF_COUNT_SW_BPF_OUTPUT` event per online CPU, each with a mmapped
 //! ring of `2^n` pages, is stored in the map at the CPU's index. Records
-//! that wrap around the end of a ring are reassembled; `PERF_RECORD_LOST`
-//! records are counted and reported, never dropped silently.
+//! that wrap around the end of a ring are reassembled.
+//!
+//! Losses: the kernel counts every output that finds the buffer full
+//! (`__perf_output_begin`: `rb->lost` and the event's `lost_samples`), but
+//! it writes the `PERF_RECORD_LOST` record only with the next output that
+//! fits. Losses at the end of a burst are therefore never reported by
+//! records alone. On Linux 6.0+ each event is opened with
+//! `PERF_FORMAT_LOST`, and `PerfEvent::Lost` reports the growth of the
+//! kernel's own counter, read whenever a lost record arrives and whenever a
+//! CPU's buffer has been drained; the record then only triggers the read.
+//! Before 6.0 the records' counts are reported as they arrive.
 
 use std::{
     os::fd::{AsFd, AsRawFd, OwnedFd},
@@ -45,7 +54,9 @@ pub enum PerfEvent {
         data: Vec<u8>,
     },
     /// The kernel dropped `count` records on `cpu` because the buffer was
-    /// full: the consumer did not keep up.
+    /// full: the consumer did not keep up. On Linux 6.0+ these reports add
+    /// up to the kernel's count of failed outputs, including those after
+    /// the last record that fitted (see [`PerfEventArray::lost`]).
     Lost {
         /// The CPU.
         cpu: u32,
@@ -60,6 +71,10 @@ struct CpuBuffer {
     page: usize,
     size: u64,
     event: AsyncFd<OwnedFd>,
+    /// Whether the event was opened with `PERF_FORMAT_LOST` (Linux 6.0+).
+    counts_lost: bool,
+    /// Losses reported so far on this CPU.
+    reported: u64,
 }
 
 /// A consumer of a perf event array: one buffer per online CPU.
@@ -118,16 +133,28 @@ impl PerfEventArray {
         let page = sys::page_size();
         let mut buffers = vec![];
         for cpu in online_cpus().map_err(|e| map.op_error("reading online CPUs", e))? {
-            let attr = PerfEventAttr {
+            let mut attr = PerfEventAttr {
                 type_: PERF_TYPE_SOFTWARE,
                 config: PERF_COUNT_SW_BPF_OUTPUT,
                 sample_type: PERF_SAMPLE_RAW,
                 sample_period: 1,
                 wakeup_events: 1,
+                read_format: sys::PERF_FORMAT_LOST,
                 ..Default::default()
             };
             let io = |e| map.op_error("opening a perf buffer", e);
-            let event = sys::perf_event_open(&attr, -1, cpu as i32).map_err(io)?;
+            // Kernels before 6.0 refuse the unknown format bit.
+            let (event, counts_lost) = match sys::perf_event_open(&attr, -1, cpu as i32) {
+                Ok(event) => (event, true),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    attr.read_format = 0;
+                    (
+                        sys::perf_event_open(&attr, -1, cpu as i32).map_err(io)?,
+                        false,
+                    )
+                }
+                Err(e) => return Err(io(e)),
+            };
             let region = MmapRegion::new(event.as_fd(), page * (pages + 1), 0, true).map_err(io)?;
             let fd = event.as_raw_fd() as u32;
             map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
@@ -138,6 +165,8 @@ impl PerfEventArray {
                 page,
                 size: (page * pages) as u64,
                 event: sys::async_fd(event).map_err(io)?,
+                counts_lost,
+                reported: 0,
             });
         }
         Ok(Self {
@@ -149,12 +178,24 @@ impl PerfEventArray {
         })
     }
 
-    /// Records lost so far, over all CPUs.
+    /// Records lost so far, over all CPUs: the sum of the
+    /// [`PerfEvent::Lost`] reports delivered so far.
+    ///
+    /// On Linux 6.0+ this is the kernel's own count of outputs that found
+    /// a buffer full, as of the last time each buffer was drained: after
+    /// [`consume`](Self::consume), or once the stream has nothing left to
+    /// deliver, delivered samples plus `lost()` equal the outputs programs
+    /// attempted (those that returned an error included). Before 6.0 it
+    /// is the sum of the kernel's `PERF_RECORD_LOST` records, which the
+    /// kernel writes only with the next output that fits, so losses at
+    /// the end of a burst are not counted until then; programs that need
+    /// the exact figure there count failed `output` calls themselves.
     pub fn lost(&self) -> u64 {
         self.lost
     }
 
-    /// Handles every available record synchronously; returns how many.
+    /// Handles every available record synchronously, then reports any
+    /// losses not yet carried by a record; returns how many events `f` got.
     pub fn consume(&mut self, mut f: impl FnMut(PerfEvent)) -> usize {
         let mut n = 0;
         for i in 0..self.buffers.len() {
@@ -162,8 +203,30 @@ impl PerfEventArray {
                 f(event);
                 n += 1;
             }
+            if let Some(event) = self.unreported_lost(i) {
+                f(event);
+                n += 1;
+            }
         }
         n
+    }
+
+    /// Losses on CPU buffer `i` that the kernel counted and nothing has
+    /// reported yet (Linux 6.0+; `None` before, or if the count cannot be
+    /// read).
+    fn unreported_lost(&mut self, i: usize) -> Option<PerfEvent> {
+        let buffer = self.buffers.get_mut(i)?;
+        if !buffer.counts_lost {
+            return None;
+        }
+        let total = sys::perf_event_read_lost(buffer.event.get_ref().as_fd()).ok()?;
+        let new = total.checked_sub(buffer.reported).filter(|&n| n > 0)?;
+        buffer.reported = total;
+        self.lost += new;
+        Some(PerfEvent::Lost {
+            cpu: buffer.cpu,
+            count: new,
+        })
     }
 
     /// The next sample or loss report, waiting for one.
@@ -199,6 +262,14 @@ impl PerfEventArray {
             }
             PERF_RECORD_LOST => {
                 let count = u64::from_ne_bytes(record.get(16..24)?.try_into().ok()?);
+                if self.buffers.get(i)?.counts_lost {
+                    // The kernel's counter includes this record's losses,
+                    // unless they were reported already.
+                    return self.unreported_lost(i).or_else(|| self.read_one(i));
+                }
+                if let Some(buffer) = self.buffers.get_mut(i) {
+                    buffer.reported += count;
+                }
                 self.lost += count;
                 Some(PerfEvent::Lost { cpu, count })
             }
@@ -238,6 +309,12 @@ impl Stream for PerfEventArray {
                 let i = (this.next + k) % n;
                 if let Some(event) = this.read_one(i) {
                     this.next = (i + 1) % n;
+                    return Poll::Ready(Some(Ok(event)));
+                }
+            }
+            // Every buffer is drained: report losses no record carried.
+            for i in 0..n {
+                if let Some(event) = this.unreported_lost(i) {
                     return Poll::Ready(Some(Ok(event)));
                 }
             }

@@ -102,6 +102,24 @@ mod ioctl {
 }
 use ioctl::{ioc_enable, ioc_set_bpf};
 
+/// `PERF_FORMAT_LOST` (Linux 6.0+): `read()` also returns the number of
+/// samples the event lost.
+pub const PERF_FORMAT_LOST: u64 = 1 << 4;
+
+/// Reads an event opened with `read_format = PERF_FORMAT_LOST` (and no
+/// other format bit): its count of lost samples, which the kernel
+/// increments on every output that found the buffer full.
+pub fn perf_event_read_lost(event: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut values = [0u8; 16];
+    let n = nix::unistd::read(event, &mut values)?;
+    let lost = values
+        .get(8..16)
+        .filter(|_| n == 16)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "short perf event read"))?;
+    Ok(u64::from_ne_bytes(lost))
+}
+
 /// `PERF_EVENT_IOC_ENABLE`.
 pub fn perf_event_enable(event: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: the ioctl takes no argument; the kernel validates the fd.

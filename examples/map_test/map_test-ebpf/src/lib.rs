@@ -67,7 +67,7 @@ pub static JUMP: ProgramArray<2> = ProgramArray::new();
 pub static BIG: HashMap<u32, u64, 100_000> = HashMap::new();
 
 #[tracepoint(category = "syscalls", name = "sys_enter_dup")]
-pub fn map_test(ctx: TracePointContext<SysEnter>) -> u32 {
+pub fn map_test(mut ctx: TracePointContext<SysEnter>) -> u32 {
     let pid = helpers::pid();
     if CONFIG.get(0) != Some(helpers::tid()) {
         return 0;
@@ -114,7 +114,7 @@ pub fn map_test(ctx: TracePointContext<SysEnter>) -> u32 {
             let _ = OUTPUT.set(out::STACK_ID, &(e.0 as u64));
         }
     }
-    JUMP.tail_call(&ctx, 0);
+    JUMP.tail_call(&mut ctx, 0);
     0
 }
 

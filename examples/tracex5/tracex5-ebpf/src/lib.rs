@@ -44,7 +44,7 @@ pub static OTHERS: HashMap<u32, u64, 1024> = HashMap::new();
 
 /// `__seccomp_filter(int this_syscall, ...)`.
 #[kprobe(function = "__seccomp_filter")]
-pub fn tracex5(ctx: ProbeContext) -> u32 {
+pub fn tracex5(mut ctx: ProbeContext) -> u32 {
     let target = TARGET_PID.get();
     if target != 0 && helpers::pid() != target {
         return 0;
@@ -53,7 +53,7 @@ pub fn tracex5(ctx: ProbeContext) -> u32 {
         return 0;
     };
     let nr = nr as u32;
-    PROGS.tail_call(&ctx, nr);
+    PROGS.tail_call(&mut ctx, nr);
     // No program for this syscall.
     if OTHERS.add(&nr, 1).is_err() {
         let _ = OTHERS.insert(&nr, &1, 0);

@@ -28,27 +28,28 @@ static SCRATCH: PerCpuScratch<Histogram> = PerCpuScratch::new();
 
 #[xdp]
 fn large_struct(ctx: XdpContext) -> XdpAction {
-    let Some(mut h) = SCRATCH.borrow() else {
-        return XdpAction::Pass;
-    };
-    h.counts = [0; 256];
-    h.distinct = 0;
-    h.most = 0;
-    let Some(samples) = ctx.read::<[u8; 64]>(0) else {
-        return XdpAction::Pass;
-    };
-    h.samples = samples;
-    for i in 0..64 {
-        let byte = usize::from(h.samples[i]);
-        if h.counts[byte] == 0 {
-            h.distinct += 1;
-        }
-        h.counts[byte] += 1;
-        h.most = h.most.max(u32::from(h.counts[byte]));
-    }
-    if h.most >= 48 {
-        XdpAction::Drop
-    } else {
-        XdpAction::Pass
-    }
+    SCRATCH
+        .with(&ctx, |h| {
+            h.counts = [0; 256];
+            h.distinct = 0;
+            h.most = 0;
+            let Some(samples) = ctx.read::<[u8; 64]>(0) else {
+                return XdpAction::Pass;
+            };
+            h.samples = samples;
+            for i in 0..64 {
+                let byte = usize::from(h.samples[i]);
+                if h.counts[byte] == 0 {
+                    h.distinct += 1;
+                }
+                h.counts[byte] += 1;
+                h.most = h.most.max(u32::from(h.counts[byte]));
+            }
+            if h.most >= 48 {
+                XdpAction::Drop
+            } else {
+                XdpAction::Pass
+            }
+        })
+        .unwrap_or(XdpAction::Pass)
 }

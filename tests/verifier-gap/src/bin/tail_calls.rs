@@ -17,9 +17,9 @@ iu_ebpf::license!("GPL");
 static BY_PROTOCOL: ProgramArray<256> = ProgramArray::new();
 
 #[xdp]
-fn tail_calls(ctx: XdpContext) -> XdpAction {
+fn tail_calls(mut ctx: XdpContext) -> XdpAction {
     if let Some(protocol) = ctx.read::<u8>(23) {
-        BY_PROTOCOL.tail_call(&ctx, u32::from(protocol));
+        BY_PROTOCOL.tail_call(&mut ctx, u32::from(protocol));
     }
     XdpAction::Pass
 }

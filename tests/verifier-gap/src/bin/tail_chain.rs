@@ -25,15 +25,15 @@ static STAGES: ProgramArray<2> = ProgramArray::new();
 static OFFSET: PerCpuArray<u64, 1> = PerCpuArray::new();
 
 #[xdp]
-fn tail_chain(ctx: XdpContext) -> XdpAction {
+fn tail_chain(mut ctx: XdpContext) -> XdpAction {
     if ctx.read::<[u8; 2]>(12) == Some([0x08, 0x00]) && OFFSET.set(0, &14).is_ok() {
-        STAGES.tail_call(&ctx, IPV4_STAGE);
+        STAGES.tail_call(&mut ctx, IPV4_STAGE);
     }
     XdpAction::Pass
 }
 
 #[xdp]
-fn ipv4_stage(ctx: XdpContext) -> XdpAction {
+fn ipv4_stage(mut ctx: XdpContext) -> XdpAction {
     let Some(offset) = OFFSET.get(0) else {
         return XdpAction::Pass;
     };
@@ -43,7 +43,7 @@ fn ipv4_stage(ctx: XdpContext) -> XdpAction {
     };
     let next = offset + usize::from(version_ihl & 0x0f) * 4;
     if OFFSET.set(0, &(next as u64)).is_ok() {
-        STAGES.tail_call(&ctx, UDP_STAGE);
+        STAGES.tail_call(&mut ctx, UDP_STAGE);
     }
     XdpAction::Pass
 }
