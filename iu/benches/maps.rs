@@ -3,7 +3,8 @@
 //! libbpf peer (`xtask/peers/libbpf_maps.c`). Run by `cargo xtask bench`:
 //!
 //! 1. creates a hash map and times filling it with `insert_batch`;
-//! 2. times dumping it with `entries()` (batch; the median of 3) and
+//! 2. times dumping it with `entries()` (batch; the median of 3), with
+//!    `entries_into()` into a reused `Vec` (median of 3) and
 //!    `entries_key_by_key()`, and, with `--bpftool PATH`, the whole command
 //!    `bpftool map dump id ID > /dev/null`;
 //! 3. creates a second map and times filling it with `insert`, one entry
@@ -85,7 +86,8 @@ fn main() -> Result<(), BoxError> {
     hash.insert_batch(&entries, BPF_ANY)?;
     out.push(format!("insert_batch_ms={:.2}", ms_since(start)));
 
-    // Dump with BPF_MAP_LOOKUP_BATCH.
+    // Dump with BPF_MAP_LOOKUP_BATCH: a fresh Vec each time (`entries()`,
+    // as the C peer mallocs), then into one reused Vec (`entries_into`).
     let mut times = vec![];
     for _ in 0..DUMP_REPEATS {
         let start = Instant::now();
@@ -94,8 +96,19 @@ fn main() -> Result<(), BoxError> {
         check("entries()", &dump, n, expected)?;
     }
     out.push(format!("dump_batch_ms={:.2}", median(times)));
+    let mut reused = Vec::new();
+    hash.entries_into(&mut reused)?;
+    let mut times = vec![];
+    for _ in 0..DUMP_REPEATS {
+        let start = Instant::now();
+        hash.entries_into(&mut reused)?;
+        times.push(ms_since(start));
+        check("entries_into()", &reused, n, expected)?;
+    }
+    out.push(format!("dump_batch_into_ms={:.2}", median(times)));
+    drop(reused);
 
-    // Dump with GET_NEXT_KEY + LOOKUP_ELEM.
+    // Dump with GET_NEXT_KEY + LOOKUP_ELEM, each value right after its key.
     let start = Instant::now();
     let dump = hash.entries_key_by_key()?;
     out.push(format!("dump_key_by_key_ms={:.2}", ms_since(start)));

@@ -223,6 +223,28 @@ fn batch_operations_match_key_by_key() {
     assert_eq!(big.len().unwrap(), 10_000);
     assert_eq!(big.get(&5).unwrap(), None);
     assert_eq!(big.get(&15_000).unwrap(), Some(45_000));
+
+    // A reused buffer is replaced, not appended to, and keeps its memory.
+    let mut reused = vec![(u32::MAX, 0); 50_000];
+    let capacity = reused.capacity();
+    big.entries_into(&mut reused).unwrap();
+    reused.sort_unstable();
+    assert_eq!(reused, entries[10_000..]);
+    assert_eq!(reused.capacity(), capacity);
+
+    // The iterator looks each value up right after its key; keys removed
+    // during the walk are skipped, never returned with a stale value.
+    let mut seen = 0;
+    for (n, entry) in big.iter().enumerate() {
+        let (key, value) = entry.unwrap();
+        assert_eq!(value, u64::from(key) * 3);
+        if n == 0 {
+            let later: Vec<u32> = (10_000..20_000).filter(|&k| k != key).step_by(2).collect();
+            big.remove_batch(&later).unwrap();
+        }
+        seen += 1;
+    }
+    assert!(seen <= 10_000 && seen >= 5_000, "{seen}");
 }
 
 #[test]

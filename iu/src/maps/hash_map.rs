@@ -5,7 +5,7 @@ use std::{marker::PhantomData, mem::size_of, os::fd::AsFd, time::Duration};
 
 use iu_ebpf::Pod;
 
-use super::{Map, Snapshots, map_type, possible_cpus, read};
+use super::{Map, RawKeys, Snapshots, map_type, possible_cpus, read};
 use crate::{Result, sys};
 
 /// The kernel's internal `ENOTSUPP`, which batch operations can return.
@@ -64,28 +64,74 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
 
     /// Every key (a snapshot: the map may change meanwhile).
     pub fn keys(&self) -> Result<Vec<K>> {
-        Ok(self.map.raw_keys()?.iter().map(|k| read(k)).collect())
+        let mut keys = vec![];
+        self.map.for_each_key(|k| {
+            keys.push(read(k));
+            Ok(())
+        })?;
+        Ok(keys)
     }
 
     /// Every entry. Uses `BPF_MAP_LOOKUP_BATCH` where the kernel has it
     /// (5.6+), and a key-by-key walk otherwise.
     pub fn entries(&self) -> Result<Vec<(K, V)>> {
-        if let Some(entries) = batch_entries(self.map, size_of::<V>(), |v| read(v))? {
-            return Ok(entries);
+        let mut out = vec![];
+        self.entries_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Replaces the contents of `out` with every entry, like
+    /// [`HashMap::entries`], reusing `out`'s memory: a daemon that dumps a
+    /// large map periodically allocates (and page-faults) once, not on
+    /// every dump.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let counts = ebpf.hash_map::<u32, u64>("COUNTS")?;
+    /// let mut snapshot = Vec::new();
+    /// for _ in 0..10 {
+    ///     counts.entries_into(&mut snapshot)?;
+    ///     println!("{} keys", snapshot.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn entries_into(&self, out: &mut Vec<(K, V)>) -> Result<()> {
+        out.clear();
+        if batch_entries(self.map, size_of::<V>(), |v| read(v), out)? {
+            return Ok(());
         }
-        self.entries_key_by_key()
+        for entry in self.iter() {
+            out.push(entry?);
+        }
+        Ok(())
     }
 
     /// Every entry, read key by key (`GET_NEXT_KEY` + `LOOKUP_ELEM`); what
     /// [`HashMap::entries`] falls back to.
     pub fn entries_key_by_key(&self) -> Result<Vec<(K, V)>> {
-        let mut out = vec![];
-        for key in self.keys()? {
-            if let Some(value) = self.get(&key)? {
-                out.push((key, value));
-            }
+        self.iter().collect()
+    }
+
+    /// An iterator over the entries, key by key: each key's value is looked
+    /// up right after the key is found (while both are cache-warm in the
+    /// kernel), through buffers reused for the whole walk, so no entry
+    /// allocates. Works on every kernel; [`HashMap::entries`] is faster
+    /// where batch operations exist. Keys deleted during the walk are
+    /// skipped.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let counts = ebpf.hash_map::<u32, u64>("COUNTS")?;
+    /// let total: u64 = counts.iter().map(|e| e.map(|(_, v)| v)).sum::<Result<u64, _>>()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&self) -> Entries<'a, K, V> {
+        Entries {
+            keys: RawKeys::new(self.map),
+            value: vec![0; size_of::<V>()],
+            failed: false,
+            _types: PhantomData,
         }
-        Ok(out)
     }
 
     /// Inserts many entries with `BPF_MAP_UPDATE_BATCH`, 4096 entries
@@ -125,7 +171,12 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
 
     /// The number of entries (counted: the kernel keeps no count).
     pub fn len(&self) -> Result<usize> {
-        Ok(self.map.raw_keys()?.len())
+        let mut n = 0;
+        self.map.for_each_key(|_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// Whether the map is empty.
@@ -219,12 +270,13 @@ impl<'a, K: Pod, V: Pod> PerCpuHashMap<'a, K, V> {
     /// Every entry with its per-CPU values.
     pub fn entries(&self) -> Result<Vec<(K, Vec<V>)>> {
         let stride = per_cpu_size::<V>()?;
-        if let Some(entries) = batch_entries(self.map, stride, split_per_cpu)? {
-            return Ok(entries);
-        }
         let mut out = vec![];
-        for key in self.map.raw_keys()? {
-            let key: K = read(&key);
+        if batch_entries(self.map, stride, split_per_cpu, &mut out)? {
+            return Ok(out);
+        }
+        let mut keys = RawKeys::new(self.map);
+        while let Some(key) = keys.next_key()? {
+            let key: K = read(key);
             if let Some(values) = self.get(&key)? {
                 out.push((key, values));
             }
@@ -275,14 +327,15 @@ pub(crate) fn join_per_cpu<V: Pod>(map: &Map, values: &[V]) -> Result<Vec<u8>> {
     Ok(raw)
 }
 
-/// Reads every entry with `BPF_MAP_LOOKUP_BATCH`, decoding values of
-/// `value_stride` bytes with `decode`. `None` when the kernel lacks batch
-/// operations for this map.
+/// Appends every entry to `out` with `BPF_MAP_LOOKUP_BATCH`, decoding
+/// values of `value_stride` bytes with `decode`. `false` (nothing added)
+/// when the kernel lacks batch operations for this map.
 pub(crate) fn batch_entries<K: Pod, T>(
     map: &Map,
     value_stride: usize,
     decode: impl Fn(&[u8]) -> T,
-) -> Result<Option<Vec<(K, T)>>> {
+    out: &mut Vec<(K, T)>,
+) -> Result<bool> {
     let key_size = size_of::<K>();
     let count = BATCH.min(map.max_entries().max(1) as usize);
     let mut keys = vec![0u8; count * key_size];
@@ -290,7 +343,6 @@ pub(crate) fn batch_entries<K: Pod, T>(
     // The position token: a bucket index for hash maps, a key for arrays.
     let token_size = key_size.max(8);
     let (mut batch, mut next) = (vec![0u8; token_size], vec![0u8; token_size]);
-    let mut out = vec![];
     let mut first = true;
     loop {
         let result = sys::map_lookup_batch(
@@ -310,7 +362,7 @@ pub(crate) fn batch_entries<K: Pod, T>(
                         Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
                     ) =>
             {
-                return Ok(None);
+                return Ok(false);
             }
             Err(e) => return Err(map.op_error("batch lookup", e)),
         };
@@ -321,10 +373,47 @@ pub(crate) fn batch_entries<K: Pod, T>(
                 .map(|(k, v)| (read(k), decode(v))),
         );
         if done {
-            return Ok(Some(out));
+            return Ok(true);
         }
         std::mem::swap(&mut batch, &mut next);
         first = false;
+    }
+}
+
+/// The entries of a [`HashMap`], key by key; see [`HashMap::iter`].
+#[derive(Debug)]
+pub struct Entries<'a, K, V> {
+    keys: RawKeys<'a>,
+    value: Vec<u8>,
+    /// After an error the walk ends.
+    failed: bool,
+    _types: PhantomData<(K, V)>,
+}
+
+impl<K: Pod, V: Pod> Iterator for Entries<'_, K, V> {
+    type Item = Result<(K, V)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let map = self.keys.map();
+        loop {
+            let step = self.keys.next_key().and_then(|key| match key {
+                None => Ok(None),
+                Some(key) => Ok(Some((read::<K>(key), map.lookup(key, &mut self.value)?))),
+            });
+            match step {
+                Ok(None) => return None,
+                Ok(Some((key, true))) => return Some(Ok((key, read(&self.value)))),
+                // Deleted between its key and its lookup.
+                Ok(Some((_, false))) => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
     }
 }
 

@@ -59,6 +59,11 @@ impl<'a, K: Pod, V: Pod> LpmTrie<'a, K, V> {
 
     /// Every stored prefix.
     pub fn keys(&self) -> Result<Vec<LpmKey<K>>> {
-        Ok(self.map.raw_keys()?.iter().map(|k| read(k)).collect())
+        let mut keys = vec![];
+        self.map.for_each_key(|k| {
+            keys.push(read(k));
+            Ok(())
+        })?;
+        Ok(keys)
     }
 }

@@ -36,7 +36,7 @@ use std::{
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
-pub use hash_map::{HashMap, PerCpuHashMap};
+pub use hash_map::{Entries, HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub(crate) use perf_event_array::online_cpus;
 pub use perf_event_array::{PerfEvent, PerfEventArray};
@@ -302,19 +302,65 @@ impl Map {
         }
     }
 
-    /// Every key, walked with `BPF_MAP_GET_NEXT_KEY`.
-    pub(crate) fn raw_keys(&self) -> Result<Vec<Vec<u8>>> {
-        let mut keys: Vec<Vec<u8>> = vec![];
-        loop {
-            let mut next = vec![0u8; self.key_size as usize];
-            let more =
-                sys::map_get_next_key(self.fd.as_fd(), keys.last().map(Vec::as_slice), &mut next)
-                    .map_err(|e| self.op_error("iterating keys", e))?;
-            if !more {
-                return Ok(keys);
-            }
-            keys.push(next);
+    /// Calls `f` with every key, walked with `BPF_MAP_GET_NEXT_KEY` through
+    /// two reused buffers (no allocation per key).
+    pub(crate) fn for_each_key(&self, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut keys = RawKeys::new(self);
+        while let Some(key) = keys.next_key()? {
+            f(key)?;
         }
+        Ok(())
+    }
+}
+
+/// A walk over a map's keys with `BPF_MAP_GET_NEXT_KEY`, holding the
+/// current key and the next one in two buffers it reuses.
+#[derive(Debug)]
+pub(crate) struct RawKeys<'a> {
+    map: &'a Map,
+    key: Vec<u8>,
+    next: Vec<u8>,
+    started: bool,
+    done: bool,
+}
+
+impl<'a> RawKeys<'a> {
+    pub(crate) fn new(map: &'a Map) -> Self {
+        let size = map.key_size as usize;
+        Self {
+            map,
+            key: vec![0; size],
+            next: vec![0; size],
+            started: false,
+            done: false,
+        }
+    }
+
+    /// The map being walked.
+    pub(crate) fn map(&self) -> &'a Map {
+        self.map
+    }
+
+    /// The next key, or `None` at the end. A key deleted while the walk is
+    /// on it makes the kernel start again from the first key, as with
+    /// libbpf.
+    pub(crate) fn next_key(&mut self) -> Result<Option<&[u8]>> {
+        if self.done {
+            return Ok(None);
+        }
+        let more = sys::map_get_next_key(
+            self.map.fd.as_fd(),
+            self.started.then_some(self.key.as_slice()),
+            &mut self.next,
+        )
+        .map_err(|e| self.map.op_error("iterating keys", e))?;
+        if !more {
+            self.done = true;
+            return Ok(None);
+        }
+        std::mem::swap(&mut self.key, &mut self.next);
+        self.started = true;
+        Ok(Some(&self.key))
     }
 }
 
