@@ -244,7 +244,7 @@ fn batch_operations_match_key_by_key() {
         }
         seen += 1;
     }
-    assert!(seen <= 10_000 && seen >= 5_000, "{seen}");
+    assert!((5_000..=10_000).contains(&seen), "{seen}");
 }
 
 #[test]
