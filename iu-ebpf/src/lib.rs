@@ -28,6 +28,8 @@
 #[cfg(not(target_arch = "bpf"))]
 extern crate std;
 
+#[cfg(target_arch = "bpf")]
+mod builtins;
 mod global;
 // `#[derive(Pod)]` names `::iu_ebpf`, inside this crate too.
 extern crate self as iu_ebpf;

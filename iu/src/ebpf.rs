@@ -679,7 +679,7 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
     let features = features::object_features()
         .btf()
         .ok_or_else(|| Error::Btf("BTF features unknown".into()))?;
-    let btf = match guarded("fixing up BTF", || {
+    let mut btf = match guarded("fixing up BTF", || {
         obj.fixup_and_sanitize_btf(features)
             .map(|b| b.map(Btf::to_bytes))
     })? {
@@ -687,6 +687,7 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(Error::Btf(chain(&e))),
     };
+    crate::btf_linkage::make_builtins_static(&mut btf);
     match sys::btf_load(&btf, &mut []) {
         Ok(fd) => Ok(Some((fd, btf))),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(Error::from_syscall(

@@ -239,8 +239,10 @@ pub fn binary_command(toolchain: &Toolchain, krate: &Path, bin: &str) -> std::pr
         // array became a call to a byte-by-byte routine. Without it, LLVM
         // stores 8 bytes at a time.
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
-        // Nothing may call out to memcpy/memset routines: they are expanded.
-        .args(["-C", "link-arg=--disable-memory-builtins"])
+        // No `--disable-memory-builtins`: bpf-linker then keeps memcpy,
+        // memmove, memset, memcmp and bcmp in the object, iu-ebpf's BPF
+        // versions (`iu-ebpf/src/builtins.rs`), for the copies, fills and
+        // compares whose length LLVM only knows at run time.
         // Cold functions (core's panic paths) stay in `.text` instead of
         // `.text.unlikely.`: aya-obj links functions by their offset within
         // their section, so a second text section makes its first function
