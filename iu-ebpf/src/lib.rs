@@ -115,6 +115,12 @@ pub mod __private {
         core::mem::size_of::<T>()
     }
 
+    /// Whether a field of `S` (as in [`pod_field_size`]) holds a
+    /// `bpf_spin_lock`. Used by `#[derive(Pod)]`.
+    pub const fn pod_field_spin_locked<S, T: crate::Pod>(_field: fn(S) -> T) -> bool {
+        T::__SPIN_LOCKED
+    }
+
     /// The size of a field of `S`, given a closure that moves the field out
     /// (`|s: S| s.field`): the field's type is the compiler's, and must be
     /// `Pod`. Used by `#[derive(Pod)]`.
