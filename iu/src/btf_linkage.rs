@@ -47,13 +47,14 @@ fn walk(btf: &mut [u8]) -> Option<()> {
                     .copy_from_slice(&(info & !0xffff).to_le_bytes());
             }
         }
-        at += 12 + match kind {
-            1 | 14 | 17 => 4,           // INT, VAR, DECL_TAG
-            3 => 12,                     // ARRAY
-            4 | 5 | 15 | 19 => vlen * 12, // STRUCT, UNION, DATASEC, ENUM64
-            6 | 13 => vlen * 8,          // ENUM, FUNC_PROTO
-            _ => 0,
-        };
+        at += 12
+            + match kind {
+                1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
+                3 => 12,                      // ARRAY
+                4 | 5 | 15 | 19 => vlen * 12, // STRUCT, UNION, DATASEC, ENUM64
+                6 | 13 => vlen * 8,           // ENUM, FUNC_PROTO
+                _ => 0,
+            };
     }
     Some(())
 }
@@ -76,7 +77,13 @@ mod tests {
         ty(5, (12 << 24) | 1, 2, &[]); // global bcmp
         ty(10, (12 << 24) | 1, 2, &[]); // global keep
         let mut btf = vec![0x9f, 0xeb, 1, 0];
-        for v in [24u32, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
             btf.extend_from_slice(&v.to_le_bytes());
         }
         btf.extend_from_slice(&types);

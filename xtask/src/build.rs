@@ -288,7 +288,10 @@ fn run_program_build(cmd: &mut std::process::Command, krate: &Path, what: &str) 
     if let Some(function) = stack_overflow_function(&stderr) {
         bail!(
             "{what} in {}: function {function} needs more than the 512 bytes of stack BPF programs get. \
-             Keep large values in `iu_ebpf::maps::PerCpuScratch` (per-CPU room for one value, borrowed as `&mut`) or in a map value instead of local variables",
+             Keep large values in `iu_ebpf::maps::PerCpuScratch` (per-CPU room for one value, borrowed as `&mut`) or in a map value instead of local variables, \
+             and update large map values in place instead of `get` and `set` (which copy the whole value to the stack): \
+             `add_at`/`add_at_offset` on `Array` and `HashMap` values (atomic adds), `lock()` on `SpinLocked` values, \
+             `with` on `PerCpuArray`/`PerCpuHashMap` values of type `PerCpuCell<T>`",
             krate.display()
         );
     }

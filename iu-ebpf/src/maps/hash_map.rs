@@ -290,10 +290,13 @@ macro_rules! per_cpu_with {
                 }
                 #[cfg(not(target_arch = "bpf"))]
                 {
-                    let (taken, _, _) = self.sim.update(key, false, $lru, |cell| cell.take()).ok()?;
+                    let (taken, _, _) =
+                        self.sim.update(key, false, $lru, |cell| cell.take()).ok()?;
                     let mut value = taken?;
                     let result = f(&mut value);
-                    let _ = self.sim.update(key, false, $lru, |cell| cell.release(value));
+                    let _ = self
+                        .sim
+                        .update(key, false, $lru, |cell| cell.release(value));
                     Some(result)
                 }
             }

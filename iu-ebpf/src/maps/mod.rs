@@ -42,10 +42,10 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub use per_cpu_cell::PerCpuCell;
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]
 pub use per_cpu_scratch::HostSlot;
-pub use per_cpu_cell::PerCpuCell;
 pub use per_cpu_scratch::PerCpuScratch;
 #[doc(hidden)]
 pub use per_cpu_scratch::ScratchSlot;

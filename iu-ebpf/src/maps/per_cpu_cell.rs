@@ -102,7 +102,10 @@ unsafe impl<T: Pod> Pod for PerCpuCell<T> {
 /// must hold (the caller evaluates it).
 #[cfg(target_arch = "bpf")]
 #[inline(always)]
-pub(crate) unsafe fn borrow<T, R>(cell: *mut PerCpuCell<T>, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+pub(crate) unsafe fn borrow<T, R>(
+    cell: *mut PerCpuCell<T>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Option<R> {
     use core::intrinsics::{AtomicOrdering, atomic_cxchg};
     // SAFETY: `busy` is the aligned u64 at offset 0 of a live map value;
     // every program accesses it only atomically or by the release below.
