@@ -641,7 +641,7 @@ fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>,
         .collect();
     if !undefined.is_empty() {
         return Err(Error::Parse(format!(
-            "the object calls {}, which it does not define; BPF programs cannot call library routines (build with `cargo xtask build`, which expands memset and memcpy inline)",
+            "the object calls {}, which it does not define; BPF programs cannot call library routines: only iu-ebpf's memcpy, memmove, memset, memcmp and bcmp are provided (build with `cargo xtask build`, which links them), so the call comes from code that needs another routine (for example 128-bit division)",
             undefined.join(", ")
         )));
     }

@@ -601,8 +601,13 @@ fn every_program_loads_and_behaves() {
 /// program is written the natural way, and its map shows it did its job.
 #[test]
 fn map_values_and_memory_builtins_load_and_behave() {
+    let xlated = |ebpf: &Ebpf, name: &str| {
+        let insns = ebpf.program(name).unwrap().info().unwrap().xlated_insns;
+        eprintln!("{name}: {insns} xlated instructions");
+    };
     // copy_from_slice of a run-time length, from a run-time offset.
     let ebpf = load("record_tail");
+    xlated(&ebpf, "record_tail");
     for skip in [0u8, 1, 10, 63, 64, 200] {
         let mut record: Vec<u8> = (0..64u8).map(|b| b ^ 0x5a).collect();
         record[0] = skip;
@@ -617,6 +622,7 @@ fn map_values_and_memory_builtins_load_and_behave() {
 
     // fill of a run-time length.
     let ebpf = load("redact");
+    xlated(&ebpf, "redact");
     for secret in [0u8, 1, 7, 8, 9, 47, 48, 255] {
         let mut packet = vec![secret];
         packet.extend((0..48u8).map(|b| b + 1));
@@ -635,6 +641,7 @@ fn map_values_and_memory_builtins_load_and_behave() {
         bytes: [u8; 32],
     }
     let ebpf = load("token_match");
+    xlated(&ebpf, "token_match");
     let mut bytes = [0u8; 32];
     bytes[..11].copy_from_slice(b"forbidden-1");
     ebpf.array::<Token>("BLOCKED")
@@ -664,6 +671,7 @@ fn map_values_and_memory_builtins_load_and_behave() {
 
     // A 512-byte histogram in one Array value, updated in place.
     let ebpf = load("size_histogram");
+    xlated(&ebpf, "size_histogram");
     let lens = [14usize, 60, 60, 100, 1000, 1500, 4000];
     for len in lens {
         assert_eq!(run(&ebpf, "size_histogram", &vec![0u8; len]), PASS);
@@ -685,6 +693,7 @@ fn map_values_and_memory_builtins_load_and_behave() {
         last: [u8; 64],
     }
     let ebpf = load("flow_cells");
+    xlated(&ebpf, "flow_cells");
     let packets: Vec<Vec<u8>> = [(1u8, 64usize), (1, 200), (2, 1000), (5, 90)]
         .iter()
         .map(|&(queue, len)| {
@@ -743,6 +752,7 @@ fn map_values_and_memory_builtins_load_and_behave() {
         largest: u64,
     }
     let ebpf = load("locked_stats");
+    xlated(&ebpf, "locked_stats");
     for len in [300usize, 60, 1500, 90] {
         assert_eq!(run(&ebpf, "locked_stats", &vec![0u8; len]), PASS);
     }
