@@ -28,6 +28,8 @@
 #[cfg(not(target_arch = "bpf"))]
 extern crate std;
 
+#[cfg(target_arch = "bpf")]
+mod builtins;
 mod global;
 // `#[derive(Pod)]` names `::iu_ebpf`, inside this crate too.
 extern crate self as iu_ebpf;
@@ -111,6 +113,12 @@ pub mod __private {
     /// other crate, so that no local item can stand in for it).
     pub const fn size_of<T>() -> usize {
         core::mem::size_of::<T>()
+    }
+
+    /// Whether a field of `S` (as in [`pod_field_size`]) holds a
+    /// `bpf_spin_lock`. Used by `#[derive(Pod)]`.
+    pub const fn pod_field_spin_locked<S, T: crate::Pod>(_field: fn(S) -> T) -> bool {
+        T::__SPIN_LOCKED
     }
 
     /// The size of a field of `S`, given a closure that moves the field out

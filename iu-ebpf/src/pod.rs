@@ -64,6 +64,14 @@ pub unsafe trait Pod: Copy + Send + Sync + 'static {
         }
     }
 
+    /// Whether the type holds a `bpf_spin_lock` ([`crate::maps::SpinLocked`]
+    /// or a struct or array with one): map APIs that copy whole values
+    /// refuse such types at compile time, since the verifier refuses a
+    /// program that reads or writes the lock word. Set by the impls of
+    /// iu-ebpf and `#[derive(Pod)]`; leave it alone.
+    #[doc(hidden)]
+    const __SPIN_LOCKED: bool = false;
+
     /// A value with every byte zero.
     #[inline(always)]
     fn zeroed() -> Self {
@@ -86,7 +94,9 @@ impl_pod!(
 
 // SAFETY: an array of `Pod` has no padding between elements (size is a
 // multiple of alignment) and is valid for any bytes.
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {
+    const __SPIN_LOCKED: bool = T::__SPIN_LOCKED;
+}
 
 // SAFETY: the unit type has no bytes.
 unsafe impl Pod for () {}

@@ -327,7 +327,7 @@ fn spin_locked_values_are_updated_under_the_lock() {
         }
     });
     assert_eq!(
-        LOCKED.get(&1).unwrap().value(),
+        *LOCKED.lock(&1).unwrap(),
         Pair {
             a: 20_000,
             b: 40_000
@@ -341,7 +341,7 @@ fn spin_locked_values_are_updated_under_the_lock() {
         .insert(&1, &SpinLocked::new(Pair { a: 5, b: 5 }), BPF_ANY)
         .unwrap();
     drop(guard);
-    assert_eq!(LOCKED.get(&1).unwrap().value(), Pair { a: 5, b: 5 });
+    assert_eq!(*LOCKED.lock(&1).unwrap(), Pair { a: 5, b: 5 });
 }
 
 #[test]

@@ -127,7 +127,10 @@ pub fn derive_pod(input: TokenStream) -> syn::Result<TokenStream> {
         // struct with no padding; the struct is neither generic, an enum nor
         // a union. So every bit pattern is a valid value and every byte is
         // initialized.
-        unsafe impl #krate::Pod for #name {}
+        unsafe impl #krate::Pod for #name {
+            const __SPIN_LOCKED: bool = false
+                #(|| #krate::__private::pod_field_spin_locked(|s: #name| s.#members))*;
+        }
     })
 }
 

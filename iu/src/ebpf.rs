@@ -641,7 +641,7 @@ fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>,
         .collect();
     if !undefined.is_empty() {
         return Err(Error::Parse(format!(
-            "the object calls {}, which it does not define; BPF programs cannot call library routines (build with `cargo xtask build`, which expands memset and memcpy inline)",
+            "the object calls {}, which it does not define; BPF programs cannot call library routines: only iu-ebpf's memcpy, memmove, memset, memcmp and bcmp are provided (build with `cargo xtask build`, which links them), so the call comes from code that needs another routine (for example 128-bit division)",
             undefined.join(", ")
         )));
     }
@@ -679,7 +679,7 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
     let features = features::object_features()
         .btf()
         .ok_or_else(|| Error::Btf("BTF features unknown".into()))?;
-    let btf = match guarded("fixing up BTF", || {
+    let mut btf = match guarded("fixing up BTF", || {
         obj.fixup_and_sanitize_btf(features)
             .map(|b| b.map(Btf::to_bytes))
     })? {
@@ -687,6 +687,7 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(Error::Btf(chain(&e))),
     };
+    crate::btf_linkage::make_builtins_static(&mut btf);
     match sys::btf_load(&btf, &mut []) {
         Ok(fd) => Ok(Some((fd, btf))),
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Err(Error::from_syscall(

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod btf_linkage;
 mod ebpf;
 mod error;
 pub mod features;

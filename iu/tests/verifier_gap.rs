@@ -596,3 +596,178 @@ fn every_program_loads_and_behaves() {
         eprintln!("{name}: {insns} xlated instructions");
     }
 }
+
+/// In-place map values and the memory builtins (#19 items 4 and 5): each
+/// program is written the natural way, and its map shows it did its job.
+#[test]
+fn map_values_and_memory_builtins_load_and_behave() {
+    let xlated = |ebpf: &Ebpf, name: &str| {
+        let insns = ebpf.program(name).unwrap().info().unwrap().xlated_insns;
+        eprintln!("{name}: {insns} xlated instructions");
+    };
+    // copy_from_slice of a run-time length, from a run-time offset.
+    let ebpf = load("record_tail");
+    xlated(&ebpf, "record_tail");
+    for skip in [0u8, 1, 10, 63, 64, 200] {
+        let mut record: Vec<u8> = (0..64u8).map(|b| b ^ 0x5a).collect();
+        record[0] = skip;
+        assert_eq!(run(&ebpf, "record_tail", &record), PASS);
+        let tail = &record[usize::from(skip).min(64)..];
+        let out = ebpf.array::<[u8; 64]>("TAIL").unwrap().get(0).unwrap();
+        assert_eq!(&out[..tail.len()], tail, "skip {skip}");
+        assert!(out[tail.len()..].iter().all(|&b| b == 0), "skip {skip}");
+        let len = ebpf.array::<u64>("TAIL_LEN").unwrap().get(0).unwrap();
+        assert_eq!(len, tail.len() as u64);
+    }
+
+    // fill of a run-time length.
+    let ebpf = load("redact");
+    xlated(&ebpf, "redact");
+    for secret in [0u8, 1, 7, 8, 9, 47, 48, 255] {
+        let mut packet = vec![secret];
+        packet.extend((0..48u8).map(|b| b + 1));
+        assert_eq!(run(&ebpf, "redact", &packet), PASS);
+        let kept = ebpf.array::<[u8; 48]>("KEPT").unwrap().get(0).unwrap();
+        let n = usize::from(secret).min(48);
+        assert!(kept[..n].iter().all(|&b| b == b'*'), "secret {secret}");
+        assert_eq!(&kept[n..], &packet[1 + n..49], "secret {secret}");
+    }
+
+    // == and != on slices of a run-time length.
+    #[derive(Clone, Copy, iu::Pod)]
+    #[repr(C)]
+    struct Token {
+        len: u32,
+        bytes: [u8; 32],
+    }
+    let ebpf = load("token_match");
+    xlated(&ebpf, "token_match");
+    let mut bytes = [0u8; 32];
+    bytes[..11].copy_from_slice(b"forbidden-1");
+    ebpf.array::<Token>("BLOCKED")
+        .unwrap()
+        .set(0, &Token { len: 11, bytes })
+        .unwrap();
+    let payload = |head: &[u8]| {
+        let mut p = head.to_vec();
+        p.resize(40, b'.');
+        p
+    };
+    assert_eq!(
+        run(&ebpf, "token_match", &payload(b"forbidden-1 rest")),
+        DROP
+    );
+    assert_eq!(
+        run(&ebpf, "token_match", &payload(b"forbidden-2 rest")),
+        PASS
+    );
+    assert_eq!(
+        run(&ebpf, "token_match", &payload(b"Forbidden-1 rest")),
+        PASS
+    );
+    assert_eq!(run(&ebpf, "token_match", &payload(b"forbidden-1")), DROP);
+    let verdicts = ebpf.array::<u64>("VERDICTS").unwrap();
+    assert_eq!((verdicts.get(0).unwrap(), verdicts.get(1).unwrap()), (2, 2));
+
+    // A 512-byte histogram in one Array value, updated in place.
+    let ebpf = load("size_histogram");
+    xlated(&ebpf, "size_histogram");
+    let lens = [14usize, 60, 60, 100, 1000, 1500, 4000];
+    for len in lens {
+        assert_eq!(run(&ebpf, "size_histogram", &vec![0u8; len]), PASS);
+    }
+    let sizes = ebpf.array::<[u64; 64]>("SIZES").unwrap().get(0).unwrap();
+    let mut expected = [0u64; 64];
+    for len in lens {
+        expected[(len / 32).min(63)] += 1;
+    }
+    assert_eq!(sizes, expected);
+
+    // A large struct in a per-CPU array, borrowed in place.
+    #[derive(Clone, Copy, iu::Pod)]
+    #[repr(C)]
+    struct Flow {
+        packets: u64,
+        bytes: u64,
+        sizes: [u64; 64],
+        last: [u8; 64],
+    }
+    let ebpf = load("flow_cells");
+    xlated(&ebpf, "flow_cells");
+    let packets: Vec<Vec<u8>> = [(1u8, 64usize), (1, 200), (2, 1000), (5, 90)]
+        .iter()
+        .map(|&(queue, len)| {
+            let mut p: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            p[0] = queue;
+            p
+        })
+        .collect();
+    for p in &packets {
+        assert_eq!(run(&ebpf, "flow_cells", p), PASS);
+    }
+    let flows = ebpf
+        .per_cpu_array::<iu::maps::PerCpuCell<Flow>>("FLOWS")
+        .unwrap();
+    for queue in 0..4u32 {
+        let mine: Vec<&Vec<u8>> = packets
+            .iter()
+            .filter(|p| u32::from(p[0] % 4) == queue)
+            .collect();
+        let cpus: Vec<Flow> = flows
+            .get(queue)
+            .unwrap()
+            .iter()
+            .map(|c| c.value())
+            .collect();
+        assert_eq!(
+            cpus.iter().map(|f| f.packets).sum::<u64>(),
+            mine.len() as u64,
+            "queue {queue}"
+        );
+        let bytes: u64 = mine.iter().map(|p| p.len() as u64).sum();
+        assert_eq!(
+            cpus.iter().map(|f| f.bytes).sum::<u64>(),
+            bytes,
+            "queue {queue}"
+        );
+        for p in &mine {
+            let bucket = (p.len() / 32).min(63);
+            assert!(cpus.iter().any(|f| f.sizes[bucket] > 0), "queue {queue}");
+        }
+        if let Some(last) = mine.last() {
+            assert!(
+                cpus.iter().any(|f| f.last[..] == last[..64]),
+                "queue {queue}"
+            );
+        }
+    }
+
+    // Spin-locked statistics in an Array slot.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, iu::Pod)]
+    #[repr(C)]
+    struct Stats {
+        packets: u64,
+        bytes: u64,
+        smallest: u64,
+        largest: u64,
+    }
+    let ebpf = load("locked_stats");
+    xlated(&ebpf, "locked_stats");
+    for len in [300usize, 60, 1500, 90] {
+        assert_eq!(run(&ebpf, "locked_stats", &vec![0u8; len]), PASS);
+    }
+    let stats = ebpf
+        .array::<iu::maps::SpinLocked<Stats>>("STATS")
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(
+        stats.value(),
+        Stats {
+            packets: 4,
+            bytes: 1950,
+            smallest: 60,
+            largest: 1500
+        }
+    );
+}

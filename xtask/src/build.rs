@@ -239,8 +239,10 @@ pub fn binary_command(toolchain: &Toolchain, krate: &Path, bin: &str) -> std::pr
         // array became a call to a byte-by-byte routine. Without it, LLVM
         // stores 8 bytes at a time.
         .args(["-C", "link-arg=--disable-expand-memcpy-in-order"])
-        // Nothing may call out to memcpy/memset routines: they are expanded.
-        .args(["-C", "link-arg=--disable-memory-builtins"])
+        // No `--disable-memory-builtins`: bpf-linker then keeps memcpy,
+        // memmove, memset, memcmp and bcmp in the object, iu-ebpf's BPF
+        // versions (`iu-ebpf/src/builtins.rs`), for the copies, fills and
+        // compares whose length LLVM only knows at run time.
         // Cold functions (core's panic paths) stay in `.text` instead of
         // `.text.unlikely.`: aya-obj links functions by their offset within
         // their section, so a second text section makes its first function
@@ -286,7 +288,10 @@ fn run_program_build(cmd: &mut std::process::Command, krate: &Path, what: &str) 
     if let Some(function) = stack_overflow_function(&stderr) {
         bail!(
             "{what} in {}: function {function} needs more than the 512 bytes of stack BPF programs get. \
-             Keep large values in `iu_ebpf::maps::PerCpuScratch` (per-CPU room for one value, borrowed as `&mut`) or in a map value instead of local variables",
+             Keep large values in `iu_ebpf::maps::PerCpuScratch` (per-CPU room for one value, borrowed as `&mut`) or in a map value instead of local variables, \
+             and update large map values in place instead of `get` and `set` (which copy the whole value to the stack): \
+             `add_at`/`add_at_offset` on `Array` and `HashMap` values (atomic adds), `lock()` on `SpinLocked` values, \
+             `with` on `PerCpuArray`/`PerCpuHashMap` values of type `PerCpuCell<T>`",
             krate.display()
         );
     }

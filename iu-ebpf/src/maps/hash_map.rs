@@ -22,8 +22,14 @@ macro_rules! hash_map {
             $name<K, V, MAX_ENTRIES, FLAGS>
         {
             /// A copy of the value at `key`.
+            ///
+            /// The copy goes through the stack, which holds 512 bytes: for
+            /// large values, update them in place instead (`add_at`,
+            /// `lock`, or `with` on per-CPU maps). It does not compile for
+            /// `SpinLocked` values, whose lock the verifier refuses to copy.
             #[inline(always)]
             pub fn get(&self, key: &K) -> Option<V> {
+                let () = super::NoSpinLock::<V>::CHECK;
                 #[cfg(target_arch = "bpf")]
                 {
                     // SAFETY: `self` is a `#[map]` static with key type `K`,
@@ -101,6 +107,84 @@ macro_rules! hash_map {
             }
         }
 
+        impl<K: Pod, V: Pod, const MAX_ENTRIES: usize, const FLAGS: usize>
+            $name<K, V, MAX_ENTRIES, FLAGS>
+        {
+            /// A pointer to the value at `key`, or null.
+            #[cfg(target_arch = "bpf")]
+            #[inline(always)]
+            fn value_ptr(&self, key: &K) -> *mut V {
+                // SAFETY: `self` is a `#[map]` static with key type `K`; the
+                // helper returns null or a pointer to the entry's `V`.
+                unsafe {
+                    crate::helpers::raw::map_lookup_elem(self.as_ptr(), (key as *const K).cast())
+                }
+                .cast()
+            }
+
+            /// Atomically adds `delta` to the `u64` at byte `offset` of the
+            /// value at `key`, in place (one `lock xadd`), and returns the
+            /// new value; `None` when `key` is absent, or when `offset` is
+            /// not a multiple of 8 or the `u64` would not fit in the value.
+            /// Take the offset from `core::mem::offset_of!` (see
+            /// `Array::add_at_offset`).
+            #[inline(always)]
+            pub fn add_at_offset(&self, key: &K, offset: usize, delta: u64) -> Option<u64> {
+                let () = super::NoSpinLock::<V>::CHECK;
+                if offset % 8 != 0 || offset + 8 > core::mem::size_of::<V>() {
+                    return None;
+                }
+                #[cfg(target_arch = "bpf")]
+                {
+                    let value = self.value_ptr(key);
+                    // SAFETY: a non-null value is a live, 8-byte aligned
+                    // map value of `size_of::<V>()` bytes (valid until the
+                    // program ends, RCU); `offset` is a multiple of 8 with
+                    // 8 bytes inside it, and any bytes are a valid `V: Pod`.
+                    (!value.is_null()).then(|| unsafe {
+                        super::atomic_add(value.cast::<u8>().add(offset).cast::<u64>(), delta)
+                    })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim
+                        .update(key, false, $lru, |v| super::host_add_at(v, offset, delta))
+                        .ok()
+                        .map(|(sum, _, _)| sum)
+                }
+            }
+        }
+
+        impl<K: Pod, const M: usize, const MAX_ENTRIES: usize, const FLAGS: usize>
+            $name<K, [u64; M], MAX_ENTRIES, FLAGS>
+        {
+            /// Atomically adds `delta` to element `at` of the array of
+            /// counters at `key`, in place (one `lock xadd`), and returns
+            /// the new count; `None` when `key` is absent or `at >= M`.
+            #[inline(always)]
+            pub fn add_at(&self, key: &K, at: usize, delta: u64) -> Option<u64> {
+                if at >= M {
+                    return None;
+                }
+                #[cfg(target_arch = "bpf")]
+                {
+                    let value = self.value_ptr(key);
+                    // SAFETY: a non-null value is a live, 8-byte aligned
+                    // `[u64; M]` (valid until the program ends), `at < M`.
+                    (!value.is_null()).then(|| unsafe {
+                        super::atomic_add(value.cast::<u64>().add(at), delta)
+                    })
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim
+                        .update(key, false, $lru, |v| super::host_add(&mut v[at], delta))
+                        .ok()
+                        .map(|(sum, _, _)| sum)
+                }
+            }
+        }
+
         impl<K: Pod, T: Pod, const MAX_ENTRIES: usize, const FLAGS: usize>
             $name<K, super::SpinLocked<T>, MAX_ENTRIES, FLAGS>
         {
@@ -170,6 +254,58 @@ macro_rules! hash_map {
         }
     };
 }
+
+macro_rules! per_cpu_with {
+    ($name:ident, lru = $lru:literal) => {
+        impl<K: Pod, T: Pod, const MAX_ENTRIES: usize, const FLAGS: usize>
+            $name<K, super::PerCpuCell<T>, MAX_ENTRIES, FLAGS>
+        {
+            /// Runs `f` with exclusive access to this CPU's value at `key`,
+            /// in place (no copy to the stack), and returns what it
+            /// returns; `None` (without running `f`) when `key` is absent,
+            /// or when a program this one interrupted on the same CPU holds
+            /// the value. Insert the key first (`insert` with
+            /// `PerCpuCell::new`). As for `PerCpuArray::with`, the context
+            /// is borrowed so that `f` cannot tail-call.
+            #[inline(always)]
+            pub fn with<C: crate::programs::Context, R>(
+                &self,
+                ctx: &C,
+                key: &K,
+                f: impl FnOnce(&mut T) -> R,
+            ) -> Option<R> {
+                let () = super::PerCpuCell::<T>::LAYOUT;
+                let _ = ctx;
+                #[cfg(target_arch = "bpf")]
+                {
+                    let value = self.value_ptr(key);
+                    if value.is_null() {
+                        return None;
+                    }
+                    // SAFETY: a non-null value is this CPU's live
+                    // `PerCpuCell<T>` of a per-CPU map, valid until the
+                    // program ends (RCU) even if the key is deleted;
+                    // `LAYOUT` was evaluated above.
+                    unsafe { super::per_cpu_cell::borrow(value, f) }
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    let (taken, _, _) =
+                        self.sim.update(key, false, $lru, |cell| cell.take()).ok()?;
+                    let mut value = taken?;
+                    let result = f(&mut value);
+                    let _ = self
+                        .sim
+                        .update(key, false, $lru, |cell| cell.release(value));
+                    Some(result)
+                }
+            }
+        }
+    };
+}
+
+per_cpu_with!(PerCpuHashMap, lru = false);
+per_cpu_with!(LruPerCpuHashMap, lru = true);
 
 hash_map!(
     /// `BPF_MAP_TYPE_HASH`: up to `MAX_ENTRIES` keys; inserts fail when full.

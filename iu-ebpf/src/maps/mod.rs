@@ -13,8 +13,14 @@
 //! the encoding libbpf reads from BTF. The fields are never dereferenced;
 //! the static's address is what the loader relocates to the map's fd.
 //!
-//! Values are handed out as copies or through atomics, never as `&mut`:
-//! other CPUs and user space may write the same value at the same time.
+//! Values of shared maps are handed out as copies, through atomics on a
+//! `u64` inside the value (`add`, `add_at`, `add_at_offset`) or under
+//! their spin lock (`lock()` on `SpinLocked` values), never as a bare
+//! `&mut`: other CPUs may write the same value at the same time. Values of
+//! per-CPU maps are borrowed in place as `&mut` inside a closure
+//! (`with`, on `PerCpuCell` values), guarded against nested programs on
+//! the same CPU by a busy word. Neither copies a large value to the
+//! 512-byte stack.
 
 mod array;
 mod bloom_filter;
@@ -22,6 +28,7 @@ mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
 mod lpm_trie;
+mod per_cpu_cell;
 mod per_cpu_scratch;
 mod perf_event_array;
 mod program_array;
@@ -35,6 +42,7 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub use per_cpu_cell::PerCpuCell;
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]
 pub use per_cpu_scratch::HostSlot;
@@ -234,6 +242,20 @@ macro_rules! push_pop_map {
 }
 pub(crate) use push_pop_map;
 
+/// Refuses, at compile time, map operations that copy a whole value when
+/// the value holds a `bpf_spin_lock`: the verifier refuses any program
+/// that reads or writes the lock word ("bpf_spin_lock cannot be accessed
+/// directly by load/store").
+pub(crate) struct NoSpinLock<V>(core::marker::PhantomData<V>);
+
+impl<V: crate::Pod> NoSpinLock<V> {
+    pub(crate) const CHECK: () = assert!(
+        !V::__SPIN_LOCKED,
+        "this map value holds a `bpf_spin_lock` (`SpinLocked`), and the verifier refuses programs that copy the lock: \
+         use `lock()` on the map and copy the fields you need from the guard"
+    );
+}
+
 /// Adds `delta` to a simulated counter and returns the new value (the
 /// caller holds the map's lock, which makes it atomic).
 #[cfg(not(target_arch = "bpf"))]
@@ -241,6 +263,18 @@ pub(crate) use push_pop_map;
 pub(crate) fn host_add(value: &mut u64, delta: u64) -> u64 {
     *value = value.wrapping_add(delta);
     *value
+}
+
+/// Adds `delta` to the `u64` at byte `offset` of a simulated value (the
+/// caller checked that it fits) and returns the new value.
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) fn host_add_at<V: crate::Pod>(value: &mut V, offset: usize, delta: u64) -> u64 {
+    let bytes = &mut value.as_bytes_mut()[offset..offset + 8];
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes);
+    let sum = u64::from_ne_bytes(word).wrapping_add(delta);
+    bytes.copy_from_slice(&sum.to_ne_bytes());
+    sum
 }
 
 /// Atomically adds `delta` to the `u64` at `value` and returns the new value.

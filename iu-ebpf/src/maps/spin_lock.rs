@@ -16,6 +16,8 @@ pub struct bpf_spin_lock {
 /// A map value made of a `T` and the spin lock that protects it. Use it as
 /// the value type of a `HashMap` or `Array`; programs lock it with
 /// `lock()`, user space reads and writes it under the lock (`BPF_F_LOCK`).
+/// Programs cannot `get` it: that would copy the lock word, which the
+/// verifier refuses, so it does not compile.
 ///
 /// ```ignore
 /// #[map]
@@ -69,7 +71,9 @@ impl<T: Pod> SpinLocked<T> {
 // SAFETY: `repr(C, packed)` of a u32, an explicit u32 of padding and a
 // `T: Pod`: a packed struct has no padding at all (`LAYOUT` checks it once
 // more), and every field is valid for any bytes.
-unsafe impl<T: Pod> Pod for SpinLocked<T> {}
+unsafe impl<T: Pod> Pod for SpinLocked<T> {
+    const __SPIN_LOCKED: bool = true;
+}
 
 /// Exclusive access to a [`SpinLocked`] value while the lock is held.
 /// Dropping the guard releases the lock. The verifier refuses programs that
@@ -181,6 +185,49 @@ impl<K: Pod, T: Pod, const N: usize, const C: usize> HostEntry<T>
             locked.value = *value;
             locked.lock.val = 0;
         });
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+impl<T: Pod, const N: usize> HostEntry<T> for super::host::Array<SpinLocked<T>, N, 1> {
+    fn unlock(&self, slot: usize, _generation: u64, _cpu: usize, value: &T) {
+        let _ = self.update(slot as u32, |locked| {
+            locked.value = *value;
+            locked.lock.val = 0;
+        });
+    }
+}
+
+/// Locks slot `index` of a simulated array.
+#[cfg(not(target_arch = "bpf"))]
+pub(crate) fn host_lock_array<T: Pod, const N: usize>(
+    map: &super::host::Array<SpinLocked<T>, N, 1>,
+    index: u32,
+) -> Option<SpinGuard<'_, T>> {
+    let mut spins = 0u64;
+    loop {
+        let taken = map.update(index, |locked| {
+            if locked.lock.val != 0 {
+                return None;
+            }
+            locked.lock.val = 1;
+            Some(locked.value)
+        })?;
+        if let Some(value) = taken {
+            return Some(SpinGuard {
+                value,
+                entry: map,
+                slot: index as usize,
+                generation: 0,
+                cpu: 0,
+            });
+        }
+        spins += 1;
+        assert!(
+            spins < SPIN_LIMIT,
+            "deadlock: the SpinLocked value is already locked (a program holds at most one lock at a time)"
+        );
+        core::hint::spin_loop();
     }
 }
 

@@ -52,7 +52,7 @@ use crate::{
     sys::{self, SyscallError},
 };
 use iu_ebpf::Pod;
-pub use iu_ebpf::maps::SpinLocked;
+pub use iu_ebpf::maps::{PerCpuCell, SpinLocked};
 
 /// `BPF_MAP_TYPE_*` values.
 pub mod map_type {
