@@ -33,6 +33,7 @@ mod global;
 extern crate self as iu_ebpf;
 
 pub mod helpers;
+pub mod kernel;
 pub mod log;
 pub mod loops;
 pub mod maps;
@@ -51,7 +52,7 @@ pub mod tracepoints;
 
 pub use global::Global;
 pub use iu_macros::{
-    Pod, cgroup_skb, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, global, info,
+    Pod, cgroup_skb, core_value, enum_value, field_exists, field_signed, field_size, type_exists, type_id, type_size, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, global, info,
     kprobe, kretprobe, license, logger, lsm, map, perf_event, printk, raw_tracepoint,
     socket_filter, syscall, trace, tracepoint, uprobe, uretprobe, version, warn, xdp,
 };

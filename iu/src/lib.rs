@@ -15,6 +15,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod btf;
+mod core_relo;
 mod ebpf;
 mod error;
 pub mod features;
