@@ -48,20 +48,84 @@ pub const SECTION_PREFIX: &str = "iu_core.";
 /// the text `kind|type|path|local size|shape`.
 pub const RECORD_TAG: [u8; 4] = *b"IUCR";
 
-/// A kernel type for which `cargo xtask codegen vmlinux` generated a
-/// handle: a kernel address, read only through fault-safe copies.
+/// A kernel address, opaque to programs: handles keep one to read through,
+/// but a program cannot turn it back into a number, so it cannot store it
+/// in a map or send it to user space (which would defeat KASLR; see
+/// docs/safety.md, "Addresses").
 ///
 /// ```ignore
-/// fn tgid_of<T: iu_ebpf::kernel::KernelType>(t: T) -> u64 { t.addr() }
+/// let parent = task.real_parent()?; // a handle, built on a KernelAddr
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct KernelAddr(u64);
+
+impl KernelAddr {
+    /// The address `addr`. Any value is safe: reads through a wrong
+    /// address fail (`None`), they do not fault.
+    #[inline(always)]
+    pub const fn new(addr: u64) -> Self {
+        KernelAddr(addr)
+    }
+
+    /// Whether the address is 0.
+    ///
+    /// ```ignore
+    /// if task.mm()?.is_null() { /* a kernel thread */ }
+    /// ```
+    #[inline(always)]
+    pub fn is_null(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Copies the NUL-terminated string at this address into `buf` and
+    /// returns it without the NUL, or `None` if it cannot be read (for
+    /// `char *` fields).
+    ///
+    /// ```ignore
+    /// let mut buf = [0u8; 64];
+    /// let name = file.name()?.read_str(&mut buf)?;
+    /// ```
+    #[inline(always)]
+    pub fn read_str(self, buf: &mut [u8]) -> Option<&[u8]> {
+        crate::memory::read_kernel_str(self.0, buf)
+    }
+
+    /// The address `offset` bytes further.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __offset(self, offset: u64) -> Self {
+        KernelAddr(self.0.wrapping_add(offset))
+    }
+}
+
+/// A kernel type for which `cargo xtask codegen vmlinux` generated a
+/// handle: an object's kernel address, read only through fault-safe
+/// copies.
+///
+/// ```ignore
+/// fn same_object<T: iu_ebpf::kernel::KernelType>(a: T, b: T) -> bool {
+///     a.kernel_addr() == b.kernel_addr()
+/// }
 /// ```
 pub trait KernelType: Copy {
     /// The type's name in the kernel's BTF (`task_struct`).
     const TYPE_NAME: &'static str;
-    /// A handle on the object at kernel address `addr`. Any value is safe:
-    /// reads through a wrong address fail (`None`), they do not fault.
-    fn from_addr(addr: u64) -> Self;
-    /// The object's kernel address.
-    fn addr(self) -> u64;
+    /// A handle on the object at `addr`.
+    fn from_kernel_addr(addr: KernelAddr) -> Self;
+    /// The object's address.
+    fn kernel_addr(self) -> KernelAddr;
+}
+
+/// The same object seen through another handle type: for a flavor of the
+/// type (`task_struct___old`, whose relocations match `task_struct`) with
+/// fields that only older kernels have.
+///
+/// ```ignore
+/// let old: TaskStructOld = iu_ebpf::kernel::cast(task);
+/// ```
+#[inline(always)]
+pub fn cast<T: KernelType, U: KernelType>(from: T) -> U {
+    U::from_kernel_addr(from.kernel_addr())
 }
 
 /// The relocated value of one access site. Used by the code that
@@ -95,23 +159,30 @@ pub fn __value<const HASH: u32>(record: &'static str) -> u64 {
 /// Reads a `T` at `base + offset` (`bpf_probe_read_kernel`).
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read<T: Pod>(base: u64, offset: u64) -> Option<T> {
-    crate::memory::read_kernel(base.wrapping_add(offset))
+pub fn __read<T: Pod>(base: KernelAddr, offset: u64) -> Option<T> {
+    crate::memory::read_kernel(base.0.wrapping_add(offset))
 }
 
 /// Reads a `bool` field.
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read_bool(base: u64, offset: u64) -> Option<bool> {
+pub fn __read_bool(base: KernelAddr, offset: u64) -> Option<bool> {
     __read::<u8>(base, offset).map(|b| b != 0)
 }
 
 /// Reads a pointer field into a handle; a null pointer is `None`.
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read_ptr<K: KernelType>(base: u64, offset: u64) -> Option<K> {
+pub fn __read_ptr<K: KernelType>(base: KernelAddr, offset: u64) -> Option<K> {
     let addr = __read::<u64>(base, offset)?;
-    (addr != 0).then(|| K::from_addr(addr))
+    (addr != 0).then(|| K::from_kernel_addr(KernelAddr(addr)))
+}
+
+/// Reads a pointer field as an opaque address (null included).
+#[doc(hidden)]
+#[inline(always)]
+pub fn __read_addr(base: KernelAddr, offset: u64) -> Option<KernelAddr> {
+    __read::<u64>(base, offset).map(KernelAddr)
 }
 
 /// Whether two strings are equal, at compile time.
@@ -156,11 +227,11 @@ pub fn current_task<T: KernelType>() -> T {
             let f: extern "C" fn() -> u64 = core::mem::transmute(35usize);
             f()
         };
-        T::from_addr(addr)
+        T::from_kernel_addr(KernelAddr(addr))
     }
     #[cfg(not(target_arch = "bpf"))]
     {
-        T::from_addr(crate::sim::current_task())
+        T::from_kernel_addr(KernelAddr(crate::sim::current_task()))
     }
 }
 

@@ -31,8 +31,8 @@
 
 mod kernel;
 
-pub(crate) use kernel::{core_value, current_task};
 pub use kernel::{KernelObject, remove_field, remove_type, set_current_task, set_enum_value};
+pub(crate) use kernel::{core_value, current_task};
 
 use core::cell::{Cell, RefCell};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -23,14 +23,20 @@ fn hash(text: &str) -> u32 {
 }
 
 /// The expression for one record: its section and its placeholder.
-pub(crate) fn site(text: &str) -> TokenStream {
+pub(crate) fn site(text: &str, at: &str) -> TokenStream {
+    // The invocation site makes the record unique: one variable per
+    // section, as the kernel's BTF checks want.
+    let text = &format!("{text}|{}", at.replace('|', "/"));
     let hash = hash(text);
     let mut bytes = b"IUCR".to_vec();
     bytes.extend_from_slice(&hash.to_le_bytes());
     bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
     bytes.extend_from_slice(text.as_bytes());
     let len = bytes.len();
-    let section = LitStr::new(&format!("iu_core.{hash:08x}"), proc_macro2::Span::call_site());
+    let section = LitStr::new(
+        &format!("iu_core.{hash:08x}"),
+        proc_macro2::Span::call_site(),
+    );
     let text = LitStr::new(text, proc_macro2::Span::call_site());
     quote! {{
         #[cfg(target_arch = "bpf")]
@@ -45,7 +51,7 @@ pub(crate) fn site(text: &str) -> TokenStream {
 
 /// `core_value!("kind|type|path|size|shape")`: the raw form, used by
 /// generated code.
-pub(crate) fn core_value(input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn core_value(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
     let lit: LitStr = syn::parse2(input)?;
     let text = lit.value();
     let fields: Vec<&str> = text.split('|').collect();
@@ -60,7 +66,7 @@ pub(crate) fn core_value(input: TokenStream) -> syn::Result<TokenStream> {
             "core_value!: expected \"kind|type|path|local size|shape\" (kind one of o s e g v V t z i)",
         ));
     }
-    Ok(site(&text))
+    Ok(site(&text, at))
 }
 
 /// `type.field.field`: a root type and a field path.
@@ -110,19 +116,19 @@ fn field_text(kind: char, input: TokenStream) -> syn::Result<String> {
 }
 
 /// `field_exists!(task_struct.__state)`: `bool`.
-pub(crate) fn field_exists(input: TokenStream) -> syn::Result<TokenStream> {
-    let site = site(&field_text('e', input)?);
+pub(crate) fn field_exists(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    let site = site(&field_text('e', input)?, at);
     Ok(quote! { (#site != 0) })
 }
 
 /// `field_size!(task_struct.state)`: the field's size in bytes, `u64`.
-pub(crate) fn field_size(input: TokenStream) -> syn::Result<TokenStream> {
-    Ok(site(&field_text('s', input)?))
+pub(crate) fn field_size(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    Ok(site(&field_text('s', input)?, at))
 }
 
 /// `field_signed!(task_struct.pid)`: `bool`.
-pub(crate) fn field_signed(input: TokenStream) -> syn::Result<TokenStream> {
-    let site = site(&field_text('g', input)?);
+pub(crate) fn field_signed(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    let site = site(&field_text('g', input)?, at);
     Ok(quote! { (#site != 0) })
 }
 
@@ -167,23 +173,23 @@ fn type_text(kind: char, input: TokenStream) -> syn::Result<String> {
 }
 
 /// `type_exists!(struct task_struct)`: `bool`.
-pub(crate) fn type_exists(input: TokenStream) -> syn::Result<TokenStream> {
-    let site = site(&type_text('t', input)?);
+pub(crate) fn type_exists(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    let site = site(&type_text('t', input)?, at);
     Ok(quote! { (#site != 0) })
 }
 
 /// `type_size!(struct task_struct)`: `u64`.
-pub(crate) fn type_size(input: TokenStream) -> syn::Result<TokenStream> {
-    Ok(site(&type_text('z', input)?))
+pub(crate) fn type_size(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    Ok(site(&type_text('z', input)?, at))
 }
 
 /// `type_id!(struct task_struct)`: the kernel's BTF id, `u64`.
-pub(crate) fn type_id(input: TokenStream) -> syn::Result<TokenStream> {
-    Ok(site(&type_text('i', input)?))
+pub(crate) fn type_id(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
+    Ok(site(&type_text('i', input)?, at))
 }
 
 /// `enum_value!(pid_type::PIDTYPE_TGID)`: `Option<u64>`.
-pub(crate) fn enum_value(input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn enum_value(input: TokenStream, at: &str) -> syn::Result<TokenStream> {
     struct EnumRef(Ident, Ident);
     impl Parse for EnumRef {
         fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -195,8 +201,8 @@ pub(crate) fn enum_value(input: TokenStream) -> syn::Result<TokenStream> {
     }
     let EnumRef(e, v) = syn::parse2(input)?;
     let (e, v) = (unraw(&e), unraw(&v));
-    let exists = site(&format!("V|{e}|{v}|0|-"));
-    let value = site(&format!("v|{e}|{v}|0|-"));
+    let exists = site(&format!("V|{e}|{v}|0|-"), at);
+    let value = site(&format!("v|{e}|{v}|0|-"), at);
     Ok(quote! {
         if #exists != 0 { ::core::option::Option::Some(#value) } else { ::core::option::Option::None }
     })

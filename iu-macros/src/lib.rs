@@ -509,7 +509,7 @@ pub fn logger(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn core_value(input: TokenStream) -> TokenStream {
-    kernel::core_value(input.into())
+    kernel::core_value(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -523,7 +523,7 @@ pub fn core_value(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn field_exists(input: TokenStream) -> TokenStream {
-    kernel::field_exists(input.into())
+    kernel::field_exists(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -535,7 +535,7 @@ pub fn field_exists(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn field_size(input: TokenStream) -> TokenStream {
-    kernel::field_size(input.into())
+    kernel::field_size(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -547,7 +547,7 @@ pub fn field_size(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn field_signed(input: TokenStream) -> TokenStream {
-    kernel::field_signed(input.into())
+    kernel::field_signed(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -559,7 +559,7 @@ pub fn field_signed(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn type_exists(input: TokenStream) -> TokenStream {
-    kernel::type_exists(input.into())
+    kernel::type_exists(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -571,7 +571,7 @@ pub fn type_exists(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn type_size(input: TokenStream) -> TokenStream {
-    kernel::type_size(input.into())
+    kernel::type_size(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -583,7 +583,7 @@ pub fn type_size(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn type_id(input: TokenStream) -> TokenStream {
-    kernel::type_id(input.into())
+    kernel::type_id(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
@@ -596,7 +596,15 @@ pub fn type_id(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn enum_value(input: TokenStream) -> TokenStream {
-    kernel::enum_value(input.into())
+    kernel::enum_value(input.into(), &call_site())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+/// Where a CO-RE macro is invoked (`file:line:column`): part of its
+/// record, so that each site has its own record and section, and a
+/// refusal can name it.
+fn call_site() -> String {
+    let span = proc_macro::Span::call_site();
+    format!("{}:{}:{}", span.file(), span.line(), span.column())
 }

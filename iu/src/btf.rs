@@ -178,7 +178,9 @@ impl Btf {
             .get(..2)
             .ok_or_else(|| BtfError::Malformed("empty".into()))?;
         if magic != [0x9f, 0xeb] {
-            return Err(BtfError::Malformed("bad magic (not little-endian BTF)".into()));
+            return Err(BtfError::Malformed(
+                "bad magic (not little-endian BTF)".into(),
+            ));
         }
         let hdr_len = u32_at(data, 4)? as usize;
         let type_off = u32_at(data, 8)? as usize;
@@ -371,11 +373,7 @@ impl Btf {
         for _ in 0..64 {
             match self.get(id).map(|t| t.kind) {
                 Some(
-                    Kind::Typedef
-                    | Kind::Const
-                    | Kind::Volatile
-                    | Kind::Restrict
-                    | Kind::TypeTag,
+                    Kind::Typedef | Kind::Const | Kind::Volatile | Kind::Restrict | Kind::TypeTag,
                 ) => id = self.types[id as usize].type_id,
                 _ => break,
             }

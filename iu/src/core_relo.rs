@@ -65,6 +65,8 @@ pub(crate) struct Record {
     /// The field's local shape: `i` int, `E` enum, `p` pointer, `c`
     /// struct or union, `a` array, `-` any.
     shape: char,
+    /// Where the macro was invoked: `file:line:column`.
+    site: String,
 }
 
 impl Record {
@@ -75,6 +77,7 @@ impl Record {
         let path = parts.next()?.to_owned();
         let local_size = parts.next()?.parse().ok()?;
         let shape = parts.next()?.chars().next()?;
+        let site = parts.next().unwrap_or_default().to_owned();
         if parts.next().is_some() || !"osegvVtzi".contains(kind) || ty.is_empty() {
             return None;
         }
@@ -84,6 +87,20 @@ impl Record {
             path,
             local_size,
             shape,
+            site,
+        })
+    }
+
+    /// The invocation site as a source line, if the record has one.
+    fn site_line(&self) -> Option<SourceLine> {
+        let mut parts = self.site.rsplitn(3, ':');
+        let _column = parts.next()?;
+        let line = parts.next()?.parse().ok()?;
+        let file = parts.next()?.to_owned();
+        Some(SourceLine {
+            file,
+            line,
+            code: String::new(),
         })
     }
 
@@ -121,13 +138,18 @@ pub(crate) fn records(file: &object::File<'_>) -> Result<BTreeMap<u32, Record>> 
                 .and_then(|t| std::str::from_utf8(t).ok())
                 .ok_or_else(|| bad(format!("truncated record at byte {at}")))?;
             if record_hash(text) != hash {
-                return Err(bad(format!("record `{text}` does not match its hash {hash:#x}")));
+                return Err(bad(format!(
+                    "record `{text}` does not match its hash {hash:#x}"
+                )));
             }
-            let record = Record::parse(text).ok_or_else(|| bad(format!("malformed record `{text}`")))?;
+            let record =
+                Record::parse(text).ok_or_else(|| bad(format!("malformed record `{text}`")))?;
             if let Some(old) = out.insert(hash, record.clone())
                 && old != record
             {
-                return Err(bad(format!("two records share hash {hash:#x}: {old:?} and {record:?}")));
+                return Err(bad(format!(
+                    "two records share hash {hash:#x}: {old:?} and {record:?}"
+                )));
             }
             at += 10 + len;
         }
@@ -156,7 +178,12 @@ fn composite(kind: Kind) -> bool {
 
 /// Finds member `name` in composite `id`, through anonymous members:
 /// its bit offset from `id`'s start and the member.
-fn find_member<'b>(btf: &'b Btf, id: u32, name: &str, depth: u32) -> Option<(u64, &'b crate::btf::Member)> {
+fn find_member<'b>(
+    btf: &'b Btf,
+    id: u32,
+    name: &str,
+    depth: u32,
+) -> Option<(u64, &'b crate::btf::Member)> {
     let ty = btf.get(btf.skip_mods_and_typedefs(id))?;
     if !composite(ty.kind) || depth > 32 {
         return None;
@@ -206,13 +233,18 @@ fn resolve_field(btf: &Btf, root: u32, record: &Record) -> std::result::Result<u
         return Err("empty field path".into());
     };
     if !shape_fits(btf, m.type_id, record.shape) {
-        return Err(format!("the kernel's field has an incompatible type (local: {})", shape_name(record.shape)));
+        return Err(format!(
+            "the kernel's field has an incompatible type (local: {})",
+            shape_name(record.shape)
+        ));
     }
     let bitfield = m.bitfield_size != 0 || bit_offset % 8 != 0;
     let size = btf.size_of(m.type_id).unwrap_or(0);
     Ok(match record.kind {
         'e' => 1,
-        'o' | 's' if bitfield => return Err("the kernel's field is a bitfield, which iu does not read".into()),
+        'o' | 's' if bitfield => {
+            return Err("the kernel's field is a bitfield, which iu does not read".into());
+        }
         'o' => {
             if record.local_size != 0 && size != record.local_size {
                 return Err(format!(
@@ -280,7 +312,11 @@ pub(crate) fn resolve(btf: &Btf, record: &Record) -> std::result::Result<Resolut
                     continue;
                 }
                 let wanted = essential_name(&record.path);
-                match ty.enumerators.iter().find(|(n, _)| essential_name(n) == wanted) {
+                match ty
+                    .enumerators
+                    .iter()
+                    .find(|(n, _)| essential_name(n) == wanted)
+                {
                     Some((_, v)) => answers.push(if record.kind == 'V' { 1 } else { *v }),
                     None => why = Some(format!("no enumerator `{}`", record.path)),
                 }
@@ -291,7 +327,9 @@ pub(crate) fn resolve(btf: &Btf, record: &Record) -> std::result::Result<Resolut
     answers.dedup();
     match answers.as_slice() {
         [] if matches!(record.kind, 'e' | 't' | 'V') => Ok(Resolution::Value(0)),
-        [] => Ok(Resolution::Missing(why.unwrap_or_else(|| "no such type in the kernel".into()))),
+        [] => Ok(Resolution::Missing(
+            why.unwrap_or_else(|| "no such type in the kernel".into()),
+        )),
         [v] => Ok(Resolution::Value(*v)),
         many => Err(format!("the kernel's candidate types disagree ({many:?})")),
     }
@@ -327,7 +365,10 @@ fn kernel_btf() -> Result<&'static Btf> {
 fn placeholder(insns: &[bpf_insn], i: usize) -> Option<u32> {
     let first = insns.get(i)?;
     let second = insns.get(i + 1)?;
-    (first.code == LD_IMM64 && first.src_reg() == 0 && second.imm as u32 == MAGIC && second.code == 0)
+    (first.code == LD_IMM64
+        && first.src_reg() == 0
+        && second.imm as u32 == MAGIC
+        && second.code == 0)
         .then_some(first.imm as u32)
 }
 
@@ -343,7 +384,11 @@ pub(crate) fn relocate(file: &object::File<'_>, obj: &mut Object) -> Result<Pois
 }
 
 /// [`relocate`] against a given BTF.
-pub(crate) fn relocate_with(records: &BTreeMap<u32, Record>, obj: &mut Object, btf: &Btf) -> Result<Poisoned> {
+pub(crate) fn relocate_with(
+    records: &BTreeMap<u32, Record>,
+    obj: &mut Object,
+    btf: &Btf,
+) -> Result<Poisoned> {
     let mut poisoned = Poisoned::default();
     let mut resolved: HashMap<u32, Resolution> = HashMap::new();
     for (n, (&hash, record)) in records.iter().enumerate() {
@@ -352,7 +397,9 @@ pub(crate) fn relocate_with(records: &BTreeMap<u32, Record>, obj: &mut Object, b
             reason,
         })?;
         if let Resolution::Missing(why) = &resolution {
-            poisoned.sites.insert(POISON + n as u32, (record.clone(), why.clone()));
+            poisoned
+                .sites
+                .insert(POISON + n as u32, (record.clone(), why.clone()));
         }
         resolved.insert(hash, resolution);
     }
@@ -390,7 +437,9 @@ pub(crate) fn relocate_with(records: &BTreeMap<u32, Record>, obj: &mut Object, b
                 None => {
                     return Err(Error::CoreRecord {
                         target: format!("placeholder {hash:#010x}"),
-                        reason: "the object has no `iu_core` record for it (was the object stripped?)".into(),
+                        reason:
+                            "the object has no `iu_core` record for it (was the object stripped?)"
+                                .into(),
                     });
                 }
             }
@@ -404,7 +453,12 @@ impl Poisoned {
     /// Turns a verifier refusal at a poisoned site into
     /// [`Error::CoreRelocation`]; other errors pass through. `lines` is
     /// the program's line info, by instruction.
-    pub(crate) fn explain(&self, error: Error, insns: &[bpf_insn], lines: impl FnOnce() -> Vec<(u32, SourceLine)>) -> Error {
+    pub(crate) fn explain(
+        &self,
+        error: Error,
+        insns: &[bpf_insn],
+        lines: impl FnOnce() -> Vec<(u32, SourceLine)>,
+    ) -> Error {
         if self.sites.is_empty() {
             return error;
         }
@@ -415,7 +469,10 @@ impl Poisoned {
         let Some(id) = text
             .match_indices("unknown#")
             .filter_map(|(at, m)| {
-                let digits: String = text[at + m.len()..].chars().take_while(char::is_ascii_digit).collect();
+                let digits: String = text[at + m.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
                 digits.parse::<u32>().ok()
             })
             .filter(|id| self.sites.contains_key(id))
@@ -438,17 +495,26 @@ impl Poisoned {
                     .position(|i| i.code == CALL && i.imm as u32 == id)
                     .map(|p| p as u32)
             });
-        let lines = lines();
-        let before = |at: u32| lines.iter().filter(move |(off, _)| *off <= at).map(|(_, l)| l);
-        let (line, site) = match at {
-            Some(at) => (
-                before(at)
-                    .filter(|l| !crate::verifier::in_library(&l.file) && !l.file.contains("/generated/"))
-                    .last()
-                    .cloned(),
-                before(at).last().cloned(),
-            ),
-            None => (None, None),
+        // The Rust line: the macro's own site, unless that is generated
+        // code (an accessor), whose caller is the program line nearest to
+        // the instruction (optimized line info may put it after).
+        let site = record.site_line();
+        let line = match (&site, at) {
+            (Some(s), _) if !s.file.contains("/generated/") => site.clone(),
+            (_, Some(at)) => lines()
+                .into_iter()
+                .filter(|(_, l)| {
+                    !crate::verifier::in_library(&l.file) && !l.file.contains("/generated/")
+                })
+                .min_by_key(|(off, _)| {
+                    if *off <= at {
+                        (at - off) * 2
+                    } else {
+                        (off - at) * 2 + 1
+                    }
+                })
+                .map(|(_, l)| l),
+            _ => None,
         };
         Error::CoreRelocation {
             program: name.clone(),
@@ -482,18 +548,48 @@ mod tests {
             (Resolution::Value(p), Resolution::Value(t)) => assert_eq!(t, p + 4),
             other => panic!("{other:?}"),
         }
-        assert_eq!(resolve(&btf, &record("s|task_struct|comm|0|-")), Ok(Resolution::Value(16)));
-        assert_eq!(resolve(&btf, &record("e|task_struct|no_such_field|0|-")), Ok(Resolution::Value(0)));
-        assert_eq!(resolve(&btf, &record("e|task_struct___flavor|pid|0|-")), Ok(Resolution::Value(1)));
-        assert!(matches!(resolve(&btf, &record("o|task_struct|state|8|i")), Ok(Resolution::Missing(_))));
+        assert_eq!(
+            resolve(&btf, &record("s|task_struct|comm|0|-")),
+            Ok(Resolution::Value(16))
+        );
+        assert_eq!(
+            resolve(&btf, &record("e|task_struct|no_such_field|0|-")),
+            Ok(Resolution::Value(0))
+        );
+        assert_eq!(
+            resolve(&btf, &record("e|task_struct___flavor|pid|0|-")),
+            Ok(Resolution::Value(1))
+        );
+        assert!(matches!(
+            resolve(&btf, &record("o|task_struct|state|8|i")),
+            Ok(Resolution::Missing(_))
+        ));
         // Wrong size: pid is 4 bytes.
-        assert!(matches!(resolve(&btf, &record("o|task_struct|pid|8|i")), Ok(Resolution::Missing(_))));
+        assert!(matches!(
+            resolve(&btf, &record("o|task_struct|pid|8|i")),
+            Ok(Resolution::Missing(_))
+        ));
         // Wrong shape: pid is no pointer.
-        assert!(matches!(resolve(&btf, &record("o|task_struct|pid|4|p")), Ok(Resolution::Missing(_))));
-        assert_eq!(resolve(&btf, &record("t|struct task_struct||0|-")), Ok(Resolution::Value(1)));
-        assert_eq!(resolve(&btf, &record("t|union task_struct||0|-")), Ok(Resolution::Value(0)));
-        assert_eq!(resolve(&btf, &record("V|pid_type|PIDTYPE_TGID|0|-")), Ok(Resolution::Value(1)));
-        assert_eq!(resolve(&btf, &record("v|pid_type|PIDTYPE_PID|0|-")), Ok(Resolution::Value(0)));
+        assert!(matches!(
+            resolve(&btf, &record("o|task_struct|pid|4|p")),
+            Ok(Resolution::Missing(_))
+        ));
+        assert_eq!(
+            resolve(&btf, &record("t|struct task_struct||0|-")),
+            Ok(Resolution::Value(1))
+        );
+        assert_eq!(
+            resolve(&btf, &record("t|union task_struct||0|-")),
+            Ok(Resolution::Value(0))
+        );
+        assert_eq!(
+            resolve(&btf, &record("V|pid_type|PIDTYPE_TGID|0|-")),
+            Ok(Resolution::Value(1))
+        );
+        assert_eq!(
+            resolve(&btf, &record("v|pid_type|PIDTYPE_PID|0|-")),
+            Ok(Resolution::Value(0))
+        );
     }
 
     #[test]
@@ -507,7 +603,11 @@ mod tests {
 
     #[test]
     fn record_text_round_trips() {
-        let r = record("o|task_struct|se.vruntime|8|i");
+        let r = record("o|task_struct|se.vruntime|8|i|src/lib.rs:3:9");
+        assert_eq!(
+            r.site_line().map(|l| (l.file, l.line)),
+            Some(("src/lib.rs".into(), 3))
+        );
         assert_eq!(r.target(), "task_struct.se.vruntime");
         assert!(Record::parse("x|a|b|0|-").is_none());
         assert!(Record::parse("o|a|b|zz|-").is_none());

@@ -42,7 +42,21 @@ pub fn run(args: &VmlinuxArgs) -> Result<()> {
     }
     let code = generate(&btf, &args.types, &command)?;
     match &args.out {
-        Some(out) => std::fs::write(out, code).with_context(|| format!("writing {}", out.display())),
+        Some(out) => {
+            std::fs::write(out, code).with_context(|| format!("writing {}", out.display()))?;
+            // Formatted as `cargo fmt` would, so the check stays clean.
+            let formatted = std::process::Command::new("rustfmt")
+                .args(["--edition", "2024"])
+                .arg(out)
+                .status();
+            if !formatted.is_ok_and(|s| s.success()) {
+                eprintln!(
+                    "xtask: rustfmt failed on {}; the code is unformatted",
+                    out.display()
+                );
+            }
+            Ok(())
+        }
         None => {
             print!("{code}");
             Ok(())
@@ -140,17 +154,23 @@ fn access(btf: &Btf, id: u32, handles: &HashMap<String, String>) -> Result<Acces
             }
         }
         Kind::Array => {
-            let elem = btf.get(btf.skip_mods_and_typedefs(ty.type_id)).ok_or("unknown element type")?;
+            let elem = btf
+                .get(btf.skip_mods_and_typedefs(ty.type_id))
+                .ok_or("unknown element type")?;
             let total = btf.size_of(rid).unwrap_or(0);
             if total > 256 {
-                return Err(format!("a {total}-byte array is too large for the BPF stack; read it by address"));
+                return Err(format!(
+                    "a {total}-byte array is too large for the BPF stack; read it by address"
+                ));
             }
             match elem.kind {
                 Kind::Int | Kind::Enum => int_type(u64::from(elem.size), false)
                     .map(|t| Access::Array(t, u64::from(ty.nelems), total))
                     .ok_or_else(|| "unsupported element type".into()),
                 Kind::Ptr => Ok(Access::Array("u64", u64::from(ty.nelems), total)),
-                _ => Err("arrays of structs are not supported: read the elements by address".into()),
+                _ => {
+                    Err("arrays of structs are not supported: read the elements by address".into())
+                }
             }
         }
         Kind::Struct | Kind::Union if !ty.name.is_empty() => match handles.get(&ty.name) {
@@ -170,7 +190,9 @@ fn access(btf: &Btf, id: u32, handles: &HashMap<String, String>) -> Result<Acces
 /// The members of composite `id`, anonymous members flattened (the loader
 /// finds them by name through anonymous members, as libbpf does).
 fn members(btf: &Btf, id: u32, out: &mut Vec<(String, u32, u32)>, depth: u32) {
-    let Some(ty) = btf.get(btf.skip_mods_and_typedefs(id)) else { return };
+    let Some(ty) = btf.get(btf.skip_mods_and_typedefs(id)) else {
+        return;
+    };
     for m in &ty.members {
         if m.name.is_empty() {
             if depth < 16 {
@@ -187,14 +209,26 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
     let mut wanted: Vec<(String, u32, Option<Vec<String>>)> = Vec::new();
     for spec in specs {
         let (name, fields) = match spec.split_once(':') {
-            Some((n, f)) => (n, Some(f.split(',').map(str::to_owned).filter(|f| !f.is_empty()).collect())),
+            Some((n, f)) => (
+                n,
+                Some(
+                    f.split(',')
+                        .map(str::to_owned)
+                        .filter(|f| !f.is_empty())
+                        .collect(),
+                ),
+            ),
             None => (spec.as_str(), None),
         };
         let id = btf
             .by_name(name)
             .find(|&id| {
                 btf.get(id).is_some_and(|t| {
-                    t.name == name && matches!(t.kind, Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64)
+                    t.name == name
+                        && matches!(
+                            t.kind,
+                            Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64
+                        )
                 })
             })
             .with_context(|| format!("the BTF has no struct, union or enum named `{name}`"))?;
@@ -202,7 +236,10 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
     }
     let handles: HashMap<String, String> = wanted
         .iter()
-        .filter(|(_, id, _)| btf.get(*id).is_some_and(|t| matches!(t.kind, Kind::Struct | Kind::Union)))
+        .filter(|(_, id, _)| {
+            btf.get(*id)
+                .is_some_and(|t| matches!(t.kind, Kind::Struct | Kind::Union))
+        })
         .map(|(n, _, _)| (n.clone(), camel(n)))
         .collect();
     let mut code = format!(
@@ -216,8 +253,14 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
         let ty = btf.get(*id).context("type")?;
         if matches!(ty.kind, Kind::Enum | Kind::Enum64) {
             let handle = camel(name);
-            writeln!(code, "\n/// `enum {name}` of the kernel: its enumerators' values on the running kernel.")?;
-            writeln!(code, "#[derive(Clone, Copy, Debug)]\npub struct {handle};\n\nimpl {handle} {{")?;
+            writeln!(
+                code,
+                "\n/// `enum {name}` of the kernel: its enumerators' values on the running kernel."
+            )?;
+            writeln!(
+                code,
+                "#[derive(Clone, Copy, Debug)]\npub struct {handle};\n\nimpl {handle} {{"
+            )?;
             for (variant, _) in &ty.enumerators {
                 if fields.as_ref().is_some_and(|f| !f.contains(variant)) {
                     continue;
@@ -239,12 +282,12 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
             code,
             "\n/// `{keyword} {name}` of the kernel: a handle whose accessors each read\n\
              /// one field (`bpf_probe_read_kernel`) at the running kernel's offset.\n\
-             #[derive(Clone, Copy, Debug, PartialEq, Eq)]\n\
-             pub struct {handle} {{\n    addr: u64,\n}}\n\n\
+             #[derive(Clone, Copy, PartialEq, Eq)]\n\
+             pub struct {handle} {{\n    addr: ::iu_ebpf::kernel::KernelAddr,\n}}\n\n\
              impl ::iu_ebpf::kernel::KernelType for {handle} {{\n    \
              const TYPE_NAME: &'static str = \"{name}\";\n    \
-             #[inline(always)]\n    fn from_addr(addr: u64) -> Self {{\n        {handle} {{ addr }}\n    }}\n    \
-             #[inline(always)]\n    fn addr(self) -> u64 {{\n        self.addr\n    }}\n}}\n\n\
+             #[inline(always)]\n    fn from_kernel_addr(addr: ::iu_ebpf::kernel::KernelAddr) -> Self {{\n        {handle} {{ addr }}\n    }}\n    \
+             #[inline(always)]\n    fn kernel_addr(self) -> ::iu_ebpf::kernel::KernelAddr {{\n        self.addr\n    }}\n}}\n\n\
              impl {handle} {{\n"
         )?;
         let mut all = Vec::new();
@@ -302,9 +345,9 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
                     site(8, 'p')
                 ),
                 Access::Address => format!(
-                    "    /// The address `{field}` holds, `None` if the read faults.\n    #[inline(always)]\n    \
-                     pub fn {m}(self) -> Option<u64> {{\n        \
-                     ::iu_ebpf::kernel::__read::<u64>(self.addr, {})\n    }}\n",
+                    "    /// The (opaque) address `{field}` holds, `None` if the read faults.\n    #[inline(always)]\n    \
+                     pub fn {m}(self) -> Option<::iu_ebpf::kernel::KernelAddr> {{\n        \
+                     ::iu_ebpf::kernel::__read_addr(self.addr, {})\n    }}\n",
                     site(8, 'p')
                 ),
                 Access::Array(t, n, total) => format!(
@@ -316,7 +359,7 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
                 Access::Embedded(h) => format!(
                     "    /// The `{field}` inside this object (no read).\n    #[inline(always)]\n    \
                      pub fn {m}(self) -> {h} {{\n        \
-                     <{h} as ::iu_ebpf::kernel::KernelType>::from_addr(self.addr.wrapping_add({}))\n    }}\n",
+                     <{h} as ::iu_ebpf::kernel::KernelType>::from_kernel_addr(self.addr.__offset({}))\n    }}\n",
                     site(0, 'c')
                 ),
             };
@@ -342,14 +385,26 @@ mod tests {
     fn task_struct_fields_become_accessors() {
         let code = generate(
             &host(),
-            &["task_struct:pid,tgid,real_parent,comm,__state,se".into(), "sched_entity:vruntime".into()],
+            &[
+                "task_struct:pid,tgid,real_parent,comm,__state,se".into(),
+                "sched_entity:vruntime".into(),
+            ],
             "test",
         )
         .expect("generate");
         assert!(code.contains("pub fn pid(self) -> Option<i32>"), "{code}");
-        assert!(code.contains("pub fn real_parent(self) -> Option<TaskStruct>"), "{code}");
-        assert!(code.contains("pub fn comm(self) -> Option<[u8; 16]>"), "{code}");
-        assert!(code.contains("pub fn __state(self) -> Option<u32>"), "{code}");
+        assert!(
+            code.contains("pub fn real_parent(self) -> Option<TaskStruct>"),
+            "{code}"
+        );
+        assert!(
+            code.contains("pub fn comm(self) -> Option<[u8; 16]>"),
+            "{code}"
+        );
+        assert!(
+            code.contains("pub fn __state(self) -> Option<u32>"),
+            "{code}"
+        );
         assert!(code.contains("pub fn se(self) -> SchedEntity"), "{code}");
         assert!(code.contains("\"o|task_struct|pid|4|i\""), "{code}");
     }
@@ -359,7 +414,10 @@ mod tests {
         // `sk_buff.pkt_type` is a bitfield; `task_struct.pids`-like arrays
         // of structs: `signal_struct.rlim` (struct rlimit[16]).
         let err = generate(&host(), &["sk_buff:pkt_type".into()], "test").unwrap_err();
-        assert!(format!("{err}").contains("bitfields are not supported"), "{err}");
+        assert!(
+            format!("{err}").contains("bitfields are not supported"),
+            "{err}"
+        );
         let err = generate(&host(), &["signal_struct:rlim".into()], "test").unwrap_err();
         assert!(format!("{err}").contains("arrays of structs"), "{err}");
         let err = generate(&host(), &["task_struct:no_such".into()], "test").unwrap_err();
@@ -369,6 +427,9 @@ mod tests {
     #[test]
     fn enums_generate_their_enumerators() {
         let code = generate(&host(), &["pid_type".into()], "test").expect("generate");
-        assert!(code.contains("enum_value!(pid_type::PIDTYPE_TGID)"), "{code}");
+        assert!(
+            code.contains("enum_value!(pid_type::PIDTYPE_TGID)"),
+            "{code}"
+        );
     }
 }

@@ -58,7 +58,10 @@ pub(crate) fn core_value(record: &str) -> u64 {
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
         parts.next().unwrap_or(""),
-        parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
+        parts
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0),
     );
     KERNEL.with(|k| {
         let mut k = k.borrow_mut();
@@ -112,7 +115,7 @@ pub(crate) fn current_task() -> u64 {
 /// let task = KernelObject::new("task_struct");
 /// task.set("pid", 42i32).set_ptr("real_parent", &parent);
 /// let offset = iu_ebpf::core_value!("o|task_struct|pid|4|i");
-/// assert_eq!(iu_ebpf::memory::read_kernel::<i32>(task.addr() + offset), Some(42));
+/// assert_eq!(iu_ebpf::kernel::__read::<i32>(task.kernel_addr(), offset), Some(42));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelObject {
@@ -137,8 +140,13 @@ impl KernelObject {
     }
 
     /// The object's simulated kernel address.
-    pub fn addr(&self) -> u64 {
-        self.addr
+    pub fn kernel_addr(&self) -> crate::kernel::KernelAddr {
+        crate::kernel::KernelAddr::new(self.addr)
+    }
+
+    /// A generated handle (`TaskStruct`) on this object.
+    pub fn handle<T: crate::kernel::KernelType>(&self) -> T {
+        T::from_kernel_addr(self.kernel_addr())
     }
 
     /// Sets field `path` (`"pid"`, or `"se.vruntime"` for a nested one).
@@ -148,7 +156,10 @@ impl KernelObject {
             let mut k = k.borrow_mut();
             let off = k.offset(&self.type_name, path, bytes.len() as u64);
             let addr = self.addr;
-            let region = k.memory.get_mut(&addr).expect("simulated objects are never freed");
+            let region = k
+                .memory
+                .get_mut(&addr)
+                .expect("simulated objects are never freed");
             let off = off as usize;
             assert!(
                 off + bytes.len() <= region.len(),

@@ -45,7 +45,10 @@ fn prints_each_exec_with_pid_parent_uid_and_path() {
         assert_eq!(row[1], me.to_string(), "parent pid: {row:?}");
         assert_eq!(row[2], uid.to_string(), "uid: {row:?}");
         assert_eq!(row[3], "true", "comm: {row:?}");
-        assert_eq!(row[4], parent_comm, "parent comm (CO-RE real_parent->comm): {row:?}");
+        assert_eq!(
+            row[4], parent_comm,
+            "parent comm (CO-RE real_parent->comm): {row:?}"
+        );
         assert_eq!(row[5], true_path, "filename: {row:?}");
     }
 }

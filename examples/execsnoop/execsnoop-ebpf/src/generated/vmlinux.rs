@@ -5,19 +5,19 @@
 
 /// `struct task_struct` of the kernel: a handle whose accessors each read
 /// one field (`bpf_probe_read_kernel`) at the running kernel's offset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TaskStruct {
-    addr: u64,
+    addr: ::iu_ebpf::kernel::KernelAddr,
 }
 
 impl ::iu_ebpf::kernel::KernelType for TaskStruct {
     const TYPE_NAME: &'static str = "task_struct";
     #[inline(always)]
-    fn from_addr(addr: u64) -> Self {
+    fn from_kernel_addr(addr: ::iu_ebpf::kernel::KernelAddr) -> Self {
         TaskStruct { addr }
     }
     #[inline(always)]
-    fn addr(self) -> u64 {
+    fn kernel_addr(self) -> ::iu_ebpf::kernel::KernelAddr {
         self.addr
     }
 }
@@ -31,16 +31,25 @@ impl TaskStruct {
     /// `tgid`, `None` if the read faults.
     #[inline(always)]
     pub fn tgid(self) -> Option<i32> {
-        ::iu_ebpf::kernel::__read::<i32>(self.addr, ::iu_ebpf::core_value!("o|task_struct|tgid|4|i"))
+        ::iu_ebpf::kernel::__read::<i32>(
+            self.addr,
+            ::iu_ebpf::core_value!("o|task_struct|tgid|4|i"),
+        )
     }
     /// `real_parent`, `None` if it is null or the read faults.
     #[inline(always)]
     pub fn real_parent(self) -> Option<TaskStruct> {
-        ::iu_ebpf::kernel::__read_ptr::<TaskStruct>(self.addr, ::iu_ebpf::core_value!("o|task_struct|real_parent|8|p"))
+        ::iu_ebpf::kernel::__read_ptr::<TaskStruct>(
+            self.addr,
+            ::iu_ebpf::core_value!("o|task_struct|real_parent|8|p"),
+        )
     }
     /// `comm`, `None` if the read faults.
     #[inline(always)]
     pub fn comm(self) -> Option<[u8; 16]> {
-        ::iu_ebpf::kernel::__read::<[u8; 16]>(self.addr, ::iu_ebpf::core_value!("o|task_struct|comm|16|a"))
+        ::iu_ebpf::kernel::__read::<[u8; 16]>(
+            self.addr,
+            ::iu_ebpf::core_value!("o|task_struct|comm|16|a"),
+        )
     }
 }
