@@ -238,7 +238,7 @@ fn resolve_field(btf: &Btf, root: u32, record: &Record) -> std::result::Result<u
             shape_name(record.shape)
         ));
     }
-    let bitfield = m.bitfield_size != 0 || bit_offset % 8 != 0;
+    let bitfield = m.bitfield_size != 0 || !bit_offset.is_multiple_of(8);
     let size = btf.size_of(m.type_id).unwrap_or(0);
     Ok(match record.kind {
         'e' => 1,
@@ -520,7 +520,7 @@ impl Poisoned {
             program: name.clone(),
             target: record.target(),
             reason: reason.clone(),
-            line: line.or(site),
+            line: line.or(site).map(Box::new),
         }
     }
 }

@@ -285,8 +285,8 @@ pub enum Error {
         target: String,
         /// Why it does not resolve (`no field `state``).
         reason: String,
-        /// The Rust line of the read.
-        line: Option<crate::SourceLine>,
+        /// The Rust line of the read (boxed: keeps `Error` small).
+        line: Option<Box<crate::SourceLine>>,
     },
 
     /// A CO-RE record cannot be resolved at all: the kernel's candidate

@@ -16,7 +16,7 @@ fn status_field(name: &str) -> u64 {
 }
 
 #[test]
-fn task_fields_match_proc_on_this_kernel() {
+fn co_re_task_fields_match_proc_on_this_kernel() {
     let ebpf = Ebpf::load_file(iu::object_dir().join("co_re")).unwrap();
     let seen = ebpf.array::<u64>("SEEN").unwrap();
     let tid = nix::unistd::gettid().as_raw() as u64;
@@ -67,7 +67,7 @@ fn task_fields_match_proc_on_this_kernel() {
 }
 
 #[test]
-fn a_missing_field_read_unconditionally_is_a_typed_error_with_its_line() {
+fn co_re_missing_field_read_unconditionally_is_a_typed_error_with_its_line() {
     match Ebpf::load_file(iu::object_dir().join("co_re_missing")) {
         Err(Error::CoreRelocation {
             program,
