@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod vmlinux;
 
+use iu_ebpf::tracepoints::syscalls::SysEnter;
 use iu_ebpf::{
     field_exists, helpers,
     kernel::{self, KernelAddr, KernelType},
@@ -17,7 +18,6 @@ use iu_ebpf::{
     programs::TracePointContext,
     tracepoint, type_exists,
 };
-use iu_ebpf::tracepoints::syscalls::SysEnter;
 use vmlinux::{PidType, TaskStruct};
 
 iu_ebpf::license!("GPL");
@@ -39,7 +39,10 @@ impl KernelType for TaskStructOld {
 
 impl TaskStructOld {
     fn state(self) -> Option<i64> {
-        kernel::__read::<i64>(self.0, iu_ebpf::core_value!("o|task_struct___old|state|8|i"))
+        kernel::__read::<i64>(
+            self.0,
+            iu_ebpf::core_value!("o|task_struct___old|state|8|i"),
+        )
     }
 }
 
@@ -76,7 +79,9 @@ fn co_re(_ctx: TracePointContext<SysEnter>) -> u32 {
     let state = if field_exists!(task_struct.__state) {
         task.__state().map(u64::from)
     } else {
-        kernel::cast::<_, TaskStructOld>(task).state().map(|s| s as u64)
+        kernel::cast::<_, TaskStructOld>(task)
+            .state()
+            .map(|s| s as u64)
     };
     set(4, state.unwrap_or(u64::MAX));
     set(5, u64::from(field_exists!(task_struct.__state)));
