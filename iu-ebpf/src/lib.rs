@@ -35,6 +35,7 @@ mod global;
 extern crate self as iu_ebpf;
 
 pub mod helpers;
+pub mod kernel;
 pub mod log;
 pub mod loops;
 pub mod maps;
@@ -53,9 +54,10 @@ pub mod tracepoints;
 
 pub use global::Global;
 pub use iu_macros::{
-    Pod, cgroup_skb, cgroup_sock, classifier, debug, error, fentry, fexit, fmod_ret, global, info,
-    kprobe, kretprobe, license, logger, lsm, map, perf_event, printk, raw_tracepoint,
-    socket_filter, syscall, trace, tracepoint, uprobe, uretprobe, version, warn, xdp,
+    Pod, cgroup_skb, cgroup_sock, classifier, core_value, debug, enum_value, error, fentry, fexit,
+    field_exists, field_signed, field_size, fmod_ret, global, info, kprobe, kretprobe, license,
+    logger, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, syscall, trace,
+    tracepoint, type_exists, type_id, type_size, uprobe, uretprobe, version, warn, xdp,
 };
 pub use pod::Pod;
 

@@ -29,6 +29,11 @@
 //! assert_eq!(iu_ebpf::helpers::tid(), 43);
 //! ```
 
+mod kernel;
+
+pub use kernel::{KernelObject, remove_field, remove_type, set_current_task, set_enum_value};
+pub(crate) use kernel::{core_value, current_task};
+
 use core::cell::{Cell, RefCell};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -172,6 +177,7 @@ pub fn reset() {
     state().log.borrow_mut().len = 0;
     state().memory.borrow_mut().1.len = 0;
     state().syscall_args.set(None);
+    kernel::reset();
 }
 
 pub(crate) fn epoch() -> u64 {
@@ -227,6 +233,8 @@ pub(crate) fn read_memory<T: crate::Pod>(addr: u64) -> Option<T> {
     memory_at(addr, |bytes| {
         T::from_bytes(bytes?.get(..core::mem::size_of::<T>())?)
     })
+    // Then the objects of the simulated kernel (`KernelObject`).
+    .or_else(|| T::from_bytes(&kernel::read(addr, core::mem::size_of::<T>())?))
 }
 
 pub(crate) fn read_memory_str(addr: u64, buf: &mut [u8]) -> Option<&[u8]> {

@@ -19,6 +19,7 @@
 use proc_macro::TokenStream;
 
 mod abi;
+mod kernel;
 mod log;
 mod map;
 mod printk;
@@ -497,4 +498,113 @@ pub fn logger(input: TokenStream) -> TokenStream {
     abi::logger(input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+/// The relocated value of one CO-RE access site, from its record text
+/// `"kind|type|path|local size|shape"`. Emitted by `cargo xtask codegen
+/// vmlinux`; programs use the typed macros below.
+///
+/// ```ignore
+/// let offset: u64 = iu_ebpf::core_value!("o|task_struct|pid|4|i");
+/// ```
+#[proc_macro]
+pub fn core_value(input: TokenStream) -> TokenStream {
+    kernel::core_value(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Whether the running kernel's struct has the field: a `bool` the
+/// verifier branches on at load time (the other branch is dead code), so
+/// one object handles fields that were renamed between kernels.
+///
+/// ```ignore
+/// let state = if iu_ebpf::field_exists!(task_struct.__state) { prev.__state()? as u64 } else { prev.state()? as u64 };
+/// ```
+#[proc_macro]
+pub fn field_exists(input: TokenStream) -> TokenStream {
+    kernel::field_exists(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// The size in bytes of a field in the running kernel (`u64`).
+///
+/// ```ignore
+/// let size = iu_ebpf::field_size!(task_struct.comm);
+/// ```
+#[proc_macro]
+pub fn field_size(input: TokenStream) -> TokenStream {
+    kernel::field_size(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Whether a field of the running kernel is a signed integer (`bool`).
+///
+/// ```ignore
+/// let signed = iu_ebpf::field_signed!(task_struct.pid);
+/// ```
+#[proc_macro]
+pub fn field_signed(input: TokenStream) -> TokenStream {
+    kernel::field_signed(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Whether the running kernel has the type (`bool`).
+///
+/// ```ignore
+/// if iu_ebpf::type_exists!(struct bpf_iter_num) { /* ... */ }
+/// ```
+#[proc_macro]
+pub fn type_exists(input: TokenStream) -> TokenStream {
+    kernel::type_exists(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// The size in bytes of a type in the running kernel (`u64`).
+///
+/// ```ignore
+/// let size = iu_ebpf::type_size!(struct task_struct);
+/// ```
+#[proc_macro]
+pub fn type_size(input: TokenStream) -> TokenStream {
+    kernel::type_size(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// The BTF id of a type in the running kernel (`u64`).
+///
+/// ```ignore
+/// let id = iu_ebpf::type_id!(struct task_struct);
+/// ```
+#[proc_macro]
+pub fn type_id(input: TokenStream) -> TokenStream {
+    kernel::type_id(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// The value of an enumerator in the running kernel, `None` if the
+/// kernel's enum lacks it (`Option<u64>`).
+///
+/// ```ignore
+/// let tgid = iu_ebpf::enum_value!(pid_type::PIDTYPE_TGID);
+/// ```
+#[proc_macro]
+pub fn enum_value(input: TokenStream) -> TokenStream {
+    kernel::enum_value(input.into(), &call_site())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Where a CO-RE macro is invoked (`file:line:column`): part of its
+/// record, so that each site has its own record and section, and a
+/// refusal can name it.
+fn call_site() -> String {
+    let span = proc_macro::Span::call_site();
+    format!("{}:{}:{}", span.file(), span.line(), span.column())
 }

@@ -188,6 +188,8 @@ impl EbpfLoader {
             guarded("applying CO-RE relocations", || obj.relocate_btf(kernel))?
                 .map_err(|e| Error::Relocation(chain(&e)))?;
         }
+        // iu's own CO-RE sites (`iu_ebpf::kernel`).
+        let core_sites = crate::core_relo::relocate(&file, &mut obj)?;
 
         let can_abort = crate::placeholders::object_can_abort(&obj);
         let mut maps = HashMap::new();
@@ -436,6 +438,11 @@ impl EbpfLoader {
             let btf = btf_bytes.as_deref().unwrap_or_default();
             let fd = load_program(&spec, self.log_size, || {
                 with_debug(function, btf, |debug| (debug.files(), debug.lines()))
+            })
+            .map_err(|e| {
+                core_sites.explain(e, &function.instructions, || {
+                    with_debug(function, btf, |debug| debug.lines())
+                })
             })?;
             programs.insert(
                 name.clone(),

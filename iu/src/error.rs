@@ -269,6 +269,35 @@ pub enum Error {
         /// The I/O error.
         source: io::Error,
     },
+
+    // --- CO-RE (issue #13) ---
+    /// A program reads a kernel field or type (through `iu_ebpf::kernel`
+    /// handles) that the running kernel lacks, on a path no
+    /// `field_exists!`/`type_exists!` check rules out.
+    #[error(
+        "program `{program}` reads `{target}`, which this kernel cannot provide ({reason}){}; guard the read with `iu_ebpf::field_exists!` (or `type_exists!`) and handle the other kernels, or read another field",
+        line.as_ref().map(|l| format!(" at {l}")).unwrap_or_default()
+    )]
+    CoreRelocation {
+        /// The program.
+        program: String,
+        /// The type and field path (`task_struct.state`).
+        target: String,
+        /// Why it does not resolve (`no field `state``).
+        reason: String,
+        /// The Rust line of the read (boxed: keeps `Error` small).
+        line: Option<Box<crate::SourceLine>>,
+    },
+
+    /// A CO-RE record cannot be resolved at all: the kernel's candidate
+    /// types disagree, or the object's records are inconsistent.
+    #[error("CO-RE relocation of `{target}`: {reason}")]
+    CoreRecord {
+        /// The type and field path.
+        target: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl Error {

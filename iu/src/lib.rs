@@ -15,7 +15,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod btf;
 mod btf_linkage;
+mod core_relo;
 mod ebpf;
 mod error;
 pub mod features;

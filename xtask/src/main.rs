@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod codegen;
+mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
 mod provenance;
@@ -63,6 +64,9 @@ enum Cmd {
 enum Codegen {
     /// Record structs for `TracePointContext<T>` from tracepoint format files.
     Tracepoint(codegen::CodegenArgs),
+    /// Typed CO-RE handles on kernel structs, unions and enums, from the
+    /// kernel's BTF (`iu_ebpf::kernel`).
+    Vmlinux(codegen_vmlinux::VmlinuxArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
             toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
         }
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
+        Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,8 +14,9 @@ pub const FILENAME_LEN: usize = 256;
 pub struct ExecEvent {
     /// The process id.
     pub pid: u32,
-    /// The parent's process id (0 if it forked before the program was
-    /// attached).
+    /// The parent's process id: `task->real_parent->tgid`, read through
+    /// CO-RE (or the fork the program saw, if that read fails; 0 if
+    /// neither).
     pub ppid: u32,
     /// The user id.
     pub uid: u32,
@@ -23,6 +24,8 @@ pub struct ExecEvent {
     pub _pad: u32,
     /// The command name after exec, NUL-padded.
     pub comm: [u8; 16],
+    /// The parent's command name (`task->real_parent->comm`), NUL-padded.
+    pub parent_comm: [u8; 16],
     /// The executed path, NUL-terminated.
     pub filename: [u8; FILENAME_LEN],
 }
@@ -31,6 +34,11 @@ impl ExecEvent {
     /// The command name as text.
     pub fn comm(&self) -> &str {
         until_nul(&self.comm)
+    }
+
+    /// The parent's command name as text.
+    pub fn parent_comm(&self) -> &str {
+        until_nul(&self.parent_comm)
     }
 
     /// The executed path as text.

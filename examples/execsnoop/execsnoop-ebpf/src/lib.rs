@@ -1,5 +1,7 @@
-//! Sends one event per `execve` — pid, parent pid, uid, command and path —
-//! through a ring buffer.
+//! Sends one event per `execve` — pid, parent pid and command, uid, command
+//! and path — through a ring buffer. The parent comes from the current
+//! task's `real_parent`, read through CO-RE handles (`generated/`), so the
+//! one object runs on every kernel with BTF.
 //!
 //! The programs and maps live in this library so that they can be tested on
 //! the host with `cargo test`; `src/main.rs` turns them into the BPF object.
@@ -7,13 +9,16 @@
 #![forbid(unsafe_code)]
 
 use execsnoop_common::{ExecEvent, FILENAME_LEN};
+use generated::vmlinux::TaskStruct;
 use iu_ebpf::{
-    helpers, map,
+    helpers, kernel, map,
     maps::{BPF_ANY, LruHashMap, RingBuf},
     programs::TracePointContext,
     tracepoint,
     tracepoints::sched::{ProcessExec, ProcessFork},
 };
+
+mod generated;
 
 iu_ebpf::license!("GPL");
 
@@ -43,12 +48,15 @@ pub fn fork(ctx: TracePointContext<ProcessFork>) -> u32 {
 pub fn execsnoop(ctx: TracePointContext<ProcessExec>) -> u32 {
     let args = ctx.args();
     let pid = args.pid as u32;
+    let parent = kernel::current_task::<TaskStruct>().real_parent();
+    let ppid = parent.and_then(|p| p.tgid()).map(|tgid| tgid as u32);
     let mut event = ExecEvent {
         pid,
-        ppid: PARENTS.get(&pid).unwrap_or(0),
+        ppid: ppid.or_else(|| PARENTS.get(&pid)).unwrap_or(0),
         uid: helpers::uid_gid().0,
         _pad: 0,
         comm: helpers::comm(),
+        parent_comm: parent.and_then(|p| p.comm()).unwrap_or([0; 16]),
         filename: [0; FILENAME_LEN],
     };
     ctx.read_str(args.filename, &mut event.filename);

@@ -66,3 +66,20 @@ fn an_unknown_parent_is_zero_and_long_paths_are_cut() {
     assert_eq!(event.filename().as_bytes(), &LONG[..FILENAME_LEN - 1]);
     assert_eq!(event.filename[FILENAME_LEN - 1], 0);
 }
+
+#[test]
+fn the_parent_comes_from_the_current_tasks_real_parent() {
+    let _session = sim::session();
+    // The simulated kernel: task 400 whose real parent is process 350,
+    // "bash"; no fork was seen.
+    let parent = sim::KernelObject::new("task_struct");
+    parent.set("tgid", 350i32).set_str::<16>("comm", "bash");
+    let task = sim::KernelObject::new("task_struct");
+    task.set("pid", 400i32).set_ptr("real_parent", &parent);
+    sim::set_current_task(&task);
+
+    assert_eq!(execsnoop(exec(400, b"/usr/bin/ls\0")), 0);
+    let event: ExecEvent = EVENTS.take_record().expect("one event per exec");
+    assert_eq!((event.pid, event.ppid), (400, 350));
+    assert_eq!(event.parent_comm(), "bash");
+}

@@ -45,8 +45,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let _exec = ebpf.tracepoint("execsnoop")?.attach()?;
     log::info!("tracing execs; Ctrl-C to stop");
     println!(
-        "{:>8} {:>8} {:>6} {:<16} FILENAME",
-        "PID", "PPID", "UID", "COMM"
+        "{:>8} {:>8} {:>6} {:<16} {:<16} FILENAME",
+        "PID", "PPID", "UID", "COMM", "PCOMM"
     );
     let stop = async {
         match args.duration {
@@ -62,7 +62,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             event = events.next() => match event {
                 Some(event) => {
                     let e = event?;
-                    println!("{:>8} {:>8} {:>6} {:<16} {}", e.pid, e.ppid, e.uid, e.comm(), e.filename());
+                    println!(
+                        "{:>8} {:>8} {:>6} {:<16} {:<16} {}",
+                        e.pid,
+                        e.ppid,
+                        e.uid,
+                        e.comm(),
+                        e.parent_comm(),
+                        e.filename()
+                    );
                 }
                 None => break,
             },

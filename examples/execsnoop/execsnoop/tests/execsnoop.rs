@@ -6,6 +6,10 @@ use std::process::Command;
 
 #[test]
 fn prints_each_exec_with_pid_parent_uid_and_path() {
+    // The parent is the thread that spawns the children (the kernel's
+    // `real_parent`), whose command name is this test thread's.
+    let parent_comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    let parent_comm = parent_comm.trim().to_owned();
     let true_path = ["/usr/bin/true", "/bin/true"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -41,6 +45,10 @@ fn prints_each_exec_with_pid_parent_uid_and_path() {
         assert_eq!(row[1], me.to_string(), "parent pid: {row:?}");
         assert_eq!(row[2], uid.to_string(), "uid: {row:?}");
         assert_eq!(row[3], "true", "comm: {row:?}");
-        assert_eq!(row[4], true_path, "filename: {row:?}");
+        assert_eq!(
+            row[4], parent_comm,
+            "parent comm (CO-RE real_parent->comm): {row:?}"
+        );
+        assert_eq!(row[5], true_path, "filename: {row:?}");
     }
 }

@@ -28,6 +28,7 @@ pub fn perf_output(ctx: TracePointContext<ProcessExec>) -> u32 {
         uid: helpers::uid_gid().0,
         _pad: 0,
         comm: helpers::comm(),
+        parent_comm: [0; 16],
         filename: [0; FILENAME_LEN],
     };
     ctx.read_str(args.filename, &mut event.filename);

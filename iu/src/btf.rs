@@ -1,0 +1,427 @@
+//! A small reader of BTF type information (the kernel's
+//! `/sys/kernel/btf/vmlinux`, or a `.BTF` section), for CO-RE relocations
+//! and `cargo xtask codegen vmlinux`.
+//!
+//! Only what those need is decoded: names, kinds, sizes, members,
+//! enumerators, array shapes and references. Everything is checked against
+//! the buffer's length, so a malformed file is an error, never a panic.
+//!
+//! ```no_run
+//! let btf = iu::btf::Btf::parse(std::fs::read("/sys/kernel/btf/vmlinux")?)?;
+//! let task = btf.by_name("task_struct").next().expect("task_struct");
+//! println!("task_struct is {} bytes", btf.size_of(task).unwrap_or(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+
+/// BTF kinds (`BTF_KIND_*`).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Void,
+    Int,
+    Ptr,
+    Array,
+    Struct,
+    Union,
+    Enum,
+    Fwd,
+    Typedef,
+    Volatile,
+    Const,
+    Restrict,
+    Func,
+    FuncProto,
+    Var,
+    Datasec,
+    Float,
+    DeclTag,
+    TypeTag,
+    Enum64,
+}
+
+impl Kind {
+    fn from_raw(raw: u32) -> Option<Kind> {
+        use Kind::*;
+        Some(match raw {
+            0 => Void,
+            1 => Int,
+            2 => Ptr,
+            3 => Array,
+            4 => Struct,
+            5 => Union,
+            6 => Enum,
+            7 => Fwd,
+            8 => Typedef,
+            9 => Volatile,
+            10 => Const,
+            11 => Restrict,
+            12 => Func,
+            13 => FuncProto,
+            14 => Var,
+            15 => Datasec,
+            16 => Float,
+            17 => DeclTag,
+            18 => TypeTag,
+            19 => Enum64,
+            _ => return None,
+        })
+    }
+
+    /// The C keyword of a named kind, as CO-RE records spell it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Kind::Struct => "struct",
+            Kind::Union => "union",
+            Kind::Enum | Kind::Enum64 => "enum",
+            Kind::Typedef => "typedef",
+            Kind::Fwd => "fwd",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Func => "func",
+            _ => "",
+        }
+    }
+}
+
+/// A member of a struct or union.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (empty for an anonymous struct or union member).
+    pub name: String,
+    /// Its type id.
+    pub type_id: u32,
+    /// Offset from the start of the parent, in bits.
+    pub bit_offset: u32,
+    /// Width of a bitfield in bits, 0 for an ordinary member.
+    pub bitfield_size: u32,
+}
+
+/// One type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Type {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name (empty if anonymous).
+    pub name: String,
+    /// Size in bytes (ints, structs, unions, enums, floats, datasecs).
+    pub size: u32,
+    /// The type this one refers to (pointers, typedefs, modifiers, vars,
+    /// funcs; an array's element type; a function prototype's return).
+    pub type_id: u32,
+    /// Struct and union members.
+    pub members: Vec<Member>,
+    /// Enumerators: name and value (sign-extended for signed enums).
+    pub enumerators: Vec<(String, u64)>,
+    /// An array's number of elements.
+    pub nelems: u32,
+    /// An int's encoding flag `BTF_INT_SIGNED`.
+    pub signed: bool,
+}
+
+/// Errors reading BTF.
+#[derive(Debug, thiserror::Error)]
+pub enum BtfError {
+    /// The data is not BTF, or is truncated.
+    #[error("malformed BTF: {0}")]
+    Malformed(String),
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Parsed BTF: the types by id (id 0 is `void`) and an index by name.
+#[derive(Debug)]
+pub struct Btf {
+    types: Vec<Type>,
+    by_name: HashMap<String, Vec<u32>>,
+}
+
+fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
+    data.get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| BtfError::Malformed(format!("truncated at byte {at}")))
+}
+
+impl Btf {
+    /// Reads and parses a BTF file.
+    ///
+    /// ```no_run
+    /// let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Btf, BtfError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| BtfError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Btf::parse(data)
+    }
+
+    /// Parses raw BTF (little-endian: the hosts iu runs on).
+    ///
+    /// ```no_run
+    /// let btf = iu::btf::Btf::parse(std::fs::read("/sys/kernel/btf/vmlinux")?)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse(data: impl AsRef<[u8]>) -> Result<Btf, BtfError> {
+        let data = data.as_ref();
+        let magic = data
+            .get(..2)
+            .ok_or_else(|| BtfError::Malformed("empty".into()))?;
+        if magic != [0x9f, 0xeb] {
+            return Err(BtfError::Malformed(
+                "bad magic (not little-endian BTF)".into(),
+            ));
+        }
+        let hdr_len = u32_at(data, 4)? as usize;
+        let type_off = u32_at(data, 8)? as usize;
+        let type_len = u32_at(data, 12)? as usize;
+        let str_off = u32_at(data, 16)? as usize;
+        let str_len = u32_at(data, 20)? as usize;
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off)?;
+            data.get(start..start.checked_add(len)?)
+        };
+        let types_data = section(type_off, type_len)
+            .ok_or_else(|| BtfError::Malformed("type section out of bounds".into()))?;
+        let strings = section(str_off, str_len)
+            .ok_or_else(|| BtfError::Malformed("string section out of bounds".into()))?;
+        let string = |off: u32| -> Result<String, BtfError> {
+            let rest = strings
+                .get(off as usize..)
+                .ok_or_else(|| BtfError::Malformed(format!("string offset {off}")))?;
+            let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+            Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+        };
+        let mut types = vec![Type {
+            kind: Kind::Void,
+            name: String::new(),
+            size: 0,
+            type_id: 0,
+            members: Vec::new(),
+            enumerators: Vec::new(),
+            nelems: 0,
+            signed: false,
+        }];
+        let mut at = 0usize;
+        while at < types_data.len() {
+            let name_off = u32_at(types_data, at)?;
+            let info = u32_at(types_data, at + 4)?;
+            let size_or_type = u32_at(types_data, at + 8)?;
+            at += 12;
+            let vlen = (info & 0xffff) as usize;
+            let kind_flag = info >> 31 != 0;
+            let kind = Kind::from_raw((info >> 24) & 0x1f).ok_or_else(|| {
+                BtfError::Malformed(format!("unknown kind {}", (info >> 24) & 0x1f))
+            })?;
+            let mut ty = Type {
+                kind,
+                name: string(name_off)?,
+                size: 0,
+                type_id: 0,
+                members: Vec::new(),
+                enumerators: Vec::new(),
+                nelems: 0,
+                signed: false,
+            };
+            match kind {
+                Kind::Int | Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 => {
+                    ty.size = size_or_type
+                }
+                Kind::Float | Kind::Datasec => ty.size = size_or_type,
+                _ => ty.type_id = size_or_type,
+            }
+            match kind {
+                Kind::Int => {
+                    let enc = u32_at(types_data, at)?;
+                    ty.signed = (enc >> 24) & 1 != 0;
+                    at += 4;
+                }
+                Kind::Array => {
+                    ty.type_id = u32_at(types_data, at)?;
+                    ty.nelems = u32_at(types_data, at + 8)?;
+                    at += 12;
+                }
+                Kind::Struct | Kind::Union => {
+                    for _ in 0..vlen {
+                        let offset = u32_at(types_data, at + 8)?;
+                        let (bit_offset, bitfield_size) = if kind_flag {
+                            (offset & 0xff_ffff, offset >> 24)
+                        } else {
+                            (offset, 0)
+                        };
+                        ty.members.push(Member {
+                            name: string(u32_at(types_data, at)?)?,
+                            type_id: u32_at(types_data, at + 4)?,
+                            bit_offset,
+                            bitfield_size,
+                        });
+                        at += 12;
+                    }
+                }
+                Kind::Enum => {
+                    for _ in 0..vlen {
+                        let raw = u32_at(types_data, at + 4)?;
+                        let value = if kind_flag {
+                            raw as i32 as i64 as u64
+                        } else {
+                            u64::from(raw)
+                        };
+                        ty.enumerators
+                            .push((string(u32_at(types_data, at)?)?, value));
+                        at += 8;
+                    }
+                    ty.signed = kind_flag;
+                }
+                Kind::Enum64 => {
+                    for _ in 0..vlen {
+                        let lo = u64::from(u32_at(types_data, at + 4)?);
+                        let hi = u64::from(u32_at(types_data, at + 8)?);
+                        ty.enumerators
+                            .push((string(u32_at(types_data, at)?)?, hi << 32 | lo));
+                        at += 12;
+                    }
+                    ty.signed = kind_flag;
+                }
+                Kind::FuncProto => at += 8 * vlen,
+                Kind::Var | Kind::DeclTag => at += 4,
+                Kind::Datasec => at += 12 * vlen,
+                _ => {}
+            }
+            types.push(ty);
+        }
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        for (id, ty) in types.iter().enumerate() {
+            if !ty.name.is_empty() {
+                by_name
+                    .entry(essential_name(&ty.name).to_owned())
+                    .or_default()
+                    .push(id as u32);
+            }
+        }
+        Ok(Btf { types, by_name })
+    }
+
+    /// The type with id `id`.
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// assert_eq!(btf.get(0).map(|t| t.kind), Some(iu::btf::Kind::Void));
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn get(&self, id: u32) -> Option<&Type> {
+        self.types.get(id as usize)
+    }
+
+    /// Number of types, `void` included.
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// println!("{} types", btf.len());
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Whether only `void` is there.
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// assert!(!btf.is_empty());
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.types.len() <= 1
+    }
+
+    /// The ids of the types whose name, `___flavor` suffix removed, is
+    /// `name`'s, `___flavor` suffix removed.
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// let ids: Vec<u32> = btf.by_name("task_struct___old").collect();
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn by_name(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
+        self.by_name
+            .get(essential_name(name))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Skips typedefs and modifiers (`const`, `volatile`, `restrict`, type
+    /// tags) to the type they name.
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// let pid_t = btf.by_name("pid_t").next().unwrap_or(0);
+    /// let int = btf.skip_mods_and_typedefs(pid_t);
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn skip_mods_and_typedefs(&self, mut id: u32) -> u32 {
+        for _ in 0..64 {
+            match self.get(id).map(|t| t.kind) {
+                Some(
+                    Kind::Typedef | Kind::Const | Kind::Volatile | Kind::Restrict | Kind::TypeTag,
+                ) => id = self.types[id as usize].type_id,
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// Size in bytes of type `id`, following typedefs and arrays; `None`
+    /// for types without a size (functions, `void`).
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// let size = btf.by_name("task_struct").next().and_then(|id| btf.size_of(id));
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn size_of(&self, id: u32) -> Option<u64> {
+        let id = self.skip_mods_and_typedefs(id);
+        let ty = self.get(id)?;
+        match ty.kind {
+            Kind::Int
+            | Kind::Struct
+            | Kind::Union
+            | Kind::Enum
+            | Kind::Enum64
+            | Kind::Float
+            | Kind::Datasec => Some(u64::from(ty.size)),
+            Kind::Ptr => Some(8),
+            Kind::Array => Some(self.size_of(ty.type_id)? * u64::from(ty.nelems)),
+            _ => None,
+        }
+    }
+}
+
+/// A name without its `___flavor` suffix (`task_struct___old` is
+/// `task_struct`), as libbpf compares them.
+///
+/// ```
+/// assert_eq!(iu::btf::essential_name("task_struct___v1"), "task_struct");
+/// assert_eq!(iu::btf::essential_name("__state"), "__state");
+/// ```
+pub fn essential_name(name: &str) -> &str {
+    // libbpf's `bpf_core_essential_name_len`: the last `X___Y` where X and
+    // Y are not underscores.
+    let b = name.as_bytes();
+    for i in (0..b.len().saturating_sub(4)).rev() {
+        if b[i] != b'_' && &b[i + 1..i + 4] == b"___" && b[i + 4] != b'_' {
+            return &name[..=i];
+        }
+    }
+    name
+}
