@@ -350,6 +350,8 @@ fn insn(code: u8, dst: u8, off: i16, imm: i32) -> bpf_insn {
 #[derive(Debug, Default)]
 pub(crate) struct Poisoned {
     sites: HashMap<u32, (Record, String)>,
+    /// Poisoned `.BTF.ext` relocations of clang-built objects.
+    clang: Vec<ClangPoison>,
 }
 
 /// The kernel's BTF as this resolver reads it, parsed at most once per
@@ -376,11 +378,15 @@ fn placeholder(insns: &[bpf_insn], i: usize) -> Option<u32> {
 /// every placeholder of every function. Objects without records cost one
 /// scan of their sections, and no BTF.
 pub(crate) fn relocate(file: &object::File<'_>, obj: &mut Object) -> Result<Poisoned> {
+    let clang = relocate_clang(file, obj, None)?;
     let records = records(file)?;
-    if records.is_empty() {
-        return Ok(Poisoned::default());
-    }
-    relocate_with(&records, obj, kernel_btf()?)
+    let mut poisoned = if records.is_empty() {
+        Poisoned::default()
+    } else {
+        relocate_with(&records, obj, kernel_btf()?)?
+    };
+    poisoned.clang = clang;
+    Ok(poisoned)
 }
 
 /// [`relocate`] against a given BTF.
@@ -459,13 +465,19 @@ impl Poisoned {
         insns: &[bpf_insn],
         lines: impl FnOnce() -> Vec<(u32, SourceLine)>,
     ) -> Error {
-        if self.sites.is_empty() {
+        if self.sites.is_empty() && self.clang.is_empty() {
             return error;
         }
         let Error::Verifier { name, log, .. } = &error else {
             return error;
         };
         let text = log.full();
+        if text.contains(&format!("unknown#{CLANG_POISON}")) {
+            return match self.explain_clang(name, text, lines) {
+                Some(e) => e,
+                None => error,
+            };
+        }
         let Some(id) = text
             .match_indices("unknown#")
             .filter_map(|(at, m)| {
@@ -522,6 +534,767 @@ impl Poisoned {
             reason: reason.clone(),
             line: line.or(site).map(Box::new),
         }
+    }
+}
+
+// --- clang-built objects: `.BTF.ext` CO-RE relocations -------------------
+//
+// libbpf's `relo_core.c`, over iu's BTF reader: the access string is
+// parsed into a spec over the object's own BTF (member indices, array
+// indices), matched against each kernel type of the same essential name
+// and kind, and the instruction is patched (ALU imm, LDX/ST/STX offset and
+// size, LD_IMM64). A relocation that does not resolve poisons its
+// instruction with `call 0xbad2310`, as libbpf does; the verifier refuses
+// it only if it is reachable, and [`Poisoned::explain`] then names it.
+
+/// libbpf's poison helper id (`0xbad2310`, "bad relo").
+const CLANG_POISON: u32 = 0x0bad_2310;
+/// libbpf's `BPF_CORE_SPEC_MAX_LEN`.
+const SPEC_MAX_LEN: usize = 64;
+
+/// `enum bpf_core_relo_kind`.
+mod relo_kind {
+    pub const FIELD_BYTE_OFFSET: u32 = 0;
+    pub const FIELD_BYTE_SIZE: u32 = 1;
+    pub const FIELD_EXISTS: u32 = 2;
+    pub const FIELD_SIGNED: u32 = 3;
+    pub const FIELD_LSHIFT_U64: u32 = 4;
+    pub const FIELD_RSHIFT_U64: u32 = 5;
+    pub const TYPE_ID_LOCAL: u32 = 6;
+    pub const TYPE_ID_TARGET: u32 = 7;
+    pub const TYPE_EXISTS: u32 = 8;
+    pub const TYPE_SIZE: u32 = 9;
+    pub const ENUMVAL_EXISTS: u32 = 10;
+    pub const ENUMVAL_VALUE: u32 = 11;
+    pub const TYPE_MATCHES: u32 = 12;
+}
+
+fn is_field_kind(kind: u32) -> bool {
+    kind <= relo_kind::FIELD_RSHIFT_U64
+}
+
+fn is_enum_kind(kind: u32) -> bool {
+    matches!(kind, relo_kind::ENUMVAL_EXISTS | relo_kind::ENUMVAL_VALUE)
+}
+
+fn is_existence_kind(kind: u32) -> bool {
+    matches!(
+        kind,
+        relo_kind::FIELD_EXISTS
+            | relo_kind::TYPE_EXISTS
+            | relo_kind::ENUMVAL_EXISTS
+            | relo_kind::TYPE_MATCHES
+    )
+}
+
+/// One step of a spec (libbpf's `bpf_core_accessor`): a named member
+/// (`type_id` is its struct or union, `idx` its index) or an array
+/// index (`type_id` is the element type).
+#[derive(Clone, Debug)]
+struct Access {
+    type_id: u32,
+    idx: u32,
+    name: Option<String>,
+}
+
+/// A relocation's access path in one BTF (libbpf's `bpf_core_spec`).
+#[derive(Clone, Debug)]
+struct Spec {
+    root_type_id: u32,
+    access: Vec<Access>,
+    bit_offset: u64,
+}
+
+fn kinds_compatible(a: Kind, b: Kind) -> bool {
+    a == b || (matches!(a, Kind::Enum | Kind::Enum64) && matches!(b, Kind::Enum | Kind::Enum64))
+}
+
+/// libbpf's `is_flex_arr`: an array of zero elements that is the last
+/// member of the struct the previous (named) access went into. This is the
+/// rule aya#1662 gets wrong: only then may an index exceed `nelems`.
+fn is_flex_array(btf: &Btf, previous: Option<&Access>, nelems: u32) -> bool {
+    let Some(acc) = previous else { return false };
+    if acc.name.is_none() || nelems > 0 {
+        return false;
+    }
+    btf.get(acc.type_id)
+        .is_some_and(|t| (acc.idx as usize) + 1 == t.members.len())
+}
+
+/// libbpf's `bpf_core_parse_spec` over the object's BTF.
+fn parse_spec(
+    btf: &Btf,
+    type_id: u32,
+    access: &str,
+    kind: u32,
+) -> std::result::Result<Spec, String> {
+    let raw: Vec<u32> = access
+        .split(':')
+        .map(|s| s.parse::<u32>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| format!("malformed access string `{access}`"))?;
+    if raw.is_empty() || raw.len() > SPEC_MAX_LEN {
+        return Err(format!("access string `{access}` has {} steps", raw.len()));
+    }
+    let mut spec = Spec {
+        root_type_id: type_id,
+        access: Vec::new(),
+        bit_offset: 0,
+    };
+    let mut id = btf.skip_mods_and_typedefs(type_id);
+    let root = btf
+        .get(id)
+        .ok_or_else(|| format!("no local type {type_id}"))?;
+    if !is_field_kind(kind) {
+        if is_enum_kind(kind) {
+            let name = root
+                .enumerators
+                .get(raw[0] as usize)
+                .filter(|_| matches!(root.kind, Kind::Enum | Kind::Enum64) && raw.len() == 1)
+                .map(|(n, _)| n.clone())
+                .ok_or_else(|| format!("access `{access}` is no enumerator"))?;
+            spec.access.push(Access {
+                type_id: id,
+                idx: raw[0],
+                name: Some(name),
+            });
+        } else if raw != [0] {
+            return Err(format!("type relocation with access `{access}`"));
+        }
+        return Ok(spec);
+    }
+    let size = btf.size_of(id).ok_or("the root type has no size")?;
+    spec.bit_offset = u64::from(raw[0]) * size * 8;
+    spec.access.push(Access {
+        type_id: id,
+        idx: raw[0],
+        name: None,
+    });
+    for &idx in &raw[1..] {
+        let ty = btf.get(id).ok_or_else(|| format!("no local type {id}"))?;
+        if composite(ty.kind) {
+            let m = ty
+                .members
+                .get(idx as usize)
+                .ok_or_else(|| format!("member {idx} of a {}-member type", ty.members.len()))?;
+            spec.bit_offset += u64::from(m.bit_offset);
+            if !m.name.is_empty() {
+                spec.access.push(Access {
+                    type_id: id,
+                    idx,
+                    name: Some(m.name.clone()),
+                });
+            }
+            id = btf.skip_mods_and_typedefs(m.type_id);
+        } else if ty.kind == Kind::Array {
+            let nelems = ty.nelems;
+            id = btf.skip_mods_and_typedefs(ty.type_id);
+            if !is_flex_array(btf, spec.access.last(), nelems) && idx >= nelems {
+                return Err(format!("index {idx} of a {nelems}-element array"));
+            }
+            spec.access.push(Access {
+                type_id: id,
+                idx,
+                name: None,
+            });
+            let size = btf.size_of(id).ok_or("an array element has no size")?;
+            spec.bit_offset += u64::from(idx) * size * 8;
+        } else {
+            return Err(format!("access `{access}` steps into a {:?}", ty.kind));
+        }
+    }
+    Ok(spec)
+}
+
+/// `task_struct.real_parent`, `trace_event_raw_sys_enter.args[0]`,
+/// `struct task_struct`, `enum pid_type::PIDTYPE_TGID`.
+fn spec_target(btf: &Btf, spec: &Spec, kind: u32) -> String {
+    let root = btf.get(spec.root_type_id);
+    // `task_struct___old` names the kernel's `task_struct`.
+    let name = root.map(|t| essential_name(&t.name)).unwrap_or("?");
+    if is_enum_kind(kind) {
+        let en = spec.access.first().and_then(|a| a.name.as_deref());
+        return format!("enum {name}::{}", en.unwrap_or("?"));
+    }
+    if !is_field_kind(kind) {
+        let keyword = root.map(|t| t.kind.keyword()).unwrap_or("");
+        return format!("{keyword} {name}").trim().to_owned();
+    }
+    let mut out = name.to_owned();
+    for (i, a) in spec.access.iter().enumerate() {
+        match &a.name {
+            Some(n) => {
+                out.push('.');
+                out.push_str(n);
+            }
+            None if i == 0 && a.idx == 0 => {}
+            None => out.push_str(&format!("[{}]", a.idx)),
+        }
+    }
+    out
+}
+
+/// libbpf's `bpf_core_fields_are_compat`.
+fn fields_compatible(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -> bool {
+    let (Some(l), Some(t)) = (
+        local.get(local.skip_mods_and_typedefs(lid)),
+        target.get(target.skip_mods_and_typedefs(tid)),
+    ) else {
+        return false;
+    };
+    if composite(l.kind) && composite(t.kind) {
+        return true;
+    }
+    if !kinds_compatible(l.kind, t.kind) || depth > 32 {
+        return false;
+    }
+    match l.kind {
+        Kind::Ptr | Kind::Float | Kind::Int => true,
+        Kind::Fwd | Kind::Enum | Kind::Enum64 => {
+            l.name.is_empty()
+                || t.name.is_empty()
+                || essential_name(&l.name) == essential_name(&t.name)
+        }
+        Kind::Array => fields_compatible(local, l.type_id, target, t.type_id, depth + 1),
+        _ => false,
+    }
+}
+
+/// libbpf's `bpf_core_types_are_compat`, for type-based relocations.
+fn types_compatible(local: &Btf, lid: u32, target: &Btf, tid: u32, depth: u32) -> bool {
+    let (Some(l), Some(t)) = (
+        local.get(local.skip_mods_and_typedefs(lid)),
+        target.get(target.skip_mods_and_typedefs(tid)),
+    ) else {
+        return false;
+    };
+    if !kinds_compatible(l.kind, t.kind) || depth > 32 {
+        return false;
+    }
+    match l.kind {
+        Kind::Ptr | Kind::Array => types_compatible(local, l.type_id, target, t.type_id, depth + 1),
+        _ => true,
+    }
+}
+
+/// libbpf's `bpf_core_match_member`: finds the local access's member in
+/// target composite `tid`, through anonymous members.
+fn match_member(
+    local: &Btf,
+    acc: &Access,
+    target: &Btf,
+    tid: u32,
+    spec: &mut Spec,
+    depth: u32,
+) -> Option<u32> {
+    let tid = target.skip_mods_and_typedefs(tid);
+    let t = target.get(tid)?;
+    if !composite(t.kind) || depth > 32 {
+        return None;
+    }
+    let lm = local.get(acc.type_id)?.members.get(acc.idx as usize)?;
+    for (i, m) in t.members.iter().enumerate() {
+        spec.bit_offset += u64::from(m.bit_offset);
+        if m.name.is_empty() {
+            if let Some(next) = match_member(local, acc, target, m.type_id, spec, depth + 1) {
+                return Some(next);
+            }
+        } else if m.name == lm.name {
+            if !fields_compatible(local, lm.type_id, target, m.type_id, 0) {
+                return None;
+            }
+            spec.access.push(Access {
+                type_id: tid,
+                idx: i as u32,
+                name: Some(m.name.clone()),
+            });
+            return Some(m.type_id);
+        }
+        spec.bit_offset -= u64::from(m.bit_offset);
+    }
+    None
+}
+
+/// libbpf's `bpf_core_spec_match`: the local spec in target type `tid`.
+fn match_spec(local: &Btf, lspec: &Spec, target: &Btf, tid: u32, kind: u32) -> Option<Spec> {
+    let mut spec = Spec {
+        root_type_id: tid,
+        access: Vec::new(),
+        bit_offset: 0,
+    };
+    if is_enum_kind(kind) {
+        let t = target.get(target.skip_mods_and_typedefs(tid))?;
+        let wanted = essential_name(lspec.access.first()?.name.as_deref()?);
+        let idx = t
+            .enumerators
+            .iter()
+            .position(|(n, _)| essential_name(n) == wanted)?;
+        spec.access.push(Access {
+            type_id: tid,
+            idx: idx as u32,
+            name: Some(t.enumerators[idx].0.clone()),
+        });
+        return Some(spec);
+    }
+    if !is_field_kind(kind) {
+        return types_compatible(local, lspec.root_type_id, target, tid, 0).then_some(spec);
+    }
+    let mut id = tid;
+    for (i, acc) in lspec.access.iter().enumerate() {
+        id = target.skip_mods_and_typedefs(id);
+        if acc.name.is_some() {
+            id = match_member(local, acc, target, id, &mut spec, 0)?;
+        } else {
+            if i > 0 {
+                let t = target.get(id)?;
+                if t.kind != Kind::Array {
+                    return None;
+                }
+                if !is_flex_array(target, spec.access.last(), t.nelems) && acc.idx >= t.nelems {
+                    return None;
+                }
+                id = target.skip_mods_and_typedefs(t.type_id);
+            }
+            spec.access.push(Access {
+                type_id: id,
+                idx: acc.idx,
+                name: None,
+            });
+            spec.bit_offset += u64::from(acc.idx) * target.size_of(id)? * 8;
+        }
+    }
+    Some(spec)
+}
+
+/// A relocation's value in one spec: the value, and for plain (not
+/// bitfield) byte offsets the field's size and type, for load-size
+/// adjustment.
+#[derive(Debug)]
+struct Calc {
+    value: u64,
+    size: Option<(u64, u32)>,
+    validate: bool,
+}
+
+/// libbpf's `bpf_core_calc_{field,type,enumval}_relo`; `spec` is `None`
+/// when the target has no match.
+fn calc(btf: &Btf, spec: Option<&Spec>, kind: u32) -> std::result::Result<Calc, String> {
+    use relo_kind::*;
+    let plain = |value| {
+        Ok(Calc {
+            value,
+            size: None,
+            validate: true,
+        })
+    };
+    let Some(spec) = spec else {
+        return match kind {
+            FIELD_EXISTS | TYPE_EXISTS | ENUMVAL_EXISTS | TYPE_MATCHES | TYPE_ID_TARGET => plain(0),
+            _ => Err("no match".into()),
+        };
+    };
+    if is_enum_kind(kind) {
+        let acc = spec.access.first().ok_or("empty enum spec")?;
+        let t = btf
+            .get(btf.skip_mods_and_typedefs(acc.type_id))
+            .ok_or("no enum")?;
+        let value = t
+            .enumerators
+            .get(acc.idx as usize)
+            .ok_or("no enumerator")?
+            .1;
+        return plain(if kind == ENUMVAL_EXISTS { 1 } else { value });
+    }
+    if !is_field_kind(kind) {
+        return match kind {
+            TYPE_ID_LOCAL | TYPE_ID_TARGET => plain(u64::from(spec.root_type_id)),
+            TYPE_EXISTS | TYPE_MATCHES => plain(1),
+            TYPE_SIZE => plain(
+                btf.size_of(spec.root_type_id)
+                    .ok_or("the type has no size")?,
+            ),
+            _ => Err(format!("unknown relocation kind {kind}")),
+        };
+    }
+    if kind == FIELD_EXISTS {
+        return plain(1);
+    }
+    let acc = spec.access.last().ok_or("empty field spec")?;
+    let Some(_) = &acc.name else {
+        // An array element.
+        let size = btf
+            .size_of(acc.type_id)
+            .ok_or("an array element has no size")?;
+        return match kind {
+            FIELD_BYTE_OFFSET => Ok(Calc {
+                value: spec.bit_offset / 8,
+                size: Some((size, acc.type_id)),
+                validate: true,
+            }),
+            FIELD_BYTE_SIZE => plain(size),
+            _ => Err("this relocation kind cannot apply to an array element".into()),
+        };
+    };
+    let m = btf
+        .get(acc.type_id)
+        .and_then(|t| t.members.get(acc.idx as usize))
+        .ok_or("no member")?;
+    let field_id = btf.skip_mods_and_typedefs(m.type_id);
+    let mt = btf.get(field_id).ok_or("no field type")?;
+    let bit_off = spec.bit_offset;
+    let bitfield = m.bitfield_size > 0;
+    let (byte_off, byte_sz, bit_sz) = if bitfield {
+        let bit_sz = u64::from(m.bitfield_size);
+        let mut byte_sz = u64::from(mt.size).max(1);
+        let mut byte_off = bit_off / 8 / byte_sz * byte_sz;
+        while bit_off + bit_sz - byte_off * 8 > byte_sz * 8 {
+            if byte_sz >= 8 {
+                return Err("the bitfield cannot be read with a 64-bit load".into());
+            }
+            byte_sz *= 2;
+            byte_off = bit_off / 8 / byte_sz * byte_sz;
+        }
+        (byte_off, byte_sz, bit_sz)
+    } else {
+        let byte_sz = btf.size_of(field_id).ok_or("the field has no size")?;
+        (bit_off / 8, byte_sz, byte_sz * 8)
+    };
+    let value = match kind {
+        FIELD_BYTE_OFFSET => byte_off,
+        FIELD_BYTE_SIZE => byte_sz,
+        FIELD_SIGNED => u64::from(
+            (matches!(mt.kind, Kind::Enum | Kind::Enum64) || mt.kind == Kind::Int) && mt.signed,
+        ),
+        FIELD_LSHIFT_U64 => 64u64.wrapping_sub(bit_off + bit_sz - byte_off * 8),
+        FIELD_RSHIFT_U64 => 64 - bit_sz,
+        _ => return Err(format!("unknown relocation kind {kind}")),
+    };
+    Ok(Calc {
+        value,
+        size: (kind == FIELD_BYTE_OFFSET && !bitfield).then_some((byte_sz, field_id)),
+        validate: !bitfield || kind == FIELD_SIGNED,
+    })
+}
+
+/// What one clang relocation resolves to.
+#[derive(Debug)]
+struct ClangResolution {
+    /// The value the object was compiled with (checked against the
+    /// instruction).
+    local: Calc,
+    /// The kernel's value, or why there is none.
+    target: std::result::Result<Calc, String>,
+}
+
+/// Resolves one relocation; `Err` is an object or ambiguity error that
+/// fails the load (libbpf fails those too).
+fn resolve_clang(
+    local: &Btf,
+    target: &Btf,
+    type_id: u32,
+    access: &str,
+    kind: u32,
+) -> std::result::Result<(Spec, ClangResolution), String> {
+    let lspec = parse_spec(local, type_id, access, kind)?;
+    let lcalc = calc(local, Some(&lspec), kind)?;
+    if kind == relo_kind::TYPE_ID_LOCAL {
+        let value = Calc {
+            value: u64::from(type_id),
+            size: None,
+            validate: true,
+        };
+        let local = Calc {
+            value: u64::from(type_id),
+            size: None,
+            validate: true,
+        };
+        return Ok((
+            lspec,
+            ClangResolution {
+                local,
+                target: Ok(value),
+            },
+        ));
+    }
+    let lty = local.get(type_id).ok_or("no local root type")?;
+    if lty.name.is_empty() {
+        return Err("the relocation's root type is anonymous".into());
+    }
+    let mut found: Option<(Calc, u32)> = None;
+    let mut why = String::from("no type of that name in the kernel");
+    for tid in target.by_name(&lty.name) {
+        let Some(tty) = target.get(tid) else { continue };
+        if !kinds_compatible(lty.kind, tty.kind) {
+            continue;
+        }
+        let Some(tspec) = match_spec(local, &lspec, target, tid, kind) else {
+            why = match is_field_kind(kind) {
+                true => "no such field (or an incompatible one) in the kernel's type".into(),
+                false => "no compatible type or enumerator in the kernel".into(),
+            };
+            continue;
+        };
+        let tcalc = calc(target, Some(&tspec), kind)?;
+        match &found {
+            Some((prev, _)) if prev.value != tcalc.value => {
+                return Err(format!(
+                    "the kernel's candidate types disagree ({} and {})",
+                    prev.value, tcalc.value
+                ));
+            }
+            Some(_) => {}
+            None => found = Some((tcalc, tid)),
+        }
+    }
+    let target = match found {
+        Some((calc, _)) => Ok(calc),
+        None if is_existence_kind(kind) || kind == relo_kind::TYPE_ID_TARGET => {
+            calc(target, None, kind)
+        }
+        None => Err(why),
+    };
+    Ok((
+        lspec,
+        ClangResolution {
+            local: lcalc,
+            target,
+        },
+    ))
+}
+
+/// `insn`'s memory access size in bytes (LDX/ST/STX).
+fn mem_size(code: u8) -> u64 {
+    match code & 0x18 {
+        0x00 => 4,
+        0x08 => 2,
+        0x10 => 1,
+        _ => 8,
+    }
+}
+
+fn mem_size_bits(bytes: u64) -> Option<u8> {
+    Some(match bytes {
+        4 => 0x00,
+        2 => 0x08,
+        1 => 0x10,
+        8 => 0x18,
+        _ => return None,
+    })
+}
+
+/// libbpf's `bpf_core_patch_insn`: `Ok(Some(reason))` when the site must be
+/// poisoned instead.
+fn patch(
+    insns: &mut [bpf_insn],
+    i: usize,
+    res: &ClangResolution,
+    local: &Btf,
+    target: &Btf,
+) -> std::result::Result<Option<String>, String> {
+    let t = match &res.target {
+        Ok(t) => t,
+        Err(why) => return Ok(Some(why.clone())),
+    };
+    let code = insns[i].code;
+    match code & 0x07 {
+        // BPF_ALU, BPF_ALU64
+        0x04 | 0x07 => {
+            if code & 0x08 != 0 {
+                return Err("ALU instruction with a register source".into());
+            }
+            if res.local.validate
+                && insns[i].imm as i64 as u64 != res.local.value
+                && insns[i].imm as u32 as u64 != res.local.value
+            {
+                return Err(format!(
+                    "instruction imm {} is not the local value {}",
+                    insns[i].imm, res.local.value
+                ));
+            }
+            insns[i].imm = t.value as u32 as i32;
+        }
+        // BPF_LDX, BPF_ST, BPF_STX
+        0x01..=0x03 => {
+            if res.local.validate && insns[i].off as i64 as u64 != res.local.value {
+                return Err(format!(
+                    "instruction offset {} is not the local value {}",
+                    insns[i].off, res.local.value
+                ));
+            }
+            let off = i16::try_from(t.value)
+                .map_err(|_| format!("field offset {} does not fit an instruction", t.value))?;
+            insns[i].off = off;
+            if let (Some((lsz, lid)), Some((tsz, tid))) = (res.local.size, t.size)
+                && lsz != tsz
+            {
+                let (lt, tt) = (local.get(lid), target.get(tid));
+                let adjustable = match (lt, tt) {
+                    (Some(l), Some(t)) => {
+                        (l.kind == Kind::Ptr && t.kind == Kind::Ptr)
+                            || (l.kind == Kind::Int && t.kind == Kind::Int && l.signed == t.signed)
+                            || (matches!(l.kind, Kind::Enum | Kind::Enum64)
+                                && matches!(t.kind, Kind::Enum | Kind::Enum64))
+                    }
+                    _ => false,
+                };
+                if !adjustable {
+                    return Ok(Some(format!(
+                        "the field is {tsz} bytes in the kernel, {lsz} in the object, and the access cannot be resized"
+                    )));
+                }
+                if mem_size(code) != lsz {
+                    return Err("the access size is not the field's size".into());
+                }
+                let bits = mem_size_bits(tsz).ok_or_else(|| format!("a {tsz}-byte field"))?;
+                insns[i].code = (code & !0x18) | bits;
+            }
+        }
+        // BPF_LD: only LD_IMM64.
+        0x00 => {
+            if code != LD_IMM64 || insns.get(i + 1).is_none() || insns[i].src_reg() != 0 {
+                return Err("LD instruction that is not a 64-bit constant load".into());
+            }
+            let imm = u64::from(insns[i].imm as u32) | u64::from(insns[i + 1].imm as u32) << 32;
+            if res.local.validate && imm != res.local.value {
+                return Err(format!(
+                    "constant {imm} is not the local value {}",
+                    res.local.value
+                ));
+            }
+            insns[i].imm = t.value as u32 as i32;
+            insns[i + 1].imm = (t.value >> 32) as u32 as i32;
+        }
+        _ => return Err(format!("instruction code {code:#04x} cannot be relocated")),
+    }
+    Ok(None)
+}
+
+/// A poisoned clang relocation, to explain a refusal.
+#[derive(Debug)]
+struct ClangPoison {
+    /// The function (program) whose instruction it is.
+    function: String,
+    /// Its index there.
+    insn: usize,
+    target: String,
+    reason: String,
+}
+
+/// Resolves and patches the `.BTF.ext` CO-RE relocations of a clang-built
+/// object; `Ok(None)` when it has none (no BTF is read then).
+fn relocate_clang(
+    file: &object::File<'_>,
+    obj: &mut Object,
+    target: Option<&Btf>,
+) -> Result<Vec<ClangPoison>> {
+    use object::{Object as _, ObjectSection as _};
+    let (Some(btf_section), Some(ext_section)) = (
+        file.section_by_name(".BTF"),
+        file.section_by_name(".BTF.ext"),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let parse_err = |e: object::Error| Error::Parse(format!("CO-RE relocations: {e}"));
+    let btf_data = btf_section.data().map_err(parse_err)?;
+    let ext_data = ext_section.data().map_err(parse_err)?;
+    let relos = crate::btf_ext::core_relos(btf_data, ext_data)?;
+    if relos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let local =
+        Btf::parse(btf_data).map_err(|e| Error::Parse(format!("the object's `.BTF`: {e}")))?;
+    let target = match target {
+        Some(t) => t,
+        None => kernel_btf()?,
+    };
+    let mut poisoned = Vec::new();
+    for relo in &relos {
+        let record_err = |target: String, reason: String| Error::CoreRecord {
+            target: format!(
+                "{target} (section `{}`, byte {})",
+                relo.section, relo.insn_off
+            ),
+            reason,
+        };
+        let section = file
+            .section_by_name(&relo.section)
+            .ok_or_else(|| record_err("?".into(), "no such section".into()))?
+            .index()
+            .0;
+        let function = obj
+            .functions
+            .range_mut((section, 0)..=(section, u64::MAX))
+            .map(|(_, f)| f)
+            .find(|f| {
+                let off = relo.insn_off as usize;
+                off >= f.section_offset && off < f.section_offset + f.instructions.len() * 8
+            })
+            .ok_or_else(|| record_err("?".into(), "no function holds the instruction".into()))?;
+        let i = (relo.insn_off as usize - function.section_offset) / 8;
+        let (spec, res) = resolve_clang(&local, target, relo.type_id, &relo.access, relo.kind)
+            .map_err(|reason| {
+                record_err(
+                    format!("type {} access {}", relo.type_id, relo.access),
+                    reason,
+                )
+            })?;
+        let what = spec_target(&local, &spec, relo.kind);
+        let insns = &mut function.instructions;
+        match patch(insns, i, &res, &local, target)
+            .map_err(|reason| record_err(what.clone(), reason))?
+        {
+            None => {}
+            Some(reason) => {
+                let poison = insn(CALL, 0, 0, CLANG_POISON as i32);
+                if insns[i].code == LD_IMM64 && i + 1 < insns.len() {
+                    insns[i + 1] = poison;
+                }
+                insns[i] = poison;
+                poisoned.push(ClangPoison {
+                    function: function.name.clone(),
+                    insn: i,
+                    target: what,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(poisoned)
+}
+
+impl Poisoned {
+    /// [`Poisoned::explain`] for clang relocations: the poisoned site the
+    /// verifier reached, with the C line from the program's line info.
+    fn explain_clang(
+        &self,
+        program: &str,
+        log: &str,
+        lines: impl FnOnce() -> Vec<(u32, SourceLine)>,
+    ) -> Option<Error> {
+        let call = format!("call unknown#{CLANG_POISON}");
+        let at = log
+            .lines()
+            .rev()
+            .find(|l| l.contains(&call))
+            .and_then(|l| l.trim().split(':').next()?.parse::<usize>().ok());
+        let site = self
+            .clang
+            .iter()
+            .find(|p| p.function == program && Some(p.insn) == at)
+            .or_else(|| self.clang.iter().find(|p| p.function == program))
+            .or_else(|| self.clang.first())?;
+        let at = at.unwrap_or(site.insn) as u32;
+        let line = lines()
+            .into_iter()
+            .filter(|(off, _)| *off <= at)
+            .max_by_key(|(off, _)| *off)
+            .map(|(_, l)| Box::new(l));
+        Some(Error::CoreRelocation {
+            program: program.to_owned(),
+            target: site.target.clone(),
+            reason: site.reason.clone(),
+            line,
+        })
     }
 }
 
@@ -599,6 +1372,80 @@ mod tests {
         // on every kernel iu supports (`__sk_buff`'s source).
         let skb = resolve(&btf, &record("e|sk_buff|len|0|-")).expect("resolve");
         assert_eq!(skb, Resolution::Value(1));
+    }
+
+    /// A clang relocation resolved with the host's BTF as both the
+    /// object's and the kernel's: its kernel value.
+    fn clang_value(
+        btf: &Btf,
+        ty: &str,
+        access: &str,
+        kind: u32,
+    ) -> std::result::Result<u64, String> {
+        let id = btf
+            .by_name(ty)
+            .find(|&id| {
+                btf.get(id).is_some_and(|t| {
+                    composite(t.kind) || matches!(t.kind, Kind::Enum | Kind::Enum64)
+                })
+            })
+            .ok_or("no type")?;
+        let (_, res) = resolve_clang(btf, btf, id, access, kind)?;
+        res.target.map(|c| c.value)
+    }
+
+    #[test]
+    fn clang_access_strings_follow_libbpf_including_flexible_arrays() {
+        let Some(btf) = kernel() else { return };
+        use relo_kind::*;
+        // struct trace_event_raw_sys_enter { struct trace_entry ent; long id;
+        // unsigned long args[6]; char __data[]; }: args[0] at 16, args[5]
+        // at 56 (aya#1662 got this access wrong).
+        assert_eq!(
+            clang_value(
+                &btf,
+                "trace_event_raw_sys_enter",
+                "0:2:0",
+                FIELD_BYTE_OFFSET
+            ),
+            Ok(16)
+        );
+        assert_eq!(
+            clang_value(
+                &btf,
+                "trace_event_raw_sys_enter",
+                "0:2:5",
+                FIELD_BYTE_OFFSET
+            ),
+            Ok(56)
+        );
+        assert_eq!(
+            clang_value(&btf, "trace_event_raw_sys_enter", "0:2:0", FIELD_BYTE_SIZE),
+            Ok(8)
+        );
+        // args has 6 elements and is not the last member: no index 6.
+        assert!(
+            clang_value(
+                &btf,
+                "trace_event_raw_sys_enter",
+                "0:2:6",
+                FIELD_BYTE_OFFSET
+            )
+            .is_err()
+        );
+        // __data[] is the last member with zero length: any index.
+        assert_eq!(
+            clang_value(
+                &btf,
+                "trace_event_raw_sys_enter",
+                "0:3:9",
+                FIELD_BYTE_OFFSET
+            ),
+            Ok(64 + 9)
+        );
+        assert_eq!(clang_value(&btf, "pid_type", "1", ENUMVAL_VALUE), Ok(1));
+        assert_eq!(clang_value(&btf, "task_struct", "0", TYPE_EXISTS), Ok(1));
+        assert!(clang_value(&btf, "task_struct", "0:1:2:3", TYPE_EXISTS).is_err());
     }
 
     #[test]

@@ -183,12 +183,8 @@ impl EbpfLoader {
             })?;
         }
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
-        if obj.has_btf_relocations() {
-            let kernel = kernel_btf()?;
-            guarded("applying CO-RE relocations", || obj.relocate_btf(kernel))?
-                .map_err(|e| Error::Relocation(chain(&e)))?;
-        }
-        // iu's own CO-RE sites (`iu_ebpf::kernel`).
+        // CO-RE: clang's `.BTF.ext` relocations and iu's own sites
+        // (`iu_ebpf::kernel`), both resolved by `core_relo`.
         let core_sites = crate::core_relo::relocate(&file, &mut obj)?;
 
         let can_abort = crate::placeholders::object_can_abort(&obj);

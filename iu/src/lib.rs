@@ -16,6 +16,7 @@
 //! ```
 
 pub mod btf;
+mod btf_ext;
 mod btf_linkage;
 mod core_relo;
 mod ebpf;

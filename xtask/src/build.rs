@@ -90,7 +90,75 @@ pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<Ve
     for krate in selected {
         panicking.extend(build_one(toolchain, krate)?);
     }
+    if example.is_none() {
+        build_c_objects()?;
+    }
     Ok(panicking)
+}
+
+/// The C objects of iu's tests (`iu/tests/c/*.bpf.c`): libbpf-tools style
+/// CO-RE programs, built with clang-22 against the host's `vmlinux.h`, into
+/// [`object_dir`] as `<name>` for `<name>.bpf.c`. clang missing is an
+/// error, not a skip.
+pub fn build_c_objects() -> Result<()> {
+    toolchain::apt_install(&["clang-22", "libbpf-dev", "bpftool"])?;
+    let root = crate::root();
+    let include = root.join("target/bpf/include");
+    std::fs::create_dir_all(&include)?;
+    let vmlinux_h = include.join("vmlinux.h");
+    if !vmlinux_h.exists() {
+        let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("bpftool");
+        let out = std::process::Command::new(bpftool)
+            .args([
+                "btf",
+                "dump",
+                "file",
+                "/sys/kernel/btf/vmlinux",
+                "format",
+                "c",
+            ])
+            .output()
+            .context("running bpftool to generate vmlinux.h")?;
+        if !out.status.success() {
+            bail!(
+                "bpftool btf dump failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::fs::write(&vmlinux_h, out.stdout)?;
+    }
+    std::fs::create_dir_all(object_dir())?;
+    let dir = root.join("iu/tests/c");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".bpf.c"))
+        .collect();
+    sources.sort();
+    for source in sources {
+        let Some(name) = c_object_name(&source) else {
+            continue;
+        };
+        crate::run_cmd(
+            std::process::Command::new("clang-22")
+                .args(["-g", "-O2", "-target", "bpf", "-mcpu=v3"])
+                .args(["-D__TARGET_ARCH_x86", "-mlittle-endian", "-Wall", "-I"])
+                .arg(&include)
+                .arg("-c")
+                .arg(&source)
+                .arg("-o")
+                .arg(object_dir().join(name)),
+        )?;
+    }
+    Ok(())
+}
+
+/// `iu/tests/c/<name>.bpf.c` is object `<name>`.
+fn c_object_name(source: &Path) -> Option<String> {
+    let file = source.file_name()?.to_str()?;
+    Some(file.strip_suffix(".bpf.c")?.to_owned())
 }
 
 /// Prints the panic paths of object `bin` and returns its programs that
