@@ -68,6 +68,8 @@ pub enum Which {
     Events,
     /// The XDP and tc examples against C programs built by clang.
     Programs,
+    /// Load of a C object with 51 CO-RE relocations: libbpf against iu.
+    Core,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -93,6 +95,65 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.is_none_or(|w| w == Which::Programs) {
         run_programs(args)?;
     }
+    if args.only.is_none_or(|w| w == Which::Core) {
+        run_core(args)?;
+    }
+    Ok(())
+}
+
+/// Open + load + attach of `xtask/peers/core_bench.bpf.c` (51 CO-RE
+/// relocations against the running kernel's BTF), by C libbpf and by iu.
+fn run_core(args: &BenchArgs) -> Result<()> {
+    // Also writes target/bpf/include/vmlinux.h.
+    build::build_c_objects()?;
+    let root = crate::root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let object = out.join("core_bench.bpf.o");
+    crate::run_cmd(
+        Command::new("clang-22")
+            .args(["-g", "-O2", "-target", "bpf", "-mcpu=v3"])
+            .args(["-D__TARGET_ARCH_x86", "-mlittle-endian", "-I"])
+            .arg(root.join("target/bpf/include"))
+            .arg("-c")
+            .arg(root.join("xtask/peers/core_bench.bpf.c"))
+            .arg("-o")
+            .arg(&object),
+    )?;
+    let libbpf = out.join("libbpf_load");
+    crate::run_cmd(
+        Command::new("clang-22")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&libbpf)
+            .arg(root.join("xtask/peers/libbpf_load.c"))
+            .arg("-lbpf"),
+    )?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "load"]))?;
+    let object = object.to_str().context("non-UTF-8 path")?.to_owned();
+    let iterations = args.iterations.to_string();
+    let mut libbpf_cmd = Command::new(&libbpf);
+    libbpf_cmd.args([&object, "core_bench", &iterations]);
+    let mut iu_cmd = crate::cargo();
+    iu_cmd.args(["bench", "-q", "-p", "iu", "--bench", "load", "--"]);
+    iu_cmd.args([&object, "core_bench", &iterations]);
+    let mut peers = vec![
+        Peer {
+            name: "C libbpf",
+            command: libbpf_cmd,
+            rounds: vec![],
+        },
+        Peer {
+            name: "iu",
+            command: iu_cmd,
+            rounds: vec![],
+        },
+    ];
+    run_rounds(&mut peers, args.rounds)?;
+    report_load(
+        &peers,
+        args,
+        "a clang-22 C object with 51 CO-RE relocations (`xtask/peers/core_bench.bpf.c`)",
+    );
     Ok(())
 }
 
@@ -380,8 +441,12 @@ fn report_maps(peers: &[Peer], args: &BenchArgs, bpftool_version: &str) {
 }
 
 fn report(peers: &[Peer], args: &BenchArgs) {
+    report_load(peers, args, "`hello`");
+}
+
+fn report_load(peers: &[Peer], args: &BenchArgs, what: &str) {
     println!(
-        "\nLoad of `hello` (open + load + attach; kernel {}; {} iterations x {} rounds; median of rounds)\n",
+        "\nLoad of {what} (open + load + attach; kernel {}; {} iterations x {} rounds; median of rounds)\n",
         kernel_release(),
         args.iterations,
         args.rounds
