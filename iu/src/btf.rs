@@ -13,8 +13,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
-
 /// BTF kinds (`BTF_KIND_*`).
 #[allow(missing_docs)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -137,10 +135,20 @@ pub enum BtfError {
 }
 
 /// Parsed BTF: the types by id (id 0 is `void`) and an index by name.
+///
+/// Parsing checks every record and string offset but decodes nothing: a
+/// type is decoded (names copied, members listed) the first time it is
+/// asked for, so loading against the kernel's 5 MB of BTF costs one scan,
+/// not a hundred thousand allocations.
 #[derive(Debug)]
 pub struct Btf {
-    types: Vec<Type>,
-    by_name: HashMap<String, Vec<u32>>,
+    types_data: Box<[u8]>,
+    strings: Box<[u8]>,
+    /// Each type's record offset in `types_data`, by id (0 for `void`).
+    offsets: Vec<u32>,
+    decoded: Vec<std::sync::OnceLock<Box<Type>>>,
+    /// (hash of the essential name, id), sorted, for named types.
+    by_name: Vec<(u64, u32)>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -148,6 +156,27 @@ fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
         .and_then(|b| b.try_into().ok())
         .map(u32::from_le_bytes)
         .ok_or_else(|| BtfError::Malformed(format!("truncated at byte {at}")))
+}
+
+/// FNV-1a: the name index's hash.
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The `void` type, id 0.
+fn void() -> Type {
+    Type {
+        kind: Kind::Void,
+        name: String::new(),
+        size: 0,
+        type_id: 0,
+        members: Vec::new(),
+        enumerators: Vec::new(),
+        nelems: 0,
+        signed: false,
+    }
 }
 
 impl Btf {
@@ -195,120 +224,160 @@ impl Btf {
             .ok_or_else(|| BtfError::Malformed("type section out of bounds".into()))?;
         let strings = section(str_off, str_len)
             .ok_or_else(|| BtfError::Malformed("string section out of bounds".into()))?;
-        let string = |off: u32| -> Result<String, BtfError> {
-            let rest = strings
-                .get(off as usize..)
-                .ok_or_else(|| BtfError::Malformed(format!("string offset {off}")))?;
-            let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-            Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+        let check_string = |off: u32| {
+            if (off as usize) < strings.len() || off == 0 {
+                Ok(())
+            } else {
+                Err(BtfError::Malformed(format!("string offset {off}")))
+            }
         };
-        let mut types = vec![Type {
-            kind: Kind::Void,
-            name: String::new(),
-            size: 0,
-            type_id: 0,
-            members: Vec::new(),
-            enumerators: Vec::new(),
-            nelems: 0,
-            signed: false,
-        }];
+        let mut offsets = vec![0u32];
+        let mut by_name = vec![];
         let mut at = 0usize;
         while at < types_data.len() {
+            let id = offsets.len() as u32;
+            offsets.push(
+                u32::try_from(at)
+                    .map_err(|_| BtfError::Malformed("type section too large".into()))?,
+            );
             let name_off = u32_at(types_data, at)?;
             let info = u32_at(types_data, at + 4)?;
-            let size_or_type = u32_at(types_data, at + 8)?;
-            at += 12;
+            check_string(name_off)?;
             let vlen = (info & 0xffff) as usize;
-            let kind_flag = info >> 31 != 0;
             let kind = Kind::from_raw((info >> 24) & 0x1f).ok_or_else(|| {
                 BtfError::Malformed(format!("unknown kind {}", (info >> 24) & 0x1f))
             })?;
-            let mut ty = Type {
-                kind,
-                name: string(name_off)?,
-                size: 0,
-                type_id: 0,
-                members: Vec::new(),
-                enumerators: Vec::new(),
-                nelems: 0,
-                signed: false,
+            let (extra, per_item, named_items) = match kind {
+                Kind::Int | Kind::Var | Kind::DeclTag => (4, 0, false),
+                Kind::Array => (12, 0, false),
+                Kind::Struct | Kind::Union => (0, 12, true),
+                Kind::Enum => (0, 8, true),
+                Kind::Enum64 => (0, 12, true),
+                Kind::FuncProto => (0, 8, false),
+                Kind::Datasec => (0, 12, false),
+                _ => (0, 0, false),
             };
-            match kind {
-                Kind::Int | Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 => {
-                    ty.size = size_or_type
-                }
-                Kind::Float | Kind::Datasec => ty.size = size_or_type,
-                _ => ty.type_id = size_or_type,
+            let body = at + 12;
+            let end = body + extra + per_item * vlen;
+            if end > types_data.len() {
+                return Err(BtfError::Malformed(format!("type {id} is truncated")));
             }
-            match kind {
-                Kind::Int => {
-                    let enc = u32_at(types_data, at)?;
-                    ty.signed = (enc >> 24) & 1 != 0;
-                    at += 4;
+            if named_items {
+                for item in 0..vlen {
+                    check_string(u32_at(types_data, body + item * per_item)?)?;
                 }
-                Kind::Array => {
-                    ty.type_id = u32_at(types_data, at)?;
-                    ty.nelems = u32_at(types_data, at + 8)?;
-                    at += 12;
-                }
-                Kind::Struct | Kind::Union => {
-                    for _ in 0..vlen {
-                        let offset = u32_at(types_data, at + 8)?;
+            }
+            if name_off != 0 {
+                let name = &strings[name_off as usize..];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                let name = String::from_utf8_lossy(name);
+                by_name.push((name_hash(essential_name(&name).as_bytes()), id));
+            }
+            at = end;
+        }
+        by_name.sort_unstable();
+        let mut decoded = Vec::with_capacity(offsets.len());
+        decoded.resize_with(offsets.len(), std::sync::OnceLock::new);
+        Ok(Btf {
+            types_data: types_data.into(),
+            strings: strings.into(),
+            offsets,
+            decoded,
+            by_name,
+        })
+    }
+
+    /// The string at `off`, lossily decoded.
+    fn string(&self, off: u32) -> String {
+        let rest = self.strings.get(off as usize..).unwrap_or_default();
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        String::from_utf8_lossy(&rest[..end]).into_owned()
+    }
+
+    /// Decodes type `id`, whose record [`Btf::parse`] checked.
+    fn decode(&self, id: u32) -> Type {
+        let Some(&start) = self.offsets.get(id as usize).filter(|_| id != 0) else {
+            return void();
+        };
+        let data = &*self.types_data;
+        let at_u32 = |at: usize| u32_at(data, at).unwrap_or(0);
+        let mut at = start as usize;
+        let name_off = at_u32(at);
+        let info = at_u32(at + 4);
+        let size_or_type = at_u32(at + 8);
+        at += 12;
+        let vlen = (info & 0xffff) as usize;
+        let kind_flag = info >> 31 != 0;
+        let kind = Kind::from_raw((info >> 24) & 0x1f).unwrap_or(Kind::Void);
+        let mut ty = Type {
+            kind,
+            name: self.string(name_off),
+            ..void()
+        };
+        match kind {
+            Kind::Int
+            | Kind::Struct
+            | Kind::Union
+            | Kind::Enum
+            | Kind::Enum64
+            | Kind::Float
+            | Kind::Datasec => ty.size = size_or_type,
+            _ => ty.type_id = size_or_type,
+        }
+        match kind {
+            Kind::Int => ty.signed = (at_u32(at) >> 24) & 1 != 0,
+            Kind::Array => {
+                ty.type_id = at_u32(at);
+                ty.nelems = at_u32(at + 8);
+            }
+            Kind::Struct | Kind::Union => {
+                ty.members = (0..vlen)
+                    .map(|i| {
+                        let m = at + 12 * i;
+                        let offset = at_u32(m + 8);
                         let (bit_offset, bitfield_size) = if kind_flag {
                             (offset & 0xff_ffff, offset >> 24)
                         } else {
                             (offset, 0)
                         };
-                        ty.members.push(Member {
-                            name: string(u32_at(types_data, at)?)?,
-                            type_id: u32_at(types_data, at + 4)?,
+                        Member {
+                            name: self.string(at_u32(m)),
+                            type_id: at_u32(m + 4),
                             bit_offset,
                             bitfield_size,
-                        });
-                        at += 12;
-                    }
-                }
-                Kind::Enum => {
-                    for _ in 0..vlen {
-                        let raw = u32_at(types_data, at + 4)?;
+                        }
+                    })
+                    .collect();
+            }
+            Kind::Enum => {
+                ty.enumerators = (0..vlen)
+                    .map(|i| {
+                        let e = at + 8 * i;
+                        let raw = at_u32(e + 4);
                         let value = if kind_flag {
                             raw as i32 as i64 as u64
                         } else {
                             u64::from(raw)
                         };
-                        ty.enumerators
-                            .push((string(u32_at(types_data, at)?)?, value));
-                        at += 8;
-                    }
-                    ty.signed = kind_flag;
-                }
-                Kind::Enum64 => {
-                    for _ in 0..vlen {
-                        let lo = u64::from(u32_at(types_data, at + 4)?);
-                        let hi = u64::from(u32_at(types_data, at + 8)?);
-                        ty.enumerators
-                            .push((string(u32_at(types_data, at)?)?, hi << 32 | lo));
-                        at += 12;
-                    }
-                    ty.signed = kind_flag;
-                }
-                Kind::FuncProto => at += 8 * vlen,
-                Kind::Var | Kind::DeclTag => at += 4,
-                Kind::Datasec => at += 12 * vlen,
-                _ => {}
+                        (self.string(at_u32(e)), value)
+                    })
+                    .collect();
+                ty.signed = kind_flag;
             }
-            types.push(ty);
-        }
-        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
-        for (id, ty) in types.iter().enumerate() {
-            if !ty.name.is_empty() {
-                by_name
-                    .entry(essential_name(&ty.name).to_owned())
-                    .or_default()
-                    .push(id as u32);
+            Kind::Enum64 => {
+                ty.enumerators = (0..vlen)
+                    .map(|i| {
+                        let e = at + 12 * i;
+                        let lo = u64::from(at_u32(e + 4));
+                        let hi = u64::from(at_u32(e + 8));
+                        (self.string(at_u32(e)), hi << 32 | lo)
+                    })
+                    .collect();
+                ty.signed = kind_flag;
             }
+            _ => {}
         }
-        Ok(Btf { types, by_name })
+        ty
     }
 
     /// The type with id `id`.
@@ -319,7 +388,8 @@ impl Btf {
     /// # Ok::<(), iu::btf::BtfError>(())
     /// ```
     pub fn get(&self, id: u32) -> Option<&Type> {
-        self.types.get(id as usize)
+        let cell = self.decoded.get(id as usize)?;
+        Some(cell.get_or_init(|| Box::new(self.decode(id))))
     }
 
     /// Number of types, `void` included.
@@ -330,7 +400,7 @@ impl Btf {
     /// # Ok::<(), iu::btf::BtfError>(())
     /// ```
     pub fn len(&self) -> usize {
-        self.types.len()
+        self.offsets.len()
     }
 
     /// Whether only `void` is there.
@@ -341,7 +411,7 @@ impl Btf {
     /// # Ok::<(), iu::btf::BtfError>(())
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.types.len() <= 1
+        self.offsets.len() <= 1
     }
 
     /// The ids of the types whose name, `___flavor` suffix removed, is
@@ -352,12 +422,18 @@ impl Btf {
     /// let ids: Vec<u32> = btf.by_name("task_struct___old").collect();
     /// # Ok::<(), iu::btf::BtfError>(())
     /// ```
-    pub fn by_name(&self, name: &str) -> impl Iterator<Item = u32> + '_ {
-        self.by_name
-            .get(essential_name(name))
-            .into_iter()
-            .flatten()
-            .copied()
+    pub fn by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let wanted = essential_name(name);
+        let hash = name_hash(wanted.as_bytes());
+        let first = self.by_name.partition_point(|&(h, _)| h < hash);
+        self.by_name[first..]
+            .iter()
+            .take_while(move |&&(h, _)| h == hash)
+            .map(|&(_, id)| id)
+            .filter(move |&id| {
+                self.get(id)
+                    .is_some_and(|t| essential_name(&t.name) == wanted)
+            })
     }
 
     /// Skips typedefs and modifiers (`const`, `volatile`, `restrict`, type
@@ -374,7 +450,7 @@ impl Btf {
             match self.get(id).map(|t| t.kind) {
                 Some(
                     Kind::Typedef | Kind::Const | Kind::Volatile | Kind::Restrict | Kind::TypeTag,
-                ) => id = self.types[id as usize].type_id,
+                ) => id = self.get(id).map_or(0, |t| t.type_id),
                 _ => break,
             }
         }

@@ -15,6 +15,10 @@ use std::{
 
 use test_vm::{Accel, AccelPolicy, Initramfs, Job, Kernel, Step, Vm};
 
+/// Long, so that a run that waited for it could not pass for one that saw
+/// QEMU's error at once, even on a busy machine.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
 /// One guest at a time: they share the CPUs (and the kernel download).
 static GUEST: Mutex<()> = Mutex::new(());
 
@@ -57,7 +61,7 @@ exec qemu-system-x86_64 "$@"
     let mut vm = Vm::new(kernel, work_dir).unwrap();
     vm.qemu = fake;
     vm.memory_mib = 512;
-    vm.timeout = Duration::from_secs(120);
+    vm.timeout = TIMEOUT;
     (vm, base, calls)
 }
 
