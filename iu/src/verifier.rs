@@ -49,6 +49,8 @@ struct SourceInfo {
     /// The line-info records (first instruction, line), for logs whose
     /// annotations carry no `@ <file>:<line>` (before 6.4).
     lines: Vec<(u32, SourceLine)>,
+    /// What iu knows about the refusal that the log does not say.
+    hint: Option<String>,
 }
 
 impl VerifierLog {
@@ -75,6 +77,26 @@ impl VerifierLog {
     pub(crate) fn with_lines(mut self, lines: Vec<(u32, SourceLine)>) -> Self {
         self.debug.lines = lines;
         self
+    }
+
+    /// Adds what iu knows about the refusal (for example, that the kernel
+    /// has no loop budget for a loop the verifier gave up on).
+    pub(crate) fn with_hint(mut self, hint: String) -> Self {
+        self.debug.hint = Some(hint);
+        self
+    }
+
+    /// What iu adds to the verifier's words: why a refusal happened and
+    /// what to do, where iu knows more than the log says (loops the
+    /// verifier gave up on, see docs/safety.md "Loops").
+    ///
+    /// ```no_run
+    /// if let Err(iu::Error::Verifier { log, .. }) = iu::Ebpf::load_file("prog.o") {
+    ///     eprintln!("{:?}", log.hint());
+    /// }
+    /// ```
+    pub fn hint(&self) -> Option<&str> {
+        self.debug.hint.as_deref()
     }
 
     /// The full path of `file` as the log names it (the kernel prints only
@@ -217,6 +239,9 @@ impl fmt::Display for VerifierLog {
             }
             (_, Some(source)) => writeln!(f, "  at {source}")?,
             _ => {}
+        }
+        if let Some(hint) = self.hint() {
+            writeln!(f, "  hint: {hint}")?;
         }
         let lines: Vec<&str> = self.text.lines().collect();
         let skipped = lines.len().saturating_sub(TAIL_LINES);
