@@ -30,7 +30,6 @@ pub(crate) const MAX_OFFSET: usize = 0xffff;
 #[inline(always)]
 pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> Option<T> {
     let size = core::mem::size_of::<T>();
-    let offset = opaque(offset);
     // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
     // refusing it first keeps the pointer sums below from wrapping around
     // (and gives the verifier a bounded offset).
@@ -124,7 +123,6 @@ pub(crate) fn load_bytes<'b>(
 #[inline(always)]
 pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, value: T) -> bool {
     let size = core::mem::size_of::<T>();
-    let offset = opaque(offset);
     if offset > MAX_OFFSET.saturating_sub(size) {
         return false;
     }
@@ -160,29 +158,6 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
         _ => unsafe { core::ptr::write_unaligned(at.cast_mut().cast::<T>(), value) },
     }
     true
-}
-
-/// A run-time `offset` as a value LLVM cannot see into, so that the
-/// bounds check and the pointer addition that follow use this very
-/// register (or copies of it, which the verifier links). Without it LLVM
-/// reshapes the check onto the offset's parts: `options + i` is checked
-/// as `i <= MAX - 54` and the 54 added after the check, or `offset + 1`
-/// becomes `offset | 1` after a check of `offset`, and the verifier,
-/// which does not carry a bound through those operations, sees an offset
-/// that may exceed the packet's maximum ("offset is outside of the
-/// packet", for offsets carried around a loop). Constant offsets are
-/// left alone, so they still fold into the load's displacement.
-#[inline(always)]
-fn opaque(offset: usize) -> usize {
-    if core::intrinsics::is_val_statically_known(offset) {
-        return offset;
-    }
-    let mut offset = offset;
-    // SAFETY: no instruction; the value passes through unchanged.
-    unsafe {
-        core::arch::asm!("/* {o} */", o = inout(reg) offset, options(pure, nomem, nostack, preserves_flags));
-    }
-    offset
 }
 
 /// `start + offset`. A run-time offset is added in assembly: otherwise LLVM
