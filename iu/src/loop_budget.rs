@@ -273,7 +273,11 @@ pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Bu
         set(&mut out[from], field, delta)?;
     }
     for (from, target) in to_new {
-        set(&mut out[from], Field::Off, target as i64 - (from as i64 + 1))?;
+        set(
+            &mut out[from],
+            Field::Off,
+            target as i64 - (from as i64 + 1),
+        )?;
     }
     let loops = out.iter().filter(|i| i.code == MAY_GOTO).count()
         - insns.iter().filter(|i| i.code == MAY_GOTO).count();

@@ -654,7 +654,11 @@ fn plain_loops_load_with_a_runtime_budget_and_behave() {
         .iter()
         .enumerate()
         {
-            assert_eq!(run(&ebpf, "dns_labels", packet), *expected, "dns_labels, case {i}");
+            assert_eq!(
+                run(&ebpf, "dns_labels", packet),
+                *expected,
+                "dns_labels, case {i}"
+            );
         }
         assert_eq!(ebpf.loop_budget_exhausted("dns_labels").unwrap(), 0);
     }
@@ -673,15 +677,15 @@ fn plain_loops_load_with_a_runtime_budget_and_behave() {
         heavy[24..26].copy_from_slice(&(!(folded as u16)).to_be_bytes());
         let mut corrupt = udp(0, 80, b"x");
         corrupt[24] ^= 0x5a;
-        for (i, (packet, expected)) in [
-            (udp(0, 80, b"x"), PASS),
-            (heavy, PASS),
-            (corrupt, DROP),
-        ]
-        .iter()
-        .enumerate()
+        for (i, (packet, expected)) in [(udp(0, 80, b"x"), PASS), (heavy, PASS), (corrupt, DROP)]
+            .iter()
+            .enumerate()
         {
-            assert_eq!(run(&ebpf, "csum_fold", packet), *expected, "csum_fold, case {i}");
+            assert_eq!(
+                run(&ebpf, "csum_fold", packet),
+                *expected,
+                "csum_fold, case {i}"
+            );
         }
         assert_eq!(ebpf.loop_budget_exhausted("csum_fold").unwrap(), 0);
     }
