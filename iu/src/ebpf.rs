@@ -53,6 +53,8 @@ pub struct EbpfLoader {
     log_level: Option<u8>,
     /// Programs not to load.
     skipped: Vec<String>,
+    /// Whether refused loops get a runtime budget (on by default).
+    loop_budgets: bool,
 }
 
 impl Default for EbpfLoader {
@@ -70,7 +72,24 @@ impl EbpfLoader {
             globals: Vec::new(),
             log_level: None,
             skipped: Vec::new(),
+            loop_budgets: true,
         }
+    }
+
+    /// Whether the loader gives the loops of a program the verifier
+    /// refused a runtime budget (`may_goto`, Linux 6.9+) and loads it
+    /// again; on by default (docs/safety.md, "Loops"). Off, such a program
+    /// is refused as written.
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .loop_budgets(false)
+    ///     .load_file(iu::object_dir().join("hello"))?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn loop_budgets(&mut self, on: bool) -> &mut Self {
+        self.loop_budgets = on;
+        self
     }
 
     /// Sets the most verbose level programs log at (`info!` and friends;
@@ -446,8 +465,14 @@ impl EbpfLoader {
                 Ok(loop_counter.as_ref().map_or(-1, |map| map.fd.as_raw_fd()))
             };
             let slot = program_names.iter().position(|n| n == name).unwrap_or(0) as u32;
-            let (fd, budgeted) =
-                load_with_budget(&spec, function, btf, self.log_size, slot, counter)?;
+            let (fd, budgeted) = load_with_budget(
+                &spec,
+                function,
+                btf,
+                self.log_size,
+                slot,
+                self.loop_budgets.then_some(counter),
+            )?;
             if budgeted {
                 budget_slots.insert(name.clone(), slot);
             }
@@ -781,7 +806,7 @@ fn load_with_budget(
     btf: &[u8],
     log_size: usize,
     slot: u32,
-    counter: impl FnOnce() -> Result<i32>,
+    counter: Option<impl FnOnce() -> Result<i32>>,
 ) -> Result<(OwnedFd, bool)> {
     let debug_of = |function: &aya_obj::Function| {
         with_debug(function, btf, |debug| (debug.files(), debug.lines()))
@@ -792,11 +817,12 @@ fn load_with_budget(
     };
     let has_loop = crate::loop_budget::has_loop(&function.instructions);
     let eperm = first.error.raw_os_error() == Some(libc::EPERM);
-    let budgeted = if has_loop && !eperm && features::loop_budget() {
-        crate::loop_budget::add(&function.instructions, counter()?, (slot * 8) as i32)
-            .map(|b| with_budgets(function, &b))
-    } else {
-        None
+    let budgeted = match counter {
+        Some(counter) if has_loop && !eperm && features::loop_budget() => {
+            crate::loop_budget::add(&function.instructions, counter()?, (slot * 8) as i32)
+                .map(|b| with_budgets(function, &b))
+        }
+        _ => None,
     };
     let Some(patched) = budgeted else {
         let error = match refusal(spec, first, log_size, || debug_of(function)) {
