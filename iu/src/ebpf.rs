@@ -877,10 +877,15 @@ fn load_with_budget(
     ))
 }
 
-/// Whether `error` is the verifier giving up on a loop.
+/// Whether `error` is the verifier giving up on a loop. Kernels before
+/// 6.4 keep the beginning of a log that overflows, so the reason may be
+/// cut off; the errno is then what is left: `E2BIG` ("too large"), or
+/// `EFAULT`, which 6.1 returns for "The sequence of 8193 jumps is too
+/// complex".
 fn is_loop_error(error: &Error) -> bool {
-    matches!(error, Error::Verifier { log, .. }
-        if log.error().is_some_and(crate::loop_budget::is_loop_refusal))
+    matches!(error, Error::Verifier { log, errno, .. }
+        if log.error().is_some_and(crate::loop_budget::is_loop_refusal)
+            || (matches!(errno.as_str(), "E2BIG" | "EFAULT") && log.is_truncated()))
 }
 
 /// The verifier's own words in `error`.

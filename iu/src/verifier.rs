@@ -181,6 +181,7 @@ impl VerifierLog {
     /// and BTF line info keeps only that innermost line.
     pub fn program_line(&self) -> Option<SourceLine> {
         self.annotations()
+            .chain(self.cfg_line())
             .map(|line| match self.full_path(&line.file) {
                 Some(full) => SourceLine {
                     file: full.to_owned(),
@@ -189,6 +190,23 @@ impl VerifierLog {
                 None => line,
             })
             .find(|line| !in_library(&line.file))
+    }
+}
+
+impl VerifierLog {
+    /// The line of the instruction a control-flow refusal names ("back-edge
+    /// from insn 26 to 27": the kernel checks the graph before it prints
+    /// any annotated line, and before 6.4 it prints only the code).
+    fn cfg_line(&self) -> Option<SourceLine> {
+        let error = self.error()?;
+        let rest = error.strip_prefix("back-edge from insn ")?;
+        let at: u32 = rest.split_whitespace().next()?.parse().ok()?;
+        let before = || self.debug.lines.iter().filter(|(off, _)| *off <= at);
+        before()
+            .filter(|(_, l)| !in_library(&l.file))
+            .max_by_key(|(off, _)| *off)
+            .or_else(|| before().max_by_key(|(off, _)| *off))
+            .map(|(_, line)| line.clone())
     }
 }
 

@@ -610,12 +610,22 @@ fn load_budgeted(name: &str) -> Option<Ebpf> {
         return Some(ebpf);
     }
     match result {
-        Err(Error::Verifier { log, .. }) => {
-            let hint = log.hint().unwrap_or_default();
+        // Without a budget the verifier gives up on these loops in its
+        // own ways (6.1: "too complex", a packet offset grown out of range
+        // after many iterations, "back-edge"); where it says it gave up on
+        // the loop, the hint names Linux 6.9 and `iu_ebpf::loops`.
+        Err(Error::Verifier { log, errno, .. }) => {
             assert!(
-                hint.contains("Linux 6.9") && hint.contains("iu_ebpf::loops"),
-                "{name}: the refusal does not say what plain loops need: {hint:?}"
+                log.program_line()
+                    .is_some_and(|l| l.file.ends_with(&format!("{name}.rs"))),
+                "{name} ({errno}): the refusal names no line of the program:\n{log}"
             );
+            if let Some(hint) = log.hint() {
+                assert!(
+                    hint.contains("Linux 6.9") && hint.contains("iu_ebpf::loops"),
+                    "{name}: {hint:?}"
+                );
+            }
             iu::testing::skip_missing(name, "loop budget (may_goto, Linux 6.9)");
             None
         }
@@ -749,14 +759,24 @@ fn natural_loops_that_still_fail_are_refused_with_their_line() {
     for (name, refusal) in KNOWN_LOOP_GAPS {
         match Ebpf::load_file(iu::object_dir().join(name)) {
             Ok(_) => panic!("{name} loads now: move it out of KNOWN_LOOP_GAPS and test it"),
-            Err(Error::Verifier { log, .. }) => {
-                assert!(log.full().contains(refusal), "{name}:\n{log}");
+            Err(Error::Verifier { log, errno, .. }) => {
+                // Before 6.4 the kernel keeps the beginning of a log that
+                // overflows, so "too complex" is only in the errno.
+                let too_complex = refusal.contains("too complex")
+                    && matches!(errno.as_str(), "E2BIG" | "EFAULT")
+                    && log.is_truncated();
+                // Without a budget (6.1) the verifier may give up earlier,
+                // in its own words; the line is what must be there.
+                assert!(
+                    log.full().contains(refusal) || too_complex || !iu::features::loop_budget(),
+                    "{name} ({errno}):\n{log}"
+                );
                 assert!(
                     log.program_line()
                         .is_some_and(|l| l.file.ends_with(&format!("{name}.rs"))),
                     "{name}: the refusal names no line of the program:\n{log}"
                 );
-                if log.error().is_some_and(|e| e.contains("too complex")) {
+                if refusal.contains("too complex") || log.hint().is_some() {
                     let hint = log.hint().unwrap_or_default();
                     let expected = if iu::features::loop_budget() {
                         "runtime budget (may_goto) and loaded it again"
