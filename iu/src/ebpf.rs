@@ -53,6 +53,8 @@ pub struct EbpfLoader {
     log_level: Option<u8>,
     /// Programs not to load.
     skipped: Vec<String>,
+    /// Whether refused loops get a runtime budget (on by default).
+    loop_budgets: bool,
 }
 
 impl Default for EbpfLoader {
@@ -70,7 +72,24 @@ impl EbpfLoader {
             globals: Vec::new(),
             log_level: None,
             skipped: Vec::new(),
+            loop_budgets: true,
         }
+    }
+
+    /// Whether the loader gives the loops of a program the verifier
+    /// refused a runtime budget (`may_goto`, Linux 6.9+) and loads it
+    /// again; on by default (docs/safety.md, "Loops"). Off, such a program
+    /// is refused as written.
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .loop_budgets(false)
+    ///     .load_file(iu::object_dir().join("hello"))?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn loop_budgets(&mut self, on: bool) -> &mut Self {
+        self.loop_budgets = on;
+        self
     }
 
     /// Sets the most verbose level programs log at (`info!` and friends;
@@ -340,6 +359,11 @@ impl EbpfLoader {
             });
         }
         let mut programs = HashMap::new();
+        // Loop-budget exhaustion counters, one slot per program in name
+        // order, created when the first program needs one.
+        let program_names: Vec<String> = sorted(obj.programs.keys());
+        let mut loop_counter: Option<Map> = None;
+        let mut budget_slots: HashMap<String, u32> = HashMap::new();
         for (name, program) in &obj.programs {
             if self.skipped.contains(name) {
                 continue;
@@ -432,14 +456,29 @@ impl EbpfLoader {
                 },
             };
             let btf = btf_bytes.as_deref().unwrap_or_default();
-            let fd = load_program(&spec, self.log_size, || {
-                with_debug(function, btf, |debug| (debug.files(), debug.lines()))
-            })
+            let counter = || -> Result<i32> {
+                if loop_counter.is_none() {
+                    loop_counter = Some(create_loop_counter(program_names.len())?);
+                }
+                Ok(loop_counter.as_ref().map_or(-1, |map| map.fd.as_raw_fd()))
+            };
+            let slot = program_names.iter().position(|n| n == name).unwrap_or(0) as u32;
+            let (fd, budgeted) = load_with_budget(
+                &spec,
+                function,
+                btf,
+                self.log_size,
+                slot,
+                self.loop_budgets.then_some(counter),
+            )
             .map_err(|e| {
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
             })?;
+            if budgeted {
+                budget_slots.insert(name.clone(), slot);
+            }
             programs.insert(
                 name.clone(),
                 Program {
@@ -456,6 +495,10 @@ impl EbpfLoader {
             maps,
             programs,
             abort_slots,
+            loop_budget: loop_counter.map(|map| LoopBudget {
+                map,
+                slots: budget_slots,
+            }),
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
         })
@@ -756,15 +799,163 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
 /// Loads a program; on a rejection, the error's log gets the program's
 /// source `files` (full paths, which the log itself abbreviates), worked
 /// out only then.
-fn load_program(
+/// Loads a program. If the verifier refuses it, the program has loops and
+/// the kernel has a loop budget (`may_goto`, Linux 6.9+), gives every loop
+/// a budget counted in slot `slot` of the map `counter` returns, and loads
+/// that (docs/safety.md, "Loops"). Returns the program and whether it runs
+/// with budgets.
+fn load_with_budget(
     spec: &ProgLoad<'_>,
+    function: &aya_obj::Function,
+    btf: &[u8],
+    log_size: usize,
+    slot: u32,
+    counter: Option<impl FnOnce() -> Result<i32>>,
+) -> Result<(OwnedFd, bool)> {
+    let debug_of = |function: &aya_obj::Function| {
+        with_debug(function, btf, |debug| (debug.files(), debug.lines()))
+    };
+    let first = match sys::prog_load(spec, &mut [], 0) {
+        Ok(fd) => return Ok((fd, false)),
+        Err(first) => first,
+    };
+    let has_loop = crate::loop_budget::has_loop(&function.instructions);
+    let eperm = first.error.raw_os_error() == Some(libc::EPERM);
+    let budgeted = match counter {
+        Some(counter) if has_loop && !eperm && features::loop_budget() => {
+            crate::loop_budget::add(&function.instructions, counter()?, (slot * 8) as i32)
+                .map(|b| with_budgets(function, &b))
+        }
+        _ => None,
+    };
+    let Some(patched) = budgeted else {
+        let error = match refusal(spec, first, log_size, || debug_of(function)) {
+            Ok(fd) => return Ok((fd, false)),
+            Err(e) => e,
+        };
+        if !(has_loop && is_loop_error(&error)) {
+            return Err(error);
+        }
+        let hint = if features::loop_budget() {
+            "the verifier gave up on a loop, and iu could not give it a runtime budget (it found no exit for the loop or no free register there); bound it with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
+        } else {
+            "the verifier gave up on a loop whose bound it cannot prove. Plain `while`/`loop` loops like this need Linux 6.9+, where iu gives every loop a runtime budget (may_goto) itself; on this kernel bound the loop with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
+        };
+        return Err(with_hint(error, hint.to_owned()));
+    };
+    let func_info = patched.func_info.func_info_bytes();
+    let line_info = distinct_lines(
+        patched.line_info.line_info_bytes(),
+        patched.line_info_rec_size,
+    );
+    let with_budget = ProgLoad {
+        insns: &patched.instructions,
+        btf: ProgBtfInfo {
+            func_info: &func_info,
+            line_info: &line_info,
+            ..spec.btf.clone()
+        },
+        ..spec.clone()
+    };
+    let again = match sys::prog_load(&with_budget, &mut [], 0) {
+        Ok(fd) => return Ok((fd, true)),
+        Err(again) => again,
+    };
+    let original = match refusal(spec, first, log_size, || debug_of(function)) {
+        Ok(fd) => return Ok((fd, false)),
+        Err(e) => e,
+    };
+    if !is_loop_error(&original) {
+        return Err(original);
+    }
+    let cause = verifier_error(&original);
+    let budgeted = match refusal(&with_budget, again, log_size, || debug_of(&patched)) {
+        Ok(fd) => return Ok((fd, true)),
+        Err(e) => e,
+    };
+    Err(with_hint(
+        budgeted,
+        format!(
+            "the verifier gave up on a loop of the program as written ({cause}); iu gave every loop a runtime budget (may_goto) and loaded it again, and the verifier refused that as shown. A loop whose state keeps changing (a counter that only grows) never settles for the verifier; bound it with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
+        ),
+    ))
+}
+
+/// Whether `error` is the verifier giving up on a loop. Kernels before
+/// 6.4 keep the beginning of a log that overflows, so the reason may be
+/// cut off; the errno is then what is left: `E2BIG` ("too large"), or
+/// `EFAULT`, which 6.1 returns for "The sequence of 8193 jumps is too
+/// complex".
+fn is_loop_error(error: &Error) -> bool {
+    matches!(error, Error::Verifier { log, errno, .. }
+        if log.error().is_some_and(crate::loop_budget::is_loop_refusal)
+            || (matches!(errno.as_str(), "E2BIG" | "EFAULT") && log.is_truncated()))
+}
+
+/// The verifier's own words in `error`.
+fn verifier_error(error: &Error) -> String {
+    match error {
+        Error::Verifier { log, .. } => log.error().unwrap_or_default().to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// `error` with `hint` added to its verifier log.
+fn with_hint(error: Error, hint: String) -> Error {
+    match error {
+        Error::Verifier { name, errno, log } => Error::Verifier {
+            name,
+            errno,
+            log: log.with_hint(hint),
+        },
+        other => other,
+    }
+}
+
+/// The one-element array whose value holds a loop-budget exhaustion count
+/// per program (`programs` slots of 8 bytes), addressed directly by the
+/// inserted code.
+fn create_loop_counter(programs: usize) -> Result<Map> {
+    Map::create(
+        LOOP_BUDGET_MAP,
+        bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        4,
+        8 * programs.max(1) as u32,
+        1,
+        0,
+    )
+}
+
+/// A copy of `function` with `budgeted`'s instructions, and its func-info
+/// and line-info records moved with them.
+fn with_budgets(
+    function: &aya_obj::Function,
+    budgeted: &crate::loop_budget::Budgeted,
+) -> aya_obj::Function {
+    let mut patched = function.clone();
+    patched.instructions = budgeted.insns.clone();
+    for info in &mut patched.func_info.func_info {
+        info.insn_off = budgeted.moved(info.insn_off);
+    }
+    for info in &mut patched.line_info.line_info {
+        info.insn_off = budgeted.moved(info.insn_off);
+    }
+    log::debug!(
+        "program `{}`: {} loops got a runtime budget",
+        function.name,
+        budgeted.loops
+    );
+    patched
+}
+
+/// Explains a failed load: loads again with a verifier log (which, rarely,
+/// succeeds).
+fn refusal(
+    spec: &ProgLoad<'_>,
+    first: sys::ProgLoadError,
     log_size: usize,
     debug: impl FnOnce() -> (Vec<String>, Vec<(u32, crate::SourceLine)>),
 ) -> Result<OwnedFd> {
-    let first = match sys::prog_load(spec, &mut [], 0) {
-        Ok(fd) => return Ok(fd),
-        Err(e) => e,
-    };
     let as_error = |error| SyscallError::new("bpf(BPF_PROG_LOAD)", error);
     if first.error.raw_os_error() == Some(libc::EPERM) {
         return Err(Error::from_syscall(
@@ -820,8 +1011,22 @@ pub struct Ebpf {
     programs: HashMap<String, Program>,
     /// Each program's slot in `IU_ABORTS`, for programs that can panic.
     abort_slots: HashMap<String, u32>,
+    /// The loop-budget exhaustion counters, where a program got budgets.
+    loop_budget: Option<LoopBudget>,
     printk_formats: Vec<PrintkFormat>,
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
+}
+
+/// The map the loader creates for loop-budget exhaustion counts.
+const LOOP_BUDGET_MAP: &str = "iu_loop_budget";
+
+/// The counters of the loops the loader gave a budget.
+#[derive(Debug)]
+struct LoopBudget {
+    /// `iu_loop_budget`: one element, 8 bytes per program of the object.
+    map: Map,
+    /// Each budgeted program's slot.
+    slots: HashMap<String, u32>,
 }
 
 impl Ebpf {
@@ -872,6 +1077,59 @@ impl Ebpf {
         };
         let counts = self.per_cpu_array::<u64>(ABORTS_MAP)?.get(slot)?;
         Ok(counts.iter().sum())
+    }
+
+    /// Whether the loader gave program `name`'s loops a runtime budget:
+    /// the verifier refused its loops as written, and the kernel has the
+    /// loop budget (`may_goto`, Linux 6.9+). See docs/safety.md, "Loops".
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// if ebpf.loop_budgeted("dns_labels")? {
+    ///     println!("dns_labels' loops stop after a runtime budget");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn loop_budgeted(&self, name: &str) -> Result<bool> {
+        self.program(name)?;
+        Ok(self
+            .loop_budget
+            .as_ref()
+            .is_some_and(|b| b.slots.contains_key(name)))
+    }
+
+    /// How many times a loop of program `name` ran out of its runtime
+    /// budget since the object was loaded, over every CPU. An exhausted
+    /// budget leaves the loop as a `break` would, and the program goes on
+    /// after the loop with the state it has. Always 0 for programs whose
+    /// loops got no budget ([`Ebpf::loop_budgeted`]).
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let cut = ebpf.loop_budget_exhausted("dns_labels")?;
+    /// if cut > 0 {
+    ///     log::warn!("dns_labels left a loop early {cut} times");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn loop_budget_exhausted(&self, name: &str) -> Result<u64> {
+        self.program(name)?;
+        let Some(budget) = &self.loop_budget else {
+            return Ok(0);
+        };
+        let Some(&slot) = budget.slots.get(name) else {
+            return Ok(0);
+        };
+        let mut value = vec![0u8; budget.map.value_size as usize];
+        budget.map.lookup(&0u32.to_ne_bytes(), &mut value)?;
+        let at = slot as usize * 8;
+        let bytes: [u8; 8] = value
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or_default();
+        Ok(u64::from_ne_bytes(bytes))
     }
 
     /// The map called `name`.

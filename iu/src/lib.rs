@@ -23,6 +23,7 @@ mod ebpf;
 mod error;
 pub mod features;
 mod logger;
+mod loop_budget;
 pub mod maps;
 mod placeholders;
 pub mod programs;

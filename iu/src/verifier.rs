@@ -49,6 +49,8 @@ struct SourceInfo {
     /// The line-info records (first instruction, line), for logs whose
     /// annotations carry no `@ <file>:<line>` (before 6.4).
     lines: Vec<(u32, SourceLine)>,
+    /// What iu knows about the refusal that the log does not say.
+    hint: Option<String>,
 }
 
 impl VerifierLog {
@@ -75,6 +77,26 @@ impl VerifierLog {
     pub(crate) fn with_lines(mut self, lines: Vec<(u32, SourceLine)>) -> Self {
         self.debug.lines = lines;
         self
+    }
+
+    /// Adds what iu knows about the refusal (for example, that the kernel
+    /// has no loop budget for a loop the verifier gave up on).
+    pub(crate) fn with_hint(mut self, hint: String) -> Self {
+        self.debug.hint = Some(hint);
+        self
+    }
+
+    /// What iu adds to the verifier's words: why a refusal happened and
+    /// what to do, where iu knows more than the log says (loops the
+    /// verifier gave up on, see docs/safety.md "Loops").
+    ///
+    /// ```no_run
+    /// if let Err(iu::Error::Verifier { log, .. }) = iu::Ebpf::load_file("prog.o") {
+    ///     eprintln!("{:?}", log.hint());
+    /// }
+    /// ```
+    pub fn hint(&self) -> Option<&str> {
+        self.debug.hint.as_deref()
     }
 
     /// The full path of `file` as the log names it (the kernel prints only
@@ -159,6 +181,7 @@ impl VerifierLog {
     /// and BTF line info keeps only that innermost line.
     pub fn program_line(&self) -> Option<SourceLine> {
         self.annotations()
+            .chain(self.cfg_line())
             .map(|line| match self.full_path(&line.file) {
                 Some(full) => SourceLine {
                     file: full.to_owned(),
@@ -167,6 +190,23 @@ impl VerifierLog {
                 None => line,
             })
             .find(|line| !in_library(&line.file))
+    }
+}
+
+impl VerifierLog {
+    /// The line of the instruction a control-flow refusal names ("back-edge
+    /// from insn 26 to 27": the kernel checks the graph before it prints
+    /// any annotated line, and before 6.4 it prints only the code).
+    fn cfg_line(&self) -> Option<SourceLine> {
+        let error = self.error()?;
+        let rest = error.strip_prefix("back-edge from insn ")?;
+        let at: u32 = rest.split_whitespace().next()?.parse().ok()?;
+        let before = || self.debug.lines.iter().filter(|(off, _)| *off <= at);
+        before()
+            .filter(|(_, l)| !in_library(&l.file))
+            .max_by_key(|(off, _)| *off)
+            .or_else(|| before().max_by_key(|(off, _)| *off))
+            .map(|(_, line)| line.clone())
     }
 }
 
@@ -217,6 +257,9 @@ impl fmt::Display for VerifierLog {
             }
             (_, Some(source)) => writeln!(f, "  at {source}")?,
             _ => {}
+        }
+        if let Some(hint) = self.hint() {
+            writeln!(f, "  hint: {hint}")?;
         }
         let lines: Vec<&str> = self.text.lines().collect();
         let skipped = lines.len().saturating_sub(TAIL_LINES);

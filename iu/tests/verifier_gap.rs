@@ -791,3 +791,251 @@ fn map_values_and_memory_builtins_load_and_behave() {
         }
     );
 }
+
+/// Budgeted programs that 6.12's verifier still refuses although 6.18's
+/// accepts them: (program, what it says, why). Found in the VM tier; the
+/// difference between the two verifiers' handling of the budgeted loop is
+/// not analysed yet (docs/benchmarks.md).
+const KNOWN_6_12_BUDGET_GAPS: &[(&str, &str, &str)] = &[(
+    "dns_labels",
+    "offset is outside of the packet",
+    "convergence of a budgeted loop carrying a packet offset (loads on 6.18)",
+)];
+
+/// Loads a corpus program whose plain loops need the loop budget
+/// (`may_goto`, Linux 6.9+) that iu adds itself. Where the kernel has it,
+/// the program must load with budgets; elsewhere it must be refused with
+/// the hint that names Linux 6.9 and `iu_ebpf::loops`.
+fn load_budgeted(name: &str) -> Option<Ebpf> {
+    let result = Ebpf::load_file(iu::object_dir().join(name));
+    if let Some((_, refusal, why)) = KNOWN_6_12_BUDGET_GAPS.iter().find(|(n, ..)| *n == name)
+        && std::env::var("IU_VM_KERNEL").as_deref() == Ok("6.12")
+    {
+        match result {
+            Err(Error::Verifier { log, .. }) if log.full().contains(refusal) => {
+                iu::testing::skip_missing(name, why);
+                return None;
+            }
+            Ok(_) => panic!("{name} loads on 6.12 now: remove it from KNOWN_6_12_BUDGET_GAPS"),
+            Err(e) => panic!("{name} was refused on 6.12 for another reason:\n{e}"),
+        }
+    }
+    if iu::features::loop_budget() {
+        let ebpf = result.unwrap_or_else(|e| panic!("{name} was refused:\n{e}"));
+        assert!(ebpf.loop_budgeted(name).unwrap(), "{name}: no budget added");
+        assert_eq!(ebpf.loop_budget_exhausted(name).unwrap(), 0);
+        return Some(ebpf);
+    }
+    match result {
+        // Without a budget the verifier gives up on these loops in its
+        // own ways (6.1: "too complex", a packet offset grown out of range
+        // after many iterations, "back-edge"); where it says it gave up on
+        // the loop, the hint names Linux 6.9 and `iu_ebpf::loops`.
+        Err(Error::Verifier { log, errno, .. }) => {
+            assert!(
+                log.program_line()
+                    .is_some_and(|l| l.file.ends_with(&format!("{name}.rs"))),
+                "{name} ({errno}): the refusal names no line of the program:\n{log}"
+            );
+            if let Some(hint) = log.hint() {
+                assert!(
+                    hint.contains("Linux 6.9") && hint.contains("iu_ebpf::loops"),
+                    "{name}: {hint:?}"
+                );
+            }
+            iu::testing::skip_missing(name, "loop budget (may_goto, Linux 6.9)");
+            None
+        }
+        Ok(_) => panic!("{name} loads without a loop budget now: test it as a plain program"),
+        Err(e) => panic!("{name} was refused for another reason:\n{e}"),
+    }
+}
+
+/// A DNS query for `labels` (each a length byte and its bytes) to port 53.
+fn dns_query(labels: &[&[u8]]) -> Vec<u8> {
+    let mut payload = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in labels {
+        payload.push(label.len() as u8);
+        payload.extend_from_slice(label);
+    }
+    payload.extend_from_slice(&[0, 0, 1, 0, 1]);
+    udp(0, 53, &payload)
+}
+
+#[test]
+fn plain_loops_load_with_a_runtime_budget_and_behave() {
+    if let Some(ebpf) = load_budgeted("dns_labels") {
+        let long = [&b"abcdefghijklmnopqrstuvwxyz"[..]; 3];
+        let mut malformed = dns_query(&[b"www", b"example", b"com"]);
+        malformed[54] = 64;
+        let mut truncated = dns_query(&[b"www", b"example", b"com"]);
+        truncated.truncate(60);
+        for (i, (packet, expected)) in [
+            (dns_query(&[b"www", b"example", b"com"]), PASS),
+            (dns_query(&[]), PASS),
+            (dns_query(&long), DROP),
+            (malformed, DROP),
+            (truncated, DROP),
+            (udp(0, 80, b"not dns"), PASS),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(
+                run(&ebpf, "dns_labels", packet),
+                *expected,
+                "dns_labels, case {i}"
+            );
+        }
+        assert_eq!(ebpf.loop_budget_exhausted("dns_labels").unwrap(), 0);
+    }
+    if let Some(ebpf) = load_budgeted("csum_fold") {
+        // Carries to fold: a header whose words sum past 0x1ffff.
+        let mut heavy = udp(0, 80, b"x");
+        heavy[26..34].copy_from_slice(&[0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xfd]);
+        heavy[24..26].fill(0);
+        let sum: u32 = heavy[14..34]
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        assert!(sum > 0x1ffff);
+        let folded = (sum & 0xffff) + (sum >> 16);
+        let folded = (folded & 0xffff) + (folded >> 16);
+        heavy[24..26].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+        let mut corrupt = udp(0, 80, b"x");
+        corrupt[24] ^= 0x5a;
+        for (i, (packet, expected)) in [(udp(0, 80, b"x"), PASS), (heavy, PASS), (corrupt, DROP)]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                run(&ebpf, "csum_fold", packet),
+                *expected,
+                "csum_fold, case {i}"
+            );
+        }
+        assert_eq!(ebpf.loop_budget_exhausted("csum_fold").unwrap(), 0);
+    }
+}
+
+#[test]
+fn an_exhausted_loop_budget_leaves_the_loop_and_is_counted_per_run() {
+    let Some(ebpf) = load_budgeted("collatz") else {
+        return;
+    };
+    let word = |x: u32| {
+        let mut p = udp(0, 9, b"");
+        p[14..18].copy_from_slice(&x.to_be_bytes());
+        p
+    };
+    let program = ebpf.program("collatz").unwrap();
+    // 27 reaches 1 in 111 steps: no budget is spent to the end.
+    assert_eq!(run(&ebpf, "collatz", &word(27)), PASS);
+    assert_eq!(ebpf.loop_budget_exhausted("collatz").unwrap(), 0);
+    // 0 never reaches 1: the budget ends the loop, the program goes on
+    // after it and returns normally, and each run counts once.
+    let runs = 3;
+    let start = std::time::Instant::now();
+    let out = program
+        .test_run(&TestRun::packet(&word(0)).repeat(runs))
+        .unwrap();
+    eprintln!(
+        "collatz(0): {runs} runs until the budget ran out, {:?} in all, {} ns per run (kernel)",
+        start.elapsed(),
+        out.duration_ns
+    );
+    assert_eq!(out.retval, PASS);
+    assert_eq!(
+        ebpf.loop_budget_exhausted("collatz").unwrap(),
+        u64::from(runs)
+    );
+    assert_eq!(run(&ebpf, "collatz", &word(7)), PASS);
+    assert_eq!(
+        ebpf.loop_budget_exhausted("collatz").unwrap(),
+        u64::from(runs)
+    );
+    assert_eq!(ebpf.aborts("collatz").unwrap(), 0);
+}
+
+/// Natural loops that still do not load (issue #19 items 1-2, open):
+/// (program, what the verifier says). `popcount_while` carries a counter
+/// the program compares after the loop (`bits > 16`), which the verifier
+/// marks precise and so never widens at the budget check: every iteration
+/// is a new state. `tcp_options` and `ipv6_ext_chain` read at an offset
+/// carried around the loop, and LLVM bounds-checks a different form of it
+/// than it adds to the packet pointer. Each must be refused that way, so
+/// a fix shows up here.
+const KNOWN_LOOP_GAPS: &[(&str, &str)] = &[
+    ("popcount_while", "is too complex"),
+    ("ipv6_ext_chain", "offset is outside of the packet"),
+    ("tcp_options", "offset is outside of the packet"),
+];
+
+#[test]
+fn natural_loops_that_still_fail_are_refused_with_their_line() {
+    for (name, refusal) in KNOWN_LOOP_GAPS {
+        match Ebpf::load_file(iu::object_dir().join(name)) {
+            Ok(_) => panic!("{name} loads now: move it out of KNOWN_LOOP_GAPS and test it"),
+            Err(Error::Verifier { log, errno, .. }) => {
+                // Before 6.4 the kernel keeps the beginning of a log that
+                // overflows, so "too complex" is only in the errno.
+                let too_complex = refusal.contains("too complex")
+                    && matches!(errno.as_str(), "E2BIG" | "EFAULT")
+                    && log.is_truncated();
+                // Without a budget (6.1) the verifier may give up earlier,
+                // in its own words; the line is what must be there.
+                assert!(
+                    log.full().contains(refusal) || too_complex || !iu::features::loop_budget(),
+                    "{name} ({errno}):\n{log}"
+                );
+                assert!(
+                    log.program_line()
+                        .is_some_and(|l| l.file.ends_with(&format!("{name}.rs"))),
+                    "{name}: the refusal names no line of the program:\n{log}"
+                );
+                if refusal.contains("too complex") || log.hint().is_some() {
+                    let hint = log.hint().unwrap_or_default();
+                    let expected = if iu::features::loop_budget() {
+                        "runtime budget (may_goto) and loaded it again"
+                    } else {
+                        "Linux 6.9"
+                    };
+                    assert!(hint.contains(expected), "{name}: {hint:?}");
+                    assert!(hint.contains("iu_ebpf::loops"), "{name}: {hint:?}");
+                }
+            }
+            Err(e) => panic!("{name} was refused for another reason:\n{e}"),
+        }
+    }
+}
+
+/// The cost of a budget the loader added, against the same fold through
+/// `loops::while_budgeted` (`checksum`): xlated instructions and ns/run.
+/// A measurement, not a check: `cargo test -p iu --test verifier_gap
+/// loop_budget_cost -- --ignored --nocapture` (docs/benchmarks.md).
+#[test]
+#[ignore = "a measurement; run it by name"]
+fn loop_budget_cost() {
+    if !iu::features::loop_budget() {
+        iu::testing::skip_missing("loop budget cost", "loop budget (may_goto, Linux 6.9)");
+        return;
+    }
+    let mut heavy = udp(0, 80, b"x");
+    heavy[26..34].copy_from_slice(&[0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xfd]);
+    for name in ["csum_fold", "checksum"] {
+        let ebpf = load(name);
+        let program = ebpf.program(name).unwrap();
+        let mut best = u32::MAX;
+        for _ in 0..5 {
+            let out = program
+                .test_run(&TestRun::packet(&heavy).repeat(1_000_000))
+                .unwrap();
+            best = best.min(out.duration_ns);
+        }
+        eprintln!(
+            "{name}: budgeted by loader {}, {} xlated insns, {best} ns/run (best of 5 x 1M)",
+            ebpf.loop_budgeted(name).unwrap(),
+            program.info().unwrap().xlated_insns
+        );
+    }
+}
