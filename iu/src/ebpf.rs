@@ -373,6 +373,11 @@ impl EbpfLoader {
                 // bpf_loop is helper 181, for every program type.
                 features::helper(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32, 181)
             });
+            if abort_slots.contains_key(name) {
+                // An `exit` from the entry frame where every panic is
+                // reached there; `bpf_throw` only for the others.
+                crate::abort::exit_from_entry(function);
+            }
             let func_info = function.func_info.func_info_bytes();
             let line_info = distinct_lines(
                 function.line_info.line_info_bytes(),
@@ -404,12 +409,21 @@ impl EbpfLoader {
                     sites,
                 });
             }
+            let mut throws = false;
             if let Some(&slot) = abort_slots.get(name) {
-                let Some(bpf_throw) = bpf_throw_id() else {
-                    return Err(Error::PanicsUnsupported {
-                        program: name.clone(),
-                        sites: panic_sites(function, btf_bytes.as_deref().unwrap_or_default()),
-                    });
+                throws = crate::placeholders::can_abort(&function.instructions);
+                let bpf_throw = match (throws, bpf_throw_id()) {
+                    (false, _) => None,
+                    (true, Some(id)) => Some(id),
+                    (true, None) => {
+                        return Err(Error::PanicsUnsupported {
+                            program: name.clone(),
+                            sites: nested_panic_sites(
+                                function,
+                                btf_bytes.as_deref().unwrap_or_default(),
+                            ),
+                        });
+                    }
                 };
                 let on_panic = on_panic.get(name).copied().unwrap_or(0);
                 crate::placeholders::rewrite(&mut function.instructions, slot, on_panic, bpf_throw);
@@ -436,6 +450,18 @@ impl EbpfLoader {
             let btf = btf_bytes.as_deref().unwrap_or_default();
             let fd = load_program(&spec, self.log_size, || {
                 with_debug(function, btf, |debug| (debug.files(), debug.lines()))
+            })
+            .map_err(|e| match e {
+                Error::Verifier { log, .. }
+                    if throws && log.full().contains("bpf_throw is not allowed") =>
+                {
+                    Error::PanicNotInlined {
+                        program: name.clone(),
+                        section: section_name.clone(),
+                        sites: nested_panic_sites(function, btf),
+                    }
+                }
+                e => e,
             })?;
             programs.insert(
                 name.clone(),
@@ -554,7 +580,20 @@ fn link_without_kernel(
 /// The Rust lines of a linked program's calls into panic paths; `btf` is
 /// the object's BTF, which holds the line-info strings.
 fn panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
-    with_debug(function, btf, |debug| debug.panic_sites())
+    with_debug(function, btf, |debug| debug.panic_sites(None))
+}
+
+/// The Rust lines of a linked program's calls into panic paths from
+/// functions other than its entry function, which only `bpf_throw` can
+/// leave (see `crate::abort`).
+fn nested_panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
+    let starts = function
+        .func_info
+        .func_info
+        .iter()
+        .map(|f| f.insn_off as usize);
+    let calls = crate::abort::nested_panic_calls(&function.instructions, starts);
+    with_debug(function, btf, |debug| debug.panic_sites(Some(&calls)))
 }
 
 /// Calls `f` with a linked program's instructions and func and line info;

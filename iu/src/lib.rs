@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod abort;
 mod ebpf;
 mod error;
 pub mod features;
