@@ -409,19 +409,22 @@ impl EbpfLoader {
                     sites,
                 });
             }
-            let mut throws = false;
+            // The lines of the panics only `bpf_throw` can leave, if any.
+            let mut throw_sites = None;
             if let Some(&slot) = abort_slots.get(name) {
-                throws = crate::placeholders::can_abort(&function.instructions);
-                let bpf_throw = match (throws, bpf_throw_id()) {
-                    (false, _) => None,
-                    (true, Some(id)) => Some(id),
-                    (true, None) => {
+                if crate::placeholders::can_abort(&function.instructions) {
+                    throw_sites = Some(nested_panic_sites(
+                        function,
+                        btf_bytes.as_deref().unwrap_or_default(),
+                    ));
+                }
+                let bpf_throw = match (&throw_sites, bpf_throw_id()) {
+                    (None, _) => None,
+                    (Some(_), Some(id)) => Some(id),
+                    (Some(sites), None) => {
                         return Err(Error::PanicsUnsupported {
                             program: name.clone(),
-                            sites: nested_panic_sites(
-                                function,
-                                btf_bytes.as_deref().unwrap_or_default(),
-                            ),
+                            sites: sites.clone(),
                         });
                     }
                 };
@@ -451,17 +454,17 @@ impl EbpfLoader {
             let fd = load_program(&spec, self.log_size, || {
                 with_debug(function, btf, |debug| (debug.files(), debug.lines()))
             })
-            .map_err(|e| match e {
-                Error::Verifier { log, .. }
-                    if throws && log.full().contains("bpf_throw is not allowed") =>
+            .map_err(|e| match (e, &throw_sites) {
+                (Error::Verifier { log, .. }, Some(sites))
+                    if log.full().contains("bpf_throw is not allowed") =>
                 {
                     Error::PanicNotInlined {
                         program: name.clone(),
                         section: section_name.clone(),
-                        sites: nested_panic_sites(function, btf),
+                        sites: sites.clone(),
                     }
                 }
-                e => e,
+                (e, _) => e,
             })?;
             programs.insert(
                 name.clone(),

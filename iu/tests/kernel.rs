@@ -137,27 +137,14 @@ async fn printk_renders_like_rust_format() {
 /// panic handler the failing instruction belongs to.
 #[test]
 fn a_panic_holding_a_reservation_is_refused_at_the_programs_line() {
+    // The panic is in the program's own frame, so it is an `exit` on every
+    // kernel (no bpf_throw needed), and the verifier refuses the exit with
+    // the reservation held.
     let err = Ebpf::load_file(object("rejected_reservation")).unwrap_err();
-    if !iu::features::exceptions() {
-        // Refused before the verifier, at the same line.
-        let Error::PanicsUnsupported { sites, .. } = &err else {
-            panic!("expected PanicsUnsupported on a kernel without bpf_throw, got {err}");
-        };
-        assert!(
-            sites.iter().any(|s| s.code.contains("REJECTED-LINE")),
-            "{err}"
-        );
-        iu::testing::skip_missing(
-            "the verifier's reference-leak refusal",
-            "BPF exceptions (bpf_throw, Linux 6.7)",
-        );
-        return;
-    }
     let Error::Verifier { log, .. } = &err else {
         panic!("expected a verifier error, got {err}");
     };
-    // 6.18: "bpf_throw would lead to reference leak"; 6.12: "Unreleased
-    // reference id=2 alloc_insn=5".
+    // "Unreleased reference id=2 alloc_insn=5".
     let error = log.error().unwrap_or_default();
     assert!(error.contains("reference"), "{error:?}");
     let line = log.program_line().expect("a program line");

@@ -1,0 +1,51 @@
+//! Panics in BTF-attached programs (fentry, fexit, LSM), which the
+//! development hosts refuse to load: the VM tier runs them. Each indexes a
+//! table of four with `CONFIG[1]` (4 and above panic) for the process in
+//! `CONFIG[0]`.
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use iu_ebpf::{fentry, fexit, helpers, lsm, map, maps::Array, programs::BtfContext};
+
+iu_ebpf::license!("GPL");
+
+#[map]
+static CONFIG: Array<u32, 2> = Array::new();
+
+/// 0: fentry, 1: fexit, 2: LSM runs that did not panic.
+#[map]
+static RAN: Array<u64, 3> = Array::new();
+
+const TABLE: [i32; 4] = [0, 0, -1, 0];
+
+fn chosen() -> usize {
+    CONFIG.get(1).unwrap_or(0) as usize
+}
+
+/// `bpf_fentry_test1`, which a tracing program's test run calls.
+#[fentry(function = "bpf_fentry_test1")]
+fn fentry_index(_ctx: BtfContext) -> u32 {
+    let value = TABLE[chosen()];
+    RAN.add(0, 1);
+    value as u32 & 0
+}
+
+#[fexit(function = "bpf_fentry_test1")]
+fn fexit_index(_ctx: BtfContext) -> u32 {
+    let value = TABLE[chosen()];
+    RAN.add(1, 1);
+    value as u32 & 0
+}
+
+/// Opens by the process in `CONFIG[0]`: `TABLE[CONFIG[1]]` (2 denies);
+/// on a panic, deny.
+#[lsm(hook = "file_open", on_panic = "deny")]
+fn lsm_index(_ctx: BtfContext) -> i32 {
+    if CONFIG.get(0) != Some(helpers::pid()) {
+        return 0;
+    }
+    let verdict = TABLE[chosen()];
+    RAN.add(2, 1);
+    verdict
+}
