@@ -520,6 +520,42 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
     })
 }
 
+/// The panic paths that only BPF exceptions can leave, found without
+/// loading: for every program that can panic inside a function the
+/// compiler did not inline into it, its ELF section (which names the
+/// program type) and the Rust lines that call into the panic path there.
+/// A panic reached in the program's own frame is an `exit` with the
+/// program's `on_panic` value, in every program type and on every kernel;
+/// these need `bpf_throw` (Linux 6.7+, and only in the program types the
+/// kernel allows it in). `cargo xtask build` reports them.
+///
+/// ```no_run
+/// let bytes = std::fs::read(iu::object_dir().join("hello"))?;
+/// for (program, section, sites) in iu::nested_panic_paths(&bytes)? {
+///     println!("{program} ({section}) needs bpf_throw at {sites:?}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nested_panic_paths(bytes: &[u8]) -> Result<Vec<(String, String, Vec<crate::SourceLine>)>> {
+    let (file, obj, btf) = link_without_kernel(bytes, false)?;
+    let (sections, _) = program_sections(&file)?;
+    guarded("reading line info", || {
+        let mut paths = vec![];
+        for (name, program) in &obj.programs {
+            let Some(function) = obj.functions.get(&program.function_key()) else {
+                continue;
+            };
+            let sites = nested_panic_sites(function, &btf);
+            if !sites.is_empty() {
+                let section = sections.get(name).cloned().unwrap_or_default();
+                paths.push((name.clone(), section, sites));
+            }
+        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths
+    })
+}
+
 /// Runs every stage [`EbpfLoader::load`] applies to an object before it
 /// asks the kernel to create or load anything — parsing, the BTF fixups
 /// for the running kernel (which probes its features once per process),

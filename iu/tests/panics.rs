@@ -447,3 +447,26 @@ fn a_panic_inside_a_called_function_throws_or_is_refused_with_its_line() {
     assert_eq!(run(&ebpf, "nested_xdp", 4, 3), 0, "on_panic = \"aborted\"");
     assert_eq!(ebpf.aborts("nested_xdp").unwrap(), 3);
 }
+
+/// The build's report: which panics only `bpf_throw` can leave.
+#[test]
+fn nested_panic_paths_are_found_without_loading() {
+    let bytes = std::fs::read(iu::object_dir().join("panics")).unwrap();
+    assert!(iu::nested_panic_paths(&bytes).unwrap().is_empty());
+    let bytes = std::fs::read(iu::object_dir().join("panics_nested")).unwrap();
+    let nested = iu::nested_panic_paths(&bytes).unwrap();
+    let found: Vec<(&str, &str)> = nested
+        .iter()
+        .map(|(p, s, _)| (p.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [("nested_raw_tp", "raw_tp/sys_enter"), ("nested_xdp", "xdp")]
+    );
+    for (_, _, sites) in &nested {
+        assert!(
+            sites.iter().any(|s| s.code.contains("NESTED-PANIC")),
+            "{sites:?}"
+        );
+    }
+}
