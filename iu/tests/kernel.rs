@@ -133,8 +133,8 @@ async fn printk_renders_like_rust_format() {
 }
 
 /// A panic while a ring-buffer reservation is held: the kernel refuses the
-/// `bpf_throw`, and the error points at the program's line, not at the
-/// panic handler the failing instruction belongs to.
+/// abort's `exit`, and the error points at the program's line, not at the
+/// panic handler's code the failing instruction comes from.
 #[test]
 fn a_panic_holding_a_reservation_is_refused_at_the_programs_line() {
     // The panic is in the program's own frame, so it is an `exit` on every
@@ -160,7 +160,13 @@ fn a_panic_holding_a_reservation_is_refused_at_the_programs_line() {
         + 1;
     assert!(line.file.ends_with("rejected_reservation.rs"), "{line}");
     assert_eq!(line.line, expected, "{err}");
-    assert!(err.to_string().contains("inside panic.rs"), "{err}");
+    // Kernels before 6.4 print no file name; iu then names the full path.
+    assert!(
+        err.to_string()
+            .lines()
+            .any(|l| l.trim_start().starts_with("inside ") && l.contains("panic.rs:")),
+        "{err}"
+    );
 }
 
 /// A ring-buffer reservation leaked without the word `forget` (issue #21,

@@ -17,7 +17,11 @@ static CONFIG: Array<u32, 2> = Array::new();
 #[map]
 static RAN: Array<u64, 3> = Array::new();
 
-const TABLE: [i32; 4] = [0, 0, -1, 0];
+/// Whether to deny, by `CONFIG[1]`.
+/// `EPERM`.
+const EPERM: i32 = 1;
+
+const TABLE: [bool; 4] = [false, false, true, false];
 
 fn chosen() -> usize {
     CONFIG.get(1).unwrap_or(0) as usize
@@ -26,16 +30,16 @@ fn chosen() -> usize {
 /// `bpf_fentry_test1`, which a tracing program's test run calls.
 #[fentry(function = "bpf_fentry_test1")]
 fn fentry_index(_ctx: BtfContext) -> u32 {
-    let value = TABLE[chosen()];
+    let deny = TABLE[chosen()];
     RAN.add(0, 1);
-    value as u32 & 0
+    u32::from(deny) & 0
 }
 
 #[fexit(function = "bpf_fentry_test1")]
 fn fexit_index(_ctx: BtfContext) -> u32 {
-    let value = TABLE[chosen()];
+    let deny = TABLE[chosen()];
     RAN.add(1, 1);
-    value as u32 & 0
+    u32::from(deny) & 0
 }
 
 /// Opens by the process in `CONFIG[0]`: `TABLE[CONFIG[1]]` (2 denies);
@@ -45,7 +49,7 @@ fn lsm_index(_ctx: BtfContext) -> i32 {
     if CONFIG.get(0) != Some(helpers::pid()) {
         return 0;
     }
-    let verdict = TABLE[chosen()];
+    let deny = TABLE[chosen()];
     RAN.add(2, 1);
-    verdict
+    if deny { -EPERM } else { 0 }
 }
