@@ -13,7 +13,7 @@ iu_ebpf::license!("GPL");
 #[map]
 static CONFIG: Array<u32, 2> = Array::new();
 
-/// 0: fentry, 1: fexit, 2: LSM runs that did not panic.
+/// 0: fentry, 1: fexit runs that did not panic; 2: LSM denials.
 #[map]
 static RAN: Array<u64, 3> = Array::new();
 
@@ -49,7 +49,12 @@ fn lsm_index(_ctx: BtfContext) -> i32 {
     if CONFIG.get(0) != Some(helpers::pid()) {
         return 0;
     }
-    let deny = TABLE[chosen()];
-    RAN.add(2, 1);
-    if deny { -EPERM } else { 0 }
+    // Separate returns: `if deny { -EPERM } else { 0 }` becomes
+    // `-(deny as i32)`, whose range the verifier loses (LSM return values
+    // must be in [-4095, 0]).
+    if TABLE[chosen()] {
+        RAN.add(2, 1);
+        return -EPERM;
+    }
+    0
 }
