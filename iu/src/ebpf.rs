@@ -395,6 +395,11 @@ impl EbpfLoader {
                 // bpf_loop is helper 181, for every program type.
                 features::helper(bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32, 181)
             });
+            if abort_slots.contains_key(name) {
+                // An `exit` from the entry frame where every panic is
+                // reached there; `bpf_throw` only for the others.
+                crate::abort::exit_from_entry(function);
+            }
             let func_info = function.func_info.func_info_bytes();
             let line_info = distinct_lines(
                 function.line_info.line_info_bytes(),
@@ -426,12 +431,24 @@ impl EbpfLoader {
                     sites,
                 });
             }
+            // The lines of the panics only `bpf_throw` can leave, if any.
+            let mut throw_sites = None;
             if let Some(&slot) = abort_slots.get(name) {
-                let Some(bpf_throw) = bpf_throw_id() else {
-                    return Err(Error::PanicsUnsupported {
-                        program: name.clone(),
-                        sites: panic_sites(function, btf_bytes.as_deref().unwrap_or_default()),
-                    });
+                if crate::placeholders::can_abort(&function.instructions) {
+                    throw_sites = Some(nested_panic_sites(
+                        function,
+                        btf_bytes.as_deref().unwrap_or_default(),
+                    ));
+                }
+                let bpf_throw = match (&throw_sites, bpf_throw_id()) {
+                    (None, _) => None,
+                    (Some(_), Some(id)) => Some(id),
+                    (Some(sites), None) => {
+                        return Err(Error::PanicsUnsupported {
+                            program: name.clone(),
+                            sites: sites.clone(),
+                        });
+                    }
                 };
                 let on_panic = on_panic.get(name).copied().unwrap_or(0);
                 crate::placeholders::rewrite(&mut function.instructions, slot, on_panic, bpf_throw);
@@ -472,6 +489,18 @@ impl EbpfLoader {
                 self.loop_budgets.then_some(counter),
             )
             .map_err(|e| {
+                let e = match (e, &throw_sites) {
+                    (Error::Verifier { log, .. }, Some(sites))
+                        if log.full().contains("bpf_throw is not allowed") =>
+                    {
+                        Error::PanicNotInlined {
+                            program: name.clone(),
+                            section: section_name.clone(),
+                            sites: sites.clone(),
+                        }
+                    }
+                    (e, _) => e,
+                };
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
@@ -530,6 +559,42 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
             };
             if crate::placeholders::can_abort(&function.instructions) {
                 paths.push((name.clone(), panic_sites(function, &btf)));
+            }
+        }
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
+        paths
+    })
+}
+
+/// The panic paths that only BPF exceptions can leave, found without
+/// loading: for every program that can panic inside a function the
+/// compiler did not inline into it, its ELF section (which names the
+/// program type) and the Rust lines that call into the panic path there.
+/// A panic reached in the program's own frame is an `exit` with the
+/// program's `on_panic` value, in every program type and on every kernel;
+/// these need `bpf_throw` (Linux 6.7+, and only in the program types the
+/// kernel allows it in). `cargo xtask build` reports them.
+///
+/// ```no_run
+/// let bytes = std::fs::read(iu::object_dir().join("hello"))?;
+/// for (program, section, sites) in iu::nested_panic_paths(&bytes)? {
+///     println!("{program} ({section}) needs bpf_throw at {sites:?}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nested_panic_paths(bytes: &[u8]) -> Result<Vec<(String, String, Vec<crate::SourceLine>)>> {
+    let (file, obj, btf) = link_without_kernel(bytes, false)?;
+    let (sections, _) = program_sections(&file)?;
+    guarded("reading line info", || {
+        let mut paths = vec![];
+        for (name, program) in &obj.programs {
+            let Some(function) = obj.functions.get(&program.function_key()) else {
+                continue;
+            };
+            let sites = nested_panic_sites(function, &btf);
+            if !sites.is_empty() {
+                let section = sections.get(name).cloned().unwrap_or_default();
+                paths.push((name.clone(), section, sites));
             }
         }
         paths.sort_by(|a, b| a.0.cmp(&b.0));
@@ -600,7 +665,20 @@ fn link_without_kernel(
 /// The Rust lines of a linked program's calls into panic paths; `btf` is
 /// the object's BTF, which holds the line-info strings.
 fn panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
-    with_debug(function, btf, |debug| debug.panic_sites())
+    with_debug(function, btf, |debug| debug.panic_sites(None))
+}
+
+/// The Rust lines of a linked program's calls into panic paths from
+/// functions other than its entry function, which only `bpf_throw` can
+/// leave (see `crate::abort`).
+fn nested_panic_sites(function: &aya_obj::Function, btf: &[u8]) -> Vec<crate::SourceLine> {
+    let starts = function
+        .func_info
+        .func_info
+        .iter()
+        .map(|f| f.insn_off as usize);
+    let calls = crate::abort::nested_panic_calls(&function.instructions, starts);
+    with_debug(function, btf, |debug| debug.panic_sites(Some(&calls)))
 }
 
 /// Calls `f` with a linked program's instructions and func and line info;

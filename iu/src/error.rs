@@ -75,16 +75,35 @@ pub enum Error {
         source: SyscallError,
     },
 
-    /// The program can panic, and the running kernel has no BPF exceptions
-    /// (`bpf_throw`, Linux 6.7+) to abort it with.
+    /// The program can panic inside a function the compiler did not inline
+    /// into it, and the running kernel has no BPF exceptions (`bpf_throw`,
+    /// Linux 6.7+) to abort it from there. (A panic in the program's own
+    /// frame aborts on every kernel.)
     #[error(
-        "program `{program}` can panic, and this kernel has no BPF exceptions (the bpf_throw kfunc, Linux 6.7+) to abort it; use a checked operation (`get`, `checked_*`, `if let`) at:{}",
+        "program `{program}` can panic inside a function that the compiler did not inline into the program, and this kernel has no BPF exceptions (the bpf_throw kfunc, Linux 6.7+) to abort it from there (a panic in the program's own code returns its `on_panic` value on any kernel); mark that function `#[inline(always)]`, or use a checked operation (`get`, `checked_*`, `if let`) at:{}",
         sites.iter().map(|s| format!("\n    {s}")).collect::<String>()
     )]
     PanicsUnsupported {
         /// The program.
         program: String,
-        /// Where the program calls into a panic path.
+        /// Where a called function calls into a panic path.
+        sites: Vec<crate::SourceLine>,
+    },
+
+    /// The program can panic inside a function the compiler did not inline
+    /// into it, and the kernel does not allow BPF exceptions (`bpf_throw`)
+    /// in this program type (it allows them in XDP, tc, syscall and some
+    /// others only).
+    #[error(
+        "program `{program}` ({section}) can panic inside a function that the compiler did not inline into the program, and the kernel does not allow BPF exceptions (bpf_throw) in this program type, so the panic cannot abort it from there (a panic in the program's own code returns its `on_panic` value in every program type); mark that function `#[inline(always)]`, or use a checked operation (`get`, `checked_*`, `if let`) at:{}",
+        sites.iter().map(|s| format!("\n    {s}")).collect::<String>()
+    )]
+    PanicNotInlined {
+        /// The program.
+        program: String,
+        /// Its ELF section, which names the program type.
+        section: String,
+        /// Where a called function calls into a panic path.
         sites: Vec<crate::SourceLine>,
     },
 

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod abort;
 pub mod btf;
 mod btf_ext;
 mod btf_linkage;
@@ -37,7 +38,7 @@ pub mod tracefs;
 mod validate;
 mod verifier;
 
-pub use ebpf::{Ebpf, EbpfLoader, check_object, object_dir, panic_paths};
+pub use ebpf::{Ebpf, EbpfLoader, check_object, nested_panic_paths, object_dir, panic_paths};
 pub use error::{Error, Result};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with

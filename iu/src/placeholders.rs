@@ -73,8 +73,9 @@ pub(crate) fn on_panic_values(file: &object::File<'_>) -> HashMap<String, i64> {
 }
 
 /// Rewrites the placeholders of one program's instructions. `bpf_throw` is
-/// the kernel's BTF id of the kfunc.
-pub(crate) fn rewrite(insns: &mut [bpf_insn], slot: u32, on_panic: i64, bpf_throw: u32) {
+/// the kernel's BTF id of the kfunc, for programs that still call it
+/// (`crate::abort` turns most panic paths into an `exit`).
+pub(crate) fn rewrite(insns: &mut [bpf_insn], slot: u32, on_panic: i64, bpf_throw: Option<u32>) {
     for insn in insns.iter_mut() {
         let constant = if is_helper_call(insn, PROGRAM_SLOT) {
             slot as i32
@@ -83,7 +84,7 @@ pub(crate) fn rewrite(insns: &mut [bpf_insn], slot: u32, on_panic: i64, bpf_thro
             // i32::MAX (socket filters' "keep everything") keep their low
             // 32 bits, the part the kernel reads.
             on_panic as i32
-        } else if is_helper_call(insn, THROW) {
+        } else if let (true, Some(bpf_throw)) = (is_helper_call(insn, THROW), bpf_throw) {
             insn.set_src_reg(PSEUDO_KFUNC_CALL);
             insn.imm = bpf_throw as i32;
             insn.off = 0;

@@ -33,7 +33,8 @@ impl ProgramDebug<'_> {
     /// The source lines of every call into a function that never returns:
     /// the panic paths (`panic_bounds_check`, `unwrap_failed`, ...) that the
     /// verifier refuses with "last insn is not an exit or jmp".
-    pub fn panic_sites(&self) -> Vec<SourceLine> {
+    /// With `only`, just the calls at those instructions.
+    pub fn panic_sites(&self, only: Option<&[usize]>) -> Vec<SourceLine> {
         let mut starts: Vec<usize> = self
             .func_info
             .chunks(self.func_info_rec_size.max(1))
@@ -55,7 +56,10 @@ impl ProgramDebug<'_> {
         };
         let mut sites = vec![];
         for (at, insn) in self.insns.iter().enumerate() {
-            if insn.code != CALL || insn.src_reg() != PSEUDO_CALL {
+            if insn.code != CALL
+                || insn.src_reg() != PSEUDO_CALL
+                || only.is_some_and(|only| !only.contains(&at))
+            {
                 continue;
             }
             let target = at as i64 + insn.imm as i64 + 1;

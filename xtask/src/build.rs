@@ -17,8 +17,8 @@ pub struct BuildArgs {
     /// Only build this example's program crate (`examples/<name>/<name>-ebpf`).
     #[arg(long)]
     pub example: Option<String>,
-    /// Fail if a program can panic: for kernels without BPF exceptions
-    /// (before 6.7), which refuse such programs.
+    /// Fail if a program can panic at all (a panic otherwise returns the
+    /// program's `on_panic` value).
     #[arg(long)]
     pub deny_panics: bool,
 }
@@ -28,7 +28,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let panicking = build_programs(&toolchain, args.example.as_deref())?;
     if args.deny_panics && !panicking.is_empty() {
         bail!(
-            "{} program(s) can panic, and kernels before 6.7 refuse them: {} (the lines are above; use checked operations there)",
+            "{} program(s) can panic: {} (the lines are above; use checked operations there)",
             panicking.len(),
             panicking.join(", ")
         );
@@ -64,8 +64,9 @@ pub fn program_crates() -> Result<Vec<PathBuf>> {
 /// source lines in verifier errors).
 ///
 /// Returns the programs that can panic (`object/program`), after printing
-/// where: they abort through `bpf_throw` on Linux 6.7+ and are refused by
-/// older kernels.
+/// where. A panic returns the program's `on_panic` value; one inside a
+/// function that was not inlined needs `bpf_throw` (see
+/// [`report_panics`]).
 pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<Vec<String>> {
     let crates = program_crates()?;
     let selected: Vec<&PathBuf> = match example {
@@ -161,17 +162,56 @@ fn c_object_name(source: &Path) -> Option<String> {
     Some(file.strip_suffix(".bpf.c")?.to_owned())
 }
 
+/// Program types whose programs the kernel refuses `bpf_throw` in
+/// (measured on Linux 6.18, 6.12 and 6.1: "calling kernel function
+/// bpf_throw is not allowed"), by ELF section prefix. A panic inside a
+/// function that was not inlined into such a program cannot abort it.
+const THROW_REFUSED: &[&str] = &[
+    "raw_tp",
+    "raw_tracepoint",
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uretprobe",
+    "socket",
+];
+
 /// Prints the panic paths of object `bin` and returns its programs that
-/// have any.
+/// have any. A panic inside a function that was not inlined into a program
+/// of a type that cannot throw (`THROW_REFUSED`) is a warning: the loader
+/// refuses that program (`Error::PanicNotInlined`), and the object's other
+/// programs still load when it is left out (`EbpfLoader::autoload`).
 fn report_panics(bin: &str) -> Result<Vec<String>> {
     let path = object_dir().join(bin);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let paths = iu::panic_paths(&bytes).with_context(|| format!("analysing {}", path.display()))?;
+    let nested =
+        iu::nested_panic_paths(&bytes).with_context(|| format!("analysing {}", path.display()))?;
     let mut programs = vec![];
     for (program, sites) in paths {
-        eprintln!(
-            "xtask: note: `{bin}/{program}` can panic; it aborts with its `on_panic` value on Linux 6.7+ (bpf_throw) and older kernels refuse it. Panic paths:"
-        );
+        match nested.iter().find(|(p, ..)| *p == program) {
+            None => eprintln!(
+                "xtask: note: `{bin}/{program}` can panic; a panic returns its `on_panic` value (any kernel). Panic paths:"
+            ),
+            Some((_, section, nested_sites)) => {
+                let cannot = THROW_REFUSED
+                    .iter()
+                    .any(|t| section.split(['/', '.']).next() == Some(t));
+                eprintln!(
+                    "xtask: {}: `{bin}/{program}` ({section}) can panic inside a function the compiler did not inline into it; {}. Mark that function `#[inline(always)]` or use a checked operation at:",
+                    if cannot { "warning" } else { "note" },
+                    if cannot {
+                        "the kernel does not allow bpf_throw in this program type, so that panic cannot abort it, and loading the program fails"
+                    } else {
+                        "that needs bpf_throw (Linux 6.7+), and older kernels refuse the program"
+                    }
+                );
+                for site in nested_sites {
+                    eprintln!("    {site}");
+                }
+                eprintln!("  All panic paths:");
+            }
+        }
         for site in sites {
             eprintln!("    {site}");
         }

@@ -41,8 +41,9 @@ impl<'a> TestRun<'a> {
         }
     }
 
-    /// Runs with a context (raw tracepoint arguments, or an
-    /// `xdp_md`/`__sk_buff` alongside a packet).
+    /// Runs with a context (raw tracepoint arguments, at most 12 `u64`s in
+    /// native byte order, or an `xdp_md`/`__sk_buff` alongside a packet).
+    /// A raw tracepoint's context is not written back.
     pub fn context(mut self, context: &'a [u8]) -> Self {
         self.context = context;
         self.context_out = context.len();
@@ -81,15 +82,31 @@ impl Program {
                 actual: self.section_name.clone(),
             });
         }
-        let mut data = vec![0u8; input.data_out];
-        let mut context = vec![0u8; input.context_out];
+        // A raw tracepoint runs once on its arguments (`u64`s in the
+        // context): the kernel refuses a packet, a repeat count, and an
+        // output context (`bpf_prog_test_run_raw_tp`).
+        let raw_tracepoint = matches!(self.section, aya_obj::ProgramSection::RawTracePoint);
+        if raw_tracepoint && (!input.data.is_empty() || input.repeat > 1) {
+            return Err(Error::WrongProgramType {
+                name: self.name.clone(),
+                expected: "a program that takes a packet or a repeat count (a raw tracepoint's test run takes only its arguments, `TestRun::default().context(&args)`, and runs once)",
+                actual: self.section_name.clone(),
+            });
+        }
+        let (data_out, context_out, repeat) = if raw_tracepoint {
+            (0, 0, 0)
+        } else {
+            (input.data_out, input.context_out, input.repeat)
+        };
+        let mut data = vec![0u8; data_out];
+        let mut context = vec![0u8; context_out];
         let result = sys::prog_test_run(
             self.fd.as_fd(),
             input.data,
             &mut data,
             input.context,
             &mut context,
-            input.repeat,
+            repeat,
         )
         .map_err(|e| Error::Attach {
             program: self.name.clone(),
