@@ -363,7 +363,9 @@ fn btf_attached_programs_abort_with_their_on_panic_value() {
         Err(e) => panic!("{e}"),
     };
     let config = ebpf.array::<u32>("CONFIG").unwrap();
-    config.set(0, &std::process::id()).unwrap();
+    config
+        .set(0, &(nix::unistd::gettid().as_raw() as u32))
+        .unwrap();
     let ran = |slot| ebpf.array::<u64>("RAN").unwrap().get(slot).unwrap();
 
     // A tracing test run calls bpf_fentry_test1 once.

@@ -1,6 +1,6 @@
 //! Panics in BTF-attached programs (fentry, fexit, LSM), which the
 //! development hosts refuse to load: the VM tier runs them. Each indexes a
-//! table of four with `CONFIG[1]` (4 and above panic) for the process in
+//! table of four with `CONFIG[1]` (4 and above panic) for the thread in
 //! `CONFIG[0]`.
 #![no_std]
 #![no_main]
@@ -42,11 +42,13 @@ fn fexit_index(_ctx: BtfContext) -> u32 {
     u32::from(deny) & 0
 }
 
-/// Opens by the process in `CONFIG[0]`: `TABLE[CONFIG[1]]` (2 denies);
+/// Opens by the thread in `CONFIG[0]`: `TABLE[CONFIG[1]]` (2 denies);
 /// on a panic, deny.
 #[lsm(hook = "file_open", on_panic = "deny")]
 fn lsm_index(_ctx: BtfContext) -> i32 {
-    if CONFIG.get(0) != Some(helpers::pid()) {
+    // Only the test's own thread: the other tests of its binary run in
+    // parallel threads of the same process and open files too.
+    if CONFIG.get(0) != Some(helpers::tid()) {
         return 0;
     }
     // Separate returns: `if deny { -EPERM } else { 0 }` becomes
