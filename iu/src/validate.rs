@@ -164,23 +164,50 @@ fn range(data: &[u8], start: u32, len: u32) -> Option<&[u8]> {
     data.get(start as usize..(start as usize).checked_add(len as usize)?)
 }
 
+/// The common header of `.BTF` and `.BTF.ext`, magic and length checked.
+struct BtfHeader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> BtfHeader<'a> {
+    fn check(data: &'a [u8], bad_magic: &str) -> std::result::Result<Self, String> {
+        let magic = data.get(0..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
+        if magic != Some(BTF_MAGIC) {
+            return Err(bad_magic.into());
+        }
+        let header = Self { data };
+        let len = header.field(4)?;
+        if len < 24 || len as usize > data.len() {
+            return Err(format!(
+                "header length {len} in a {}-byte section",
+                data.len()
+            ));
+        }
+        Ok(header)
+    }
+
+    /// The header's `u32` at byte `at`.
+    fn field(&self, at: usize) -> std::result::Result<u32, String> {
+        u32_at(self.data, at).ok_or_else(|| format!("truncated header ({} bytes)", self.data.len()))
+    }
+
+    /// The header's length.
+    fn len(&self) -> u32 {
+        self.field(4).unwrap_or(0)
+    }
+
+    /// What follows the header.
+    fn body(&self) -> &'a [u8] {
+        self.data.get(self.len() as usize..).unwrap_or_default()
+    }
+}
+
 /// Checks the BTF header and the bounds of its type and string sections;
 /// returns the string section.
 fn check_btf(data: &[u8]) -> std::result::Result<&[u8], String> {
-    let magic = data.get(0..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
-    if magic != Some(BTF_MAGIC) {
-        return Err("not little-endian BTF (bad magic)".into());
-    }
-    let field =
-        |at| u32_at(data, at).ok_or_else(|| format!("truncated header ({} bytes)", data.len()));
-    let hdr_len = field(4)?;
-    if hdr_len < 24 || hdr_len as usize > data.len() {
-        return Err(format!(
-            "header length {hdr_len} in a {}-byte section",
-            data.len()
-        ));
-    }
-    let body = &data[hdr_len as usize..];
+    let header = BtfHeader::check(data, "not little-endian BTF (bad magic)")?;
+    let field = |at| header.field(at);
+    let body = header.body();
     let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
     if range(body, type_off, type_len).is_none() {
         return Err(format!(
@@ -261,20 +288,9 @@ fn check_btf_names(types: &[u8], strings: &[u8]) -> std::result::Result<(), Stri
 /// Checks the `.BTF.ext` header and walks its func-info, line-info and
 /// CO-RE relocation records: record sizes, counts and name offsets.
 fn check_btf_ext(data: &[u8], strings: &[u8]) -> std::result::Result<(), String> {
-    let magic = data.get(0..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
-    if magic != Some(BTF_MAGIC) {
-        return Err("bad magic".into());
-    }
-    let field =
-        |at| u32_at(data, at).ok_or_else(|| format!("truncated header ({} bytes)", data.len()));
-    let hdr_len = field(4)?;
-    if hdr_len < 24 || hdr_len as usize > data.len() {
-        return Err(format!(
-            "header length {hdr_len} in a {}-byte section",
-            data.len()
-        ));
-    }
-    let body = &data[hdr_len as usize..];
+    let header = BtfHeader::check(data, "bad magic")?;
+    let field = |at| header.field(at);
+    let (hdr_len, body) = (header.len(), header.body());
     // (offset of the field pair, kind, smallest record).
     let mut parts = vec![(8, "func info", 8), (16, "line info", 16)];
     if hdr_len >= 32 {

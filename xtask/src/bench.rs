@@ -120,7 +120,22 @@ fn run_core(args: &BenchArgs) -> Result<()> {
             .arg("-o")
             .arg(&object),
     )?;
-    let libbpf = out.join("libbpf_load");
+    let object = object.to_str().context("non-UTF-8 path")?.to_owned();
+    let mut peers = load_peers(&object, "core_bench", args)?;
+    run_rounds(&mut peers, args.rounds)?;
+    report_load(
+        &peers,
+        args,
+        "a clang-22 C object with 51 CO-RE relocations (`xtask/peers/core_bench.bpf.c`)",
+    );
+    Ok(())
+}
+
+/// The C libbpf and iu peers of a load benchmark: each opens, loads and
+/// attaches program `program` of `object` `--iterations` times.
+fn load_peers(object: &str, program: &str, args: &BenchArgs) -> Result<Vec<Peer>> {
+    let root = crate::root();
+    let libbpf = root.join("target/bench/libbpf_load");
     crate::run_cmd(
         Command::new("clang-22")
             .args(["-O2", "-Wall", "-o"])
@@ -129,14 +144,13 @@ fn run_core(args: &BenchArgs) -> Result<()> {
             .arg("-lbpf"),
     )?;
     crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "load"]))?;
-    let object = object.to_str().context("non-UTF-8 path")?.to_owned();
     let iterations = args.iterations.to_string();
     let mut libbpf_cmd = Command::new(&libbpf);
-    libbpf_cmd.args([&object, "core_bench", &iterations]);
+    libbpf_cmd.args([object, program, &iterations]);
     let mut iu_cmd = crate::cargo();
     iu_cmd.args(["bench", "-q", "-p", "iu", "--bench", "load", "--"]);
-    iu_cmd.args([&object, "core_bench", &iterations]);
-    let mut peers = vec![
+    iu_cmd.args([object, program, &iterations]);
+    Ok(vec![
         Peer {
             name: "C libbpf",
             command: libbpf_cmd,
@@ -147,14 +161,7 @@ fn run_core(args: &BenchArgs) -> Result<()> {
             command: iu_cmd,
             rounds: vec![],
         },
-    ];
-    run_rounds(&mut peers, args.rounds)?;
-    report_load(
-        &peers,
-        args,
-        "a clang-22 C object with 51 CO-RE relocations (`xtask/peers/core_bench.bpf.c`)",
-    );
-    Ok(())
+    ])
 }
 
 fn run_load(args: &BenchArgs) -> Result<()> {
@@ -167,34 +174,7 @@ fn run_load(args: &BenchArgs) -> Result<()> {
     let object = build::object_dir().join("hello");
     let object = object.to_str().context("non-UTF-8 path")?.to_owned();
     let iterations = args.iterations.to_string();
-
-    let libbpf = out.join("libbpf_load");
-    crate::run_cmd(
-        Command::new("clang-22")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&libbpf)
-            .arg(root.join("xtask/peers/libbpf_load.c"))
-            .arg("-lbpf"),
-    )?;
-    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "iu", "--bench", "load"]))?;
-
-    let mut libbpf_cmd = Command::new(&libbpf);
-    libbpf_cmd.args([&object, "hello", &iterations]);
-    let mut iu_cmd = crate::cargo();
-    iu_cmd.args(["bench", "-q", "-p", "iu", "--bench", "load", "--"]);
-    iu_cmd.args([&object, "hello", &iterations]);
-    let mut peers = vec![
-        Peer {
-            name: "C libbpf",
-            command: libbpf_cmd,
-            rounds: vec![],
-        },
-        Peer {
-            name: "iu",
-            command: iu_cmd,
-            rounds: vec![],
-        },
-    ];
+    let mut peers = load_peers(&object, "hello", args)?;
     if !args.no_aya {
         let manifest = root.join("xtask/peers/aya-load/Cargo.toml");
         let target = out.join("aya");
