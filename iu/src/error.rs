@@ -1,12 +1,22 @@
 //! Errors. Each one names the thing that failed, what the kernel said, and
 //! what to do about it.
 
-use std::{io, path::PathBuf};
+use std::{fmt, io, path::PathBuf};
 
 use crate::{sys::SyscallError, verifier::VerifierLog};
 
 /// What `iu` returns when something fails.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that `?` out of a
+/// `main` returning `Result<(), Box<dyn Error>>` shows what went wrong and
+/// what to do (with a verifier log shortened to its end), not a dump of
+/// the fields: the whole log stays available in the variant.
+///
+/// ```
+/// let err = iu::Ebpf::load(b"not an ELF file").unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// ```
+#[derive(thiserror::Error)]
 pub enum Error {
     /// The object file could not be read.
     #[error("cannot read BPF object {path}: {source}")]
@@ -387,3 +397,34 @@ pub(crate) const CAP_PERFMON_HINT: &str = "Attaching tracing programs needs CAP_
 
 /// Shorthand for `Result<T, iu::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_message_not_a_dump_of_the_log() {
+        let mut raw = String::new();
+        for i in 0..200_000 {
+            raw.push_str(&format!("{i}: (b7) r0 = 0\n"));
+        }
+        raw.push_str("R1 invalid mem access 'scalar'\n");
+        let err = Error::Verifier {
+            name: "prog".to_owned(),
+            errno: "EACCES".to_owned(),
+            log: VerifierLog::new(raw.as_bytes(), false),
+        };
+        let debug = format!("{err:?}");
+        assert_eq!(debug, err.to_string());
+        assert!(debug.len() < 4096, "{} bytes", debug.len());
+        assert!(debug.contains("R1 invalid mem access"), "{debug}");
+        let boxed: Box<dyn std::error::Error> = Box::new(err);
+        assert_eq!(format!("{boxed:?}"), debug);
+    }
+}
