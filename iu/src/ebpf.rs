@@ -178,6 +178,7 @@ impl EbpfLoader {
         // Checked first, so that aya-obj never sees ranges it would trust
         // (docs/safety.md, "Malformed objects").
         let (file, mut obj) = crate::validate::parse(bytes)?;
+        check_defined_calls(&file, &obj)?;
         let (sections, log_section) = program_sections(&file)?;
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
@@ -633,6 +634,7 @@ fn link_without_kernel(
     fixup_btf: bool,
 ) -> Result<(object::File<'_>, Object, Vec<u8>)> {
     let (file, mut obj) = crate::validate::parse(bytes)?;
+    check_defined_calls(&file, &obj)?;
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
     if fixup_btf {
         let features = features::object_features()
@@ -753,22 +755,64 @@ fn map_takes_btf(map_type: u32) -> bool {
     )
 }
 
+/// Refuses an object that calls functions it does not define (library
+/// routines the compiler emitted), naming each routine and the source
+/// lines of its calls, before linking would fail on them without a line.
+fn check_defined_calls(file: &object::File<'_>, obj: &Object) -> Result<()> {
+    let mut undefined: Vec<(String, Vec<crate::SourceLine>)> = vec![];
+    let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    for section in file.sections() {
+        if section.kind() != object::SectionKind::Text {
+            continue;
+        }
+        for (offset, relocation) in section.relocations() {
+            let object::RelocationTarget::Symbol(index) = relocation.target() else {
+                continue;
+            };
+            let Ok(symbol) = file.symbol_by_index(index) else {
+                continue;
+            };
+            let name = symbol.name().unwrap_or_default();
+            if !symbol.is_undefined() || name.is_empty() {
+                continue;
+            }
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            let lines = obj
+                .functions
+                .values()
+                .find(|f| {
+                    f.section_index.0 == section.index().0
+                        && (f.section_offset..f.section_offset + f.instructions.len() * 8)
+                            .contains(&at)
+                })
+                .map(|f| {
+                    with_debug(f, &btf, |debug| {
+                        debug.lines_of((at - f.section_offset) / 8, 0)
+                    })
+                })
+                .unwrap_or_default();
+            match undefined.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sites)) => {
+                    for line in lines {
+                        if !sites.contains(&line) {
+                            sites.push(line);
+                        }
+                    }
+                }
+                None => undefined.push((name.to_owned(), lines)),
+            }
+        }
+    }
+    match undefined.into_iter().next() {
+        Some((function, sites)) => Err(Error::UndefinedFunction { function, sites }),
+        None => Ok(()),
+    }
+}
+
 /// Maps program (function) names to their ELF section names, which carry
 /// the attach target (`tracepoint/<category>/<name>`), and returns the
 /// `iu_log` section (log call sites), if any.
 fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>, Vec<u8>)> {
-    let undefined: Vec<&str> = file
-        .symbols()
-        .filter(|s| s.is_undefined())
-        .filter_map(|s| s.name().ok())
-        .filter(|n| !n.is_empty())
-        .collect();
-    if !undefined.is_empty() {
-        return Err(Error::Parse(format!(
-            "the object calls {}, which it does not define; BPF programs cannot call library routines: only iu-ebpf's memcpy, memmove, memset, memcmp and bcmp are provided (build with `cargo xtask build`, which links them), so the call comes from code that needs another routine (for example 128-bit division)",
-            undefined.join(", ")
-        )));
-    }
     let mut out = HashMap::new();
     for symbol in file.symbols() {
         if symbol.kind() != object::SymbolKind::Text {

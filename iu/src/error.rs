@@ -117,6 +117,19 @@ pub enum Error {
         sites: Vec<crate::SourceLine>,
     },
 
+    /// The object calls a function it does not define: a library routine
+    /// that the compiler emitted and BPF has no implementation of.
+    #[error(
+        "the object calls `{function}`, which it does not define: BPF programs cannot call library routines (iu-ebpf provides only memcpy, memmove, memset, memcmp and bcmp); rewrite the code that needs it, at:{}",
+        if sites.is_empty() { "\n    (no line info: build with debug info, as `cargo xtask build` does)".to_owned() } else { sites.iter().map(|s| format!("\n    {s}")).collect::<String>() }
+    )]
+    UndefinedFunction {
+        /// The routine's name.
+        function: String,
+        /// The source lines of the calls.
+        sites: Vec<crate::SourceLine>,
+    },
+
     /// The program spends the kernel's loop budget (`may_goto`, Linux
     /// 6.9+), and the running kernel has none.
     #[error(

@@ -85,7 +85,7 @@ impl ProgramDebug<'_> {
     /// innermost inlined line (an inlined `unwrap` reports core's
     /// `result.rs`), so the first is the closest program line the object
     /// records, which can be the statement before the one that panics.
-    fn lines_of(&self, insn: usize, function: usize) -> Vec<SourceLine> {
+    pub fn lines_of(&self, insn: usize, function: usize) -> Vec<SourceLine> {
         let mut records: Vec<&[u8]> = self
             .line_info
             .chunks(self.line_info_rec_size.max(1))

@@ -33,14 +33,8 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
     // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
     // refusing it first keeps the pointer sums below from wrapping around
     // (and gives the verifier a bounded offset).
-    if offset > MAX_OFFSET.saturating_sub(size) {
-        return None;
-    }
-    let at = at(start, offset);
+    let at = at(start, offset, size)?;
     let last = at.wrapping_add(size);
-    if last > end {
-        return None;
-    }
     macro_rules! load {
         ($ty:ty, $insn:literal) => {{
             let value: u64;
@@ -65,15 +59,25 @@ pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> O
             unsafe { core::mem::transmute_copy::<$ty, T>(&(value as $ty)) }
         }};
     }
-    Some(match size {
-        2 => load!(u16, "{v} = *(u16 *)({p} - 2)"),
-        4 => load!(u32, "{v} = *(u32 *)({p} - 4)"),
-        8 => load!(u64, "{v} = *(u64 *)({p} - 8)"),
-        // SAFETY: `[at, last)` lies inside the packet (checked above),
-        // `read_unaligned` has no alignment need, and `T: Pod` is valid for
-        // any bytes.
-        _ => unsafe { core::ptr::read_unaligned(at.cast::<T>()) },
-    })
+    // The failure path yields a defined value too: with `None`'s undefined
+    // payload, LLVM may compute from the loaded register on both paths
+    // where the tag makes the value irrelevant (matching `Some([8, code,
+    // ..])`), and the verifier refuses reading a register never written.
+    let in_bounds = last <= end;
+    let value = if !in_bounds {
+        T::zeroed()
+    } else {
+        match size {
+            2 => load!(u16, "{v} = *(u16 *)({p} - 2)"),
+            4 => load!(u32, "{v} = *(u32 *)({p} - 4)"),
+            8 => load!(u64, "{v} = *(u64 *)({p} - 8)"),
+            // SAFETY: `[at, last)` lies inside the packet (checked above),
+            // `read_unaligned` has no alignment need, and `T: Pod` is valid
+            // for any bytes.
+            _ => unsafe { core::ptr::read_unaligned(at.cast::<T>()) },
+        }
+    };
+    in_bounds.then_some(value)
 }
 
 /// Copies `buf.len()` packet bytes from `offset` into `buf` with `helper`
@@ -123,10 +127,9 @@ pub(crate) fn load_bytes<'b>(
 #[inline(always)]
 pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, value: T) -> bool {
     let size = core::mem::size_of::<T>();
-    if offset > MAX_OFFSET.saturating_sub(size) {
+    let Some(at) = at(start, offset, size) else {
         return false;
-    }
-    let at = at(start, offset);
+    };
     let last = at.wrapping_add(size);
     if last > end {
         return false;
@@ -160,29 +163,46 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
     true
 }
 
-/// `start + offset`. A run-time offset is added in assembly: otherwise LLVM
-/// folds constants of the caller's offset expression (the `- 1` of
+/// `start + offset`, or `None` if a `size`-byte access there would end
+/// past [`MAX_OFFSET`]. Packets are shorter than 64 KiB: a larger offset is
+/// out of bounds, and refusing it first keeps the pointer sums of the
+/// callers from wrapping around.
+///
+/// A run-time offset is checked and added in assembly, for two reasons.
+/// LLVM folds constants of the caller's offset expression (the `- 1` of
 /// `header + payload - 1`) with the `+ size` of the bounds check into the
 /// variable part, and the load ends up at a negative offset from a pointer
 /// whose checked range is 0, which the verifier refuses ("offset is
-/// outside of the packet"). The verifier needs the variable part added
-/// first and the constants after it, as C code has them. Constant offsets
-/// stay in Rust, where they fold into the load's displacement.
+/// outside of the packet"): it needs the variable part added first and
+/// the constants after it, as C code has them. And LLVM drops the
+/// `MAX_OFFSET` check when it can prove it from the program's own
+/// conditions (`i < options_len` in a loop), which the verifier often
+/// cannot follow (LLVM rewrites them into forms it does not track); an
+/// offset carried around a loop then has no bound the verifier knows.
+/// The check in assembly stays on the register that is added. Constant
+/// offsets stay in Rust, where the check folds away and the offset into
+/// the load's displacement.
 #[inline(always)]
-pub(crate) fn at(start: *const u8, offset: usize) -> *const u8 {
+pub(crate) fn at(start: *const u8, offset: usize, size: usize) -> Option<*const u8> {
+    let max = MAX_OFFSET.saturating_sub(size);
     if core::intrinsics::is_val_statically_known(offset) {
-        return start.wrapping_add(offset);
+        return (offset <= max).then(|| start.wrapping_add(offset));
     }
     let mut at = start;
-    // SAFETY: one register addition; no memory is touched. The sum is only
-    // dereferenced after the caller's bounds check.
+    // SAFETY: a compare, a jump and one register addition; no memory is
+    // touched. The sum is only dereferenced after the caller's bounds check.
     unsafe {
         core::arch::asm!(
+            "if {offset} > {max} goto {outside}",
             "{at} += {offset}",
             at = inout(reg) at,
             offset = in(reg) offset,
-            options(pure, nomem, nostack, preserves_flags),
+            max = in(reg) max,
+            outside = label {
+                return None;
+            },
+            options(nomem, nostack, preserves_flags),
         );
     }
-    at
+    Some(at)
 }
