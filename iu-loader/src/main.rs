@@ -35,6 +35,11 @@ enum Command {
         /// The interface XDP programs attach to (generic mode).
         #[arg(long)]
         iface: Option<String>,
+        /// Skip the programs that cannot attach here (a program type
+        /// iu-loader does not attach, a hook this kernel lacks, XDP without
+        /// --iface), saying which and why, instead of failing the run.
+        #[arg(long)]
+        skip_unsupported: bool,
     },
     /// List the programs loaded in the kernel.
     List,
@@ -49,7 +54,16 @@ async fn main() -> ExitCode {
             duration,
             all,
             iface,
-        } => run(object, duration.map(Duration::from_secs), all, iface).await,
+            skip_unsupported,
+        } => {
+            let options = RunOptions {
+                duration: duration.map(Duration::from_secs),
+                all,
+                iface,
+                skip_unsupported,
+            };
+            run(object, options).await
+        }
         Command::List => list(),
     };
     match result {
@@ -78,53 +92,108 @@ impl Link {
     }
 }
 
-fn attach(ebpf: &Ebpf, iface: Option<&str>) -> Result<Vec<Link>, iu::Error> {
+/// What `run` does besides loading the object.
+struct RunOptions {
+    duration: Option<Duration>,
+    all: bool,
+    iface: Option<String>,
+    skip_unsupported: bool,
+}
+
+/// Why a program was not attached.
+enum NotAttached {
+    /// It cannot attach on this host or with these options.
+    Unsupported(String),
+    /// Attaching failed.
+    Failed(iu::Error),
+}
+
+impl From<iu::Error> for NotAttached {
+    fn from(e: iu::Error) -> Self {
+        match e {
+            iu::Error::MissingFeature { .. } | iu::Error::UnknownTracePoint { .. } => {
+                NotAttached::Unsupported(e.to_string())
+            }
+            e => NotAttached::Failed(e),
+        }
+    }
+}
+
+/// Attaches `program` to the hook its section names.
+fn attach_one(
+    ebpf: &Ebpf,
+    program: &iu::programs::Program,
+    iface: Option<&str>,
+) -> Result<Link, NotAttached> {
+    use iu::programs::ProgramSection as S;
+    Ok(match (program.section(), iface) {
+        (S::TracePoint, _) => Link::Perf(ebpf.tracepoint(program.name())?.attach()?),
+        (S::KProbe | S::KRetProbe, _) => Link::Perf(ebpf.kprobe(program.name())?.attach()?),
+        (S::RawTracePoint, _) => {
+            Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
+        }
+        (S::Xdp { .. }, Some(iface)) => {
+            Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)
+        }
+        (S::Xdp { .. }, None) => {
+            return Err(NotAttached::Unsupported(
+                "an XDP program: pass --iface".to_owned(),
+            ));
+        }
+        _ => {
+            return Err(NotAttached::Unsupported(format!(
+                "iu-loader does not attach `{}` programs yet",
+                program.section_name()
+            )));
+        }
+    })
+}
+
+/// Attaches every program; with `skip_unsupported`, the ones that cannot
+/// attach here are left out with a warning that says why.
+fn attach(
+    ebpf: &Ebpf,
+    iface: Option<&str>,
+    skip_unsupported: bool,
+) -> Result<Vec<Link>, Box<dyn std::error::Error>> {
     let mut programs: Vec<_> = ebpf.programs().collect();
     programs.sort_by_key(|p| p.name().to_owned());
     let mut links = vec![];
     for program in programs {
-        use iu::programs::ProgramSection as S;
-        let link = match (program.section(), iface) {
-            (S::TracePoint, _) => Link::Perf(ebpf.tracepoint(program.name())?.attach()?),
-            (S::KProbe | S::KRetProbe, _) => Link::Perf(ebpf.kprobe(program.name())?.attach()?),
-            (S::RawTracePoint, _) => {
-                Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
+        match attach_one(ebpf, program, iface) {
+            Ok(link) => {
+                log::info!("attached `{}` to {}", program.name(), link.target());
+                links.push(link);
             }
-            (S::Xdp { .. }, Some(iface)) => {
-                Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)
+            Err(NotAttached::Unsupported(why)) if skip_unsupported => {
+                log::warn!("skipped `{}`: {why}", program.name());
             }
-            (S::Xdp { .. }, None) => {
-                return Err(iu::Error::NoAttachTarget(format!(
-                    "{} (an XDP program: pass --iface)",
+            Err(NotAttached::Unsupported(why)) => {
+                return Err(format!(
+                    "cannot attach `{}`: {why} (pass --skip-unsupported to run the other programs)",
                     program.name()
-                )));
+                )
+                .into());
             }
-            _ => {
-                return Err(iu::Error::UnsupportedProgram {
-                    name: program.name().to_owned(),
-                    section: program.section_name().to_owned(),
-                    reason: "iu-loader cannot attach this program type yet",
-                });
-            }
-        };
-        log::info!("attached `{}` to {}", program.name(), link.target());
-        links.push(link);
+            Err(NotAttached::Failed(e)) => return Err(e.into()),
+        }
     }
     Ok(links)
 }
 
-async fn run(
-    object: PathBuf,
-    duration: Option<Duration>,
-    all: bool,
-    iface: Option<String>,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(object: PathBuf, options: RunOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let RunOptions {
+        duration,
+        all,
+        iface,
+        skip_unsupported,
+    } = options;
     let ebpf = Ebpf::load_file(&object)?;
     let mut trace = TracePipe::open()?;
     if !all {
         trace = trace.only(ebpf.printk_formats());
     }
-    let links = attach(&ebpf, iface.as_deref())?;
+    let links = attach(&ebpf, iface.as_deref(), skip_unsupported)?;
     log::info!(
         "{} program(s) attached; streaming trace output ({})",
         links.len(),
@@ -169,11 +238,13 @@ async fn run(
 }
 
 fn list() -> Result<(), Box<dyn std::error::Error>> {
+    // Listed before the header, so that a refusal prints nothing else.
+    let programs = iu::programs::loaded()?;
     println!(
         "{:>6}  {:>4}  {:<16} {:>7} {:>7} {:>9}",
         "id", "type", "name", "xlated", "jited", "verified"
     );
-    for p in iu::programs::loaded()? {
+    for p in programs {
         println!(
             "{:>6}  {:>4}  {:<16} {:>7} {:>7} {:>9}",
             p.id, p.prog_type, p.name, p.xlated_insns, p.jited_bytes, p.verified_insns

@@ -192,6 +192,7 @@ impl EbpfLoader {
                 // Only objects that declare `iu_ebpf::logger!()` have it.
                 globals.insert("IU_LOG_LEVEL", (level.as_slice(), false));
             }
+            check_globals(&file, &self.globals)?;
             guarded("setting globals", || obj.patch_map_data(globals))?
                 .map_err(|e| Error::Parse(format!("setting globals: {}", chain(&e))))?;
         }
@@ -753,6 +754,48 @@ fn map_takes_btf(map_type: u32) -> bool {
         map_type,
         HASH | ARRAY | PERCPU_HASH | PERCPU_ARRAY | LRU_HASH | LRU_PERCPU_HASH | LPM_TRIE
     )
+}
+
+/// Checks the globals a user sets against the object's: each must be a
+/// variable of a global-data section (`.rodata`, `.data`, `.bss`) of the
+/// value's size.
+fn check_globals(file: &object::File<'_>, globals: &[(String, Vec<u8>)]) -> Result<()> {
+    let in_data_section = |index: object::SectionIndex| {
+        file.section_by_index(index)
+            .and_then(|s| s.name().map(str::to_owned))
+            .is_ok_and(|n| {
+                [".rodata", ".data", ".bss"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+            })
+    };
+    let mut variables: Vec<(String, u64)> = file
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0)
+        .filter(|s| s.section_index().is_some_and(in_data_section))
+        .filter_map(|s| Some((s.name().ok()?.to_owned(), s.size())))
+        .collect();
+    variables.sort();
+    variables.dedup();
+    for (name, value) in globals {
+        match variables.iter().find(|(n, _)| n == name) {
+            None => {
+                return Err(Error::UnknownGlobal {
+                    name: name.clone(),
+                    available: variables,
+                });
+            }
+            Some(&(_, size)) if size != value.len() as u64 => {
+                return Err(Error::GlobalSize {
+                    name: name.clone(),
+                    expected: size,
+                    actual: value.len(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an object that calls functions it does not define (library

@@ -28,7 +28,7 @@ pub enum Error {
     },
 
     /// The bytes are not a valid BPF ELF object.
-    #[error("invalid BPF object: {0}; build programs with `cargo xtask build`")]
+    #[error("invalid BPF object: {0}")]
     Parse(String),
 
     /// The object's BTF is malformed or the kernel refused it.
@@ -161,8 +161,39 @@ pub enum Error {
         available: Vec<String>,
     },
 
+    /// [`crate::EbpfLoader::set_global`] named a variable the object does
+    /// not have.
+    #[error(
+        "no global variable named `{name}` in the object (set with `set_global`); it has: {}",
+        if available.is_empty() { "none".to_owned() } else { available.iter().map(|(n, s)| format!("{n} ({s} bytes)")).collect::<Vec<_>>().join(", ") }
+    )]
+    UnknownGlobal {
+        /// The name asked for.
+        name: String,
+        /// The object's global variables and their sizes in bytes.
+        available: Vec<(String, u64)>,
+    },
+
+    /// [`crate::EbpfLoader::set_global`] gave a value of another size than
+    /// the variable's.
+    #[error(
+        "global variable `{name}` is {expected} bytes, and the value given to `set_global` is {actual} bytes; pass a value of the variable's type"
+    )]
+    GlobalSize {
+        /// The variable.
+        name: String,
+        /// Its size in the object.
+        expected: u64,
+        /// The size of the value given.
+        actual: usize,
+    },
+
     /// The map exists but is of another type than the handle asked for.
-    #[error("map `{name}` is a {actual}, not a {expected}")]
+    #[error(
+        "map `{name}` is {}, not {}; use the handle for its type (`Ebpf::maps()` lists each map's type)",
+        with_article(actual),
+        with_article(expected)
+    )]
     WrongMapType {
         /// The map's name.
         name: String,
@@ -212,7 +243,11 @@ pub enum Error {
     },
 
     /// The program exists but is of another type than the one asked for.
-    #[error("program `{name}` is a {actual} program, not a {expected} program")]
+    #[error(
+        "program `{name}` is {} program, not {} program",
+        with_article(actual),
+        with_article(expected)
+    )]
     WrongProgramType {
         /// The program's name.
         name: String,
@@ -415,6 +450,16 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// `noun` with its indefinite article: "an array", "an LPM trie", "a hash
+/// map".
+fn with_article(noun: &str) -> String {
+    let an = noun.starts_with(['a', 'e', 'i', 'o', 'u', 'A', 'E', 'I', 'O', 'U'])
+        || ["LPM", "LRU", "LSM", "XDP", "fentry", "fexit"]
+            .iter()
+            .any(|p| noun.starts_with(p));
+    format!("{} {noun}", if an { "an" } else { "a" })
 }
 
 #[cfg(test)]

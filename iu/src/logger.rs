@@ -236,7 +236,7 @@ impl EbpfLogger {
             .map(u64::from_le_bytes)
             .unwrap_or_default();
         let site = self.sites.get(&id).ok_or_else(|| Error::Parse(format!(
-            "log record for unknown call site {id:#x}: no `iu_log` section of the object describes it"
+            "log record for unknown call site {id:#x}: no `iu_log` section of the object describes it (was the program rebuilt with `cargo xtask build` after this object was loaded?)"
         )))?;
         Ok(LogRecord {
             level: level(site.level),

@@ -30,7 +30,12 @@ const BTF_MAGIC: u16 = 0xeb9f;
 /// sections that aya-obj 0.3 does not know renamed, `section_alias`),
 /// after checking what aya-obj relies on.
 pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)> {
-    let file = object::File::parse(bytes).map_err(|e| Error::Parse(chain(&e)))?;
+    let file = object::File::parse(bytes).map_err(|e| {
+        Error::Parse(format!(
+            "not an ELF file ({}); build Rust programs with `cargo xtask build` and C programs with `clang -target bpf`",
+            chain(&e)
+        ))
+    })?;
     check(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
     let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?

@@ -245,6 +245,21 @@ fn unknown_names_and_wrong_types_are_typed_errors() {
 }
 
 #[test]
+fn a_second_attach_to_the_same_tracepoint_says_it_is_attached_already() {
+    let ebpf = Ebpf::load_file(object("hello")).unwrap();
+    let tp = ebpf.tracepoint("hello").unwrap();
+    let _first = tp.attach().unwrap();
+    match tp.attach() {
+        Err(e @ Error::Attach { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("EEXIST"), "{message}");
+            assert!(message.contains("already attached"), "{message}");
+        }
+        other => panic!("expected Attach with a hint, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
 fn a_record_type_larger_than_the_tracepoint_is_refused_at_attach() {
     // hello's record type is `SysEnter` (6 arguments); `sys_enter_dup` has
     // one, but hello reads none, so it attaches. `rejected` reads args[0]

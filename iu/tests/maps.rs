@@ -94,6 +94,33 @@ fn program_writes_and_user_space_reads() {
 }
 
 #[test]
+fn a_global_of_another_name_or_size_is_a_typed_error() {
+    match EbpfLoader::new()
+        .set_global("MULTIPLYER", &3u64)
+        .load_file(object())
+    {
+        Err(e @ iu::Error::UnknownGlobal { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("`MULTIPLYER`"), "{message}");
+            assert!(message.contains("MULTIPLIER (8 bytes)"), "{message}");
+            assert!(!message.contains("cargo xtask build"), "{message}");
+        }
+        other => panic!("expected UnknownGlobal, got {:?}", other.map(|_| ())),
+    }
+    match EbpfLoader::new()
+        .set_global("MULTIPLIER", &3u32)
+        .load_file(object())
+    {
+        Err(iu::Error::GlobalSize {
+            name,
+            expected,
+            actual,
+        }) => assert_eq!((name.as_str(), expected, actual), ("MULTIPLIER", 8, 4)),
+        other => panic!("expected GlobalSize, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
 fn user_space_writes_and_the_program_reads() {
     let loader = {
         let mut l = EbpfLoader::new();

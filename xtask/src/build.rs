@@ -82,6 +82,7 @@ pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<Ve
             example.unwrap_or_default(),
             crates
                 .iter()
+                .filter(|c| c.starts_with(crate::root().join("examples")))
                 .filter_map(|c| c.parent()?.file_name()?.to_str())
                 .collect::<Vec<_>>()
                 .join(", ")

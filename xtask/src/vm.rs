@@ -159,7 +159,22 @@ fn guest_env(kernel: &Kernel) -> Vec<(String, String)> {
             env.push((key.to_owned(), value));
         }
     }
+    // The guest's console is a terminal, so its programs colour their
+    // output; captured on the host (a file, a pipe, CI), that would be
+    // escape codes.
+    if !colour() {
+        for (key, value) in [("NO_COLOR", "1"), ("RUST_LOG_STYLE", "never")] {
+            env.push((key.to_owned(), value.to_owned()));
+        }
+    }
     env
+}
+
+/// Whether guest output may be coloured: the host's stdout is a terminal
+/// and `NO_COLOR` is not set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// `cargo xtask run --vm --example <name> [-- args]`: the example's binary
@@ -217,6 +232,9 @@ pub fn test(filter: Option<&str>, options: &VmOptions) -> Result<()> {
         .iter()
         .map(|t| {
             let mut argv = vec![t.executable.to_string_lossy().into_owned()];
+            if !colour() {
+                argv.push("--color=never".to_owned());
+            }
             argv.extend(filter.map(str::to_owned));
             Step {
                 label: t.label.clone(),
@@ -304,18 +322,36 @@ fn shell(options: &VmOptions) -> Result<()> {
         .map(|a| a.executable)
         .collect();
     let base = initramfs("shell", &kernel, &binaries)?;
+    // Commands piped in (`echo uname -r | cargo xtask vm shell`) run as
+    // one script, and the shell's exit status is the command's.
+    use std::io::{IsTerminal, Read};
+    let piped = !std::io::stdin().is_terminal();
+    let argv = if piped {
+        let mut script = String::new();
+        std::io::stdin()
+            .read_to_string(&mut script)
+            .context("reading the commands piped to `vm shell`")?;
+        vec!["sh".to_owned(), "-c".to_owned(), script]
+    } else {
+        // A session with ttyS0 as controlling terminal, for job control
+        // and Ctrl-C.
+        ["setsid", "cttyhack", "sh"].map(str::to_owned).to_vec()
+    };
     let job = Job {
         cwd: crate::root(),
         env: guest_env(&kernel),
         steps: vec![Step {
             label: "shell".to_owned(),
-            // A session with ttyS0 as controlling terminal, for job control
-            // and Ctrl-C.
-            argv: ["setsid", "cttyhack", "sh"].map(str::to_owned).to_vec(),
+            argv,
         }],
-        interactive: true,
+        interactive: !piped,
     };
-    vm(kernel, options, 0)?.run(&base, &job)?;
+    // An interactive shell has no timeout; piped commands get the one a
+    // guest run has.
+    let outcome = vm(kernel, options, if piped { 600 } else { 0 })?.run(&base, &job)?;
+    if piped && outcome.status != 0 {
+        bail!("the piped commands exited with status {}", outcome.status);
+    }
     Ok(())
 }
 

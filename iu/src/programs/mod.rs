@@ -155,13 +155,23 @@ impl From<sys::ProgInfo> for ProgramInfo {
 /// # Ok::<(), iu::Error>(())
 /// ```
 pub fn loaded() -> crate::Result<Vec<ProgramInfo>> {
-    let io = |source| crate::Error::Io {
-        context: "listing loaded programs".into(),
-        source,
+    let error = |call, e| {
+        crate::Error::from_syscall(
+            "listing loaded programs",
+            sys::SyscallError::new(call, e),
+            "Listing the programs loaded in the kernel needs CAP_SYS_ADMIN: run with `sudo`.",
+            |context, source| crate::Error::Io {
+                context,
+                source: source.source,
+            },
+        )
     };
+    let io = |source| error("bpf(BPF_PROG_GET_INFO_BY_FD)", source);
     let mut out = vec![];
     let mut id = 0;
-    while let Some(next) = sys::prog_get_next_id(id).map_err(io)? {
+    while let Some(next) =
+        sys::prog_get_next_id(id).map_err(|e| error("bpf(BPF_PROG_GET_NEXT_ID)", e))?
+    {
         id = next;
         // A program can go away between the two calls.
         let Ok(fd) = sys::prog_get_fd_by_id(id) else {

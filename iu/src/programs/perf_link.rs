@@ -49,9 +49,13 @@ pub(crate) fn attach(
     eacces: Option<&'static str>,
 ) -> Result<PerfLink> {
     let error = |call, e: std::io::Error| {
-        let hint = (e.raw_os_error() == Some(libc::EACCES))
-            .then_some(eacces)
-            .flatten();
+        let hint = match e.raw_os_error() {
+            Some(libc::EACCES) => eacces,
+            Some(libc::EEXIST) => Some(
+                "the program is already attached to this hook, which runs each program once: keep the first link, or load the object again for a second copy",
+            ),
+            _ => None,
+        };
         program.attach_error(&target, call, e, CAP_PERFMON_HINT, hint)
     };
     let perf = sys::perf_event_open(attr, pid, cpu).map_err(|e| error("perf_event_open", e))?;
