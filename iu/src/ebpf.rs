@@ -293,6 +293,7 @@ impl EbpfLoader {
                     key_size: map.key_size(),
                     value_size: map.value_size(),
                     max_entries,
+                    tail_call_owner: std::sync::OnceLock::new(),
                 },
             );
             if let (Some(path), false) = (&pin, reused)
@@ -503,10 +504,18 @@ impl EbpfLoader {
                     }
                     (e, _) => e,
                 };
+                let e =
+                    tail_call_mismatch(e, name, load_type.prog_type, &function.instructions, &maps);
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
             })?;
+            for map in program_arrays(&function.instructions, &maps) {
+                let _ = map.tail_call_owner.set((
+                    name.clone(),
+                    crate::programs::type_name(load_type.prog_type),
+                ));
+            }
             if budgeted {
                 budget_slots.insert(name.clone(), slot);
             }
@@ -516,6 +525,7 @@ impl EbpfLoader {
                     name: name.clone(),
                     section_name,
                     section: program.section.clone(),
+                    prog_type: load_type.prog_type,
                     fd,
                 },
             );
@@ -1075,6 +1085,58 @@ fn with_hint(error: Error, hint: String) -> Error {
         },
         other => other,
     }
+}
+
+/// The program arrays `insns` (a linked program) refers to.
+fn program_arrays<'m>(
+    insns: &[aya_obj::generated::bpf_insn],
+    maps: &'m HashMap<String, Map>,
+) -> impl Iterator<Item = &'m Map> {
+    /// `BPF_LD | BPF_IMM | BPF_DW` with a map's descriptor.
+    const LD_MAP_FD: (u8, u8) = (0x18, 1);
+    let fds: HashSet<i32> = insns
+        .iter()
+        .filter(|i| (i.code, i.src_reg()) == LD_MAP_FD)
+        .map(|i| i.imm)
+        .collect();
+    maps.values().filter(move |m| {
+        m.map_type == crate::maps::map_type::PROG_ARRAY && fds.contains(&m.fd.as_raw_fd())
+    })
+}
+
+/// A load refused with `EINVAL` because the program tail calls through a
+/// program array that a program of another type already owns becomes
+/// [`Error::TailCallTypeMismatch`]; other errors stay as they are.
+fn tail_call_mismatch(
+    error: Error,
+    name: &str,
+    prog_type: u32,
+    insns: &[aya_obj::generated::bpf_insn],
+    maps: &HashMap<String, Map>,
+) -> Error {
+    let einval = match &error {
+        Error::ProgramLoad { source, .. } => source.errno() == Some(libc::EINVAL),
+        Error::Verifier { errno, .. } => errno == "EINVAL",
+        _ => false,
+    };
+    if !einval {
+        return error;
+    }
+    let program_type = crate::programs::type_name(prog_type);
+    for map in program_arrays(insns, maps) {
+        if let Some((owner, owner_type)) = map.tail_call_owner.get()
+            && *owner_type != program_type
+        {
+            return Error::TailCallTypeMismatch {
+                map: map.name.clone(),
+                program: name.to_owned(),
+                program_type,
+                owner: owner.clone(),
+                owner_type,
+            };
+        }
+    }
+    error
 }
 
 /// The one-element array whose value holds a loop-budget exhaustion count

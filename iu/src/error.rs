@@ -130,6 +130,26 @@ pub enum Error {
         sites: Vec<crate::SourceLine>,
     },
 
+    /// A program array holds programs of one type, set by the first
+    /// program that tail calls through it or is put in it; another type
+    /// was used with it.
+    #[error(
+        "program `{program}` is {} program and cannot use program array `{map}`: it holds {owner_type} programs (`{owner}` made it so), and a tail call stays within one program type; give each program type its own `ProgramArray`",
+        with_article(program_type)
+    )]
+    TailCallTypeMismatch {
+        /// The program array.
+        map: String,
+        /// The program refused.
+        program: String,
+        /// Its type.
+        program_type: &'static str,
+        /// The program whose type the array holds.
+        owner: String,
+        /// That type.
+        owner_type: &'static str,
+    },
+
     /// The program spends the kernel's loop budget (`may_goto`, Linux
     /// 6.9+), and the running kernel has none.
     #[error(

@@ -260,6 +260,61 @@ fn a_second_attach_to_the_same_tracepoint_says_it_is_attached_already() {
 }
 
 #[test]
+fn one_program_array_for_two_program_types_names_both() {
+    match Ebpf::load_file(object("tail_mixed")) {
+        Err(e @ Error::TailCallTypeMismatch { .. }) => {
+            let Error::TailCallTypeMismatch {
+                map,
+                program,
+                program_type,
+                owner,
+                owner_type,
+            } = &e
+            else {
+                unreachable!()
+            };
+            assert_eq!(map, "JUMPS");
+            let mut pair = [
+                (program.as_str(), *program_type),
+                (owner.as_str(), *owner_type),
+            ];
+            pair.sort();
+            assert_eq!(
+                pair,
+                [("tail_from_tc", "tc classifier"), ("tail_from_xdp", "XDP")],
+                "{e}"
+            );
+            assert!(e.to_string().contains("its own `ProgramArray`"), "{e}");
+        }
+        other => panic!("expected TailCallTypeMismatch, got {:?}", other.map(|_| ())),
+    }
+    let ebpf = iu::EbpfLoader::new()
+        .autoload("tail_from_tc", false)
+        .load_file(object("tail_mixed"))
+        .unwrap();
+    let jumps = ebpf.program_array("JUMPS").unwrap();
+    match jumps.set(0, ebpf.program("tc_leaf").unwrap()) {
+        Err(Error::TailCallTypeMismatch {
+            program,
+            program_type,
+            owner,
+            owner_type,
+            ..
+        }) => {
+            assert_eq!(
+                (program.as_str(), program_type),
+                ("tc_leaf", "tc classifier")
+            );
+            assert_eq!((owner.as_str(), owner_type), ("tail_from_xdp", "XDP"));
+        }
+        other => panic!("expected TailCallTypeMismatch, got {other:?}"),
+    }
+    jumps
+        .set(0, ebpf.program("tail_from_xdp").unwrap())
+        .unwrap();
+}
+
+#[test]
 fn a_record_type_larger_than_the_tracepoint_is_refused_at_attach() {
     // hello's record type is `SysEnter` (6 arguments); `sys_enter_dup` has
     // one, but hello reads none, so it attaches. `rejected` reads args[0]

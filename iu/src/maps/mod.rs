@@ -114,6 +114,10 @@ pub struct Map {
     pub(crate) key_size: u32,
     pub(crate) value_size: u32,
     pub(crate) max_entries: u32,
+    /// For a program array: the first program of the object that tail
+    /// calls through it, whose type the kernel makes the array's
+    /// (`(program, program type)`), to explain a mismatch.
+    pub(crate) tail_call_owner: std::sync::OnceLock<(String, &'static str)>,
 }
 
 impl Map {
@@ -173,6 +177,7 @@ impl Map {
             key_size,
             value_size,
             max_entries,
+            tail_call_owner: std::sync::OnceLock::new(),
         })
     }
 

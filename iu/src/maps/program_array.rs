@@ -27,11 +27,40 @@ impl<'a> ProgramArray<'a> {
     }
 
     /// Puts `program` in slot `index`. The kernel checks that its type
-    /// matches the programs that jump to it.
+    /// matches the programs that jump to it:
+    /// [`Error::TailCallTypeMismatch`](crate::Error::TailCallTypeMismatch)
+    /// names both types when they differ.
     pub fn set(&self, index: u32, program: &Program) -> Result<()> {
         let fd = program.as_fd().as_raw_fd() as u32;
-        self.map
+        match self
+            .map
             .update(&index.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)
+        {
+            Err(crate::Error::MapOp { source, .. }) if source.errno() == Some(libc::EINVAL) => {
+                let program_type = program.type_name();
+                let (owner, owner_type) =
+                    self.map.tail_call_owner.get().cloned().unwrap_or_else(|| {
+                        ("a program loaded earlier".to_owned(), "another type of")
+                    });
+                Err(crate::Error::TailCallTypeMismatch {
+                    map: self.map.name.clone(),
+                    program: program.name().to_owned(),
+                    program_type,
+                    owner,
+                    owner_type,
+                })
+            }
+            Err(e) => Err(e),
+            Ok(()) => {
+                // The kernel made the array's type this program's if it had
+                // none.
+                let _ = self
+                    .map
+                    .tail_call_owner
+                    .set((program.name().to_owned(), program.type_name()));
+                Ok(())
+            }
+        }
     }
 
     /// Empties slot `index`; returns whether it held a program.

@@ -53,6 +53,8 @@ pub struct Program {
     pub(crate) name: String,
     pub(crate) section_name: String,
     pub(crate) section: ProgramSection,
+    /// `BPF_PROG_TYPE_*`.
+    pub(crate) prog_type: u32,
     pub(crate) fd: OwnedFd,
 }
 
@@ -79,6 +81,12 @@ impl Program {
                 hint,
             },
         )
+    }
+
+    /// The name of the program's type, for messages: `XDP`,
+    /// `tc classifier`, `tracepoint`, ...
+    pub(crate) fn type_name(&self) -> &'static str {
+        type_name(self.prog_type)
     }
 
     /// The program's name (its function's name).
@@ -201,6 +209,27 @@ impl FdLink {
     /// The hook, for example `XDP on interface 3`.
     pub fn target(&self) -> &str {
         &self.target
+    }
+}
+
+/// The name of a program type (`BPF_PROG_TYPE_*`), for messages.
+pub(crate) fn type_name(prog_type: u32) -> &'static str {
+    match prog_type {
+        1 => "socket filter",
+        2 => "kprobe",
+        3 => "tc classifier",
+        4 => "tc action",
+        5 => "tracepoint",
+        6 => "XDP",
+        7 => "perf event",
+        8 => "cgroup skb",
+        9 => "cgroup sock",
+        17 => "raw tracepoint",
+        18 => "cgroup sock addr",
+        26 => "tracing (fentry, fexit, tp_btf)",
+        29 => "LSM",
+        31 => "syscall",
+        _ => "BPF",
     }
 }
 
