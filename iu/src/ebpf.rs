@@ -506,6 +506,7 @@ impl EbpfLoader {
                 };
                 let e =
                     tail_call_mismatch(e, name, load_type.prog_type, &function.instructions, &maps);
+                let e = explain_stack(e, function, btf);
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
@@ -1137,6 +1138,33 @@ fn tail_call_mismatch(
         }
     }
     error
+}
+
+/// A refusal for the stack of a call chain gets the chain: each function,
+/// its frame and the line of each call.
+fn explain_stack(error: Error, function: &aya_obj::Function, btf: &[u8]) -> Error {
+    let (program, kernel_total) = match &error {
+        // "combined stack size of 3 calls is 672. Too large"
+        Error::Verifier { name, log, .. } => (
+            Some(name.clone()),
+            log.full()
+                .split("combined stack size of ")
+                .nth(1)
+                .and_then(|rest| rest.split(" is ").nth(1))
+                .and_then(|n| n.split('.').next())
+                .and_then(|n| n.trim().parse().ok()),
+        ),
+        _ => (None, None),
+    };
+    let too_deep = matches!(&error, Error::Verifier { log, .. } if log.full().contains("combined stack size of"));
+    match too_deep.then(|| {
+        with_debug(function, btf, |debug| {
+            debug.stack_chain(program.as_deref(), kernel_total)
+        })
+    }) {
+        Some(Some(chain)) => with_hint(error, chain),
+        _ => error,
+    }
 }
 
 /// The one-element array whose value holds a loop-budget exhaustion count

@@ -109,6 +109,129 @@ impl ProgramDebug<'_> {
         out
     }
 
+    /// Explains "combined stack size of N calls is M. Too large": the
+    /// deepest chain of BPF-to-BPF calls, each function with its frame (as
+    /// the verifier counts it: the deepest stack slot it touches, rounded
+    /// up to 32 bytes) and the source line of each call, or `None` if the
+    /// chain fits.
+    pub fn stack_chain(&self, program: Option<&str>, kernel_total: Option<u64>) -> Option<String> {
+        /// The verifier's limit for a whole call chain.
+        const MAX_STACK: u64 = 512;
+        let btf = crate::btf::Btf::parse(self.btf).ok();
+        let mut functions: Vec<(usize, String)> = self
+            .func_info
+            .chunks(self.func_info_rec_size.max(1))
+            .filter_map(|rec| {
+                let start = u32_at(rec, 0)? as usize;
+                let name = btf
+                    .as_ref()
+                    .and_then(|b| b.get(u32_at(rec, 4)?))
+                    .map(|t| t.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| format!("function at instruction {start}"));
+                Some((start, name))
+            })
+            .collect();
+        functions.sort();
+        functions.dedup_by_key(|(start, _)| *start);
+        if let (Some(first), Some(program)) = (functions.first_mut(), program) {
+            // The program's own name, not its wrapper's (`entry`).
+            first.1 = program.to_owned();
+        }
+        let end_of = |i: usize| functions.get(i + 1).map_or(self.insns.len(), |f| f.0);
+        let index_of = |insn: usize| {
+            functions
+                .partition_point(|(s, _)| *s <= insn)
+                .checked_sub(1)
+        };
+        let touched: Vec<u64> = (0..functions.len())
+            .map(|i| {
+                frame_size(
+                    self.insns
+                        .get(functions[i].0..end_of(i))
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        // The deepest chain from each function, callees first (a call
+        // graph without recursion, which the verifier refuses anyway).
+        let calls_of = |i: usize| {
+            (functions[i].0..end_of(i)).filter_map(|at| {
+                let insn = self.insns.get(at)?;
+                (insn.code == CALL && insn.src_reg() == PSEUDO_CALL).then_some(())?;
+                let target = usize::try_from(at as i64 + i64::from(insn.imm) + 1).ok()?;
+                Some((at, index_of(target)?))
+            })
+        };
+        /// The deepest chain from function `i` and its stack, callees first.
+        fn depth(
+            i: usize,
+            frames: &[u64],
+            deepest: &mut Vec<Option<(u64, Vec<(usize, usize)>)>>,
+            calls_of: &dyn Fn(usize) -> Vec<(usize, usize)>,
+            seen: &mut Vec<usize>,
+        ) -> (u64, Vec<(usize, usize)>) {
+            if let Some(known) = &deepest[i] {
+                return known.clone();
+            }
+            if seen.contains(&i) {
+                return (frames[i], vec![]);
+            }
+            seen.push(i);
+            let mut best = (frames[i], vec![]);
+            for (at, callee) in calls_of(i) {
+                let (below, mut chain) = depth(callee, frames, deepest, calls_of, seen);
+                if frames[i] + below > best.0 {
+                    chain.insert(0, (at, callee));
+                    best = (frames[i] + below, chain);
+                }
+            }
+            seen.pop();
+            deepest[i] = Some(best.clone());
+            best
+        }
+        let calls = |i: usize| calls_of(i).collect::<Vec<_>>();
+        // Kernels round each frame up to 16 bytes when the program is
+        // JIT-compiled, older ones to 32 (and at least 32): the rounding
+        // that gives the kernel's total is the one it used.
+        let chain_with = |round: &dyn Fn(u64) -> u64| {
+            let frames: Vec<u64> = touched.iter().map(|&t| round(t)).collect();
+            let mut deepest = vec![None; functions.len()];
+            let (total, chain) = depth(0, &frames, &mut deepest, &calls, &mut vec![]);
+            (total, chain, frames)
+        };
+        let jit = chain_with(&|t| t.div_ceil(16) * 16);
+        let (total, chain, frames) = match kernel_total {
+            Some(total) if total != jit.0 => {
+                let old = chain_with(&|t| t.max(1).div_ceil(32) * 32);
+                if old.0 == total { old } else { jit }
+            }
+            _ => jit,
+        };
+        if total <= MAX_STACK || functions.is_empty() {
+            return None;
+        }
+        let mut out = format!(
+            "the deepest chain of calls needs {total} bytes of stack, and BPF allows {MAX_STACK} for a whole chain:\n    `{}`: {} bytes",
+            functions[0].1, frames[0]
+        );
+        let mut caller = 0;
+        for (at, callee) in chain {
+            let line = self
+                .lines_of(at, functions[caller].0)
+                .first()
+                .map(|l| format!(", called at {l}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "\n    `{}`: {} bytes{line}",
+                functions[callee].1, frames[callee]
+            ));
+            caller = callee;
+        }
+        out.push_str("\nMake the large locals smaller, keep them in a map value (`PerCpuScratch`) instead of on the stack, or let the compiler inline the calls (`#[inline]`), which shares one frame.");
+        Some(out)
+    }
+
     /// Every line-info record: the first instruction it covers and its
     /// source line (full path), in instruction order. Kernels before 6.4
     /// print `; <code>` in the verifier log without `@ <file>:<line>`, and
@@ -156,4 +279,60 @@ impl ProgramDebug<'_> {
         let end = s.iter().position(|&b| b == 0)?;
         Some(String::from_utf8_lossy(&s[..end]).into_owned())
     }
+}
+
+/// The stack a function's instructions touch: the deepest offset below
+/// the frame pointer (`r10`) that a load or store reaches, directly or
+/// through a pointer derived from it (`rX = r10; rX += -N`), or that is
+/// passed to a call, as the verifier counts a frame.
+fn frame_size(body: &[bpf_insn]) -> u64 {
+    /// `BPF_REG_10`, the read-only frame pointer.
+    const FP: usize = 10;
+    /// Instruction classes that write their destination register.
+    const LD: u8 = 0x00;
+    const LDX: u8 = 0x01;
+    const ALU: u8 = 0x04;
+    const ALU64: u8 = 0x07;
+    /// Classes that store to memory.
+    const ST: u8 = 0x02;
+    const STX: u8 = 0x03;
+    /// `BPF_ALU64 | BPF_MOV | BPF_X` and `BPF_ALU64 | BPF_ADD | BPF_K`.
+    const MOV64_REG: u8 = 0xbf;
+    const ADD64_IMM: u8 = 0x07;
+    let mut deepest: i64 = 0;
+    // What each register holds if it is r10 plus an offset.
+    let mut derived: [Option<i64>; 11] = [None; 11];
+    for insn in body {
+        let (dst, src) = (usize::from(insn.dst_reg()), usize::from(insn.src_reg()));
+        if dst > FP || src > FP {
+            continue;
+        }
+        let class = insn.code & 0x07;
+        let off = i64::from(insn.off);
+        let base = |reg: usize| if reg == FP { Some(0) } else { derived[reg] };
+        match class {
+            LDX => deepest = deepest.min(base(src).map_or(0, |b| b + off)),
+            ST | STX => deepest = deepest.min(base(dst).map_or(0, |b| b + off)),
+            _ => {}
+        }
+        match insn.code {
+            MOV64_REG => derived[dst] = base(src),
+            ADD64_IMM => {
+                if let Some(base) = derived[dst].as_mut() {
+                    *base += i64::from(insn.imm);
+                }
+            }
+            CALL => {
+                // Stack passed to a helper or function counts as used; the
+                // call then clobbers r0-r5.
+                for arg in &derived[1..6] {
+                    deepest = deepest.min(arg.unwrap_or(0));
+                }
+                derived[..6].fill(None);
+            }
+            _ if matches!(class, LD | LDX | ALU | ALU64) => derived[dst] = None,
+            _ => {}
+        }
+    }
+    deepest.unsigned_abs()
 }

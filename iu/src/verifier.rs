@@ -100,15 +100,42 @@ impl VerifierLog {
     }
 
     /// The full path of `file` as the log names it (the kernel prints only
-    /// the last component), if the program's line info has it; a file of
-    /// the program's own before a library file of the same name.
+    /// the last component), if the program's line info has exactly one
+    /// file of that name: two crates' `lib.rs` must not be mixed up.
     fn full_path(&self, file: &str) -> Option<&str> {
-        self.debug
+        let mut candidates = self
+            .debug
             .files
             .iter()
             .map(String::as_str)
-            .filter(|f| *f == file || f.rsplit_once('/').is_some_and(|(_, name)| name == file))
-            .min_by_key(|f| in_library(f))
+            .filter(|f| *f == file || f.rsplit_once('/').is_some_and(|(_, name)| name == file));
+        let first = candidates.next()?;
+        candidates.next().is_none().then_some(first)
+    }
+
+    /// The line-info record an annotation (`; code @ lib.rs:42`, the file's
+    /// last component only) stands for: of the records with that file name
+    /// and line, the one nearest before `next_insn`, the instruction the
+    /// log shows after it. It has the full path. Without line info, the
+    /// annotation as it is.
+    fn record_of(&self, annotation: SourceLine, next_insn: Option<u32>) -> SourceLine {
+        let same_name = |file: &str| {
+            file == annotation.file
+                || file
+                    .rsplit_once('/')
+                    .is_some_and(|(_, name)| name == annotation.file)
+        };
+        self.debug
+            .lines
+            .iter()
+            .filter(|(_, l)| l.line == annotation.line && same_name(&l.file))
+            .min_by_key(|(off, _)| match next_insn {
+                Some(at) if *off <= at => (0, at - off),
+                Some(at) => (1, off - at),
+                None => (0, 0),
+            })
+            .map(|(_, l)| l.clone())
+            .unwrap_or(annotation)
     }
 
     /// The whole log.
@@ -154,14 +181,14 @@ impl VerifierLog {
     fn annotations(&self) -> impl Iterator<Item = SourceLine> + '_ {
         let lines: Vec<&str> = self.text.lines().collect();
         (0..lines.len()).rev().filter_map(move |i| {
+            let next_insn = lines[i + 1..].iter().find_map(|l| insn_index(l));
             if let Some(line) = parse_annotation(lines[i]) {
-                return Some(line);
+                return Some(self.record_of(line, next_insn));
             }
             let code = lines[i].trim_start().strip_prefix(';')?.trim();
             if code.is_empty() || self.debug.lines.is_empty() {
                 return None;
             }
-            let next_insn = lines[i + 1..].iter().find_map(|l| insn_index(l));
             self.debug
                 .lines
                 .iter()
@@ -302,6 +329,38 @@ mod tests {
         let shown = log.to_string();
         assert!(shown.contains("at main.rs:17: let x = a[i];"));
         assert!(shown.contains("call pc+4"));
+    }
+
+    #[test]
+    fn two_crates_lib_rs_are_told_apart_by_the_line_info() {
+        // The kernel prints only `lib.rs`; the user's crate and iu-ebpf
+        // both have one.
+        let raw = "; let v = read(); @ lib.rs:12\n\
+                   5: (85) call pc+6\n\
+                   ; panic::abort() @ lib.rs:106\n\
+                   12: (85) call bpf_throw#123\n\
+                   calling kernel function bpf_throw is not allowed\n";
+        let line = |file: &str, line, code: &str| SourceLine {
+            file: file.to_owned(),
+            line,
+            code: code.to_owned(),
+        };
+        let user = "/w/latency-common/src/lib.rs";
+        let library = "/w/iu-ebpf/src/lib.rs";
+        let log = VerifierLog::new(raw.as_bytes(), false)
+            .with_files(vec![user.to_owned(), library.to_owned()])
+            .with_lines(vec![
+                (4, line(user, 12, "let v = read();")),
+                (11, line(library, 106, "panic::abort()")),
+            ]);
+        let source = log.source_line().unwrap();
+        assert_eq!((source.file.as_str(), source.line), (library, 106));
+        let program = log.program_line().unwrap();
+        assert_eq!((program.file.as_str(), program.line), (user, 12));
+        // Without line info, an ambiguous name stays as the kernel gave it.
+        let bare = VerifierLog::new(raw.as_bytes(), false)
+            .with_files(vec![user.to_owned(), library.to_owned()]);
+        assert_eq!(bare.source_line().unwrap().file, "lib.rs");
     }
 
     #[test]

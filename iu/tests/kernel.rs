@@ -315,6 +315,47 @@ fn one_program_array_for_two_program_types_names_both() {
 }
 
 #[test]
+fn a_call_chain_over_the_stack_limit_names_each_frame_and_call() {
+    match Ebpf::load_file(object("stack_chain")) {
+        Err(Error::Verifier { log, .. }) => {
+            assert!(log.full().contains("combined stack size"), "{log}");
+            let hint = log.hint().expect("the chain").to_owned();
+            let source = include_str!("programs/src/bin/stack_chain.rs");
+            let line_of =
+                |marker: &str| source.lines().position(|l| l.contains(marker)).unwrap() + 1;
+            for (function, marker) in [("outer", "ENTRY-CALL-LINE"), ("inner", "OUTER-CALL-LINE")] {
+                let line = hint
+                    .lines()
+                    .find(|l| l.contains(&format!("`{function}`: ")))
+                    .unwrap_or_else(|| panic!("no frame for {function}:\n{hint}"));
+                // 320 bytes of locals and a spill, rounded as the kernel
+                // rounds (16 bytes with the JIT, 32 before 6.x).
+                assert!(
+                    line.contains("336 bytes, called at") || line.contains("352 bytes, called at"),
+                    "{line}"
+                );
+                assert!(
+                    line.contains(&format!("stack_chain.rs:{}:", line_of(marker))),
+                    "{line}"
+                );
+            }
+            // The chain's total is the kernel's own figure.
+            let total = log
+                .full()
+                .split(" calls is ")
+                .nth(1)
+                .and_then(|rest| rest.split('.').next())
+                .unwrap();
+            assert!(
+                hint.contains(&format!("needs {total} bytes")),
+                "{hint}\n{log}"
+            );
+        }
+        other => panic!("expected a verifier refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
 fn a_record_type_larger_than_the_tracepoint_is_refused_at_attach() {
     // hello's record type is `SysEnter` (6 arguments); `sys_enter_dup` has
     // one, but hello reads none, so it attaches. `rejected` reads args[0]
