@@ -167,10 +167,10 @@ impl ProgramDebug<'_> {
         fn depth(
             i: usize,
             frames: &[u64],
-            deepest: &mut Vec<Option<(u64, Vec<(usize, usize)>)>>,
+            deepest: &mut [Option<Chain>],
             calls_of: &dyn Fn(usize) -> Vec<(usize, usize)>,
             seen: &mut Vec<usize>,
-        ) -> (u64, Vec<(usize, usize)>) {
+        ) -> Chain {
             if let Some(known) = &deepest[i] {
                 return known.clone();
             }
@@ -280,6 +280,10 @@ impl ProgramDebug<'_> {
         Some(String::from_utf8_lossy(&s[..end]).into_owned())
     }
 }
+
+/// A chain of calls: its stack in bytes and, for each call, the
+/// instruction and the index of the function it calls.
+type Chain = (u64, Vec<(usize, usize)>);
 
 /// The stack a function's instructions touch: the deepest offset below
 /// the frame pointer (`r10`) that a load or store reaches, directly or
