@@ -365,6 +365,8 @@ impl EbpfLoader {
         // Loop-budget exhaustion counters, one slot per program in name
         // order, created when the first program needs one.
         let program_names: Vec<String> = sorted(obj.programs.keys());
+        let origins = function_origins(&file, &obj);
+        let dwarf = crate::inline_chain::Dwarf::new(&file);
         let mut loop_counter: Option<Map> = None;
         let mut budget_slots: HashMap<String, u32> = HashMap::new();
         for (name, program) in &obj.programs {
@@ -507,6 +509,7 @@ impl EbpfLoader {
                 let e =
                     tail_call_mismatch(e, name, load_type.prog_type, &function.instructions, &maps);
                 let e = explain_stack(e, function, btf);
+                let e = with_call_site(e, function, &origins, &file, &dwarf);
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
@@ -783,6 +786,8 @@ fn check_globals(file: &object::File<'_>, globals: &[(String, Vec<u8>)]) -> Resu
     let mut variables: Vec<(String, u64)> = file
         .symbols()
         .filter(|s| s.kind() == object::SymbolKind::Data && s.size() > 0)
+        // Not the compiler's own constants (`anon.<hash>.0`).
+        .filter(|s| s.name().is_ok_and(|n| !n.starts_with("anon.")))
         .filter(|s| s.section_index().is_some_and(in_data_section))
         .filter_map(|s| Some((s.name().ok()?.to_owned(), s.size())))
         .collect();
@@ -1140,6 +1145,89 @@ fn tail_call_mismatch(
     error
 }
 
+/// Where each function of the object came from: by its BTF type id, its
+/// text section, offset and length in bytes.
+fn function_origins(file: &object::File<'_>, obj: &Object) -> HashMap<u32, (usize, u64, u64)> {
+    let sizes: HashMap<(usize, u64), u64> = file
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text)
+        .filter_map(|s| Some(((s.section_index()?.0, s.address()), s.size())))
+        .collect();
+    obj.functions
+        .values()
+        .filter_map(|f| {
+            let type_id = f.func_info.func_info.first()?.type_id;
+            let offset = f.section_offset as u64;
+            let len = *sizes.get(&(f.section_index.0, offset))?;
+            Some((type_id, (f.section_index.0, offset, len)))
+        })
+        .collect()
+}
+
+/// A verifier refusal whose failing instruction was inlined from library
+/// code gets the program's own call that inlined it, from the object's
+/// DWARF; a leaked reference gets, as a hint, the program's line that took
+/// it. An instruction is found back in the object by its function (func
+/// info) and checked against the opcode the log shows, so a program the
+/// loader rewrote there keeps the log's own lines.
+fn with_call_site(
+    error: Error,
+    function: &aya_obj::Function,
+    origins: &HashMap<u32, (usize, u64, u64)>,
+    file: &object::File<'_>,
+    dwarf: &crate::inline_chain::Dwarf<'_>,
+) -> Error {
+    let Error::Verifier { name, errno, log } = error else {
+        return error;
+    };
+    let program_call = |insn: u32| -> Option<crate::SourceLine> {
+        let opcode = log.opcode(insn)?;
+        let (start, type_id) = function
+            .func_info
+            .func_info
+            .iter()
+            .filter(|f| f.insn_off <= insn)
+            .max_by_key(|f| f.insn_off)
+            .map(|f| (f.insn_off, f.type_id))?;
+        let &(section, offset, len) = origins.get(&type_id)?;
+        let at = offset + u64::from(insn - start) * 8;
+        if at >= offset + len {
+            return None;
+        }
+        let bytes = file
+            .section_by_index(object::SectionIndex(section))
+            .ok()?
+            .data()
+            .ok()?;
+        (*bytes.get(usize::try_from(at).ok()?)? == opcode).then_some(())?;
+        dwarf
+            .call_sites(section, at)
+            .into_iter()
+            .rev()
+            .find(|site| !crate::verifier::in_library(&site.file))
+    };
+    let failing = log.failing_insn().and_then(program_call);
+    let leaked = log.leaked_insn().and_then(program_call);
+    let mut log = match failing {
+        Some(site) => log.with_call_site(site),
+        None => log,
+    };
+    if let Some(site) = leaked {
+        let site = log.with_code(site);
+        let hint = format!(
+            "the reference taken at {site} (a ring-buffer reservation, a socket or a kernel object the program must release) is still held where this path ends: release it on every path, also the early returns and panics (`submit` or `discard` a reservation)"
+        );
+        log = match log.hint() {
+            Some(old) => {
+                let both = format!("{old}; {hint}");
+                log.with_hint(both)
+            }
+            None => log.with_hint(hint),
+        };
+    }
+    Error::Verifier { name, errno, log }
+}
+
 /// A refusal for the stack of a call chain gets the chain: each function,
 /// its frame and the line of each call.
 fn explain_stack(error: Error, function: &aya_obj::Function, btf: &[u8]) -> Error {
@@ -1391,7 +1479,9 @@ impl Ebpf {
     pub fn map(&self, name: &str) -> Result<&Map> {
         self.maps.get(name).ok_or_else(|| Error::UnknownMap {
             name: name.to_owned(),
-            available: sorted(self.maps.keys()),
+            // Not the global-data maps (`.rodata`, `.bss`, ...), which have
+            // no name of the user's.
+            available: sorted(self.maps.keys().filter(|n| !n.starts_with('.'))),
         })
     }
 

@@ -173,7 +173,10 @@ pub enum Error {
     },
 
     /// The object has no map with that name.
-    #[error("no map named `{name}` in the object; it has: {}", available.join(", "))]
+    #[error(
+        "no map named `{name}` in the object; {}",
+        if available.is_empty() { "it has no maps".to_owned() } else { format!("it has: {}", available.join(", ")) }
+    )]
     UnknownMap {
         /// The name asked for.
         name: String,
@@ -263,17 +266,13 @@ pub enum Error {
     },
 
     /// The program exists but is of another type than the one asked for.
-    #[error(
-        "program `{name}` is {} program, not {} program",
-        with_article(actual),
-        with_article(expected)
-    )]
+    #[error("program `{name}` (section `{actual}`) is not {expected}")]
     WrongProgramType {
         /// The program's name.
         name: String,
-        /// The type asked for.
+        /// What was asked for, with its article: `an XDP program`.
         expected: &'static str,
-        /// The program's real type (its section).
+        /// The program's section, which names its type.
         actual: String,
     },
 
@@ -372,8 +371,8 @@ pub enum Error {
     /// handles) that the running kernel lacks, on a path no
     /// `field_exists!`/`type_exists!` check rules out.
     #[error(
-        "program `{program}` reads `{target}`, which this kernel cannot provide ({reason}){}; guard the read with `iu_ebpf::field_exists!` (or `type_exists!`) and handle the other kernels, or read another field",
-        line.as_ref().map(|l| format!(" at {l}")).unwrap_or_default()
+        "program `{program}` reads `{target}`, which this kernel cannot provide ({reason}); guard the read with `iu_ebpf::field_exists!` (or `type_exists!`) and handle the other kernels, or read another field{}",
+        line.as_ref().map(|l| format!(", at:\n    {l}")).unwrap_or_default()
     )]
     CoreRelocation {
         /// The program.

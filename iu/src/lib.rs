@@ -23,6 +23,7 @@ mod core_relo;
 mod ebpf;
 mod error;
 pub mod features;
+mod inline_chain;
 mod logger;
 mod loop_budget;
 pub mod maps;

@@ -51,6 +51,10 @@ struct SourceInfo {
     lines: Vec<(u32, SourceLine)>,
     /// What iu knows about the refusal that the log does not say.
     hint: Option<String>,
+    /// The program's own line that the failing instruction was inlined
+    /// into, from the object's DWARF (BTF line info has only the
+    /// innermost, library line).
+    call_site: Option<SourceLine>,
 }
 
 impl VerifierLog {
@@ -77,6 +81,60 @@ impl VerifierLog {
     pub(crate) fn with_lines(mut self, lines: Vec<(u32, SourceLine)>) -> Self {
         self.debug.lines = lines;
         self
+    }
+
+    /// Sets the program's own line that the failing instruction was
+    /// inlined into (see [`VerifierLog::program_line`]).
+    pub(crate) fn with_call_site(mut self, line: SourceLine) -> Self {
+        let line = self.with_code(line);
+        self.debug.call_site = Some(line);
+        self
+    }
+
+    /// `line` with its code: from the line info where it has that line,
+    /// else from the source file if it is there.
+    pub(crate) fn with_code(&self, mut line: SourceLine) -> SourceLine {
+        let known = self
+            .debug
+            .lines
+            .iter()
+            .find(|(_, l)| l.file == line.file && l.line == line.line)
+            .map(|(_, l)| l.code.clone());
+        line.code = known
+            .or_else(|| {
+                let source = std::fs::read_to_string(&line.file).ok()?;
+                let code = source
+                    .lines()
+                    .nth(usize::try_from(line.line).ok()?.checked_sub(1)?)?;
+                Some(code.trim().to_owned())
+            })
+            .unwrap_or_default();
+        line
+    }
+
+    /// The last instruction the log shows: the one the refusal is about.
+    pub(crate) fn failing_insn(&self) -> Option<u32> {
+        self.text.lines().rev().find_map(insn_index)
+    }
+
+    /// The instruction that took a reference the program leaked, from
+    /// "Unreleased reference id=2 alloc_insn=5".
+    pub(crate) fn leaked_insn(&self) -> Option<u32> {
+        let rest = self.text.split("alloc_insn=").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// The opcode of instruction `insn` as the log prints it (`4: (85)
+    /// call ...`).
+    pub(crate) fn opcode(&self, insn: u32) -> Option<u8> {
+        let prefix = format!("{insn}: (");
+        self.text.lines().find_map(|l| {
+            let hex = l.trim_start().strip_prefix(&prefix)?.get(..2)?;
+            u8::from_str_radix(hex, 16).ok()
+        })
     }
 
     /// Adds what iu knows about the refusal (for example, that the kernel
@@ -168,9 +226,24 @@ impl VerifierLog {
         })
     }
 
-    /// The source line the verifier was at when it failed: the last
-    /// `; <code> @ <file>:<line>` annotation in the log.
+    /// The source line the verifier was at when it failed: the failing
+    /// instruction's line, or the last `; <code> @ <file>:<line>`
+    /// annotation in the log.
     pub fn source_line(&self) -> Option<SourceLine> {
+        if self.debug.call_site.is_some()
+            && let Some(insn) = self.failing_insn()
+        {
+            // The failing instruction's own line, under the program's call.
+            let innermost = self
+                .debug
+                .lines
+                .iter()
+                .filter(|(off, _)| *off <= insn)
+                .max_by_key(|(off, _)| *off);
+            if let Some((_, line)) = innermost {
+                return Some(line.clone());
+            }
+        }
         self.annotations().next()
     }
 
@@ -202,11 +275,19 @@ impl VerifierLog {
         })
     }
 
-    /// The last line of the program's own code the verifier went through
-    /// before it failed: the failing line may be in code inlined from
-    /// iu-ebpf or Rust's standard library (a packet read, an `unwrap`),
-    /// and BTF line info keeps only that innermost line.
+    /// The line of the program's own code where it failed: where the
+    /// failing instruction was inlined from iu-ebpf or Rust's standard
+    /// library (a packet read, an `unwrap`, a ring-buffer reservation), the
+    /// program's call that inlined it, from the object's DWARF; without
+    /// DWARF, the last line of the program's own code the verifier went
+    /// through before it failed (BTF line info keeps only the innermost
+    /// line).
     pub fn program_line(&self) -> Option<SourceLine> {
+        if let Some(site) = &self.debug.call_site
+            && self.source_line().is_some_and(|l| in_library(&l.file))
+        {
+            return Some(site.clone());
+        }
         self.annotations()
             .chain(self.cfg_line())
             .map(|line| match self.full_path(&line.file) {

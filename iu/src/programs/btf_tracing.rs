@@ -32,7 +32,7 @@ impl<'a> BtfTracing<'a> {
             | ProgramSection::Lsm { .. } => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "fentry, fexit, fmod_ret or LSM",
+                expected: "an fentry, fexit, fmod_ret or LSM program",
                 actual: program.section_name.clone(),
             }),
         }

@@ -33,7 +33,7 @@ impl<'a> CgroupSkb<'a> {
             _ => {
                 return Err(Error::WrongProgramType {
                     name: program.name.clone(),
-                    expected: "cgroup_skb/ingress or cgroup_skb/egress",
+                    expected: "a cgroup_skb/ingress or cgroup_skb/egress program",
                     actual: program.section_name.clone(),
                 });
             }

@@ -30,7 +30,7 @@ impl<'a> CgroupSock<'a> {
             }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "cgroup socket program (cgroup/sock_create, ...)",
+                expected: "a cgroup socket program (cgroup/sock_create, ...)",
                 actual: program.section_name.clone(),
             }),
         }

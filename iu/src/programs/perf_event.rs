@@ -48,7 +48,7 @@ impl<'a> PerfEvent<'a> {
             ProgramSection::PerfEvent => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "perf_event",
+                expected: "a perf_event program",
                 actual: program.section_name.clone(),
             }),
         }

@@ -52,7 +52,7 @@ pub(crate) fn attach(
         let hint = match e.raw_os_error() {
             Some(libc::EACCES) => eacces,
             Some(libc::EEXIST) => Some(
-                "the program is already attached to this hook, which runs each program once: keep the first link, or load the object again for a second copy",
+                "The program is already attached to this hook, which runs each program once: keep the first link, or load the object again for a second copy",
             ),
             _ => None,
         };

@@ -57,7 +57,7 @@ impl<'a> KProbe<'a> {
             ProgramSection::KRetProbe => Ok(Self { program, ret: true }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "kprobe",
+                expected: "a kprobe program",
                 actual: program.section_name.clone(),
             }),
         }
@@ -196,7 +196,7 @@ impl<'a> UProbe<'a> {
             ProgramSection::URetProbe { .. } => Ok(Self { program, ret: true }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "uprobe",
+                expected: "a uprobe program",
                 actual: program.section_name.clone(),
             }),
         }

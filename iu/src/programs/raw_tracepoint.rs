@@ -29,7 +29,7 @@ impl<'a> RawTracePoint<'a> {
             ProgramSection::RawTracePoint => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "raw tracepoint",
+                expected: "a raw tracepoint program",
                 actual: program.section_name.clone(),
             }),
         }

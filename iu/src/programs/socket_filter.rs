@@ -29,7 +29,7 @@ impl<'a> SocketFilter<'a> {
             ProgramSection::SocketFilter => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "socket filter",
+                expected: "a socket filter",
                 actual: program.section_name.clone(),
             }),
         }

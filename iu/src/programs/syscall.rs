@@ -35,7 +35,7 @@ impl<'a> Syscall<'a> {
             }
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "syscall program",
+                expected: "a syscall program",
                 actual: program.section_name.clone(),
             }),
         }

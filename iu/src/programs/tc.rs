@@ -40,7 +40,7 @@ impl<'a> Classifier<'a> {
             ProgramSection::SchedClassifier => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "tc classifier",
+                expected: "a tc classifier",
                 actual: program.section_name.clone(),
             }),
         }

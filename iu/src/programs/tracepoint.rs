@@ -29,7 +29,7 @@ impl<'a> TracePoint<'a> {
             ProgramSection::TracePoint => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "tracepoint",
+                expected: "a tracepoint program",
                 actual: program.section_name.clone(),
             }),
         }

@@ -58,7 +58,7 @@ impl<'a> Xdp<'a> {
             ProgramSection::Xdp { .. } => Ok(Self { program }),
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
-                expected: "XDP",
+                expected: "an XDP program",
                 actual: program.section_name.clone(),
             }),
         }
