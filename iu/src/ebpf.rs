@@ -509,6 +509,7 @@ impl EbpfLoader {
                 let e =
                     tail_call_mismatch(e, name, load_type.prog_type, &function.instructions, &maps);
                 let e = explain_stack(e, function, btf);
+                let e = explain_lock(e);
                 let e = with_call_site(e, function, &origins, &file, &dwarf);
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
@@ -1226,6 +1227,20 @@ fn with_call_site(
         };
     }
     Error::Verifier { name, errno, log }
+}
+
+/// A call made while a spin lock is held (a helper, another `lock()`)
+/// gets what to do instead.
+fn explain_lock(error: Error) -> Error {
+    let under_lock = matches!(&error, Error::Verifier { log, .. }
+        if log.error().is_some_and(|e| e.contains("while holding a lock")));
+    if !under_lock || matches!(&error, Error::Verifier { log, .. } if log.hint().is_some()) {
+        return error;
+    }
+    with_hint(
+        error,
+        "while a `lock()` guard lives, the program may only read and write the locked value: call helpers (and take other locks) before the `lock()` or after the guard's scope ends".to_owned(),
+    )
 }
 
 /// A refusal for the stack of a call chain gets the chain: each function,

@@ -182,4 +182,15 @@ fn programs_the_verifier_refuses() {
         "leaked_reservation",
         err(Ebpf::load_file(object("rejected_leak"))),
     );
+    for (program, other) in [
+        ("helper_under_lock", "lock_twice"),
+        ("lock_twice", "helper_under_lock"),
+    ] {
+        check(
+            program,
+            err(EbpfLoader::new()
+                .autoload(other, false)
+                .load_file(object("lock_misuse"))),
+        );
+    }
 }
