@@ -369,7 +369,12 @@ impl EbpfLoader {
         let dwarf = crate::inline_chain::Dwarf::new(&file);
         let mut loop_counter: Option<Map> = None;
         let mut budget_slots: HashMap<String, u32> = HashMap::new();
-        for (name, program) in &obj.programs {
+        // In name order, so that what depends on the order (the program
+        // type a program array takes from its first user) is the same on
+        // every run.
+        let mut in_order: Vec<_> = obj.programs.iter().collect();
+        in_order.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, program) in in_order {
             if self.skipped.contains(name) {
                 continue;
             }
