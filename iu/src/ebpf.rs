@@ -53,6 +53,9 @@ pub struct EbpfLoader {
     log_level: Option<u8>,
     /// Programs not to load.
     skipped: Vec<String>,
+    /// Programs asked for with `autoload(name, true)`, which loads those
+    /// whose section turns autoload off (libbpf's `?` prefix).
+    enabled: Vec<String>,
     /// Whether refused loops get a runtime budget (on by default).
     loop_budgets: bool,
 }
@@ -72,6 +75,7 @@ impl EbpfLoader {
             globals: Vec::new(),
             log_level: None,
             skipped: Vec::new(),
+            enabled: Vec::new(),
             loop_budgets: true,
         }
     }
@@ -132,7 +136,9 @@ impl EbpfLoader {
         self
     }
 
-    /// Whether to load program `name` (default: every program is loaded).
+    /// Whether to load program `name` (default: every program is loaded,
+    /// but those whose section starts with `?`, libbpf's mark for
+    /// autoload off).
     /// Objects that carry alternatives (a kprobe twin of an fentry program,
     /// a program for newer kernels only) turn off the ones not wanted here,
     /// as libbpf's `bpf_program__set_autoload` does. A program left out is
@@ -147,7 +153,10 @@ impl EbpfLoader {
     /// ```
     pub fn autoload(&mut self, name: &str, load: bool) -> &mut Self {
         self.skipped.retain(|n| n != name);
-        if !load {
+        self.enabled.retain(|n| n != name);
+        if load {
+            self.enabled.push(name.to_owned());
+        } else {
             self.skipped.push(name.to_owned());
         }
         self
@@ -180,6 +189,7 @@ impl EbpfLoader {
         let (file, mut obj) = crate::validate::parse(bytes)?;
         check_defined_calls(&file, &obj)?;
         let (sections, log_section) = program_sections(&file)?;
+        let (sections, autoload_off) = libbpf_sections(sections, &mut obj);
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -354,6 +364,7 @@ impl EbpfLoader {
         if let Some(unknown) = self
             .skipped
             .iter()
+            .chain(&self.enabled)
             .find(|n| !obj.programs.contains_key(n.as_str()))
         {
             return Err(Error::UnknownProgram {
@@ -375,7 +386,9 @@ impl EbpfLoader {
         let mut in_order: Vec<_> = obj.programs.iter().collect();
         in_order.sort_by(|a, b| a.0.cmp(b.0));
         for (name, program) in in_order {
-            if self.skipped.contains(name) {
+            // `?` sections load only when asked for.
+            let off_by_default = autoload_off.contains(name) && !self.enabled.contains(name);
+            if self.skipped.contains(name) || off_by_default {
                 continue;
             }
             let section_name = sections.get(name).cloned().unwrap_or_default();
@@ -605,8 +618,9 @@ pub fn panic_paths(bytes: &[u8]) -> Result<Vec<(String, Vec<crate::SourceLine>)>
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn nested_panic_paths(bytes: &[u8]) -> Result<Vec<(String, String, Vec<crate::SourceLine>)>> {
-    let (file, obj, btf) = link_without_kernel(bytes, false)?;
+    let (file, mut obj, btf) = link_without_kernel(bytes, false)?;
     let (sections, _) = program_sections(&file)?;
+    let (sections, _) = libbpf_sections(sections, &mut obj);
     guarded("reading line info", || {
         let mut paths = vec![];
         for (name, program) in &obj.programs {
@@ -903,6 +917,36 @@ fn program_sections(file: &object::File<'_>) -> Result<(HashMap<String, String>,
         .copied()
         .collect();
     Ok((out, log_section))
+}
+
+/// Program section names as libbpf writes them, made iu's: `tc` is a
+/// classifier, and `?` turns a program's autoload off (the programs so
+/// marked are returned). Where aya-obj parsed such a section under a
+/// stand-in name (`crate::section_alias`), the program gets its real one.
+fn libbpf_sections(
+    sections: HashMap<String, String>,
+    obj: &mut Object,
+) -> (HashMap<String, String>, HashSet<String>) {
+    let mut autoload_off = HashSet::new();
+    let sections = sections
+        .into_iter()
+        .map(|(name, section)| {
+            let (clean, autoload) = crate::section_alias::libbpf_section(&section);
+            if !autoload {
+                autoload_off.insert(name.clone());
+            }
+            if clean != section
+                && let (Some(program), Some(parsed)) = (
+                    obj.programs.get_mut(&name),
+                    crate::section_alias::parse_section(&clean),
+                )
+            {
+                program.section = parsed;
+            }
+            (name, clean)
+        })
+        .collect();
+    (sections, autoload_off)
 }
 
 /// Sanitizes the object's BTF for this kernel and loads it. Programs then

@@ -8,6 +8,12 @@
 //! Nothing moves, so every offset in the object stays valid. The loader
 //! then takes the program's real type from the original section name
 //! ([`crate::programs::LoadType::of`]).
+//!
+//! libbpf's own names are read the same way: `tc` and the TCX forms
+//! (`tc/ingress`, `tcx/egress`, ...) are classifiers, and a leading `?`
+//! turns the program's autoload off. Both are parsed under a stand-in
+//! (`tp/___`), and the program gets its real section from
+//! [`libbpf_section`] and [`parse_section`].
 
 use std::borrow::Cow;
 
@@ -19,6 +25,20 @@ use object::{Object, ObjectSection};
 /// from the original name), and `syscall` becomes `fexit.s` (which needs
 /// no target either).
 fn alias(name: &[u8]) -> Option<Vec<u8>> {
+    if name.starts_with(b"?") || is_tc(name) {
+        // A stand-in aya-obj parses whatever follows `tp`; the loader takes
+        // the program's real section from the original name
+        // ([`libbpf_section`]).
+        return Some(
+            [
+                b"tp".as_slice(),
+                b"/",
+                &vec![b'_'; name.len().saturating_sub(3)],
+            ]
+            .concat()[..name.len()]
+                .to_vec(),
+        );
+    }
     if let Some(function) = name.strip_prefix(b"fmod_ret.s/") {
         return Some([b"fentry.s/__".as_slice(), function].concat());
     }
@@ -26,6 +46,40 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
         return Some([b"fentry.s/".as_slice(), function].concat());
     }
     (name == b"syscall").then(|| b"fexit.s".to_vec())
+}
+
+/// Whether `name` is libbpf's name for a tc classifier: `tc` (libbpf 1.0+)
+/// and the TCX forms `tc/ingress`, `tc/egress`, `tcx/ingress`,
+/// `tcx/egress`.
+fn is_tc(name: &[u8]) -> bool {
+    name == b"tc" || name.starts_with(b"tc/") || name.starts_with(b"tcx/")
+}
+
+/// A program section name as libbpf writes it, made one iu and aya-obj
+/// know: the `?` that turns autoload off removed (and reported), and
+/// libbpf's `tc` names written `classifier`.
+///
+/// Returns the name and whether the program is to be loaded by default.
+pub(crate) fn libbpf_section(name: &str) -> (String, bool) {
+    let (name, autoload) = match name.strip_prefix('?') {
+        Some(rest) => (rest, false),
+        None => (name, true),
+    };
+    let name = if is_tc(name.as_bytes()) {
+        "classifier".to_owned()
+    } else {
+        name.to_owned()
+    };
+    (name, autoload)
+}
+
+/// The program section aya-obj gives the (unaliased, [`libbpf_section`])
+/// name `name`, for programs whose section it parsed under a stand-in.
+pub(crate) fn parse_section(name: &str) -> Option<aya_obj::ProgramSection> {
+    let parsed = alias(name.as_bytes())
+        .and_then(|a| String::from_utf8(a).ok())
+        .unwrap_or_else(|| name.to_owned());
+    parsed.parse().ok()
 }
 
 /// The object's bytes (`file` is their parse) with every aliased section
@@ -129,6 +183,39 @@ mod tests {
         assert_eq!(super::alias(b"syscall").as_deref(), Some(&b"fexit.s"[..]));
         assert_eq!(super::alias(b"tracepoint/raw_syscalls/sys_enter"), None);
         assert_eq!(super::alias(b"fentry/f"), None);
+        assert_eq!(super::alias(b"tc").as_deref(), Some(&b"tp"[..]));
+        assert_eq!(super::alias(b"?tc").as_deref(), Some(&b"tp/"[..]));
+        assert_eq!(
+            super::alias(b"tc/ingress").as_deref(),
+            Some(&b"tp/_______"[..])
+        );
+        assert_eq!(super::alias(b"?raw_tp").as_deref(), Some(&b"tp/____"[..]));
+        assert_eq!(super::alias(b"tcp_thing"), None);
+    }
+
+    #[test]
+    fn libbpf_names_become_iu_sections() {
+        use aya_obj::ProgramSection as S;
+        let parse = |name: &str| {
+            let (name, autoload) = super::libbpf_section(name);
+            (super::parse_section(&name), autoload)
+        };
+        assert!(matches!(parse("tc"), (Some(S::SchedClassifier), true)));
+        assert!(matches!(
+            parse("tcx/egress"),
+            (Some(S::SchedClassifier), true)
+        ));
+        assert!(matches!(
+            parse("?tc/ingress"),
+            (Some(S::SchedClassifier), false)
+        ));
+        assert!(matches!(parse("?raw_tp"), (Some(S::RawTracePoint), false)));
+        assert!(matches!(parse("?xdp"), (Some(S::Xdp { .. }), false)));
+        assert!(matches!(
+            parse("?fmod_ret/f"),
+            (Some(S::FEntry { .. }), false)
+        ));
+        assert!(matches!(parse("xdp"), (Some(S::Xdp { .. }), true)));
     }
 
     #[test]
