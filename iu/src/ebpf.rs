@@ -187,7 +187,7 @@ impl EbpfLoader {
         // Checked first, so that aya-obj never sees ranges it would trust
         // (docs/safety.md, "Malformed objects").
         let (file, mut obj) = crate::validate::parse(bytes)?;
-        check_defined_calls(&file, &obj)?;
+        resolve_external_calls(&file, &mut obj)?;
         let (sections, log_section) = program_sections(&file)?;
         let (sections, autoload_off) = libbpf_sections(sections, &mut obj);
         let on_panic = crate::placeholders::on_panic_values(&file);
@@ -669,7 +669,7 @@ fn link_without_kernel(
     fixup_btf: bool,
 ) -> Result<(object::File<'_>, Object, Vec<u8>)> {
     let (file, mut obj) = crate::validate::parse(bytes)?;
-    check_defined_calls(&file, &obj)?;
+    resolve_external_calls(&file, &mut obj)?;
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
     if fixup_btf {
         let features = features::object_features()
@@ -834,10 +834,25 @@ fn check_globals(file: &object::File<'_>, globals: &[(String, Vec<u8>)]) -> Resu
     Ok(())
 }
 
-/// Refuses an object that calls functions it does not define (library
-/// routines the compiler emitted), naming each routine and the source
-/// lines of its calls, before linking would fail on them without a line.
-fn check_defined_calls(file: &object::File<'_>, obj: &Object) -> Result<()> {
+/// Resolves the object's calls of functions it does not define: a kernel
+/// function (a kfunc, declared `__ksym` in C) becomes a kfunc call of its
+/// BTF id in the kernel; a weak one the kernel lacks becomes a call the
+/// verifier refuses only if it is reachable (as libbpf does, for code
+/// behind `bpf_ksym_exists`); any other is refused, naming the routine and
+/// the source lines of its calls, before linking would fail on them
+/// without a line.
+fn resolve_external_calls(file: &object::File<'_>, obj: &mut Object) -> Result<()> {
+    /// `BPF_JMP | BPF_CALL`.
+    const CALL: u8 = 0x85;
+    /// `src_reg` of a kfunc call.
+    const PSEUDO_KFUNC_CALL: u8 = 2;
+    /// `BPF_LD | BPF_IMM | BPF_DW`, and its `src_reg` for a kernel
+    /// object's BTF id.
+    const LD_IMM64: u8 = 0x18;
+    const PSEUDO_BTF_ID: u8 = 3;
+    /// The helper id a missing weak kfunc's call gets: none exists, so the
+    /// verifier refuses the call where it can be reached (libbpf's value).
+    const POISONED_CALL: i32 = 2_002_000_000;
     let mut undefined: Vec<(String, Vec<crate::SourceLine>)> = vec![];
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
     for section in file.sections() {
@@ -856,20 +871,47 @@ fn check_defined_calls(file: &object::File<'_>, obj: &Object) -> Result<()> {
                 continue;
             }
             let at = usize::try_from(offset).unwrap_or(usize::MAX);
-            let lines = obj
-                .functions
-                .values()
-                .find(|f| {
-                    f.section_index.0 == section.index().0
-                        && (f.section_offset..f.section_offset + f.instructions.len() * 8)
-                            .contains(&at)
-                })
-                .map(|f| {
-                    with_debug(f, &btf, |debug| {
-                        debug.lines_of((at - f.section_offset) / 8, 0)
-                    })
-                })
-                .unwrap_or_default();
+            let Some(function) = obj.functions.values_mut().find(|f| {
+                f.section_index.0 == section.index().0
+                    && (f.section_offset..f.section_offset + f.instructions.len() * 8).contains(&at)
+            }) else {
+                continue;
+            };
+            let insn_at = (at - function.section_offset) / 8;
+            let code = function.instructions[insn_at].code;
+            let kernel_id = |kind| kernel_btf().ok()?.id_by_type_name_kind(name, kind).ok();
+            match code {
+                CALL => {
+                    let insn = &mut function.instructions[insn_at];
+                    if let Some(id) = kernel_function_id(name) {
+                        insn.set_src_reg(PSEUDO_KFUNC_CALL);
+                        insn.imm = id as i32;
+                        insn.off = 0;
+                        continue;
+                    }
+                    if symbol.is_weak() {
+                        insn.set_src_reg(0);
+                        insn.imm = POISONED_CALL;
+                        insn.off = 0;
+                        continue;
+                    }
+                }
+                // The address of a `__ksym` variable or function: its BTF
+                // id, or 0 for a weak one the kernel lacks (which
+                // `bpf_ksym_exists` tests).
+                LD_IMM64 if insn_at + 1 < function.instructions.len() => {
+                    let id = kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func));
+                    if id.is_some() || symbol.is_weak() {
+                        let insn = &mut function.instructions[insn_at];
+                        insn.set_src_reg(if id.is_some() { PSEUDO_BTF_ID } else { 0 });
+                        insn.imm = id.map_or(0, |id| id as i32);
+                        function.instructions[insn_at + 1].imm = 0;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            let lines = with_debug(function, &btf, |debug| debug.lines_of(insn_at, 0));
             match undefined.iter_mut().find(|(n, _)| n == name) {
                 Some((_, sites)) => {
                     for line in lines {
@@ -992,9 +1034,14 @@ fn load_btf(obj: &mut Object) -> Result<Option<(OwnedFd, Vec<u8>)>> {
 /// The BTF id of the `bpf_throw` kfunc (BPF exceptions, Linux 6.7+), if
 /// the kernel has it.
 pub(crate) fn bpf_throw_id() -> Option<u32> {
+    kernel_function_id("bpf_throw")
+}
+
+/// The BTF id of kernel function `name`, if the kernel has it.
+pub(crate) fn kernel_function_id(name: &str) -> Option<u32> {
     kernel_btf()
         .ok()?
-        .id_by_type_name_kind("bpf_throw", BtfKind::Func)
+        .id_by_type_name_kind(name, BtfKind::Func)
         .ok()
 }
 

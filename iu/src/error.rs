@@ -120,7 +120,7 @@ pub enum Error {
     /// The object calls a function it does not define: a library routine
     /// that the compiler emitted and BPF has no implementation of.
     #[error(
-        "the object calls `{function}`, which it does not define: BPF programs cannot call library routines (iu-ebpf provides only memcpy, memmove, memset, memcmp and bcmp); rewrite the code that needs it, at:{}",
+        "the object calls `{function}`, which neither it nor the running kernel (as a kfunc or `__ksym`) defines: BPF programs cannot call library routines (iu-ebpf provides only memcpy, memmove, memset, memcmp and bcmp); rewrite the code that needs it, or declare a kfunc that may be missing `__weak` and test it with `bpf_ksym_exists`, at:{}",
         if sites.is_empty() { "\n    (no line info: build with debug info, as `cargo xtask build` does)".to_owned() } else { sites.iter().map(|s| format!("\n    {s}")).collect::<String>() }
     )]
     UndefinedFunction {

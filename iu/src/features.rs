@@ -229,6 +229,18 @@ pub fn exceptions() -> bool {
     crate::ebpf::bpf_throw_id().is_some()
 }
 
+/// Whether the running kernel's BTF has a function of that name: for a
+/// kfunc, whether an object that calls it (`__ksym` in C) can load here.
+///
+/// ```no_run
+/// if !iu::features::kernel_function_exists("bpf_iter_num_new") {
+///     eprintln!("open-coded iterators need Linux 6.4");
+/// }
+/// ```
+pub fn kernel_function_exists(name: &str) -> bool {
+    crate::ebpf::kernel_function_id(name).is_some()
+}
+
 /// Whether the kernel has the loop budget (`may_goto`, Linux 6.9+) that
 /// `iu_ebpf::loops::while_budgeted` spends: probed once per process by
 /// loading a socket filter that uses it. Without it the loader refuses

@@ -83,15 +83,30 @@ pub(crate) fn parse_section(name: &str) -> Option<aya_obj::ProgramSection> {
 }
 
 /// The object's bytes (`file` is their parse) with every aliased section
-/// name renamed, or the bytes themselves when it has none.
+/// name renamed and the `.ksyms` DATASEC rewritten ([`crate::ksyms_btf`]),
+/// or the bytes themselves when there is nothing to change.
 pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) -> Cow<'a, [u8]> {
     let aliased = file
         .sections()
         .any(|s| s.name_bytes().is_ok_and(|name| alias(name).is_some()));
-    if !aliased {
+    let btf = file.section_by_name(".BTF");
+    let btf_range = btf
+        .as_ref()
+        .and_then(|s| s.file_range())
+        .map(|(offset, size)| (offset as usize, size as usize));
+    let ksyms = btf
+        .and_then(|s| s.data().ok())
+        .is_some_and(|data| data.windows(7).any(|w| w == b".ksyms\0"));
+    if !aliased && !ksyms {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
+    if ksyms && let Some(range) = btf_range {
+        crate::ksyms_btf::rewrite(&mut out, range);
+    }
+    if !aliased {
+        return Cow::Owned(out);
+    }
     // Section names, where the headers point: a linker may share one
     // string between a section and its relocations (`.relsyscall`).
     if let Some((table, names)) = section_names(bytes) {
@@ -102,10 +117,8 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         }
     }
     // BTF strings, whole: `.BTF.ext` names sections with them.
-    if let Some((start, end)) = file
-        .section_by_name(".BTF")
-        .and_then(|s| s.file_range())
-        .and_then(|(offset, size)| btf_strings_range(bytes, offset as usize, size as usize))
+    if let Some((start, end)) =
+        btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size))
     {
         let mut at = start;
         while at < end {

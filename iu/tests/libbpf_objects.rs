@@ -41,3 +41,21 @@ fn tc_sections_are_classifiers_and_question_marks_turn_autoload_off() {
     ebpf.xdp("xdp_off").unwrap();
     assert!(ebpf.program("raw_tp_off").is_err(), "autoload stays off");
 }
+
+#[test]
+fn kfuncs_resolve_to_the_kernels_and_a_missing_weak_one_stays_out() {
+    let path = iu::object_dir().join("kfuncs");
+    if !iu::features::kernel_function_exists("bpf_iter_num_new") {
+        iu::testing::skip_missing("kfuncs", "open-coded iterators (bpf_iter_num, Linux 6.4)");
+        return;
+    }
+    let ebpf = Ebpf::load_file(path).unwrap();
+    let packet = [0u8; 64];
+    let run = ebpf
+        .program("kfunc_iter")
+        .unwrap()
+        .test_run(&TestRun::packet(&packet))
+        .unwrap();
+    // XDP_PASS: the iterator summed 0..10.
+    assert_eq!(run.retval, 2);
+}

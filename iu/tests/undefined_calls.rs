@@ -23,7 +23,7 @@ fn assert_names_the_call(result: Result<impl std::fmt::Debug, Error>) {
                 "expected line {expected} in {sites:?}"
             );
             let message = Error::UndefinedFunction { function, sites }.to_string();
-            assert!(message.contains("does not define"), "{message}");
+            assert!(message.contains("nor the running kernel"), "{message}");
             assert!(message.contains(&format!(":{expected}")), "{message}");
         }
         other => panic!("expected UndefinedFunction, got {other:?}"),

@@ -1,0 +1,151 @@
+//! The `.ksyms` DATASEC of a C object, made acceptable to aya-obj and the
+//! kernel before the object is parsed.
+//!
+//! clang lists a C object's `__ksym` externs (kfunc declarations) in a BTF
+//! DATASEC named `.ksyms` that no ELF section backs: aya-obj cannot size
+//! it ("Unable to determine the size of section `.ksyms`"), and the kernel
+//! refuses a DATASEC whose entries are functions. libbpf rewrites its
+//! entries into plain variables. Here the DATASEC becomes, in place and
+//! with the same length, an anonymous union of `int` members: nothing
+//! refers to it, every offset in the object stays valid, and each kfunc
+//! keeps its own `FUNC` type, which is what the kernel checks a call
+//! against.
+
+/// BTF kinds, from `info >> 24`.
+const INT: u32 = 1;
+const ARRAY: u32 = 3;
+const STRUCT: u32 = 4;
+const UNION: u32 = 5;
+const ENUM: u32 = 6;
+const FUNC_PROTO: u32 = 13;
+const VAR: u32 = 14;
+const DATASEC: u32 = 15;
+const DECL_TAG: u32 = 17;
+const ENUM64: u32 = 19;
+
+/// Rewrites the `.ksyms` DATASEC of the BTF at `range` of `bytes`, if it
+/// has one; returns whether it did.
+pub(crate) fn rewrite(bytes: &mut [u8], (offset, size): (usize, usize)) -> bool {
+    let Some(end) = offset.checked_add(size) else {
+        return false;
+    };
+    let Some(btf) = bytes.get_mut(offset..end) else {
+        return false;
+    };
+    rewrite_btf(btf).is_some()
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, value: u32) -> Option<()> {
+    bytes
+        .get_mut(at..at.checked_add(4)?)?
+        .copy_from_slice(&value.to_le_bytes());
+    Some(())
+}
+
+/// The rewrite on the `.BTF` section's bytes; `None` if there is nothing
+/// to do or the BTF is not as expected (then nothing is changed).
+fn rewrite_btf(btf: &mut [u8]) -> Option<()> {
+    if btf.get(..2)? != [0x9f, 0xeb] {
+        return None;
+    }
+    let header_len = u32_at(btf, 4)? as usize;
+    let types = header_len.checked_add(u32_at(btf, 8)? as usize)?;
+    let types_end = types.checked_add(u32_at(btf, 12)? as usize)?;
+    let strings = header_len.checked_add(u32_at(btf, 16)? as usize)?;
+    let name = |btf: &[u8], off: u32| -> Option<Vec<u8>> {
+        let s = btf.get(strings.checked_add(off as usize)?..)?;
+        Some(s[..s.iter().position(|&b| b == 0)?].to_vec())
+    };
+    // Walk the type records: the first `int` and the `.ksyms` DATASEC.
+    let (mut at, mut id) = (types, 1u32);
+    let (mut int, mut ksyms) = (None, None);
+    while at < types_end {
+        let info = u32_at(btf, at + 4)?;
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        let extra = match kind {
+            INT | VAR | DECL_TAG => 4,
+            ARRAY => 12,
+            STRUCT | UNION | DATASEC | ENUM64 => 12 * vlen,
+            ENUM | FUNC_PROTO => 8 * vlen,
+            _ => 0,
+        };
+        if kind == INT && int.is_none() {
+            int = Some((id, u32_at(btf, at + 8)?));
+        }
+        if kind == DATASEC && name(btf, u32_at(btf, at)?)? == b".ksyms" {
+            ksyms = Some((at, vlen));
+        }
+        at = at.checked_add(12 + extra)?;
+        id += 1;
+    }
+    let ((int_id, int_size), (at, vlen)) = (int?, ksyms?);
+    // An anonymous union of `vlen` ints: name, info (kind, vlen), size,
+    // then each member's name (none), type and bit offset.
+    put_u32(btf, at, 0)?;
+    put_u32(btf, at + 4, (UNION << 24) | vlen as u32)?;
+    put_u32(btf, at + 8, int_size)?;
+    for member in 0..vlen {
+        let m = at + 12 + 12 * member;
+        put_u32(btf, m, 0)?;
+        put_u32(btf, m + 4, int_id)?;
+        put_u32(btf, m + 8, 0)?;
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BTF with `int`, a FUNC_PROTO, a FUNC and a `.ksyms` DATASEC of one
+    /// entry.
+    fn btf() -> Vec<u8> {
+        let strings = b"\0int\0f\0.ksyms\0";
+        let mut types = vec![];
+        let mut push = |words: &[u32]| {
+            for w in words {
+                types.extend_from_slice(&w.to_le_bytes());
+            }
+        };
+        push(&[1, INT << 24, 4, 32]); // [1] int
+        push(&[0, FUNC_PROTO << 24, 1]); // [2] int (void)
+        push(&[5, (12 << 24) | 2, 2]); // [3] FUNC f, extern
+        push(&[7, (DATASEC << 24) | 1, 0, 3, 0, 0]); // [4] .ksyms
+        let mut out = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&types);
+        out.extend_from_slice(strings);
+        out
+    }
+
+    #[test]
+    fn the_ksyms_datasec_becomes_a_union_of_ints_in_place() {
+        let mut bytes = btf();
+        let len = bytes.len();
+        assert!(rewrite(&mut bytes, (0, len)));
+        assert_eq!(bytes.len(), len);
+        let datasec = 24 + 16 + 12 + 12;
+        assert_eq!(u32_at(&bytes, datasec), Some(0));
+        assert_eq!(u32_at(&bytes, datasec + 4), Some((UNION << 24) | 1));
+        assert_eq!(u32_at(&bytes, datasec + 8), Some(4));
+        assert_eq!(u32_at(&bytes, datasec + 16), Some(1), "member type: int");
+        // The FUNC itself is kept.
+        assert_eq!(u32_at(&bytes, 24 + 16 + 12 + 4), Some((12 << 24) | 2));
+        // Nothing left to do the second time.
+        assert!(!rewrite(&mut bytes, (0, len)));
+    }
+}
