@@ -19,34 +19,36 @@ pub(crate) fn make_builtins_static(btf: &mut [u8]) {
     let _ = walk(btf);
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn walk(btf: &mut [u8]) -> Option<()> {
+/// One type record of raw BTF: its id, its offset in the bytes, its kind
+/// and `vlen`.
+pub(crate) struct Record {
+    pub id: u32,
+    pub at: usize,
+    pub kind: u32,
+    pub vlen: usize,
+}
+
+/// The type records of the raw BTF `btf`, and the offset of its string
+/// section; `None` if it is not BTF or a record runs past the end.
+pub(crate) fn records(btf: &[u8]) -> Option<(Vec<Record>, usize)> {
     if btf.get(..2)? != [0x9f, 0xeb] {
         return None;
     }
     let hdr_len = u32_at(btf, 4)? as usize;
-    let type_off = hdr_len + u32_at(btf, 8)? as usize;
+    let type_off = hdr_len.checked_add(u32_at(btf, 8)? as usize)?;
     let type_len = u32_at(btf, 12)? as usize;
-    let str_off = hdr_len + u32_at(btf, 16)? as usize;
+    let str_off = hdr_len.checked_add(u32_at(btf, 16)? as usize)?;
     let end = type_off.checked_add(type_len)?;
-    let mut at = type_off;
+    let mut records = vec![];
+    let (mut at, mut id) = (type_off, 1);
     while at + 12 <= end {
-        let name_off = u32_at(btf, at)? as usize;
         let info = u32_at(btf, at + 4)?;
-        let kind = (info >> 24) & 0x1f;
-        let vlen = (info & 0xffff) as usize;
-        if kind == BTF_KIND_FUNC {
-            let name = btf.get(str_off + name_off..)?;
-            let name = &name[..name.iter().position(|&b| b == 0)?];
-            if BUILTINS.contains(&name) {
-                // The FUNC's vlen is its linkage: 0 static, 1 global.
-                btf.get_mut(at + 4..at + 8)?
-                    .copy_from_slice(&(info & !0xffff).to_le_bytes());
-            }
-        }
+        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
+        records.push(Record { id, at, kind, vlen });
         at += 12
             + match kind {
                 1 | 14 | 17 => 4,             // INT, VAR, DECL_TAG
@@ -55,6 +57,27 @@ fn walk(btf: &mut [u8]) -> Option<()> {
                 6 | 13 => vlen * 8,           // ENUM, FUNC_PROTO
                 _ => 0,
             };
+        id += 1;
+    }
+    (at <= btf.len()).then_some((records, str_off))
+}
+
+/// The name of the record at `at` (its `name_off` into the strings at
+/// `str_off`).
+pub(crate) fn name_of(btf: &[u8], at: usize, str_off: usize) -> Option<&[u8]> {
+    let name = btf.get(str_off.checked_add(u32_at(btf, at)? as usize)?..)?;
+    Some(&name[..name.iter().position(|&b| b == 0)?])
+}
+
+fn walk(btf: &mut [u8]) -> Option<()> {
+    let (records, str_off) = records(btf)?;
+    for record in records.iter().filter(|r| r.kind == BTF_KIND_FUNC) {
+        if BUILTINS.contains(&name_of(btf, record.at, str_off)?) {
+            // The FUNC's vlen is its linkage: 0 static, 1 global.
+            let info = u32_at(btf, record.at + 4)?;
+            btf.get_mut(record.at + 4..record.at + 8)?
+                .copy_from_slice(&(info & !0xffff).to_le_bytes());
+        }
     }
     Some(())
 }

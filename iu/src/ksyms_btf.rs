@@ -11,17 +11,12 @@
 //! keeps its own `FUNC` type, which is what the kernel checks a call
 //! against.
 
+use crate::btf_linkage::{name_of, records, u32_at};
+
 /// BTF kinds, from `info >> 24`.
 const INT: u32 = 1;
-const ARRAY: u32 = 3;
-const STRUCT: u32 = 4;
 const UNION: u32 = 5;
-const ENUM: u32 = 6;
-const FUNC_PROTO: u32 = 13;
-const VAR: u32 = 14;
 const DATASEC: u32 = 15;
-const DECL_TAG: u32 = 17;
-const ENUM64: u32 = 19;
 
 /// Rewrites the `.ksyms` DATASEC of the BTF at `range` of `bytes`, if it
 /// has one; returns whether it did.
@@ -35,12 +30,6 @@ pub(crate) fn rewrite(bytes: &mut [u8], (offset, size): (usize, usize)) -> bool 
     rewrite_btf(btf).is_some()
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
 fn put_u32(bytes: &mut [u8], at: usize, value: u32) -> Option<()> {
     bytes
         .get_mut(at..at.checked_add(4)?)?
@@ -51,40 +40,13 @@ fn put_u32(bytes: &mut [u8], at: usize, value: u32) -> Option<()> {
 /// The rewrite on the `.BTF` section's bytes; `None` if there is nothing
 /// to do or the BTF is not as expected (then nothing is changed).
 fn rewrite_btf(btf: &mut [u8]) -> Option<()> {
-    if btf.get(..2)? != [0x9f, 0xeb] {
-        return None;
-    }
-    let header_len = u32_at(btf, 4)? as usize;
-    let types = header_len.checked_add(u32_at(btf, 8)? as usize)?;
-    let types_end = types.checked_add(u32_at(btf, 12)? as usize)?;
-    let strings = header_len.checked_add(u32_at(btf, 16)? as usize)?;
-    let name = |btf: &[u8], off: u32| -> Option<Vec<u8>> {
-        let s = btf.get(strings.checked_add(off as usize)?..)?;
-        Some(s[..s.iter().position(|&b| b == 0)?].to_vec())
-    };
-    // Walk the type records: the first `int` and the `.ksyms` DATASEC.
-    let (mut at, mut id) = (types, 1u32);
-    let (mut int, mut ksyms) = (None, None);
-    while at < types_end {
-        let info = u32_at(btf, at + 4)?;
-        let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
-        let extra = match kind {
-            INT | VAR | DECL_TAG => 4,
-            ARRAY => 12,
-            STRUCT | UNION | DATASEC | ENUM64 => 12 * vlen,
-            ENUM | FUNC_PROTO => 8 * vlen,
-            _ => 0,
-        };
-        if kind == INT && int.is_none() {
-            int = Some((id, u32_at(btf, at + 8)?));
-        }
-        if kind == DATASEC && name(btf, u32_at(btf, at)?)? == b".ksyms" {
-            ksyms = Some((at, vlen));
-        }
-        at = at.checked_add(12 + extra)?;
-        id += 1;
-    }
-    let ((int_id, int_size), (at, vlen)) = (int?, ksyms?);
+    let (types, str_off) = records(btf)?;
+    let int = types.iter().find(|r| r.kind == INT)?;
+    let (int_id, int_size) = (int.id, u32_at(btf, int.at + 8)?);
+    let ksyms = types
+        .iter()
+        .find(|r| r.kind == DATASEC && name_of(btf, r.at, str_off) == Some(b".ksyms"))?;
+    let (at, vlen) = (ksyms.at, ksyms.vlen);
     // An anonymous union of `vlen` ints: name, info (kind, vlen), size,
     // then each member's name (none), type and bit offset.
     put_u32(btf, at, 0)?;
@@ -114,7 +76,7 @@ mod tests {
             }
         };
         push(&[1, INT << 24, 4, 32]); // [1] int
-        push(&[0, FUNC_PROTO << 24, 1]); // [2] int (void)
+        push(&[0, 13 << 24, 1]); // [2] int (void)
         push(&[5, (12 << 24) | 2, 2]); // [3] FUNC f, extern
         push(&[7, (DATASEC << 24) | 1, 0, 3, 0, 0]); // [4] .ksyms
         let mut out = vec![0x9f, 0xeb, 1, 0];
