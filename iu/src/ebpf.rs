@@ -376,15 +376,26 @@ impl EbpfLoader {
                     reason,
                 }
             })?;
-            let attach_btf_id = match LoadType::btf_target(&program.section, &section_name) {
-                Some(function) => kernel_btf()?
-                    .id_by_type_name_kind(&function, BtfKind::Func)
-                    .map_err(|_| Error::UnknownKernelFunction {
-                        program: name.clone(),
-                        function,
-                    })?,
-                None => 0,
-            };
+            let attach_btf_id =
+                match LoadType::btf_target(&program.section, &section_name) {
+                    Some((target, kind)) => kernel_btf()?
+                        .id_by_type_name_kind(&target, kind)
+                        .map_err(|_| match kind {
+                            BtfKind::Typedef => Error::UnknownBtfTracepoint {
+                                program: name.clone(),
+                                tracepoint: target
+                                    .trim_start_matches(
+                                        crate::programs::btf_tracepoint::TYPEDEF_PREFIX,
+                                    )
+                                    .to_owned(),
+                            },
+                            _ => Error::UnknownKernelFunction {
+                                program: name.clone(),
+                                function: target,
+                            },
+                        })?,
+                    None => 0,
+                };
             let function = obj
                 .functions
                 .get_mut(&program.function_key())
@@ -1306,6 +1317,11 @@ impl Ebpf {
     /// The raw tracepoint program called `name`.
     pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
         crate::programs::RawTracePoint::new(self.program(name)?)
+    }
+
+    /// The BTF tracepoint (`#[tp_btf]`) program called `name`.
+    pub fn btf_tracepoint(&self, name: &str) -> Result<crate::programs::BtfTracePoint<'_>> {
+        crate::programs::BtfTracePoint::new(self.program(name)?)
     }
 
     /// The fentry, fexit or LSM program called `name`.

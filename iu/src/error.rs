@@ -275,6 +275,18 @@ pub enum Error {
         function: String,
     },
 
+    /// A `tp_btf` program names a tracepoint the kernel's BTF has no
+    /// `btf_trace_<name>` type for.
+    #[error(
+        "program `{program}` attaches to BTF tracepoint `{tracepoint}`, which this kernel does not have (no `btf_trace_{tracepoint}` in /sys/kernel/btf/vmlinux); list them with `bpftool btf dump file /sys/kernel/btf/vmlinux | grep btf_trace_`"
+    )]
+    UnknownBtfTracepoint {
+        /// The program.
+        program: String,
+        /// The tracepoint looked for (`sched_switch`).
+        tracepoint: String,
+    },
+
     /// A uprobe's symbol is not in the binary.
     #[error("symbol `{symbol}` is not defined in {binary}; list its symbols with `nm -D {binary}`")]
     UnknownSymbol {

@@ -145,8 +145,14 @@ impl KernelObject {
     }
 
     /// A generated handle (`TaskStruct`) on this object.
-    pub fn handle<T: crate::kernel::KernelType>(&self) -> T {
+    pub fn handle<T: crate::kernel::KernelType<Addr = crate::kernel::KernelAddr>>(&self) -> T {
         T::from_kernel_addr(self.kernel_addr())
+    }
+
+    /// The object's address as a BTF pointer (what a `BtfContext`
+    /// argument holds): put it in `BtfContext::from_args`.
+    pub fn btf_addr(&self) -> u64 {
+        self.addr
     }
 
     /// Sets field `path` (`"pid"`, or `"se.vruntime"` for a nested one).
