@@ -35,8 +35,15 @@ pub(crate) fn reset() {
     KERNEL.with(|k| *k.borrow_mut() = Kernel::default());
 }
 
+/// A type's name without its `___flavor` suffix: flavors share the
+/// layout of the type they stand for, as the loader matches them.
+fn essential(ty: &str) -> &str {
+    ty.find("___").map_or(ty, |end| &ty[..end])
+}
+
 impl Kernel {
     fn offset(&mut self, ty: &str, path: &str, size: u64) -> u64 {
+        let ty = essential(ty);
         let key = (ty.to_string(), path.to_string());
         if let Some(&off) = self.layout.get(&key) {
             return off;
