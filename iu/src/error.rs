@@ -41,6 +41,19 @@ pub enum Error {
     )]
     KernelBtf(String),
 
+    /// The BTF file given to `EbpfLoader::kernel_btf` cannot be read or
+    /// parsed.
+    #[error(
+        "cannot use {} as the kernel's BTF for CO-RE: {reason}; give a raw BTF file, as /sys/kernel/btf/vmlinux or the files BTFHub ships",
+        path.display()
+    )]
+    CustomBtf {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// Relocating maps, calls or CO-RE accesses failed.
     #[error("relocation failed: {0}")]
     Relocation(String),

@@ -52,7 +52,9 @@ fn runqlat_during(seconds: &str, during: impl FnOnce()) -> Vec<(u64, u64, u64)> 
 /// A CPU this process may run on.
 fn some_cpu() -> usize {
     let allowed = sched_getaffinity(Pid::from_raw(0)).unwrap();
-    (0..CpuSet::count()).find(|&c| allowed.is_set(c).unwrap_or(false)).unwrap()
+    (0..CpuSet::count())
+        .find(|&c| allowed.is_set(c).unwrap_or(false))
+        .unwrap()
 }
 
 #[test]
@@ -70,7 +72,10 @@ fn runqlat_counts_each_wakeup_and_the_wait_of_threads_sharing_a_cpu() {
         .unwrap();
     });
     let count: u64 = slots.iter().map(|s| s.2).sum();
-    assert!(count >= SLEEPS, "{count} waits for {SLEEPS} wakeups: {slots:?}");
+    assert!(
+        count >= SLEEPS,
+        "{count} waits for {SLEEPS} wakeups: {slots:?}"
+    );
 
     // 2. Two CPU-bound threads pinned to one CPU for a second: at every
     // moment one of them is runnable and waiting, so their waits add up to
