@@ -43,7 +43,7 @@ impl BtfWriter {
     fn int(&mut self, name: &str, size: u32, signed: bool) -> u32 {
         let name = self.string(name);
         let encoding = u32::from(signed);
-        self.push(&[name, 1 << 24, size, encoding << 24 | size * 8])
+        self.push(&[name, 1 << 24, size, (encoding << 24) | (size * 8)])
     }
 
     fn ptr(&mut self, to: u32) -> u32 {
@@ -57,7 +57,7 @@ impl BtfWriter {
     /// A struct of `(name, type, byte offset)` members.
     fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
         let name = self.string(name);
-        let mut words = vec![name, 4 << 24 | members.len() as u32, size];
+        let mut words = vec![name, (4 << 24) | members.len() as u32, size];
         for &(m, ty, off) in members {
             let m = self.string(m);
             words.extend([m, ty, off * 8]);
@@ -67,7 +67,7 @@ impl BtfWriter {
 
     fn enumeration(&mut self, name: &str, values: &[(&str, u32)]) -> u32 {
         let name = self.string(name);
-        let mut words = vec![name, 6 << 24 | values.len() as u32, 4];
+        let mut words = vec![name, (6 << 24) | values.len() as u32, 4];
         for &(v, value) in values {
             let v = self.string(v);
             words.extend([v, value]);
