@@ -73,11 +73,8 @@ fn state(task: TaskStruct<BtfAddr>) -> Option<u64> {
         task.__state().map(u64::from)
     } else {
         let old = kernel::cast::<_, TaskStructOld>(task);
-        kernel::__read::<i64>(
-            old.0,
-            iu_ebpf::core_value!("o|task_struct___old|state|8|i"),
-        )
-        .map(|s| s as u64)
+        kernel::__read::<i64>(old.0, iu_ebpf::core_value!("o|task_struct___old|state|8|i"))
+            .map(|s| s as u64)
     }
 }
 

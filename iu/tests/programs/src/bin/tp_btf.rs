@@ -36,7 +36,9 @@ fn set(i: u32, v: Option<i32>) {
 }
 
 fn mine(task: TaskStruct<BtfAddr>) -> bool {
-    CONFIG.get(0).is_some_and(|tid| task.pid() == Some(tid as i32))
+    CONFIG
+        .get(0)
+        .is_some_and(|tid| task.pid() == Some(tid as i32))
 }
 
 /// `sys_enter(struct pt_regs *regs, long id)`.
@@ -55,10 +57,8 @@ fn enter(ctx: BtfContext) -> u32 {
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
 #[tp_btf(name = "sched_process_fork")]
 fn fork(ctx: BtfContext) -> u32 {
-    let (Some(parent), Some(child)) = (
-        ctx.arg_ptr::<TaskStruct>(0),
-        ctx.arg_ptr::<TaskStruct>(1),
-    ) else {
+    let (Some(parent), Some(child)) = (ctx.arg_ptr::<TaskStruct>(0), ctx.arg_ptr::<TaskStruct>(1))
+    else {
         return 0;
     };
     if !mine(parent) {
