@@ -3,11 +3,17 @@
 //!
 //! `cargo xtask codegen vmlinux task_struct:pid,tgid,real_parent,comm`
 //! writes a handle type per kernel struct (`TaskStruct`), whose accessors
-//! read one field each through `bpf_probe_read_kernel`:
+//! read one field each: through `bpf_probe_read_kernel` for a handle over
+//! a [`KernelAddr`] (any program type), with a direct load for a handle
+//! over a [`BtfAddr`] (a BTF pointer in a `#[tp_btf]`, `#[fentry]`,
+//! `#[fexit]` or `#[lsm]` program):
 //!
 //! ```ignore
 //! let task: TaskStruct = iu_ebpf::kernel::current_task();
 //! let ppid = task.real_parent()?.tgid()?;
+//! // In a BTF-enabled program: direct loads.
+//! let prev = ctx.arg_ptr::<TaskStruct>(1)?;
+//! let pid = prev.pid()?;
 //! ```
 //!
 //! # How a field's offset reaches the program
