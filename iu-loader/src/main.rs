@@ -90,6 +90,10 @@ fn attach(ebpf: &Ebpf, iface: Option<&str>) -> Result<Vec<Link>, iu::Error> {
             (S::RawTracePoint, _) => {
                 Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
             }
+            // Raw tracepoint opens too: the same kind of link.
+            (S::BtfTracePoint, _) => {
+                Link::RawTracePoint(ebpf.btf_tracepoint(program.name())?.attach()?)
+            }
             (S::Xdp { .. }, Some(iface)) => {
                 Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)
             }
