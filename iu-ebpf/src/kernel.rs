@@ -157,15 +157,19 @@ pub trait Address: Copy + PartialEq + private::Sealed {
     /// struct).
     #[doc(hidden)]
     fn __offset(self, offset: u64) -> Self;
-    /// An address of the same kind read from a pointer field.
+    /// An address of the same kind read from a pointer field. The token
+    /// (unnameable outside iu-ebpf) keeps programs from calling it to make
+    /// a `BtfAddr` from a number.
     #[doc(hidden)]
-    fn __from_field(value: u64) -> Self;
+    fn __from_field(value: u64, token: private::Token) -> Self;
     /// The address, for probe reads.
     #[doc(hidden)]
     fn __probed(self) -> KernelAddr;
 }
 
 mod private {
+    /// Only iu-ebpf can make one.
+    pub struct Token(pub(super) ());
     pub trait Sealed {}
     impl Sealed for super::KernelAddr {}
     impl Sealed for super::BtfAddr {}
@@ -181,7 +185,7 @@ impl Address for KernelAddr {
         KernelAddr(self.0.wrapping_add(offset))
     }
     #[inline(always)]
-    fn __from_field(value: u64) -> Self {
+    fn __from_field(value: u64, _: private::Token) -> Self {
         KernelAddr(value)
     }
     #[inline(always)]
@@ -209,7 +213,7 @@ impl Address for BtfAddr {
     /// A pointer field read with a direct load from a BTF pointer is a BTF
     /// pointer itself: the verifier types it from the field.
     #[inline(always)]
-    fn __from_field(value: u64) -> Self {
+    fn __from_field(value: u64, _: private::Token) -> Self {
         BtfAddr(value)
     }
     #[inline(always)]
@@ -376,7 +380,7 @@ pub fn __read_bool<A: Address>(base: A, offset: u64) -> Option<bool> {
 #[inline(always)]
 pub fn __read_ptr<K: KernelType>(base: K::Addr, offset: u64) -> Option<K> {
     let addr = base.__read::<u64>(offset)?;
-    (addr != 0).then(|| K::from_kernel_addr(<K::Addr as Address>::__from_field(addr)))
+    (addr != 0).then(|| K::from_kernel_addr(<K::Addr as Address>::__from_field(addr, private::Token(()))))
 }
 
 /// Reads a pointer field as an opaque address (null included), for probe
