@@ -380,7 +380,8 @@ pub fn __read_bool<A: Address>(base: A, offset: u64) -> Option<bool> {
 #[inline(always)]
 pub fn __read_ptr<K: KernelType>(base: K::Addr, offset: u64) -> Option<K> {
     let addr = base.__read::<u64>(offset)?;
-    (addr != 0).then(|| K::from_kernel_addr(<K::Addr as Address>::__from_field(addr, private::Token(()))))
+    (addr != 0)
+        .then(|| K::from_kernel_addr(<K::Addr as Address>::__from_field(addr, private::Token(()))))
 }
 
 /// Reads a pointer field as an opaque address (null included), for probe
