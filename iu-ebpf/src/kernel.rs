@@ -3,11 +3,17 @@
 //!
 //! `cargo xtask codegen vmlinux task_struct:pid,tgid,real_parent,comm`
 //! writes a handle type per kernel struct (`TaskStruct`), whose accessors
-//! read one field each through `bpf_probe_read_kernel`:
+//! read one field each: through `bpf_probe_read_kernel` for a handle over
+//! a [`KernelAddr`] (any program type), with a direct load for a handle
+//! over a [`BtfAddr`] (a BTF pointer in a `#[tp_btf]`, `#[fentry]`,
+//! `#[fexit]` or `#[lsm]` program):
 //!
 //! ```ignore
 //! let task: TaskStruct = iu_ebpf::kernel::current_task();
 //! let ppid = task.real_parent()?.tgid()?;
+//! // In a BTF-enabled program: direct loads.
+//! let prev = ctx.arg_ptr::<TaskStruct>(1)?;
+//! let pid = prev.pid()?;
 //! ```
 //!
 //! # How a field's offset reaches the program
@@ -98,9 +104,192 @@ impl KernelAddr {
     }
 }
 
+/// A kernel pointer that the verifier knows the type of
+/// (`PTR_TO_BTF_ID`): a pointer argument of a BTF-enabled program
+/// (`#[tp_btf]`, `#[fentry]`, `#[fexit]`, `#[lsm]`), the task from
+/// `BtfContext::current_task`, or a pointer field read through one of
+/// them. Handles on it read their fields with direct loads, which the
+/// verifier checks against the kernel's BTF (offset and size inside a
+/// field of the pointed-to type) and the JIT makes fault-safe: a load
+/// that faults yields 0. It has no public constructor, so a program
+/// cannot make one from a number (the verifier would refuse the load).
+///
+/// ```ignore
+/// let prev: TaskStruct<BtfAddr> = ctx.arg_ptr::<TaskStruct>(1)?;
+/// let pid = prev.pid()?; // one `ldxw`, relocated
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BtfAddr(u64);
+
+impl BtfAddr {
+    /// The pointer `addr`, which must come from the kernel as a BTF
+    /// pointer (see the type's documentation). Only iu builds these.
+    #[inline(always)]
+    pub(crate) const fn new(addr: u64) -> Self {
+        BtfAddr(addr)
+    }
+
+    /// Whether the pointer is null.
+    #[inline(always)]
+    pub fn is_null(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The same address, for reads through probe reads (strings).
+    ///
+    /// ```ignore
+    /// let name = file.name()?.read_str(&mut buf)?;
+    /// ```
+    #[inline(always)]
+    pub fn probed(self) -> KernelAddr {
+        KernelAddr(self.0)
+    }
+}
+
+/// How a handle reads the object it points to: [`KernelAddr`] through
+/// `bpf_probe_read_kernel` (any program type, any address), [`BtfAddr`]
+/// through direct loads (BTF pointers in BTF-enabled programs). Sealed.
+pub trait Address: Copy + PartialEq + private::Sealed {
+    /// Reads a `T` at `self + offset`; `None` if a probe read faults.
+    #[doc(hidden)]
+    fn __read<T: Pod>(self, offset: u64) -> Option<T>;
+    /// The address `offset` bytes further, of the same kind (an embedded
+    /// struct).
+    #[doc(hidden)]
+    fn __offset(self, offset: u64) -> Self;
+    /// An address of the same kind read from a pointer field. The token
+    /// (unnameable outside iu-ebpf) keeps programs from calling it to make
+    /// a `BtfAddr` from a number.
+    #[doc(hidden)]
+    fn __from_field(value: u64, token: private::Token) -> Self;
+    /// The address, for probe reads.
+    #[doc(hidden)]
+    fn __probed(self) -> KernelAddr;
+}
+
+mod private {
+    /// Only iu-ebpf can make one.
+    pub struct Token(pub(super) ());
+    pub trait Sealed {}
+    impl Sealed for super::KernelAddr {}
+    impl Sealed for super::BtfAddr {}
+}
+
+impl Address for KernelAddr {
+    #[inline(always)]
+    fn __read<T: Pod>(self, offset: u64) -> Option<T> {
+        crate::memory::read_kernel(self.0.wrapping_add(offset))
+    }
+    #[inline(always)]
+    fn __offset(self, offset: u64) -> Self {
+        KernelAddr(self.0.wrapping_add(offset))
+    }
+    #[inline(always)]
+    fn __from_field(value: u64, _: private::Token) -> Self {
+        KernelAddr(value)
+    }
+    #[inline(always)]
+    fn __probed(self) -> KernelAddr {
+        self
+    }
+}
+
+impl Address for BtfAddr {
+    #[inline(always)]
+    fn __read<T: Pod>(self, offset: u64) -> Option<T> {
+        #[cfg(target_arch = "bpf")]
+        {
+            Some(direct_load(self.0.wrapping_add(offset)))
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            crate::memory::read_kernel(self.0.wrapping_add(offset))
+        }
+    }
+    #[inline(always)]
+    fn __offset(self, offset: u64) -> Self {
+        BtfAddr(self.0.wrapping_add(offset))
+    }
+    /// A pointer field read with a direct load from a BTF pointer is a BTF
+    /// pointer itself: the verifier types it from the field.
+    #[inline(always)]
+    fn __from_field(value: u64, _: private::Token) -> Self {
+        BtfAddr(value)
+    }
+    #[inline(always)]
+    fn __probed(self) -> KernelAddr {
+        KernelAddr(self.0)
+    }
+}
+
+/// Loads a `T` at `addr` with `ldx` instructions of 8, 4, 2 and 1 bytes,
+/// written in `asm!` so that LLVM can neither widen nor split them, nor
+/// reason about the address (it is not a Rust pointer).
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+fn direct_load<T: Pod>(addr: u64) -> T {
+    let mut value = T::zeroed();
+    let size = core::mem::size_of::<T>();
+    let out = (&mut value as *mut T).cast::<u8>();
+    let mut done = 0usize;
+    while done < size {
+        let at = addr.wrapping_add(done as u64);
+        let (word, width): (u64, usize) = match size - done {
+            8.. => (load::<8>(at), 8),
+            4..=7 => (load::<4>(at), 4),
+            2..=3 => (load::<2>(at), 2),
+            _ => (load::<1>(at), 1),
+        };
+        // SAFETY: `done + width <= size`, so the bytes written are inside
+        // `value` (unaligned writes), and any bytes are a valid `T: Pod`.
+        unsafe {
+            let at = out.add(done);
+            match width {
+                8 => at.cast::<u64>().write_unaligned(word),
+                4 => at.cast::<u32>().write_unaligned(word as u32),
+                2 => at.cast::<u16>().write_unaligned(word as u16),
+                _ => at.write(word as u8),
+            }
+        };
+        done += width;
+    }
+    value
+}
+
+/// One `ldx` of `N` bytes at `addr`, zero-extended.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+fn load<const N: usize>(addr: u64) -> u64 {
+    let value: u64;
+    // SAFETY: the kernel checks this load, not Rust: `addr` is only ever a
+    // `BtfAddr` (plus a relocated field offset), which the verifier types
+    // as a BTF pointer and bounds-checks against the pointed-to type's
+    // fields; the JIT turns it into a fault-safe load (`BPF_PROBE_MEM`)
+    // that yields 0 instead of faulting. A register that is not such a
+    // pointer is refused at load time ("invalid mem access"). No Rust
+    // memory is read.
+    unsafe {
+        match N {
+            8 => {
+                core::arch::asm!("{0} = *(u64 *)({1} + 0)", lateout(reg) value, in(reg) addr, options(readonly, nostack, preserves_flags))
+            }
+            4 => {
+                core::arch::asm!("{0} = *(u32 *)({1} + 0)", lateout(reg) value, in(reg) addr, options(readonly, nostack, preserves_flags))
+            }
+            2 => {
+                core::arch::asm!("{0} = *(u16 *)({1} + 0)", lateout(reg) value, in(reg) addr, options(readonly, nostack, preserves_flags))
+            }
+            _ => {
+                core::arch::asm!("{0} = *(u8 *)({1} + 0)", lateout(reg) value, in(reg) addr, options(readonly, nostack, preserves_flags))
+            }
+        }
+    }
+    value
+}
+
 /// A kernel type for which `cargo xtask codegen vmlinux` generated a
-/// handle: an object's kernel address, read only through fault-safe
-/// copies.
+/// handle: an object's address `A` ([`KernelAddr`]: probe reads, or
+/// [`BtfAddr`]: direct loads), read only through fault-safe accesses.
 ///
 /// ```ignore
 /// fn same_object<T: iu_ebpf::kernel::KernelType>(a: T, b: T) -> bool {
@@ -110,10 +299,24 @@ impl KernelAddr {
 pub trait KernelType: Copy {
     /// The type's name in the kernel's BTF (`task_struct`).
     const TYPE_NAME: &'static str;
+    /// How the handle reads: [`KernelAddr`] or [`BtfAddr`].
+    type Addr: Address;
     /// A handle on the object at `addr`.
-    fn from_kernel_addr(addr: KernelAddr) -> Self;
+    fn from_kernel_addr(addr: Self::Addr) -> Self;
     /// The object's address.
-    fn kernel_addr(self) -> KernelAddr;
+    fn kernel_addr(self) -> Self::Addr;
+}
+
+/// The same generated handle over another kind of address:
+/// `TaskStruct<KernelAddr>` and `TaskStruct<BtfAddr>`. Generated with
+/// every handle; `BtfContext::arg_ptr::<TaskStruct>` uses it.
+///
+/// ```ignore
+/// type Direct = <TaskStruct as iu_ebpf::kernel::Rebind>::On<BtfAddr>;
+/// ```
+pub trait Rebind: KernelType {
+    /// This handle over `B`.
+    type On<B: Address>: KernelType<Addr = B>;
 }
 
 /// The same object seen through another handle type: for a flavor of the
@@ -124,7 +327,7 @@ pub trait KernelType: Copy {
 /// let old: TaskStructOld = iu_ebpf::kernel::cast(task);
 /// ```
 #[inline(always)]
-pub fn cast<T: KernelType, U: KernelType>(from: T) -> U {
+pub fn cast<T: KernelType, U: KernelType<Addr = T::Addr>>(from: T) -> U {
     U::from_kernel_addr(from.kernel_addr())
 }
 
@@ -156,37 +359,41 @@ pub fn __value<const HASH: u32>(record: &'static str) -> u64 {
     }
 }
 
-/// Reads a `T` at `base + offset` (`bpf_probe_read_kernel`).
+/// Reads a `T` at `base + offset`: a probe read for a [`KernelAddr`], a
+/// direct load for a [`BtfAddr`].
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read<T: Pod>(base: KernelAddr, offset: u64) -> Option<T> {
-    crate::memory::read_kernel(base.0.wrapping_add(offset))
+pub fn __read<T: Pod>(base: impl Address, offset: u64) -> Option<T> {
+    base.__read(offset)
 }
 
 /// Reads a `bool` field.
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read_bool(base: KernelAddr, offset: u64) -> Option<bool> {
-    __read::<u8>(base, offset).map(|b| b != 0)
+pub fn __read_bool<A: Address>(base: A, offset: u64) -> Option<bool> {
+    base.__read::<u8>(offset).map(|b| b != 0)
 }
 
-/// Reads a pointer field into a handle; a null pointer is `None`.
+/// Reads a pointer field into a handle of the same kind of address; a
+/// null pointer is `None`.
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read_ptr<K: KernelType>(base: KernelAddr, offset: u64) -> Option<K> {
-    let addr = __read::<u64>(base, offset)?;
-    (addr != 0).then(|| K::from_kernel_addr(KernelAddr(addr)))
+pub fn __read_ptr<K: KernelType>(base: K::Addr, offset: u64) -> Option<K> {
+    let addr = base.__read::<u64>(offset)?;
+    (addr != 0)
+        .then(|| K::from_kernel_addr(<K::Addr as Address>::__from_field(addr, private::Token(()))))
 }
 
-/// Reads a pointer field as an opaque address (null included).
+/// Reads a pointer field as an opaque address (null included), for probe
+/// reads.
 #[doc(hidden)]
 #[inline(always)]
-pub fn __read_addr(base: KernelAddr, offset: u64) -> Option<KernelAddr> {
-    __read::<u64>(base, offset).map(KernelAddr)
+pub fn __read_addr<A: Address>(base: A, offset: u64) -> Option<KernelAddr> {
+    base.__read::<u64>(offset).map(KernelAddr)
 }
 
 /// Whether two strings are equal, at compile time.
-const fn same(a: &str, b: &str) -> bool {
+pub(crate) const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -212,7 +419,7 @@ const fn same(a: &str, b: &str) -> bool {
 /// let pid = task.pid()?;
 /// ```
 #[inline(always)]
-pub fn current_task<T: KernelType>() -> T {
+pub fn current_task<T: KernelType<Addr = KernelAddr>>() -> T {
     const {
         assert!(
             same(T::TYPE_NAME, "task_struct"),

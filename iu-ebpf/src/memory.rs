@@ -23,20 +23,25 @@ mod id {
 #[cfg(target_arch = "bpf")]
 #[inline(always)]
 fn read<T: Pod>(helper: usize, addr: u64) -> Option<T> {
-    let mut value = T::zeroed();
+    // Not zeroed first: the helper writes every byte (the verifier treats
+    // the buffer as uninitialized memory it fills), which saves the two
+    // instructions of a zero store per read.
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
     // SAFETY: `helper` is one of the probe-read helpers, which write at most
-    // `size` bytes into `value` (any bytes are a valid `T: Pod`) and read
-    // `addr` fault-safely, returning a negative error instead of faulting.
+    // `size` bytes into `value` and read `addr` fault-safely, returning a
+    // negative error instead of faulting.
     let rc = unsafe {
         let f: extern "C" fn(*mut core::ffi::c_void, u32, u64) -> i64 =
             core::mem::transmute(helper);
         f(
-            (&mut value as *mut T).cast(),
+            value.as_mut_ptr().cast(),
             core::mem::size_of::<T>() as u32,
             addr,
         )
     };
-    (rc == 0).then_some(value)
+    // SAFETY: a successful read (0) copied all `size_of::<T>()` bytes, and
+    // any bytes are a valid `T: Pod`; a failed one is never read.
+    (rc == 0).then(|| unsafe { value.assume_init() })
 }
 
 /// Copies the NUL-terminated string at `addr` into `buf` with helper

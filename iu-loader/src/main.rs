@@ -111,9 +111,9 @@ enum NotAttached {
 impl From<iu::Error> for NotAttached {
     fn from(e: iu::Error) -> Self {
         match e {
-            iu::Error::MissingFeature { .. } | iu::Error::UnknownTracePoint { .. } => {
-                NotAttached::Unsupported(e.to_string())
-            }
+            iu::Error::MissingFeature { .. }
+            | iu::Error::UnknownTracePoint { .. }
+            | iu::Error::UnknownBtfTracepoint { .. } => NotAttached::Unsupported(e.to_string()),
             e => NotAttached::Failed(e),
         }
     }
@@ -131,6 +131,10 @@ fn attach_one(
         (S::KProbe | S::KRetProbe, _) => Link::Perf(ebpf.kprobe(program.name())?.attach()?),
         (S::RawTracePoint, _) => {
             Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
+        }
+        // Raw tracepoint opens too: the same kind of link.
+        (S::BtfTracePoint, _) => {
+            Link::RawTracePoint(ebpf.btf_tracepoint(program.name())?.attach()?)
         }
         (S::Xdp { .. }, Some(iface)) => {
             Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)

@@ -144,6 +144,26 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a BTF tracepoint program (`tp_btf/<name>`): a
+/// raw tracepoint whose arguments the verifier knows the types of, from
+/// the kernel's BTF. It takes a `BtfContext`; pointer arguments come out
+/// as typed kernel handles (`ctx.arg_ptr::<TaskStruct>(1)`).
+///
+/// ```ignore
+/// // TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next, ...)
+/// #[tp_btf(name = "sched_switch")]
+/// fn on_switch(ctx: BtfContext) -> u32 {
+///     let prev_pid = ctx.arg_ptr::<TaskStruct>(1).and_then(|t| t.pid());
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn tp_btf(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::tp_btf(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Turns a function into an fentry program: it runs when kernel function
 /// `function` is entered, with its arguments (`BtfContext`).
 /// `sleepable = "true"` (here and on `#[fexit]`, `#[fmod_ret]`, `#[lsm]`)

@@ -249,6 +249,28 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit(section, "RawTracePoint", func, on_panic)
 }
 
+/// `#[tp_btf(name = "...")]`: section `tp_btf/<name>`. The kernel needs
+/// the name at load time (the BTF id of `btf_trace_<name>`), so it is
+/// required.
+pub fn tp_btf(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Tracing")?;
+    let mut name = None;
+    for (key, value) in args {
+        match key.to_string().as_str() {
+            "name" => name = Some(value.value()),
+            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
+        }
+    }
+    let name = name.ok_or_else(|| {
+        syn::Error::new_spanned(
+            &func.sig.ident,
+            "`name = \"...\"` is required: the tracepoint (`sched_switch`) is fixed when the program loads",
+        )
+    })?;
+    emit(format!("tp_btf/{name}"), "Tracing", func, on_panic)
+}
+
 /// `#[fentry(function = "...")]`, `#[fexit(...)]`, `#[fmod_ret(...)]` and
 /// `#[lsm(hook = "...")]`; `sleepable = "true"` makes the section
 /// `<kind>.s/<target>`.
@@ -405,6 +427,18 @@ mod tests {
         assert!(missing.to_string().contains("need `attach"), "{missing}");
         let wrong = super::cgroup_skb(quote! { attach = "sideways" }, item).unwrap_err();
         assert!(wrong.to_string().contains("expected `attach"), "{wrong}");
+    }
+
+    #[test]
+    fn tp_btf_puts_the_tracepoint_in_the_section() {
+        let item = quote! { fn f(ctx: BtfContext) -> u32 { 0 } };
+        let out = super::tp_btf(quote! { name = "sched_switch" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"tp_btf/sched_switch\""), "{out}");
+        assert!(out.contains("kind :: Tracing"), "{out}");
+        let missing = super::tp_btf(quote! {}, item).unwrap_err();
+        assert!(missing.to_string().contains("is required"), "{missing}");
     }
 
     #[test]

@@ -32,8 +32,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|a| a != "--bench")
         .collect();
     let [path, name, iterations] = args.as_slice() else {
-        return Err("usage: load OBJECT PROGRAM ITERATIONS".into());
+        return Err("usage: load OBJECT PROGRAM ITERATIONS|xlated".into());
     };
+    if iterations == "xlated" {
+        // The size of the program as the kernel keeps it (after the
+        // loader's CO-RE patching and the verifier's rewrites).
+        let ebpf = iu::Ebpf::load(&std::fs::read(path)?)?;
+        let info = ebpf.program(name)?.info()?;
+        println!("xlated={}", info.xlated_insns);
+        return Ok(());
+    }
     let n: usize = iterations.parse()?;
     if n == 0 {
         return Err("ITERATIONS must be at least 1".into());

@@ -374,16 +374,24 @@ fn placeholder(insns: &[bpf_insn], i: usize) -> Option<u32> {
         .then_some(first.imm as u32)
 }
 
-/// Resolves the object's records against the running kernel and patches
-/// every placeholder of every function. Objects without records cost one
-/// scan of their sections, and no BTF.
-pub(crate) fn relocate(file: &object::File<'_>, obj: &mut Object) -> Result<Poisoned> {
-    let clang = relocate_clang(file, obj, None)?;
+/// Resolves the object's records against `target` (the running kernel
+/// when `None`) and patches every placeholder of every function. Objects
+/// without records cost one scan of their sections, and no BTF.
+pub(crate) fn relocate(
+    file: &object::File<'_>,
+    obj: &mut Object,
+    target: Option<&Btf>,
+) -> Result<Poisoned> {
+    let clang = relocate_clang(file, obj, target)?;
     let records = records(file)?;
     let mut poisoned = if records.is_empty() {
         Poisoned::default()
     } else {
-        relocate_with(&records, obj, kernel_btf()?)?
+        let btf = match target {
+            Some(btf) => btf,
+            None => kernel_btf()?,
+        };
+        relocate_with(&records, obj, btf)?
     };
     poisoned.clang = clang;
     Ok(poisoned)

@@ -58,6 +58,9 @@ pub struct EbpfLoader {
     enabled: Vec<String>,
     /// Whether refused loops get a runtime budget (on by default).
     loop_budgets: bool,
+    /// The BTF CO-RE relocations resolve against instead of the running
+    /// kernel's (libbpf's `btf_custom_path`).
+    kernel_btf: Option<PathBuf>,
 }
 
 impl Default for EbpfLoader {
@@ -77,7 +80,28 @@ impl EbpfLoader {
             skipped: Vec::new(),
             enabled: Vec::new(),
             loop_budgets: true,
+            kernel_btf: None,
         }
+    }
+
+    /// Resolves the object's CO-RE relocations (iu's typed kernel handles
+    /// and clang's `.BTF.ext` records) against the raw BTF file at `path`
+    /// instead of the running kernel's `/sys/kernel/btf/vmlinux`, as
+    /// libbpf's `btf_custom_path` does: for kernels that do not expose
+    /// their BTF (a BTFHub file), or to check an object against another
+    /// kernel's layout. The attach targets of fentry, LSM and `tp_btf`
+    /// programs are still looked up in the running kernel, whose BTF ids
+    /// the load needs.
+    ///
+    /// ```no_run
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .kernel_btf("/var/lib/btfhub/5.10.0-debian.btf")
+    ///     .load_file(iu::object_dir().join("runqlat"))?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn kernel_btf(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.kernel_btf = Some(path.into());
+        self
     }
 
     /// Whether the loader gives the loops of a program the verifier
@@ -216,7 +240,16 @@ impl EbpfLoader {
         let (btf_fd, btf_bytes) = load_btf(&mut obj)?.unzip();
         // CO-RE: clang's `.BTF.ext` relocations and iu's own sites
         // (`iu_ebpf::kernel`), both resolved by `core_relo`.
-        let core_sites = crate::core_relo::relocate(&file, &mut obj)?;
+        let custom_btf = match &self.kernel_btf {
+            Some(path) => Some(
+                crate::btf::Btf::from_file(path).map_err(|e| Error::CustomBtf {
+                    path: path.clone(),
+                    reason: chain(&e),
+                })?,
+            ),
+            None => None,
+        };
+        let core_sites = crate::core_relo::relocate(&file, &mut obj, custom_btf.as_ref())?;
 
         let can_abort = crate::placeholders::object_can_abort(&obj);
         let mut maps = HashMap::new();
@@ -399,15 +432,26 @@ impl EbpfLoader {
                     reason,
                 }
             })?;
-            let attach_btf_id = match LoadType::btf_target(&program.section, &section_name) {
-                Some(function) => kernel_btf()?
-                    .id_by_type_name_kind(&function, BtfKind::Func)
-                    .map_err(|_| Error::UnknownKernelFunction {
-                        program: name.clone(),
-                        function,
-                    })?,
-                None => 0,
-            };
+            let attach_btf_id =
+                match LoadType::btf_target(&program.section, &section_name) {
+                    Some((target, kind)) => kernel_btf()?
+                        .id_by_type_name_kind(&target, kind)
+                        .map_err(|_| match kind {
+                            BtfKind::Typedef => Error::UnknownBtfTracepoint {
+                                program: name.clone(),
+                                tracepoint: target
+                                    .trim_start_matches(
+                                        crate::programs::btf_tracepoint::TYPEDEF_PREFIX,
+                                    )
+                                    .to_owned(),
+                            },
+                            _ => Error::UnknownKernelFunction {
+                                program: name.clone(),
+                                function: target,
+                            },
+                        })?,
+                    None => 0,
+                };
             let function = obj
                 .functions
                 .get_mut(&program.function_key())
@@ -1684,6 +1728,11 @@ impl Ebpf {
     /// The raw tracepoint program called `name`.
     pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
         crate::programs::RawTracePoint::new(self.program(name)?)
+    }
+
+    /// The BTF tracepoint (`#[tp_btf]`) program called `name`.
+    pub fn btf_tracepoint(&self, name: &str) -> Result<crate::programs::BtfTracePoint<'_>> {
+        crate::programs::BtfTracePoint::new(self.program(name)?)
     }
 
     /// The fentry, fexit or LSM program called `name`.

@@ -41,6 +41,19 @@ pub enum Error {
     )]
     KernelBtf(String),
 
+    /// The BTF file given to `EbpfLoader::kernel_btf` cannot be read or
+    /// parsed.
+    #[error(
+        "cannot use {} as the kernel's BTF for CO-RE: {reason}; give a raw BTF file, as /sys/kernel/btf/vmlinux or the files BTFHub ships",
+        path.display()
+    )]
+    CustomBtf {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// Relocating maps, calls or CO-RE accesses failed.
     #[error("relocation failed: {0}")]
     Relocation(String),
@@ -340,6 +353,18 @@ pub enum Error {
         program: String,
         /// The function looked for.
         function: String,
+    },
+
+    /// A `tp_btf` program names a tracepoint the kernel's BTF has no
+    /// `btf_trace_<name>` type for.
+    #[error(
+        "program `{program}` attaches to BTF tracepoint `{tracepoint}`, which this kernel does not have (no `btf_trace_{tracepoint}` in /sys/kernel/btf/vmlinux); list them with `bpftool btf dump file /sys/kernel/btf/vmlinux | grep btf_trace_`"
+    )]
+    UnknownBtfTracepoint {
+        /// The program.
+        program: String,
+        /// The tracepoint looked for (`sched_switch`).
+        tracepoint: String,
     },
 
     /// A uprobe's symbol is not in the binary.

@@ -89,6 +89,22 @@ fn fentry_and_fexit_see_calls_and_return_values() {
 }
 
 #[test]
+fn fentry_pointer_arguments_are_typed_handles_with_direct_loads() {
+    let Some(ebpf) = load() else { return };
+    let link = ebpf.btf_tracing("new_task").unwrap().attach().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = u64::from(child.id());
+    child.wait().unwrap();
+    drop(link);
+    assert_eq!(seen(&ebpf, 8), pid, "p->pid of wake_up_new_task");
+    assert_eq!(
+        seen(&ebpf, 9),
+        u64::from(std::process::id()),
+        "p->real_parent->tgid"
+    );
+}
+
+#[test]
 fn lsm_file_open_denies_while_armed() {
     let Some(ebpf) = load() else { return };
     let link = ebpf.btf_tracing("file_open").unwrap().attach().unwrap();

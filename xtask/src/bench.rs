@@ -121,12 +121,57 @@ fn run_core(args: &BenchArgs) -> Result<()> {
             .arg(&object),
     )?;
     let object = object.to_str().context("non-UTF-8 path")?.to_owned();
+    // The same reads in Rust, through generated handles.
+    let toolchain = toolchain::ensure()?;
+    let programs = root.join("iu/tests/programs");
+    build::build_binary(&toolchain, &programs, "core_bench")?;
+    build::build_binary(&toolchain, &programs, "core_read_btf")?;
+    let rust_object = build::object_dir().join("core_bench");
+    let rust_object = rust_object.to_str().context("non-UTF-8 path")?.to_owned();
     let mut peers = load_peers(&object, "core_bench", args)?;
+    let mut rust = crate::cargo();
+    rust.args(["bench", "-q", "-p", "iu", "--bench", "load", "--"]);
+    rust.args([&rust_object, "core_bench", &args.iterations.to_string()]);
+    peers.push(Peer {
+        name: "iu, the Rust object",
+        command: rust,
+        rounds: vec![],
+    });
     run_rounds(&mut peers, args.rounds)?;
     report_load(
         &peers,
         args,
-        "a clang-22 C object with 51 CO-RE relocations (`xtask/peers/core_bench.bpf.c`)",
+        "an object with 34 CO-RE field reads: clang-22 C (`xtask/peers/core_bench.bpf.c`, 51 relocations) and Rust (`iu/tests/programs/src/bin/core_bench.rs`, the same 34 reads: 29 records resolved, 19 placeholder loads patched, as LLVM merges a field's loads within a function)",
+    );
+    // One field read (`task->tgid` into a global or map slot): xlated size.
+    let xlated = |object: &str, program: &str| -> Result<String> {
+        let output = crate::cargo()
+            .args(["bench", "-q", "-p", "iu", "--bench", "load", "--"])
+            .args([object, program, "xlated"])
+            .output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(text
+            .trim()
+            .strip_prefix("xlated=")
+            .unwrap_or("?")
+            .to_owned())
+    };
+    let btf_object = build::object_dir().join("core_read_btf");
+    let btf_object = btf_object.to_str().context("non-UTF-8 path")?.to_owned();
+    println!("\nOne field read, xlated instructions of the whole program (loaded by iu)\n");
+    println!("| program | read | xlated insns |");
+    println!("|---|---|---:|");
+    println!(
+        "| C `core_one_read` | `BPF_CORE_READ(task, tgid)` (probe read), stored in a global | {} |",
+        xlated(&object, "core_one_read")?
+    );
+    println!(
+        "| Rust `core_one_read` | `current_task().tgid()` (probe read), stored in an array slot | {} |",
+        xlated(&rust_object, "core_one_read")?
+    );
+    println!(
+        "| Rust `core_read_btf` | `ctx.current_task().tgid()` (direct load, tp_btf), stored in an array slot | {} |",
+        xlated(&btf_object, "core_read_btf")?
     );
     Ok(())
 }

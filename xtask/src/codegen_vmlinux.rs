@@ -278,17 +278,23 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
         }
         let handle = &handles[name];
         let keyword = ty.kind.keyword();
+        let k = "::iu_ebpf::kernel";
         write!(
             code,
             "\n/// `{keyword} {name}` of the kernel: a handle whose accessors each read\n\
-             /// one field (`bpf_probe_read_kernel`) at the running kernel's offset.\n\
+             /// one field at the running kernel's offset: a probe read\n\
+             /// (`bpf_probe_read_kernel`) over a `KernelAddr`, a direct load over a\n\
+             /// `BtfAddr` (a BTF pointer, in BTF-enabled programs).\n\
              #[derive(Clone, Copy, PartialEq, Eq)]\n\
-             pub struct {handle} {{\n    addr: ::iu_ebpf::kernel::KernelAddr,\n}}\n\n\
-             impl ::iu_ebpf::kernel::KernelType for {handle} {{\n    \
+             pub struct {handle}<A = {k}::KernelAddr> {{\n    addr: A,\n}}\n\n\
+             impl<A: {k}::Address> {k}::KernelType for {handle}<A> {{\n    \
              const TYPE_NAME: &'static str = \"{name}\";\n    \
-             #[inline(always)]\n    fn from_kernel_addr(addr: ::iu_ebpf::kernel::KernelAddr) -> Self {{\n        {handle} {{ addr }}\n    }}\n    \
-             #[inline(always)]\n    fn kernel_addr(self) -> ::iu_ebpf::kernel::KernelAddr {{\n        self.addr\n    }}\n}}\n\n\
-             impl {handle} {{\n"
+             type Addr = A;\n    \
+             #[inline(always)]\n    fn from_kernel_addr(addr: A) -> Self {{\n        {handle} {{ addr }}\n    }}\n    \
+             #[inline(always)]\n    fn kernel_addr(self) -> A {{\n        self.addr\n    }}\n}}\n\n\
+             impl<A: {k}::Address> {k}::Rebind for {handle}<A> {{\n    \
+             type On<B: {k}::Address> = {handle}<B>;\n}}\n\n\
+             impl<A: {k}::Address> {handle}<A> {{\n"
         )?;
         let mut all = Vec::new();
         members(btf, *id, &mut all, 0);
@@ -340,8 +346,8 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
                 ),
                 Access::Handle(h) => format!(
                     "    /// `{field}`, `None` if it is null or the read faults.\n    #[inline(always)]\n    \
-                     pub fn {m}(self) -> Option<{h}> {{\n        \
-                     ::iu_ebpf::kernel::__read_ptr::<{h}>(self.addr, {})\n    }}\n",
+                     pub fn {m}(self) -> Option<{h}<A>> {{\n        \
+                     ::iu_ebpf::kernel::__read_ptr::<{h}<A>>(self.addr, {})\n    }}\n",
                     site(8, 'p')
                 ),
                 Access::Address => format!(
@@ -358,8 +364,8 @@ pub fn generate(btf: &Btf, specs: &[String], command: &str) -> Result<String> {
                 ),
                 Access::Embedded(h) => format!(
                     "    /// The `{field}` inside this object (no read).\n    #[inline(always)]\n    \
-                     pub fn {m}(self) -> {h} {{\n        \
-                     <{h} as ::iu_ebpf::kernel::KernelType>::from_kernel_addr(self.addr.__offset({}))\n    }}\n",
+                     pub fn {m}(self) -> {h}<A> {{\n        \
+                     <{h}<A> as ::iu_ebpf::kernel::KernelType>::from_kernel_addr(::iu_ebpf::kernel::Address::__offset(self.addr, {}))\n    }}\n",
                     site(0, 'c')
                 ),
             };
@@ -394,7 +400,7 @@ mod tests {
         .expect("generate");
         assert!(code.contains("pub fn pid(self) -> Option<i32>"), "{code}");
         assert!(
-            code.contains("pub fn real_parent(self) -> Option<TaskStruct>"),
+            code.contains("pub fn real_parent(self) -> Option<TaskStruct<A>>"),
             "{code}"
         );
         assert!(
@@ -405,7 +411,11 @@ mod tests {
             code.contains("pub fn __state(self) -> Option<u32>"),
             "{code}"
         );
-        assert!(code.contains("pub fn se(self) -> SchedEntity"), "{code}");
+        assert!(code.contains("pub fn se(self) -> SchedEntity<A>"), "{code}");
+        assert!(
+            code.contains("impl<A: ::iu_ebpf::kernel::Address> TaskStruct<A>"),
+            "{code}"
+        );
         assert!(code.contains("\"o|task_struct|pid|4|i\""), "{code}");
     }
 

@@ -1,6 +1,11 @@
-//! BTF-based tracing programs: `#[fentry]`, `#[fexit]`
+//! BTF-based tracing programs: `#[fentry]`, `#[fexit]`, `#[tp_btf]`
 //! (`BPF_PROG_TYPE_TRACING`) and `#[lsm]` (`BPF_PROG_TYPE_LSM`). The
-//! context is the traced function's arguments, each a 64-bit value.
+//! context is the traced function's (or tracepoint's) arguments, each a
+//! 64-bit value, which the verifier types from the kernel's BTF: pointer
+//! arguments come out as typed handles that read with direct loads
+//! ([`BtfContext::arg_ptr`]).
+
+use crate::kernel::{BtfAddr, KernelType, Rebind};
 
 #[cfg(target_arch = "bpf")]
 use core::ffi::c_void;
@@ -37,6 +42,57 @@ impl BtfContext {
         #[cfg(not(target_arch = "bpf"))]
         {
             self.args.get(n).copied().unwrap_or(0)
+        }
+    }
+
+    /// Pointer argument `n` as a handle on the kernel object it points to
+    /// (`TaskStruct` for a `struct task_struct *`), `None` if it is null.
+    /// The handle reads fields with direct loads ([`BtfAddr`]), which the
+    /// verifier checks against the argument's real BTF type: naming
+    /// another handle type reads other fields (never outside the object),
+    /// and a non-pointer argument is refused when the program loads.
+    ///
+    /// ```ignore
+    /// // sched_switch: (bool preempt, struct task_struct *prev, struct task_struct *next, ...)
+    /// let prev = ctx.arg_ptr::<TaskStruct>(1)?;
+    /// let pid = prev.pid()?;
+    /// ```
+    #[inline(always)]
+    pub fn arg_ptr<K: Rebind>(&self, n: usize) -> Option<K::On<BtfAddr>> {
+        let addr = self.arg(n);
+        (addr != 0).then(|| <K::On<BtfAddr>>::from_kernel_addr(BtfAddr::new(addr)))
+    }
+
+    /// The task running on this CPU as a BTF pointer
+    /// (`bpf_get_current_task_btf`, Linux 5.11+): its fields are direct
+    /// loads. `T` is the `task_struct` handle. On the host it is the
+    /// object set with `sim::set_current_task`.
+    ///
+    /// ```ignore
+    /// let ppid = ctx.current_task::<TaskStruct>().real_parent()?.tgid()?;
+    /// ```
+    #[inline(always)]
+    pub fn current_task<T: Rebind>(&self) -> T::On<BtfAddr> {
+        const {
+            assert!(
+                crate::kernel::same(T::TYPE_NAME, "task_struct"),
+                "current_task: the type is not the handle of task_struct"
+            )
+        };
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `bpf_get_current_task_btf` (158) takes no argument and
+            // returns the current task as a trusted BTF pointer, never null;
+            // it exists in the program types that have a `BtfContext`.
+            let addr = unsafe {
+                let f: extern "C" fn() -> u64 = core::mem::transmute(158usize);
+                f()
+            };
+            <T::On<BtfAddr>>::from_kernel_addr(BtfAddr::new(addr))
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            <T::On<BtfAddr>>::from_kernel_addr(BtfAddr::new(crate::sim::current_task()))
         }
     }
 

@@ -35,8 +35,15 @@ pub(crate) fn reset() {
     KERNEL.with(|k| *k.borrow_mut() = Kernel::default());
 }
 
+/// A type's name without its `___flavor` suffix: flavors share the
+/// layout of the type they stand for, as the loader matches them.
+fn essential(ty: &str) -> &str {
+    ty.find("___").map_or(ty, |end| &ty[..end])
+}
+
 impl Kernel {
     fn offset(&mut self, ty: &str, path: &str, size: u64) -> u64 {
+        let ty = essential(ty);
         let key = (ty.to_string(), path.to_string());
         if let Some(&off) = self.layout.get(&key) {
             return off;
@@ -145,8 +152,14 @@ impl KernelObject {
     }
 
     /// A generated handle (`TaskStruct`) on this object.
-    pub fn handle<T: crate::kernel::KernelType>(&self) -> T {
+    pub fn handle<T: crate::kernel::KernelType<Addr = crate::kernel::KernelAddr>>(&self) -> T {
         T::from_kernel_addr(self.kernel_addr())
+    }
+
+    /// The object's address as a BTF pointer (what a `BtfContext`
+    /// argument holds): put it in `BtfContext::from_args`.
+    pub fn btf_addr(&self) -> u64 {
+        self.addr
     }
 
     /// Sets field `path` (`"pid"`, or `"se.vruntime"` for a nested one).

@@ -1,5 +1,6 @@
 //! Loaded programs and their attach APIs, one module per program type.
 
+pub mod btf_tracepoint;
 mod btf_tracing;
 mod cgroup;
 pub mod cgroup_skb;
@@ -26,6 +27,7 @@ use aya_obj::{
 };
 
 pub use aya_obj::ProgramSection;
+pub use btf_tracepoint::{BtfTracePoint, BtfTracePointLink};
 pub use btf_tracing::{BtfLink, BtfTracing};
 pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
 pub use cgroup_sock::{CgroupSock, CgroupSockLink};
@@ -242,13 +244,24 @@ pub(crate) struct LoadType {
 }
 
 impl LoadType {
-    /// For BTF-attached programs, the kernel function whose BTF id the
-    /// load needs: the section's target, `bpf_lsm_<hook>` for LSM.
-    pub(crate) fn btf_target(section: &ProgramSection, section_name: &str) -> Option<String> {
+    /// For BTF-attached programs, the kernel type whose BTF id the load
+    /// needs: the section's target function, `bpf_lsm_<hook>` for LSM, the
+    /// typedef `btf_trace_<name>` for BTF tracepoints.
+    pub(crate) fn btf_target(
+        section: &ProgramSection,
+        section_name: &str,
+    ) -> Option<(String, aya_obj::btf::BtfKind)> {
+        use aya_obj::btf::BtfKind;
         let target = section_name.split_once('/').map(|(_, t)| t)?;
         match section {
-            ProgramSection::FEntry { .. } | ProgramSection::FExit { .. } => Some(target.to_owned()),
-            ProgramSection::Lsm { .. } => Some(format!("bpf_lsm_{target}")),
+            ProgramSection::FEntry { .. } | ProgramSection::FExit { .. } => {
+                Some((target.to_owned(), BtfKind::Func))
+            }
+            ProgramSection::Lsm { .. } => Some((format!("bpf_lsm_{target}"), BtfKind::Func)),
+            ProgramSection::BtfTracePoint => Some((
+                format!("{}{target}", btf_tracepoint::TYPEDEF_PREFIX),
+                BtfKind::Typedef,
+            )),
             _ => None,
         }
     }
@@ -297,6 +310,9 @@ impl LoadType {
             }
             ProgramSection::TracePoint => plain(BPF_PROG_TYPE_TRACEPOINT),
             ProgramSection::RawTracePoint => plain(BPF_PROG_TYPE_RAW_TRACEPOINT),
+            ProgramSection::BtfTracePoint => {
+                with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_RAW_TP)
+            }
             ProgramSection::PerfEvent => plain(BPF_PROG_TYPE_PERF_EVENT),
             ProgramSection::SocketFilter => plain(BPF_PROG_TYPE_SOCKET_FILTER),
             ProgramSection::SchedClassifier => plain(BPF_PROG_TYPE_SCHED_CLS),

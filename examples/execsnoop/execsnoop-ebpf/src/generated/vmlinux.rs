@@ -4,25 +4,32 @@
 // kernel the object runs on (see `iu_ebpf::kernel`).
 
 /// `struct task_struct` of the kernel: a handle whose accessors each read
-/// one field (`bpf_probe_read_kernel`) at the running kernel's offset.
+/// one field at the running kernel's offset: a probe read
+/// (`bpf_probe_read_kernel`) over a `KernelAddr`, a direct load over a
+/// `BtfAddr` (a BTF pointer, in BTF-enabled programs).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct TaskStruct {
-    addr: ::iu_ebpf::kernel::KernelAddr,
+pub struct TaskStruct<A = ::iu_ebpf::kernel::KernelAddr> {
+    addr: A,
 }
 
-impl ::iu_ebpf::kernel::KernelType for TaskStruct {
+impl<A: ::iu_ebpf::kernel::Address> ::iu_ebpf::kernel::KernelType for TaskStruct<A> {
     const TYPE_NAME: &'static str = "task_struct";
+    type Addr = A;
     #[inline(always)]
-    fn from_kernel_addr(addr: ::iu_ebpf::kernel::KernelAddr) -> Self {
+    fn from_kernel_addr(addr: A) -> Self {
         TaskStruct { addr }
     }
     #[inline(always)]
-    fn kernel_addr(self) -> ::iu_ebpf::kernel::KernelAddr {
+    fn kernel_addr(self) -> A {
         self.addr
     }
 }
 
-impl TaskStruct {
+impl<A: ::iu_ebpf::kernel::Address> ::iu_ebpf::kernel::Rebind for TaskStruct<A> {
+    type On<B: ::iu_ebpf::kernel::Address> = TaskStruct<B>;
+}
+
+impl<A: ::iu_ebpf::kernel::Address> TaskStruct<A> {
     /// `pid`, `None` if the read faults.
     #[inline(always)]
     pub fn pid(self) -> Option<i32> {
@@ -38,8 +45,8 @@ impl TaskStruct {
     }
     /// `real_parent`, `None` if it is null or the read faults.
     #[inline(always)]
-    pub fn real_parent(self) -> Option<TaskStruct> {
-        ::iu_ebpf::kernel::__read_ptr::<TaskStruct>(
+    pub fn real_parent(self) -> Option<TaskStruct<A>> {
+        ::iu_ebpf::kernel::__read_ptr::<TaskStruct<A>>(
             self.addr,
             ::iu_ebpf::core_value!("o|task_struct|real_parent|8|p"),
         )

@@ -3,7 +3,12 @@
 #![no_main]
 #![forbid(unsafe_code)]
 
+#[path = "../generated/vmlinux.rs"]
+#[allow(dead_code)]
+mod vmlinux;
+
 use iu_ebpf::{fentry, fexit, fmod_ret, helpers, lsm, map, maps::Array, programs::BtfContext};
+use vmlinux::TaskStruct;
 
 iu_ebpf::license!("GPL");
 
@@ -17,9 +22,10 @@ static CONFIG: Array<u32, 2> = Array::new();
 /// 0: fentry hits, 1: fexit's last return value (as i64), 2: denied
 /// opens, 3 and 4: `bpf_fentry_test2`'s arguments, 5: its return value,
 /// 6: `bpf_modify_return_test` calls skipped, 7 (set by the test): what
-/// they return instead (0: run them).
+/// they return instead (0: run them), 8: the pid of the last task this
+/// process made, 9: its parent's tgid.
 #[map]
-static SEEN: Array<u64, 8> = Array::new();
+static SEEN: Array<u64, 10> = Array::new();
 
 fn mine() -> bool {
     CONFIG.get(0) == Some(helpers::pid())
@@ -72,6 +78,21 @@ fn skip_modify_return_test(ctx: BtfContext) -> i32 {
     if ctx.arg(0) == 1 && replacement != 0 {
         SEEN.add(6, 1);
         return replacement;
+    }
+    0
+}
+
+/// `void wake_up_new_task(struct task_struct *p)`: the new task as a
+/// typed handle over a BTF pointer (direct loads).
+#[fentry(function = "wake_up_new_task")]
+fn new_task(ctx: BtfContext) -> u32 {
+    if !mine() {
+        return 0;
+    }
+    if let Some(task) = ctx.arg_ptr::<TaskStruct>(0) {
+        let _ = SEEN.set(8, &(task.pid().unwrap_or(-1) as u64));
+        let parent = task.real_parent().and_then(|p| p.tgid());
+        let _ = SEEN.set(9, &(parent.unwrap_or(-1) as u64));
     }
     0
 }

@@ -29,6 +29,7 @@ struct TaskStructOld(KernelAddr);
 
 impl KernelType for TaskStructOld {
     const TYPE_NAME: &'static str = "task_struct___old";
+    type Addr = KernelAddr;
     fn from_kernel_addr(addr: KernelAddr) -> Self {
         TaskStructOld(addr)
     }

@@ -19,6 +19,7 @@ struct OldTask(kernel::KernelAddr);
 
 impl kernel::KernelType for OldTask {
     const TYPE_NAME: &'static str = "task_struct";
+    type Addr = kernel::KernelAddr;
     fn from_kernel_addr(addr: kernel::KernelAddr) -> Self {
         OldTask(addr)
     }
