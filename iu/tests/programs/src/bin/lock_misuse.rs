@@ -35,7 +35,8 @@ fn helper_under_lock(_ctx: XdpContext) -> XdpAction {
 #[xdp]
 fn lock_twice(_ctx: XdpContext) -> XdpAction {
     if let Some(mut first) = STAMPS.lock(&0) {
-        if let Some(second) = STAMPS.lock(&1) { // SECOND-LOCK
+        if let Some(second) = STAMPS.lock(&1) {
+            // SECOND-LOCK
             first.at = second.at;
         }
     }
