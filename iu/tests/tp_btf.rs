@@ -99,7 +99,7 @@ fn a_tp_btf_program_is_not_another_program_type() {
     let ebpf = load();
     match ebpf.raw_tracepoint("enter") {
         Err(Error::WrongProgramType { expected, .. }) => {
-            assert_eq!(expected, "raw tracepoint")
+            assert_eq!(expected, "a raw tracepoint program")
         }
         other => panic!("expected WrongProgramType, got {:?}", other.map(|_| ())),
     }
