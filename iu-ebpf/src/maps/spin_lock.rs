@@ -113,7 +113,9 @@ pub fn copy_under_lock<T: Pod>(dst: &mut T, src: &T) {
                 // `&mut`/`&` guarantee validity and no overlap, and `T: Pod`
                 // is valid for any bytes. Volatile, so that LLVM does not
                 // turn the loop back into a `memcpy` call.
-                unsafe { core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i))) };
+                unsafe {
+                    core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i)))
+                };
                 i += 1;
             }
         }};

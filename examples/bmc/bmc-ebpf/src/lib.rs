@@ -262,11 +262,12 @@ impl Scan {
 }
 
 /// Invalidates what the request bytes `buf[..len]` write. `complete` is
-/// false when the payload was longer than `buf`. A line that does not end
-/// in the packet (split across TCP segments) flushes the cache: its key
-/// may be in the next packet, which memcached will read before this one
-/// can be checked.
-fn scan_writes(buf: &[u8; MAX_PAYLOAD], len: usize, complete: bool) {
+/// false when the payload was longer than `buf`. Over TCP (`stream`), a
+/// line that does not end in the packet (split across segments) flushes
+/// the cache: its key may be in the next packet, which memcached will read
+/// before this one can be checked. memcached reads each UDP datagram on
+/// its own and drops an unfinished line.
+fn scan_writes(buf: &[u8; MAX_PAYLOAD], len: usize, complete: bool, stream: bool) {
     let mut scan = Scan {
         state: State::Start,
         word: 0,
@@ -284,7 +285,7 @@ fn scan_writes(buf: &[u8; MAX_PAYLOAD], len: usize, complete: bool) {
             None => ControlFlow::Break(()),
         }
     });
-    if scan.flush || scan.state != State::Start || !complete {
+    if scan.flush || (stream && scan.state != State::Start) || !complete {
         flush();
     }
 }
@@ -516,7 +517,7 @@ pub fn bmc_rx(mut ctx: XdpContext) -> XdpAction {
             } else {
                 count(stats::PASSES);
             }
-            scan_writes(&s.buf, n, n == payload_len);
+            scan_writes(&s.buf, n, n == payload_len, proto == PROTO_TCP);
             Verdict::Pass
         })
         .unwrap_or(Verdict::Pass);
@@ -542,7 +543,12 @@ pub fn bmc_rx(mut ctx: XdpContext) -> XdpAction {
 /// loop with a state machine, whose counters change every round, made the
 /// verifier walk every combination of them, past its million
 /// instructions.)
-fn find(buf: &[u8; MAX_PAYLOAD], from: usize, max: u32, stop: impl Fn(u8) -> bool) -> Option<usize> {
+fn find(
+    buf: &[u8; MAX_PAYLOAD],
+    from: usize,
+    max: u32,
+    stop: impl Fn(u8) -> bool,
+) -> Option<usize> {
     let mut found = None;
     loops::for_range::<MAX_PAYLOAD_U32, _>(max, &mut found, |i, found| {
         let at = from + i as usize;

@@ -82,9 +82,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     tokio::pin!(stop);
     if args.pass_only {
-        let _pass = ebpf
-            .xdp("bmc_pass")?
-            .attach(&args.iface, XdpMode::Driver)?;
+        let _pass = ebpf.xdp("bmc_pass")?.attach(&args.iface, XdpMode::Driver)?;
         log::info!("pass-through XDP on {}", args.iface);
         println!("ready");
         stop.await?;

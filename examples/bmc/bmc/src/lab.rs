@@ -1,0 +1,310 @@
+//! A lab on the running kernel: one client network namespace joined by a
+//! veth pair to each of several server namespaces, each server running
+//! Debian's memcached (UDP and TCP on port 11211), optionally behind the
+//! BMC daemon. Everything is named `iubmc<pid><letter>` and removed on
+//! drop, even after a failure; nothing touches the host's interfaces.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, ChildStdout, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How the server's side of a veth pair is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// memcached alone, with the pass-through XDP program on the server's
+    /// interface (the same packet path as with BMC, minus the cache).
+    Alone,
+    /// memcached behind BMC (XDP ingress and tc egress programs).
+    Bmc,
+}
+
+/// One server namespace: its memcached, its daemon and its address.
+pub struct ServerNs {
+    /// The namespace's name (`/run/netns/<name>`).
+    pub netns: String,
+    /// The server's interface, in its namespace.
+    pub iface: String,
+    /// The client's interface to it, in the client namespace.
+    pub client_iface: String,
+    /// The server's IPv4 address (`10.213.<n>.1`).
+    pub addr: [u8; 4],
+    /// How it was set up.
+    pub kind: Server,
+    memcached: Option<Child>,
+    daemon: Option<(Child, BufReader<ChildStdout>)>,
+    client_daemon: Option<(Child, BufReader<ChildStdout>)>,
+}
+
+/// The namespaces, processes and links of one lab.
+pub struct Lab {
+    /// The client namespace.
+    pub client_netns: String,
+    /// The servers, in the order given to [`Lab::new`].
+    pub servers: Vec<ServerNs>,
+    /// The `bmc` daemon's binary.
+    daemon: std::path::PathBuf,
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    run(Command::new("ip").args(args))
+}
+
+/// `nsenter --net=/run/netns/<netns>` (which, unlike `ip netns exec`,
+/// keeps the mounts as they are).
+fn nsenter(netns: &str) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.arg(format!("--net=/run/netns/{netns}"));
+    cmd
+}
+
+/// Starts the daemon in `netns` and waits for its `ready` line.
+fn start_daemon(
+    binary: &std::path::Path,
+    netns: &str,
+    iface: &str,
+    pass_only: bool,
+) -> Result<(Child, BufReader<ChildStdout>), String> {
+    let mut cmd = nsenter(netns);
+    cmd.arg(binary)
+        .args(["--iface", iface, "--interval", "3600"]);
+    if pass_only {
+        cmd.arg("--pass-only");
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", binary.display()))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err("the daemon's stdout is not piped".into());
+    };
+    let mut stdout = BufReader::new(stdout);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match stdout.read_line(&mut line) {
+            Ok(0) | Err(_) => {
+                let status = child.wait();
+                return Err(format!(
+                    "the bmc daemon on {iface} exited before it was ready: {status:?}"
+                ));
+            }
+            Ok(_) if line.trim() == "ready" => return Ok((child, stdout)),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Stops a daemon with SIGTERM and returns what it printed last (the
+/// `total` line of the full daemon).
+fn stop_daemon((mut child, mut stdout): (Child, BufReader<ChildStdout>)) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut last = String::new();
+    let mut line = String::new();
+    while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+        last = line.trim().to_owned();
+        line.clear();
+    }
+    let _ = child.wait();
+    last
+}
+
+impl Lab {
+    /// Creates the client namespace and one server namespace per entry of
+    /// `servers`, starts memcached (`-t threads`) in each and the daemons,
+    /// and waits until every memcached answers.
+    pub fn new(daemon: &std::path::Path, servers: &[Server], threads: u32) -> Result<Lab, String> {
+        let tag = format!("iubmc{}", std::process::id() % 100_000);
+        let mut lab = Lab {
+            client_netns: format!("{tag}c"),
+            servers: Vec::new(),
+            daemon: daemon.to_owned(),
+        };
+        ip(&["netns", "add", &lab.client_netns])?;
+        ip(&["-n", &lab.client_netns, "link", "set", "lo", "up"])?;
+        for (i, &kind) in servers.iter().enumerate() {
+            let n = i as u8 + 1;
+            let server = ServerNs {
+                netns: format!("{tag}s{n}"),
+                iface: format!("{tag}a{n}"),
+                client_iface: format!("{tag}b{n}"),
+                addr: [10, 213, n, 1],
+                kind,
+                memcached: None,
+                daemon: None,
+                client_daemon: None,
+            };
+            // Pushed first, so that drop removes whatever was created.
+            lab.servers.push(server);
+            let s = lab.servers.last_mut().ok_or("no server")?;
+            ip(&["netns", "add", &s.netns])?;
+            ip(&["-n", &s.netns, "link", "set", "lo", "up"])?;
+            ip(&[
+                "-n",
+                &s.netns,
+                "link",
+                "add",
+                &s.iface,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &s.client_iface,
+                "netns",
+                &lab.client_netns,
+            ])?;
+            ip(&[
+                "-n",
+                &s.netns,
+                "addr",
+                "add",
+                &format!("10.213.{n}.1/24"),
+                "dev",
+                &s.iface,
+            ])?;
+            ip(&[
+                "-n",
+                &lab.client_netns,
+                "addr",
+                "add",
+                &format!("10.213.{n}.2/24"),
+                "dev",
+                &s.client_iface,
+            ])?;
+            ip(&["-n", &s.netns, "link", "set", &s.iface, "up"])?;
+            ip(&[
+                "-n",
+                &lab.client_netns,
+                "link",
+                "set",
+                &s.client_iface,
+                "up",
+            ])?;
+            let memcached = nsenter(&s.netns)
+                .args(["memcached", "-u", "nobody", "-l"])
+                .arg(format!("10.213.{n}.1"))
+                .args([
+                    "-p", "11211", "-U", "11211", "-m", "256", "-c", "4096", "-B", "ascii",
+                ])
+                .args(["-t", &threads.to_string()])
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting memcached: {e} (install Debian's memcached)"))?;
+            s.memcached = Some(memcached);
+            s.daemon = Some(start_daemon(
+                daemon,
+                &s.netns,
+                &s.iface,
+                kind == Server::Alone,
+            )?);
+            s.client_daemon = Some(start_daemon(
+                daemon,
+                &lab.client_netns,
+                &s.client_iface,
+                true,
+            )?);
+        }
+        lab.wait_for_memcached()?;
+        Ok(lab)
+    }
+
+    fn wait_for_memcached(&self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for s in &self.servers {
+            loop {
+                let out = nsenter(&self.client_netns)
+                    .args(["bash", "-c"])
+                    .arg(format!(
+                        "exec 3<>/dev/tcp/{}.{}.{}.{}/11211",
+                        s.addr[0], s.addr[1], s.addr[2], s.addr[3]
+                    ))
+                    .stderr(Stdio::null())
+                    .status();
+                if out.is_ok_and(|o| o.success()) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "memcached in {} did not accept connections within 10 s",
+                        s.netns
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the BMC daemons and returns each server's final statistics
+    /// line (`total hits=… misses=…`; empty for memcached alone).
+    pub fn stop_daemons(&mut self) -> Vec<String> {
+        self.servers
+            .iter_mut()
+            .map(|s| {
+                if let Some(d) = s.client_daemon.take() {
+                    stop_daemon(d);
+                }
+                s.daemon.take().map(stop_daemon).unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Restarts the daemon of server `i` (with a fresh, empty cache).
+    pub fn restart_daemon(&mut self, i: usize) -> Result<String, String> {
+        let s = self.servers.get_mut(i).ok_or("no such server")?;
+        let last = s.daemon.take().map(stop_daemon).unwrap_or_default();
+        s.daemon = Some(start_daemon(
+            &self.daemon,
+            &s.netns,
+            &s.iface,
+            s.kind == Server::Alone,
+        )?);
+        Ok(last)
+    }
+
+    /// The pid of server `i`'s memcached.
+    pub fn memcached_pid(&self, i: usize) -> Option<u32> {
+        self.servers.get(i)?.memcached.as_ref().map(Child::id)
+    }
+
+    /// Moves the calling thread into the client namespace (sockets it
+    /// opens afterwards are the client's). Other threads stay where they
+    /// are.
+    pub fn enter_client(&self) -> Result<(), String> {
+        let file = std::fs::File::open(format!("/run/netns/{}", self.client_netns))
+            .map_err(|e| format!("opening the client namespace: {e}"))?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("entering the client namespace: {e}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_daemons();
+        for s in &mut self.servers {
+            if let Some(mut m) = s.memcached.take() {
+                let _ = m.kill();
+                let _ = m.wait();
+            }
+            // Deleting a namespace deletes the veth end in it, and so the
+            // pair.
+            let _ = ip(&["netns", "del", &s.netns]);
+        }
+        let _ = ip(&["netns", "del", &self.client_netns]);
+    }
+}
