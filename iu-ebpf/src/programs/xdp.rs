@@ -140,6 +140,35 @@ impl XdpContext {
         }
     }
 
+    /// Moves the packet's start by `delta` bytes (`bpf_xdp_adjust_head`,
+    /// Linux 4.10): a negative `delta` grows the packet at its front, into
+    /// the headroom the driver leaves (256 bytes on most drivers, veth
+    /// included), a positive one drops bytes from the front. Returns
+    /// `false`, the packet unchanged, when the kernel refuses. Offsets of
+    /// later reads and writes count from the new start; bytes added are
+    /// not initialized: write all of them. Shared like `adjust_tail`.
+    ///
+    /// ```ignore
+    /// // 40 more bytes in front (an encapsulation header).
+    /// if !ctx.adjust_head(-40) {
+    ///     return XdpAction::Pass;
+    /// }
+    /// ```
+    #[inline(always)]
+    pub fn adjust_head(&self, delta: i32) -> bool {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is this run's `xdp_md`; the helper moves `data`
+            // and the verifier forgets every packet range it had checked
+            // (`bounds` reloads both pointers at every access).
+            unsafe { crate::helpers::raw::xdp_adjust_head(self.ctx.cast(), delta) == 0 }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.packet.borrow_mut().adjust_head(delta)
+        }
+    }
+
     /// Grows (`delta > 0`) or shrinks the packet at its end by `delta`
     /// bytes (`bpf_xdp_adjust_tail`, Linux 4.18; growing needs 5.8 and
     /// room in the driver's buffer). Returns `false`, the packet unchanged,

@@ -330,28 +330,34 @@ fn ip_checksum(header: &[u8; 20]) -> u16 {
 }
 
 /// Makes room for the reply `data` (memcached's `VALUE` line and data,
-/// then `END\r\n`) after the request's frame header and copies it there.
-/// `false` when the packet cannot grow (nothing sent; the request goes to
-/// memcached).
+/// then `END\r\n`) after the frame header and copies it there. The packet
+/// grows at its end if the driver left room there, else at its front:
+/// veth copies each packet into a buffer that fits it with little room
+/// after it but 256 bytes before. `false` when neither works (nothing
+/// sent; the request goes to memcached unchanged).
 fn write_reply(ctx: &XdpContext, data: &[u8]) -> bool {
     let delta = (REQUEST + data.len()) as i64 - ctx.len() as i64;
-    ctx.adjust_tail(delta as i32) && ctx.store_bytes(REQUEST, data)
+    let delta = delta as i32;
+    if !ctx.adjust_tail(delta) && !ctx.adjust_head(-delta) {
+        return false;
+    }
+    if ctx.store_bytes(REQUEST, data) {
+        return true;
+    }
+    // Cannot happen (the packet was just sized for it); put the length
+    // back so that memcached still gets the request.
+    if !ctx.adjust_tail(-delta) {
+        let _ = ctx.adjust_head(delta);
+    }
+    false
 }
 
-/// Turns the headers of the request in `ctx` into the reply's: swaps
-/// addresses and ports, sets the lengths, the checksums and the frame
-/// header.
-///
-/// The headers are read and written as one 50-byte block: with a read per
-/// field, LLVM used the fact that a later, longer read cannot succeed when
-/// an earlier, shorter one failed, and the verifier, which does not know
-/// that, found a path writing a value never read ("R3 !read_ok").
-fn reply_headers(ctx: &mut XdpContext) -> bool {
-    let new_len = ctx.len();
-    let Some(mut h) = ctx.read::<[u8; REQUEST]>(0) else {
-        return false;
-    };
-    let old = h;
+/// Turns the request's headers `old` into the reply's, for a reply of
+/// `new_len` bytes: swaps addresses and ports, sets the lengths, the
+/// checksums and the frame header. Written as one 50-byte block (see
+/// `bmc_rx`).
+fn reply_headers(old: &[u8; REQUEST], new_len: usize) -> [u8; REQUEST] {
+    let mut h = *old;
     h[0..6].copy_from_slice(&old[6..12]);
     h[6..12].copy_from_slice(&old[0..6]);
     let total = ((new_len - IP) as u16).to_be_bytes();
@@ -368,19 +374,26 @@ fn reply_headers(ctx: &mut XdpContext) -> bool {
     h[UDP + 6..UDP + 8].copy_from_slice(&[0, 0]);
     // Frame header: the request id stays; sequence 0 of 1 datagram.
     h[FRAME + 2..FRAME + 8].copy_from_slice(&[0, 0, 0, 1, 0, 0]);
-    ctx.write(0, h)
+    h
 }
 
 /// What `bmc_rx` does once the payload is read.
 enum Verdict {
     Pass,
-    /// The reply's payload is written: fix the headers and send it.
-    Reply,
+    /// The reply's payload is written: write these headers and send it.
+    Reply([u8; REQUEST]),
 }
 
 /// Answers a single-key UDP `get` from the cache, or arms the key's slot
 /// for the reply memcached will send.
-fn get(ctx: &XdpContext, s: &mut Scratch, key_len: usize, hash: u32, token: u32) -> Verdict {
+fn get(
+    ctx: &XdpContext,
+    s: &mut Scratch,
+    headers: &[u8; REQUEST],
+    key_len: usize,
+    hash: u32,
+    token: u32,
+) -> Verdict {
     let generation = generation();
     let hit = match CACHE.lock(slot(hash)) {
         Some(mut entry) => {
@@ -420,7 +433,7 @@ fn get(ctx: &XdpContext, s: &mut Scratch, key_len: usize, hash: u32, token: u32)
         return Verdict::Pass;
     };
     if write_reply(ctx, data) {
-        Verdict::Reply
+        Verdict::Reply(reply_headers(headers, REQUEST + data.len()))
     } else {
         count(stats::TX_FAILED);
         Verdict::Pass
@@ -510,7 +523,14 @@ pub fn bmc_rx(mut ctx: XdpContext) -> XdpAction {
             {
                 let token = u32::from_be_bytes([ports[0], ports[1], frame[0], frame[1]])
                     ^ u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-                return get(&ctx, s, key_len, hash, token);
+                // The headers, read once as a block: with a read per field
+                // after the packet moved, LLVM used the fact that a longer
+                // read cannot succeed when a shorter one failed, which the
+                // verifier does not know ("R3 !read_ok").
+                let Some(headers) = ctx.read::<[u8; REQUEST]>(0) else {
+                    return Verdict::Pass;
+                };
+                return get(&ctx, s, &headers, key_len, hash, token);
             }
             if proto == PROTO_TCP && s.buf.get(..4) == Some(b"get ") {
                 count(stats::TCP_GETS);
@@ -522,12 +542,12 @@ pub fn bmc_rx(mut ctx: XdpContext) -> XdpAction {
         })
         .unwrap_or(Verdict::Pass);
     match verdict {
-        Verdict::Reply if reply_headers(&mut ctx) => {
+        Verdict::Reply(headers) if ctx.write(0, headers) => {
             count(stats::HITS);
             XdpAction::Tx
         }
         // The payload is already the reply: memcached must not see it.
-        Verdict::Reply => {
+        Verdict::Reply(_) => {
             count(stats::TX_FAILED);
             XdpAction::Drop
         }

@@ -129,7 +129,14 @@ impl Lab {
     /// `servers`, starts memcached (`-t threads`) in each and the daemons,
     /// and waits until every memcached answers.
     pub fn new(daemon: &std::path::Path, servers: &[Server], threads: u32) -> Result<Lab, String> {
-        let tag = format!("iubmc{}", std::process::id() % 100_000);
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Interface names have at most 15 bytes: `iubmc` + 5 + 1 + 1 + 1.
+        let tag = format!(
+            "iubmc{}{}",
+            std::process::id() % 100_000,
+            (b'a' + (n % 26) as u8) as char
+        );
         let mut lab = Lab {
             client_netns: format!("{tag}c"),
             servers: Vec::new(),
@@ -282,15 +289,37 @@ impl Lab {
         self.servers.get(i)?.memcached.as_ref().map(Child::id)
     }
 
-    /// Moves the calling thread into the client namespace (sockets it
-    /// opens afterwards are the client's). Other threads stay where they
-    /// are.
-    pub fn enter_client(&self) -> Result<(), String> {
-        let file = std::fs::File::open(format!("/run/netns/{}", self.client_netns))
-            .map_err(|e| format!("opening the client namespace: {e}"))?;
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .map_err(|e| format!("entering the client namespace: {e}"))
+    /// The servers' addresses, in order.
+    pub fn addrs(&self) -> Vec<std::net::Ipv4Addr> {
+        self.servers.iter().map(|s| s.addr.into()).collect()
     }
+}
+
+/// Moves the calling thread into network namespace `netns` (sockets it
+/// opens afterwards are there). Other threads stay where they are.
+pub fn enter(netns: &str) -> Result<(), String> {
+    let file = std::fs::File::open(format!("/run/netns/{netns}"))
+        .map_err(|e| format!("opening namespace {netns}: {e}"))?;
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("entering namespace {netns}: {e}"))
+}
+
+/// The value of `name=` in a daemon's `total` line.
+pub fn stat(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Whether the lab's tools are installed: `ip`, `nsenter` and memcached.
+pub fn tools_available() -> bool {
+    ["ip", "nsenter", "memcached"].iter().all(|tool| {
+        Command::new(tool)
+            .arg(if *tool == "ip" { "-V" } else { "--version" })
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    })
 }
 
 impl Drop for Lab {
