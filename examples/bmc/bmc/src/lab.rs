@@ -33,8 +33,8 @@ pub struct ServerNs {
     /// How it was set up.
     pub kind: Server,
     memcached: Option<Child>,
-    daemon: Option<(Child, BufReader<ChildStdout>)>,
-    client_daemon: Option<(Child, BufReader<ChildStdout>)>,
+    daemon: Option<Daemon>,
+    client_daemon: Option<Daemon>,
 }
 
 /// The namespaces, processes and links of one lab.
@@ -43,9 +43,10 @@ pub struct Lab {
     pub client_netns: String,
     /// The servers, in the order given to [`Lab::new`].
     pub servers: Vec<ServerNs>,
-    /// The `bmc` daemon's binary.
-    daemon: std::path::PathBuf,
 }
+
+/// A daemon and its output (unless taken).
+type Daemon = (Child, Option<BufReader<ChildStdout>>);
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
@@ -77,10 +78,12 @@ fn start_daemon(
     netns: &str,
     iface: &str,
     pass_only: bool,
-) -> Result<(Child, BufReader<ChildStdout>), String> {
+    interval: f64,
+) -> Result<Daemon, String> {
     let mut cmd = nsenter(netns);
     cmd.arg(binary)
-        .args(["--iface", iface, "--interval", "3600"]);
+        .args(["--iface", iface, "--interval"])
+        .arg(interval.to_string());
     if pass_only {
         cmd.arg("--pass-only");
     }
@@ -102,7 +105,7 @@ fn start_daemon(
                     "the bmc daemon on {iface} exited before it was ready: {status:?}"
                 ));
             }
-            Ok(_) if line.trim() == "ready" => return Ok((child, stdout)),
+            Ok(_) if line.trim() == "ready" => return Ok((child, Some(stdout))),
             Ok(_) => {}
         }
     }
@@ -110,15 +113,17 @@ fn start_daemon(
 
 /// Stops a daemon with SIGTERM and returns what it printed last (the
 /// `total` line of the full daemon).
-fn stop_daemon((mut child, mut stdout): (Child, BufReader<ChildStdout>)) -> String {
+fn stop_daemon((mut child, stdout): Daemon) -> String {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let mut last = String::new();
     let mut line = String::new();
-    while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
-        last = line.trim().to_owned();
-        line.clear();
+    if let Some(mut stdout) = stdout {
+        while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+            last = line.trim().to_owned();
+            line.clear();
+        }
     }
     let _ = child.wait();
     last
@@ -129,6 +134,17 @@ impl Lab {
     /// `servers`, starts memcached (`-t threads`) in each and the daemons,
     /// and waits until every memcached answers.
     pub fn new(daemon: &std::path::Path, servers: &[Server], threads: u32) -> Result<Lab, String> {
+        Self::with_interval(daemon, servers, threads, 3600.0)
+    }
+
+    /// [`Lab::new`], with the daemons printing their statistics every
+    /// `interval` seconds (read them with [`Lab::take_stats`]).
+    pub fn with_interval(
+        daemon: &std::path::Path,
+        servers: &[Server],
+        threads: u32,
+        interval: f64,
+    ) -> Result<Lab, String> {
         static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Interface names have at most 15 bytes: `iubmc` + 5 + 1 + 1 + 1.
@@ -140,7 +156,6 @@ impl Lab {
         let mut lab = Lab {
             client_netns: format!("{tag}c"),
             servers: Vec::new(),
-            daemon: daemon.to_owned(),
         };
         ip(&["netns", "add", &lab.client_netns])?;
         ip(&["-n", &lab.client_netns, "link", "set", "lo", "up"])?;
@@ -218,12 +233,14 @@ impl Lab {
                 &s.netns,
                 &s.iface,
                 kind == Server::Alone,
+                interval,
             )?);
             s.client_daemon = Some(start_daemon(
                 daemon,
                 &lab.client_netns,
                 &s.client_iface,
                 true,
+                interval,
             )?);
         }
         lab.wait_for_memcached()?;
@@ -271,17 +288,11 @@ impl Lab {
             .collect()
     }
 
-    /// Restarts the daemon of server `i` (with a fresh, empty cache).
-    pub fn restart_daemon(&mut self, i: usize) -> Result<String, String> {
-        let s = self.servers.get_mut(i).ok_or("no such server")?;
-        let last = s.daemon.take().map(stop_daemon).unwrap_or_default();
-        s.daemon = Some(start_daemon(
-            &self.daemon,
-            &s.netns,
-            &s.iface,
-            s.kind == Server::Alone,
-        )?);
-        Ok(last)
+    /// Takes server `i`'s daemon's output: one line of statistics (the
+    /// counts of the last interval) per interval. The daemon's final line
+    /// then goes there too, not to [`Lab::stop_daemons`].
+    pub fn take_stats(&mut self, i: usize) -> Option<BufReader<ChildStdout>> {
+        self.servers.get_mut(i)?.daemon.as_mut()?.1.take()
     }
 
     /// The pid of server `i`'s memcached.
