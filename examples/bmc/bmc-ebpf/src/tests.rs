@@ -12,7 +12,20 @@ use super::{bmc_rx, bmc_tx};
 fn udp(sport: u16, dport: u16, id: u16, body: &[u8]) -> Vec<u8> {
     let mut p = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
     let total = (20 + 8 + 8 + body.len()) as u16;
-    p.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     // Client 10.0.0.2, server (port 11211) 10.0.0.1.
     if dport == 11211 {
         p.extend_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1]);

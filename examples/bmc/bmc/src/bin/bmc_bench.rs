@@ -45,6 +45,13 @@ struct Args {
     /// Value size in bytes.
     #[arg(long, default_value_t = 32)]
     value_size: usize,
+    /// Pin memcached to CPU 1 and the clients (and so the XDP program,
+    /// which a veth runs on the sender's CPU) to CPU 0.
+    #[arg(long)]
+    pin: bool,
+    /// Client threads (tokio workers).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// `BPF_PROG_TEST_RUN` calls per measured path.
     #[arg(long, default_value_t = 20_000)]
     test_runs: u32,
@@ -158,7 +165,8 @@ fn machine_cpu() -> f64 {
         .skip(1)
         .map(|x| x.parse().unwrap_or(0.0))
         .collect();
-    let busy: f64 = f.iter().take(8).sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0);
+    let busy: f64 =
+        f.iter().take(8).sum::<f64>() - f.get(3).unwrap_or(&0.0) - f.get(4).unwrap_or(&0.0);
     busy / clock_ticks()
 }
 
@@ -251,34 +259,37 @@ fn load(
 
 /// Stores every key once, `clients` at a time.
 fn preload(runtime: &tokio::runtime::Runtime, server: Ipv4Addr, args: &Args) -> Result<(), String> {
-    runtime
-        .block_on(async {
-            let tasks: Vec<_> = (0..args.clients)
-                .map(|c| {
-                    let args = args.clone();
-                    tokio::spawn(async move {
-                        let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await?;
-                        socket.connect(SocketAddr::from((server, 11211))).await?;
-                        let mut buf = vec![0u8; 2048];
-                        let value = vec![b'v'; args.value_size];
-                        for i in (c..args.keys).step_by(args.clients) {
-                            let mut b = format!("set {} 0 0 {}\r\n", key(i), value.len()).into_bytes();
-                            b.extend_from_slice(&value);
-                            b.extend_from_slice(b"\r\n");
-                            let id = i as u16;
-                            socket.send(&packets::framed(id, &b)).await?;
-                            // A lost reply only slows this down.
-                            let _ = tokio::time::timeout(Duration::from_millis(50), socket.recv(&mut buf)).await;
-                        }
-                        Ok::<(), std::io::Error>(())
-                    })
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..args.clients)
+            .map(|c| {
+                let args = args.clone();
+                tokio::spawn(async move {
+                    let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await?;
+                    socket.connect(SocketAddr::from((server, 11211))).await?;
+                    let mut buf = vec![0u8; 2048];
+                    let value = vec![b'v'; args.value_size];
+                    for i in (c..args.keys).step_by(args.clients) {
+                        let mut b = format!("set {} 0 0 {}\r\n", key(i), value.len()).into_bytes();
+                        b.extend_from_slice(&value);
+                        b.extend_from_slice(b"\r\n");
+                        let id = i as u16;
+                        socket.send(&packets::framed(id, &b)).await?;
+                        // A lost reply only slows this down.
+                        let _ =
+                            tokio::time::timeout(Duration::from_millis(50), socket.recv(&mut buf))
+                                .await;
+                    }
+                    Ok::<(), std::io::Error>(())
                 })
-                .collect();
-            for t in tasks {
-                t.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-            }
-            Ok::<(), String>(())
-        })
+            })
+            .collect();
+        for t in tasks {
+            t.await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    })
 }
 
 /// The hits and misses BMC's daemon reported, summed as its lines come.
@@ -322,9 +333,10 @@ fn run(args: Args) -> Result<(), String> {
     // CPU).
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memcached_pids: Vec<u32> = (0..2).filter_map(|i| lab.memcached_pid(i)).collect();
-    if cpus >= 2 {
+    if cpus >= 2 && args.pin {
         for &pid in &memcached_pids {
-            let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
+            let tasks =
+                std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
             for t in tasks.flatten() {
                 if let Some(tid) = t.file_name().to_str().and_then(|s| s.parse().ok()) {
                     pin(nix::unistd::Pid::from_raw(tid), 1)?;
@@ -334,7 +346,8 @@ fn run(args: Args) -> Result<(), String> {
         pin(nix::unistd::Pid::from_raw(0), 0)?;
     }
     lab::enter(&lab.client_netns.clone())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
@@ -351,7 +364,10 @@ fn run(args: Args) -> Result<(), String> {
         for (i, &addr) in addrs.iter().enumerate() {
             let pid = memcached_pids.get(i).copied().unwrap_or(0);
             let (cpu0, machine0) = (process_cpu(pid), machine_cpu());
-            let (h0, m0) = (hits[0].load(Ordering::SeqCst), hits[1].load(Ordering::SeqCst));
+            let (h0, m0) = (
+                hits[0].load(Ordering::SeqCst),
+                hits[1].load(Ordering::SeqCst),
+            );
             let mut phase = load(&runtime, addr, &args, &zipf, args.seconds)?;
             // Let the daemon's last line of the phase arrive.
             std::thread::sleep(Duration::from_millis(300));
@@ -384,7 +400,10 @@ fn run(args: Args) -> Result<(), String> {
         let m = |f: &dyn Fn(&Phase) -> f64| median(p.iter().map(f).collect());
         rates[i] = m(&|p| p.rate());
         let hit = if i == 1 {
-            format!("{:.1}% of gets", m(&|p| 100.0 * p.hits as f64 / p.gets.max(1) as f64))
+            format!(
+                "{:.1}% of gets",
+                m(&|p| 100.0 * p.hits as f64 / p.gets.max(1) as f64)
+            )
         } else {
             "—".into()
         };
@@ -448,11 +467,18 @@ fn programs(args: &Args) -> Result<(), String> {
         }
         times[1].push(f64::from(ns));
     }
-    println!("\n| program, path | ns per run (median of {} `BPF_PROG_TEST_RUN` calls) |", args.test_runs);
+    println!(
+        "\n| program, path | ns per run (median of {} `BPF_PROG_TEST_RUN` calls) |",
+        args.test_runs
+    );
     println!("|---|---:|");
-    for (i, what) in ["bmc_rx, get miss", "bmc_rx, get hit (reply built, XDP_TX)", "bmc_tx, fill from a VALUE reply"]
-        .iter()
-        .enumerate()
+    for (i, what) in [
+        "bmc_rx, get miss",
+        "bmc_rx, get hit (reply built, XDP_TX)",
+        "bmc_tx, fill from a VALUE reply",
+    ]
+    .iter()
+    .enumerate()
     {
         println!("| {what} | {:.0} |", median(times[i].clone()));
     }
