@@ -30,9 +30,12 @@ struct Args {
     /// Seconds of load per configuration and round.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Concurrent clients (each one request in flight).
+    /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Requests each client keeps in flight.
+    #[arg(long, default_value_t = 8)]
+    depth: usize,
     /// Distinct keys.
     #[arg(long, default_value_t = 100_000)]
     keys: usize,
@@ -50,7 +53,7 @@ struct Args {
     #[arg(long)]
     pin: bool,
     /// Client threads (tokio workers).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     threads: usize,
     /// `BPF_PROG_TEST_RUN` calls per measured path.
     #[arg(long, default_value_t = 20_000)]
@@ -170,7 +173,8 @@ fn machine_cpu() -> f64 {
     busy / clock_ticks()
 }
 
-/// One closed-loop client: a request, its reply (or 50 ms), the next.
+/// One client: `depth` requests in flight, each reply (or 50 ms without
+/// one) making room for the next.
 async fn client(
     server: Ipv4Addr,
     id: usize,
@@ -185,36 +189,52 @@ async fn client(
     let (mut requests, mut lost, mut gets) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     let mut buf = vec![0u8; 65536];
+    // Send time by request id (ids cycle through 16 bits).
+    let mut sent: Vec<Option<Instant>> = vec![None; 65536];
+    let mut in_flight = 0usize;
     let mut request_id: u16 = 0;
-    while Instant::now() < until {
-        request_id = request_id.wrapping_add(1);
-        let k = key(zipf.sample(&mut rng));
-        let body = if rng.unit() < args.gets {
-            gets += 1;
-            format!("get {k}\r\n").into_bytes()
-        } else {
-            let mut b = format!("set {k} 0 0 {}\r\n", value.len()).into_bytes();
-            b.extend_from_slice(&value);
-            b.extend_from_slice(b"\r\n");
-            b
-        };
-        let datagram = packets::framed(request_id, &body);
-        let start = Instant::now();
-        socket.send(&datagram).await?;
-        let deadline = start + Duration::from_millis(50);
-        loop {
-            match tokio::time::timeout_at(deadline.into(), socket.recv(&mut buf)).await {
-                Ok(Ok(n)) if n >= 2 && buf[..2] == request_id.to_be_bytes() => {
+    loop {
+        while in_flight < args.depth && Instant::now() < until {
+            request_id = request_id.wrapping_add(1);
+            let k = key(zipf.sample(&mut rng));
+            let body = if rng.unit() < args.gets {
+                gets += 1;
+                format!("get {k}\r\n").into_bytes()
+            } else {
+                let mut b = format!("set {k} 0 0 {}\r\n", value.len()).into_bytes();
+                b.extend_from_slice(&value);
+                b.extend_from_slice(b"\r\n");
+                b
+            };
+            let datagram = packets::framed(request_id, &body);
+            if sent[usize::from(request_id)].take().is_some() {
+                // Its reply never came.
+                lost += 1;
+                in_flight -= 1;
+            }
+            sent[usize::from(request_id)] = Some(Instant::now());
+            socket.send(&datagram).await?;
+            in_flight += 1;
+        }
+        if in_flight == 0 {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(50), socket.recv(&mut buf)).await {
+            Ok(Ok(n)) if n >= 8 => {
+                let id = u16::from_be_bytes([buf[0], buf[1]]);
+                if let Some(start) = sent[usize::from(id)].take() {
                     latencies.push(start.elapsed().as_nanos() as u64);
                     requests += 1;
-                    break;
+                    in_flight -= 1;
                 }
-                Ok(Ok(_)) => continue,
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    lost += 1;
-                    break;
-                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                // Nothing for 50 ms: what is in flight is lost.
+                lost += in_flight as u64;
+                in_flight = 0;
+                sent.iter_mut().for_each(|s| *s = None);
             }
         }
     }
@@ -418,16 +438,22 @@ fn run(args: Args) -> Result<(), String> {
         );
     }
     println!(
-        "\nThroughput with BMC: {:.2}x memcached alone (median of {} rounds of {} s, {} clients, Zipf {} over {} keys, {:.0}% gets, {}-byte values). Daemon: {}",
+        "\nThroughput with BMC: {:.2}x memcached alone (median of {} rounds of {} s, {} clients with {} requests in flight each on {} threads, Zipf {} over {} keys, {:.0}% gets, {}-byte values).{}",
         rates[1] / rates[0].max(1.0),
         args.rounds,
         args.seconds,
         args.clients,
+        args.depth,
+        args.threads,
         args.skew,
         args.keys,
         args.gets * 100.0,
         args.value_size,
-        totals.get(1).map_or("", String::as_str),
+        totals.get(1).map_or(String::new(), |t| if t.is_empty() {
+            String::new()
+        } else {
+            format!(" Daemon: {t}")
+        }),
     );
     programs(&args)
 }
