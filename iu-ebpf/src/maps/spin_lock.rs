@@ -108,7 +108,7 @@ pub fn copy_under_lock<T: Pod>(dst: &mut T, src: &T) {
             let mut i = 0;
             while i < n {
                 // SAFETY: `i < n` words of `$ty` lie inside both values (the
-                // size is a multiple of the word, checked below), which are
+                // size is a multiple of the word, as of the alignment), which are
                 // aligned for it (`T`'s alignment is at least the word's);
                 // `&mut`/`&` guarantee validity and no overlap, and `T: Pod`
                 // is valid for any bytes. Volatile, so that LLVM does not
@@ -120,13 +120,13 @@ pub fn copy_under_lock<T: Pod>(dst: &mut T, src: &T) {
             }
         }};
     }
-    let size = core::mem::size_of::<T>();
+    // A type's size is a multiple of its alignment.
     let align = core::mem::align_of::<T>();
-    if align >= 8 && size % 8 == 0 {
+    if align >= 8 {
         words!(u64)
-    } else if align >= 4 && size % 4 == 0 {
+    } else if align >= 4 {
         words!(u32)
-    } else if align >= 2 && size % 2 == 0 {
+    } else if align >= 2 {
         words!(u16)
     } else {
         words!(u8)

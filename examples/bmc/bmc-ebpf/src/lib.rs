@@ -297,7 +297,7 @@ fn scan_writes(buf: &[u8; MAX_PAYLOAD], len: usize, complete: bool, stream: bool
 /// not a plain loop: the verifier walked the rest of the program once for
 /// each of the plain loop's 251 exits, 837k instructions in all.
 fn single_get(buf: &[u8; MAX_PAYLOAD], len: usize) -> Option<(usize, u32)> {
-    if buf.get(..4)? != b"get " || len < 7 || len > 4 + MAX_KEY_LEN + 2 {
+    if buf.get(..4)? != b"get " || !(7..=4 + MAX_KEY_LEN + 2).contains(&len) {
         return None;
     }
     let (key_end, hash) = key_at(buf, 4)?;

@@ -310,7 +310,7 @@ fn differential(peers: &mut [Peer], seed: u64, ops: usize) -> Vec<String> {
         let replies = match &datagram {
             Some(d) => {
                 // Requests memcached does not answer cost the whole wait.
-                let wait = if choice >= 90 && choice <= 93 {
+                let wait = if (90..=93).contains(&choice) {
                     Duration::from_millis(150)
                 } else {
                     Duration::from_secs(2)

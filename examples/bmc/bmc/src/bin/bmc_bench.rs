@@ -184,7 +184,7 @@ async fn client(
 ) -> std::io::Result<(u64, u64, u64, Vec<u64>)> {
     let socket = tokio::net::UdpSocket::bind("0.0.0.0:0").await?;
     socket.connect(SocketAddr::from((server, 11211))).await?;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1234_5678_9abc);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) * 0x1234_5678_9abc));
     let value = vec![b'v'; args.value_size];
     let (mut requests, mut lost, mut gets) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
