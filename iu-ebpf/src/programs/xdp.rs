@@ -281,17 +281,7 @@ impl XdpContext {
         #[cfg(target_arch = "bpf")]
         {
             let (start, end) = self.bounds();
-            let mut len = (end as usize).wrapping_sub(start as usize);
-            // The verifier allows `pkt_end - pkt` (a scalar) but no other
-            // arithmetic on packet pointers. Without this barrier LLVM
-            // folds the subtraction into the caller's arithmetic (`n + 50
-            // - len` became `n + data - end`, in 32 bits: "32-bit pointer
-            // arithmetic prohibited").
-            // SAFETY: no instruction.
-            unsafe {
-                core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
-            }
-            len
+            (end as usize).wrapping_sub(start as usize)
         }
         #[cfg(not(target_arch = "bpf"))]
         {

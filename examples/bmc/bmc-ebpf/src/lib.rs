@@ -325,14 +325,19 @@ fn ip_checksum(header: &[u8; 20]) -> u16 {
 }
 
 /// Makes room for the reply `data` (memcached's `VALUE` line and data,
-/// then `END\r\n`) after the frame header and copies it there. The packet
-/// grows at its end if the driver left room there, else at its front:
-/// veth copies each packet into a buffer that fits it with little room
-/// after it but 256 bytes before. `false` when neither works (nothing
-/// sent; the request goes to memcached unchanged).
-fn write_reply(ctx: &XdpContext, data: &[u8]) -> bool {
-    let delta = (REQUEST + data.len()) as i64 - ctx.len() as i64;
-    let delta = delta as i32;
+/// then `END\r\n`) after the frame header of a request of `request_len`
+/// bytes (from its IP header: bytes past it are padding, which stays) and
+/// copies it there. The packet grows at its end if the driver left room
+/// there, else at its front: veth copies each packet into a buffer that
+/// fits it with little room after it but 256 bytes before. `false` when
+/// neither works (nothing sent; the request goes to memcached unchanged).
+///
+/// The length comes from the IP header, not `ctx.len()`: LLVM folded the
+/// `data_end - data` inside `len()` into this arithmetic, in 32 bits, and
+/// the verifier refused arithmetic on a packet pointer ("R2 32-bit pointer
+/// arithmetic prohibited").
+fn write_reply(ctx: &XdpContext, request_len: usize, data: &[u8]) -> bool {
+    let delta = (REQUEST + data.len()) as i32 - request_len as i32;
     if !ctx.adjust_tail(delta) && !ctx.adjust_head(-delta) {
         return false;
     }
@@ -456,7 +461,11 @@ fn get(
     let Some(data) = s.entry.data.get(..len + END.len()) else {
         return Verdict::Pass;
     };
-    if write_reply(ctx, data) {
+    if write_reply(
+        ctx,
+        IP + usize::from(u16::from_be_bytes([headers[IP + 2], headers[IP + 3]])),
+        data,
+    ) {
         Verdict::Reply(reply_headers(headers, REQUEST + data.len()))
     } else {
         count(stats::TX_FAILED);

@@ -183,7 +183,14 @@ fn every_write_command_invalidates_and_a_split_line_flushes() {
     cache.fill(40000, 3, b"k", b"value");
     let request = packets::tcp(40002, b"set other 0 0 1\r\nx\r\nget k\r\n");
     assert_eq!(cache.rx(&request).0, XDP_PASS);
-    assert_eq!(cache.rx(&get).0, XDP_TX);
+    assert_eq!(
+        cache.rx(&get).0,
+        XDP_TX,
+        "flushes {} invalidations {} fills {}",
+        cache.stat(stats::FLUSHES),
+        cache.stat(stats::INVALIDATIONS),
+        cache.stat(stats::FILLS)
+    );
     let request = packets::tcp(40002, b"delete k\r\n");
     assert_eq!(cache.rx(&request).0, XDP_PASS);
     assert_eq!(cache.rx(&get).0, XDP_PASS);
