@@ -453,7 +453,10 @@ fn get(
         count(stats::MISSES);
         return Verdict::Pass;
     }
-    let len = s.entry.data_len as usize;
+    // Clamped, though a fill never stores more: Linux 6.1's verifier lost
+    // the bound of the checked length on its way to the store below ("R1
+    // unbounded memory access").
+    let len = (s.entry.data_len as usize).min(MAX_DATA - END.len());
     let Some(end) = s.entry.data.get_mut(len..len + END.len()) else {
         return Verdict::Pass;
     };
