@@ -206,6 +206,9 @@ pub(crate) mod raw {
     helper!(task_pt_regs = 175: fn(task: u64) -> u64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
     helper!(xdp_load_bytes = 189: fn(ctx: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);
+    helper!(xdp_adjust_head = 44: fn(ctx: *mut c_void, delta: i32) -> i64);
+    helper!(xdp_adjust_tail = 65: fn(ctx: *mut c_void, delta: i32) -> i64);
+    helper!(xdp_store_bytes = 190: fn(ctx: *mut c_void, offset: u32, from: *const c_void, len: u32) -> i64);
     helper!(skb_load_bytes = 26: fn(skb: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);
     helper!(perf_event_output = 25: fn(ctx: *mut c_void, map: *const c_void, flags: u64, data: *const c_void, size: u64) -> i64);
     helper!(get_stackid = 27: fn(ctx: *mut c_void, map: *const c_void, flags: u64) -> i64);

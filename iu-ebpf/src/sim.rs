@@ -81,6 +81,44 @@ impl Packet {
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.bytes[..self.len]
     }
+
+    /// Grows (zero-filled) or shrinks the packet by `delta` bytes at its
+    /// start, as `bpf_xdp_adjust_head` (with no headroom limit but the
+    /// buffer's); `false` (unchanged) otherwise.
+    pub(crate) fn adjust_head(&mut self, delta: i32) -> bool {
+        let Some(len) = self.len.checked_add_signed(-(delta as isize)) else {
+            return false;
+        };
+        if len > MAX_PACKET {
+            return false;
+        }
+        if delta < 0 {
+            let grow = len - self.len;
+            self.bytes.copy_within(0..self.len, grow);
+            self.bytes[..grow].fill(0);
+        } else {
+            self.bytes.copy_within(delta as usize..self.len, 0);
+        }
+        self.len = len;
+        true
+    }
+
+    /// Grows (zero-filled) or shrinks the packet by `delta` bytes at its
+    /// end, as `bpf_xdp_adjust_tail`; `false` (unchanged) past the buffer
+    /// or below an empty packet.
+    pub(crate) fn adjust_tail(&mut self, delta: i32) -> bool {
+        let Some(len) = self.len.checked_add_signed(delta as isize) else {
+            return false;
+        };
+        if len > MAX_PACKET {
+            return false;
+        }
+        if len > self.len {
+            self.bytes[self.len..len].fill(0);
+        }
+        self.len = len;
+        true
+    }
 }
 
 /// The helper values and captured output of one thread.

@@ -19,6 +19,8 @@
 //!   (`xtask/peers/*.bpf.c`, `clang-22 -O2 -g -target bpf -mcpu=v3`), both
 //!   loaded by iu: the kernel's ns per run with `BPF_PROG_TEST_RUN` and
 //!   the xlated, JITed and verified sizes.
+//! - BMC: the memcached cache of `examples/bmc` against memcached alone
+//!   under a Zipf load (the example's `bmc_bench`).
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
@@ -70,6 +72,8 @@ pub enum Which {
     Programs,
     /// Load of a C object with 51 CO-RE relocations: libbpf against iu.
     Core,
+    /// The BMC example in front of memcached, against memcached alone.
+    Bmc,
 }
 
 /// One peer: how to run it, and its results per round.
@@ -98,7 +102,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if args.only.is_none_or(|w| w == Which::Core) {
         run_core(args)?;
     }
+    if args.only.is_none_or(|w| w == Which::Bmc) {
+        run_bmc(args)?;
+    }
     Ok(())
+}
+
+/// BMC (examples/bmc) in front of Debian's memcached against memcached
+/// alone, in network namespaces joined by veth pairs: the example's own
+/// load generator (`bmc_bench`), `--rounds` interleaved rounds, then
+/// `BPF_PROG_TEST_RUN` ns per hit and per miss and the instruction counts.
+fn run_bmc(args: &BenchArgs) -> Result<()> {
+    let toolchain = toolchain::ensure()?;
+    build::build_programs(&toolchain, Some("bmc"))?;
+    toolchain::apt_install(&["memcached", "iproute2", "util-linux"])?;
+    crate::run_cmd(crate::cargo().args(["build", "--release", "-p", "bmc"]))?;
+    crate::run_cmd(
+        Command::new(crate::root().join("target/release/bmc_bench"))
+            .args(["--rounds", &args.rounds.to_string()])
+            .env("IU_OBJECT_DIR", build::object_dir()),
+    )
 }
 
 /// Open + load + attach of `xtask/peers/core_bench.bpf.c` (51 CO-RE

@@ -35,6 +35,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
     // Host-tier tools: bpftool checks that iu's objects also load with
     // libbpf; iproute2 and ping drive the veth tests.
     toolchain::apt_install(&["bpftool", "iproute2", "iputils-ping"])?;
+    // The BMC example's test runs the real memcached behind its cache.
+    toolchain::apt_install(&["memcached"])?;
     if !args.no_lint && !args.vm {
         step("cargo fmt --check");
         crate::run_cmd(crate::cargo().args(["fmt", "--all", "--check"]))?;

@@ -53,7 +53,7 @@ pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
-pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock};
+pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
 

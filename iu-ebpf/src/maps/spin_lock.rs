@@ -75,6 +75,64 @@ unsafe impl<T: Pod> Pod for SpinLocked<T> {
     const __SPIN_LOCKED: bool = true;
 }
 
+/// `*dst = *src` without any function call, for copies made while a
+/// [`SpinGuard`] is held: the verifier refuses every call under a spin
+/// lock, and LLVM turns a plain assignment or `copy_from_slice` of more
+/// than about 1 KiB into a call of `memcpy`, whose reads go through a
+/// helper (`iu_ebpf`'s builtins). This copies 8 bytes at a time (4, 2 or 1
+/// when `T`'s alignment is smaller) in a loop the verifier walks once per
+/// word, so keep `T` to a few KiB.
+///
+/// ```
+/// # use iu_ebpf::{Pod, map, maps::{Array, SpinLocked, copy_under_lock}};
+/// #[derive(Clone, Copy, Pod)]
+/// #[repr(C)]
+/// struct Value { len: u64, bytes: [u8; 2048] }
+///
+/// #[map]
+/// static VALUES: Array<SpinLocked<Value>, 4> = Array::new();
+///
+/// let new = Value { len: 3, bytes: [7; 2048] };
+/// if let Some(mut value) = VALUES.lock(1) {
+///     copy_under_lock(&mut *value, &new);
+/// }
+/// # assert_eq!(VALUES.lock(1).unwrap().bytes[2047], 7);
+/// ```
+#[inline(always)]
+pub fn copy_under_lock<T: Pod>(dst: &mut T, src: &T) {
+    macro_rules! words {
+        ($ty:ty) => {{
+            let n = core::mem::size_of::<T>() / core::mem::size_of::<$ty>();
+            let dst = (dst as *mut T).cast::<$ty>();
+            let src = (src as *const T).cast::<$ty>();
+            let mut i = 0;
+            while i < n {
+                // SAFETY: `i < n` words of `$ty` lie inside both values (the
+                // size is a multiple of the word, as of the alignment), which are
+                // aligned for it (`T`'s alignment is at least the word's);
+                // `&mut`/`&` guarantee validity and no overlap, and `T: Pod`
+                // is valid for any bytes. Volatile, so that LLVM does not
+                // turn the loop back into a `memcpy` call.
+                unsafe {
+                    core::ptr::write_volatile(dst.add(i), core::ptr::read_volatile(src.add(i)))
+                };
+                i += 1;
+            }
+        }};
+    }
+    // A type's size is a multiple of its alignment.
+    let align = core::mem::align_of::<T>();
+    if align >= 8 {
+        words!(u64)
+    } else if align >= 4 {
+        words!(u32)
+    } else if align >= 2 {
+        words!(u16)
+    } else {
+        words!(u8)
+    }
+}
+
 /// Exclusive access to a [`SpinLocked`] value while the lock is held.
 /// Dropping the guard releases the lock. The verifier refuses programs that
 /// call other functions while holding it, and any path that would keep it

@@ -56,9 +56,10 @@ struct XdpMd {
 pub struct XdpContext {
     #[cfg(target_arch = "bpf")]
     ctx: *mut XdpMd,
-    /// On the host: a copy of the packet, for unit tests.
+    /// On the host: a copy of the packet, for unit tests (in a cell:
+    /// `adjust_tail` and `store_bytes` change it through `&self`).
     #[cfg(not(target_arch = "bpf"))]
-    packet: crate::sim::Packet,
+    packet: core::cell::RefCell<crate::sim::Packet>,
 }
 
 impl XdpContext {
@@ -73,7 +74,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            T::from_bytes(self.packet.bytes().get(offset..)?)
+            T::from_bytes(self.packet.borrow().bytes().get(offset..)?)
         }
     }
 
@@ -108,7 +109,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            crate::sim::load_bytes_from(self.packet.bytes(), offset, buf)
+            crate::sim::load_bytes_from(self.packet.borrow().bytes(), offset, buf)
         }
     }
 
@@ -126,11 +127,147 @@ impl XdpContext {
             let size = core::mem::size_of::<T>();
             match self
                 .packet
+                .get_mut()
                 .bytes_mut()
                 .get_mut(offset..offset.saturating_add(size))
             {
                 Some(bytes) => {
                     bytes.copy_from_slice(value.as_bytes());
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// Moves the packet's start by `delta` bytes (`bpf_xdp_adjust_head`,
+    /// Linux 4.10): a negative `delta` grows the packet at its front, into
+    /// the headroom the driver leaves (256 bytes on most drivers, veth
+    /// included), a positive one drops bytes from the front. Returns
+    /// `false`, the packet unchanged, when the kernel refuses. Offsets of
+    /// later reads and writes count from the new start; bytes added are
+    /// not initialized: write all of them. Shared like `adjust_tail`.
+    ///
+    /// ```ignore
+    /// // 40 more bytes in front (an encapsulation header).
+    /// if !ctx.adjust_head(-40) {
+    ///     return XdpAction::Pass;
+    /// }
+    /// ```
+    #[inline(always)]
+    pub fn adjust_head(&self, delta: i32) -> bool {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is this run's `xdp_md`; the helper moves `data`
+            // and the verifier forgets every packet range it had checked
+            // (`bounds` reloads both pointers at every access).
+            unsafe { crate::helpers::raw::xdp_adjust_head(self.ctx.cast(), delta) == 0 }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.packet.borrow_mut().adjust_head(delta)
+        }
+    }
+
+    /// Grows (`delta > 0`) or shrinks the packet at its end by `delta`
+    /// bytes (`bpf_xdp_adjust_tail`, Linux 4.18; growing needs 5.8 and
+    /// room in the driver's buffer). Returns `false`, the packet unchanged,
+    /// when the kernel refuses. Bytes added are not initialized by every
+    /// driver: write all of them. Earlier reads stay valid (they were
+    /// copies); later ones see the new length. It takes the context
+    /// shared, as `store_bytes` does, because nothing ever borrows packet
+    /// memory (reads are copies), so that both work inside
+    /// `PerCpuScratch::with`, which lends the context shared.
+    ///
+    /// ```ignore
+    /// // Make room for a 100-byte reply after a 50-byte request.
+    /// if !ctx.adjust_tail(50) {
+    ///     return XdpAction::Pass;
+    /// }
+    /// ```
+    #[inline(always)]
+    pub fn adjust_tail(&self, delta: i32) -> bool {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is this run's `xdp_md`; the helper moves
+            // `data_end` and the verifier forgets every packet range it had
+            // checked, so no earlier pointer is used after it (`bounds`
+            // reloads both pointers at every access).
+            unsafe { crate::helpers::raw::xdp_adjust_tail(self.ctx.cast(), delta) == 0 }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.packet.borrow_mut().adjust_tail(delta)
+        }
+    }
+
+    /// Copies `bytes` into the packet at byte `offset`
+    /// (`bpf_xdp_store_bytes`, Linux 5.18); `false`, nothing written, if
+    /// the packet is shorter or `bytes` is empty. The length may be known
+    /// only at run time (`&buf[..n]`): the helper checks it against the
+    /// packet, where a store per byte would need a bounds check each.
+    ///
+    /// ```ignore
+    /// let reply = b"END\r\n";
+    /// ctx.store_bytes(42, reply);
+    /// ```
+    #[inline(always)]
+    pub fn store_bytes(&self, offset: usize, bytes: &[u8]) -> bool {
+        #[cfg(target_arch = "bpf")]
+        {
+            let Ok(offset) = u32::try_from(offset) else {
+                return false;
+            };
+            let Some(mut len) = u64::try_from(bytes.len())
+                .ok()
+                .filter(|&l| l <= u64::from(u32::MAX))
+            else {
+                return false;
+            };
+            // As in `packet::load_bytes`: the verifier must see the zero
+            // test on the register the helper gets (the empty block keeps
+            // LLVM from testing a copy), written as an unsigned `> 0`
+            // (older kernels learn no lower bound from `!= 0`).
+            // SAFETY: no instruction.
+            unsafe {
+                core::arch::asm!("/* {len} */", len = inout(reg) len, options(pure, nomem, nostack, preserves_flags));
+            }
+            // SAFETY: a compare and a jump; no memory is touched.
+            unsafe {
+                core::arch::asm!(
+                    "if {len} > 0 goto {store}",
+                    len = in(reg) len,
+                    store = label {
+                        // SAFETY: `ctx` is this run's `xdp_md`; the helper
+                        // reads `len` (the slice's length) bytes at `bytes`
+                        // and fails when the packet is shorter.
+                        return unsafe {
+                            crate::helpers::raw::xdp_store_bytes(
+                                self.ctx.cast(),
+                                offset,
+                                bytes.as_ptr().cast(),
+                                len as u32,
+                            )
+                        } == 0;
+                    },
+                    options(nomem, nostack),
+                );
+            }
+            false
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            if bytes.is_empty() {
+                return false;
+            }
+            match self
+                .packet
+                .borrow_mut()
+                .bytes_mut()
+                .get_mut(offset..offset.saturating_add(bytes.len()))
+            {
+                Some(to) => {
+                    to.copy_from_slice(bytes);
                     true
                 }
                 None => false,
@@ -148,7 +285,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
-            self.packet.bytes().len()
+            self.packet.borrow().bytes().len()
         }
     }
 
@@ -195,15 +332,15 @@ impl XdpContext {
     #[cfg(not(target_arch = "bpf"))]
     pub fn from_packet(packet: &[u8]) -> Self {
         Self {
-            packet: crate::sim::Packet::new(packet),
+            packet: core::cell::RefCell::new(crate::sim::Packet::new(packet)),
         }
     }
 
     /// The packet as the program leaves it, for comparison with the
     /// kernel's output packet (host only).
     #[cfg(not(target_arch = "bpf"))]
-    pub fn packet(&self) -> &[u8] {
-        self.packet.bytes()
+    pub fn packet(&self) -> std::vec::Vec<u8> {
+        self.packet.borrow().bytes().to_vec()
     }
 }
 

@@ -50,6 +50,20 @@ impl<'a> TestRun<'a> {
         self
     }
 
+    /// Lets the output packet grow by up to `bytes` bytes (256 by default):
+    /// for programs that build a larger reply in place, such as an XDP
+    /// cache answering a short request with a long value. A packet that
+    /// grows past it fails with `ENOSPC`.
+    ///
+    /// ```
+    /// # let packet = [0u8; 64];
+    /// let input = iu::programs::TestRun::packet(&packet).output_room(2048);
+    /// ```
+    pub fn output_room(mut self, bytes: usize) -> Self {
+        self.data_out = self.data.len() + bytes;
+        self
+    }
+
     /// Runs the program `n` times; the duration is the mean.
     pub fn repeat(mut self, n: u32) -> Self {
         self.repeat = n;

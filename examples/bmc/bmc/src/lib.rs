@@ -1,0 +1,7 @@
+//! What bmc's tests and benchmark share: crafted packets for
+//! `BPF_PROG_TEST_RUN` ([`packets`]) and a lab of network namespaces with
+//! real memcached servers behind veth pairs ([`lab`]).
+#![forbid(unsafe_code)]
+
+pub mod lab;
+pub mod packets;
