@@ -8,7 +8,6 @@ mod codegen;
 mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
-mod provenance;
 mod run;
 mod stable;
 mod test;
