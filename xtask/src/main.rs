@@ -8,6 +8,7 @@ mod codegen;
 mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
+mod new;
 mod run;
 mod stable;
 mod test;
@@ -53,6 +54,9 @@ enum Cmd {
         /// Only cases whose name contains this.
         filter: Option<String>,
     },
+    /// Create a project of one's own (program, common and user crates,
+    /// with host and kernel tests) that builds with iu-build.
+    New(new::NewArgs),
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Cmd::CompileFail { filter } => {
             toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
         }
+        Cmd::New(args) => new::run(&args),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
         Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };

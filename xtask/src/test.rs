@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{build, compile_fail, stable, toolchain, vm};
+use crate::{build, compile_fail, new, stable, toolchain, vm};
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
@@ -84,6 +84,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
             }
             crate::run_cmd(&mut cmd)?;
         }
+
+        step("generated projects: `cargo xtask new`, built and tested outside the repository");
+        new::test(&new::Kind::ALL)?;
 
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
