@@ -57,6 +57,12 @@ enum Cmd {
     /// Create a project of one's own (program, common and user crates,
     /// with host and kernel tests) that builds with iu-build.
     New(new::NewArgs),
+    /// Only the generated-project step of `test`: generate, build and test
+    /// a project of each kind given (all when none).
+    TestNew {
+        #[arg(value_enum)]
+        kinds: Vec<new::Kind>,
+    },
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -86,6 +92,11 @@ fn main() -> ExitCode {
             toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
         }
         Cmd::New(args) => new::run(&args),
+        Cmd::TestNew { kinds } => new::test(if kinds.is_empty() {
+            &new::Kind::ALL
+        } else {
+            &kinds
+        }),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
         Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };

@@ -408,12 +408,14 @@ pub fn test(kinds: &[Kind]) -> Result<()> {
         let dir = generate(&name, kind, &parent)?;
         let cargo = |args: &[&str], manifest: &Path| {
             let mut cmd = std::process::Command::new("cargo");
+            // The subcommand, where the project is, then its arguments.
             cmd.current_dir(&dir)
-                .args(args)
+                .args(&args[..1])
                 .arg("--manifest-path")
                 .arg(manifest)
                 .arg("--target-dir")
                 .arg(&target)
+                .args(&args[1..])
                 .env("RUSTFLAGS", "-C link-arg=-Wl,--as-needed");
             for var in [
                 "RUSTC_BOOTSTRAP",

@@ -86,7 +86,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
 
         step("generated projects: `cargo xtask new`, built and tested outside the repository");
-        new::test(&new::Kind::ALL)?;
+        // With a filter, only the kinds it names (none: `generated` or a
+        // kind's name).
+        let kinds: Vec<new::Kind> = new::Kind::ALL
+            .into_iter()
+            .filter(|k| {
+                args.filter
+                    .as_deref()
+                    .is_none_or(|f| f == "generated" || f == k.name())
+            })
+            .collect();
+        new::test(&kinds)?;
 
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
