@@ -392,8 +392,10 @@ pub fn generate(name: &str, kind: Kind, parent: &Path) -> Result<PathBuf> {
 ///
 /// The enclosing environment is that of a user's shell: nothing of the
 /// repository's cargo config (`RUSTC_BOOTSTRAP`), and a host `RUSTFLAGS`
-/// that bpf-linker would refuse, so that a leak of the outer build's flags
-/// into iu-build's nested build fails the step.
+/// that bpf-linker refuses (`-Wl,...`). Cargo hands it to build scripts as
+/// `CARGO_ENCODED_RUSTFLAGS`, which a nested cargo would apply to the BPF
+/// build: with iu-build's removal of it undone, this step fails with
+/// bpf-linker's "unexpected argument '-W'".
 pub fn test(kinds: &[Kind]) -> Result<()> {
     let parent = std::env::temp_dir().join("iu-generated");
     if parent.exists() {
