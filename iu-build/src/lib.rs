@@ -208,9 +208,15 @@ fn target_dir_for(out_dir: &Path) -> PathBuf {
 }
 
 /// The files and directories whose change means a program crate must be
-/// rebuilt: its `Cargo.toml`, `Cargo.lock` and `src`, and those of the
+/// rebuilt: its `Cargo.toml` and `src` (and `build.rs`), and those of the
 /// crates it depends on by path (the `*-common` crate, iu-ebpf in a
 /// checkout).
+///
+/// Not `Cargo.lock`: the nested build writes it (creates or prunes it on
+/// the first build, updates it after a `Cargo.toml` change) while the build
+/// script runs, so cargo would see it newer than that run and run the
+/// build script once more on the next build. After a `cargo update` in the
+/// program crate, touch its `Cargo.toml`.
 ///
 /// ```no_run
 /// for path in iu_build::source_paths("../hello-ebpf".as_ref())? {
@@ -232,7 +238,7 @@ pub fn source_paths(krate: &Path) -> Result<Vec<PathBuf>> {
             std::fs::read_to_string(&manifest).map_err(|e| Error::io(&manifest, "reading", e))?;
         pending.extend(path_dependencies(&text).into_iter().map(|p| dir.join(p)));
         paths.push(manifest);
-        for extra in ["Cargo.lock", "src", "build.rs"] {
+        for extra in ["src", "build.rs"] {
             if dir.join(extra).exists() {
                 paths.push(dir.join(extra));
             }

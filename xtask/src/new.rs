@@ -435,6 +435,15 @@ pub fn test(kinds: &[Kind]) -> Result<()> {
             }
             cmd
         };
+        // First, as a user would: the program crate's lock is written
+        // during this build.
+        if kind == kinds[0] {
+            check_reruns(
+                &mut || cargo(&["build", "-v"], &dir.join("Cargo.toml")),
+                &dir,
+                &name,
+            )?;
+        }
         crate::run_cmd(&mut cargo(
             &["test", "--quiet"],
             &dir.join(format!("{name}-ebpf/Cargo.toml")),
@@ -456,6 +465,47 @@ pub fn test(kinds: &[Kind]) -> Result<()> {
         );
     }
     std::fs::remove_dir_all(&parent)?;
+    Ok(())
+}
+
+/// The user crate's build script (and so iu-build) runs again when the
+/// program crate's sources change, and only then.
+fn check_reruns(
+    build: &mut dyn FnMut() -> std::process::Command,
+    dir: &Path,
+    name: &str,
+) -> Result<()> {
+    let mut runs_build_script = || -> Result<bool> {
+        let mut cmd = build();
+        let output = cmd
+            .output()
+            .with_context(|| format!("cannot start {}", crate::describe(&cmd)))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            bail!("{} failed:\n{stderr}", crate::describe(&cmd));
+        }
+        Ok(stderr.lines().any(|l| {
+            l.contains("Running")
+                && l.contains(&format!("build/{name}-"))
+                && l.contains("build-script-build")
+        }))
+    };
+    // The project's first build, then one with nothing changed.
+    runs_build_script()?;
+    if runs_build_script()? {
+        bail!("the build script of {name} ran again although nothing changed");
+    }
+    // A newer modification time, as an editor would leave.
+    let lib = dir.join(format!("{name}-ebpf/src/lib.rs"));
+    let text = std::fs::read_to_string(&lib)?;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&lib, text)?;
+    if !runs_build_script()? {
+        bail!(
+            "the build script of {name} did not run again after {} changed",
+            lib.display()
+        );
+    }
     Ok(())
 }
 
