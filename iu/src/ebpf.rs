@@ -206,6 +206,15 @@ impl EbpfLoader {
     /// Loads an object from its bytes: creates its maps, relocates and loads
     /// every program. Nothing is attached yet.
     pub fn load(&self, bytes: &[u8]) -> Result<Ebpf> {
+        // The ELF reader needs 8-byte alignment, which `include_bytes!`
+        // (how iu-build hands objects to user crates) does not give.
+        let copy;
+        let bytes = if bytes.as_ptr().align_offset(8) == 0 {
+            bytes
+        } else {
+            copy = AlignedCopy::new(bytes);
+            copy.bytes()
+        };
         // One ELF parse for what aya-obj does not give: program section
         // names, the verifier's source map, and section renames.
         // Checked first, so that aya-obj never sees ranges it would trust
@@ -610,6 +619,30 @@ impl EbpfLoader {
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
         })
+    }
+}
+
+/// An 8-byte aligned copy of an object's bytes.
+struct AlignedCopy {
+    buffer: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedCopy {
+    fn new(bytes: &[u8]) -> Self {
+        let mut buffer = vec![0u8; bytes.len() + 8];
+        let start = buffer.as_ptr().align_offset(8).min(8);
+        buffer[start..start + bytes.len()].copy_from_slice(bytes);
+        Self {
+            buffer,
+            start,
+            len: bytes.len(),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.len]
     }
 }
 

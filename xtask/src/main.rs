@@ -8,7 +8,7 @@ mod codegen;
 mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
-mod provenance;
+mod new;
 mod run;
 mod stable;
 mod test;
@@ -54,6 +54,15 @@ enum Cmd {
         /// Only cases whose name contains this.
         filter: Option<String>,
     },
+    /// Create a project of one's own (program, common and user crates,
+    /// with host and kernel tests) that builds with iu-build.
+    New(new::NewArgs),
+    /// Only the generated-project step of `test`: generate, build and test
+    /// a project of each kind given (all when none).
+    TestNew {
+        #[arg(value_enum)]
+        kinds: Vec<new::Kind>,
+    },
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -82,6 +91,12 @@ fn main() -> ExitCode {
         Cmd::CompileFail { filter } => {
             toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
         }
+        Cmd::New(args) => new::run(&args),
+        Cmd::TestNew { kinds } => new::test(if kinds.is_empty() {
+            &new::Kind::ALL
+        } else {
+            &kinds
+        }),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
         Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };

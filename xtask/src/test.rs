@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::{build, compile_fail, stable, toolchain, vm};
+use crate::{build, compile_fail, new, stable, toolchain, vm};
 
 #[derive(Args, Debug)]
 pub struct TestArgs {
@@ -86,6 +86,19 @@ pub fn run(args: &TestArgs) -> Result<()> {
             }
             crate::run_cmd(&mut cmd)?;
         }
+
+        step("generated projects: `cargo xtask new`, built and tested outside the repository");
+        // With a filter, only the kinds it names (none: `generated` or a
+        // kind's name).
+        let kinds: Vec<new::Kind> = new::Kind::ALL
+            .into_iter()
+            .filter(|k| {
+                args.filter
+                    .as_deref()
+                    .is_none_or(|f| f == "generated" || f == k.name())
+            })
+            .collect();
+        new::test(&kinds)?;
 
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();

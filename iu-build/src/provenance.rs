@@ -25,9 +25,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::{Error, Result};
 
 /// Added to every program crate's `rustc` command line.
+///
+/// ```
+/// assert!(iu_build::provenance::RUSTC_FLAGS.contains(&"lossy_provenance_casts"));
+/// ```
 pub const RUSTC_FLAGS: &[&str] = &[
     "-Z",
     "crate-attr=feature(strict_provenance_lints)",
@@ -95,14 +99,19 @@ const REFUSED: &[(&str, &str)] = &[
 
 /// Every refused use in the Rust sources under `dir`, as
 /// `file:line: text (why)`.
+///
+/// ```no_run
+/// for use_ in iu_build::provenance::refused_uses("my-ebpf/src".as_ref())? {
+///     println!("{use_}");
+/// }
+/// # Ok::<(), iu_build::Error>(())
+/// ```
 pub fn refused_uses(dir: &Path) -> Result<Vec<String>> {
     let mut found = vec![];
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
-            let path = entry?.path();
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, "reading", e))? {
+            let path = entry.map_err(|e| Error::io(&dir, "reading", e))?.path();
             if path.is_dir() {
                 pending.push(path);
                 continue;
@@ -110,7 +119,8 @@ pub fn refused_uses(dir: &Path) -> Result<Vec<String>> {
             if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
-            let text = std::fs::read_to_string(&path)?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io(&path, "reading", e))?;
             for (n, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap_or_default();
                 if let Some((_, why)) = REFUSED.iter().find(|(p, _)| contains(code, p)) {
@@ -143,17 +153,22 @@ fn contains(code: &str, pattern: &str) -> bool {
 
 /// Fails, naming each file and line, when a program crate's sources use
 /// one of the refused constructs.
+///
+/// ```no_run
+/// iu_build::provenance::check_sources("my-ebpf/src".as_ref())?;
+/// # Ok::<(), iu_build::Error>(())
+/// ```
 pub fn check_sources(dir: &Path) -> Result<()> {
     let found = refused_uses(dir)?;
     if !found.is_empty() {
-        bail!(
+        return Err(Error::Provenance(format!(
             "{} turns pointers into addresses, or could: program crates may not, because an address stored \
              in a map or sent through a ring buffer reveals kernel memory layout to user space (it defeats \
              KASLR). Pointer-to-integer casts are refused by rustc (`lossy_provenance_casts`), and these by \
              name (see docs/safety.md, \"Addresses\"):\n  {}",
             dir.parent().unwrap_or(dir).display(),
             found.join("\n  ")
-        );
+        )));
     }
     Ok(())
 }
