@@ -257,6 +257,13 @@ impl EbpfLoader {
                 None => None,
             };
             let reused = pinned.is_some();
+            // A map of maps is created with a map of the inner template's
+            // shape, which only lives for the call.
+            let inner = map.inner().map(|m| crate::maps::InnerTemplate::of(&m));
+            let template = match &inner {
+                Some(inner) => Some(inner.create(&format!("{name}.inner"))?),
+                None => None,
+            };
             let fd = match pinned {
                 Some(fd) => fd,
                 None => sys::map_create(&MapCreate {
@@ -268,6 +275,7 @@ impl EbpfLoader {
                     map_flags: map.map_flags(),
                     map_extra: map.map_extra(),
                     btf,
+                    inner_map_fd: template.as_ref().map(|t| t.fd.as_fd()),
                 })
                 .map_err(|e| {
                     Error::from_syscall(
@@ -294,6 +302,7 @@ impl EbpfLoader {
                     value_size: map.value_size(),
                     max_entries,
                     tail_call_owner: std::sync::OnceLock::new(),
+                    inner,
                 },
             );
             if let (Some(path), false) = (&pin, reused)
@@ -1453,6 +1462,16 @@ impl Ebpf {
     /// The bloom filter called `name`, typed.
     pub fn bloom_filter<V: crate::Pod>(&self, name: &str) -> Result<maps::BloomFilter<'_, V>> {
         maps::BloomFilter::new(self.map(name)?)
+    }
+
+    /// The array of maps `name` (see [`maps::ArrayOfMaps`]).
+    pub fn array_of_maps(&self, name: &str) -> Result<maps::ArrayOfMaps<'_>> {
+        maps::ArrayOfMaps::new(self.map(name)?)
+    }
+
+    /// The hash of maps `name`, keyed by `K` (see [`maps::HashOfMaps`]).
+    pub fn hash_of_maps<K: crate::Pod>(&self, name: &str) -> Result<maps::HashOfMaps<'_, K>> {
+        maps::HashOfMaps::new(self.map(name)?)
     }
 
     /// The program array called `name`.

@@ -249,6 +249,30 @@ pub enum Error {
         source: SyscallError,
     },
 
+    /// A map of maps was opened from a map the loader did not create from
+    /// an object, so iu does not know its inner maps' definition.
+    #[error(
+        "map `{name}` has no inner map template: open maps of maps from the object that declares them (`ebpf.array_of_maps(\"{name}\")`)"
+    )]
+    NoInnerTemplate {
+        /// The map's name.
+        name: String,
+    },
+
+    /// An inner map does not have the shape the map of maps' template
+    /// declares.
+    #[error(
+        "map `{inner}` cannot go into the map of maps `{name}`: {detail}; create inner maps with `create_inner`, or change the inner type in the program"
+    )]
+    InnerMapMismatch {
+        /// The map of maps.
+        name: String,
+        /// The map that was to be inserted.
+        inner: String,
+        /// What differs.
+        detail: String,
+    },
+
     /// A pinned map exists but does not match the object's definition.
     #[error(
         "the map pinned at {path} does not match `{name}` in the object ({detail}); remove the pin (`rm {path}`) or load the matching object"

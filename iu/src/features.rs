@@ -4,7 +4,7 @@
 //! has a fixed version in mainline, and probing each one with a syscall
 //! would cost more than the whole load of a small program.
 
-use std::sync::OnceLock;
+use std::{os::fd::AsFd, sync::OnceLock};
 
 use aya_obj::{Features, btf::BtfFeatures};
 
@@ -192,6 +192,22 @@ pub fn map_type(map_type: u32) -> bool {
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),
         };
+        // Maps of maps need an inner map to take their shape from.
+        let inner = matches!(map_type, ARRAY_OF_MAPS | HASH_OF_MAPS)
+            .then(|| {
+                crate::sys::map_create(&crate::sys::MapCreate {
+                    name: "iu_probe_inner",
+                    map_type: ARRAY,
+                    key_size: 4,
+                    value_size: 4,
+                    max_entries: 1,
+                    ..Default::default()
+                })
+            })
+            .transpose();
+        let Ok(inner) = inner else {
+            return false;
+        };
         crate::sys::map_create(&crate::sys::MapCreate {
             name: "iu_probe",
             map_type,
@@ -199,6 +215,7 @@ pub fn map_type(map_type: u32) -> bool {
             value_size: value,
             max_entries: max,
             map_flags: flags,
+            inner_map_fd: inner.as_ref().map(|fd| fd.as_fd()),
             ..Default::default()
         })
         .is_ok()

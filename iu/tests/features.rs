@@ -86,3 +86,24 @@ fn each_kernel_of_the_matrix_reports_its_features() {
         iu::testing::kernel_release()
     );
 }
+
+/// The map kinds and program types of issue #15, on every kernel of the
+/// matrix (6.1, 6.12) and the host: each probe must say yes where the
+/// kernel has the feature, so their tests cannot skip silently.
+#[test]
+fn issue_15_map_kinds_and_program_types_are_reported() {
+    let code = features::kernel_version_code();
+    let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+    for (kind, since) in [
+        (bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, (4, 12)),
+        (bpf_map_type::BPF_MAP_TYPE_HASH_OF_MAPS, (4, 12)),
+    ] {
+        assert_eq!(
+            features::map_type(kind as u32),
+            at_least(since.0, since.1),
+            "{kind:?} (Linux {}.{})",
+            since.0,
+            since.1
+        );
+    }
+}

@@ -28,6 +28,7 @@ mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
 mod lpm_trie;
+mod map_in_map;
 mod per_cpu_cell;
 mod per_cpu_scratch;
 mod perf_event_array;
@@ -42,6 +43,7 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};
 pub use per_cpu_cell::PerCpuCell;
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]

@@ -15,6 +15,7 @@ mod array;
 mod bloom_filter;
 mod hash_map;
 mod lpm_trie;
+mod map_in_map;
 mod perf_event_array;
 mod poll;
 mod program_array;
@@ -38,6 +39,8 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use hash_map::{Entries, HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub(crate) use map_in_map::InnerTemplate;
+pub use map_in_map::{ArrayOfMaps, HashOfMaps};
 pub(crate) use perf_event_array::online_cpus;
 pub use perf_event_array::{PerfEvent, PerfEventArray};
 pub use poll::Snapshots;
@@ -70,6 +73,8 @@ pub mod map_type {
     pub const QUEUE: u32 = 22;
     pub const STACK: u32 = 23;
     pub const RINGBUF: u32 = 27;
+    pub const ARRAY_OF_MAPS: u32 = 12;
+    pub const HASH_OF_MAPS: u32 = 13;
     pub const BLOOM_FILTER: u32 = 30;
 }
 
@@ -90,6 +95,8 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::STACK => "stack",
         map_type::RINGBUF => "ring buffer",
         map_type::BLOOM_FILTER => "bloom filter",
+        map_type::ARRAY_OF_MAPS => "array of maps",
+        map_type::HASH_OF_MAPS => "hash of maps",
         _ => "map of another type",
     }
 }
@@ -118,6 +125,8 @@ pub struct Map {
     /// calls through it, whose type the kernel makes the array's
     /// (`(program, program type)`), to explain a mismatch.
     pub(crate) tail_call_owner: std::sync::OnceLock<(String, &'static str)>,
+    /// For a map of maps: the inner maps' definition, from the object.
+    pub(crate) inner: Option<map_in_map::InnerTemplate>,
 }
 
 impl Map {
@@ -158,6 +167,7 @@ impl Map {
             map_flags: flags,
             map_extra: 0,
             btf: None,
+            inner_map_fd: None,
         })
         .map_err(|e| {
             Error::from_syscall(
@@ -178,6 +188,7 @@ impl Map {
             value_size,
             max_entries,
             tail_call_owner: std::sync::OnceLock::new(),
+            inner: None,
         })
     }
 

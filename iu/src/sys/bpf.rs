@@ -104,6 +104,8 @@ pub struct MapCreate<'a> {
     pub map_extra: u64,
     /// The object's BTF, with the key and value type ids in it.
     pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
+    /// For a map of maps: a map of the inner maps' shape (the template).
+    pub inner_map_fd: Option<BorrowedFd<'a>>,
 }
 
 /// `BPF_MAP_CREATE`.
@@ -123,10 +125,12 @@ pub fn map_create(spec: &MapCreate<'_>) -> io::Result<OwnedFd> {
         btf_key_type_id: key_id,
         btf_value_type_id: value_id,
         map_extra: spec.map_extra,
+        inner_map_fd: spec.inner_map_fd.map_or(0, |fd| fd.as_raw_fd() as u32),
         ..Default::default()
     };
     // SAFETY: `MapCreateAttr` is the `BPF_MAP_CREATE` layout; it holds no
-    // pointers, and `btf_fd` is borrowed for the duration of the call.
+    // pointers, and `btf_fd` and `inner_map_fd` are borrowed for the
+    // duration of the call.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
 }
 
