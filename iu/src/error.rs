@@ -249,6 +249,29 @@ pub enum Error {
         source: SyscallError,
     },
 
+    /// A second producer was opened on a user ring buffer in this
+    /// process; the kernel's format allows one.
+    #[error(
+        "user ring buffer `{name}` already has a producer in this process: share that `UserRingBuf` (behind a mutex or a channel) instead of opening another"
+    )]
+    ProducerBusy {
+        /// The map's name.
+        name: String,
+    },
+
+    /// A record does not fit in a user ring buffer.
+    #[error(
+        "a {len}-byte record does not fit in user ring buffer `{name}` (at most {max} bytes): make the buffer larger in the program"
+    )]
+    RecordTooLarge {
+        /// The map's name.
+        name: String,
+        /// The record's size.
+        len: usize,
+        /// The largest record the buffer holds.
+        max: usize,
+    },
+
     /// A map of maps was opened from a map the loader did not create from
     /// an object, so iu does not know its inner maps' definition.
     #[error(

@@ -187,7 +187,7 @@ pub fn map_type(map_type: u32) -> bool {
         let page = crate::sys::page_size() as u32;
         let (key, value, max, flags) = match map_type {
             QUEUE | STACK | BLOOM_FILTER => (0, 4, 1, 0),
-            RINGBUF => (0, 0, page, 0),
+            RINGBUF | USER_RINGBUF => (0, 0, page, 0),
             STACK_TRACE => (4, 8, 1, 0),
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),

@@ -38,6 +38,7 @@ mod ring_buf;
 mod spin_lock;
 mod stack;
 mod stack_trace;
+mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
@@ -58,6 +59,7 @@ pub use ring_buf::{RingBuf, RingBufEntry};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
+pub use user_ring_buf::UserRingBuf;
 
 /// `BPF_MAP_TYPE_*` values, from `include/uapi/linux/bpf.h`.
 pub(crate) mod map_type {
@@ -75,6 +77,7 @@ pub(crate) mod map_type {
     pub const STACK: usize = 23;
     pub const RINGBUF: usize = 27;
     pub const BLOOM_FILTER: usize = 30;
+    pub const USER_RINGBUF: usize = 31;
 }
 
 /// `BPF_ANY`: create or update.

@@ -23,6 +23,7 @@ mod queue;
 mod ring_buf;
 mod stack;
 mod stack_trace;
+mod user_ring_buf;
 
 use std::{
     ffi::CString,
@@ -49,6 +50,7 @@ pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
+pub use user_ring_buf::UserRingBuf;
 
 use crate::{
     error::{Error, Result},
@@ -76,6 +78,7 @@ pub mod map_type {
     pub const ARRAY_OF_MAPS: u32 = 12;
     pub const HASH_OF_MAPS: u32 = 13;
     pub const BLOOM_FILTER: u32 = 30;
+    pub const USER_RINGBUF: u32 = 31;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -97,6 +100,7 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::BLOOM_FILTER => "bloom filter",
         map_type::ARRAY_OF_MAPS => "array of maps",
         map_type::HASH_OF_MAPS => "hash of maps",
+        map_type::USER_RINGBUF => "user ring buffer",
         _ => "map of another type",
     }
 }
