@@ -772,7 +772,14 @@ fn map_takes_btf(map_type: u32) -> bool {
     use crate::maps::map_type::*;
     matches!(
         map_type,
-        HASH | ARRAY | PERCPU_HASH | PERCPU_ARRAY | LRU_HASH | LRU_PERCPU_HASH | LPM_TRIE
+        HASH | ARRAY
+            | PERCPU_HASH
+            | PERCPU_ARRAY
+            | LRU_HASH
+            | LRU_PERCPU_HASH
+            | LPM_TRIE
+            // Local storage requires BTF (for dumping it from user space).
+            | TASK_STORAGE
     )
 }
 
@@ -1472,6 +1479,11 @@ impl Ebpf {
     /// The hash of maps `name`, keyed by `K` (see [`maps::HashOfMaps`]).
     pub fn hash_of_maps<K: crate::Pod>(&self, name: &str) -> Result<maps::HashOfMaps<'_, K>> {
         maps::HashOfMaps::new(self.map(name)?)
+    }
+
+    /// The task storage `name`, typed (see [`maps::TaskStorage`]).
+    pub fn task_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::TaskStorage<'_, V>> {
+        maps::TaskStorage::new(self.map(name)?)
     }
 
     /// The program array called `name`.

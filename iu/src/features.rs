@@ -188,6 +188,9 @@ pub fn map_type(map_type: u32) -> bool {
         let (key, value, max, flags) = match map_type {
             QUEUE | STACK | BLOOM_FILTER => (0, 4, 1, 0),
             RINGBUF | USER_RINGBUF => (0, 0, page, 0),
+            // Local storage needs BTF: a refusal for that (EINVAL) still
+            // tells an unknown type (also EINVAL) apart only by version.
+            TASK_STORAGE => return at_least(5, 11),
             STACK_TRACE => (4, 8, 1, 0),
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),

@@ -38,6 +38,7 @@ mod ring_buf;
 mod spin_lock;
 mod stack;
 mod stack_trace;
+mod task_storage;
 mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
@@ -59,6 +60,7 @@ pub use ring_buf::{RingBuf, RingBufEntry};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
+pub use task_storage::TaskStorage;
 pub use user_ring_buf::UserRingBuf;
 
 /// `BPF_MAP_TYPE_*` values, from `include/uapi/linux/bpf.h`.
@@ -77,6 +79,7 @@ pub(crate) mod map_type {
     pub const STACK: usize = 23;
     pub const RINGBUF: usize = 27;
     pub const BLOOM_FILTER: usize = 30;
+    pub const TASK_STORAGE: usize = 29;
     pub const USER_RINGBUF: usize = 31;
 }
 

@@ -23,6 +23,7 @@ mod queue;
 mod ring_buf;
 mod stack;
 mod stack_trace;
+mod task_storage;
 mod user_ring_buf;
 
 use std::{
@@ -50,6 +51,7 @@ pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
+pub use task_storage::TaskStorage;
 pub use user_ring_buf::UserRingBuf;
 
 use crate::{
@@ -78,6 +80,7 @@ pub mod map_type {
     pub const ARRAY_OF_MAPS: u32 = 12;
     pub const HASH_OF_MAPS: u32 = 13;
     pub const BLOOM_FILTER: u32 = 30;
+    pub const TASK_STORAGE: u32 = 29;
     pub const USER_RINGBUF: u32 = 31;
 }
 
@@ -101,6 +104,7 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::ARRAY_OF_MAPS => "array of maps",
         map_type::HASH_OF_MAPS => "hash of maps",
         map_type::USER_RINGBUF => "user ring buffer",
+        map_type::TASK_STORAGE => "task storage",
         _ => "map of another type",
     }
 }
