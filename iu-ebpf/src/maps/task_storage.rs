@@ -133,7 +133,7 @@ impl<V: crate::Pod> TaskStorage<V> {
     #[inline(always)]
     pub fn add_at_offset(&self, offset: usize, delta: u64) -> Option<u64> {
         let () = super::NoSpinLock::<V>::CHECK;
-        if offset % 8 != 0 || offset + 8 > core::mem::size_of::<V>() {
+        if !offset.is_multiple_of(8) || offset + 8 > core::mem::size_of::<V>() {
             return None;
         }
         #[cfg(target_arch = "bpf")]
