@@ -1486,6 +1486,21 @@ impl Ebpf {
         maps::TaskStorage::new(self.map(name)?)
     }
 
+    /// The devmap `name` (see [`maps::DevMap`]).
+    pub fn dev_map(&self, name: &str) -> Result<maps::DevMap<'_>> {
+        maps::DevMap::new(self.map(name)?)
+    }
+
+    /// The devmap hash `name` (see [`maps::DevMapHash`]).
+    pub fn dev_map_hash(&self, name: &str) -> Result<maps::DevMapHash<'_>> {
+        maps::DevMapHash::new(self.map(name)?)
+    }
+
+    /// The cpumap `name` (see [`maps::CpuMap`]).
+    pub fn cpu_map(&self, name: &str) -> Result<maps::CpuMap<'_>> {
+        maps::CpuMap::new(self.map(name)?)
+    }
+
     /// The program array called `name`.
     pub fn program_array(&self, name: &str) -> Result<maps::ProgramArray<'_>> {
         maps::ProgramArray::new(self.map(name)?)

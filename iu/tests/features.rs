@@ -99,6 +99,9 @@ fn issue_15_map_kinds_and_program_types_are_reported() {
         (bpf_map_type::BPF_MAP_TYPE_HASH_OF_MAPS, (4, 12)),
         (bpf_map_type::BPF_MAP_TYPE_USER_RINGBUF, (6, 1)),
         (bpf_map_type::BPF_MAP_TYPE_TASK_STORAGE, (5, 11)),
+        (bpf_map_type::BPF_MAP_TYPE_DEVMAP, (4, 14)),
+        (bpf_map_type::BPF_MAP_TYPE_CPUMAP, (4, 15)),
+        (bpf_map_type::BPF_MAP_TYPE_DEVMAP_HASH, (5, 4)),
     ] {
         assert_eq!(
             features::map_type(kind as u32),

@@ -24,6 +24,8 @@
 
 mod array;
 mod bloom_filter;
+mod cpu_map;
+mod dev_map;
 mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
@@ -43,6 +45,8 @@ mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cpu_map::CpuMap;
+pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};
@@ -79,6 +83,9 @@ pub(crate) mod map_type {
     pub const STACK: usize = 23;
     pub const RINGBUF: usize = 27;
     pub const BLOOM_FILTER: usize = 30;
+    pub const DEVMAP: usize = 14;
+    pub const CPUMAP: usize = 16;
+    pub const DEVMAP_HASH: usize = 25;
     pub const TASK_STORAGE: usize = 29;
     pub const USER_RINGBUF: usize = 31;
 }

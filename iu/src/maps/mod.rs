@@ -13,6 +13,8 @@
 
 mod array;
 mod bloom_filter;
+mod cpu_map;
+mod dev_map;
 mod hash_map;
 mod lpm_trie;
 mod map_in_map;
@@ -39,6 +41,8 @@ use std::{
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cpu_map::CpuMap;
+pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{Entries, HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub(crate) use map_in_map::InnerTemplate;
@@ -80,6 +84,9 @@ pub mod map_type {
     pub const ARRAY_OF_MAPS: u32 = 12;
     pub const HASH_OF_MAPS: u32 = 13;
     pub const BLOOM_FILTER: u32 = 30;
+    pub const DEVMAP: u32 = 14;
+    pub const CPUMAP: u32 = 16;
+    pub const DEVMAP_HASH: u32 = 25;
     pub const TASK_STORAGE: u32 = 29;
     pub const USER_RINGBUF: u32 = 31;
 }
@@ -105,6 +112,9 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::HASH_OF_MAPS => "hash of maps",
         map_type::USER_RINGBUF => "user ring buffer",
         map_type::TASK_STORAGE => "task storage",
+        map_type::DEVMAP => "devmap",
+        map_type::DEVMAP_HASH => "devmap hash",
+        map_type::CPUMAP => "cpumap",
         _ => "map of another type",
     }
 }
