@@ -24,6 +24,7 @@ mod log;
 mod map;
 mod printk;
 mod program;
+mod sock_programs;
 mod symbol;
 
 /// Turns a function into a tracepoint program.
@@ -607,4 +608,46 @@ pub fn enum_value(input: TokenStream) -> TokenStream {
 fn call_site() -> String {
     let span = proc_macro::Span::call_site();
     format!("{}:{}:{}", span.file(), span.line(), span.column())
+}
+
+/// Turns a function into a sock_ops program (`BPF_PROG_TYPE_SOCK_OPS`):
+/// run at TCP events (connection established, RTT sample, state change,
+/// ...) of the sockets of the cgroup it is attached to. It takes a
+/// `SockOpsContext` and returns a `CgroupAction` (`Allow` is success).
+///
+/// ```ignore
+/// #[sock_ops]
+/// fn established(ctx: SockOpsContext) -> CgroupAction {
+///     if ctx.op() == sock_ops::ACTIVE_ESTABLISHED { COUNTS.add(0, 1); }
+///     CgroupAction::Allow
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sock_ops(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::sock_ops(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup socket-address program
+/// (`BPF_PROG_TYPE_CGROUP_SOCK_ADDR`), run when a process of the cgroup
+/// connects (`attach = "connect4"`, `"connect6"`), sends a datagram
+/// (`"sendmsg4"`, `"sendmsg6"`), receives one (`"recvmsg4"`,
+/// `"recvmsg6"`), binds (`"bind4"`, `"bind6"`) or asks for an address
+/// (`"getpeername4"`, ...). It takes a `SockAddrContext`, may rewrite the
+/// address, and returns a `CgroupAction` (`Deny` fails the call with
+/// `EPERM`; recvmsg hooks must allow).
+///
+/// ```ignore
+/// #[cgroup_sock_addr(attach = "connect4")]
+/// fn redirect(mut ctx: SockAddrContext) -> CgroupAction {
+///     if ctx.user_port() == 80 { ctx.set_user_port(8080); }
+///     CgroupAction::Allow
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sock_addr(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sock_addr(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

@@ -1551,6 +1551,16 @@ impl Ebpf {
         crate::programs::CgroupSock::new(self.program(name)?)
     }
 
+    /// The cgroup socket-address program `name`.
+    pub fn cgroup_sock_addr(&self, name: &str) -> Result<crate::programs::CgroupSockAddr<'_>> {
+        crate::programs::CgroupSockAddr::new(self.program(name)?)
+    }
+
+    /// The sock_ops program `name`.
+    pub fn sock_ops(&self, name: &str) -> Result<crate::programs::SockOps<'_>> {
+        crate::programs::SockOps::new(self.program(name)?)
+    }
+
     /// The syscall program called `name`.
     pub fn syscall(&self, name: &str) -> Result<crate::programs::Syscall<'_>> {
         crate::programs::Syscall::new(self.program(name)?)

@@ -9,7 +9,7 @@ use std::{os::fd::AsFd, sync::OnceLock};
 use aya_obj::{Features, btf::BtfFeatures};
 
 /// `BPF_PROG_TYPE_*` and `BPF_MAP_TYPE_*`, for the probes below.
-pub use aya_obj::generated::{bpf_map_type, bpf_prog_type};
+pub use aya_obj::generated::{bpf_attach_type, bpf_map_type, bpf_prog_type};
 
 pub(crate) fn at_least(major: u32, minor: u32) -> bool {
     crate::sys::kernel_version().is_some_and(|(a, b, _)| (a, b) >= (major, minor))
@@ -105,7 +105,15 @@ fn may_goto_program() -> Vec<aya_obj::generated::bpf_insn> {
 
 /// What loading a probe program says.
 fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) -> (bool, String) {
-    probe_insns(prog_type, expected_attach_type, probe_program(helper))
+    let mut insns = probe_program(helper);
+    if prog_type == bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR as u32
+        && let Some(ret) = insns.iter_mut().rev().nth(1)
+    {
+        // recvmsg, getpeername and getsockname hooks must return 1; 1 is
+        // valid at every hook of the type.
+        ret.imm = 1;
+    }
+    probe_insns(prog_type, expected_attach_type, insns)
 }
 
 /// What loading `insns` as a program of `prog_type` says.

@@ -112,3 +112,32 @@ fn issue_15_map_kinds_and_program_types_are_reported() {
         );
     }
 }
+
+/// The program types of issue #15, probed with tiny loads.
+#[test]
+fn issue_15_program_types_are_reported() {
+    use iu::features::bpf_attach_type;
+    let code = features::kernel_version_code();
+    let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+    for (kind, attach, since) in [
+        (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+            bpf_attach_type::BPF_CGROUP_INET4_CONNECT as u32,
+            (4, 17),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+            bpf_attach_type::BPF_CGROUP_UDP4_RECVMSG as u32,
+            (5, 2),
+        ),
+    ] {
+        assert_eq!(
+            features::program_type(kind as u32, attach),
+            at_least(since.0, since.1),
+            "{kind:?} attach {attach} (Linux {}.{})",
+            since.0,
+            since.1
+        );
+    }
+}

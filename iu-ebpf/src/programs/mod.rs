@@ -9,6 +9,8 @@ mod packet;
 mod perf_event;
 mod probe;
 mod raw_tracepoint;
+mod sock_addr;
+pub mod sock_ops;
 mod socket_filter;
 mod syscall;
 mod tc;
@@ -20,6 +22,8 @@ pub use cgroup_sock::SockContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
+pub use sock_addr::SockAddrContext;
+pub use sock_ops::SockOpsContext;
 pub use socket_filter::SkBuffContext;
 pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
@@ -87,6 +91,10 @@ pub mod kind {
     pub enum Syscall {}
     /// `BPF_PROG_TYPE_PERF_EVENT`.
     pub enum PerfEvent {}
+    /// `BPF_PROG_TYPE_SOCK_OPS`.
+    pub enum SockOps {}
+    /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`.
+    pub enum CgroupSockAddr {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -4,11 +4,13 @@ mod btf_tracing;
 mod cgroup;
 pub mod cgroup_skb;
 pub mod cgroup_sock;
+pub mod cgroup_sock_addr;
 pub mod perf_event;
 mod perf_link;
 mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
+pub mod sock_ops;
 pub mod socket_filter;
 pub mod syscall;
 pub mod tc;
@@ -29,11 +31,13 @@ pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
 pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
 pub use cgroup_sock::{CgroupSock, CgroupSockLink};
+pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
+pub use sock_ops::{SockOps, SockOpsLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
 pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
@@ -324,6 +328,10 @@ impl LoadType {
             },
             ProgramSection::CgroupSock { attach_type } => with(
                 BPF_PROG_TYPE_CGROUP_SOCK,
+                bpf_attach_type::from(*attach_type),
+            ),
+            ProgramSection::CgroupSockAddr { attach_type } => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
                 bpf_attach_type::from(*attach_type),
             ),
             ProgramSection::FEntry { sleepable } => Self {

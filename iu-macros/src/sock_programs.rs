@@ -1,0 +1,83 @@
+//! Attributes of the socket and cgroup hooks added for issue #15:
+//! `#[sock_ops]` and `#[cgroup_sock_addr]`.
+
+use proc_macro2::TokenStream;
+use syn::ItemFn;
+
+use crate::program::{emit, parse_args, split_on_panic};
+
+/// `#[sock_ops]`: section `sockops`.
+pub fn sock_ops(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "SockOps")?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "sock_ops programs take no arguments: the cgroup is chosen when attaching",
+        ));
+    }
+    emit("sockops".to_owned(), "SockOps", func, on_panic)
+}
+
+/// The hooks of `#[cgroup_sock_addr(attach = "...")]`.
+const SOCK_ADDR_HOOKS: &[&str] = &[
+    "connect4",
+    "connect6",
+    "sendmsg4",
+    "sendmsg6",
+    "recvmsg4",
+    "recvmsg6",
+    "bind4",
+    "bind6",
+    "getpeername4",
+    "getpeername6",
+    "getsockname4",
+    "getsockname6",
+];
+
+/// `#[cgroup_sock_addr(attach = "connect4" | ...)]`: section `cgroup/<attach>`.
+pub fn cgroup_sock_addr(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let expected = format!(
+        "expected `attach = \"...\"` with one of {}",
+        SOCK_ADDR_HOOKS
+            .iter()
+            .map(|h| format!("`{h}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "CgroupSockAddr")?;
+    let mut attach = None;
+    for (key, value) in args {
+        if key == "attach" && SOCK_ADDR_HOOKS.contains(&value.value().as_str()) {
+            attach = Some(value.value());
+        } else {
+            return Err(syn::Error::new_spanned(key, &expected));
+        }
+    }
+    let Some(attach) = attach else {
+        return Err(syn::Error::new_spanned(&func.sig.ident, expected));
+    };
+    emit(format!("cgroup/{attach}"), "CgroupSockAddr", func, on_panic)
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    #[test]
+    fn sections_name_the_hook() {
+        let item = quote! { fn f(ctx: SockOpsContext) -> CgroupAction { CgroupAction::Allow } };
+        let out = super::sock_ops(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"sockops\""), "{out}");
+        assert!(super::sock_ops(quote! { attach = "x" }, item.clone()).is_err());
+        let out = super::cgroup_sock_addr(quote! { attach = "connect6" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup/connect6\""), "{out}");
+        assert!(super::cgroup_sock_addr(quote! { attach = "connect5" }, item.clone()).is_err());
+        assert!(super::cgroup_sock_addr(quote! {}, item).is_err());
+    }
+}
