@@ -57,12 +57,13 @@ pub mod tracepoints;
 
 pub use global::Global;
 pub use iu_macros::{
-    Pod, cgroup_skb, cgroup_sock, cgroup_sock_addr, classifier, core_value, debug, enum_value,
-    error, fentry, fexit, field_exists, field_signed, field_size, fmod_ret, global, info, kprobe,
-    kretprobe, license, logger, lsm, map, perf_event, printk, raw_tracepoint, sock_ops,
-    socket_filter, syscall, trace, tracepoint, type_exists, type_id, type_size, uprobe, uretprobe,
-    version, warn, xdp,
+    Pod, cgroup_skb, cgroup_sock, classifier, core_value, debug, enum_value, error, fentry, fexit,
+    field_exists, field_signed, field_size, fmod_ret, global, info, kprobe, kretprobe, license,
+    logger, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, syscall, trace,
+    tracepoint, type_exists, type_id, type_size, uprobe, uretprobe, version, warn, xdp,
 };
+// Issue #15's program types.
+pub use iu_macros::{cgroup_device, cgroup_sock_addr, cgroup_sockopt, cgroup_sysctl, sock_ops};
 pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.

@@ -651,3 +651,58 @@ pub fn cgroup_sock_addr(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a cgroup sysctl program
+/// (`BPF_PROG_TYPE_CGROUP_SYSCTL`), run when a process of the cgroup reads
+/// or writes a file of `/proc/sys`. It takes a `SysctlContext` and returns
+/// a `CgroupAction` (`Deny` fails the access with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_sysctl]
+/// fn read_only(ctx: SysctlContext) -> CgroupAction {
+///     if ctx.is_write() { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sysctl(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sysctl(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup device program
+/// (`BPF_PROG_TYPE_CGROUP_DEVICE`), run when a process of the cgroup opens
+/// or creates a device node. It takes a `DeviceContext` and returns a
+/// `CgroupAction` (`Deny` fails the call with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_device]
+/// fn no_block_devices(ctx: DeviceContext) -> CgroupAction {
+///     if ctx.device_type() == device::BLOCK { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_device(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_device(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup socket-option program
+/// (`BPF_PROG_TYPE_CGROUP_SOCKOPT`), run when a process of the cgroup calls
+/// `getsockopt` (`attach = "getsockopt"`) or `setsockopt`
+/// (`"setsockopt"`). It takes a `SockoptContext` and returns a
+/// `CgroupAction` (`Deny` fails the call with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_sockopt(attach = "setsockopt")]
+/// fn no_tos(ctx: SockoptContext) -> CgroupAction {
+///     if (ctx.level(), ctx.optname()) == (0, 1) { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sockopt(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -34,7 +34,9 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
         "SchedCls" => &[("unspec", -1), ("ok", 0), ("shot", 2)],
         "CgroupSkb" | "CgroupSock" => &[("allow", 1), ("deny", 0)],
         // Issue #15's cgroup hooks: 1 lets the operation go on.
-        "SockOps" | "CgroupSockAddr" => &[("allow", 1), ("deny", 0)],
+        "SockOps" | "CgroupSockAddr" | "CgroupSysctl" | "CgroupDevice" | "CgroupSockopt" => {
+            &[("allow", 1), ("deny", 0)]
+        }
         "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],

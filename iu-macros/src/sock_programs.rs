@@ -1,5 +1,6 @@
 //! Attributes of the socket and cgroup hooks added for issue #15:
-//! `#[sock_ops]` and `#[cgroup_sock_addr]`.
+//! `#[sock_ops]`, `#[cgroup_sock_addr]`, `#[cgroup_sysctl]`,
+//! `#[cgroup_device]` and `#[cgroup_sockopt]`.
 
 use proc_macro2::TokenStream;
 use syn::ItemFn;
@@ -61,6 +62,54 @@ pub fn cgroup_sock_addr(attr: TokenStream, item: TokenStream) -> syn::Result<Tok
     emit(format!("cgroup/{attach}"), "CgroupSockAddr", func, on_panic)
 }
 
+/// An attribute without arguments (other than `on_panic`).
+fn plain(
+    attr: TokenStream,
+    item: TokenStream,
+    section: &str,
+    kind: &str,
+    what: &str,
+) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, kind)?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!("{what} programs take no arguments: the cgroup is chosen when attaching"),
+        ));
+    }
+    emit(section.to_owned(), kind, func, on_panic)
+}
+
+/// `#[cgroup_sysctl]`: section `cgroup/sysctl`.
+pub fn cgroup_sysctl(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    plain(attr, item, "cgroup/sysctl", "CgroupSysctl", "cgroup_sysctl")
+}
+
+/// `#[cgroup_device]`: section `cgroup/dev`.
+pub fn cgroup_device(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    plain(attr, item, "cgroup/dev", "CgroupDevice", "cgroup_device")
+}
+
+/// `#[cgroup_sockopt(attach = "getsockopt" | "setsockopt")]`: section
+/// `cgroup/<attach>`.
+pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    const EXPECTED: &str = "expected `attach = \"getsockopt\"` or `attach = \"setsockopt\"`";
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "CgroupSockopt")?;
+    let mut attach = None;
+    for (key, value) in args {
+        match (key.to_string().as_str(), value.value().as_str()) {
+            ("attach", hook @ ("getsockopt" | "setsockopt")) => attach = Some(hook.to_owned()),
+            _ => return Err(syn::Error::new_spanned(key, EXPECTED)),
+        }
+    }
+    let Some(attach) = attach else {
+        return Err(syn::Error::new_spanned(&func.sig.ident, EXPECTED));
+    };
+    emit(format!("cgroup/{attach}"), "CgroupSockopt", func, on_panic)
+}
+
 #[cfg(test)]
 mod tests {
     use quote::quote;
@@ -78,6 +127,19 @@ mod tests {
             .to_string();
         assert!(out.contains("\"cgroup/connect6\""), "{out}");
         assert!(super::cgroup_sock_addr(quote! { attach = "connect5" }, item.clone()).is_err());
-        assert!(super::cgroup_sock_addr(quote! {}, item).is_err());
+        assert!(super::cgroup_sock_addr(quote! {}, item.clone()).is_err());
+        let out = super::cgroup_device(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup/dev\""), "{out}");
+        let out = super::cgroup_sysctl(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup/sysctl\""), "{out}");
+        let out = super::cgroup_sockopt(quote! { attach = "setsockopt" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"cgroup/setsockopt\""), "{out}");
+        assert!(super::cgroup_sockopt(quote! {}, item).is_err());
     }
 }

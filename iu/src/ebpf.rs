@@ -1556,6 +1556,21 @@ impl Ebpf {
         crate::programs::CgroupSockAddr::new(self.program(name)?)
     }
 
+    /// The cgroup sysctl program `name`.
+    pub fn cgroup_sysctl(&self, name: &str) -> Result<crate::programs::CgroupSysctl<'_>> {
+        crate::programs::CgroupSysctl::new(self.program(name)?)
+    }
+
+    /// The cgroup device program `name`.
+    pub fn cgroup_device(&self, name: &str) -> Result<crate::programs::CgroupDevice<'_>> {
+        crate::programs::CgroupDevice::new(self.program(name)?)
+    }
+
+    /// The cgroup socket-option program `name`.
+    pub fn cgroup_sockopt(&self, name: &str) -> Result<crate::programs::CgroupSockopt<'_>> {
+        crate::programs::CgroupSockopt::new(self.program(name)?)
+    }
+
     /// The sock_ops program `name`.
     pub fn sock_ops(&self, name: &str) -> Result<crate::programs::SockOps<'_>> {
         crate::programs::SockOps::new(self.program(name)?)

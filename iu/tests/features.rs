@@ -131,6 +131,21 @@ fn issue_15_program_types_are_reported() {
             bpf_attach_type::BPF_CGROUP_UDP4_RECVMSG as u32,
             (5, 2),
         ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SYSCTL,
+            bpf_attach_type::BPF_CGROUP_SYSCTL as u32,
+            (5, 2),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_DEVICE,
+            bpf_attach_type::BPF_CGROUP_DEVICE as u32,
+            (4, 15),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCKOPT,
+            bpf_attach_type::BPF_CGROUP_SETSOCKOPT as u32,
+            (5, 3),
+        ),
     ] {
         assert_eq!(
             features::program_type(kind as u32, attach),

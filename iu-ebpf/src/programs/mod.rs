@@ -2,8 +2,11 @@
 //! program. One module per program type.
 
 mod btf_tracing;
+pub mod cgroup_device;
 mod cgroup_skb;
 mod cgroup_sock;
+mod cgroup_sockopt;
+mod cgroup_sysctl;
 #[cfg(target_arch = "bpf")]
 mod packet;
 mod perf_event;
@@ -18,7 +21,10 @@ mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
+pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
+pub use cgroup_sockopt::SockoptContext;
+pub use cgroup_sysctl::SysctlContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
@@ -95,6 +101,12 @@ pub mod kind {
     pub enum SockOps {}
     /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`.
     pub enum CgroupSockAddr {}
+    /// `BPF_PROG_TYPE_CGROUP_SYSCTL`.
+    pub enum CgroupSysctl {}
+    /// `BPF_PROG_TYPE_CGROUP_DEVICE`.
+    pub enum CgroupDevice {}
+    /// `BPF_PROG_TYPE_CGROUP_SOCKOPT`.
+    pub enum CgroupSockopt {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -2,9 +2,12 @@
 
 mod btf_tracing;
 mod cgroup;
+pub mod cgroup_device;
 pub mod cgroup_skb;
 pub mod cgroup_sock;
 pub mod cgroup_sock_addr;
+pub mod cgroup_sockopt;
+pub mod cgroup_sysctl;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -29,9 +32,12 @@ use aya_obj::{
 
 pub use aya_obj::ProgramSection;
 pub use btf_tracing::{BtfLink, BtfTracing};
+pub use cgroup_device::{CgroupDevice, CgroupDeviceLink};
 pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
 pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
+pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
+pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -332,6 +338,18 @@ impl LoadType {
             ),
             ProgramSection::CgroupSockAddr { attach_type } => with(
                 BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                bpf_attach_type::from(*attach_type),
+            ),
+            ProgramSection::CgroupSysctl => with(
+                BPF_PROG_TYPE_CGROUP_SYSCTL,
+                bpf_attach_type::BPF_CGROUP_SYSCTL,
+            ),
+            ProgramSection::CgroupDevice => with(
+                BPF_PROG_TYPE_CGROUP_DEVICE,
+                bpf_attach_type::BPF_CGROUP_DEVICE,
+            ),
+            ProgramSection::CgroupSockopt { attach_type } => with(
+                BPF_PROG_TYPE_CGROUP_SOCKOPT,
                 bpf_attach_type::from(*attach_type),
             ),
             ProgramSection::FEntry { sleepable } => Self {
