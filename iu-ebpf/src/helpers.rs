@@ -208,6 +208,7 @@ pub(crate) mod raw {
     helper!(sock_ops_cb_flags_set = 59: fn(ctx: *mut c_void, flags: i32) -> i64);
     helper!(sysctl_get_name = 101: fn(ctx: *mut c_void, buf: *mut c_void, len: u64, flags: u64) -> i64);
     helper!(sysctl_get_current_value = 102: fn(ctx: *mut c_void, buf: *mut c_void, len: u64) -> i64);
+    helper!(seq_write = 127: fn(seq: *mut c_void, data: *const c_void, len: u32) -> i64);
     helper!(redirect_map = 51: fn(map: *const c_void, key: u64, flags: u64) -> i64);
     helper!(dynptr_read = 201: fn(dst: *mut c_void, len: u32, src: *const c_void, offset: u32, flags: u64) -> i64);
     helper!(user_ringbuf_drain = 209: fn(map: *const c_void, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);

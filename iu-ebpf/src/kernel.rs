@@ -186,7 +186,7 @@ pub fn __read_addr(base: KernelAddr, offset: u64) -> Option<KernelAddr> {
 }
 
 /// Whether two strings are equal, at compile time.
-const fn same(a: &str, b: &str) -> bool {
+pub(crate) const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

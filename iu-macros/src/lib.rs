@@ -706,3 +706,24 @@ pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into an iterator program (`iter/<target>`,
+/// `BPF_TRACE_ITER`): run once per kernel object when user space reads the
+/// iterator (`iu::programs::IterLink::records`), writing records to it.
+/// `#[iter(task)]` takes an `IterTaskContext` (one call per task, then one
+/// with no task).
+///
+/// ```ignore
+/// #[iter(task)]
+/// fn tasks(mut ctx: IterTaskContext) {
+///     if let Some(task) = ctx.task::<TaskStruct>() {
+///         let _ = ctx.write(&task.pid().unwrap_or(0));
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn iter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::iter(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -110,6 +110,36 @@ pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit(format!("cgroup/{attach}"), "CgroupSockopt", func, on_panic)
 }
 
+/// `#[iter(task)]` (or `target = "task"`): section `iter/<target>`.
+pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let target = match syn::parse2::<syn::Ident>(attr.clone()) {
+        Ok(ident) => ident.to_string(),
+        Err(_) => {
+            let (args, _) = split_on_panic(parse_args(attr)?, "IterTask")?;
+            match args.as_slice() {
+                [(key, value)] if key == "target" => value.value(),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        &func.sig.ident,
+                        "expected `#[iter(task)]` or `#[iter(target = \"task\")]`",
+                    ));
+                }
+            }
+        }
+    };
+    let kind = match target.as_str() {
+        "task" => "IterTask",
+        other => {
+            return Err(syn::Error::new_spanned(
+                &func.sig.ident,
+                format!("iterator `{other}` is not supported yet: iu has `task`"),
+            ));
+        }
+    };
+    emit(format!("iter/{target}"), kind, func, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use quote::quote;
@@ -140,6 +170,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(out.contains("\"cgroup/setsockopt\""), "{out}");
-        assert!(super::cgroup_sockopt(quote! {}, item).is_err());
+        assert!(super::cgroup_sockopt(quote! {}, item.clone()).is_err());
+        let out = super::iter(quote! { task }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/task\""), "{out}");
+        let out = super::iter(quote! { target = "task" }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/task\""), "{out}");
+        assert!(super::iter(quote! { tcp }, item).is_err());
     }
 }

@@ -1571,6 +1571,11 @@ impl Ebpf {
         crate::programs::CgroupSockopt::new(self.program(name)?)
     }
 
+    /// The iterator program `name`.
+    pub fn iter(&self, name: &str) -> Result<crate::programs::Iter<'_>> {
+        crate::programs::Iter::new(self.program(name)?)
+    }
+
     /// The sock_ops program `name`.
     pub fn sock_ops(&self, name: &str) -> Result<crate::programs::SockOps<'_>> {
         crate::programs::SockOps::new(self.program(name)?)

@@ -233,6 +233,13 @@ pub fn map_type(map_type: u32) -> bool {
     })
 }
 
+/// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
+/// Like other tracing programs they also need the kernel's BTF and may be
+/// refused by lockdown; the load says so.
+pub fn task_iterator() -> bool {
+    at_least(5, 8) && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
 /// Whether XDP programs attach with bpf_links (Linux 5.9).
 pub fn xdp_link() -> bool {
     at_least(5, 9)

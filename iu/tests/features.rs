@@ -119,6 +119,7 @@ fn issue_15_program_types_are_reported() {
     use iu::features::bpf_attach_type;
     let code = features::kernel_version_code();
     let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+    assert_eq!(features::task_iterator(), at_least(5, 8));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
         (

@@ -7,6 +7,7 @@ mod cgroup_skb;
 mod cgroup_sock;
 mod cgroup_sockopt;
 mod cgroup_sysctl;
+mod iter;
 #[cfg(target_arch = "bpf")]
 mod packet;
 mod perf_event;
@@ -25,6 +26,7 @@ pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
 pub use cgroup_sockopt::SockoptContext;
 pub use cgroup_sysctl::SysctlContext;
+pub use iter::IterTaskContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
@@ -107,6 +109,8 @@ pub mod kind {
     pub enum CgroupDevice {}
     /// `BPF_PROG_TYPE_CGROUP_SOCKOPT`.
     pub enum CgroupSockopt {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
+    pub enum IterTask {}
 }
 
 /// A program context: what helpers that need "the current program's

@@ -8,6 +8,7 @@ pub mod cgroup_sock;
 pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
+pub mod iter;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -38,6 +39,7 @@ pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
+pub use iter::{Iter, IterLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -259,6 +261,7 @@ impl LoadType {
         match section {
             ProgramSection::FEntry { .. } | ProgramSection::FExit { .. } => Some(target.to_owned()),
             ProgramSection::Lsm { .. } => Some(format!("bpf_lsm_{target}")),
+            ProgramSection::Iter { .. } => Some(format!("bpf_iter_{target}")),
             _ => None,
         }
     }
@@ -352,6 +355,10 @@ impl LoadType {
                 BPF_PROG_TYPE_CGROUP_SOCKOPT,
                 bpf_attach_type::from(*attach_type),
             ),
+            ProgramSection::Iter { sleepable } => Self {
+                prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_ITER)
+            },
             ProgramSection::FEntry { sleepable } => Self {
                 prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_FENTRY)

@@ -398,6 +398,25 @@ pub fn link_create(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_ITER_CREATE`'s attribute.
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// `BPF_ITER_CREATE`: a readable descriptor that runs the iterator link's
+/// program over its objects as it is read.
+pub fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = IterCreateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        flags: 0,
+    };
+    // SAFETY: the attribute holds a borrowed descriptor and flags only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_ITER_CREATE, &mut attr) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
