@@ -44,6 +44,10 @@ const HASH_OF_MAPS: usize = 13;
 
 /// A map type that can be the inner map of an [`ArrayOfMaps`] or a
 /// [`HashOfMaps`]: arrays and hash maps (plain, per-CPU, LRU). Sealed.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the inner map of a map of maps",
+    label = "iu's maps of maps hold arrays and hash maps (`Array`, `PerCpuArray`, `HashMap`, `PerCpuHashMap`, `LruHashMap`, `LruPerCpuHashMap`)"
+)]
 pub trait InnerMap: MapDef {
     /// The definition, for the simulated inner maps on the host.
     #[doc(hidden)]
