@@ -203,6 +203,15 @@ pub(crate) mod raw {
     helper!(probe_read_kernel_str = 115: fn(dst: *mut c_void, size: u32, src: *const c_void) -> i64);
     helper!(get_current_task_btf = 158: fn() -> u64);
     helper!(bpf_loop = 181: fn(count: u32, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);
+    helper!(task_storage_get = 156: fn(map: *const c_void, task: u64, value: *const c_void, flags: u64) -> *mut c_void);
+    helper!(task_storage_delete = 157: fn(map: *const c_void, task: u64) -> i64);
+    helper!(sock_ops_cb_flags_set = 59: fn(ctx: *mut c_void, flags: i32) -> i64);
+    helper!(sysctl_get_name = 101: fn(ctx: *mut c_void, buf: *mut c_void, len: u64, flags: u64) -> i64);
+    helper!(sysctl_get_current_value = 102: fn(ctx: *mut c_void, buf: *mut c_void, len: u64) -> i64);
+    helper!(seq_write = 127: fn(seq: *mut c_void, data: *const c_void, len: u32) -> i64);
+    helper!(redirect_map = 51: fn(map: *const c_void, key: u64, flags: u64) -> i64);
+    helper!(dynptr_read = 201: fn(dst: *mut c_void, len: u32, src: *const c_void, offset: u32, flags: u64) -> i64);
+    helper!(user_ringbuf_drain = 209: fn(map: *const c_void, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);
     helper!(task_pt_regs = 175: fn(task: u64) -> u64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
     helper!(xdp_load_bytes = 189: fn(ctx: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);

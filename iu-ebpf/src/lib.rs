@@ -62,6 +62,10 @@ pub use iu_macros::{
     logger, lsm, map, perf_event, printk, raw_tracepoint, socket_filter, syscall, tp_btf, trace,
     tracepoint, type_exists, type_id, type_size, uprobe, uretprobe, version, warn, xdp,
 };
+// Issue #15's program types.
+pub use iu_macros::{
+    cgroup_device, cgroup_sock_addr, cgroup_sockopt, cgroup_sysctl, iter, sock_ops,
+};
 pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.

@@ -24,6 +24,7 @@ mod log;
 mod map;
 mod printk;
 mod program;
+mod sock_programs;
 mod symbol;
 
 /// Turns a function into a tracepoint program.
@@ -627,4 +628,122 @@ pub fn enum_value(input: TokenStream) -> TokenStream {
 fn call_site() -> String {
     let span = proc_macro::Span::call_site();
     format!("{}:{}:{}", span.file(), span.line(), span.column())
+}
+
+/// Turns a function into a sock_ops program (`BPF_PROG_TYPE_SOCK_OPS`):
+/// run at TCP events (connection established, RTT sample, state change,
+/// ...) of the sockets of the cgroup it is attached to. It takes a
+/// `SockOpsContext` and returns a `CgroupAction` (`Allow` is success).
+///
+/// ```ignore
+/// #[sock_ops]
+/// fn established(ctx: SockOpsContext) -> CgroupAction {
+///     if ctx.op() == sock_ops::ACTIVE_ESTABLISHED { COUNTS.add(0, 1); }
+///     CgroupAction::Allow
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sock_ops(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::sock_ops(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup socket-address program
+/// (`BPF_PROG_TYPE_CGROUP_SOCK_ADDR`), run when a process of the cgroup
+/// connects (`attach = "connect4"`, `"connect6"`), sends a datagram
+/// (`"sendmsg4"`, `"sendmsg6"`), receives one (`"recvmsg4"`,
+/// `"recvmsg6"`), binds (`"bind4"`, `"bind6"`) or asks for an address
+/// (`"getpeername4"`, ...). It takes a `SockAddrContext`, may rewrite the
+/// address, and returns a `CgroupAction` (`Deny` fails the call with
+/// `EPERM`; recvmsg hooks must allow).
+///
+/// ```ignore
+/// #[cgroup_sock_addr(attach = "connect4")]
+/// fn redirect(mut ctx: SockAddrContext) -> CgroupAction {
+///     if ctx.user_port() == 80 { ctx.set_user_port(8080); }
+///     CgroupAction::Allow
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sock_addr(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sock_addr(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup sysctl program
+/// (`BPF_PROG_TYPE_CGROUP_SYSCTL`), run when a process of the cgroup reads
+/// or writes a file of `/proc/sys`. It takes a `SysctlContext` and returns
+/// a `CgroupAction` (`Deny` fails the access with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_sysctl]
+/// fn read_only(ctx: SysctlContext) -> CgroupAction {
+///     if ctx.is_write() { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sysctl(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sysctl(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup device program
+/// (`BPF_PROG_TYPE_CGROUP_DEVICE`), run when a process of the cgroup opens
+/// or creates a device node. It takes a `DeviceContext` and returns a
+/// `CgroupAction` (`Deny` fails the call with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_device]
+/// fn no_block_devices(ctx: DeviceContext) -> CgroupAction {
+///     if ctx.device_type() == device::BLOCK { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_device(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_device(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a cgroup socket-option program
+/// (`BPF_PROG_TYPE_CGROUP_SOCKOPT`), run when a process of the cgroup calls
+/// `getsockopt` (`attach = "getsockopt"`) or `setsockopt`
+/// (`"setsockopt"`). It takes a `SockoptContext` and returns a
+/// `CgroupAction` (`Deny` fails the call with `EPERM`).
+///
+/// ```ignore
+/// #[cgroup_sockopt(attach = "setsockopt")]
+/// fn no_tos(ctx: SockoptContext) -> CgroupAction {
+///     if (ctx.level(), ctx.optname()) == (0, 1) { CgroupAction::Deny } else { CgroupAction::Allow }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::cgroup_sockopt(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into an iterator program (`iter/<target>`,
+/// `BPF_TRACE_ITER`): run once per kernel object when user space reads the
+/// iterator (`iu::programs::IterLink::records`), writing records to it.
+/// `#[iter(task)]` takes an `IterTaskContext` (one call per task, then one
+/// with no task).
+///
+/// ```ignore
+/// #[iter(task)]
+/// fn tasks(mut ctx: IterTaskContext) {
+///     if let Some(task) = ctx.task::<TaskStruct>() {
+///         let _ = ctx.write(&task.pid().unwrap_or(0));
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn iter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::iter(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

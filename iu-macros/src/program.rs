@@ -5,7 +5,7 @@ use quote::quote;
 use syn::{ItemFn, LitStr, Token, parse::Parser, punctuated::Punctuated};
 
 /// `key = "value"` pairs of an attribute.
-fn parse_args(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
+pub(crate) fn parse_args(attr: TokenStream) -> syn::Result<Vec<(syn::Ident, LitStr)>> {
     let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
     pairs
         .into_iter()
@@ -33,6 +33,10 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
         "Xdp" => &[("pass", 2), ("aborted", 0), ("drop", 1)],
         "SchedCls" => &[("unspec", -1), ("ok", 0), ("shot", 2)],
         "CgroupSkb" | "CgroupSock" => &[("allow", 1), ("deny", 0)],
+        // Issue #15's cgroup hooks: 1 lets the operation go on.
+        "SockOps" | "CgroupSockAddr" | "CgroupSysctl" | "CgroupDevice" | "CgroupSockopt" => {
+            &[("allow", 1), ("deny", 0)]
+        }
         "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],
@@ -43,7 +47,7 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
 
 /// Takes `on_panic = "..."` out of the attribute's arguments and returns
 /// the value it stands for (the kind's default when absent).
-fn split_on_panic(
+pub(crate) fn split_on_panic(
     args: Vec<(syn::Ident, LitStr)>,
     kind: &str,
 ) -> syn::Result<(Vec<(syn::Ident, LitStr)>, i64)> {
@@ -72,7 +76,12 @@ fn split_on_panic(
 
 /// Checks that the function can be an entry point and emits it with its
 /// stub and its `on_panic` value.
-fn emit(section: String, kind: &str, mut func: ItemFn, on_panic: i64) -> syn::Result<TokenStream> {
+pub(crate) fn emit(
+    section: String,
+    kind: &str,
+    mut func: ItemFn,
+    on_panic: i64,
+) -> syn::Result<TokenStream> {
     let sig = &func.sig;
     if sig.inputs.len() != 1 {
         return Err(syn::Error::new_spanned(

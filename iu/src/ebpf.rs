@@ -309,6 +309,13 @@ impl EbpfLoader {
                 None => None,
             };
             let reused = pinned.is_some();
+            // A map of maps is created with a map of the inner template's
+            // shape, which only lives for the call.
+            let inner = map.inner().map(|m| crate::maps::InnerTemplate::of(&m));
+            let template = match &inner {
+                Some(inner) => Some(inner.create(&format!("{name}.inner"))?),
+                None => None,
+            };
             let fd = match pinned {
                 Some(fd) => fd,
                 None => sys::map_create(&MapCreate {
@@ -320,6 +327,7 @@ impl EbpfLoader {
                     map_flags: map.map_flags(),
                     map_extra: map.map_extra(),
                     btf,
+                    inner_map_fd: template.as_ref().map(|t| t.fd.as_fd()),
                 })
                 .map_err(|e| {
                     Error::from_syscall(
@@ -346,6 +354,7 @@ impl EbpfLoader {
                     value_size: map.value_size(),
                     max_entries,
                     tail_call_owner: std::sync::OnceLock::new(),
+                    inner,
                 },
             );
             if let (Some(path), false) = (&pin, reused)
@@ -863,7 +872,14 @@ fn map_takes_btf(map_type: u32) -> bool {
     use crate::maps::map_type::*;
     matches!(
         map_type,
-        HASH | ARRAY | PERCPU_HASH | PERCPU_ARRAY | LRU_HASH | LRU_PERCPU_HASH | LPM_TRIE
+        HASH | ARRAY
+            | PERCPU_HASH
+            | PERCPU_ARRAY
+            | LRU_HASH
+            | LRU_PERCPU_HASH
+            | LPM_TRIE
+            // Local storage requires BTF (for dumping it from user space).
+            | TASK_STORAGE
     )
 }
 
@@ -1733,6 +1749,36 @@ impl Ebpf {
         maps::BloomFilter::new(self.map(name)?)
     }
 
+    /// The array of maps `name` (see [`maps::ArrayOfMaps`]).
+    pub fn array_of_maps(&self, name: &str) -> Result<maps::ArrayOfMaps<'_>> {
+        maps::ArrayOfMaps::new(self.map(name)?)
+    }
+
+    /// The hash of maps `name`, keyed by `K` (see [`maps::HashOfMaps`]).
+    pub fn hash_of_maps<K: crate::Pod>(&self, name: &str) -> Result<maps::HashOfMaps<'_, K>> {
+        maps::HashOfMaps::new(self.map(name)?)
+    }
+
+    /// The task storage `name`, typed (see [`maps::TaskStorage`]).
+    pub fn task_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::TaskStorage<'_, V>> {
+        maps::TaskStorage::new(self.map(name)?)
+    }
+
+    /// The devmap `name` (see [`maps::DevMap`]).
+    pub fn dev_map(&self, name: &str) -> Result<maps::DevMap<'_>> {
+        maps::DevMap::new(self.map(name)?)
+    }
+
+    /// The devmap hash `name` (see [`maps::DevMapHash`]).
+    pub fn dev_map_hash(&self, name: &str) -> Result<maps::DevMapHash<'_>> {
+        maps::DevMapHash::new(self.map(name)?)
+    }
+
+    /// The cpumap `name` (see [`maps::CpuMap`]).
+    pub fn cpu_map(&self, name: &str) -> Result<maps::CpuMap<'_>> {
+        maps::CpuMap::new(self.map(name)?)
+    }
+
     /// The program array called `name`.
     pub fn program_array(&self, name: &str) -> Result<maps::ProgramArray<'_>> {
         maps::ProgramArray::new(self.map(name)?)
@@ -1786,6 +1832,36 @@ impl Ebpf {
     /// The cgroup socket program called `name`.
     pub fn cgroup_sock(&self, name: &str) -> Result<crate::programs::CgroupSock<'_>> {
         crate::programs::CgroupSock::new(self.program(name)?)
+    }
+
+    /// The cgroup socket-address program `name`.
+    pub fn cgroup_sock_addr(&self, name: &str) -> Result<crate::programs::CgroupSockAddr<'_>> {
+        crate::programs::CgroupSockAddr::new(self.program(name)?)
+    }
+
+    /// The cgroup sysctl program `name`.
+    pub fn cgroup_sysctl(&self, name: &str) -> Result<crate::programs::CgroupSysctl<'_>> {
+        crate::programs::CgroupSysctl::new(self.program(name)?)
+    }
+
+    /// The cgroup device program `name`.
+    pub fn cgroup_device(&self, name: &str) -> Result<crate::programs::CgroupDevice<'_>> {
+        crate::programs::CgroupDevice::new(self.program(name)?)
+    }
+
+    /// The cgroup socket-option program `name`.
+    pub fn cgroup_sockopt(&self, name: &str) -> Result<crate::programs::CgroupSockopt<'_>> {
+        crate::programs::CgroupSockopt::new(self.program(name)?)
+    }
+
+    /// The iterator program `name`.
+    pub fn iter(&self, name: &str) -> Result<crate::programs::Iter<'_>> {
+        crate::programs::Iter::new(self.program(name)?)
+    }
+
+    /// The sock_ops program `name`.
+    pub fn sock_ops(&self, name: &str) -> Result<crate::programs::SockOps<'_>> {
+        crate::programs::SockOps::new(self.program(name)?)
     }
 
     /// The syscall program called `name`.

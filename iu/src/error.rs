@@ -265,6 +265,53 @@ pub enum Error {
         source: SyscallError,
     },
 
+    /// A second producer was opened on a user ring buffer in this
+    /// process; the kernel's format allows one.
+    #[error(
+        "user ring buffer `{name}` already has a producer in this process: share that `UserRingBuf` (behind a mutex or a channel) instead of opening another"
+    )]
+    ProducerBusy {
+        /// The map's name.
+        name: String,
+    },
+
+    /// A record does not fit in a user ring buffer.
+    #[error(
+        "a {len}-byte record does not fit in user ring buffer `{name}` (at most {max} bytes): make the buffer larger in the program"
+    )]
+    RecordTooLarge {
+        /// The map's name.
+        name: String,
+        /// The record's size.
+        len: usize,
+        /// The largest record the buffer holds.
+        max: usize,
+    },
+
+    /// A map of maps was opened from a map the loader did not create from
+    /// an object, so iu does not know its inner maps' definition.
+    #[error(
+        "map `{name}` has no inner map template: open maps of maps from the object that declares them (`ebpf.array_of_maps(\"{name}\")`)"
+    )]
+    NoInnerTemplate {
+        /// The map's name.
+        name: String,
+    },
+
+    /// An inner map does not have the shape the map of maps' template
+    /// declares.
+    #[error(
+        "map `{inner}` cannot go into the map of maps `{name}`: {detail}; create inner maps with `create_inner`, or change the inner type in the program"
+    )]
+    InnerMapMismatch {
+        /// The map of maps.
+        name: String,
+        /// The map that was to be inserted.
+        inner: String,
+        /// What differs.
+        detail: String,
+    },
+
     /// A pinned map exists but does not match the object's definition.
     #[error(
         "the map pinned at {path} does not match `{name}` in the object ({detail}); remove the pin (`rm {path}`) or load the matching object"

@@ -4,12 +4,12 @@
 //! has a fixed version in mainline, and probing each one with a syscall
 //! would cost more than the whole load of a small program.
 
-use std::sync::OnceLock;
+use std::{os::fd::AsFd, sync::OnceLock};
 
 use aya_obj::{Features, btf::BtfFeatures};
 
 /// `BPF_PROG_TYPE_*` and `BPF_MAP_TYPE_*`, for the probes below.
-pub use aya_obj::generated::{bpf_map_type, bpf_prog_type};
+pub use aya_obj::generated::{bpf_attach_type, bpf_map_type, bpf_prog_type};
 
 pub(crate) fn at_least(major: u32, minor: u32) -> bool {
     crate::sys::kernel_version().is_some_and(|(a, b, _)| (a, b) >= (major, minor))
@@ -105,7 +105,15 @@ fn may_goto_program() -> Vec<aya_obj::generated::bpf_insn> {
 
 /// What loading a probe program says.
 fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) -> (bool, String) {
-    probe_insns(prog_type, expected_attach_type, probe_program(helper))
+    let mut insns = probe_program(helper);
+    if prog_type == bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR as u32
+        && let Some(ret) = insns.iter_mut().rev().nth(1)
+    {
+        // recvmsg, getpeername and getsockname hooks must return 1; 1 is
+        // valid at every hook of the type.
+        ret.imm = 1;
+    }
+    probe_insns(prog_type, expected_attach_type, insns)
 }
 
 /// What loading `insns` as a program of `prog_type` says.
@@ -187,10 +195,29 @@ pub fn map_type(map_type: u32) -> bool {
         let page = crate::sys::page_size() as u32;
         let (key, value, max, flags) = match map_type {
             QUEUE | STACK | BLOOM_FILTER => (0, 4, 1, 0),
-            RINGBUF => (0, 0, page, 0),
+            RINGBUF | USER_RINGBUF => (0, 0, page, 0),
+            // Local storage needs BTF: a refusal for that (EINVAL) still
+            // tells an unknown type (also EINVAL) apart only by version.
+            TASK_STORAGE => return at_least(5, 11),
             STACK_TRACE => (4, 8, 1, 0),
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),
+        };
+        // Maps of maps need an inner map to take their shape from.
+        let inner = matches!(map_type, ARRAY_OF_MAPS | HASH_OF_MAPS)
+            .then(|| {
+                crate::sys::map_create(&crate::sys::MapCreate {
+                    name: "iu_probe_inner",
+                    map_type: ARRAY,
+                    key_size: 4,
+                    value_size: 4,
+                    max_entries: 1,
+                    ..Default::default()
+                })
+            })
+            .transpose();
+        let Ok(inner) = inner else {
+            return false;
         };
         crate::sys::map_create(&crate::sys::MapCreate {
             name: "iu_probe",
@@ -199,10 +226,18 @@ pub fn map_type(map_type: u32) -> bool {
             value_size: value,
             max_entries: max,
             map_flags: flags,
+            inner_map_fd: inner.as_ref().map(|fd| fd.as_fd()),
             ..Default::default()
         })
         .is_ok()
     })
+}
+
+/// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
+/// Like other tracing programs they also need the kernel's BTF and may be
+/// refused by lockdown; the load says so.
+pub fn task_iterator() -> bool {
+    at_least(5, 8) && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
 /// Whether XDP programs attach with bpf_links (Linux 5.9).

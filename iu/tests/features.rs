@@ -86,3 +86,74 @@ fn each_kernel_of_the_matrix_reports_its_features() {
         iu::testing::kernel_release()
     );
 }
+
+/// The map kinds and program types of issue #15, on every kernel of the
+/// matrix (6.1, 6.12) and the host: each probe must say yes where the
+/// kernel has the feature, so their tests cannot skip silently.
+#[test]
+fn issue_15_map_kinds_and_program_types_are_reported() {
+    let code = features::kernel_version_code();
+    let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+    for (kind, since) in [
+        (bpf_map_type::BPF_MAP_TYPE_ARRAY_OF_MAPS, (4, 12)),
+        (bpf_map_type::BPF_MAP_TYPE_HASH_OF_MAPS, (4, 12)),
+        (bpf_map_type::BPF_MAP_TYPE_USER_RINGBUF, (6, 1)),
+        (bpf_map_type::BPF_MAP_TYPE_TASK_STORAGE, (5, 11)),
+        (bpf_map_type::BPF_MAP_TYPE_DEVMAP, (4, 14)),
+        (bpf_map_type::BPF_MAP_TYPE_CPUMAP, (4, 15)),
+        (bpf_map_type::BPF_MAP_TYPE_DEVMAP_HASH, (5, 4)),
+    ] {
+        assert_eq!(
+            features::map_type(kind as u32),
+            at_least(since.0, since.1),
+            "{kind:?} (Linux {}.{})",
+            since.0,
+            since.1
+        );
+    }
+}
+
+/// The program types of issue #15, probed with tiny loads.
+#[test]
+fn issue_15_program_types_are_reported() {
+    use iu::features::bpf_attach_type;
+    let code = features::kernel_version_code();
+    let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
+    assert_eq!(features::task_iterator(), at_least(5, 8));
+    for (kind, attach, since) in [
+        (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+            bpf_attach_type::BPF_CGROUP_INET4_CONNECT as u32,
+            (4, 17),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+            bpf_attach_type::BPF_CGROUP_UDP4_RECVMSG as u32,
+            (5, 2),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SYSCTL,
+            bpf_attach_type::BPF_CGROUP_SYSCTL as u32,
+            (5, 2),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_DEVICE,
+            bpf_attach_type::BPF_CGROUP_DEVICE as u32,
+            (4, 15),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCKOPT,
+            bpf_attach_type::BPF_CGROUP_SETSOCKOPT as u32,
+            (5, 3),
+        ),
+    ] {
+        assert_eq!(
+            features::program_type(kind as u32, attach),
+            at_least(since.0, since.1),
+            "{kind:?} attach {attach} (Linux {}.{})",
+            since.0,
+            since.1
+        );
+    }
+}

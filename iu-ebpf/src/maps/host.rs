@@ -685,6 +685,62 @@ impl<const B: usize> Records<B> {
     }
 }
 
+/// Maps of maps: up to `N` keys, each holding one of `N` simulated inner
+/// maps (slot `i`'s key is `keys[i]` when `used[i]`).
+pub(crate) struct MapSlots<K, I, const N: usize> {
+    table: Locked<SlotTable<K, N>>,
+    inner: [I; N],
+}
+
+pub(crate) struct SlotTable<K, const N: usize> {
+    used: [bool; N],
+    keys: [K; N],
+}
+
+// SAFETY: `false` and `Pod` keys are valid all-zero.
+unsafe impl<K: Pod, const N: usize> Zeroable for SlotTable<K, N> {}
+
+impl<K, I: super::InnerMap, const N: usize> MapSlots<K, I, N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            table: Locked::new(),
+            inner: [const { I::NEW }; N],
+        }
+    }
+}
+
+impl<K: Pod, I: super::InnerMap, const N: usize> MapSlots<K, I, N> {
+    fn find(t: &SlotTable<K, N>, key: &K) -> Option<usize> {
+        (0..N).find(|&i| t.used[i] && same(&t.keys[i], key))
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<&I> {
+        let slot = self.table.with(|t| Self::find(t, key))?;
+        self.inner.get(slot)
+    }
+
+    pub(crate) fn insert(&self, key: &K, in_range: bool) -> Option<&I> {
+        if !in_range {
+            return None;
+        }
+        let slot = self.table.with(|t| {
+            let slot = Self::find(t, key).or_else(|| (0..N).find(|&i| !t.used[i]))?;
+            t.used[slot] = true;
+            t.keys[slot] = *key;
+            Some(slot)
+        })?;
+        self.inner.get(slot)
+    }
+
+    pub(crate) fn remove(&self, key: &K) -> bool {
+        self.table.with(|t| {
+            Self::find(t, key)
+                .map(|slot| t.used[slot] = false)
+                .is_some()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,10 +24,13 @@
 
 mod array;
 mod bloom_filter;
+mod cpu_map;
+mod dev_map;
 mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
 mod lpm_trie;
+mod map_in_map;
 mod per_cpu_cell;
 mod per_cpu_scratch;
 mod perf_event_array;
@@ -37,11 +40,16 @@ mod ring_buf;
 mod spin_lock;
 mod stack;
 mod stack_trace;
+mod task_storage;
+mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cpu_map::CpuMap;
+pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};
 pub use per_cpu_cell::PerCpuCell;
 #[cfg(not(target_arch = "bpf"))]
 #[doc(hidden)]
@@ -56,6 +64,8 @@ pub use ring_buf::{RingBuf, RingBufEntry};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
+pub use task_storage::TaskStorage;
+pub use user_ring_buf::UserRingBuf;
 
 /// `BPF_MAP_TYPE_*` values, from `include/uapi/linux/bpf.h`.
 pub(crate) mod map_type {
@@ -73,6 +83,11 @@ pub(crate) mod map_type {
     pub const STACK: usize = 23;
     pub const RINGBUF: usize = 27;
     pub const BLOOM_FILTER: usize = 30;
+    pub const DEVMAP: usize = 14;
+    pub const CPUMAP: usize = 16;
+    pub const DEVMAP_HASH: usize = 25;
+    pub const TASK_STORAGE: usize = 29;
+    pub const USER_RINGBUF: usize = 31;
 }
 
 /// `BPF_ANY`: create or update.

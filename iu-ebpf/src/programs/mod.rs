@@ -2,13 +2,19 @@
 //! program. One module per program type.
 
 mod btf_tracing;
+pub mod cgroup_device;
 mod cgroup_skb;
 mod cgroup_sock;
+mod cgroup_sockopt;
+mod cgroup_sysctl;
+mod iter;
 #[cfg(target_arch = "bpf")]
 mod packet;
 mod perf_event;
 mod probe;
 mod raw_tracepoint;
+mod sock_addr;
+pub mod sock_ops;
 mod socket_filter;
 mod syscall;
 mod tc;
@@ -16,10 +22,16 @@ mod tracepoint;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
+pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
+pub use cgroup_sockopt::SockoptContext;
+pub use cgroup_sysctl::SysctlContext;
+pub use iter::IterTaskContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::RawTracePointContext;
+pub use sock_addr::SockAddrContext;
+pub use sock_ops::SockOpsContext;
 pub use socket_filter::SkBuffContext;
 pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
@@ -87,6 +99,18 @@ pub mod kind {
     pub enum Syscall {}
     /// `BPF_PROG_TYPE_PERF_EVENT`.
     pub enum PerfEvent {}
+    /// `BPF_PROG_TYPE_SOCK_OPS`.
+    pub enum SockOps {}
+    /// `BPF_PROG_TYPE_CGROUP_SOCK_ADDR`.
+    pub enum CgroupSockAddr {}
+    /// `BPF_PROG_TYPE_CGROUP_SYSCTL`.
+    pub enum CgroupSysctl {}
+    /// `BPF_PROG_TYPE_CGROUP_DEVICE`.
+    pub enum CgroupDevice {}
+    /// `BPF_PROG_TYPE_CGROUP_SOCKOPT`.
+    pub enum CgroupSockopt {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
+    pub enum IterTask {}
 }
 
 /// A program context: what helpers that need "the current program's

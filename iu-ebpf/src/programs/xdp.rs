@@ -22,6 +22,21 @@ pub enum XdpAction {
     Redirect = 4,
 }
 
+impl XdpAction {
+    /// The action a helper returned (`bpf_redirect_map`); unknown values
+    /// are `Aborted`.
+    #[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
+    pub(crate) fn from_return(ret: i64) -> Self {
+        match ret {
+            1 => XdpAction::Drop,
+            2 => XdpAction::Pass,
+            3 => XdpAction::Tx,
+            4 => XdpAction::Redirect,
+            _ => XdpAction::Aborted,
+        }
+    }
+}
+
 impl crate::ProgramReturn for XdpAction {
     #[inline(always)]
     fn into_return_code(self) -> u32 {

@@ -139,7 +139,7 @@ impl<'a, V: Pod> PerCpuArray<'a, V> {
     }
 }
 
-fn out_of_range(map: &Map, index: u32) -> Error {
+pub(crate) fn out_of_range(map: &Map, index: u32) -> Error {
     map.op_error(
         "index",
         std::io::Error::new(

@@ -13,8 +13,11 @@
 
 mod array;
 mod bloom_filter;
+mod cpu_map;
+mod dev_map;
 mod hash_map;
 mod lpm_trie;
+mod map_in_map;
 mod perf_event_array;
 mod poll;
 mod program_array;
@@ -22,6 +25,8 @@ mod queue;
 mod ring_buf;
 mod stack;
 mod stack_trace;
+mod task_storage;
+mod user_ring_buf;
 
 use std::{
     ffi::CString,
@@ -36,8 +41,12 @@ use std::{
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cpu_map::CpuMap;
+pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{Entries, HashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
+pub(crate) use map_in_map::InnerTemplate;
+pub use map_in_map::{ArrayOfMaps, HashOfMaps};
 pub(crate) use perf_event_array::online_cpus;
 pub use perf_event_array::{PerfEvent, PerfEventArray};
 pub use poll::Snapshots;
@@ -46,6 +55,8 @@ pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
+pub use task_storage::TaskStorage;
+pub use user_ring_buf::UserRingBuf;
 
 use crate::{
     error::{Error, Result},
@@ -70,7 +81,14 @@ pub mod map_type {
     pub const QUEUE: u32 = 22;
     pub const STACK: u32 = 23;
     pub const RINGBUF: u32 = 27;
+    pub const ARRAY_OF_MAPS: u32 = 12;
+    pub const HASH_OF_MAPS: u32 = 13;
     pub const BLOOM_FILTER: u32 = 30;
+    pub const DEVMAP: u32 = 14;
+    pub const CPUMAP: u32 = 16;
+    pub const DEVMAP_HASH: u32 = 25;
+    pub const TASK_STORAGE: u32 = 29;
+    pub const USER_RINGBUF: u32 = 31;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -90,6 +108,13 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::STACK => "stack",
         map_type::RINGBUF => "ring buffer",
         map_type::BLOOM_FILTER => "bloom filter",
+        map_type::ARRAY_OF_MAPS => "array of maps",
+        map_type::HASH_OF_MAPS => "hash of maps",
+        map_type::USER_RINGBUF => "user ring buffer",
+        map_type::TASK_STORAGE => "task storage",
+        map_type::DEVMAP => "devmap",
+        map_type::DEVMAP_HASH => "devmap hash",
+        map_type::CPUMAP => "cpumap",
         _ => "map of another type",
     }
 }
@@ -118,6 +143,8 @@ pub struct Map {
     /// calls through it, whose type the kernel makes the array's
     /// (`(program, program type)`), to explain a mismatch.
     pub(crate) tail_call_owner: std::sync::OnceLock<(String, &'static str)>,
+    /// For a map of maps: the inner maps' definition, from the object.
+    pub(crate) inner: Option<map_in_map::InnerTemplate>,
 }
 
 impl Map {
@@ -158,6 +185,7 @@ impl Map {
             map_flags: flags,
             map_extra: 0,
             btf: None,
+            inner_map_fd: None,
         })
         .map_err(|e| {
             Error::from_syscall(
@@ -178,6 +206,7 @@ impl Map {
             value_size,
             max_entries,
             tail_call_owner: std::sync::OnceLock::new(),
+            inner: None,
         })
     }
 

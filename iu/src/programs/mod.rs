@@ -3,13 +3,19 @@
 pub mod btf_tracepoint;
 mod btf_tracing;
 mod cgroup;
+pub mod cgroup_device;
 pub mod cgroup_skb;
 pub mod cgroup_sock;
+pub mod cgroup_sock_addr;
+pub mod cgroup_sockopt;
+pub mod cgroup_sysctl;
+pub mod iter;
 pub mod perf_event;
 mod perf_link;
 mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
+pub mod sock_ops;
 pub mod socket_filter;
 pub mod syscall;
 pub mod tc;
@@ -29,13 +35,19 @@ use aya_obj::{
 pub use aya_obj::ProgramSection;
 pub use btf_tracepoint::{BtfTracePoint, BtfTracePointLink};
 pub use btf_tracing::{BtfLink, BtfTracing};
+pub use cgroup_device::{CgroupDevice, CgroupDeviceLink};
 pub use cgroup_skb::{CgroupSkb, CgroupSkbLink};
 pub use cgroup_sock::{CgroupSock, CgroupSockLink};
+pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
+pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
+pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
+pub use iter::{Iter, IterLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
+pub use sock_ops::{SockOps, SockOpsLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
 pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
@@ -227,8 +239,12 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         8 => "cgroup skb",
         9 => "cgroup sock",
         17 => "raw tracepoint",
+        13 => "sock_ops",
+        15 => "cgroup device",
         18 => "cgroup sock addr",
-        26 => "tracing (fentry, fexit, tp_btf)",
+        23 => "cgroup sysctl",
+        25 => "cgroup sockopt",
+        26 => "tracing (fentry, fexit, tp_btf, iterators)",
         29 => "LSM",
         31 => "syscall",
         _ => "BPF",
@@ -262,6 +278,7 @@ impl LoadType {
                 format!("{}{target}", btf_tracepoint::TYPEDEF_PREFIX),
                 BtfKind::Typedef,
             )),
+            ProgramSection::Iter { .. } => Some((format!("bpf_iter_{target}"), BtfKind::Func)),
             _ => None,
         }
     }
@@ -342,6 +359,26 @@ impl LoadType {
                 BPF_PROG_TYPE_CGROUP_SOCK,
                 bpf_attach_type::from(*attach_type),
             ),
+            ProgramSection::CgroupSockAddr { attach_type } => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                bpf_attach_type::from(*attach_type),
+            ),
+            ProgramSection::CgroupSysctl => with(
+                BPF_PROG_TYPE_CGROUP_SYSCTL,
+                bpf_attach_type::BPF_CGROUP_SYSCTL,
+            ),
+            ProgramSection::CgroupDevice => with(
+                BPF_PROG_TYPE_CGROUP_DEVICE,
+                bpf_attach_type::BPF_CGROUP_DEVICE,
+            ),
+            ProgramSection::CgroupSockopt { attach_type } => with(
+                BPF_PROG_TYPE_CGROUP_SOCKOPT,
+                bpf_attach_type::from(*attach_type),
+            ),
+            ProgramSection::Iter { sleepable } => Self {
+                prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_ITER)
+            },
             ProgramSection::FEntry { sleepable } => Self {
                 prog_flags: if *sleepable { BPF_F_SLEEPABLE } else { 0 },
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_TRACE_FENTRY)

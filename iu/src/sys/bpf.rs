@@ -104,6 +104,8 @@ pub struct MapCreate<'a> {
     pub map_extra: u64,
     /// The object's BTF, with the key and value type ids in it.
     pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
+    /// For a map of maps: a map of the inner maps' shape (the template).
+    pub inner_map_fd: Option<BorrowedFd<'a>>,
 }
 
 /// `BPF_MAP_CREATE`.
@@ -123,10 +125,12 @@ pub fn map_create(spec: &MapCreate<'_>) -> io::Result<OwnedFd> {
         btf_key_type_id: key_id,
         btf_value_type_id: value_id,
         map_extra: spec.map_extra,
+        inner_map_fd: spec.inner_map_fd.map_or(0, |fd| fd.as_raw_fd() as u32),
         ..Default::default()
     };
     // SAFETY: `MapCreateAttr` is the `BPF_MAP_CREATE` layout; it holds no
-    // pointers, and `btf_fd` is borrowed for the duration of the call.
+    // pointers, and `btf_fd` and `inner_map_fd` are borrowed for the
+    // duration of the call.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
 }
 
@@ -392,6 +396,25 @@ pub fn link_create(
     };
     // SAFETY: the attribute holds file descriptors and integers only.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
+/// `BPF_ITER_CREATE`'s attribute.
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// `BPF_ITER_CREATE`: a readable descriptor that runs the iterator link's
+/// program over its objects as it is read.
+pub fn iter_create(link: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = IterCreateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        flags: 0,
+    };
+    // SAFETY: the attribute holds a borrowed descriptor and flags only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_ITER_CREATE, &mut attr) }
 }
 
 #[cfg(test)]

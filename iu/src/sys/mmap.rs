@@ -17,6 +17,7 @@ use nix::sys::mman::{MapFlags, ProtFlags};
 pub struct MmapRegion {
     ptr: NonNull<u8>,
     len: usize,
+    writable: bool,
 }
 
 // SAFETY: the region is plain shared memory; all access goes through atomics
@@ -50,6 +51,7 @@ impl MmapRegion {
         Ok(Self {
             ptr: ptr.cast(),
             len,
+            writable,
         })
     }
 
@@ -89,6 +91,28 @@ impl MmapRegion {
         // consumer position, which releases them, is advanced afterwards by
         // code holding `&self`).
         Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+}
+
+impl MmapRegion {
+    /// Copies `bytes` to `offset` (a user ring buffer's record space,
+    /// which the kernel does not read before the producer position is
+    /// published past it). `None` when out of bounds or read-only.
+    ///
+    /// Callers never write a region of a mapping that [`MmapRegion::bytes`]
+    /// lends out (user ring buffers are written only, ring buffers read
+    /// only).
+    pub(crate) fn write(&self, offset: usize, bytes: &[u8]) -> Option<()> {
+        if !self.writable {
+            return None;
+        }
+        let ptr = self.checked(offset, bytes.len(), 1)?;
+        // SAFETY: in bounds of a writable mapping; no `&[u8]` into this
+        // mapping is alive (see above), and `copy` allows `bytes` to be any
+        // memory; the kernel does not read these bytes until the producer
+        // position is published past them.
+        unsafe { std::ptr::copy(bytes.as_ptr(), ptr, bytes.len()) };
+        Some(())
     }
 }
 

@@ -92,6 +92,20 @@ pub fn async_fd<T: std::os::fd::AsRawFd>(inner: T) -> io::Result<tokio::io::unix
     unsafe { tokio::io::unix::AsyncFd::register(inner) }.map_err(io::Error::from)
 }
 
+/// `pidfd_open(pid, 0)`: a descriptor of process `pid` (Linux 5.3), the
+/// key of task storage maps.
+pub fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `pidfd_open` takes two integers and returns a new descriptor
+    // or -1; nothing is passed by pointer.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// `SO_ATTACH_BPF` / `SO_DETACH_BPF` (`asm-generic/socket.h`).
 const SO_ATTACH_BPF: libc::c_int = 50;
 const SO_DETACH_BPF: libc::c_int = 27;
