@@ -428,7 +428,6 @@ impl EbpfLoader {
         // order, created when the first program needs one.
         let program_names: Vec<String> = sorted(obj.programs.keys());
         let origins = function_origins(&file, &obj);
-        let dwarf = crate::inline_chain::Dwarf::new(&file);
         let mut loop_counter: Option<Map> = None;
         let mut budget_slots: HashMap<String, u32> = HashMap::new();
         // In name order, so that what depends on the order (the program
@@ -590,7 +589,7 @@ impl EbpfLoader {
                     tail_call_mismatch(e, name, load_type.prog_type, &function.instructions, &maps);
                 let e = explain_stack(e, function, btf);
                 let e = explain_lock(e);
-                let e = with_call_site(e, function, &origins, &file, &dwarf);
+                let e = with_call_site(e, function, &origins, &file);
                 core_sites.explain(e, &function.instructions, || {
                     with_debug(function, btf, |debug| debug.lines())
                 })
@@ -1365,11 +1364,12 @@ fn with_call_site(
     function: &aya_obj::Function,
     origins: &HashMap<u32, (usize, u64, u64)>,
     file: &object::File<'_>,
-    dwarf: &crate::inline_chain::Dwarf<'_>,
 ) -> Error {
     let Error::Verifier { name, errno, log } = error else {
         return error;
     };
+    // Read only for a refusal: loads that succeed never pay for it.
+    let dwarf = crate::inline_chain::Dwarf::new(file);
     let program_call = |insn: u32| -> Option<crate::SourceLine> {
         let opcode = log.opcode(insn)?;
         let (start, type_id) = function

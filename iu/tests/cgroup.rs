@@ -5,64 +5,15 @@
 
 use std::{
     net::{TcpListener, UdpSocket},
-    path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
+    path::PathBuf,
     time::Duration,
 };
 
 use iu::Ebpf;
 
-/// Held while this process is in a test's cgroup.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+mod cgroup_support;
 
-/// Where cgroup v2 is mounted.
-fn cgroup2_mount() -> Option<PathBuf> {
-    std::fs::read_to_string("/proc/self/mounts")
-        .unwrap()
-        .lines()
-        .map(|line| line.split(' ').collect::<Vec<_>>())
-        .find(|fields| fields.get(2) == Some(&"cgroup2"))
-        .map(|fields| PathBuf::from(fields[1]))
-}
-
-/// This process, moved into a new cgroup until dropped.
-struct InNewCgroup {
-    dir: PathBuf,
-    previous: PathBuf,
-    _alone: MutexGuard<'static, ()>,
-}
-
-impl InNewCgroup {
-    fn enter(mount: &Path, name: &str) -> Self {
-        let alone = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        let own = own
-            .lines()
-            .find_map(|line| line.strip_prefix("0::"))
-            .expect("a cgroup v2 line in /proc/self/cgroup");
-        let previous = mount.join(own.trim_start_matches('/'));
-        let dir = mount.join(format!("iu-test-{name}-{}", std::process::id()));
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()).unwrap();
-        Self {
-            dir,
-            previous,
-            _alone: alone,
-        }
-    }
-}
-
-impl Drop for InNewCgroup {
-    fn drop(&mut self) {
-        let _ = std::fs::write(
-            self.previous.join("cgroup.procs"),
-            std::process::id().to_string(),
-        );
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
+use cgroup_support::{InNewCgroup, cgroup2_mount};
 
 /// The cgroup2 mount and the loaded object, or `None` (saying why) where
 /// no cgroup v2 hierarchy is mounted.
