@@ -56,8 +56,10 @@ pub struct EbpfLoader {
     /// Programs asked for with `autoload(name, true)`, which loads those
     /// whose section turns autoload off (libbpf's `?` prefix).
     enabled: Vec<String>,
-    /// Whether refused loops get a runtime budget (on by default).
+    /// Whether refused loops get a runtime budget (on by default), and
+    /// which.
     loop_budgets: bool,
+    loop_budget: LoopBudget,
     /// The BTF CO-RE relocations resolve against instead of the running
     /// kernel's (libbpf's `btf_custom_path`).
     kernel_btf: Option<PathBuf>,
@@ -80,6 +82,7 @@ impl EbpfLoader {
             skipped: Vec::new(),
             enabled: Vec::new(),
             loop_budgets: true,
+            loop_budget: LoopBudget::Any,
             kernel_btf: None,
         }
     }
@@ -117,6 +120,24 @@ impl EbpfLoader {
     /// ```
     pub fn loop_budgets(&mut self, on: bool) -> &mut Self {
         self.loop_budgets = on;
+        self
+    }
+
+    /// Which runtime budget the loader gives loops ([`loop_budgets`](Self::loop_budgets)):
+    /// by default `may_goto` where the kernel has it, and open-coded
+    /// numeric iterators (`bpf_iter_num`, Linux 6.4+) where it has not or
+    /// where `may_goto` did not load.
+    ///
+    /// ```no_run
+    /// use iu::LoopBudget;
+    /// // What a 6.4-6.8 kernel gets, on a newer one.
+    /// let ebpf = iu::EbpfLoader::new()
+    ///     .loop_budget(LoopBudget::Iterator)
+    ///     .load_file(iu::object_dir().join("hello"))?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn loop_budget(&mut self, kind: LoopBudget) -> &mut Self {
+        self.loop_budget = kind;
         self
     }
 
@@ -570,6 +591,7 @@ impl EbpfLoader {
                 btf,
                 self.log_size,
                 slot,
+                self.loop_budget,
                 self.loop_budgets.then_some(counter),
             )
             .map_err(|e| {
@@ -620,7 +642,7 @@ impl EbpfLoader {
             maps,
             programs,
             abort_slots,
-            loop_budget: loop_counter.map(|map| LoopBudget {
+            loop_budget: loop_counter.map(|map| LoopCounters {
                 map,
                 slots: budget_slots,
             }),
@@ -1164,22 +1186,20 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
     Ok(())
 }
 
-/// Loads a program. The first attempt asks for no log, which is the fast
-/// path; only a failure is retried once with the log buffer.
-/// Loads a program; on a rejection, the error's log gets the program's
-/// source `files` (full paths, which the log itself abbreviates), worked
-/// out only then.
-/// Loads a program. If the verifier refuses it, the program has loops and
-/// the kernel has a loop budget (`may_goto`, Linux 6.9+), gives every loop
-/// a budget counted in slot `slot` of the map `counter` returns, and loads
-/// that (docs/safety.md, "Loops"). Returns the program and whether it runs
-/// with budgets.
+/// Loads a program. The first attempt asks for no log (the fast path). If
+/// the verifier refuses it and the program has loops, gives every loop a
+/// runtime budget counted in slot `slot` of the map `counter` returns and
+/// loads that: with `may_goto` (Linux 6.9+), and if that is refused too,
+/// with open-coded numeric iterators (Linux 6.4+), at whose `next` the
+/// verifier forgets counters it tracks exactly; each also with the loops'
+/// counters forgotten at their entry (docs/safety.md, "Loops"). Returns the program and whether it runs with budgets.
 fn load_with_budget(
     spec: &ProgLoad<'_>,
     function: &aya_obj::Function,
     btf: &[u8],
     log_size: usize,
     slot: u32,
+    kind: LoopBudget,
     counter: Option<impl FnOnce() -> Result<i32>>,
 ) -> Result<(OwnedFd, bool)> {
     let debug_of = |function: &aya_obj::Function| {
@@ -1191,14 +1211,16 @@ fn load_with_budget(
     };
     let has_loop = crate::loop_budget::has_loop(&function.instructions);
     let eperm = first.error.raw_os_error() == Some(libc::EPERM);
-    let budgeted = match counter {
-        Some(counter) if has_loop && !eperm && features::loop_budget() => {
-            crate::loop_budget::add(&function.instructions, counter()?, (slot * 8) as i32)
-                .map(|b| with_budgets(function, &b))
+    let iterators = iterator_kfuncs().filter(|_| kind != LoopBudget::MayGoto);
+    let can_budget =
+        (kind != LoopBudget::Iterator && features::loop_budget()) || iterators.is_some();
+    let versions = match counter {
+        Some(counter) if has_loop && !eperm && can_budget => {
+            budgeted_versions(function, counter()?, slot, iterators, kind)
         }
-        _ => None,
+        _ => vec![],
     };
-    let Some(patched) = budgeted else {
+    if versions.is_empty() {
         let error = match refusal(spec, first, log_size, || debug_of(function)) {
             Ok(fd) => return Ok((fd, false)),
             Err(e) => e,
@@ -1206,31 +1228,48 @@ fn load_with_budget(
         if !(has_loop && is_loop_error(&error)) {
             return Err(error);
         }
-        let hint = if features::loop_budget() {
+        let hint = if can_budget {
             "the verifier gave up on a loop, and iu could not give it a runtime budget (it found no exit for the loop or no free register there); bound it with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
         } else {
-            "the verifier gave up on a loop whose bound it cannot prove. Plain `while`/`loop` loops like this need Linux 6.9+, where iu gives every loop a runtime budget (may_goto) itself; on this kernel bound the loop with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
+            "the verifier gave up on a loop whose bound it cannot prove. Plain `while`/`loop` loops like this need Linux 6.4+, where iu gives every loop a runtime budget itself (an open-coded iterator, or may_goto on 6.9+); on this kernel bound the loop with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
         };
         return Err(with_hint(error, hint.to_owned()));
     };
-    let func_info = patched.func_info.func_info_bytes();
-    let line_info = distinct_lines(
-        patched.line_info.line_info_bytes(),
-        patched.line_info_rec_size,
-    );
-    let with_budget = ProgLoad {
-        insns: &patched.instructions,
-        btf: ProgBtfInfo {
-            func_info: &func_info,
-            line_info: &line_info,
-            ..spec.btf.clone()
-        },
-        ..spec.clone()
-    };
-    let again = match sys::prog_load(&with_budget, &mut [], 0) {
-        Ok(fd) => return Ok((fd, true)),
-        Err(again) => again,
-    };
+    let infos: Vec<(Vec<u8>, Vec<u8>)> = versions
+        .iter()
+        .map(|(_, patched)| {
+            (
+                patched.func_info.func_info_bytes(),
+                distinct_lines(
+                    patched.line_info.line_info_bytes(),
+                    patched.line_info_rec_size,
+                ),
+            )
+        })
+        .collect();
+    let specs: Vec<ProgLoad<'_>> = versions
+        .iter()
+        .zip(&infos)
+        .map(|((_, patched), (func_info, line_info))| ProgLoad {
+            insns: &patched.instructions,
+            btf: ProgBtfInfo {
+                func_info,
+                line_info,
+                ..spec.btf.clone()
+            },
+            ..spec.clone()
+        })
+        .collect();
+    let mut refused = vec![];
+    for (with_budget, (how, _)) in specs.iter().zip(&versions) {
+        match sys::prog_load(with_budget, &mut [], 0) {
+            Ok(fd) => {
+                log::debug!("program `{}` loaded with loop budgets ({how})", spec.name);
+                return Ok((fd, true));
+            }
+            Err(again) => refused.push(again),
+        }
+    }
     let original = match refusal(spec, first, log_size, || debug_of(function)) {
         Ok(fd) => return Ok((fd, false)),
         Err(e) => e,
@@ -1239,16 +1278,95 @@ fn load_with_budget(
         return Err(original);
     }
     let cause = verifier_error(&original);
-    let budgeted = match refusal(&with_budget, again, log_size, || debug_of(&patched)) {
+    // The first budgeted version's refusal: `may_goto` where the kernel
+    // has it, whose log reads like the program's own.
+    let (Some(again), Some(with_budget), Some((_, patched))) =
+        (refused.into_iter().next(), specs.first(), versions.first())
+    else {
+        return Err(original);
+    };
+    let budgeted = match refusal(with_budget, again, log_size, || debug_of(patched)) {
         Ok(fd) => return Ok((fd, true)),
         Err(e) => e,
     };
     Err(with_hint(
         budgeted,
         format!(
-            "the verifier gave up on a loop of the program as written ({cause}); iu gave every loop a runtime budget (may_goto) and loaded it again, and the verifier refused that as shown. A loop whose state keeps changing (a counter that only grows) never settles for the verifier; bound it with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
+            "the verifier gave up on a loop of the program as written ({cause}); iu gave every loop a runtime budget and loaded it again, and the verifier refused that as shown. A loop whose state keeps changing (an offset that only grows and is used to reach memory) never settles for the verifier; bound it with `iu_ebpf::loops::while_bounded` or `loops::for_range`"
         ),
     ))
+}
+
+/// The program with loop budgets, in the order to try them: `may_goto`
+/// (cheapest at run time) where the kernel has it, then numeric
+/// iterators; each alone, then with the loops' counters forgotten where
+/// they enter a loop (`forget_loop_counters`), which costs the code after
+/// the loop what the verifier knew of them.
+fn budgeted_versions(
+    function: &aya_obj::Function,
+    counter_fd: i32,
+    slot: u32,
+    iterators: Option<crate::loop_budget::IterKfuncs>,
+    kind: LoopBudget,
+) -> Vec<(&'static str, aya_obj::Function)> {
+    use crate::loop_budget::{Budgeted, add, add_iterators, forget_loop_counters};
+    use aya_obj::generated::bpf_insn;
+    let insns = &function.instructions;
+    let offset = ((slot + 1) * 8) as i32;
+    let forgetful = forget_loop_counters(insns, counter_fd, 0);
+    let with_forgetting = |budget: &dyn Fn(&[bpf_insn]) -> Option<Budgeted>| {
+        let forgetful = forgetful.as_ref()?;
+        Some(forgetful.clone().then(budget(&forgetful.insns)?))
+    };
+    let may_goto = |insns: &[bpf_insn]| {
+        (kind != LoopBudget::Iterator && features::loop_budget())
+            .then(|| add(insns, counter_fd, offset))
+            .flatten()
+    };
+    let iterators = |insns: &[bpf_insn]| {
+        iterators
+            .filter(|_| kind != LoopBudget::MayGoto)
+            .and_then(|kfuncs| add_iterators(insns, counter_fd, offset, kfuncs))
+    };
+    [
+        ("may_goto", may_goto(insns)),
+        (
+            "may_goto, loop counters forgotten",
+            with_forgetting(&may_goto),
+        ),
+        ("iterators", iterators(insns)),
+        (
+            "iterators, loop counters forgotten",
+            with_forgetting(&iterators),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(how, budgeted)| Some((how, with_budgets(function, &budgeted?))))
+    .collect()
+}
+
+/// The runtime budget the loader gives a program's plain loops
+/// ([`EbpfLoader::loop_budget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoopBudget {
+    /// `may_goto` (Linux 6.9+), and numeric iterators where the kernel
+    /// has no `may_goto` or the program did not load with it.
+    #[default]
+    Any,
+    /// Only `may_goto`.
+    MayGoto,
+    /// Only open-coded numeric iterators (`bpf_iter_num`, Linux 6.4+).
+    Iterator,
+}
+
+/// The kernel's numeric iterator kfuncs (Linux 6.4+), if it has them.
+fn iterator_kfuncs() -> Option<crate::loop_budget::IterKfuncs> {
+    let id = |name| kernel_function_id(name).and_then(|id| i32::try_from(id).ok());
+    Some(crate::loop_budget::IterKfuncs {
+        new: id("bpf_iter_num_new")?,
+        next: id("bpf_iter_num_next")?,
+        destroy: id("bpf_iter_num_destroy")?,
+    })
 }
 
 /// Whether `error` is the verifier giving up on a loop. Kernels before
@@ -1467,7 +1585,7 @@ fn create_loop_counter(programs: usize) -> Result<Map> {
         LOOP_BUDGET_MAP,
         bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
         4,
-        8 * programs.max(1) as u32,
+        8 * (programs as u32 + 1),
         1,
         0,
     )
@@ -1559,7 +1677,7 @@ pub struct Ebpf {
     /// Each program's slot in `IU_ABORTS`, for programs that can panic.
     abort_slots: HashMap<String, u32>,
     /// The loop-budget exhaustion counters, where a program got budgets.
-    loop_budget: Option<LoopBudget>,
+    loop_budget: Option<LoopCounters>,
     printk_formats: Vec<PrintkFormat>,
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
 }
@@ -1569,8 +1687,10 @@ const LOOP_BUDGET_MAP: &str = "iu_loop_budget";
 
 /// The counters of the loops the loader gave a budget.
 #[derive(Debug)]
-struct LoopBudget {
-    /// `iu_loop_budget`: one element, 8 bytes per program of the object.
+struct LoopCounters {
+    /// `iu_loop_budget`: one element, a word that stays 0 (see
+    /// `loop_budget::forget_loop_counters`), then 8 bytes per program of
+    /// the object.
     map: Map,
     /// Each budgeted program's slot.
     slots: HashMap<String, u32>,
@@ -1671,7 +1791,7 @@ impl Ebpf {
         };
         let mut value = vec![0u8; budget.map.value_size as usize];
         budget.map.lookup(&0u32.to_ne_bytes(), &mut value)?;
-        let at = slot as usize * 8;
+        let at = (slot as usize + 1) * 8;
         let bytes: [u8; 8] = value
             .get(at..at + 8)
             .and_then(|b| b.try_into().ok())

@@ -40,7 +40,9 @@ pub mod tracefs;
 mod validate;
 mod verifier;
 
-pub use ebpf::{Ebpf, EbpfLoader, check_object, nested_panic_paths, object_dir, panic_paths};
+pub use ebpf::{
+    Ebpf, EbpfLoader, LoopBudget, check_object, nested_panic_paths, object_dir, panic_paths,
+};
 pub use error::{Error, Result};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with

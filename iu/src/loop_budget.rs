@@ -113,6 +113,7 @@ struct BackEdge {
 }
 
 /// A program with budgets added.
+#[derive(Clone)]
 pub(crate) struct Budgeted {
     pub(crate) insns: Vec<bpf_insn>,
     /// The new index of the first instruction emitted for each old one
@@ -127,6 +128,15 @@ impl Budgeted {
     pub(crate) fn moved(&self, old: u32) -> u32 {
         self.start.get(old as usize).copied().unwrap_or(old)
     }
+
+    /// `self`, then `next` applied to its instructions.
+    pub(crate) fn then(self, next: Budgeted) -> Budgeted {
+        Budgeted {
+            start: self.start.iter().map(|&s| next.moved(s)).collect(),
+            insns: next.insns,
+            loops: next.loops,
+        }
+    }
 }
 
 /// Whether the program has a loop: a jump back before itself (`goto
@@ -137,23 +147,59 @@ pub(crate) fn has_loop(insns: &[bpf_insn]) -> bool {
     })
 }
 
-/// Adds a budget before every back edge of `insns` (a linked program:
-/// the entry function and its subprograms), counting exhaustions at byte
-/// `offset` of the value of the one-element array `counter_fd`. `None`
-/// when no loop can take a budget (none found, or offsets overflow).
-pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Budgeted> {
-    let n = insns.len();
-    let live = liveness(insns);
-    let successors: Vec<Vec<usize>> = (0..n).map(|i| successors(insns, i)).collect();
-    let mut predecessors = vec![vec![]; n];
-    for (i, next) in successors.iter().enumerate() {
-        for &j in next {
-            predecessors[j].push(i);
+/// A loop: the target of one or more jumps back (its header) and the
+/// instructions that reach one of them without passing the header.
+struct Loop {
+    header: usize,
+    body: Vec<bool>,
+    /// The back-edge jumps.
+    latches: Vec<usize>,
+    /// Where the loop can be left, as (from, to).
+    exits: Vec<(usize, usize)>,
+}
+
+impl Loop {
+    /// Where an exhausted budget at back edge `latch` leaves the loop: a
+    /// back edge whose condition is the loop's leaves through its other
+    /// edge; otherwise the last way out of the loop, in layout order.
+    fn exit_for(&self, latch: usize) -> Option<usize> {
+        self.exits
+            .iter()
+            .find(|&&(from, _)| from == latch)
+            .or_else(|| self.exits.iter().max_by_key(|(from, _)| *from))
+            .map(|&(_, to)| to)
+    }
+}
+
+/// The control flow of a program: each instruction's successors and
+/// predecessors.
+struct Flow {
+    successors: Vec<Vec<usize>>,
+    predecessors: Vec<Vec<usize>>,
+}
+
+impl Flow {
+    fn of(insns: &[bpf_insn]) -> Flow {
+        let n = insns.len();
+        let successors: Vec<Vec<usize>> = (0..n).map(|i| successors(insns, i)).collect();
+        let mut predecessors = vec![vec![]; n];
+        for (i, next) in successors.iter().enumerate() {
+            for &j in next {
+                predecessors[j].push(i);
+            }
+        }
+        Flow {
+            successors,
+            predecessors,
         }
     }
-    // Back edges, by loop header.
+}
+
+/// The program's loops that spend no budget yet, by header, where a
+/// header is the target of jumps back in layout order.
+fn loops(insns: &[bpf_insn], flow: &Flow) -> Vec<Loop> {
     let mut latches: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for b in 0..n {
+    for b in 0..insns.len() {
         let x = &insns[b];
         if !is_jump(x) || x.code == MAY_GOTO {
             continue;
@@ -165,37 +211,166 @@ pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Bu
             latches.entry(target as usize).or_default().push(b);
         }
     }
-    let mut edges = vec![];
-    for (&header, ends) in &latches {
-        // The loop's body: what reaches one of its back edges without
-        // passing through the header.
-        let mut body = vec![false; n];
-        body[header] = true;
-        let mut work = ends.clone();
-        while let Some(i) = work.pop() {
-            if !std::mem::replace(&mut body[i], true) {
-                work.extend(predecessors[i].iter().copied());
+    loops_of(insns, flow, latches)
+}
+
+/// The program's natural loops that spend no budget yet: a header
+/// dominates its loop, and a back edge (a jump or a fall-through) goes
+/// from the loop to its header. Unlike [`loops`], this finds the header of
+/// a loop that is entered in its middle in layout order.
+fn natural_loops(insns: &[bpf_insn], flow: &Flow) -> Vec<Loop> {
+    let idom = dominators(insns, flow);
+    let root = insns.len();
+    let dominates = |header: usize, mut i: usize| loop {
+        if i == header {
+            return true;
+        }
+        match idom[i] {
+            Some(up) if up != root && up != i => i = up,
+            _ => return false,
+        }
+    };
+    let mut latches: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (from, next) in flow.successors.iter().enumerate() {
+        if insns[from].code == MAY_GOTO || idom[from].is_none() {
+            continue;
+        }
+        for &to in next {
+            if dominates(to, from) && to != from {
+                latches.entry(to).or_default().push(from);
             }
         }
-        // A loop that already spends the budget (`loops::while_budgeted`).
+    }
+    loops_of(insns, flow, latches)
+}
+
+/// Each instruction's immediate dominator (`insns.len()` for the entry of
+/// a function), `None` where nothing reaches it: Cooper, Harvey and
+/// Kennedy's iteration in reverse postorder.
+fn dominators(insns: &[bpf_insn], flow: &Flow) -> Vec<Option<usize>> {
+    let n = insns.len();
+    let roots = function_starts(insns);
+    // Reverse postorder from every function's entry.
+    let mut order = vec![usize::MAX; n + 1];
+    let mut postorder = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    for &r in &roots {
+        if r >= n || seen[r] {
+            continue;
+        }
+        seen[r] = true;
+        let mut stack = vec![(r, 0usize)];
+        while let Some((node, next)) = stack.last_mut() {
+            if let Some(&succ) = flow.successors[*node].get(*next) {
+                *next += 1;
+                if !seen[succ] {
+                    seen[succ] = true;
+                    stack.push((succ, 0));
+                }
+            } else {
+                postorder.push(*node);
+                stack.pop();
+            }
+        }
+    }
+    order[n] = 0;
+    for (k, &node) in postorder.iter().rev().enumerate() {
+        order[node] = k + 1;
+    }
+    let mut idom: Vec<Option<usize>> = vec![None; n + 1];
+    idom[n] = Some(n);
+    for &r in &roots {
+        if r < n {
+            idom[r] = Some(n);
+        }
+    }
+    let intersect = |idom: &[Option<usize>], mut a: usize, mut b: usize| {
+        while a != b {
+            while order[a] > order[b] {
+                a = idom[a].unwrap_or(n);
+            }
+            while order[b] > order[a] {
+                b = idom[b].unwrap_or(n);
+            }
+        }
+        a
+    };
+    loop {
+        let mut changed = false;
+        for &node in postorder.iter().rev() {
+            if idom[node] == Some(n) {
+                continue;
+            }
+            let mut new = None;
+            for &p in &flow.predecessors[node] {
+                if idom[p].is_none() {
+                    continue;
+                }
+                new = Some(match new {
+                    None => p,
+                    Some(q) => intersect(&idom, p, q),
+                });
+            }
+            if new.is_some() && idom[node] != new {
+                idom[node] = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            idom.truncate(n);
+            return idom;
+        }
+    }
+}
+
+/// The loops with these back edges (`latches`, by header), leaving out
+/// those that already spend a budget (`loops::while_budgeted`).
+fn loops_of(
+    insns: &[bpf_insn],
+    flow: &Flow,
+    latches: std::collections::BTreeMap<usize, Vec<usize>>,
+) -> Vec<Loop> {
+    let n = insns.len();
+    let mut loops = vec![];
+    for (header, latches) in latches {
+        let mut body = vec![false; n];
+        body[header] = true;
+        let mut work = latches.clone();
+        while let Some(i) = work.pop() {
+            if !std::mem::replace(&mut body[i], true) {
+                work.extend(flow.predecessors[i].iter().copied());
+            }
+        }
         if (0..n).any(|i| body[i] && insns[i].code == MAY_GOTO) {
             continue;
         }
-        // Where the loop can be left, as (from, to).
-        let exits: Vec<(usize, usize)> = (0..n)
+        let exits = (0..n)
             .filter(|&i| body[i])
-            .flat_map(|i| successors[i].iter().map(move |&j| (i, j)))
+            .flat_map(|i| flow.successors[i].iter().map(move |&j| (i, j)))
             .filter(|&(_, j)| !body[j])
             .collect();
-        for &b in ends {
-            // A back edge whose condition is the loop's: its fall-through.
-            // Otherwise the last way out of the loop, in layout order.
-            let exit = exits
-                .iter()
-                .find(|&&(from, to)| from == b && to == b + 1)
-                .or_else(|| exits.iter().max_by_key(|(from, _)| *from))
-                .map(|&(_, to)| to);
-            let Some(exit) = exit else {
+        loops.push(Loop {
+            header,
+            body,
+            latches,
+            exits,
+        });
+    }
+    loops
+}
+
+/// Adds a budget before every back edge of `insns` (a linked program:
+/// the entry function and its subprograms), counting exhaustions at byte
+/// `offset` of the value of the one-element array `counter_fd`. `None`
+/// when no loop can take a budget (none found, or offsets overflow).
+pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Budgeted> {
+    let n = insns.len();
+    let live = liveness(insns);
+    let flow = Flow::of(insns);
+    let mut edges = vec![];
+    for l in loops(insns, &flow) {
+        for &b in &l.latches {
+            let Some(exit) = l.exit_for(b) else {
                 continue;
             };
             let free: Vec<u8> = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 0]
@@ -217,68 +392,30 @@ pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Bu
         return None;
     }
 
-    // Lay out the new program; references are fixed once every index is known.
-    let mut out: Vec<bpf_insn> = Vec::with_capacity(n + edges.len() * 8);
-    let mut start = vec![0u32; n];
-    let mut at = vec![0usize; n];
-    // (new index, field, old target) of the inserted jumps to old code,
-    // and (new index, new target) of those inside the inserted code.
-    let mut to_old: Vec<(usize, Field, usize)> = vec![];
-    let mut to_new: Vec<(usize, usize)> = vec![];
+    let mut layout = Layout::new(n);
     let mut edges = edges.into_iter().peekable();
-    for i in 0..n {
-        start[i] = out.len() as u32;
+    for (i, &x) in insns.iter().enumerate() {
+        layout.start[i] = layout.out.len() as u32;
         let edge = edges.next_if(|e| e.at == i);
-        let check = edge.as_ref().map(|_| {
-            out.push(insn(MAY_GOTO, 0, 0, 0, 0));
-            out.len() - 1
-        });
-        at[i] = out.len();
-        out.push(insns[i]);
+        let check = edge
+            .as_ref()
+            .map(|_| layout.push(insn(MAY_GOTO, 0, 0, 0, 0)));
+        layout.original(i, x);
         let (Some(edge), Some(check)) = (edge, check) else {
             continue;
         };
-        if !is_unconditional(&insns[i]) {
+        if !is_unconditional(&x) {
             // The back edge not taken: on as before, over the stub.
-            to_old.push((out.len(), Field::Off, i + 1));
-            out.push(insn(JA, 0, 0, 0, 0));
+            layout.jump_to_old(i + 1);
         }
-        to_new.push((check, out.len()));
+        layout.to_new.push((check, layout.out.len()));
         let (pointer, one) = edge.scratch;
-        out.push(insn(LD_IMM64, pointer, PSEUDO_MAP_VALUE, 0, counter_fd));
-        out.push(insn(0, 0, 0, 0, offset));
-        out.push(insn(MOV64_IMM, one, 0, 0, 1));
-        out.push(insn(ATOMIC_ADD64, pointer, one, 0, 0));
-        if is_unconditional(&insns[i]) || edge.exit != i + 1 {
-            to_old.push((out.len(), Field::Off, edge.exit));
-            out.push(insn(JA, 0, 0, 0, 0));
+        layout.count(pointer, one, counter_fd, offset);
+        if is_unconditional(&x) || edge.exit != i + 1 {
+            layout.jump_to_old(edge.exit);
         }
     }
-    let set = |x: &mut bpf_insn, field: Field, delta: i64| -> Option<()> {
-        match field {
-            Field::Off => x.off = i16::try_from(delta).ok()?,
-            Field::Imm => x.imm = i32::try_from(delta).ok()?,
-        }
-        Some(())
-    };
-    for i in 0..n {
-        if let Some((field, target)) = reference(insns, i) {
-            let target = usize::try_from(target).ok().filter(|&t| t < n)?;
-            let delta = i64::from(start[target]) - (at[i] as i64 + 1);
-            set(&mut out[at[i]], field, delta)?;
-        }
-    }
-    for (from, field, target) in to_old {
-        let delta = i64::from(start[target]) - (from as i64 + 1);
-        set(&mut out[from], field, delta)?;
-    }
-    for (from, target) in to_new {
-        set(
-            &mut out[from],
-            Field::Off,
-            target as i64 - (from as i64 + 1),
-        )?;
-    }
+    let (out, start) = layout.finish(insns)?;
     let loops = out.iter().filter(|i| i.code == MAY_GOTO).count()
         - insns.iter().filter(|i| i.code == MAY_GOTO).count();
     Some(Budgeted {
@@ -286,6 +423,591 @@ pub(crate) fn add(insns: &[bpf_insn], counter_fd: i32, offset: i32) -> Option<Bu
         start,
         loops,
     })
+}
+
+/// `BPF_ALU64 | BPF_ADD | BPF_X`.
+const ADD64_REG: u8 = 0x0f;
+
+/// Makes the verifier forget the values that the program's loops carry
+/// from one iteration to the next, where they enter the loop: on every
+/// edge into a loop, each register that the loop writes, that is read
+/// after the edge and that holds a number (not a pointer) on every path
+/// there gets `r += zero`, where `zero` is loaded from a word of the
+/// counter map (`counter_fd`, byte `zero_offset`) that nothing writes.
+/// At run time that adds 0; the verifier knows nothing of a map word, so
+/// it walks the loop with every such counter unknown from the first
+/// iteration. A budget check (`may_goto`) then sees the same state after
+/// one iteration and stops, where a counter it tracks exactly (1, 2,
+/// 3, ...) never settles. Code after the loop sees the counters unknown,
+/// so this is tried only when a budget alone did not load.
+pub(crate) fn forget_loop_counters(
+    insns: &[bpf_insn],
+    counter_fd: i32,
+    zero_offset: i32,
+) -> Option<Budgeted> {
+    let n = insns.len();
+    let flow = Flow::of(insns);
+    let loops = natural_loops(insns, &flow);
+    if loops.is_empty() {
+        return None;
+    }
+    let live = liveness(insns);
+    let scalars = numbers(insns, &flow);
+    // Per loop, the registers it writes.
+    let written: Vec<u16> = loops
+        .iter()
+        .map(|l| {
+            (0..n)
+                .filter(|&i| l.body[i])
+                .fold(0u16, |acc, i| acc | writes(&insns[i]))
+        })
+        .collect();
+    // Per edge into a loop: (registers to forget, a free register).
+    let plan = |from: usize, to: usize| -> Option<(Vec<u8>, u8)> {
+        let regs: u16 = (0..loops.len())
+            .filter(|&k| !loops[k].body[from] && loops[k].body[to])
+            .fold(0, |acc, k| acc | written[k])
+            & live[to]
+            & scalars[from]
+            & 0x03ff;
+        if regs == 0 {
+            return None;
+        }
+        let free = (0..10u8).find(|r| (live[to] | regs) & (1 << r) == 0)?;
+        Some(((0..10u8).filter(|r| regs & (1 << r) != 0).collect(), free))
+    };
+    let mut changed = false;
+    let mut layout = Layout::new(n);
+    for i in 0..n {
+        layout.start[i] = layout.out.len() as u32;
+        layout.original(i, insns[i]);
+        let from = match insns[i].code {
+            LD_IMM64 => continue,
+            0 if i > 0 && insns[i - 1].code == LD_IMM64 => i - 1,
+            _ => i,
+        };
+        let taken = reference(insns, from)
+            .filter(|_| is_jump(&insns[from]))
+            .and_then(|(_, t)| usize::try_from(t).ok())
+            .filter(|&t| t < n)
+            .and_then(|t| Some((t, plan(from, t)?)));
+        let fall = fall_through(insns, from);
+        let emit = |layout: &mut Layout, to: usize, (regs, free): (Vec<u8>, u8)| {
+            layout.push(insn(LD_IMM64, free, PSEUDO_MAP_VALUE, 0, counter_fd));
+            layout.push(insn(0, 0, 0, 0, zero_offset));
+            layout.push(insn(LDX64, free, free, 0, 0));
+            for r in regs {
+                layout.push(insn(ADD64_REG, r, free, 0, 0));
+            }
+            layout.jump_to_old(to);
+        };
+        match fall.and_then(|to| Some((to, plan(from, to)?))) {
+            Some((to, stub)) => emit(&mut layout, to, stub),
+            None => {
+                if let (Some(to), Some(_)) = (fall, &taken) {
+                    layout.jump_to_old(to);
+                }
+            }
+        }
+        if let Some((to, stub)) = taken {
+            layout.redirected.push((from, layout.out.len()));
+            emit(&mut layout, to, stub);
+            changed = true;
+        }
+        changed |= layout.out.len() > layout.at[i] + 1;
+    }
+    if !changed {
+        return None;
+    }
+    let (out, start) = layout.finish(insns)?;
+    Some(Budgeted {
+        insns: out,
+        start,
+        loops: 0,
+    })
+}
+
+/// The registers instruction `x` writes.
+fn writes(x: &bpf_insn) -> u16 {
+    let dst = 1u16 << x.dst_reg().min(10);
+    match x.code & 0x07 {
+        CLASS_ALU | CLASS_ALU64 | CLASS_LDX => dst,
+        CLASS_LD if x.code == LD_IMM64 => dst,
+        CLASS_LD if x.code != 0 => CALLER_SAVED,
+        CLASS_STX if x.code & 0xe0 == 0xc0 => 1 << x.src_reg().min(10) | 1,
+        CLASS_JMP | CLASS_JMP32 if x.code & 0xf0 == 0x80 => CALLER_SAVED,
+        _ => 0,
+    }
+}
+
+/// The registers that hold a number, not a pointer, on every path to the
+/// end of each instruction: a forward data-flow fixpoint. Numbers come
+/// from constants, byte and half-word loads, and arithmetic other than
+/// adding to or subtracting from a pointer (the verifier refuses the rest
+/// on pointers); copies and sums of numbers are numbers.
+fn numbers(insns: &[bpf_insn], flow: &Flow) -> Vec<u16> {
+    let n = insns.len();
+    let functions = function_starts(insns);
+    let mut out = vec![0x03ffu16; n];
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            let x = &insns[i];
+            let input = if functions.binary_search(&i).is_ok() {
+                0
+            } else {
+                flow.predecessors[i]
+                    .iter()
+                    .fold(0x03ff, |acc, &p| acc & out[p])
+            };
+            let (dst, src) = (x.dst_reg().min(10), x.src_reg().min(10));
+            let has = |set: u16, r: u8| set & (1 << r) != 0;
+            let number = match x.code & 0x07 {
+                CLASS_ALU => Some(true),
+                CLASS_ALU64 => Some(match x.code & 0xf0 {
+                    0xb0 if x.code & 0x08 != 0 => has(input, src),
+                    0x00 | 0x10 => has(input, dst) && (x.code & 0x08 == 0 || has(input, src)),
+                    _ => true,
+                }),
+                CLASS_LDX => Some(matches!(x.code & 0x18, 0x08 | 0x10)),
+                CLASS_LD if x.code == LD_IMM64 => Some(x.src_reg() == 0),
+                _ => None,
+            };
+            let value = match number {
+                Some(true) => input | 1 << dst,
+                Some(false) => input & !(1 << dst),
+                None => input & !writes(x),
+            };
+            if value != out[i] {
+                out[i] = value;
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+}
+
+/// The kernel's BTF ids of the numeric iterator's kfuncs
+/// (`bpf_iter_num_new`, `_next` and `_destroy`, Linux 6.4+).
+#[derive(Clone, Copy)]
+pub(crate) struct IterKfuncs {
+    pub(crate) new: i32,
+    pub(crate) next: i32,
+    pub(crate) destroy: i32,
+}
+
+/// `BPF_JMP | BPF_CALL`.
+const CALL: u8 = 0x85;
+/// `src_reg` of a call of a kernel function by BTF id.
+const PSEUDO_KFUNC_CALL: u8 = 2;
+/// `BPF_ALU64 | BPF_MOV | BPF_X`.
+const MOV64_REG: u8 = 0xbf;
+/// `BPF_ALU64 | BPF_ADD | BPF_K`.
+const ADD64_IMM: u8 = 0x07;
+/// `BPF_ALU64 | BPF_SUB | BPF_K`.
+const SUB64_IMM: u8 = 0x17;
+/// `BPF_STX | BPF_MEM | BPF_DW`.
+const STX64: u8 = 0x7b;
+/// `BPF_LDX | BPF_MEM | BPF_DW`.
+const LDX64: u8 = 0x79;
+/// `BPF_JMP | BPF_JEQ | BPF_K`.
+const JEQ_IMM: u8 = 0x15;
+/// r0-r5, which calls clobber.
+const CALLER_SAVED: u16 = 0b11_1111;
+/// Iterations a numeric iterator may run: the kernel's `BPF_MAX_LOOPS`,
+/// as `may_goto`'s budget.
+const ITERATIONS: i32 = 8 << 20;
+/// The deepest stack offset a function may use.
+const STACK_LIMIT: i64 = 512;
+
+/// Gives every loop of `insns` a budget through an open-coded numeric
+/// iterator (`bpf_iter_num`, Linux 6.4+) instead of `may_goto`: the loop's
+/// entries create it, each back edge asks it for one more iteration
+/// (`bpf_iter_num_next`) and leaves the loop as [`add`]'s budget does
+/// when it is spent, and every way out destroys it. At the `next` call
+/// the verifier forgets the exact values of counters nothing depends on
+/// (it widens imprecise scalars there, and not at `may_goto`), so a loop
+/// that counts its iterations settles. The iterator and the registers the
+/// calls clobber live in stack slots below everything the function uses.
+/// `None` when no loop can take a budget.
+pub(crate) fn add_iterators(
+    insns: &[bpf_insn],
+    counter_fd: i32,
+    offset: i32,
+    kfuncs: IterKfuncs,
+) -> Option<Budgeted> {
+    let n = insns.len();
+    let flow = Flow::of(insns);
+    let loops: Vec<Loop> = natural_loops(insns, &flow)
+        .into_iter()
+        .filter(|l| l.latches.iter().all(|&b| l.exit_for(b).is_some()))
+        .collect();
+    if loops.is_empty() {
+        return None;
+    }
+    let live = liveness(insns);
+    let functions = function_starts(insns);
+    let function_of = |i: usize| functions.partition_point(|&s| s <= i).saturating_sub(1);
+    let init = initialized(insns, &flow, &functions, &live);
+    // Each loop's iterator below the function's own stack, then the spills.
+    let mut used = frame_depths(insns, &functions);
+    let mut slot = vec![0i32; loops.len()];
+    for (k, l) in loops.iter().enumerate() {
+        let f = function_of(l.header);
+        used[f] += 8;
+        slot[k] = -i32::try_from(used[f]).ok()?;
+    }
+    if used.iter().any(|&u| u + 8 * 6 > STACK_LIMIT) {
+        return None;
+    }
+
+    let exited = |from: usize, to: usize| -> Vec<usize> {
+        (0..loops.len())
+            .filter(|&k| loops[k].body[from] && !loops[k].body[to])
+            .collect()
+    };
+    let entered = |from: usize, to: usize| -> Vec<usize> {
+        (0..loops.len())
+            .filter(|&k| !loops[k].body[from] && loops[k].body[to])
+            .collect()
+    };
+    let back = |from: usize, to: usize| {
+        loops
+            .iter()
+            .position(|l| l.header == to && l.latches.contains(&from))
+    };
+    let needs_stub = |from: usize, to: usize| {
+        back(from, to).is_some() || !exited(from, to).is_empty() || !entered(from, to).is_empty()
+    };
+    // The code on edge `from` -> `to`: create the iterators of the loops
+    // it enters, destroy those of the loops it leaves, and on a back edge
+    // take one iteration or leave the loop.
+    let stub = |layout: &mut Layout, from: usize, to: usize| -> Option<()> {
+        let f = function_of(from);
+        let spill = |r: u8| -i16::try_from(used[f] + 8 * (i64::from(r) + 1)).unwrap_or(i16::MAX);
+        let saved = |live_after: u16| -> Vec<u8> {
+            (0..6u8)
+                .filter(|r| live_after & init[from] & CALLER_SAVED & (1 << r) != 0)
+                .collect()
+        };
+        let call = |layout: &mut Layout, k: usize, id: i32| {
+            layout.push(insn(MOV64_REG, 1, 10, 0, 0));
+            layout.push(insn(ADD64_IMM, 1, 0, 0, slot[k]));
+            if id == kfuncs.new {
+                layout.push(insn(MOV64_IMM, 2, 0, 0, 0));
+                layout.push(insn(MOV64_IMM, 3, 0, 0, ITERATIONS));
+            }
+            layout.push(insn(CALL, 0, PSEUDO_KFUNC_CALL, 0, id));
+        };
+        let save = |layout: &mut Layout, regs: &[u8]| {
+            for &r in regs {
+                layout.push(insn(STX64, 10, r, spill(r), 0));
+            }
+        };
+        let restore = |layout: &mut Layout, regs: &[u8]| {
+            for &r in regs {
+                layout.push(insn(LDX64, r, 10, spill(r), 0));
+            }
+        };
+        let Some(k) = back(from, to) else {
+            let regs = saved(live[to]);
+            save(layout, &regs);
+            for l in exited(from, to) {
+                call(layout, l, kfuncs.destroy);
+            }
+            for l in entered(from, to) {
+                call(layout, l, kfuncs.new);
+            }
+            restore(layout, &regs);
+            layout.jump_to_old(to);
+            return Some(());
+        };
+        let exit = loops[k].exit_for(from)?;
+        let regs = saved(live[to] | live[exit]);
+        save(layout, &regs);
+        // `continue` of an outer loop from an inner one leaves the inner.
+        let left = exited(from, to);
+        for &l in &left {
+            call(layout, l, kfuncs.destroy);
+        }
+        call(layout, k, kfuncs.next);
+        let spent = layout.push(insn(JEQ_IMM, 0, 0, 0, 0));
+        restore(layout, &regs);
+        layout.jump_to_old(to);
+        layout.to_new.push((spent, layout.out.len()));
+        for l in exited(from, exit) {
+            if !left.contains(&l) {
+                call(layout, l, kfuncs.destroy);
+            }
+        }
+        for l in entered(from, exit) {
+            call(layout, l, kfuncs.new);
+        }
+        layout.count(1, 2, counter_fd, offset);
+        restore(layout, &regs);
+        layout.jump_to_old(exit);
+        Some(())
+    };
+
+    let mut layout = Layout::new(n);
+    for i in 0..n {
+        layout.start[i] = layout.out.len() as u32;
+        layout.original(i, insns[i]);
+        // An `ld_imm64`'s edges leave after its second half.
+        let from = match insns[i].code {
+            LD_IMM64 => continue,
+            0 if i > 0 && insns[i - 1].code == LD_IMM64 => i - 1,
+            _ => i,
+        };
+        let taken = reference(insns, from)
+            .filter(|_| is_jump(&insns[from]))
+            .and_then(|(_, t)| usize::try_from(t).ok())
+            .filter(|&t| t < n && needs_stub(from, t));
+        let fall = fall_through(insns, from);
+        match fall {
+            Some(to) if needs_stub(from, to) => stub(&mut layout, from, to)?,
+            Some(to) if taken.is_some() => layout.jump_to_old(to),
+            _ => {}
+        }
+        if let Some(to) = taken {
+            layout.redirected.push((from, layout.out.len()));
+            stub(&mut layout, from, to)?;
+        }
+    }
+    let (out, start) = layout.finish(insns)?;
+    Some(Budgeted {
+        insns: out,
+        start,
+        loops: loops.len(),
+    })
+}
+
+/// Where control goes after instruction `i` when it does not jump.
+fn fall_through(insns: &[bpf_insn], i: usize) -> Option<usize> {
+    let x = &insns[i];
+    let next = match x.code & 0x07 {
+        CLASS_JMP | CLASS_JMP32 if matches!(x.code & 0xf0, 0x00 | 0x90) => return None,
+        CLASS_LD if x.code == LD_IMM64 => i + 2,
+        _ => i + 1,
+    };
+    (next < insns.len()).then_some(next)
+}
+
+/// Where each function of a linked program starts: the entry, and every
+/// target of a call of the program's own functions or of a function
+/// address (callbacks). Sorted.
+fn function_starts(insns: &[bpf_insn]) -> Vec<usize> {
+    let mut starts: Vec<usize> = (0..insns.len())
+        .filter(|&i| !is_jump(&insns[i]))
+        .filter_map(|i| reference(insns, i))
+        .filter_map(|(_, target)| usize::try_from(target).ok())
+        .chain([0])
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+}
+
+/// How many bytes of stack each function uses, rounded up to 8: the
+/// deepest offset from r10 it reaches, following `r = r10; r += k`
+/// in layout order (a register's offset from a path not taken only makes
+/// the estimate deeper).
+fn frame_depths(insns: &[bpf_insn], functions: &[usize]) -> Vec<i64> {
+    functions
+        .iter()
+        .enumerate()
+        .map(|(f, &first)| {
+            let end = functions.get(f + 1).copied().unwrap_or(insns.len());
+            let mut base: [Option<i64>; 11] = [None; 11];
+            base[10] = Some(0);
+            let mut deepest = 0i64;
+            for x in &insns[first..end] {
+                let (dst, src) = (usize::from(x.dst_reg()), usize::from(x.src_reg()));
+                if dst > 10 || src > 10 {
+                    continue;
+                }
+                let off = i64::from(x.off);
+                let imm = i64::from(x.imm);
+                match x.code & 0x07 {
+                    CLASS_LDX => {
+                        if let Some(b) = base[src] {
+                            deepest = deepest.min(b + off);
+                        }
+                        base[dst] = None;
+                    }
+                    CLASS_ST | CLASS_STX => {
+                        if let Some(b) = base[dst] {
+                            deepest = deepest.min(b + off);
+                        }
+                        // Atomics with fetch write `src` or r0.
+                        if x.code & 0xe0 == 0xc0 {
+                            base[src] = None;
+                            base[0] = None;
+                        }
+                    }
+                    CLASS_ALU64 => {
+                        base[dst] = match x.code {
+                            MOV64_REG => base[src],
+                            ADD64_IMM => base[dst].map(|b| b + imm),
+                            SUB64_IMM => base[dst].map(|b| b - imm),
+                            _ => None,
+                        }
+                    }
+                    CLASS_ALU => base[dst] = None,
+                    CLASS_LD => {
+                        base[dst] = None;
+                        if x.code != LD_IMM64 && x.code != 0 {
+                            base[..6].fill(None);
+                        }
+                    }
+                    CLASS_JMP | CLASS_JMP32 if x.code & 0xf0 == 0x80 => base[..6].fill(None),
+                    _ => {}
+                }
+                base[10] = Some(0);
+                for b in base.iter().flatten() {
+                    deepest = deepest.min(*b);
+                }
+            }
+            (-deepest + 7) / 8 * 8
+        })
+        .collect()
+}
+
+/// The registers (bit `r` for `rr`) written on every path to the end of
+/// each instruction: a forward data-flow fixpoint. The entry starts with
+/// r1 (the context); other functions with the argument registers they
+/// read.
+fn initialized(insns: &[bpf_insn], flow: &Flow, functions: &[usize], live: &[u16]) -> Vec<u16> {
+    const ARGS: u16 = 0b11_1110;
+    const FP: u16 = 1 << 10;
+    let n = insns.len();
+    let mut out = vec![0x07ffu16; n];
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            let x = &insns[i];
+            let entry = match i {
+                0 => Some(1 << 1 | FP),
+                _ if functions.binary_search(&i).is_ok() => Some(live[i] & ARGS | FP),
+                _ => None,
+            };
+            let input = entry.unwrap_or_else(|| {
+                flow.predecessors[i]
+                    .iter()
+                    .fold(0x07ff, |acc, &p| acc & out[p])
+            });
+            let dst = 1u16 << x.dst_reg().min(10);
+            let value = match x.code & 0x07 {
+                CLASS_ALU | CLASS_ALU64 | CLASS_LDX => input | dst,
+                CLASS_LD if x.code == LD_IMM64 => input | dst,
+                CLASS_LD if x.code == 0 => input,
+                // Legacy packet loads clobber r0-r5 and set r0.
+                CLASS_LD => (input & !CALLER_SAVED) | 1,
+                CLASS_JMP | CLASS_JMP32 if x.code & 0xf0 == 0x80 => (input & !CALLER_SAVED) | 1,
+                _ => input,
+            };
+            if value != out[i] {
+                out[i] = value;
+                changed = true;
+            }
+        }
+        if !changed {
+            return out;
+        }
+    }
+}
+
+/// A program being laid out again with instructions inserted; references
+/// are fixed once every index is known.
+struct Layout {
+    out: Vec<bpf_insn>,
+    /// The new index of the first instruction emitted for each old one.
+    start: Vec<u32>,
+    /// The new index of each old instruction itself.
+    at: Vec<usize>,
+    /// (new index, field, old target) of inserted jumps to old code.
+    to_old: Vec<(usize, Field, usize)>,
+    /// (new index, new target) of jumps inside the inserted code.
+    to_new: Vec<(usize, usize)>,
+    /// (old index, new target) of old jumps sent to inserted code.
+    redirected: Vec<(usize, usize)>,
+}
+
+impl Layout {
+    fn new(n: usize) -> Layout {
+        Layout {
+            out: Vec::with_capacity(n * 2),
+            start: vec![0; n],
+            at: vec![0; n],
+            to_old: vec![],
+            to_new: vec![],
+            redirected: vec![],
+        }
+    }
+
+    fn push(&mut self, x: bpf_insn) -> usize {
+        self.out.push(x);
+        self.out.len() - 1
+    }
+
+    /// Emits old instruction `i`.
+    fn original(&mut self, i: usize, x: bpf_insn) {
+        self.at[i] = self.push(x);
+    }
+
+    /// Emits a jump to old instruction `target`.
+    fn jump_to_old(&mut self, target: usize) {
+        let at = self.push(insn(JA, 0, 0, 0, 0));
+        self.to_old.push((at, Field::Off, target));
+    }
+
+    /// Emits `*(u64 *)(counter + offset) += 1` (atomically) with two
+    /// scratch registers.
+    fn count(&mut self, pointer: u8, one: u8, counter_fd: i32, offset: i32) {
+        self.push(insn(LD_IMM64, pointer, PSEUDO_MAP_VALUE, 0, counter_fd));
+        self.push(insn(0, 0, 0, 0, offset));
+        self.push(insn(MOV64_IMM, one, 0, 0, 1));
+        self.push(insn(ATOMIC_ADD64, pointer, one, 0, 0));
+    }
+
+    /// The program with every reference fixed, and `start`; `None` if an
+    /// offset no longer fits its field.
+    fn finish(mut self, insns: &[bpf_insn]) -> Option<(Vec<bpf_insn>, Vec<u32>)> {
+        let n = insns.len();
+        let set = |x: &mut bpf_insn, field: Field, delta: i64| -> Option<()> {
+            match field {
+                Field::Off => x.off = i16::try_from(delta).ok()?,
+                Field::Imm => x.imm = i32::try_from(delta).ok()?,
+            }
+            Some(())
+        };
+        for i in 0..n {
+            if let Some((field, target)) = reference(insns, i) {
+                let target = usize::try_from(target).ok().filter(|&t| t < n)?;
+                let new_target = self
+                    .redirected
+                    .iter()
+                    .find(|(old, _)| *old == i)
+                    .map_or(self.start[target] as usize, |&(_, to)| to);
+                let delta = new_target as i64 - (self.at[i] as i64 + 1);
+                set(&mut self.out[self.at[i]], field, delta)?;
+            }
+        }
+        for &(from, field, target) in &self.to_old {
+            let delta = i64::from(self.start[target]) - (from as i64 + 1);
+            set(&mut self.out[from], field, delta)?;
+        }
+        for &(from, target) in &self.to_new {
+            set(
+                &mut self.out[from],
+                Field::Off,
+                target as i64 - (from as i64 + 1),
+            )?;
+        }
+        Some((self.out, self.start))
+    }
 }
 
 /// Where control can go after instruction `i`.
@@ -530,6 +1252,120 @@ mod tests {
         // `goto self` is no loop to budget.
         assert!(add(&[mov(0, 0), insn(JA, 0, 0, -1, 0), exit()], 3, 0).is_none());
         assert!(!has_loop(&[mov(0, 0), insn(JA, 0, 0, -1, 0), exit()]));
+    }
+
+    /// r0 = 0; r1 = 10; loop: r0 += 1; r1 -= 1; if r1 != 0 goto loop; exit
+    fn counting_loop() -> Vec<bpf_insn> {
+        vec![
+            mov(0, 0),
+            mov(1, 10),
+            insn(0x07, 0, 0, 0, 1),
+            insn(0x17, 1, 0, 0, 1),
+            insn(0x55, 1, 0, -3, 0),
+            exit(),
+        ]
+    }
+
+    #[test]
+    fn a_loop_entered_in_its_middle_has_its_natural_header() {
+        // goto test; body: r1 -= 1; test: if r1 != 0 goto body; exit
+        let insns = [
+            mov(1, 3),
+            insn(JA, 0, 0, 1, 0),
+            insn(0x17, 1, 0, 0, 1),
+            insn(0x55, 1, 0, -2, 0),
+            exit(),
+        ];
+        let flow = Flow::of(&insns);
+        // In layout order the header is the body (2), entered from 1 past it.
+        assert_eq!(loops(&insns, &flow)[0].header, 2);
+        let natural = natural_loops(&insns, &flow);
+        assert_eq!(natural.len(), 1);
+        assert_eq!(natural[0].header, 3, "the test dominates the loop");
+        assert_eq!(natural[0].latches, [2]);
+        assert!(!natural[0].body[1] && !natural[0].body[0]);
+    }
+
+    #[test]
+    fn counters_are_forgotten_where_the_loop_is_entered() {
+        let f = forget_loop_counters(&counting_loop(), 7, 0).unwrap();
+        let codes: Vec<u8> = f.insns.iter().map(|i| i.code).collect();
+        // After r1 = 10: load the zero word, add it to r0 and r1 (both
+        // numbers the loop writes), then on into the loop.
+        assert_eq!(
+            codes,
+            [
+                MOV64_IMM, MOV64_IMM, LD_IMM64, 0, LDX64, ADD64_REG, ADD64_REG, JA, 0x07, 0x17,
+                0x55, 0x95
+            ]
+        );
+        let scratch = f.insns[2].dst_reg();
+        assert!(scratch > 1, "the scratch register is dead in the loop");
+        assert_eq!((f.insns[2].imm, f.insns[3].imm), (7, 0));
+        assert_eq!((f.insns[5].dst_reg(), f.insns[6].dst_reg()), (0, 1));
+        // The back edge still goes to the loop's first instruction.
+        assert_eq!(10 + i64::from(f.insns[10].off) + 1, 8);
+        assert_eq!(f.moved(2), 8);
+    }
+
+    #[test]
+    fn pointers_are_not_forgotten() {
+        // r6 = r1 (the context); loop: r6 += 8; if r6 != r7 goto loop
+        let insns = [
+            insn(MOV64_REG, 6, 1, 0, 0),
+            insn(0x07, 6, 0, 0, 8),
+            insn(0x5d, 6, 7, -2, 0),
+            exit(),
+        ];
+        assert!(forget_loop_counters(&insns, 7, 0).is_none());
+    }
+
+    #[test]
+    fn iterators_are_created_taken_and_destroyed_on_every_edge() {
+        let kfuncs = IterKfuncs {
+            new: 101,
+            next: 102,
+            destroy: 103,
+        };
+        let b = add_iterators(&counting_loop(), 7, 16, kfuncs).unwrap();
+        assert_eq!(b.loops, 1);
+        let calls: Vec<i32> = b
+            .insns
+            .iter()
+            .filter(|i| i.code == CALL && i.src_reg() == PSEUDO_KFUNC_CALL)
+            .map(|i| i.imm)
+            .collect();
+        // Entry; after the latch, the loop's own exit (its fall-through),
+        // then the back edge and its exhaustion.
+        assert_eq!(calls, [101, 103, 102, 103]);
+        // The iterator lives below the function's (empty) frame, and r0,
+        // read after the loop and by it, is saved around every call.
+        let slots: Vec<i32> = b
+            .insns
+            .iter()
+            .filter(|i| i.code == ADD64_IMM && i.dst_reg() == 1 && i.imm < 0)
+            .map(|i| i.imm)
+            .collect();
+        assert!(slots.iter().all(|&s| s == -8), "{slots:?}");
+        assert!(b.insns.iter().any(|i| i.code == STX64 && i.src_reg() == 0));
+        // Every jump lands inside the program.
+        for i in 0..b.insns.len() {
+            if let Some((Field::Off, target)) = reference(&b.insns, i) {
+                assert!((0..b.insns.len() as i64).contains(&target), "{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn frames_follow_stack_pointers_into_arguments() {
+        // r2 = r10; r2 += -40; *(u64 *)(r10 - 16) = r1; exit
+        let insns = [
+            insn(MOV64_REG, 2, 10, 0, 0),
+            insn(ADD64_IMM, 2, 0, 0, -40),
+            insn(STX64, 10, 1, -16, 0),
+            exit(),
+        ];
+        assert_eq!(frame_depths(&insns, &[0]), [40]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use iu::{Ebpf, Error, programs::TestRun};
+use iu::{Ebpf, Error, LoopBudget, programs::TestRun};
 
 const DROP: u32 = 1;
 const PASS: u32 = 2;
@@ -824,14 +824,32 @@ fn map_values_and_memory_builtins_load_and_behave() {
     );
 }
 
-/// Loads a corpus program whose plain loops need the loop budget
-/// (`may_goto`, Linux 6.9+) that iu adds itself. Where the kernel has it,
-/// the program must load with budgets; elsewhere it must be refused with
-/// the hint that names Linux 6.9 and `iu_ebpf::loops`.
-fn load_budgeted(name: &str) -> Option<Ebpf> {
-    let result = Ebpf::load_file(iu::object_dir().join(name));
-    if iu::features::loop_budget() {
-        let ebpf = result.unwrap_or_else(|e| panic!("{name} was refused:\n{e}"));
+/// Whether this kernel has a runtime loop budget of `kind` for the loader
+/// to add.
+fn has_budget(kind: LoopBudget) -> bool {
+    let iterators = iu::features::kernel_function_exists("bpf_iter_num_new");
+    match kind {
+        LoopBudget::MayGoto => iu::features::loop_budget(),
+        LoopBudget::Iterator => iterators,
+        _ => iu::features::loop_budget() || iterators,
+    }
+}
+
+/// The budgets the loop tests load with: the default, and iterators alone
+/// (what a 6.4-6.8 kernel, which has no `may_goto`, gets).
+const BUDGETS: [LoopBudget; 2] = [LoopBudget::Any, LoopBudget::Iterator];
+
+/// Loads a corpus program whose plain loops need a runtime budget that iu
+/// adds itself (`may_goto`, Linux 6.9+, or numeric iterators, 6.4+), of
+/// `kind`. Where the kernel has it, the program must load with budgets;
+/// elsewhere it must be refused with the hint that names Linux 6.4 and
+/// `iu_ebpf::loops`.
+fn load_budgeted(name: &str, kind: LoopBudget) -> Option<Ebpf> {
+    let result = iu::EbpfLoader::new()
+        .loop_budget(kind)
+        .load_file(iu::object_dir().join(name));
+    if has_budget(kind) {
+        let ebpf = result.unwrap_or_else(|e| panic!("{name} ({kind:?}) was refused:\n{e}"));
         assert!(ebpf.loop_budgeted(name).unwrap(), "{name}: no budget added");
         assert_eq!(ebpf.loop_budget_exhausted(name).unwrap(), 0);
         return Some(ebpf);
@@ -840,7 +858,7 @@ fn load_budgeted(name: &str) -> Option<Ebpf> {
         // Without a budget the verifier gives up on these loops in its
         // own ways (6.1: "too complex", a packet offset grown out of range
         // after many iterations, "back-edge"); where it says it gave up on
-        // the loop, the hint names Linux 6.9 and `iu_ebpf::loops`.
+        // the loop, the hint names Linux 6.4 and `iu_ebpf::loops`.
         Err(Error::Verifier { log, errno, .. }) => {
             assert!(
                 log.program_line()
@@ -849,11 +867,14 @@ fn load_budgeted(name: &str) -> Option<Ebpf> {
             );
             if let Some(hint) = log.hint() {
                 assert!(
-                    hint.contains("Linux 6.9") && hint.contains("iu_ebpf::loops"),
+                    hint.contains("Linux 6.4") && hint.contains("iu_ebpf::loops"),
                     "{name}: {hint:?}"
                 );
             }
-            iu::testing::skip_missing(name, "loop budget (may_goto, Linux 6.9)");
+            iu::testing::skip_missing(
+                name,
+                "runtime loop budget (numeric iterators, Linux 6.4; may_goto, 6.9)",
+            );
             None
         }
         Ok(_) => panic!("{name} loads without a loop budget now: test it as a plain program"),
@@ -874,7 +895,13 @@ fn dns_query(labels: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn plain_loops_load_with_a_runtime_budget_and_behave() {
-    if let Some(ebpf) = load_budgeted("dns_labels") {
+    for kind in BUDGETS {
+        plain_loops_behave(kind);
+    }
+}
+
+fn plain_loops_behave(kind: LoopBudget) {
+    if let Some(ebpf) = load_budgeted("dns_labels", kind) {
         let long = [&b"abcdefghijklmnopqrstuvwxyz"[..]; 3];
         let mut malformed = dns_query(&[b"www", b"example", b"com"]);
         malformed[54] = 64;
@@ -899,7 +926,7 @@ fn plain_loops_load_with_a_runtime_budget_and_behave() {
         }
         assert_eq!(ebpf.loop_budget_exhausted("dns_labels").unwrap(), 0);
     }
-    if let Some(ebpf) = load_budgeted("csum_fold") {
+    if let Some(ebpf) = load_budgeted("csum_fold", kind) {
         // Carries to fold: a header whose words sum past 0x1ffff.
         let mut heavy = udp(0, 80, b"x");
         heavy[26..34].copy_from_slice(&[0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xfd]);
@@ -930,7 +957,13 @@ fn plain_loops_load_with_a_runtime_budget_and_behave() {
 
 #[test]
 fn an_exhausted_loop_budget_leaves_the_loop_and_is_counted_per_run() {
-    let Some(ebpf) = load_budgeted("collatz") else {
+    for kind in BUDGETS {
+        exhausted_budget_is_counted(kind);
+    }
+}
+
+fn exhausted_budget_is_counted(kind: LoopBudget) {
+    let Some(ebpf) = load_budgeted("collatz", kind) else {
         return;
     };
     let word = |x: u32| {
@@ -950,7 +983,7 @@ fn an_exhausted_loop_budget_leaves_the_loop_and_is_counted_per_run() {
         .test_run(&TestRun::packet(&word(0)).repeat(runs))
         .unwrap();
     eprintln!(
-        "collatz(0): {runs} runs until the budget ran out, {:?} in all, {} ns per run (kernel)",
+        "collatz(0), {kind:?}: {runs} runs until the budget ran out, {:?} in all, {} ns per run (kernel)",
         start.elapsed(),
         out.duration_ns
     );
@@ -967,57 +1000,104 @@ fn an_exhausted_loop_budget_leaves_the_loop_and_is_counted_per_run() {
     assert_eq!(ebpf.aborts("collatz").unwrap(), 0);
 }
 
-/// Natural loops that still do not load (issue #19, open): (program, what
-/// the verifier says). Their reads are bounded (the packet API keeps the
-/// offset check on the register it adds), but the budget check (`may_goto`)
-/// only ends the verifier's walk when an iteration's state lies within an
-/// earlier one, and these never do: `popcount_while` and `ipv6_ext_chain`
-/// count iterations exactly (`bits`, `extensions`: 1, 2, 3, ...), and
-/// `tcp_options` grows its offset by a different step on each path (1, 4,
-/// or the option's length), so every mix of paths is a new range. The same
-/// loops in C with `can_loop` fail the same way. Each must be refused that
-/// way, so a fix shows up here.
-const KNOWN_LOOP_GAPS: &[(&str, &str)] = &[
-    ("popcount_while", "is too complex"),
-    ("ipv6_ext_chain", "is too complex"),
-    ("tcp_options", "BPF program is too large"),
-];
-
+/// Loops whose counters the verifier tracks exactly (1, 2, 3, ...), so
+/// a budget alone never lets its walk settle: `popcount_while` and
+/// `ipv6_ext_chain` count iterations and compare the count after the loop,
+/// and `tcp_options` grows its offset by a different step on each path.
+/// They load once the loader also makes the verifier forget those counters
+/// where the loop is entered (docs/safety.md, "Plain loops").
 #[test]
-fn natural_loops_that_still_fail_are_refused_with_their_line() {
-    for (name, refusal) in KNOWN_LOOP_GAPS {
-        match Ebpf::load_file(iu::object_dir().join(name)) {
-            Ok(_) => panic!("{name} loads now: move it out of KNOWN_LOOP_GAPS and test it"),
-            Err(Error::Verifier { log, errno, .. }) => {
-                // Before 6.4 the kernel keeps the beginning of a log that
-                // overflows, so "too complex" is only in the errno.
-                let too_complex = refusal.contains("too complex")
-                    && matches!(errno.as_str(), "E2BIG" | "EFAULT")
-                    && log.is_truncated();
-                // Without a budget (6.1) the verifier may give up earlier,
-                // in its own words; the line is what must be there.
-                assert!(
-                    log.full().contains(refusal) || too_complex || !iu::features::loop_budget(),
-                    "{name} ({errno}):\n{log}"
-                );
-                assert!(
-                    log.program_line()
-                        .is_some_and(|l| l.file.ends_with(&format!("{name}.rs"))),
-                    "{name}: the refusal names no line of the program:\n{log}"
-                );
-                if refusal.contains("too complex") || log.hint().is_some() {
-                    let hint = log.hint().unwrap_or_default();
-                    let expected = if iu::features::loop_budget() {
-                        "runtime budget (may_goto) and loaded it again"
-                    } else {
-                        "Linux 6.9"
-                    };
-                    assert!(hint.contains(expected), "{name}: {hint:?}");
-                    assert!(hint.contains("iu_ebpf::loops"), "{name}: {hint:?}");
-                }
-            }
-            Err(e) => panic!("{name} was refused for another reason:\n{e}"),
+fn loops_with_exact_counters_load_and_behave() {
+    for kind in BUDGETS {
+        exact_counters_behave(kind);
+    }
+}
+
+fn exact_counters_behave(kind: LoopBudget) {
+    let word = |x: u32| {
+        let mut p = udp(0, 9, b"");
+        p[14..18].copy_from_slice(&x.to_be_bytes());
+        p
+    };
+    if let Some(ebpf) = load_budgeted("popcount_while", kind) {
+        for (x, expected) in [(0, PASS), (0xffff, PASS), (0x1ffff, DROP), (u32::MAX, DROP)] {
+            assert_eq!(run(&ebpf, "popcount_while", &word(x)), expected, "{x:#x}");
         }
+        assert_eq!(ebpf.loop_budget_exhausted("popcount_while").unwrap(), 0);
+    }
+    if let Some(ebpf) = load_budgeted("ipv6_ext_chain", kind) {
+        // Ethernet, IPv6 with first next header `next`, then `headers`.
+        let ipv6 = |next: u8, headers: &[u8]| {
+            let mut p = vec![0xff; 12];
+            p.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            p.extend_from_slice(&(headers.len() as u16).to_be_bytes());
+            p.extend_from_slice(&[next, 64]);
+            p.extend_from_slice(&[0; 32]);
+            p.extend_from_slice(headers);
+            p
+        };
+        // Hop-by-hop (8 bytes), routing (16 bytes), fragment (8 bytes).
+        let hop = [43, 0, 0, 0, 0, 0, 0, 0];
+        let routing = [44, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let fragment = [58, 0, 0, 0, 0, 0, 0, 0];
+        let chain: Vec<u8> = [&hop[..], &routing, &fragment, &[128, 0, 0, 0]].concat();
+        let to_udp: Vec<u8> = [&[17, 0, 0, 0, 0, 0, 0, 0][..], &[0; 8]].concat();
+        for (i, (packet, expected)) in [
+            (ipv6(0, &chain), DROP),
+            (ipv6(58, &[128, 0, 0, 0]), PASS),
+            (ipv6(0, &to_udp), PASS),
+            // The chain runs past the packet's end.
+            (ipv6(0, &chain[..20]), DROP),
+            (udp(0, 9, b"v4"), PASS),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(
+                run(&ebpf, "ipv6_ext_chain", packet),
+                *expected,
+                "ipv6_ext_chain, case {i}"
+            );
+        }
+        assert_eq!(ebpf.loop_budget_exhausted("ipv6_ext_chain").unwrap(), 0);
+    }
+    if let Some(ebpf) = load_budgeted("tcp_options", kind) {
+        // Ethernet, IPv4 without options, TCP SYN with `options`.
+        let syn = |options: &[u8]| {
+            let mut p = udp(0, 80, b"");
+            p.truncate(34);
+            p[23] = 6;
+            let mut tcp = vec![0x30, 0x39, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0];
+            tcp.push((((20 + options.len()) / 4) << 4) as u8);
+            tcp.extend_from_slice(&[0x02, 0xff, 0xff, 0, 0, 0, 0]);
+            tcp.extend_from_slice(options);
+            p.extend_from_slice(&tcp);
+            p
+        };
+        let mss = |value: u16| [2, 4, (value >> 8) as u8, value as u8];
+        let padded = |head: &[u8], tail: &[u8]| [head, tail].concat();
+        for (i, (packet, expected)) in [
+            (syn(&mss(1460)), PASS),
+            (syn(&mss(100)), DROP),
+            // NOPs, window scale, SACK permitted, then a small MSS.
+            (syn(&padded(&[1, 1, 3, 3, 7, 4, 2, 1], &mss(500))), DROP),
+            (syn(&padded(&[1, 1, 3, 3, 7, 4, 2, 1], &mss(1400))), PASS),
+            // End of options before the MSS.
+            (syn(&padded(&[0, 0, 0, 0], &mss(100))), PASS),
+            // A length below 2 is malformed.
+            (syn(&[8, 1, 0, 0]), DROP),
+            (udp(0, 80, b"not tcp"), PASS),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(
+                run(&ebpf, "tcp_options", packet),
+                *expected,
+                "tcp_options, case {i}"
+            );
+        }
+        assert_eq!(ebpf.loop_budget_exhausted("tcp_options").unwrap(), 0);
     }
 }
 
