@@ -1,17 +1,20 @@
-//! Loop budgets the loader adds itself: a `may_goto` check (the kernel's
-//! runtime loop budget, Linux 6.9+) before every back edge of a program
-//! whose plain loops the verifier refused.
+//! Loop budgets the loader adds itself to a program whose plain loops the
+//! verifier refused: a `may_goto` check (the kernel's runtime loop
+//! budget, Linux 6.9+) before every back edge ([`add`]), or an open-coded
+//! numeric iterator per loop (`bpf_iter_num`, 6.4+; [`add_iterators`]);
+//! and, where that alone does not load, a rewrite that makes the verifier
+//! forget the numbers a loop carries where it enters it
+//! ([`forget_loop_counters`]).
 //!
-//! With the check, the verifier no longer needs to prove that a loop ends:
-//! at a `may_goto` it compares the loop's state with the state one
-//! iteration earlier and stops once it settles into a range, and at run
-//! time the kernel decrements a hidden counter and takes the jump when it
-//! reaches zero. The jump goes to a stub that counts the exhaustion in the
-//! program's slot of a one-element array (`iu_loop_budget`, addressed
-//! directly, so no helper call clobbers registers) and then leaves the
-//! loop as a `break` would: through the fall-through of a conditional
-//! back edge (the loop's own condition-false exit), or, for a loop that
-//! ends in an unconditional jump, through the loop's last exit branch.
+//! With a budget, the verifier no longer needs to prove that a loop ends:
+//! it compares the loop's state with the state one iteration earlier and
+//! stops once it settles into a range, and at run time the kernel ends the
+//! loop when the budget runs out. That exit goes to a stub that counts the
+//! exhaustion in the program's slot of a one-element array
+//! (`iu_loop_budget`, addressed directly) and then leaves the loop as a
+//! `break` would: through the other edge of a conditional back edge (the
+//! loop's own condition-false exit), or, for a loop that ends in an
+//! unconditional jump, through the loop's last exit branch.
 //!
 //! Every instruction that refers to another by position is moved along:
 //! jump offsets (16-bit `off`, and the 32-bit `gotol`), calls of the

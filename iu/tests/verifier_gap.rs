@@ -1101,10 +1101,11 @@ fn exact_counters_behave(kind: LoopBudget) {
     }
 }
 
-/// The cost of a budget the loader added, against the same fold through
-/// `loops::while_budgeted` (`checksum`): both give the same verdict on a
-/// header whose fold runs twice, without spending the budget, and the
-/// xlated size and ns/run are printed (`cargo test -p iu --test
+/// The cost of a budget the loader added (`may_goto`, and an iterator),
+/// against the same fold through `loops::while_budgeted` (`checksum`) and
+/// in C with `can_loop` (`csum_fold_c`, clang-22): all give the same
+/// verdict on a header whose fold runs twice, without spending the budget,
+/// and the xlated size and ns/run are printed (`cargo test -p iu --test
 /// verifier_gap loop_budget_cost -- --nocapture`; docs/benchmarks.md).
 /// `IU_LOOP_COST_REPEAT` sets the runs per call (default 10,000; the
 /// figures in docs/benchmarks.md used 1,000,000).
@@ -1118,8 +1119,16 @@ fn loop_budget_cost() {
     let mut heavy = udp(0, 80, b"x");
     heavy[26..34].copy_from_slice(&[0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xfd]);
     let mut verdicts = vec![];
-    for (name, budgeted) in [("csum_fold", true), ("checksum", false)] {
-        let ebpf = load(name);
+    for (name, kind, budgeted) in [
+        ("csum_fold", LoopBudget::MayGoto, true),
+        ("csum_fold", LoopBudget::Iterator, true),
+        ("checksum", LoopBudget::Any, false),
+        ("csum_fold_c", LoopBudget::Any, false),
+    ] {
+        let ebpf = iu::EbpfLoader::new()
+            .loop_budget(kind)
+            .load_file(iu::object_dir().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(ebpf.loop_budgeted(name).unwrap(), budgeted, "{name}");
         let program = ebpf.program(name).unwrap();
         let mut best = u32::MAX;
@@ -1133,9 +1142,10 @@ fn loop_budget_cost() {
         if budgeted {
             assert_eq!(ebpf.loop_budget_exhausted(name).unwrap(), 0, "{name}");
         }
+        let info = program.info().unwrap();
         eprintln!(
-            "{name}: budgeted by loader {budgeted}, {} xlated insns, {best} ns/run (best of 5 x {repeat})",
-            program.info().unwrap().xlated_insns
+            "{name}: budgeted by loader {budgeted} ({kind:?}), {} xlated insns, {} jited bytes, {best} ns/run (best of 5 x {repeat})",
+            info.xlated_insns, info.jited_bytes
         );
     }
     assert!(verdicts.windows(2).all(|w| w[0] == w[1]), "{verdicts:?}");
