@@ -9,6 +9,7 @@ mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
 mod new;
+mod public_api;
 mod run;
 mod stable;
 mod test;
@@ -63,6 +64,9 @@ enum Cmd {
         #[arg(value_enum)]
         kinds: Vec<new::Kind>,
     },
+    /// Compare the library crates' public API with the snapshots in
+    /// `docs/public-api` (part of `test`); `--bless` rewrites them.
+    PublicApi(public_api::PublicApiArgs),
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -97,6 +101,7 @@ fn main() -> ExitCode {
         } else {
             &kinds
         }),
+        Cmd::PublicApi(args) => public_api::run(&args),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
         Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };

@@ -56,6 +56,15 @@ pub fn run(args: &TestArgs) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
+        step("public API snapshots (docs/public-api) and `cargo package` of the library crates");
+        crate::public_api::run(&crate::public_api::PublicApiArgs { bless: false })?;
+        let mut package = crate::cargo();
+        package.args(["package", "--allow-dirty", "--target-dir"]);
+        package.arg(crate::root().join("target/package"));
+        for krate in crate::public_api::CRATES {
+            package.args(["-p", krate]);
+        }
+        crate::run_cmd(&mut package)?;
     }
     step("building BPF programs");
     build::build_programs(&toolchain, None)?;
