@@ -56,7 +56,16 @@ pub fn run(args: &TestArgs) -> Result<()> {
             "-D",
             "warnings",
         ]))?;
-        step("public API snapshots (docs/public-api) and `cargo package` of the library crates");
+        step(
+            "public API snapshots (docs/public-api), `cargo doc` and `cargo package` of the library crates",
+        );
+        let mut doc = crate::cargo();
+        doc.args(["doc", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings");
+        for krate in crate::public_api::CRATES {
+            doc.args(["-p", krate]);
+        }
+        crate::run_cmd(&mut doc)?;
         crate::public_api::run(&crate::public_api::PublicApiArgs { bless: false })?;
         let mut package = crate::cargo();
         package.args(["package", "--allow-dirty", "--target-dir"]);
