@@ -241,7 +241,8 @@ impl EbpfLoader {
         // Checked first, so that aya-obj never sees ranges it would trust
         // (docs/safety.md, "Malformed objects").
         let (file, mut obj) = crate::validate::parse(bytes)?;
-        resolve_external_calls(&file, &mut obj)?;
+        let (kconfig, kconfig_size) = crate::kconfig::externs(&file)?;
+        resolve_external_calls(&file, &mut obj, &kconfig)?;
         let (sections, log_section) = program_sections(&file)?;
         let (sections, autoload_off) = libbpf_sections(sections, &mut obj);
         let on_panic = crate::placeholders::on_panic_values(&file);
@@ -383,6 +384,19 @@ impl EbpfLoader {
             {
                 created.pin(path)?;
             }
+        }
+
+        if !kconfig.is_empty() {
+            let map = create_kconfig_map(&kconfig, kconfig_size)?;
+            let fd = map.fd.as_raw_fd();
+            for function in obj.functions.values_mut() {
+                for insn in &mut function.instructions {
+                    if insn.code == 0x18 && insn.imm == crate::kconfig::FD_PLACEHOLDER {
+                        insn.imm = fd;
+                    }
+                }
+            }
+            maps.insert(map.name.clone(), map);
         }
 
         let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
@@ -776,7 +790,8 @@ fn link_without_kernel(
     fixup_btf: bool,
 ) -> Result<(object::File<'_>, Object, Vec<u8>)> {
     let (file, mut obj) = crate::validate::parse(bytes)?;
-    resolve_external_calls(&file, &mut obj)?;
+    let (kconfig, _) = crate::kconfig::externs(&file)?;
+    resolve_external_calls(&file, &mut obj, &kconfig)?;
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
     if fixup_btf {
         let features = features::object_features()
@@ -955,7 +970,11 @@ fn check_globals(file: &object::File<'_>, globals: &[(String, Vec<u8>)]) -> Resu
 /// behind `bpf_ksym_exists`); any other is refused, naming the routine and
 /// the source lines of its calls, before linking would fail on them
 /// without a line.
-fn resolve_external_calls(file: &object::File<'_>, obj: &mut Object) -> Result<()> {
+fn resolve_external_calls(
+    file: &object::File<'_>,
+    obj: &mut Object,
+    kconfig: &[crate::kconfig::Extern],
+) -> Result<()> {
     /// `BPF_JMP | BPF_CALL`.
     const CALL: u8 = 0x85;
     /// `src_reg` of a kfunc call.
@@ -964,6 +983,8 @@ fn resolve_external_calls(file: &object::File<'_>, obj: &mut Object) -> Result<(
     /// object's BTF id.
     const LD_IMM64: u8 = 0x18;
     const PSEUDO_BTF_ID: u8 = 3;
+    /// `src_reg` of an `ld_imm64` of a map value's address.
+    const PSEUDO_MAP_VALUE: u8 = 2;
     /// The helper id a missing weak kfunc's call gets: none exists, so the
     /// verifier refuses the call where it can be reached (libbpf's value).
     const POISONED_CALL: i32 = 2_002_000_000;
@@ -1013,6 +1034,18 @@ fn resolve_external_calls(file: &object::File<'_>, obj: &mut Object) -> Result<(
                 // The address of a `__ksym` variable or function: its BTF
                 // id, or 0 for a weak one the kernel lacks (which
                 // `bpf_ksym_exists` tests).
+                // A `__kconfig` extern: its bytes in the `.kconfig` map,
+                // whose descriptor is put in once the map exists.
+                LD_IMM64
+                    if insn_at + 1 < function.instructions.len()
+                        && let Some(e) = kconfig.iter().find(|e| e.name == name) =>
+                {
+                    let insn = &mut function.instructions[insn_at];
+                    insn.set_src_reg(PSEUDO_MAP_VALUE);
+                    insn.imm = crate::kconfig::FD_PLACEHOLDER;
+                    function.instructions[insn_at + 1].imm = e.offset as i32;
+                    continue;
+                }
                 LD_IMM64 if insn_at + 1 < function.instructions.len() => {
                     let id = kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func));
                     if id.is_some() || symbol.is_weak() {
@@ -1167,6 +1200,29 @@ fn kernel_btf() -> Result<&'static Btf> {
         .get_or_init(|| Btf::from_sys_fs().map_err(|e| chain(&e)))
         .as_ref()
         .map_err(|e| Error::KernelBtf(e.clone()))
+}
+
+/// The read-only map of a C object's `__kconfig` externs, filled with
+/// this kernel's values and frozen ([`crate::kconfig`]).
+fn create_kconfig_map(externs: &[crate::kconfig::Extern], size: usize) -> Result<Map> {
+    const NAME: &str = ".kconfig";
+    let values = crate::kconfig::values(externs, size)?;
+    let map = Map::create(
+        NAME,
+        bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        4,
+        size as u32,
+        1,
+        BPF_F_RDONLY_PROG,
+    )?;
+    let io = |what: &str, source| Error::Io {
+        context: format!("{what} the `{NAME}` map"),
+        source,
+    };
+    sys::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &values, 0)
+        .map_err(|e| io("filling", e))?;
+    sys::map_freeze(map.fd.as_fd()).map_err(|e| io("freezing", e))?;
+    Ok(map)
 }
 
 /// Writes a global-data section's initial bytes and freezes `.rodata`.

@@ -130,6 +130,17 @@ pub enum Error {
         sites: Vec<crate::SourceLine>,
     },
 
+    /// A C object's `__kconfig` extern has no value on this kernel, or its
+    /// value does not fit the extern's type.
+    #[error(
+        "the object needs the kernel configuration value `{name}` (a `__kconfig` extern): {reason}"
+    )]
+    KernelConfig {
+        /// The extern (`CONFIG_...` or `LINUX_...`).
+        name: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// The object calls a function it does not define: a library routine
     /// that the compiler emitted and BPF has no implementation of.
     #[error(

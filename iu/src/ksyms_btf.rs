@@ -1,5 +1,5 @@
-//! The `.ksyms` DATASEC of a C object, made acceptable to aya-obj and the
-//! kernel before the object is parsed.
+//! The `.ksyms` and `.kconfig` DATASECs of a C object, made acceptable to
+//! aya-obj and the kernel before the object is parsed.
 //!
 //! clang lists a C object's `__ksym` externs (kfunc declarations) in a BTF
 //! DATASEC named `.ksyms` that no ELF section backs: aya-obj cannot size
@@ -16,10 +16,15 @@ use crate::btf_linkage::{name_of, records, u32_at};
 /// BTF kinds, from `info >> 24`.
 const INT: u32 = 1;
 const UNION: u32 = 5;
+const VAR: u32 = 14;
 const DATASEC: u32 = 15;
+/// A VAR's linkage: `BTF_VAR_GLOBAL_ALLOCATED` and `BTF_VAR_GLOBAL_EXTERN`.
+const VAR_GLOBAL_ALLOCATED: u32 = 1;
+const VAR_EXTERN: u32 = 2;
 
-/// Rewrites the `.ksyms` DATASEC of the BTF at `range` of `bytes`, if it
-/// has one; returns whether it did.
+/// Rewrites the `.ksyms` and `.kconfig` DATASECs of the BTF at `range` of
+/// `bytes` (the same way: `__kconfig` externs live in a map the loader
+/// makes, [`crate::kconfig`]), if it has them; returns whether it did.
 pub(crate) fn rewrite(bytes: &mut [u8], (offset, size): (usize, usize)) -> bool {
     let Some(end) = offset.checked_add(size) else {
         return false;
@@ -43,22 +48,40 @@ fn rewrite_btf(btf: &mut [u8]) -> Option<()> {
     let (types, str_off) = records(btf)?;
     let int = types.iter().find(|r| r.kind == INT)?;
     let (int_id, int_size) = (int.id, u32_at(btf, int.at + 8)?);
-    let ksyms = types
-        .iter()
-        .find(|r| r.kind == DATASEC && name_of(btf, r.at, str_off) == Some(b".ksyms"))?;
-    let (at, vlen) = (ksyms.at, ksyms.vlen);
-    // An anonymous union of `vlen` ints: name, info (kind, vlen), size,
-    // then each member's name (none), type and bit offset.
-    put_u32(btf, at, 0)?;
-    put_u32(btf, at + 4, (UNION << 24) | vlen as u32)?;
-    put_u32(btf, at + 8, int_size)?;
-    for member in 0..vlen {
-        let m = at + 12 + 12 * member;
-        put_u32(btf, m, 0)?;
-        put_u32(btf, m + 4, int_id)?;
-        put_u32(btf, m + 8, 0)?;
+    let mut done = None;
+    for section in [&b".ksyms"[..], b".kconfig"] {
+        let Some(datasec) = types
+            .iter()
+            .find(|r| r.kind == DATASEC && name_of(btf, r.at, str_off) == Some(section))
+        else {
+            continue;
+        };
+        let (at, vlen) = (datasec.at, datasec.vlen);
+        // Its extern variables become allocated globals, which the kernel
+        // accepts (it refuses extern linkage on a VAR), as libbpf does.
+        for member in 0..vlen {
+            let var = u32_at(btf, at + 12 + 12 * member)?;
+            if let Some(r) = types.get((var as usize).checked_sub(1)?)
+                && r.kind == VAR
+                && u32_at(btf, r.at + 12) == Some(VAR_EXTERN)
+            {
+                put_u32(btf, r.at + 12, VAR_GLOBAL_ALLOCATED)?;
+            }
+        }
+        // An anonymous union of `vlen` ints: name, info (kind, vlen),
+        // size, then each member's name (none), type and bit offset.
+        put_u32(btf, at, 0)?;
+        put_u32(btf, at + 4, (UNION << 24) | vlen as u32)?;
+        put_u32(btf, at + 8, int_size)?;
+        for member in 0..vlen {
+            let m = at + 12 + 12 * member;
+            put_u32(btf, m, 0)?;
+            put_u32(btf, m + 4, int_id)?;
+            put_u32(btf, m + 8, 0)?;
+        }
+        done = Some(());
     }
-    Some(())
+    done
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod ebpf;
 mod error;
 pub mod features;
 mod inline_chain;
+mod kconfig;
 mod ksyms_btf;
 mod logger;
 mod loop_budget;

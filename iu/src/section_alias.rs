@@ -83,7 +83,7 @@ pub(crate) fn parse_section(name: &str) -> Option<aya_obj::ProgramSection> {
 }
 
 /// The object's bytes (`file` is their parse) with every aliased section
-/// name renamed and the `.ksyms` DATASEC rewritten ([`crate::ksyms_btf`]),
+/// name renamed and the `.ksyms` and `.kconfig` DATASECs rewritten ([`crate::ksyms_btf`]),
 /// or the bytes themselves when there is nothing to change.
 pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) -> Cow<'a, [u8]> {
     let aliased = file
@@ -94,9 +94,9 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         .as_ref()
         .and_then(|s| s.file_range())
         .map(|(offset, size)| (offset as usize, size as usize));
-    let ksyms = btf
-        .and_then(|s| s.data().ok())
-        .is_some_and(|data| data.windows(7).any(|w| w == b".ksyms\0"));
+    let ksyms = btf.and_then(|s| s.data().ok()).is_some_and(|data| {
+        data.windows(7).any(|w| w == b".ksyms\0") || data.windows(9).any(|w| w == b".kconfig\0")
+    });
     if !aliased && !ksyms {
         return Cow::Borrowed(bytes);
     }

@@ -59,3 +59,77 @@ fn kfuncs_resolve_to_the_kernels_and_a_missing_weak_one_stays_out() {
     // XDP_PASS: the iterator summed 0..10.
     assert_eq!(run.retval, 2);
 }
+
+/// The running kernel's configuration as libbpf reads it:
+/// `/boot/config-<release>`, else `/proc/config.gz`.
+fn kernel_config() -> Option<String> {
+    use std::io::Read as _;
+    let release = nix::sys::utsname::uname().ok()?;
+    let release = release.release().to_string_lossy();
+    if let Ok(text) = std::fs::read_to_string(format!("/boot/config-{release}")) {
+        return Some(text);
+    }
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open("/proc/config.gz").ok()?)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
+#[test]
+fn kconfig_externs_hold_this_kernels_configuration() {
+    let path = iu::object_dir().join("kconfig");
+    let Some(config) = kernel_config() else {
+        // Without a configuration file an object that needs an option
+        // (not `__weak`) is refused, naming it.
+        let err = Ebpf::load_file(&path).unwrap_err();
+        assert!(
+            matches!(&err, iu::Error::KernelConfig { name, .. } if name == "CONFIG_BPF_SYSCALL"),
+            "{err}"
+        );
+        iu::testing::skip_missing(
+            "kconfig values",
+            "a readable kernel configuration (/boot/config-<release> or /proc/config.gz)",
+        );
+        return;
+    };
+    let option = |name: &str| {
+        config
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(str::to_owned)
+    };
+    let ebpf = Ebpf::load_file(&path).unwrap();
+    assert_eq!(
+        ebpf.syscall("kconfig_values")
+            .unwrap()
+            .run(&mut [0u64])
+            .unwrap(),
+        0
+    );
+    let out = ebpf.array::<u64>("out").unwrap();
+    let (a, b, c) = iu::kernel_version().unwrap();
+    assert_eq!(
+        out.get(0).unwrap(),
+        u64::from((a << 16) | (b << 8) | c.min(255))
+    );
+    assert_eq!(out.get(1).unwrap(), 1, "CONFIG_BPF_SYSCALL=y");
+    let tristate = match option("CONFIG_VETH").as_deref() {
+        Some("y") => 1,
+        Some("m") => 2,
+        _ => 0,
+    };
+    assert_eq!(out.get(2).unwrap(), tristate, "CONFIG_VETH");
+    let hz: u64 = option("CONFIG_HZ").map_or(0, |v| v.parse().unwrap());
+    assert_eq!(out.get(3).unwrap(), hz, "CONFIG_HZ");
+    // The first 8 bytes of the string, cut with its terminating zero.
+    let hostname = option("CONFIG_DEFAULT_HOSTNAME").unwrap_or_default();
+    let mut bytes = [0u8; 8];
+    let text = hostname.trim_matches('"').as_bytes();
+    let n = text.len().min(7);
+    bytes[..n].copy_from_slice(&text[..n]);
+    assert_eq!(out.get(4).unwrap(), u64::from_le_bytes(bytes), "{hostname}");
+    assert_eq!(out.get(5).unwrap(), 0, "a missing __weak option is 0");
+    let wrapper = iu::features::kernel_function_exists("__x64_sys_bpf");
+    assert_eq!(out.get(6).unwrap(), u64::from(wrapper));
+}

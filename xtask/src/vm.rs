@@ -124,6 +124,18 @@ fn initramfs(label: &str, kernel: &Kernel, binaries: &[PathBuf]) -> Result<PathB
     if let Some(modules) = &kernel.modules {
         initramfs.modules(modules)?;
     }
+    // The kernel's configuration, from its package (`boot/config-<release>`
+    // beside `boot/vmlinuz-<release>`), where libbpf and iu read a C
+    // object's `__kconfig` externs.
+    let config = kernel.image.file_name().and_then(|name| {
+        let release = name.to_str()?.strip_prefix("vmlinuz-")?;
+        Some(format!("config-{release}"))
+    });
+    if let Some(name) = config
+        && let Ok(bytes) = std::fs::read(kernel.image.with_file_name(&name))
+    {
+        initramfs.data(&format!("/boot/{name}"), 0o644, bytes);
+    }
     let out = work_dir().join(format!("{label}.cpio"));
     let started = Instant::now();
     if initramfs.build(&out)? {
