@@ -37,6 +37,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)>
         ))
     })?;
     check(&file)?;
+    crate::ebpf::refuse_struct_ops(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
     let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?
         .map_err(|e| Error::Parse(chain(&e)))?;
