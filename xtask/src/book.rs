@@ -154,7 +154,10 @@ pub struct Checked {
 
 /// What a marker line says.
 enum Marker {
-    File { path: String, anchor: Option<String> },
+    File {
+        path: String,
+        anchor: Option<String>,
+    },
     Shell,
 }
 
@@ -343,8 +346,9 @@ pub fn check(text: &str, name: &str, root: &Path) -> Checked {
 mod tests {
     use super::*;
 
-    fn repo() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("iu-book-{}", std::process::id()));
+    /// A repository with one source file, in a directory of the test's own.
+    fn repo(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("iu-book-{test}-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(
             dir.join("src/lib.rs"),
@@ -357,7 +361,7 @@ mod tests {
 
     #[test]
     fn matching_blocks_pass() {
-        let root = repo();
+        let root = repo("matching");
         let md = "# T\n\n<!-- file: src/lib.rs anchor: body -->\n```rust\nlet x = 1;\nx + 1\n```\n\n\
                   <!-- file: src/lib.rs -->\n\n```rust\nfn a() {}\n    let x = 1;\n    x + 1\n```\n\n\
                   ```sh\ncargo xtask book\n```\n<!-- shell -->\n```\nls\n```\n";
@@ -369,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_block_that_drifted_is_reported_and_blessed() {
-        let root = repo();
+        let root = repo("drift");
         let md = "<!-- file: src/lib.rs anchor: body -->\n```rust\nlet x = 2;\nx + 1\n```\n";
         let checked = check(md, "t.md", &root);
         assert_eq!(checked.problems.len(), 1);
@@ -389,7 +393,7 @@ mod tests {
 
     #[test]
     fn unmarked_blocks_and_bad_sources_are_reported() {
-        let root = repo();
+        let root = repo("unmarked");
         for (md, expect) in [
             ("text\n```rust\nfn a() {}\n```\n", "without a source marker"),
             ("<!-- file: src/nope.rs -->\n```rust\n```\n", "src/nope.rs"),
@@ -398,7 +402,10 @@ mod tests {
                 "no `ANCHOR: gone` line",
             ),
             ("<!-- file: docs/x.md -->\n```\n```\n", "outside docs/"),
-            ("<!-- file: src/lib.rs -->\n```rust\nfn a() {}\n", "not closed"),
+            (
+                "<!-- file: src/lib.rs -->\n```rust\nfn a() {}\n",
+                "not closed",
+            ),
         ] {
             let checked = check(md, "t.md", &root);
             assert_eq!(checked.problems.len(), 1, "{md}");
