@@ -17,7 +17,8 @@
 //!
 //! `cargo xtask book --bless` rewrites every marked block from its source.
 //! `SUMMARY.md` must list every chapter, and every chapter it lists must
-//! exist.
+//! exist. Relative links must name files that exist, and `#anchor`s of
+//! Markdown files headings that exist.
 
 use std::{
     fmt::Write as _,
@@ -53,6 +54,7 @@ pub fn run(args: &BookArgs) -> Result<()> {
             .display()
             .to_string();
         let checked = check(&text, &name, &root);
+        problems.extend(link_problems(&text, &name, &chapter));
         blocks += checked.blocks;
         if args.bless {
             if checked.text != text {
@@ -99,6 +101,91 @@ fn chapters(src: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The anchor a heading gets (GitHub's and mdBook's rule): lower case,
+/// letters, digits, `_` and `-` kept, spaces turned into `-`, the rest
+/// dropped.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks).
+fn anchors(text: &str) -> Vec<String> {
+    let mut in_code = false;
+    let mut out = vec![];
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && let Some(heading) = line.strip_prefix('#') {
+            out.push(slug(heading.trim_start_matches('#')));
+        }
+    }
+    out
+}
+
+/// Relative links of a chapter (outside code blocks and code spans) whose
+/// file does not exist, or whose `#anchor` names no heading of a Markdown
+/// file.
+fn link_problems(text: &str, name: &str, chapter: &Path) -> Vec<Problem> {
+    let dir = chapter.parent().unwrap_or(Path::new("."));
+    let mut problems = vec![];
+    let mut in_code = false;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        // Code spans are not links.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        for target in prose
+            .split("](")
+            .skip(1)
+            .filter_map(|t| t.split(')').next())
+        {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = match target.split_once('#') {
+                Some((f, a)) => (f, Some(a)),
+                None => (target, None),
+            };
+            let path = if file.is_empty() {
+                chapter.to_path_buf()
+            } else {
+                dir.join(file)
+            };
+            let at = format!("{name}:{}", n + 1);
+            if !path.exists() {
+                problems.push(Problem::other(format!(
+                    "{at}: link to {target}: no such file"
+                )));
+                continue;
+            }
+            if let Some(anchor) = anchor
+                && path.extension().is_some_and(|e| e == "md")
+            {
+                let linked = std::fs::read_to_string(&path).unwrap_or_default();
+                if !anchors(&linked).iter().any(|a| a == anchor) {
+                    problems.push(Problem::other(format!(
+                        "{at}: link to {target}: no heading with that anchor"
+                    )));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// SUMMARY.md lists every chapter, and only chapters that exist.
@@ -415,6 +502,24 @@ mod tests {
                 checked.problems[0].message
             );
         }
+    }
+
+    #[test]
+    fn links_to_missing_files_and_headings_are_reported() {
+        let root = repo("links");
+        let chapter = root.join("src/a.md");
+        let md = "# A chapter\n\n## Two: `words`\n[ok](#two-words) [ok](lib.rs) \
+                  [web](https://example.com) `[not](a link)`\n[gone](nope.md) [bad](#three)\n\
+                  ```\n[in](code.md)\n```\n";
+        std::fs::write(&chapter, md).unwrap();
+        let problems = link_problems(md, "a.md", &chapter);
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].contains("nope.md: no such file"),
+            "{messages:?}"
+        );
+        assert!(messages[1].contains("#three: no heading"), "{messages:?}");
     }
 
     #[test]
