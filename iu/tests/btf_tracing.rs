@@ -112,6 +112,7 @@ fn fentry_pointer_arguments_are_typed_handles_with_direct_loads() {
     );
 }
 
+// ANCHOR: lsm_test
 #[test]
 fn lsm_file_open_denies_while_armed() {
     let Some(ebpf) = load() else { return };
@@ -126,6 +127,7 @@ fn lsm_file_open_denies_while_armed() {
     assert!(std::fs::File::open("/proc/self/status").is_ok());
     drop(link);
 }
+// ANCHOR_END: lsm_test
 
 #[test]
 fn a_test_run_calls_the_kernel_test_functions_an_fexit_traces() {

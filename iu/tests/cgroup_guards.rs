@@ -19,6 +19,7 @@ fn sysctl_device_and_sockopt_programs_deny_what_they_name() {
     let Some(mount) = cgroup_support::mount() else {
         return;
     };
+    // ANCHOR: attach
     let ebpf = Ebpf::load_file(iu::object_dir().join("cgroup_guards")).unwrap();
     let cgroup = InNewCgroup::enter(&mount, "guards");
     let links: Vec<_> = vec![
@@ -39,6 +40,7 @@ fn sysctl_device_and_sockopt_programs_deny_what_they_name() {
             .attach(&cgroup.dir)
             .unwrap(),
     ];
+    // ANCHOR_END: attach
 
     // sysctl: kernel/ostype is denied, its neighbours are not.
     let error = std::fs::read_to_string("/proc/sys/kernel/ostype").unwrap_err();

@@ -13,6 +13,7 @@ fn object() -> PathBuf {
 
 #[tokio::test]
 async fn every_argument_type_and_hint_round_trips() {
+    // ANCHOR: logger
     let ebpf = EbpfLoader::new()
         .log_level(log::LevelFilter::Debug)
         .load_file(object())
@@ -36,6 +37,7 @@ async fn every_argument_type_and_hint_round_trips() {
             .unwrap();
         records.push(record);
     }
+    // ANCHOR_END: logger
     let messages: Vec<(log::Level, &str)> = records
         .iter()
         .map(|r| (r.level, r.message.as_str()))

@@ -6,12 +6,14 @@
 
 use iu::{Ebpf, Error};
 
+// ANCHOR: target
 /// The function the uprobe tests probe, in this test binary.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn iu_uprobe_target(x: u64) -> u64 {
     std::hint::black_box(x) * 2 + 1
 }
+// ANCHOR_END: target
 
 fn load() -> Ebpf {
     let ebpf = Ebpf::load_file(iu::object_dir().join("probes")).unwrap();
@@ -39,6 +41,7 @@ fn raw_tracepoint_sees_each_syscall() {
     assert_eq!(seen(&ebpf, 0), 25, "still counting after detach");
 }
 
+// ANCHOR: uprobe
 #[test]
 fn uprobe_and_uretprobe_see_arguments_and_return_values() {
     let ebpf = load();
@@ -71,6 +74,7 @@ fn uprobe_and_uretprobe_see_arguments_and_return_values() {
         other => panic!("expected UnknownSymbol, got {other:?}"),
     }
 }
+// ANCHOR_END: uprobe
 
 #[test]
 fn kprobe_and_kretprobe_see_calls_and_return_values() {

@@ -3,6 +3,7 @@
 //! there, installing it on Debian/Ubuntu when it is not.
 
 mod bench;
+mod book;
 mod build;
 mod codegen;
 mod codegen_vmlinux;
@@ -67,6 +68,9 @@ enum Cmd {
     /// Compare the library crates' public API with the snapshots in
     /// `docs/public-api` (part of `test`); `--bless` rewrites them.
     PublicApi(public_api::PublicApiArgs),
+    /// Check that the book's code blocks (docs/book) are copies of the
+    /// repository's files they name (part of `test`); `--bless` copies them.
+    Book(book::BookArgs),
     /// Generate Rust code from the running kernel: `codegen tracepoint
     /// <category/name>...` writes tracepoint record structs.
     #[command(subcommand)]
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
             &kinds
         }),
         Cmd::PublicApi(args) => public_api::run(&args),
+        Cmd::Book(args) => book::run(&args),
         Cmd::Codegen(Codegen::Tracepoint(args)) => codegen::run(&args),
         Cmd::Codegen(Codegen::Vmlinux(args)) => codegen_vmlinux::run(&args),
     };

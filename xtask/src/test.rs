@@ -47,6 +47,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
                     .arg(krate.join("Cargo.toml")),
             )?;
         }
+        step("the book's code blocks (docs/book) match the files they name");
+        crate::book::run(&crate::book::BookArgs { bless: false })?;
         step("cargo clippy -D warnings");
         crate::run_cmd(crate::cargo().args([
             "clippy",

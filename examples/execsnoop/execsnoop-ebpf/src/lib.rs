@@ -44,6 +44,7 @@ pub fn fork(ctx: TracePointContext<ProcessFork>) -> u32 {
     0
 }
 
+// ANCHOR: exec
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn execsnoop(ctx: TracePointContext<ProcessExec>) -> u32 {
     let args = ctx.args();
@@ -63,6 +64,7 @@ pub fn execsnoop(ctx: TracePointContext<ProcessExec>) -> u32 {
     let _ = EVENTS.output(&event);
     0
 }
+// ANCHOR_END: exec
 
 #[cfg(test)]
 mod tests;

@@ -67,6 +67,7 @@ fn an_unknown_parent_is_zero_and_long_paths_are_cut() {
     assert_eq!(event.filename[FILENAME_LEN - 1], 0);
 }
 
+// ANCHOR: kernel_object
 #[test]
 fn the_parent_comes_from_the_current_tasks_real_parent() {
     let _session = sim::session();
@@ -83,3 +84,4 @@ fn the_parent_comes_from_the_current_tasks_real_parent() {
     assert_eq!((event.pid, event.ppid), (400, 350));
     assert_eq!(event.parent_comm(), "bash");
 }
+// ANCHOR_END: kernel_object

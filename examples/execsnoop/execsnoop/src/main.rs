@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // ANCHOR: events
     let object = args
         .object
         .unwrap_or_else(|| iu::object_dir().join("execsnoop"));
@@ -77,5 +78,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             () = &mut stop => break,
         }
     }
+    // ANCHOR_END: events
     Ok(())
 }

@@ -50,6 +50,7 @@ fn run(args: Args) -> Result<usize, Box<dyn std::error::Error>> {
     let object = args
         .object
         .unwrap_or_else(|| iu::object_dir().join("map_test"));
+    // ANCHOR: user_side
     // A read-only global, set before the load.
     let ebpf: Ebpf = EbpfLoader::new()
         .set_global("MULTIPLIER", &3u64)
@@ -114,6 +115,7 @@ fn run(args: Args) -> Result<usize, Box<dyn std::error::Error>> {
     let per_cpu_hash = ebpf
         .per_cpu_hash_map::<u32, u64>("PER_CPU_HASH")?
         .get(&pid)?;
+    // ANCHOR_END: user_side
     let marked = per_cpu_hash
         .as_ref()
         .is_some_and(|v| v.iter().enumerate().any(|(cpu, &x)| x == cpu as u64 + 1));

@@ -38,6 +38,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // ANCHOR: events
     let object = args
         .object
         .unwrap_or_else(|| iu::object_dir().join("perf_output"));
@@ -76,5 +77,6 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if events.lost() > 0 {
         log::warn!("{} events lost in total", events.lost());
     }
+    // ANCHOR_END: events
     Ok(())
 }

@@ -49,6 +49,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .object
         .clone()
         .unwrap_or_else(|| iu::object_dir().join("profile"));
+    // ANCHOR: attach
     let ebpf = iu::Ebpf::load_file(&object)?;
     let program = ebpf.perf_event("profile")?;
     let rate = SampleRate::Frequency(args.frequency);
@@ -56,6 +57,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(pid) => vec![program.attach_pid(pid, PerfEventKind::CpuClock, rate)?],
         None => program.attach_all_cpus(PerfEventKind::CpuClock, rate)?,
     };
+    // ANCHOR_END: attach
     log::info!("sampling at {} Hz; Ctrl-C to stop", args.frequency);
     match args.duration {
         Some(d) => tokio::time::sleep(Duration::from_secs_f64(d)).await,

@@ -44,6 +44,7 @@ pub static START: HashMap<u32, u64, 10240> = HashMap::new();
 #[map]
 pub static HIST: Array<u64, MAX_SLOTS> = Array::new();
 
+// ANCHOR: flavor
 /// `task_struct` as kernels before 5.14 have it (`long state`): a flavor
 /// whose relocations match `task_struct`.
 #[derive(Clone, Copy)]
@@ -77,6 +78,7 @@ fn state(task: TaskStruct<BtfAddr>) -> Option<u64> {
             .map(|s| s as u64)
     }
 }
+// ANCHOR_END: flavor
 
 /// Notes when `task` became runnable.
 #[inline(always)]
@@ -113,6 +115,7 @@ pub fn sched_wakeup_new(ctx: BtfContext) -> u32 {
     0
 }
 
+// ANCHOR: sched_switch
 /// `sched_switch(bool preempt, struct task_struct *prev, struct
 /// task_struct *next, ...)`.
 #[tp_btf(name = "sched_switch")]
@@ -135,6 +138,7 @@ pub fn sched_switch(ctx: BtfContext) -> u32 {
     let _ = START.remove(&pid);
     0
 }
+// ANCHOR_END: sched_switch
 
 #[cfg(test)]
 mod tests;

@@ -41,6 +41,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let object = args
         .object
         .unwrap_or_else(|| iu::object_dir().join("runqlat"));
+    // ANCHOR: attach
     let ebpf = iu::EbpfLoader::new()
         .set_global("TARGET_TGID", &args.pid.unwrap_or(0))
         .load_file(&object)?;
@@ -50,6 +51,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ebpf.btf_tracepoint("sched_wakeup_new")?.attach()?,
         ebpf.btf_tracepoint("sched_switch")?.attach()?,
     ];
+    // ANCHOR_END: attach
     log::info!("tracing run queue latency; Ctrl-C to stop");
     let mut snapshots = hist.snapshots(Duration::from_secs_f64(args.interval));
     let stop = async {

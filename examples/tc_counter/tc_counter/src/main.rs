@@ -41,6 +41,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .object
         .clone()
         .unwrap_or_else(|| iu::object_dir().join("tc_counter"));
+    // ANCHOR: attach
     let ebpf = iu::Ebpf::load_file(&object)?;
     let _ingress = ebpf
         .classifier("ingress")?
@@ -48,6 +49,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let _egress = ebpf
         .classifier("egress")?
         .attach(&args.iface, TcDirection::Egress)?;
+    // ANCHOR_END: attach
     log::info!("counting on {}", args.iface);
     let counters = ebpf.array::<u64>("COUNTERS")?;
     let mut snapshots = counters.snapshots(Duration::from_secs_f64(args.interval));

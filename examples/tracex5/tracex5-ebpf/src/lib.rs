@@ -30,6 +30,7 @@ iu_ebpf::global!(
     static TARGET_PID: u32 = 0
 );
 
+// ANCHOR: dispatch
 /// One program per syscall number, set by user space.
 #[map]
 pub static PROGS: ProgramArray<{ MAX_SYSCALL as usize }> = ProgramArray::new();
@@ -60,6 +61,7 @@ pub fn tracex5(mut ctx: ProbeContext) -> u32 {
     }
     0
 }
+// ANCHOR_END: dispatch
 
 /// The syscall's number (`__seccomp_filter`'s first argument) and its
 /// first three arguments.

@@ -78,6 +78,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let target = child.as_ref().map_or(args.pid.unwrap_or(0), |c| c.id());
+    // ANCHOR: tail_calls
     let ebpf = iu::EbpfLoader::new()
         .set_global("TARGET_PID", &target)
         .load_file(&object)?;
@@ -91,6 +92,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut events = iu::maps::RingBuf::new(ebpf.map("EVENTS")?)?.typed::<SyscallEvent>();
     let _link = ebpf.kprobe("tracex5")?.attach()?;
+    // ANCHOR_END: tail_calls
     match &mut child {
         Some(child) => {
             log::info!("tracing the workload, process {target}");

@@ -22,9 +22,11 @@ iu_ebpf::license!("GPL");
 #[map]
 pub static BLOCKED: LpmTrie<[u8; 4], u32, 1024> = LpmTrie::new();
 
+// ANCHOR: counts_map
 /// Packets per (source, action).
 #[map]
 pub static COUNTS: HashMap<CountKey, u64, 16384> = HashMap::new();
+// ANCHOR_END: counts_map
 
 const ETH_HEADER: usize = 14;
 const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];

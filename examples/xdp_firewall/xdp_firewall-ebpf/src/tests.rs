@@ -35,6 +35,7 @@ fn block(prefix_len: u32, addr: [u8; 4]) {
         .unwrap();
 }
 
+// ANCHOR: host_test
 #[test]
 fn drops_blocked_sources_passes_others_and_counts_both() {
     let _sim = sim::session();
@@ -46,6 +47,7 @@ fn drops_blocked_sources_passes_others_and_counts_both() {
     assert_eq!(count([10, 1, 2, 3], PASSED), 0);
     assert_eq!(count([192, 168, 1, 1], PASSED), 1);
 }
+// ANCHOR_END: host_test
 
 #[test]
 fn the_longest_prefix_decides_and_unblocking_takes_effect() {

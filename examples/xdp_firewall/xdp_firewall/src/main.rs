@@ -89,6 +89,7 @@ fn command(
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // ANCHOR: load
     let object = args
         .object
         .clone()
@@ -111,6 +112,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let counts = ebpf.hash_map::<CountKey, u64>("COUNTS")?;
     let mut snapshots = counts.snapshots(Duration::from_secs_f64(args.interval));
+    // ANCHOR_END: load
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let stop = async {

@@ -31,6 +31,7 @@ fn packet(source: [u8; 4]) -> Vec<u8> {
     p
 }
 
+// ANCHOR: test_run
 #[test]
 fn drops_blocked_sources_and_counts_on_crafted_packets() {
     let ebpf = load();
@@ -61,6 +62,7 @@ fn drops_blocked_sources_and_counts_on_crafted_packets() {
     assert_eq!(count([192, 168, 1, 1], PASSED), 1);
     assert_eq!(count([10, 1, 2, 3], PASSED), 0);
 }
+// ANCHOR_END: test_run
 
 #[test]
 fn stays_as_small_as_the_same_program_in_c() {

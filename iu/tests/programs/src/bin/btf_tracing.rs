@@ -31,6 +31,7 @@ fn mine() -> bool {
     CONFIG.get(0) == Some(helpers::pid())
 }
 
+// ANCHOR: fentry_fexit
 #[fentry(function = "do_unlinkat")]
 fn enter_unlinkat(_ctx: BtfContext) -> u32 {
     if mine() {
@@ -49,7 +50,9 @@ fn exit_unlinkat(ctx: BtfContext) -> u32 {
     }
     0
 }
+// ANCHOR_END: fentry_fexit
 
+// ANCHOR: lsm
 #[lsm(hook = "file_open")]
 fn file_open(_ctx: BtfContext) -> i32 {
     if mine() && CONFIG.get(1) == Some(1) {
@@ -58,6 +61,7 @@ fn file_open(_ctx: BtfContext) -> i32 {
     }
     0
 }
+// ANCHOR_END: lsm
 
 /// `u64 bpf_fentry_test2(int a, u64 b)`, which `BPF_PROG_TEST_RUN` of a
 /// tracing program calls with (2, 3).

@@ -16,6 +16,7 @@ use iu_ebpf::{
 
 iu_ebpf::license!("GPL");
 
+// ANCHOR: index
 /// Byte 0 picks an action from a table of four: 4 and above panic.
 #[xdp(on_panic = "drop")]
 fn index_out_of_bounds(ctx: XdpContext) -> XdpAction {
@@ -28,6 +29,7 @@ fn index_out_of_bounds(ctx: XdpContext) -> XdpAction {
     let index = ctx.read::<u8>(0).unwrap_or(0) as usize;
     actions[index]
 }
+// ANCHOR_END: index
 
 /// Divides 100 by byte 0: 0 panics, and the default `on_panic` (pass)
 /// applies.

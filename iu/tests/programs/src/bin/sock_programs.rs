@@ -28,6 +28,7 @@ static PORTS: Array<u32, 3> = Array::new();
 #[map]
 static REWRITES: Array<u64, 4> = Array::new();
 
+// ANCHOR: sock_ops
 #[sock_ops]
 fn count_established(mut ctx: SockOpsContext) -> CgroupAction {
     match ctx.op() {
@@ -46,7 +47,9 @@ fn count_established(mut ctx: SockOpsContext) -> CgroupAction {
     }
     CgroupAction::Allow
 }
+// ANCHOR_END: sock_ops
 
+// ANCHOR: sock_addr
 /// The new port for `port`, or `None`; `Err` to deny.
 fn rewrite(port: u16) -> Result<Option<u16>, ()> {
     let port = u32::from(port);
@@ -74,6 +77,7 @@ fn connect4(mut ctx: SockAddrContext) -> CgroupAction {
         Ok(None) => CgroupAction::Allow,
     }
 }
+// ANCHOR_END: sock_addr
 
 #[cgroup_sock_addr(attach = "connect6")]
 fn connect6(mut ctx: SockAddrContext) -> CgroupAction {
