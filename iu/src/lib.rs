@@ -19,6 +19,7 @@ mod abort;
 pub mod btf;
 mod btf_ext;
 mod btf_linkage;
+pub mod cleanup;
 mod core_relo;
 mod ebpf;
 mod error;
