@@ -26,10 +26,12 @@ use iu::{
 
 const PRODUCERS: usize = 4;
 /// Events per `BPF_PROG_TEST_RUN` call.
-const BATCH: u32 = 200;
+const BATCH: u32 = 100;
 
-#[test]
-fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
+// The buffers register with tokio's reactor; this test reads them
+// synchronously, blocking the runtime's only thread on purpose.
+#[tokio::test(flavor = "current_thread")]
+async fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
     let secs: u64 = std::env::var("IU_SOAK_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -48,8 +50,10 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
     // Producers and the consumer meet at each round's start and end.
     let barrier = Arc::new(Barrier::new(PRODUCERS + 1));
     let runs = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|_| {
+            let failures = failures.clone();
             let (ebpf, stop, done, barrier, runs) = (
                 ebpf.clone(),
                 stop.clone(),
@@ -66,8 +70,17 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
                         return;
                     }
                     while !stop.load(Ordering::SeqCst) {
-                        program.test_run(&run).unwrap();
+                        // A failure is reported at the check, not by a
+                        // panic here that would leave the others waiting.
+                        if let Err(e) = program.test_run(&run) {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                            eprintln!("test run failed: {e}");
+                            break;
+                        }
                         runs.fetch_add(u64::from(BATCH), Ordering::SeqCst);
+                        // About 100,000 events/s per producer: a fast
+                        // consumer keeps up, a slow one does not.
+                        std::thread::sleep(Duration::from_millis(1));
                     }
                     barrier.wait();
                 }
@@ -84,15 +97,23 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
         let (ring_before, perf_before) = (ring_delivered, perf_delivered);
         stop.store(false, Ordering::SeqCst);
         barrier.wait();
-        let round_start = Instant::now();
-        while round_start.elapsed() < Duration::from_secs(2) {
-            // Slow: 50 µs per event and a pause between reads, far slower
-            // than 4 producers. Fast: read as it comes.
-            let per_event = if slow {
-                Duration::from_micros(50)
-            } else {
-                Duration::ZERO
-            };
+        // The round's end comes from a timer, not from the consumer: a
+        // slow `consume` keeps reading while producers keep writing.
+        let timer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(2));
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        // Slow: 20 µs per event and a pause between reads, far slower
+        // than 4 producers. Fast: read as it comes.
+        let per_event = if slow {
+            Duration::from_micros(20)
+        } else {
+            Duration::ZERO
+        };
+        while !stop.load(Ordering::SeqCst) {
             ring.consume(|data| {
                 assert_eq!(data.len(), 48);
                 ring_delivered += 1;
@@ -106,10 +127,10 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
                 PerfEvent::Lost { count, .. } => perf_reported += count,
             });
             if slow {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(30));
             }
         }
-        stop.store(true, Ordering::SeqCst);
+        timer.join().unwrap();
         barrier.wait();
         // Producers stopped: drain, then check.
         let drained = Instant::now();
@@ -123,6 +144,7 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
             drained.elapsed() < Duration::from_secs(5),
             "draining stalled"
         );
+        assert_eq!(failures.load(Ordering::SeqCst), 0, "test runs failed");
         let produced = counts.get(0).unwrap();
         let ring_lost = counts.get(1).unwrap();
         let perf_failed = counts.get(2).unwrap();
@@ -148,6 +170,12 @@ fn four_producers_and_a_changing_consumer_lose_nothing_uncounted() {
             "round {round} ({}) delivered nothing: stalled",
             if slow { "slow" } else { "fast" }
         );
+        if std::env::var_os("IU_SOAK_VERBOSE").is_some() {
+            eprintln!(
+                "round {round} ({}): produced {produced}, ring delivered {ring_delivered} lost {ring_lost}, perf delivered {perf_delivered} lost {perf_failed}",
+                if slow { "slow" } else { "fast" }
+            );
+        }
         checks.push((slow, produced, ring_lost, perf_failed));
         round += 1;
     }
