@@ -24,6 +24,8 @@ mod core_relo;
 mod ebpf;
 mod error;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzz;
 mod inline_chain;
 mod ksyms_btf;
 mod logger;

@@ -23,6 +23,11 @@ use crate::{Error, Result, error::chain};
 /// The longest license the kernel accepts (`license[128]` in
 /// `bpf_prog_load`).
 const MAX_LICENSE: usize = 128;
+/// The largest global data section accepted. aya-obj allocates a `.bss`
+/// section's declared size up front (an allocation failure aborts the
+/// process), and the kernel refuses map values above `KMALLOC_MAX_SIZE`
+/// (a few MiB) anyway.
+const MAX_DATA_SECTION: u64 = 64 << 20;
 /// `BTF_MAGIC`.
 const BTF_MAGIC: u16 = 0xeb9f;
 
@@ -100,6 +105,13 @@ fn check(file: &object::File<'_>) -> Result<()> {
     let bad = |what: String| Err(Error::Parse(crate::error::capped(what)));
     for section in file.sections() {
         let name = section.name().unwrap_or("?");
+        if section.kind() == SectionKind::UninitializedData && section.size() > MAX_DATA_SECTION {
+            return bad(format!(
+                "section `{name}` declares {} bytes of zeroed data; a global data section holds at most {} MiB (the kernel refuses larger map values)",
+                section.size(),
+                MAX_DATA_SECTION >> 20
+            ));
+        }
         if section.kind() != SectionKind::UninitializedData && section.data().is_err() {
             return bad(format!(
                 "section `{name}` ({} bytes) lies outside the file",

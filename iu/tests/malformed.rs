@@ -316,3 +316,19 @@ fn a_huge_license_section_gives_a_short_error() {
     put_u64(&mut bytes, header + 32, size);
     refused(&bytes, "the `license` section is");
 }
+
+/// A `.bss` section declaring 2^51 bytes: aya-obj allocated them up front
+/// and the process aborted ("memory allocation of 2533274790395908 bytes
+/// failed"), which no `catch_unwind` catches. Found by the `object` fuzz
+/// target (issue #17).
+#[test]
+fn a_huge_bss_section_is_refused_before_it_is_allocated() {
+    let mut bytes = object("co_re_c_missing");
+    let index = {
+        let file = object::File::parse(&*bytes).unwrap();
+        file.section_by_name(".bss").unwrap().index().0
+    };
+    let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+    put_u64(&mut bytes, shoff + index * 64 + 32, 2_533_274_790_395_908);
+    refused(&bytes, "section `.bss` declares 2533274790395908 bytes");
+}
