@@ -134,6 +134,11 @@ impl ProgramDebug<'_> {
             .collect();
         functions.sort();
         functions.dedup_by_key(|(start, _)| *start);
+        // No func info (an object without `.BTF.ext`): no chain to name.
+        // Found by the `source_map` fuzz target, an index out of bounds.
+        if functions.is_empty() {
+            return None;
+        }
         if let (Some(first), Some(program)) = (functions.first_mut(), program) {
             // The program's own name, not its wrapper's (`entry`).
             first.1 = program.to_owned();
@@ -208,7 +213,7 @@ impl ProgramDebug<'_> {
             }
             _ => jit,
         };
-        if total <= MAX_STACK || functions.is_empty() {
+        if total <= MAX_STACK {
             return None;
         }
         let mut out = format!(
@@ -339,4 +344,33 @@ fn frame_size(body: &[bpf_insn]) -> u64 {
         }
     }
     deepest.unsigned_abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `source_map` fuzz target: without func info (an object
+    /// without `.BTF.ext`), naming the call chain of a refused program
+    /// indexed an empty list.
+    #[test]
+    fn no_func_info_names_no_chain() {
+        let insns = [bpf_insn {
+            code: EXIT,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(0, 0),
+            off: 0,
+            imm: 0,
+        }];
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &[],
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
+        assert_eq!(debug.stack_chain(None, None), None);
+    }
 }
