@@ -166,6 +166,43 @@ fn check(file: &object::File<'_>) -> Result<()> {
     {
         return bad(format!(".BTF.ext: {e}"));
     }
+    check_code_relocations(file).or_else(bad)
+}
+
+/// A relocation in code that points into code is a call or a function
+/// address: aya-obj handles a function symbol, or a section symbol with a
+/// 32-bit (call) or 64-bit (`ld_imm64`) relocation, and hit a `todo!()`
+/// on anything else (found by the `object` fuzz target, issue #17).
+fn check_code_relocations(file: &object::File<'_>) -> std::result::Result<(), String> {
+    use object::{ObjectSection as _, RelocationTarget, SymbolKind};
+    for section in file.sections().filter(|s| s.kind() == SectionKind::Text) {
+        for (offset, relocation) in section.relocations() {
+            let RelocationTarget::Symbol(index) = relocation.target() else {
+                continue;
+            };
+            let Ok(symbol) = file.symbol_by_index(index) else {
+                continue;
+            };
+            let in_code = symbol
+                .section_index()
+                .and_then(|i| file.section_by_index(i).ok())
+                .is_some_and(|s| s.kind() == SectionKind::Text);
+            let handled = match symbol.kind() {
+                SymbolKind::Text => true,
+                SymbolKind::Section => matches!(relocation.size(), 32 | 64),
+                _ => !in_code,
+            };
+            if in_code && !handled {
+                return Err(format!(
+                    "section `{}`: the relocation at {offset:#x} points into code through symbol `{}` ({:?}, {}-bit), which is neither a function nor a section (a call or a function address)",
+                    section.name().unwrap_or("?"),
+                    symbol.name().unwrap_or("?"),
+                    symbol.kind(),
+                    relocation.size()
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
