@@ -169,23 +169,32 @@ impl ProgramDebug<'_> {
             })
         };
         /// The deepest chain from function `i` and its stack, callees first.
+        /// A cycle (recursion) sets `cyclic` and ends the walk: without
+        /// that, results found inside a cycle were not memoised and the
+        /// walk took exponential time (found by the `source_map` fuzz
+        /// target, issue #17).
         fn depth(
             i: usize,
             frames: &[u64],
             deepest: &mut [Option<Chain>],
             calls_of: &dyn Fn(usize) -> Vec<(usize, usize)>,
             seen: &mut Vec<usize>,
+            cyclic: &mut bool,
         ) -> Chain {
             if let Some(known) = &deepest[i] {
                 return known.clone();
             }
-            if seen.contains(&i) {
+            if *cyclic || seen.contains(&i) {
+                *cyclic = true;
                 return (frames[i], vec![]);
             }
             seen.push(i);
             let mut best = (frames[i], vec![]);
             for (at, callee) in calls_of(i) {
-                let (below, mut chain) = depth(callee, frames, deepest, calls_of, seen);
+                let (below, mut chain) = depth(callee, frames, deepest, calls_of, seen, cyclic);
+                if *cyclic {
+                    return best;
+                }
                 if frames[i] + below > best.0 {
                     chain.insert(0, (at, callee));
                     best = (frames[i] + below, chain);
@@ -202,18 +211,20 @@ impl ProgramDebug<'_> {
         let chain_with = |round: &dyn Fn(u64) -> u64| {
             let frames: Vec<u64> = touched.iter().map(|&t| round(t)).collect();
             let mut deepest = vec![None; functions.len()];
-            let (total, chain) = depth(0, &frames, &mut deepest, &calls, &mut vec![]);
-            (total, chain, frames)
+            let mut cyclic = false;
+            let (total, chain) = depth(0, &frames, &mut deepest, &calls, &mut vec![], &mut cyclic);
+            (total, chain, frames, cyclic)
         };
         let jit = chain_with(&|t| t.div_ceil(16) * 16);
-        let (total, chain, frames) = match kernel_total {
+        let (total, chain, frames, cyclic) = match kernel_total {
             Some(total) if total != jit.0 => {
                 let old = chain_with(&|t| t.max(1).div_ceil(32) * 32);
                 if old.0 == total { old } else { jit }
             }
             _ => jit,
         };
-        if total <= MAX_STACK {
+        // Recursion has no deepest chain (and the verifier refuses it).
+        if total <= MAX_STACK || cyclic {
             return None;
         }
         let mut out = format!(
@@ -372,5 +383,46 @@ mod tests {
         };
         assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
         assert_eq!(debug.stack_chain(None, None), None);
+    }
+
+    fn insn(code: u8, src: u8, imm: i32) -> bpf_insn {
+        bpf_insn {
+            code,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(0, src),
+            off: 0,
+            imm,
+        }
+    }
+
+    /// Found by the `source_map` fuzz target: 30 functions that all call
+    /// each other. Results inside a cycle were not memoised, and the walk
+    /// took exponential time (19 inputs a second in the fuzzer).
+    #[test]
+    fn mutual_recursion_names_no_chain_and_ends_at_once() {
+        let n = 30usize;
+        let len = n + 1;
+        let mut insns = vec![];
+        let mut func_info = vec![];
+        for k in 0..n {
+            func_info.extend_from_slice(&((k * len) as u32).to_le_bytes());
+            func_info.extend_from_slice(&0u32.to_le_bytes());
+            for j in 0..n {
+                let at = k * len + j;
+                insns.push(insn(CALL, PSEUDO_CALL, (j * len) as i32 - at as i32 - 1));
+            }
+            insns.push(insn(EXIT, 0, 0));
+        }
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &func_info,
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        let start = std::time::Instant::now();
+        assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 }
