@@ -143,7 +143,15 @@ impl ProgramDebug<'_> {
             // The program's own name, not its wrapper's (`entry`).
             first.1 = program.to_owned();
         }
-        let end_of = |i: usize| functions.get(i + 1).map_or(self.insns.len(), |f| f.0);
+        // Clamped to the code: a func-info record may claim a start far past
+        // it, and scanning up to there took seconds per call (found by the
+        // `source_map` fuzz target, issue #17).
+        let end_of = |i: usize| {
+            functions
+                .get(i + 1)
+                .map_or(self.insns.len(), |f| f.0)
+                .min(self.insns.len())
+        };
         let index_of = |insn: usize| {
             functions
                 .partition_point(|(s, _)| *s <= insn)
@@ -423,6 +431,30 @@ mod tests {
         };
         let start = std::time::Instant::now();
         assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// Found by the `source_map` fuzz target: a func-info record starting
+    /// near `u32::MAX` made the call scan walk 4 billion instructions that
+    /// do not exist (26 s).
+    #[test]
+    fn a_function_start_past_the_code_is_not_scanned() {
+        let insns = [insn(CALL, PSEUDO_CALL, 0), insn(EXIT, 0, 0)];
+        let mut func_info = vec![];
+        for start in [0u32, 1, u32::MAX - 1] {
+            func_info.extend_from_slice(&start.to_le_bytes());
+            func_info.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &func_info,
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        let start = std::time::Instant::now();
+        assert_eq!(debug.stack_chain(None, None), None);
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 }
