@@ -127,6 +127,13 @@ fn load_attach_detach_cycles_leak_nothing() {
         }
         done += n;
         if held.is_some() {
+            // Progress of a long run, so that a stopped run still tells.
+            eprintln!(
+                "after {done} cycles ({:.0} s): open fds {fds} -> {}, RSS {rss} -> {} KiB",
+                start.elapsed().as_secs_f64(),
+                open_fds(),
+                rss_kib()
+            );
             drop(held);
             // Time for the tests waiting on the lock to take it.
             std::thread::sleep(std::time::Duration::from_secs(3));
