@@ -35,7 +35,10 @@ static PERF: PerfEventArray = PerfEventArray::new();
 #[xdp]
 fn soak(ctx: XdpContext) -> XdpAction {
     let seq = COUNTS.add(0, 1).unwrap_or(0);
-    let event = Event { seq, fill: [seq; 5] };
+    let event = Event {
+        seq,
+        fill: [seq; 5],
+    };
     match RING.reserve::<Event>() {
         Some(mut entry) => {
             entry.write(event);
