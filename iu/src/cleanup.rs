@@ -384,7 +384,12 @@ fn remove_stale_kprobe_events(function: Option<&str>, report: &mut CleanupReport
     })?;
     let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
     for (event, probed) in stale_kprobe_events(&listing, function, alive) {
-        let what = format!("kprobe event {event} on {probed}");
+        let owner = event
+            .rsplit('/')
+            .next()
+            .and_then(kprobe_event_owner)
+            .unwrap_or_default();
+        let what = format!("kprobe event {event} on {probed}, left by pid {owner}");
         let removed = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
