@@ -43,6 +43,11 @@ enum Command {
     },
     /// List the programs loaded in the kernel.
     List,
+    /// Remove what iu processes that died without detaching (SIGKILL, a
+    /// crash) left attached: XDP programs and tc filters set through
+    /// netlink, and kprobe events in tracefs. Entries of live processes
+    /// and entries iu did not create are left alone.
+    Cleanup,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -65,6 +70,7 @@ async fn main() -> ExitCode {
             run(object, options).await
         }
         Command::List => list(),
+        Command::Cleanup => cleanup(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,4 +261,28 @@ fn list() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+fn cleanup() -> Result<(), Box<dyn std::error::Error>> {
+    let report = iu::cleanup::remove_stale()?;
+    for entry in &report.removed {
+        println!("removed {entry}");
+    }
+    for failure in &report.failed {
+        eprintln!("iu-loader: cannot remove {failure}");
+    }
+    println!(
+        "{} stale entr{} removed",
+        report.removed.len(),
+        if report.removed.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        }
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} stale entries could not be removed", report.failed.len()).into())
+    }
 }

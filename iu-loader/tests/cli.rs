@@ -1,7 +1,7 @@
 //! `iu-loader`'s messages for what a user gets wrong, run as a user runs
 //! the binary: an XDP program without `--iface` fails the run and names
 //! `--skip-unsupported`, which then skips it and says so; `list` without
-//! privilege says which capability it needs.
+//! privilege says which capability it needs; `cleanup` runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
@@ -66,4 +66,18 @@ fn list_without_privilege_names_the_capability() {
         stderr.contains("permission denied") && stderr.contains("CAP_SYS_ADMIN"),
         "{stderr}"
     );
+}
+
+#[test]
+fn cleanup_removes_only_stale_entries_and_says_how_many() {
+    // The removal itself is checked in iu/tests/crash_cleanup.rs; here the
+    // command runs as a user runs it.
+    let out = loader().arg("cleanup").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stale entr"), "{stdout}");
 }

@@ -466,20 +466,32 @@ impl Btf {
     /// # Ok::<(), iu::btf::BtfError>(())
     /// ```
     pub fn size_of(&self, id: u32) -> Option<u64> {
-        let id = self.skip_mods_and_typedefs(id);
-        let ty = self.get(id)?;
-        match ty.kind {
-            Kind::Int
-            | Kind::Struct
-            | Kind::Union
-            | Kind::Enum
-            | Kind::Enum64
-            | Kind::Float
-            | Kind::Datasec => Some(u64::from(ty.size)),
-            Kind::Ptr => Some(8),
-            Kind::Array => Some(self.size_of(ty.type_id)? * u64::from(ty.nelems)),
-            _ => None,
+        // Iterative, with a depth bound: an array that contains itself (a
+        // malformed object's BTF) overflowed the stack when this recursed
+        // (found by the `btf` fuzz target, issue #17).
+        let mut id = id;
+        let mut elements: u64 = 1;
+        for _ in 0..64 {
+            let ty = self.get(self.skip_mods_and_typedefs(id))?;
+            let size = match ty.kind {
+                Kind::Int
+                | Kind::Struct
+                | Kind::Union
+                | Kind::Enum
+                | Kind::Enum64
+                | Kind::Float
+                | Kind::Datasec => u64::from(ty.size),
+                Kind::Ptr => 8,
+                Kind::Array => {
+                    elements = elements.checked_mul(u64::from(ty.nelems))?;
+                    id = ty.type_id;
+                    continue;
+                }
+                _ => return None,
+            };
+            return size.checked_mul(elements);
         }
+        None
     }
 }
 
@@ -500,4 +512,40 @@ pub fn essential_name(name: &str) -> &str {
         }
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BTF with type 1 an array of itself (indexed by type 2, an int):
+    /// `size_of` recursed until the stack overflowed (found by the `btf`
+    /// fuzz target, issue #17).
+    #[test]
+    fn an_array_of_itself_has_no_size() {
+        let words: [u32; 10] = [
+            0,
+            3 << 24, // ARRAY
+            0,
+            1, // element: itself
+            2, // index type
+            4, // elements
+            0,
+            1 << 24, // INT
+            4,
+            32, // encoding: 32 bits
+        ];
+        let types: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut data = vec![];
+        data.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        data.extend_from_slice(&[1, 0]);
+        for word in [24, 0, types.len() as u32, types.len() as u32, 1] {
+            data.extend_from_slice(&word.to_le_bytes());
+        }
+        data.extend_from_slice(&types);
+        data.push(0);
+        let btf = Btf::parse(&data).unwrap();
+        assert_eq!(btf.size_of(2), Some(4));
+        assert_eq!(btf.size_of(1), None);
+    }
 }

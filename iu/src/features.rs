@@ -245,6 +245,20 @@ pub fn xdp_link() -> bool {
     at_least(5, 9)
 }
 
+/// Whether kprobes attach here: the kprobe perf PMU
+/// (`/sys/bus/event_source/devices/kprobe`) or tracefs's `kprobe_events`.
+/// Kernels built without `CONFIG_KPROBES` have neither.
+///
+/// ```no_run
+/// if !iu::features::kprobes() {
+///     eprintln!("kprobe programs will load but not attach here");
+/// }
+/// ```
+pub fn kprobes() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || crate::tracefs::KProbeEvent::supported()
+}
+
 /// Whether tc programs attach with TCX links (Linux 6.6).
 pub fn tcx_link() -> bool {
     at_least(6, 6)

@@ -19,10 +19,13 @@ mod abort;
 pub mod btf;
 mod btf_ext;
 mod btf_linkage;
+pub mod cleanup;
 mod core_relo;
 mod ebpf;
 mod error;
 pub mod features;
+#[doc(hidden)]
+pub mod fuzz;
 mod inline_chain;
 mod kconfig;
 mod ksyms_btf;

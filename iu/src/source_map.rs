@@ -134,11 +134,24 @@ impl ProgramDebug<'_> {
             .collect();
         functions.sort();
         functions.dedup_by_key(|(start, _)| *start);
+        // No func info (an object without `.BTF.ext`): no chain to name.
+        // Found by the `source_map` fuzz target, an index out of bounds.
+        if functions.is_empty() {
+            return None;
+        }
         if let (Some(first), Some(program)) = (functions.first_mut(), program) {
             // The program's own name, not its wrapper's (`entry`).
             first.1 = program.to_owned();
         }
-        let end_of = |i: usize| functions.get(i + 1).map_or(self.insns.len(), |f| f.0);
+        // Clamped to the code: a func-info record may claim a start far past
+        // it, and scanning up to there took seconds per call (found by the
+        // `source_map` fuzz target, issue #17).
+        let end_of = |i: usize| {
+            functions
+                .get(i + 1)
+                .map_or(self.insns.len(), |f| f.0)
+                .min(self.insns.len())
+        };
         let index_of = |insn: usize| {
             functions
                 .partition_point(|(s, _)| *s <= insn)
@@ -164,23 +177,32 @@ impl ProgramDebug<'_> {
             })
         };
         /// The deepest chain from function `i` and its stack, callees first.
+        /// A cycle (recursion) sets `cyclic` and ends the walk: without
+        /// that, results found inside a cycle were not memoised and the
+        /// walk took exponential time (found by the `source_map` fuzz
+        /// target, issue #17).
         fn depth(
             i: usize,
             frames: &[u64],
             deepest: &mut [Option<Chain>],
             calls_of: &dyn Fn(usize) -> Vec<(usize, usize)>,
             seen: &mut Vec<usize>,
+            cyclic: &mut bool,
         ) -> Chain {
             if let Some(known) = &deepest[i] {
                 return known.clone();
             }
-            if seen.contains(&i) {
+            if *cyclic || seen.contains(&i) {
+                *cyclic = true;
                 return (frames[i], vec![]);
             }
             seen.push(i);
             let mut best = (frames[i], vec![]);
             for (at, callee) in calls_of(i) {
-                let (below, mut chain) = depth(callee, frames, deepest, calls_of, seen);
+                let (below, mut chain) = depth(callee, frames, deepest, calls_of, seen, cyclic);
+                if *cyclic {
+                    return best;
+                }
                 if frames[i] + below > best.0 {
                     chain.insert(0, (at, callee));
                     best = (frames[i] + below, chain);
@@ -197,18 +219,20 @@ impl ProgramDebug<'_> {
         let chain_with = |round: &dyn Fn(u64) -> u64| {
             let frames: Vec<u64> = touched.iter().map(|&t| round(t)).collect();
             let mut deepest = vec![None; functions.len()];
-            let (total, chain) = depth(0, &frames, &mut deepest, &calls, &mut vec![]);
-            (total, chain, frames)
+            let mut cyclic = false;
+            let (total, chain) = depth(0, &frames, &mut deepest, &calls, &mut vec![], &mut cyclic);
+            (total, chain, frames, cyclic)
         };
         let jit = chain_with(&|t| t.div_ceil(16) * 16);
-        let (total, chain, frames) = match kernel_total {
+        let (total, chain, frames, cyclic) = match kernel_total {
             Some(total) if total != jit.0 => {
                 let old = chain_with(&|t| t.max(1).div_ceil(32) * 32);
                 if old.0 == total { old } else { jit }
             }
             _ => jit,
         };
-        if total <= MAX_STACK || functions.is_empty() {
+        // Recursion has no deepest chain (and the verifier refuses it).
+        if total <= MAX_STACK || cyclic {
             return None;
         }
         let mut out = format!(
@@ -339,4 +363,98 @@ fn frame_size(body: &[bpf_insn]) -> u64 {
         }
     }
     deepest.unsigned_abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `source_map` fuzz target: without func info (an object
+    /// without `.BTF.ext`), naming the call chain of a refused program
+    /// indexed an empty list.
+    #[test]
+    fn no_func_info_names_no_chain() {
+        let insns = [bpf_insn {
+            code: EXIT,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(0, 0),
+            off: 0,
+            imm: 0,
+        }];
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &[],
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
+        assert_eq!(debug.stack_chain(None, None), None);
+    }
+
+    fn insn(code: u8, src: u8, imm: i32) -> bpf_insn {
+        bpf_insn {
+            code,
+            _bitfield_align_1: [],
+            _bitfield_1: bpf_insn::new_bitfield_1(0, src),
+            off: 0,
+            imm,
+        }
+    }
+
+    /// Found by the `source_map` fuzz target: 30 functions that all call
+    /// each other. Results inside a cycle were not memoised, and the walk
+    /// took exponential time (19 inputs a second in the fuzzer).
+    #[test]
+    fn mutual_recursion_names_no_chain_and_ends_at_once() {
+        let n = 30usize;
+        let len = n + 1;
+        let mut insns = vec![];
+        let mut func_info = vec![];
+        for k in 0..n {
+            func_info.extend_from_slice(&((k * len) as u32).to_le_bytes());
+            func_info.extend_from_slice(&0u32.to_le_bytes());
+            for j in 0..n {
+                let at = k * len + j;
+                insns.push(insn(CALL, PSEUDO_CALL, (j * len) as i32 - at as i32 - 1));
+            }
+            insns.push(insn(EXIT, 0, 0));
+        }
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &func_info,
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        let start = std::time::Instant::now();
+        assert_eq!(debug.stack_chain(Some("prog"), Some(600)), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// Found by the `source_map` fuzz target: a func-info record starting
+    /// near `u32::MAX` made the call scan walk 4 billion instructions that
+    /// do not exist (26 s).
+    #[test]
+    fn a_function_start_past_the_code_is_not_scanned() {
+        let insns = [insn(CALL, PSEUDO_CALL, 0), insn(EXIT, 0, 0)];
+        let mut func_info = vec![];
+        for start in [0u32, 1, u32::MAX - 1] {
+            func_info.extend_from_slice(&start.to_le_bytes());
+            func_info.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let debug = ProgramDebug {
+            insns: &insns,
+            func_info: &func_info,
+            func_info_rec_size: 8,
+            line_info: &[],
+            line_info_rec_size: 16,
+            btf: &[],
+        };
+        let start = std::time::Instant::now();
+        assert_eq!(debug.stack_chain(None, None), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
 }

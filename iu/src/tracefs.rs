@@ -134,6 +134,8 @@ impl KProbeEvent {
         use std::io::Write;
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let root = root().map_err(std::io::Error::other)?;
+        crate::cleanup::before_kprobe_event(function);
+        // The pid in the name is the mark `iu::cleanup` goes by.
         let name = format!(
             "iu_{}_{}",
             std::process::id(),

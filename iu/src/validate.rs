@@ -23,6 +23,11 @@ use crate::{Error, Result, error::chain};
 /// The longest license the kernel accepts (`license[128]` in
 /// `bpf_prog_load`).
 const MAX_LICENSE: usize = 128;
+/// The largest global data section accepted. aya-obj allocates a `.bss`
+/// section's declared size up front (an allocation failure aborts the
+/// process), and the kernel refuses map values above `KMALLOC_MAX_SIZE`
+/// (a few MiB) anyway.
+const MAX_DATA_SECTION: u64 = 64 << 20;
 /// `BTF_MAGIC`.
 const BTF_MAGIC: u16 = 0xeb9f;
 
@@ -101,6 +106,13 @@ fn check(file: &object::File<'_>) -> Result<()> {
     let bad = |what: String| Err(Error::Parse(crate::error::capped(what)));
     for section in file.sections() {
         let name = section.name().unwrap_or("?");
+        if section.kind() == SectionKind::UninitializedData && section.size() > MAX_DATA_SECTION {
+            return bad(format!(
+                "section `{name}` declares {} bytes of zeroed data; a global data section holds at most {} MiB (the kernel refuses larger map values)",
+                section.size(),
+                MAX_DATA_SECTION >> 20
+            ));
+        }
         if section.kind() != SectionKind::UninitializedData && section.data().is_err() {
             return bad(format!(
                 "section `{name}` ({} bytes) lies outside the file",
@@ -154,6 +166,43 @@ fn check(file: &object::File<'_>) -> Result<()> {
         && let Err(e) = check_btf_ext(ext.data().unwrap_or_default(), strings)
     {
         return bad(format!(".BTF.ext: {e}"));
+    }
+    check_code_relocations(file).or_else(bad)
+}
+
+/// A relocation in code that points into code is a call or a function
+/// address: aya-obj handles a function symbol, or a section symbol with a
+/// 32-bit (call) or 64-bit (`ld_imm64`) relocation, and hit a `todo!()`
+/// on anything else (found by the `object` fuzz target, issue #17).
+fn check_code_relocations(file: &object::File<'_>) -> std::result::Result<(), String> {
+    use object::{ObjectSection as _, RelocationTarget, SymbolKind};
+    for section in file.sections().filter(|s| s.kind() == SectionKind::Text) {
+        for (offset, relocation) in section.relocations() {
+            let RelocationTarget::Symbol(index) = relocation.target() else {
+                continue;
+            };
+            let Ok(symbol) = file.symbol_by_index(index) else {
+                continue;
+            };
+            let in_code = symbol
+                .section_index()
+                .and_then(|i| file.section_by_index(i).ok())
+                .is_some_and(|s| s.kind() == SectionKind::Text);
+            let handled = match symbol.kind() {
+                SymbolKind::Text => true,
+                SymbolKind::Section => matches!(relocation.size(), 32 | 64),
+                _ => !in_code,
+            };
+            if in_code && !handled {
+                return Err(format!(
+                    "section `{}`: the relocation at {offset:#x} points into code through symbol `{}` ({:?}, {}-bit), which is neither a function nor a section (a call or a function address)",
+                    section.name().unwrap_or("?"),
+                    symbol.name().unwrap_or("?"),
+                    symbol.kind(),
+                    relocation.size()
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -316,3 +316,95 @@ fn a_huge_license_section_gives_a_short_error() {
     put_u64(&mut bytes, header + 32, size);
     refused(&bytes, "the `license` section is");
 }
+
+/// A `.bss` section declaring 2^51 bytes: aya-obj allocated them up front
+/// and the process aborted ("memory allocation of 2533274790395908 bytes
+/// failed"), which no `catch_unwind` catches. Found by the `object` fuzz
+/// target (issue #17).
+#[test]
+fn a_huge_bss_section_is_refused_before_it_is_allocated() {
+    let mut bytes = object("co_re_c_missing");
+    let index = {
+        let file = object::File::parse(&*bytes).unwrap();
+        file.section_by_name(".bss").unwrap().index().0
+    };
+    let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+    put_u64(&mut bytes, shoff + index * 64 + 32, 2_533_274_790_395_908);
+    refused(&bytes, "section `.bss` declares 2533274790395908 bytes");
+}
+
+/// A call's relocation changed to a type aya-obj does not handle (here
+/// `R_BPF_NONE`, 0 bits) against a section symbol in code: aya-obj hit
+/// `todo!("FIXME: return an error here for kind=Section")`, which only
+/// the caught-panic fallback turned into an error. Found by the `object`
+/// fuzz target (issue #17).
+#[test]
+fn a_call_relocation_of_an_unknown_type_is_refused() {
+    use object::{ObjectSymbol, SectionKind};
+    // The first object with a relocation in code against a symbol in code
+    // (a BPF-to-BPF call or a function address).
+    let found = std::fs::read_dir(iu::object_dir())
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path()).ok())
+        .find_map(|bytes| {
+            let file = object::File::parse(&*bytes).ok()?;
+            let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+            for section in file.sections() {
+                let code_rel = section.name().ok()?.starts_with(".rel")
+                    && file
+                        .section_by_index(object::SectionIndex(u32::from_le_bytes(
+                            bytes[shoff + section.index().0 * 64 + 44
+                                ..shoff + section.index().0 * 64 + 48]
+                                .try_into()
+                                .unwrap(),
+                        ) as usize))
+                        .is_ok_and(|s| s.kind() == SectionKind::Text);
+                if !code_rel {
+                    continue;
+                }
+                let (start, size) = section.file_range()?;
+                for entry in (start as usize..(start + size) as usize).step_by(16) {
+                    let info = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap());
+                    let symbol = file
+                        .symbol_by_index(object::SymbolIndex((info >> 32) as usize))
+                        .ok()?;
+                    let in_code = symbol
+                        .section_index()
+                        .and_then(|i| file.section_by_index(i).ok())
+                        .is_some_and(|s| s.kind() == SectionKind::Text);
+                    if in_code && symbol.kind() == object::SymbolKind::Section {
+                        return Some((bytes.clone(), entry));
+                    }
+                }
+            }
+            None
+        });
+    let (mut bytes, entry) = found.expect("an object with a call through a section symbol");
+    // r_info's low half is the type: R_BPF_NONE.
+    put_u32(&mut bytes, entry + 8, 0);
+    refused(&bytes, "points into code through symbol");
+}
+
+/// No object the build makes is refused by the checks added for fuzzing
+/// findings.
+#[test]
+fn no_built_object_is_refused_by_the_code_relocation_check() {
+    for entry in std::fs::read_dir(iu::object_dir()).unwrap().flatten() {
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        if !bytes.starts_with(b"\x7fELF") {
+            continue;
+        }
+        if let Err(e) = iu::check_object(&bytes) {
+            let message = e.to_string();
+            assert!(
+                !message.contains("points into code through symbol")
+                    && !message.contains("bytes of zeroed data"),
+                "{}: {message}",
+                entry.path().display()
+            );
+        }
+    }
+}

@@ -122,9 +122,11 @@ impl Initramfs {
         Ok(self)
     }
 
-    /// The source tree under `root` at its host path, without `target`
-    /// and hidden directories: tests read sources (to find the line a
-    /// verifier error must name), and error messages quote them.
+    /// The source tree under `root` at its host path, without `target`,
+    /// hidden directories and the fuzzers' `corpus`, `artifacts` and
+    /// `coverage` (`fuzz/`: generated, large, and rewritten while a fuzzer
+    /// runs): tests read sources (to find the line a verifier error must
+    /// name), and error messages quote them.
     pub fn source_tree(&mut self, root: &Path) -> Result<&mut Self> {
         let mut stack = vec![absolute(root)?];
         while let Some(dir) = stack.pop() {
@@ -135,7 +137,8 @@ impl Initramfs {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let kind = entry.file_type()?;
-                if kind.is_dir() && name != "target" && !name.starts_with('.') {
+                let generated = ["target", "corpus", "artifacts", "coverage"];
+                if kind.is_dir() && !generated.contains(&name.as_ref()) && !name.starts_with('.') {
                     stack.push(entry.path());
                 } else if kind.is_file() {
                     self.file(&entry.path())?;

@@ -9,6 +9,7 @@ mod codegen;
 mod codegen_vmlinux;
 mod compile_fail;
 mod doctor;
+mod fuzz;
 mod new;
 mod public_api;
 mod run;
@@ -56,6 +57,9 @@ enum Cmd {
         /// Only cases whose name contains this.
         filter: Option<String>,
     },
+    /// Run the fuzz targets of `fuzz/` for a bounded time each (installs
+    /// cargo-fuzz if missing; part of `test`, 60 s per target).
+    Fuzz(fuzz::FuzzArgs),
     /// Create a project of one's own (program, common and user crates,
     /// with host and kernel tests) that builds with iu-build.
     New(new::NewArgs),
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Cmd::CompileFail { filter } => {
             toolchain::ensure().and_then(|t| compile_fail::run(&t, filter.as_deref()))
         }
+        Cmd::Fuzz(args) => fuzz::run(&args),
         Cmd::New(args) => new::run(&args),
         Cmd::TestNew { kinds } => new::test(if kinds.is_empty() {
             &new::Kind::ALL

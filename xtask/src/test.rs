@@ -120,6 +120,24 @@ pub fn run(args: &TestArgs) -> Result<()> {
             .collect();
         new::test(&kinds)?;
 
+        // With a filter, only when it names the step or a target.
+        if args
+            .filter
+            .as_deref()
+            .is_none_or(|f| f == "fuzz" || crate::fuzz::TARGETS.contains(&f))
+        {
+            step("fuzz targets (fuzz/): 60 s each on the corpus seeded from the built objects");
+            let targets = match args.filter.as_deref() {
+                Some(f) if f != "fuzz" => vec![f.to_owned()],
+                _ => vec![],
+            };
+            crate::fuzz::run(&crate::fuzz::FuzzArgs {
+                secs: 60,
+                caught_ok: true,
+                targets,
+            })?;
+        }
+
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
         cmd.args(["test", "--workspace"])

@@ -54,6 +54,7 @@ impl<'a> Classifier<'a> {
             return self.attach_netlink(interface, direction);
         }
         let (ifindex, target) = self.interface(interface, direction, "")?;
+        crate::cleanup::before_tc_attach(ifindex, direction == TcDirection::Ingress);
         let attach_type = match direction {
             TcDirection::Ingress => bpf_attach_type::BPF_TCX_INGRESS,
             TcDirection::Egress => bpf_attach_type::BPF_TCX_EGRESS,
@@ -76,6 +77,7 @@ impl<'a> Classifier<'a> {
     /// cannot be pinned.
     pub fn attach_netlink(&self, interface: &str, direction: TcDirection) -> Result<TcLink> {
         let (ifindex, target) = self.interface(interface, direction, " (netlink)")?;
+        crate::cleanup::before_tc_attach(ifindex, direction == TcDirection::Ingress);
         sys::netlink::clsact_add(ifindex)
             .map_err(|e| self.error(&target, "rtnetlink(RTM_NEWQDISC clsact)", e))?;
         let filter = sys::netlink::cls_bpf_add(
@@ -85,9 +87,18 @@ impl<'a> Classifier<'a> {
             &self.program.name,
         )
         .map_err(|e| self.error(&target, "rtnetlink(RTM_NEWTFILTER cls_bpf)", e))?;
+        // The mark that lets `iu::cleanup` remove it if this process dies
+        // without detaching.
+        let record = self.program.info().ok().and_then(|info| {
+            crate::cleanup::record(&crate::cleanup::Entry::Tc {
+                netns: crate::cleanup::netns(),
+                filter,
+                prog_id: info.id,
+            })
+        });
         Ok(TcLink {
             link: None,
-            _filter: Some(NetlinkFilter(filter)),
+            _filter: Some(NetlinkFilter(filter, record)),
             target,
         })
     }
@@ -154,10 +165,12 @@ impl TcLink {
 /// A `cls_bpf` filter added through rtnetlink (it holds its own
 /// reference to the program), deleted when dropped.
 #[derive(Debug)]
-struct NetlinkFilter(sys::netlink::TcFilter);
+struct NetlinkFilter(sys::netlink::TcFilter, Option<crate::cleanup::Record>);
 
 impl Drop for NetlinkFilter {
     fn drop(&mut self) {
+        // The record goes after the filter (when this returns).
+        let _record = &self.1;
         // ENOENT: someone deleted it (or the interface) already.
         match sys::netlink::cls_bpf_del(&self.0) {
             Err(e)

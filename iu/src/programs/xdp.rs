@@ -82,6 +82,8 @@ impl<'a> Xdp<'a> {
         if !crate::features::xdp_link() {
             return self.attach_netlink(ifindex, mode);
         }
+        // A dead process's netlink program there would make this EBUSY.
+        crate::cleanup::before_xdp_attach(ifindex);
         let target = format!("XDP on interface {ifindex}");
         let link = sys::link_create(
             self.program.as_fd(),
@@ -113,6 +115,7 @@ impl<'a> Xdp<'a> {
             .try_clone_to_owned()
             .map_err(|e| self.error(&target, "dup", e))?;
         let flags = mode.flags();
+        crate::cleanup::before_xdp_attach(ifindex);
         sys::netlink::xdp_set(
             ifindex,
             program.as_raw_fd(),
@@ -120,12 +123,23 @@ impl<'a> Xdp<'a> {
             flags | sys::netlink::XDP_FLAGS_UPDATE_IF_NOEXIST,
         )
         .map_err(|e| self.error(&target, "rtnetlink(RTM_SETLINK)", e))?;
+        // The mark that lets `iu::cleanup` remove it if this process dies
+        // without detaching.
+        let record = sys::prog_info(program.as_fd()).ok().and_then(|info| {
+            crate::cleanup::record(&crate::cleanup::Entry::Xdp {
+                netns: crate::cleanup::netns(),
+                ifindex,
+                flags,
+                prog_id: info.id,
+            })
+        });
         Ok(XdpLink {
             link: None,
             _netlink: Some(NetlinkAttachment {
                 ifindex,
                 flags,
                 program,
+                _record: record,
             }),
             target,
         })
@@ -179,6 +193,8 @@ struct NetlinkAttachment {
     ifindex: u32,
     flags: u32,
     program: OwnedFd,
+    /// Dropped after the program is taken off.
+    _record: Option<crate::cleanup::Record>,
 }
 
 impl Drop for NetlinkAttachment {

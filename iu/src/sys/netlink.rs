@@ -13,6 +13,7 @@ const RTM_SETLINK: u16 = 19;
 const RTM_NEWQDISC: u16 = 36;
 const RTM_NEWTFILTER: u16 = 44;
 const RTM_DELTFILTER: u16 = 45;
+const RTM_GETTFILTER: u16 = 46;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_ECHO: u16 = 0x8;
@@ -30,6 +31,7 @@ const TCA_OPTIONS: u16 = 2;
 const TCA_BPF_FD: u16 = 6;
 const TCA_BPF_NAME: u16 = 7;
 const TCA_BPF_FLAGS: u16 = 8;
+const TCA_BPF_ID: u16 = 11;
 /// The program's return value is the tc action.
 const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
 /// `TC_H_CLSACT`: the clsact qdisc's parent, and (major part) its handle.
@@ -167,7 +169,8 @@ pub struct TcFilter {
     pub priority: u16,
 }
 
-fn clsact_parent(ingress: bool) -> u32 {
+/// The parent of `clsact`'s ingress or egress hook.
+pub fn clsact_parent(ingress: bool) -> u32 {
     (TC_H_CLSACT & 0xffff_0000)
         | if ingress {
             TC_H_MIN_INGRESS
@@ -235,8 +238,57 @@ pub fn cls_bpf_del(filter: &TcFilter) -> io::Result<()> {
     transact(&message(RTM_DELTFILTER, 0, &body)).map(drop)
 }
 
+/// The attributes of a message body from byte `at`: (type without the
+/// nested/byte-order bits, payload). Stops at the first malformed one.
+fn attributes(body: &[u8], mut at: usize) -> Vec<(u16, &[u8])> {
+    let mut out = vec![];
+    while let Some(header) = body.get(at..at + 4) {
+        let len = usize::from(u16::from_ne_bytes([header[0], header[1]]));
+        let kind = u16::from_ne_bytes([header[2], header[3]]) & 0x3fff;
+        let Some(payload) = body.get(at + 4..at + len.max(4)) else {
+            break;
+        };
+        out.push((kind, payload));
+        at += len.max(4).next_multiple_of(4);
+    }
+    out
+}
+
+/// The id of the program that filter `filter` runs, if a `cls_bpf`
+/// filter is there (`None`: no such filter).
+pub fn cls_bpf_prog_id(filter: &TcFilter) -> io::Result<Option<u32>> {
+    let info = (u32::from(filter.priority) << 16) | ETH_P_ALL_BE;
+    let mut body = tcmsg(filter.ifindex, filter.handle, filter.parent, info);
+    body.extend(attribute(TCA_KIND, b"bpf\0"));
+    let echoed = match transact(&message(RTM_GETTFILTER, 0, &body)) {
+        Ok(echoed) => echoed,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EINVAL)) => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(echoed.iter().find_map(|m| {
+        let (_, options) = attributes(m, HEADER_LEN + 20)
+            .into_iter()
+            .find(|(kind, _)| *kind == TCA_OPTIONS)?;
+        let (_, id) = attributes(options, 0)
+            .into_iter()
+            .find(|(kind, _)| *kind == TCA_BPF_ID)?;
+        Some(u32::from_ne_bytes(id.get(..4)?.try_into().ok()?))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn attributes_stop_at_malformed_lengths() {
+        let mut body = super::attribute(11, &7u32.to_ne_bytes());
+        body.extend(super::attribute(2 | 1 << 15, b"ab"));
+        body.extend([200, 0, 1, 0, 9]);
+        let found = super::attributes(&body, 0);
+        assert_eq!(found, vec![(11, &7u32.to_ne_bytes()[..]), (2, &b"ab"[..])]);
+    }
+
     #[test]
     fn the_request_nests_the_xdp_attributes() {
         let message = super::xdp_request(7, 5, None, 2);
