@@ -25,6 +25,8 @@ mod error;
 pub mod features;
 mod inline_chain;
 mod ksyms_btf;
+pub mod links;
+mod loaded;
 mod logger;
 mod loop_budget;
 pub mod maps;
