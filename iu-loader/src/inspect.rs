@@ -16,6 +16,15 @@ use crate::{btf_json, disasm, names};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// `println!` that returns the error (a closed pipe: `| head`) instead of
+/// panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 /// Errors of the command line itself (the library's are `iu::Error`s).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -76,13 +85,14 @@ pub struct Output {
 }
 
 impl Output {
-    fn emit(self, value: &Value) {
+    fn emit(self, value: &Value) -> Result<()> {
         let text = if self.pretty {
             serde_json::to_string_pretty(value)
         } else {
             serde_json::to_string(value)
         };
-        println!("{}", text.unwrap_or_default());
+        outln!("{}", text.unwrap_or_default());
+        Ok(())
     }
 }
 
@@ -133,19 +143,19 @@ pub enum MapCommand {
     /// `lookup MAP key JSON`.
     Lookup {
         /// MAP, then `key JSON`.
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// `update MAP key JSON value JSON`: creates or replaces the entry.
     Update {
         /// MAP, then `key JSON value JSON`.
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// `delete MAP key JSON`.
     Delete {
         /// MAP, then `key JSON`.
-        #[arg(allow_hyphen_values = true)]
+        #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
     },
     /// `pin MAP FILE`: pins the map in bpffs.
@@ -382,22 +392,23 @@ fn prog_text(p: &ProgramInfo) -> String {
     s.trim_end().to_owned()
 }
 
-fn show_programs(infos: &[ProgramInfo], out: Output) {
+fn show_programs(infos: &[ProgramInfo], out: Output) -> Result<()> {
     if out.json {
-        out.emit(&Value::Array(infos.iter().map(prog_json).collect()));
+        out.emit(&Value::Array(infos.iter().map(prog_json).collect()))?;
     } else {
         for p in infos {
-            println!("{}", prog_text(p));
+            outln!("{}", prog_text(p));
         }
     }
+    Ok(())
 }
 
 /// `prog ...`.
 pub fn prog(command: ProgCommand, out: Output) -> Result<()> {
     match command {
-        ProgCommand::List => show_programs(&iu::programs::loaded()?, out),
+        ProgCommand::List => show_programs(&iu::programs::loaded()?, out)?,
         ProgCommand::Show { prog } if prog.is_empty() => {
-            show_programs(&iu::programs::loaded()?, out)
+            show_programs(&iu::programs::loaded()?, out)?
         }
         ProgCommand::Show { prog } => {
             let (spec, rest) = parse_spec("prog", &prog)?;
@@ -411,10 +422,10 @@ pub fn prog(command: ProgCommand, out: Output) -> Result<()> {
             if out.json && matches!(spec, Spec::Id(_) | Spec::Pinned(_)) {
                 // bpftool prints one object, not an array, for one program.
                 if let Some(p) = infos.first() {
-                    out.emit(&prog_json(p));
+                    out.emit(&prog_json(p))?;
                 }
             } else {
-                show_programs(&infos, out);
+                show_programs(&infos, out)?;
             }
         }
         ProgCommand::Dump { what, prog } => {
@@ -449,7 +460,11 @@ fn dump_xlated(program: &LoadedProgram, out: Output) -> Result<()> {
         while let Some(line) = lines.next_if(|l| l.insn as usize <= pc) {
             line_info = Some(line);
             if !out.json {
-                println!("; {} @ {}:{}", line.source, line.file, line.line);
+                if line.source.is_empty() {
+                    outln!("; @ {}:{}", line.file, line.line);
+                } else {
+                    outln!("; {} @ {}:{}", line.source, line.file, line.line);
+                }
             }
         }
         if out.json {
@@ -464,11 +479,11 @@ fn dump_xlated(program: &LoadedProgram, out: Output) -> Result<()> {
             }
             json_insns.push(Value::Object(o));
         } else {
-            println!("{pc:4}: {text}");
+            outln!("{pc:4}: {text}");
         }
     }
     if out.json {
-        out.emit(&Value::Array(json_insns));
+        out.emit(&Value::Array(json_insns))?;
     }
     Ok(())
 }
@@ -506,14 +521,15 @@ fn map_text(m: &MapInfo) -> String {
     s
 }
 
-fn show_maps(infos: &[MapInfo], out: Output) {
+fn show_maps(infos: &[MapInfo], out: Output) -> Result<()> {
     if out.json {
-        out.emit(&Value::Array(infos.iter().map(map_json).collect()));
+        out.emit(&Value::Array(infos.iter().map(map_json).collect()))?;
     } else {
         for m in infos {
-            println!("{}", map_text(m));
+            outln!("{}", map_text(m));
         }
     }
+    Ok(())
 }
 
 /// A map's keys or values between bytes and JSON.
@@ -619,17 +635,17 @@ fn take<'a>(word: &str, args: &'a [String]) -> Result<(&'a str, &'a [String])> {
 /// `map ...`.
 pub fn map(command: MapCommand, out: Output) -> Result<()> {
     match command {
-        MapCommand::List => show_maps(&iu::maps::loaded()?, out),
-        MapCommand::Show { map } if map.is_empty() => show_maps(&iu::maps::loaded()?, out),
+        MapCommand::List => show_maps(&iu::maps::loaded()?, out)?,
+        MapCommand::Show { map } if map.is_empty() => show_maps(&iu::maps::loaded()?, out)?,
         MapCommand::Show { map } => {
             let (spec, _) = parse_spec("map", &map)?;
             let infos: Vec<MapInfo> = maps(&spec)?.iter().map(|m| m.info().clone()).collect();
             if out.json && matches!(spec, Spec::Id(_) | Spec::Pinned(_)) {
                 if let Some(m) = infos.first() {
-                    out.emit(&map_json(m));
+                    out.emit(&map_json(m))?;
                 }
             } else {
-                show_maps(&infos, out);
+                show_maps(&infos, out)?;
             }
         }
         MapCommand::Dump { map } => {
@@ -643,12 +659,12 @@ pub fn map(command: MapCommand, out: Output) -> Result<()> {
                 })
                 .collect();
             if out.json {
-                out.emit(&Value::Array(rows));
+                out.emit(&Value::Array(rows))?;
             } else {
                 for row in &rows {
-                    println!("key: {}  value: {}", row["key"], row["value"]);
+                    outln!("key: {}  value: {}", row["key"], row["value"]);
                 }
-                println!(
+                outln!(
                     "Found {} element{}",
                     rows.len(),
                     if rows.len() == 1 { "" } else { "s" }
@@ -664,9 +680,9 @@ pub fn map(command: MapCommand, out: Output) -> Result<()> {
                 Some(value) => {
                     let row = json!({"key": codec.format("key", &key), "value": codec.format_value(map.info(), &value)});
                     if out.json {
-                        out.emit(&row);
+                        out.emit(&row)?;
                     } else {
-                        println!("key: {}  value: {}", row["key"], row["value"]);
+                        outln!("key: {}  value: {}", row["key"], row["value"]);
                     }
                 }
                 None => return Err(usage("key not found")),
@@ -813,18 +829,18 @@ pub fn link(command: LinkCommand, out: Output) -> Result<()> {
                 .map_err(|_| usage(format!("`{id}` is not a link id")))?;
             let link = iu::links::info(id)?;
             if out.json {
-                out.emit(&link_json(&link));
+                out.emit(&link_json(&link))?;
             } else {
-                println!("{}", link_text(&link));
+                outln!("{}", link_text(&link));
             }
             return Ok(());
         }
     };
     if out.json {
-        out.emit(&Value::Array(links.iter().map(link_json).collect()));
+        out.emit(&Value::Array(links.iter().map(link_json).collect()))?;
     } else {
         for l in &links {
-            println!("{}", link_text(l));
+            outln!("{}", link_text(l));
         }
     }
     Ok(())
@@ -959,7 +975,7 @@ pub fn features(out: Output) -> Result<()> {
             "program_types": programs,
             "map_types": maps,
             "misc": misc,
-        }));
+        }))?;
         return Ok(());
     }
     let yes = |v: &Value| {
@@ -969,20 +985,20 @@ pub fn features(out: Output) -> Result<()> {
             "is NOT"
         }
     };
-    println!("Kernel {version}\n\nProgram types:");
+    outln!("Kernel {version}\n\nProgram types:");
     for (k, v) in &programs {
         let name = k.trim_start_matches("have_").trim_end_matches("_prog_type");
-        println!("  eBPF program_type {name} {} available", yes(v));
+        outln!("  eBPF program_type {name} {} available", yes(v));
     }
-    println!("\nMap types:");
+    outln!("\nMap types:");
     for (k, v) in &maps {
         let name = k.trim_start_matches("have_").trim_end_matches("_map_type");
-        println!("  eBPF map_type {name} {} available", yes(v));
+        outln!("  eBPF map_type {name} {} available", yes(v));
     }
-    println!("\nOther features:");
+    outln!("\nOther features:");
     if let Value::Object(misc) = &misc {
         for (k, v) in misc {
-            println!("  {k} {} available", yes(v));
+            outln!("  {k} {} available", yes(v));
         }
     }
     Ok(())

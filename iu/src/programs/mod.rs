@@ -197,7 +197,7 @@ impl ProgramInfo {
     /// ```
     pub fn loaded_at(&self) -> std::time::SystemTime {
         let since_boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-            .map(|t| std::time::Duration::from(t))
+            .map(std::time::Duration::from)
             .unwrap_or_default();
         let load = std::time::Duration::from_nanos(self.load_time_ns);
         std::time::SystemTime::now() - since_boot.saturating_sub(load)
