@@ -93,12 +93,26 @@ impl Drop for Pin {
     }
 }
 
-fn bpftool() -> Option<&'static str> {
+/// Whether the host tool `name` (bpftool, ip) is installed. The host has
+/// them (`cargo xtask bench` installs bpftool); the VM guests' busybox does
+/// not, and there the checks that need them are skipped, saying so.
+fn tool(name: &str) -> bool {
     let found = Command::new("sh")
-        .args(["-c", "command -v bpftool"])
+        .args(["-c", &format!("command -v {name}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    found.then_some("bpftool")
+    if !found {
+        assert!(
+            std::env::var_os("IU_VM_TIER").is_some(),
+            "{name} is not installed on the host: `apt-get install {name}` (`cargo xtask bench` installs bpftool)"
+        );
+        eprintln!("skipping the checks that need `{name}`: not in the VM guest");
+    }
+    found
+}
+
+fn bpftool() -> Option<&'static str> {
+    tool("bpftool").then_some("bpftool")
 }
 
 #[test]
@@ -112,7 +126,7 @@ fn prog_list_json_matches_bpftool_for_the_same_ids() {
     ];
     let ours = json_of(&["prog", "list", "--json"]);
     let Some(bpftool) = bpftool() else {
-        panic!("bpftool is not installed: `cargo xtask doctor` installs it");
+        return;
     };
     let out = Command::new(bpftool)
         .args(["prog", "list", "--json"])
@@ -373,6 +387,9 @@ impl Drop for Dummy {
 
 #[test]
 fn link_list_reports_xdp_links_with_their_interface() {
+    if !tool("ip") {
+        return;
+    }
     let firewall = load("xdp_firewall");
     let id = prog_id(&firewall, "xdp_firewall");
     let dummy = Dummy::new('l');
@@ -424,6 +441,9 @@ fn link_list_reports_xdp_links_with_their_interface() {
 
 #[test]
 fn net_attach_and_detach_a_pinned_xdp_program() {
+    if !tool("ip") {
+        return;
+    }
     let firewall = load("xdp_firewall");
     let id = prog_id(&firewall, "xdp_firewall");
     let pin = Pin::new("xdp");
@@ -504,7 +524,7 @@ fn cgroup_attach_and_detach_a_pinned_program() {
         return;
     };
     let Some(bpftool) = bpftool() else {
-        panic!("bpftool is not installed: `cargo xtask doctor` installs it");
+        return;
     };
     let ebpf = load("cgroup");
     let id = u64::from(prog_id(&ebpf, "deny_udp_port"));
