@@ -317,6 +317,79 @@ pub fn encode_bytes(value: &Value, out: &mut [u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// BTF for `struct S { a: u32, c: enum Color { Red = 0, Blue = 5 },
+    /// arr: [u32; 2] }`, written out by hand.
+    fn sample() -> Btf {
+        let strings = b"\0u32\0Color\0Red\0Blue\0S\0a\0c\0arr\0";
+        let off = |name: &str| {
+            let needle = format!("\0{name}\0");
+            strings
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+                .map(|p| p as u32 + 1)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        let mut types: Vec<u32> = vec![];
+        // 1: u32.
+        types.extend([off("u32"), 1 << 24, 4, 32]);
+        // 2: enum Color.
+        types.extend([
+            off("Color"),
+            (6 << 24) | 2,
+            4,
+            off("Red"),
+            0,
+            off("Blue"),
+            5,
+        ]);
+        // 3: [u32; 2].
+        types.extend([0, 3 << 24, 0, 1, 1, 2]);
+        // 4: struct S.
+        types.extend([off("S"), (4 << 24) | 3, 16]);
+        types.extend([off("a"), 1, 0, off("c"), 2, 32, off("arr"), 3, 64]);
+        let type_bytes: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let mut data = vec![0x9f, 0xeb, 1, 0];
+        for w in [
+            24u32,
+            0,
+            type_bytes.len() as u32,
+            type_bytes.len() as u32,
+            strings.len() as u32,
+        ] {
+            data.extend(w.to_le_bytes());
+        }
+        data.extend(type_bytes);
+        data.extend(strings);
+        Btf::parse(data).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn structs_enums_and_arrays_round_trip() {
+        let btf = sample();
+        let bytes: Vec<u8> = [7u32, 5, 1, 2]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let value = format(&btf, 4, &bytes);
+        assert_eq!(value, json!({"a": 7, "c": "Blue", "arr": [1, 2]}));
+        assert_eq!(type_name(&btf, 4), "struct S");
+        let mut out = vec![0u8; 16];
+        encode(&btf, 4, &value, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out, bytes);
+        // An enumerator's value that has no name prints as a number.
+        let odd: Vec<u8> = [0u32, 9, 0, 0]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        assert_eq!(format(&btf, 4, &odd)["c"], json!(9));
+        let err = encode(&btf, 4, &json!({"c": "Green"}), &mut out).unwrap_err();
+        assert_eq!(err, "c: \"Green\" is not one of Red, Blue");
+        let err = encode(&btf, 4, &json!({"arr": [1]}), &mut out).unwrap_err();
+        assert_eq!(err, "arr: the array has 1 elements, the type 2");
+        let err = encode(&btf, 4, &json!({"b": 1}), &mut out).unwrap_err();
+        assert_eq!(err, "struct S has no field `b` (it has a, c, arr)");
+    }
+
     #[test]
     fn bytes_without_btf() {
         let mut out = [0u8; 4];
