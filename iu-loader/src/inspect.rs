@@ -197,6 +197,12 @@ pub enum NetCommand {
 
 #[derive(Subcommand)]
 pub enum CgroupCommand {
+    /// `show CGROUP`: the programs attached to the cgroup with
+    /// `BPF_PROG_ATTACH`, per attach type.
+    Show {
+        /// The cgroup directory.
+        cgroup: PathBuf,
+    },
     /// `attach CGROUP TYPE PROG`.
     Attach {
         /// The cgroup directory, the attach type, then PROG.
@@ -905,9 +911,39 @@ fn cgroup_attach_type(word: &str) -> Result<u32> {
         })
 }
 
-/// `cgroup attach|detach`.
-pub fn cgroup(command: CgroupCommand) -> Result<()> {
+fn cgroup_show(cgroup: &std::path::Path, out: Output) -> Result<()> {
+    let mut rows = vec![];
+    for (_, attach_type) in names::CGROUP_ATTACH_TYPES {
+        for id in LoadedProgram::cgroup_programs(cgroup, *attach_type)? {
+            let name = LoadedProgram::from_id(id)
+                .and_then(|p| p.info())
+                .map(|i| i.name)
+                .unwrap_or_default();
+            rows.push(
+                json!({"id": id, "attach_type": names::attach_type(*attach_type), "name": name}),
+            );
+        }
+    }
+    if out.json {
+        out.emit(&Value::Array(rows))?;
+    } else {
+        outln!("{:<8}{:<28}{}", "ID", "AttachType", "Name");
+        for r in &rows {
+            outln!(
+                "{:<8}{:<28}{}",
+                r["id"],
+                r["attach_type"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `cgroup show|attach|detach`.
+pub fn cgroup(command: CgroupCommand, out: Output) -> Result<()> {
     let (attach, args) = match command {
+        CgroupCommand::Show { cgroup } => return cgroup_show(&cgroup, out),
         CgroupCommand::Attach { args } => (true, args),
         CgroupCommand::Detach { args } => (false, args),
     };

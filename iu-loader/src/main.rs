@@ -85,7 +85,7 @@ enum Command {
         #[command(subcommand)]
         command: inspect::NetCommand,
     },
-    /// cgroup attachments (as `bpftool cgroup`): `attach CGROUP TYPE PROG`,
+    /// cgroup attachments (as `bpftool cgroup`): `show CGROUP`, `attach CGROUP TYPE PROG`,
     /// `detach CGROUP TYPE PROG`, TYPE as bpftool names it (`ingress`,
     /// `egress`, `sock_create`, `connect4`, `sysctl`, ...).
     Cgroup {
@@ -129,7 +129,7 @@ async fn main() -> ExitCode {
         Command::Map { command } => inspect::map(command, out),
         Command::Link { command } => inspect::link(command, out),
         Command::Net { command } => inspect::net(command),
-        Command::Cgroup { command } => inspect::cgroup(command),
+        Command::Cgroup { command } => inspect::cgroup(command, out),
         Command::Features => inspect::features(out),
         Command::List => inspect::prog(inspect::ProgCommand::List, out),
     };

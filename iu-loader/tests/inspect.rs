@@ -518,12 +518,9 @@ fn cgroup_progs(bpftool: &str, cgroup: &Path) -> Vec<(u64, String)> {
 }
 
 #[test]
-fn cgroup_attach_and_detach_a_pinned_program() {
+fn cgroup_attach_show_and_detach_a_pinned_program() {
     let Some(mount) = cgroup2_mount() else {
         eprintln!("skipping: cgroup attach: no cgroup v2 hierarchy is mounted (cgroup2)");
-        return;
-    };
-    let Some(bpftool) = bpftool() else {
         return;
     };
     let ebpf = load("cgroup");
@@ -535,16 +532,52 @@ fn cgroup_attach_and_detach_a_pinned_program() {
     let dir = cgroup.0.to_str().unwrap();
 
     ok(&["cgroup", "attach", dir, "egress", "pinned", pin.arg()]);
+    let shown = json_of(&["cgroup", "show", dir, "--json"]);
     assert_eq!(
-        cgroup_progs(bpftool, &cgroup.0),
-        [(id, "cgroup_inet_egress".to_owned())]
+        shown,
+        json!([{"id": id, "attach_type": "cgroup_inet_egress", "name": "deny_udp_port"}])
     );
+    if let Some(bpftool) = bpftool() {
+        assert_eq!(
+            cgroup_progs(bpftool, &cgroup.0),
+            [(id, "cgroup_inet_egress".to_owned())]
+        );
+    }
     ok(&["cgroup", "detach", dir, "egress", "pinned", pin.arg()]);
-    assert_eq!(cgroup_progs(bpftool, &cgroup.0), []);
+    assert_eq!(json_of(&["cgroup", "show", dir, "--json"]), json!([]));
+    if let Some(bpftool) = bpftool() {
+        assert_eq!(cgroup_progs(bpftool, &cgroup.0), []);
+    }
     let err = fails(&["cgroup", "detach", dir, "egress", "pinned", pin.arg()]);
     assert!(err.contains("it is not attached there"), "{err}");
     let err = fails(&["cgroup", "attach", dir, "egres", "pinned", pin.arg()]);
     assert!(err.contains("`egres` is not a cgroup attach type"), "{err}");
+}
+
+#[test]
+fn prog_show_reports_run_counts_while_stats_are_on() {
+    let maps = load("map_test");
+    let id = prog_id(&maps, "map_test");
+    let _link = maps.tracepoint("map_test").unwrap().attach().unwrap();
+    let stats = iu::programs::RunStats::enable().unwrap();
+    let file = std::fs::File::open("/proc/self/stat").unwrap();
+    for _ in 0..5 {
+        drop(nix::unistd::dup(file.as_fd()).unwrap());
+    }
+    let shown = json_of(&["prog", "show", "id", &id.to_string(), "--json"]);
+    let runs = shown["run_cnt"].as_u64().unwrap_or(0);
+    assert!(runs >= 5, "{shown}");
+    assert!(shown["run_time_ns"].as_u64().unwrap_or(0) > 0, "{shown}");
+    if let Some(bpftool) = bpftool() {
+        let out = Command::new(bpftool)
+            .args(["prog", "show", "id", &id.to_string(), "--json"])
+            .output()
+            .unwrap();
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Read after ours: the count only grows.
+        assert!(theirs["run_cnt"].as_u64().unwrap_or(0) >= runs, "{theirs}");
+    }
+    drop(stats);
 }
 
 #[test]

@@ -245,6 +245,43 @@ impl LoadedProgram {
         })
     }
 
+    /// The ids of the programs attached to the cgroup v2 directory
+    /// `cgroup` at `attach_type` (`BPF_CGROUP_*`) with `BPF_PROG_ATTACH`
+    /// (`BPF_PROG_QUERY`, as `bpftool cgroup show` lists them; links
+    /// show in [`crate::links::loaded`]).
+    ///
+    /// ```no_run
+    /// let ids = iu::programs::LoadedProgram::cgroup_programs("/sys/fs/cgroup/app", 1)?;
+    /// println!("egress: {ids:?}");
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn cgroup_programs(cgroup: impl AsRef<Path>, attach_type: u32) -> Result<Vec<u32>> {
+        let cgroup = cgroup.as_ref();
+        let dir = open_cgroup(cgroup)?;
+        let mut ids = vec![0u32; 64];
+        loop {
+            match sys::prog_query(dir.as_fd(), attach_type, &mut ids) {
+                Ok(n) => {
+                    ids.truncate(n as usize);
+                    return Ok(ids);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    ids = vec![0; ids.len() * 4];
+                }
+                Err(e) => {
+                    return Err(loaded::error(
+                        format!(
+                            "listing the programs of cgroup {} (attach type {attach_type})",
+                            cgroup.display()
+                        ),
+                        "bpf(BPF_PROG_QUERY)",
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
     /// Detaches the program from `cgroup` at `attach_type`.
     pub fn detach_cgroup(&self, cgroup: impl AsRef<Path>, attach_type: u32) -> Result<()> {
         let cgroup = cgroup.as_ref();
@@ -318,4 +355,40 @@ pub fn detach_xdp(interface: &str, mode: XdpMode) -> Result<()> {
             },
         )
     })
+}
+
+/// Run statistics switched on for every program while this value lives
+/// (`BPF_ENABLE_STATS`, Linux 5.8): [`ProgramInfo::run_cnt`] and
+/// [`ProgramInfo::run_time_ns`] count from then on, as with
+/// `kernel.bpf_stats_enabled=1` but ending with the process.
+///
+/// ```no_run
+/// let stats = iu::programs::RunStats::enable()?;
+/// // ... let the programs run ...
+/// for p in iu::programs::loaded()? {
+///     println!("{} ran {} times, {} ns", p.name, p.run_cnt, p.run_time_ns);
+/// }
+/// drop(stats);
+/// # Ok::<(), iu::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RunStats {
+    _fd: OwnedFd,
+}
+
+impl RunStats {
+    /// Switches the statistics on.
+    pub fn enable() -> Result<Self> {
+        sys::enable_stats().map(|fd| Self { _fd: fd }).map_err(|e| {
+            Error::from_syscall(
+                "enabling BPF run statistics",
+                SyscallError::new("bpf(BPF_ENABLE_STATS)", e),
+                "Enabling BPF run statistics needs CAP_SYS_ADMIN: run with `sudo`.",
+                |context, source| Error::Io {
+                    context: format!("{context} (Linux 5.8+)"),
+                    source: source.source,
+                },
+            )
+        })
+    }
 }

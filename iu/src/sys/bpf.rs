@@ -444,6 +444,8 @@ mod tests {
         assert_eq!(offset_of!(LinkInfo, data), 16);
         assert_eq!(size_of::<BtfInfo>(), 32);
         assert_eq!(size_of::<ProgAttachAttr>(), 24);
+        assert_eq!(offset_of!(ProgQueryAttr, prog_ids), 16);
+        assert_eq!(offset_of!(ProgQueryAttr, prog_cnt), 24);
     }
 
     #[test]
@@ -1195,4 +1197,43 @@ pub fn prog_detach(
     };
     // SAFETY: the attribute holds borrowed descriptors and integers only.
     unsafe { sys_bpf(bpf_cmd::BPF_PROG_DETACH, &mut attr) }.map(drop)
+}
+
+/// `BPF_PROG_QUERY`'s attribute, up to `prog_cnt`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgQueryAttr {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    _pad: u32,
+}
+
+/// `BPF_PROG_QUERY`: the ids of the programs attached to `target` (a
+/// cgroup directory's descriptor) at `attach_type`, up to `ids.len()`.
+/// Returns how many are attached (more than fit: `ENOSPC`).
+pub fn prog_query(target: BorrowedFd<'_>, attach_type: u32, ids: &mut [u32]) -> io::Result<u32> {
+    let mut attr = ProgQueryAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_type,
+        prog_ids: ptr_or_null_mut(ids),
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `prog_ids` points to `ids`, writable for the `prog_cnt`
+    // entries set from its length, live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr) }?;
+    Ok(attr.prog_cnt)
+}
+
+/// `BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME`: the kernel counts every
+/// program's runs and run time while the returned descriptor is open
+/// (Linux 5.8).
+pub fn enable_stats() -> io::Result<OwnedFd> {
+    let mut attr: u32 = 0;
+    // SAFETY: the attribute is one integer, `BPF_STATS_RUN_TIME`.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_ENABLE_STATS, &mut attr) }
 }
