@@ -495,7 +495,7 @@ impl Drop for Cgroup {
     }
 }
 
-/// The ids of the programs attached to `cgroup` at `kind`, from bpftool.
+/// The ids and attach types of the programs attached to `cgroup`, from bpftool.
 fn cgroup_progs(bpftool: &str, cgroup: &Path) -> Vec<(u64, String)> {
     let out = Command::new(bpftool)
         .args(["cgroup", "show", cgroup.to_str().unwrap(), "--json"])
