@@ -914,7 +914,15 @@ fn cgroup_attach_type(word: &str) -> Result<u32> {
 fn cgroup_show(cgroup: &std::path::Path, out: Output) -> Result<()> {
     let mut rows = vec![];
     for (_, attach_type) in names::CGROUP_ATTACH_TYPES {
-        for id in LoadedProgram::cgroup_programs(cgroup, *attach_type)? {
+        let ids = match LoadedProgram::cgroup_programs(cgroup, *attach_type) {
+            Ok(ids) => ids,
+            // An attach type this kernel does not have.
+            Err(iu::Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EINVAL) => {
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for id in ids {
             let name = LoadedProgram::from_id(id)
                 .and_then(|p| p.info())
                 .map(|i| i.name)
