@@ -1,18 +1,31 @@
-//! `iu-loader`: loads any BPF object, attaches every program to the hook its
-//! section names, and streams the trace output until Ctrl-C or
-//! `--duration`; also lists the programs loaded in the kernel.
+//! `iu-loader`: a bpftool-class CLI for iu's users. It loads any BPF
+//! object and runs it (attaching every program to the hook its section
+//! names, streaming trace output and iu logs), and inspects what is loaded
+//! in the kernel: `prog`, `map` and `link` listings (`--json` on every
+//! one), `prog dump xlated` with the Rust source lines, `map dump` from the
+//! map's BTF, `map update|delete` from JSON, pins, `net` and `cgroup`
+//! attach/detach, and `features`. Subcommands, flags and JSON field names
+//! follow bpftool's.
+
+mod btf_json;
+mod disasm;
+mod inspect;
+mod names;
+mod run;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
-use iu::{
-    Ebpf, TracePipe,
-    programs::{PerfLink, RawTracePointLink, XdpLink, XdpMode},
-};
 
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Print JSON (bpftool's field names), one document per command.
+    #[arg(short, long, global = true)]
+    json: bool,
+    /// Print indented JSON (implies --json).
+    #[arg(short, long, global = true)]
+    pretty: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -20,9 +33,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Load every program of OBJECT, attach each one to the hook its section
-    /// names (tracepoints, kprobes, raw tracepoints; XDP with --iface), and
-    /// stream the trace output until Ctrl-C or --duration. Everything
-    /// detaches on exit.
+    /// names (tracepoints, kprobes, raw tracepoints; XDP with --iface;
+    /// cgroup programs with --cgroup), and stream the trace output and the
+    /// object's iu logs (`info!`...) until Ctrl-C or --duration.
+    /// Everything detaches on exit.
     Run {
         /// The BPF object (ELF) to load.
         object: PathBuf,
@@ -35,13 +49,53 @@ enum Command {
         /// The interface XDP programs attach to (generic mode).
         #[arg(long)]
         iface: Option<String>,
+        /// The cgroup v2 directory cgroup programs attach to.
+        #[arg(long)]
+        cgroup: Option<PathBuf>,
         /// Skip the programs that cannot attach here (a program type
         /// iu-loader does not attach, a hook this kernel lacks, XDP without
         /// --iface), saying which and why, instead of failing the run.
         #[arg(long)]
         skip_unsupported: bool,
     },
-    /// List the programs loaded in the kernel.
+    /// Programs: `list`, `show PROG`, `dump xlated PROG`, `pin PROG FILE`,
+    /// `unpin FILE`. PROG is `id ID`, `ID`, `name NAME`, `tag TAG` or
+    /// `pinned FILE`.
+    Prog {
+        #[command(subcommand)]
+        command: inspect::ProgCommand,
+    },
+    /// Maps: `list`, `show MAP`, `dump MAP`, `lookup MAP key JSON`,
+    /// `update MAP key JSON value JSON`, `delete MAP key JSON`, `pin MAP
+    /// FILE`, `unpin FILE`. MAP is `id ID`, `ID`, `name NAME` or `pinned
+    /// FILE`.
+    Map {
+        #[command(subcommand)]
+        command: inspect::MapCommand,
+    },
+    /// bpf_links: `list`, `show id ID`.
+    Link {
+        #[command(subcommand)]
+        command: inspect::LinkCommand,
+    },
+    /// XDP attachments that outlive this process (as `bpftool net`):
+    /// `attach xdp|xdpgeneric|xdpdrv PROG dev IFACE`, `detach ... dev
+    /// IFACE`.
+    Net {
+        #[command(subcommand)]
+        command: inspect::NetCommand,
+    },
+    /// cgroup attachments (as `bpftool cgroup`): `show CGROUP`, `attach CGROUP TYPE PROG`,
+    /// `detach CGROUP TYPE PROG`, TYPE as bpftool names it (`ingress`,
+    /// `egress`, `sock_create`, `connect4`, `sysctl`, ...).
+    Cgroup {
+        #[command(subcommand)]
+        command: inspect::CgroupCommand,
+    },
+    /// What the running kernel supports, as `iu::features` sees it.
+    #[command(alias = "feature")]
+    Features,
+    /// The programs loaded in the kernel (the same as `prog list`).
     List,
     /// Remove what iu processes that died without detaching (SIGKILL, a
     /// crash) left attached: XDP programs and tc filters set through
@@ -53,27 +107,47 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let out = inspect::Output {
+        json: cli.json || cli.pretty,
+        pretty: cli.pretty,
+    };
+    let result = match cli.command {
         Command::Run {
             object,
             duration,
             all,
             iface,
+            cgroup,
             skip_unsupported,
         } => {
-            let options = RunOptions {
+            let options = run::RunOptions {
                 duration: duration.map(Duration::from_secs),
                 all,
                 iface,
+                cgroup,
                 skip_unsupported,
             };
-            run(object, options).await
+            run::run(object, options).await
         }
-        Command::List => list(),
+        Command::Prog { command } => inspect::prog(command, out),
+        Command::Map { command } => inspect::map(command, out),
+        Command::Link { command } => inspect::link(command, out),
+        Command::Net { command } => inspect::net(command),
+        Command::Cgroup { command } => inspect::cgroup(command, out),
+        Command::Features => inspect::features(out),
+        Command::List => inspect::prog(inspect::ProgCommand::List, out),
         Command::Cleanup => cleanup(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): not an error of ours.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("iu-loader: {e}");
             ExitCode::FAILURE
@@ -81,188 +155,7 @@ async fn main() -> ExitCode {
     }
 }
 
-/// An attachment that detaches when dropped.
-enum Link {
-    Perf(PerfLink),
-    RawTracePoint(RawTracePointLink),
-    Xdp(XdpLink),
-}
-
-impl Link {
-    fn target(&self) -> &str {
-        match self {
-            Link::Perf(l) => l.target(),
-            Link::RawTracePoint(l) => l.target(),
-            Link::Xdp(l) => l.target(),
-        }
-    }
-}
-
-/// What `run` does besides loading the object.
-struct RunOptions {
-    duration: Option<Duration>,
-    all: bool,
-    iface: Option<String>,
-    skip_unsupported: bool,
-}
-
-/// Why a program was not attached.
-enum NotAttached {
-    /// It cannot attach on this host or with these options.
-    Unsupported(String),
-    /// Attaching failed.
-    Failed(iu::Error),
-}
-
-impl From<iu::Error> for NotAttached {
-    fn from(e: iu::Error) -> Self {
-        match e {
-            iu::Error::MissingFeature { .. }
-            | iu::Error::UnknownTracePoint { .. }
-            | iu::Error::UnknownBtfTracepoint { .. } => NotAttached::Unsupported(e.to_string()),
-            e => NotAttached::Failed(e),
-        }
-    }
-}
-
-/// Attaches `program` to the hook its section names.
-fn attach_one(
-    ebpf: &Ebpf,
-    program: &iu::programs::Program,
-    iface: Option<&str>,
-) -> Result<Link, NotAttached> {
-    use iu::programs::ProgramSection as S;
-    Ok(match (program.section(), iface) {
-        (S::TracePoint, _) => Link::Perf(ebpf.tracepoint(program.name())?.attach()?),
-        (S::KProbe | S::KRetProbe, _) => Link::Perf(ebpf.kprobe(program.name())?.attach()?),
-        (S::RawTracePoint, _) => {
-            Link::RawTracePoint(ebpf.raw_tracepoint(program.name())?.attach()?)
-        }
-        // Raw tracepoint opens too: the same kind of link.
-        (S::BtfTracePoint, _) => {
-            Link::RawTracePoint(ebpf.btf_tracepoint(program.name())?.attach()?)
-        }
-        (S::Xdp { .. }, Some(iface)) => {
-            Link::Xdp(ebpf.xdp(program.name())?.attach(iface, XdpMode::Generic)?)
-        }
-        (S::Xdp { .. }, None) => {
-            return Err(NotAttached::Unsupported(
-                "an XDP program: pass --iface".to_owned(),
-            ));
-        }
-        _ => {
-            return Err(NotAttached::Unsupported(format!(
-                "iu-loader does not attach `{}` programs yet",
-                program.section_name()
-            )));
-        }
-    })
-}
-
-/// Attaches every program; with `skip_unsupported`, the ones that cannot
-/// attach here are left out with a warning that says why.
-fn attach(
-    ebpf: &Ebpf,
-    iface: Option<&str>,
-    skip_unsupported: bool,
-) -> Result<Vec<Link>, Box<dyn std::error::Error>> {
-    let mut programs: Vec<_> = ebpf.programs().collect();
-    programs.sort_by_key(|p| p.name().to_owned());
-    let mut links = vec![];
-    for program in programs {
-        match attach_one(ebpf, program, iface) {
-            Ok(link) => {
-                log::info!("attached `{}` to {}", program.name(), link.target());
-                links.push(link);
-            }
-            Err(NotAttached::Unsupported(why)) if skip_unsupported => {
-                log::warn!("skipped `{}`: {why}", program.name());
-            }
-            Err(NotAttached::Unsupported(why)) => {
-                return Err(format!(
-                    "cannot attach `{}`: {why} (pass --skip-unsupported to run the other programs)",
-                    program.name()
-                )
-                .into());
-            }
-            Err(NotAttached::Failed(e)) => return Err(e.into()),
-        }
-    }
-    Ok(links)
-}
-
-async fn run(object: PathBuf, options: RunOptions) -> Result<(), Box<dyn std::error::Error>> {
-    let RunOptions {
-        duration,
-        all,
-        iface,
-        skip_unsupported,
-    } = options;
-    let ebpf = Ebpf::load_file(&object)?;
-    let mut trace = TracePipe::open()?;
-    if !all {
-        trace = trace.only(ebpf.printk_formats());
-    }
-    let links = attach(&ebpf, iface.as_deref(), skip_unsupported)?;
-    log::info!(
-        "{} program(s) attached; streaming trace output ({})",
-        links.len(),
-        duration.map_or("Ctrl-C to stop".to_owned(), |d| format!(
-            "for {}s",
-            d.as_secs()
-        ))
-    );
-    let stop = async {
-        match duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            line = trace.next_line() => match line {
-                Some(line) => {
-                    let line = line?;
-                    println!("{:>16}-{:<7} [{:03}] {:.6}: {}", line.task, line.tid, line.cpu, line.timestamp, line.message);
-                }
-                None => break,
-            },
-            () = &mut stop => break,
-        }
-    }
-    drop(links);
-    log::info!("detached");
-    for program in ebpf.programs() {
-        let aborts = ebpf.aborts(program.name())?;
-        if aborts > 0 {
-            log::warn!(
-                "`{}` aborted {aborts} time(s) on a panic (see `cargo xtask build`'s list of panic paths)",
-                program.name()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn list() -> Result<(), Box<dyn std::error::Error>> {
-    // Listed before the header, so that a refusal prints nothing else.
-    let programs = iu::programs::loaded()?;
-    println!(
-        "{:>6}  {:>4}  {:<16} {:>7} {:>7} {:>9}",
-        "id", "type", "name", "xlated", "jited", "verified"
-    );
-    for p in programs {
-        println!(
-            "{:>6}  {:>4}  {:<16} {:>7} {:>7} {:>9}",
-            p.id, p.prog_type, p.name, p.xlated_insns, p.jited_bytes, p.verified_insns
-        );
-    }
-    Ok(())
-}
-
+/// Removes what dead iu processes left attached (`iu::cleanup`).
 fn cleanup() -> Result<(), Box<dyn std::error::Error>> {
     let report = iu::cleanup::remove_stale()?;
     for entry in &report.removed {

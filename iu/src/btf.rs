@@ -392,6 +392,20 @@ impl Btf {
         Some(cell.get_or_init(|| Box::new(self.decode(id))))
     }
 
+    /// The string at `offset` of the string section (names, and the file
+    /// names and source lines of line info records).
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// assert_eq!(btf.string_at(0), Some(""));
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn string_at(&self, offset: u32) -> Option<&str> {
+        let rest = self.strings.get(offset as usize..)?;
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).ok()
+    }
+
     /// Number of types, `void` included.
     ///
     /// ```no_run

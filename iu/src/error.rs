@@ -440,6 +440,45 @@ pub enum Error {
     )]
     Tracefs(String),
 
+    // --- Inspecting what is loaded (issue #16) ---
+    /// No program, map, link or BTF object has that id (it was never
+    /// loaded, or was freed since).
+    #[error(
+        "no {kind} with id {id} is loaded: list the ids with `iu-loader {kind} list` (or `bpftool {kind} list`)"
+    )]
+    UnknownId {
+        /// `prog`, `map`, `link` or `btf`.
+        kind: &'static str,
+        /// The id asked for.
+        id: u32,
+    },
+
+    /// A key or value given for a loaded map has the wrong size.
+    #[error(
+        "map {map} has {what} size {expected} bytes, but the {what} given is {actual} bytes: give a {what} of the map's type (its BTF type or size is in `iu-loader map show`)"
+    )]
+    EntrySize {
+        /// The map (id and name).
+        map: String,
+        /// `key` or `value`.
+        what: &'static str,
+        /// The map's size.
+        expected: usize,
+        /// The size given.
+        actual: usize,
+    },
+
+    /// A bpffs path holds another kind of object than the one asked for.
+    #[error("{path} holds {actual}, not a {expected}: give the pin of a {expected}")]
+    WrongPinKind {
+        /// The pin.
+        path: std::path::PathBuf,
+        /// `program` or `map`.
+        expected: &'static str,
+        /// What the pin holds (`a map`, `a link`, `no BPF object`).
+        actual: &'static str,
+    },
+
     /// Another I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {

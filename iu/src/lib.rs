@@ -29,6 +29,8 @@ pub mod fuzz;
 mod inline_chain;
 mod kconfig;
 mod ksyms_btf;
+pub mod links;
+mod loaded;
 mod logger;
 mod loop_budget;
 pub mod maps;

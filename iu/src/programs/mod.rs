@@ -10,6 +10,7 @@ pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
 pub mod iter;
+mod loaded;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -42,6 +43,7 @@ pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
 pub use iter::{Iter, IterLink};
+pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -124,16 +126,15 @@ impl Program {
     /// What the kernel reports about the loaded program: its id, sizes and
     /// the number of instructions the verifier processed.
     pub fn info(&self) -> crate::Result<ProgramInfo> {
-        sys::prog_info(self.fd.as_fd())
-            .map(ProgramInfo::from)
-            .map_err(|source| crate::Error::Io {
-                context: format!("reading the kernel's info on program `{}`", self.name),
-                source,
-            })
+        program_info(self.fd.as_fd()).map_err(|source| crate::Error::Io {
+            context: format!("reading the kernel's info on program `{}`", self.name),
+            source,
+        })
     }
 }
 
-/// What the kernel reports about a loaded program.
+/// What the kernel reports about a loaded program (what `bpftool prog
+/// show` prints).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramInfo {
     /// The kernel's id for the program (as in `bpftool prog list`).
@@ -142,12 +143,65 @@ pub struct ProgramInfo {
     pub prog_type: u32,
     /// The name the kernel keeps (at most 15 bytes).
     pub name: String,
+    /// The program's tag: a hash of its instructions, as bpftool prints it.
+    pub tag: [u8; 8],
     /// Number of translated BPF instructions.
     pub xlated_insns: u32,
+    /// Size of the translated instructions in bytes (`bytes_xlated`).
+    pub xlated_bytes: u32,
     /// Size of the JITed machine code in bytes.
     pub jited_bytes: u32,
     /// Instructions the verifier processed to accept the program.
     pub verified_insns: u32,
+    /// When it was loaded, in nanoseconds since boot.
+    pub load_time_ns: u64,
+    /// The uid that loaded it.
+    pub uid: u32,
+    /// Whether its license is GPL-compatible.
+    pub gpl_compatible: bool,
+    /// The ids of the maps it uses.
+    pub map_ids: Vec<u32>,
+    /// The id of its BTF (0: none).
+    pub btf_id: u32,
+    /// Times it ran, counted only while `kernel.bpf_stats_enabled` is 1.
+    pub run_cnt: u64,
+    /// Time it ran in total, counted only while `kernel.bpf_stats_enabled`
+    /// is 1.
+    pub run_time_ns: u64,
+    /// Runs skipped because the program was already running on that CPU.
+    pub recursion_misses: u64,
+    /// Number of line info records (source lines, from the program's BTF).
+    pub nr_line_info: u32,
+}
+
+impl ProgramInfo {
+    /// The tag in hex, as bpftool prints it.
+    ///
+    /// ```no_run
+    /// for program in iu::programs::loaded()? {
+    ///     println!("{} {}", program.id, program.tag_hex());
+    /// }
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn tag_hex(&self) -> String {
+        self.tag.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// When it was loaded, as wall-clock time (from the load time since
+    /// boot and the current boot time).
+    ///
+    /// ```no_run
+    /// let program = iu::programs::LoadedProgram::from_id(1)?.info()?;
+    /// println!("{:?}", program.loaded_at());
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn loaded_at(&self) -> std::time::SystemTime {
+        let since_boot = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+            .map(std::time::Duration::from)
+            .unwrap_or_default();
+        let load = std::time::Duration::from_nanos(self.load_time_ns);
+        std::time::SystemTime::now() - since_boot.saturating_sub(load)
+    }
 }
 
 impl From<sys::ProgInfo> for ProgramInfo {
@@ -161,11 +215,40 @@ impl From<sys::ProgInfo> for ProgramInfo {
             id: info.id,
             prog_type: info.prog_type,
             name: String::from_utf8_lossy(&info.name[..end]).into_owned(),
+            tag: info.tag,
             xlated_insns: info.xlated_prog_len / 8,
+            xlated_bytes: info.xlated_prog_len,
             jited_bytes: info.jited_prog_len,
             verified_insns: info.verified_insns,
+            load_time_ns: info.load_time,
+            uid: info.created_by_uid,
+            gpl_compatible: info.gpl_compatible & 1 != 0,
+            map_ids: vec![],
+            btf_id: info.btf_id,
+            run_cnt: info.run_cnt,
+            run_time_ns: info.run_time_ns,
+            recursion_misses: info.recursion_misses,
+            nr_line_info: info.nr_line_info,
         }
     }
+}
+
+/// The program's info with its map ids (a second call when it uses maps).
+pub(crate) fn program_info(fd: BorrowedFd<'_>) -> std::io::Result<ProgramInfo> {
+    let info = sys::prog_info(fd)?;
+    let mut out = ProgramInfo::from(info);
+    if info.nr_map_ids > 0 {
+        let mut buffers = sys::ProgInfoBuffers {
+            map_ids: vec![0; info.nr_map_ids as usize],
+            ..Default::default()
+        };
+        let again = sys::prog_info_buffers(fd, &mut buffers)?;
+        buffers
+            .map_ids
+            .truncate((again.nr_map_ids as usize).min(buffers.map_ids.len()));
+        out.map_ids = buffers.map_ids;
+    }
+    Ok(out)
 }
 
 /// Every program loaded in the kernel, by anyone (needs `CAP_SYS_ADMIN`).
@@ -177,29 +260,14 @@ impl From<sys::ProgInfo> for ProgramInfo {
 /// # Ok::<(), iu::Error>(())
 /// ```
 pub fn loaded() -> crate::Result<Vec<ProgramInfo>> {
-    let error = |call, e| {
-        crate::Error::from_syscall(
-            "listing loaded programs",
-            sys::SyscallError::new(call, e),
-            "Listing the programs loaded in the kernel needs CAP_SYS_ADMIN: run with `sudo`.",
-            |context, source| crate::Error::Io {
-                context,
-                source: source.source,
-            },
-        )
-    };
-    let io = |source| error("bpf(BPF_PROG_GET_INFO_BY_FD)", source);
     let mut out = vec![];
-    let mut id = 0;
-    while let Some(next) =
-        sys::prog_get_next_id(id).map_err(|e| error("bpf(BPF_PROG_GET_NEXT_ID)", e))?
-    {
-        id = next;
-        // A program can go away between the two calls.
-        let Ok(fd) = sys::prog_get_fd_by_id(id) else {
-            continue;
-        };
-        out.push(sys::prog_info(fd.as_fd()).map_err(io)?.into());
+    for id in crate::loaded::ids(crate::loaded::ObjKind::Prog)? {
+        // A program can go away between the calls.
+        match LoadedProgram::from_id(id) {
+            Ok(program) => out.push(program.info()?),
+            Err(crate::Error::UnknownId { .. }) => continue,
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }

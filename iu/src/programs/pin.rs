@@ -75,12 +75,10 @@ impl PinnedProgram {
 
     /// What the kernel reports about the program.
     pub fn info(&self) -> Result<ProgramInfo> {
-        sys::prog_info(self.fd.as_fd())
-            .map(ProgramInfo::from)
-            .map_err(|source| Error::Io {
-                context: format!("reading the pinned program at {}", self.path.display()),
-                source,
-            })
+        super::program_info(self.fd.as_fd()).map_err(|source| Error::Io {
+            context: format!("reading the pinned program at {}", self.path.display()),
+            source,
+        })
     }
 
     /// Removes the pin; the program unloads once nothing else holds it.

@@ -28,7 +28,7 @@ pub enum XdpMode {
 }
 
 impl XdpMode {
-    fn flags(self) -> u32 {
+    pub(crate) fn flags(self) -> u32 {
         match self {
             XdpMode::Auto => 0,
             XdpMode::Generic => 1 << 1,

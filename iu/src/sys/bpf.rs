@@ -439,6 +439,13 @@ mod tests {
         assert_eq!(offset_of!(ProgInfo, btf_id), 128);
         assert_eq!(offset_of!(ProgInfo, run_time_ns), 192);
         assert_eq!(offset_of!(ProgInfo, verified_insns), 216);
+        assert_eq!(offset_of!(MapInfo, btf_id), 64);
+        assert_eq!(offset_of!(MapInfo, map_extra), 80);
+        assert_eq!(offset_of!(LinkInfo, data), 16);
+        assert_eq!(size_of::<BtfInfo>(), 32);
+        assert_eq!(size_of::<ProgAttachAttr>(), 24);
+        assert_eq!(offset_of!(ProgQueryAttr, prog_ids), 16);
+        assert_eq!(offset_of!(ProgQueryAttr, prog_cnt), 24);
     }
 
     #[test]
@@ -790,6 +797,24 @@ pub struct MapInfo {
     pub map_flags: u32,
     /// The map's name, NUL-padded.
     pub name: [u8; OBJ_NAME_LEN],
+    /// For offloaded maps, the device.
+    pub ifindex: u32,
+    /// For struct_ops maps, the vmlinux type of the value.
+    pub btf_vmlinux_value_type_id: u32,
+    /// Network namespace device, for offloaded maps.
+    pub netns_dev: u64,
+    /// Network namespace inode, for offloaded maps.
+    pub netns_ino: u64,
+    /// Id of the BTF the key and value types are in (0: none).
+    pub btf_id: u32,
+    /// The key's type id in that BTF.
+    pub btf_key_type_id: u32,
+    /// The value's type id in that BTF.
+    pub btf_value_type_id: u32,
+    /// Id of the vmlinux BTF for struct_ops maps.
+    pub btf_vmlinux_id: u32,
+    /// Type-specific extra value (the bloom filter's hash count, ...).
+    pub map_extra: u64,
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD` for a map.
@@ -921,4 +946,294 @@ pub fn raw_tracepoint_open(prog: BorrowedFd<'_>, name: Option<&CStr>) -> io::Res
     };
     // SAFETY: `name` is null or a NUL-terminated string live for the call.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_RAW_TRACEPOINT_OPEN, &mut attr) }
+}
+
+/// `BPF_MAP_GET_NEXT_ID`: the id of the first map after `start`, or `None`
+/// at the end.
+pub fn map_get_next_id(start: u32) -> io::Result<Option<u32>> {
+    get_next_id(bpf_cmd::BPF_MAP_GET_NEXT_ID, start)
+}
+
+/// `BPF_LINK_GET_NEXT_ID`: the id of the first link after `start`, or
+/// `None` at the end.
+pub fn link_get_next_id(start: u32) -> io::Result<Option<u32>> {
+    get_next_id(bpf_cmd::BPF_LINK_GET_NEXT_ID, start)
+}
+
+fn get_next_id(cmd: bpf_cmd, start: u32) -> io::Result<Option<u32>> {
+    let mut attr = GetIdAttr {
+        start_id: start,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds integers only; the kernel writes `next_id`.
+    match unsafe { sys_bpf(cmd, &mut attr) } {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn get_fd_by_id(cmd: bpf_cmd, id: u32) -> io::Result<OwnedFd> {
+    let mut attr = GetIdAttr {
+        start_id: id,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds integers only.
+    unsafe { sys_bpf_fd(cmd, &mut attr) }
+}
+
+/// `BPF_MAP_GET_FD_BY_ID`.
+pub fn map_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    get_fd_by_id(bpf_cmd::BPF_MAP_GET_FD_BY_ID, id)
+}
+
+/// `BPF_LINK_GET_FD_BY_ID`.
+pub fn link_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    get_fd_by_id(bpf_cmd::BPF_LINK_GET_FD_BY_ID, id)
+}
+
+/// `BPF_BTF_GET_FD_BY_ID`.
+pub fn btf_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    get_fd_by_id(bpf_cmd::BPF_BTF_GET_FD_BY_ID, id)
+}
+
+/// What [`prog_info_buffers`] asks the kernel to copy out: each buffer is
+/// filled up to its length (the counts from a first [`prog_info`] call).
+#[derive(Debug, Default)]
+pub struct ProgInfoBuffers {
+    /// The ids of the maps the program uses.
+    pub map_ids: Vec<u32>,
+    /// The translated instructions (8 bytes each).
+    pub xlated: Vec<u8>,
+    /// `struct bpf_line_info` records of `line_info_rec_size` bytes each.
+    pub line_info: Vec<u8>,
+    /// The size of one line info record.
+    pub line_info_rec_size: u32,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program, copying out the map ids, the
+/// translated instructions and the line info into `buffers` (sized by the
+/// caller). Returns the info of this second call: the kernel may report
+/// more entries than fit if the program changed, and fills only what fits.
+pub fn prog_info_buffers(
+    prog: BorrowedFd<'_>,
+    buffers: &mut ProgInfoBuffers,
+) -> io::Result<ProgInfo> {
+    let mut info = ProgInfo {
+        nr_map_ids: buffers.map_ids.len() as u32,
+        map_ids: ptr_or_null_mut(&mut buffers.map_ids),
+        xlated_prog_len: buffers.xlated.len() as u32,
+        xlated_prog_insns: ptr_or_null_mut(&mut buffers.xlated),
+        nr_line_info: (buffers.line_info.len() as u32)
+            .checked_div(buffers.line_info_rec_size)
+            .unwrap_or(0),
+        line_info_rec_size: buffers.line_info_rec_size,
+        line_info: ptr_or_null_mut(&mut buffers.line_info),
+        ..Default::default()
+    };
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: mem::size_of::<ProgInfo>() as u32,
+        info: &mut info as *mut ProgInfo as u64,
+    };
+    // SAFETY: `info` is a writable `ProgInfo` of `info_len` bytes; its three
+    // non-null buffer pointers point into the caller's vectors, each with
+    // the element count (or byte length) set from that same vector, which
+    // the kernel does not write past; the vectors live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok(info)
+}
+
+fn ptr_or_null_mut<T>(v: &mut [T]) -> u64 {
+    if v.is_empty() {
+        0
+    } else {
+        v.as_mut_ptr() as u64
+    }
+}
+
+/// `struct bpf_link_info`: the common part and the per-type union as raw
+/// words (read with [`LinkInfo::word`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkInfo {
+    /// `BPF_LINK_TYPE_*`.
+    pub link_type: u32,
+    /// The kernel's id for the link.
+    pub id: u32,
+    /// The id of the attached program.
+    pub prog_id: u32,
+    _pad: u32,
+    /// The per-type union, as 32-bit words.
+    pub data: [u32; 12],
+}
+
+impl LinkInfo {
+    /// The 32-bit word at `index` of the per-type union.
+    pub fn word(&self, index: usize) -> u32 {
+        self.data.get(index).copied().unwrap_or(0)
+    }
+
+    /// The 64-bit value at 32-bit word `index` of the per-type union.
+    pub fn dword(&self, index: usize) -> u64 {
+        u64::from(self.word(index)) | (u64::from(self.word(index + 1)) << 32)
+    }
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a link. `name` receives a raw tracepoint's
+/// name (`raw_tracepoint.tp_name`) when the link is one; other types
+/// ignore it.
+pub fn link_info(link: BorrowedFd<'_>, name: &mut [u8]) -> io::Result<LinkInfo> {
+    let mut info = LinkInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: link.as_raw_fd() as u32,
+        info_len: mem::size_of::<LinkInfo>() as u32,
+        info: &mut info as *mut LinkInfo as u64,
+    };
+    // SAFETY: `info` is a writable `LinkInfo` of `info_len` bytes whose
+    // union is all zeros: no buffer pointers.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    // BPF_LINK_TYPE_RAW_TRACEPOINT: a second call with a buffer for the name
+    // (`tp_name` at word 0, `tp_name_len` at word 2).
+    if info.link_type == 1 && !name.is_empty() {
+        let mut again = LinkInfo::default();
+        let ptr = name.as_mut_ptr() as u64;
+        again.data[0] = ptr as u32;
+        again.data[1] = (ptr >> 32) as u32;
+        again.data[2] = name.len() as u32;
+        attr.info = &mut again as *mut LinkInfo as u64;
+        // SAFETY: as above, and `tp_name` points to `name`, writable for the
+        // `tp_name_len` bytes set from its length, live for the call.
+        unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+        info = again;
+    }
+    Ok(info)
+}
+
+/// `struct bpf_btf_info`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct BtfInfo {
+    btf: u64,
+    btf_size: u32,
+    id: u32,
+    name: u64,
+    name_len: u32,
+    kernel_btf: u32,
+}
+
+/// The raw bytes of a loaded BTF object (`BPF_OBJ_GET_INFO_BY_FD` twice:
+/// the size, then the data).
+pub fn btf_data(btf: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    let mut info = BtfInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: btf.as_raw_fd() as u32,
+        info_len: mem::size_of::<BtfInfo>() as u32,
+        info: &mut info as *mut BtfInfo as u64,
+    };
+    // SAFETY: `info` is a writable `BtfInfo` of `info_len` bytes with null
+    // buffer pointers.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    let mut data = vec![0u8; info.btf_size as usize];
+    let mut info = BtfInfo {
+        btf: ptr_or_null_mut(&mut data),
+        btf_size: data.len() as u32,
+        ..Default::default()
+    };
+    attr.info = &mut info as *mut BtfInfo as u64;
+    // SAFETY: `btf` points to `data`, writable for the `btf_size` bytes set
+    // from its length and live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    data.truncate(info.btf_size as usize);
+    Ok(data)
+}
+
+/// `BPF_PROG_ATTACH` / `BPF_PROG_DETACH`'s attribute.
+#[repr(C)]
+#[derive(Default)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+    _pad: u32,
+}
+
+/// `BPF_F_ALLOW_MULTI`: other programs may attach to the same cgroup hook.
+pub const BPF_F_ALLOW_MULTI: u32 = 2;
+
+/// `BPF_PROG_ATTACH`: attaches `prog` to `target` (a cgroup directory's
+/// descriptor) at `attach_type`. The attachment lives as long as the
+/// cgroup, not the descriptor.
+pub fn prog_attach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: flags,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds borrowed descriptors and integers only.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attr) }.map(drop)
+}
+
+/// `BPF_PROG_DETACH`: detaches `prog` from `target` at `attach_type`.
+pub fn prog_detach(
+    target: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds borrowed descriptors and integers only.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_DETACH, &mut attr) }.map(drop)
+}
+
+/// `BPF_PROG_QUERY`'s attribute, up to `prog_cnt`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgQueryAttr {
+    target_fd: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    _pad: u32,
+}
+
+/// `BPF_PROG_QUERY`: the ids of the programs attached to `target` (a
+/// cgroup directory's descriptor) at `attach_type`, up to `ids.len()`.
+/// Returns how many are attached (more than fit: `ENOSPC`).
+pub fn prog_query(target: BorrowedFd<'_>, attach_type: u32, ids: &mut [u32]) -> io::Result<u32> {
+    let mut attr = ProgQueryAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_type,
+        prog_ids: ptr_or_null_mut(ids),
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    // SAFETY: `prog_ids` points to `ids`, writable for the `prog_cnt`
+    // entries set from its length, live for the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_QUERY, &mut attr) }?;
+    Ok(attr.prog_cnt)
+}
+
+/// `BPF_ENABLE_STATS` with `BPF_STATS_RUN_TIME`: the kernel counts every
+/// program's runs and run time while the returned descriptor is open
+/// (Linux 5.8).
+pub fn enable_stats() -> io::Result<OwnedFd> {
+    let mut attr: u32 = 0;
+    // SAFETY: the attribute is one integer, `BPF_STATS_RUN_TIME`.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_ENABLE_STATS, &mut attr) }
 }
