@@ -1,6 +1,9 @@
 // An atomic add on a misaligned field of a packed value: refused when the
-// program is compiled, since the kernel refuses misaligned atomics.
-// expect: not an aligned u32/u64
+// program is compiled (the kernel refuses misaligned atomics). `field!`
+// borrows the field in its type-only closure, which Rust refuses for a
+// packed field of alignment above 1; a `Field` built by hand would be
+// refused by its `ATOMIC` check ("not an aligned u32/u64").
+// expect: reference to field of packed struct is unaligned
 #![no_std]
 #![no_main]
 
