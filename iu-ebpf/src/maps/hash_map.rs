@@ -186,9 +186,8 @@ macro_rules! hash_map {
 
             /// Counts into the value at `key`, creating it: when `key` is
             /// present, `f` adds to its value in place (as `in_place`);
-            /// when absent, the value `first()` returns is inserted
-            /// (`BPF_NOEXIST`), so it must already hold this call's counts
-            /// (it is built only then, as C builds it in its miss branch); when another CPU
+            /// when absent, `first` is inserted (`BPF_NOEXIST`), so it
+            /// must already hold this call's counts; when another CPU
             /// created the key in between, `f` adds to theirs. The pattern
             /// of C counters (`lookup`, `__sync_fetch_and_add`, else
             /// `update(NOEXIST)`, retry on `EEXIST`). Errors: the map is
@@ -205,7 +204,7 @@ macro_rules! hash_map {
             /// static COUNTS: HashMap<u32, Stats, 1024> = HashMap::new();
             ///
             /// for len in [60u64, 1500] {
-            ///     COUNTS.add_or_insert(&7, || Stats { packets: 1, bytes: len }, |v| {
+            ///     COUNTS.add_or_insert(&7, &Stats { packets: 1, bytes: len }, |v| {
             ///         v.add(field!(Stats, packets), 1);
             ///         v.add(field!(Stats, bytes), len);
             ///     }).unwrap();
@@ -216,13 +215,13 @@ macro_rules! hash_map {
             pub fn add_or_insert(
                 &self,
                 key: &K,
-                first: impl FnOnce() -> V,
+                first: &V,
                 mut f: impl for<'v> FnMut(super::SharedValue<'v, V>),
             ) -> Result<(), MapError> {
                 if self.in_place(key, &mut f).is_some() {
                     return Ok(());
                 }
-                match self.insert(key, &first(), super::BPF_NOEXIST) {
+                match self.insert(key, first, super::BPF_NOEXIST) {
                     // Another CPU created it first: add to theirs.
                     Err(MapError::EXISTS) => self.in_place(key, f).ok_or(MapError::NOT_FOUND),
                     other => other,

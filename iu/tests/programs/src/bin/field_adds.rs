@@ -52,11 +52,11 @@ fn field_adds(ctx: XdpContext) -> u32 {
             v.fetch_add(field!(Totals, packets), 1)
         })
         .unwrap_or(0);
-    let counter = || Counter {
+    let counter = Counter {
         hits: 1,
         len: len as u32,
     };
-    let _ = PER_BYTE.add_or_insert(&first, counter, |v| {
+    let _ = PER_BYTE.add_or_insert(&first, &counter, |v| {
         v.add(field!(Counter, hits), 1);
         v.add(field!(Counter, len), len as u32);
     });

@@ -82,11 +82,11 @@ fn udp_firewall(ctx: XdpContext) -> XdpAction {
         return XdpAction::Drop;
     }
     let len = u64::from(u16::from_be_bytes(udp.get(field!(Udp, len))));
-    let first = || Stats {
+    let first = Stats {
         packets: 1,
         bytes: len,
     };
-    let _ = SOURCES.add_or_insert(&source, first, |v| {
+    let _ = SOURCES.add_or_insert(&source, &first, |v| {
         v.add(field!(Stats, packets), 1);
         v.add(field!(Stats, bytes), len);
     });
