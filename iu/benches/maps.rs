@@ -4,7 +4,8 @@
 //!
 //! 1. creates a hash map and times filling it with `insert_batch`;
 //! 2. times dumping it with `entries()` (batch; the median of 3), with
-//!    `entries_into()` into a reused `Vec` (median of 3) and
+//!    `entries_into_chunked()` into a reused `Vec` (4096 and 65536 entries
+//!    per call; median of 3 each) and
 //!    `entries_key_by_key()`, and, with `--bpftool PATH`, the whole command
 //!    `bpftool map dump id ID > /dev/null`;
 //! 3. creates a second map and times filling it with `insert`, one entry
@@ -56,6 +57,15 @@ fn check(what: &str, entries: &[(u32, u64)], n: u32, expected: u64) -> Result<()
     Ok(())
 }
 
+/// Minor page faults of this process so far (`getrusage`).
+fn minflt() -> f64 {
+    // SAFETY: `getrusage` fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a `rusage`.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_minflt as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -88,30 +98,39 @@ fn main() -> Result<(), BoxError> {
 
     // Dump with BPF_MAP_LOOKUP_BATCH: a fresh Vec each time (`entries()`,
     // as the C peer mallocs), then into one reused Vec (`entries_into`).
-    let mut times = vec![];
+    let (mut times, mut faults) = (vec![], vec![]);
     for _ in 0..DUMP_REPEATS {
-        let start = Instant::now();
+        let (start, f0) = (Instant::now(), minflt());
         let dump = hash.entries()?;
         times.push(ms_since(start));
+        faults.push(minflt() - f0);
         check("entries()", &dump, n, expected)?;
     }
     out.push(format!("dump_batch_ms={:.2}", median(times)));
+    out.push(format!("dump_batch_minflt={:.0}", median(faults)));
     let mut reused = Vec::new();
-    hash.entries_into(&mut reused)?;
-    let mut times = vec![];
-    for _ in 0..DUMP_REPEATS {
-        let start = Instant::now();
-        hash.entries_into(&mut reused)?;
-        times.push(ms_since(start));
-        check("entries_into()", &reused, n, expected)?;
+    // Into one reused Vec, 4096 (what `entries_into` uses) and 65536
+    // entries per call.
+    for (key, chunk) in [("dump_batch_into", 4096), ("dump_chunk_65536", 65536)] {
+        hash.entries_into_chunked(&mut reused, chunk)?;
+        let (mut times, mut faults) = (vec![], vec![]);
+        for _ in 0..DUMP_REPEATS {
+            let (start, f0) = (Instant::now(), minflt());
+            hash.entries_into_chunked(&mut reused, chunk)?;
+            times.push(ms_since(start));
+            faults.push(minflt() - f0);
+            check("entries_into_chunked()", &reused, n, expected)?;
+        }
+        out.push(format!("{key}_ms={:.2}", median(times)));
+        out.push(format!("{key}_minflt={:.0}", median(faults)));
     }
-    out.push(format!("dump_batch_into_ms={:.2}", median(times)));
     drop(reused);
 
     // Dump with GET_NEXT_KEY + LOOKUP_ELEM, each value right after its key.
-    let start = Instant::now();
+    let (start, f0) = (Instant::now(), minflt());
     let dump = hash.entries_key_by_key()?;
     out.push(format!("dump_key_by_key_ms={:.2}", ms_since(start)));
+    out.push(format!("dump_key_by_key_minflt={:.0}", minflt() - f0));
     check("entries_key_by_key()", &dump, n, expected)?;
     drop(dump);
 

@@ -15,7 +15,7 @@
 //! objects define the same ones.
 //!
 //! ```text
-//! programs xdp_firewall|tc_counter IU_OBJECT C_OBJECT REPEAT CALLS
+//! programs xdp_firewall|tc_counter|udp_firewall IU_OBJECT C_OBJECT REPEAT CALLS
 //! ```
 //!
 //! Output keys are `<iu|c>.<program>.<what>` and `<iu|c>.map.<name>.<what>`.
@@ -44,6 +44,17 @@ fn packet(source: [u8; 4]) -> Vec<u8> {
     p.extend_from_slice(&[10, 0, 0, 99]);
     p.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 30, 0, 0]);
     p.resize(64, 0);
+    p
+}
+
+/// `packet(source)` with 4 bytes of IPv4 options (IHL 6), 68 bytes.
+fn packet_with_options(source: [u8; 4]) -> Vec<u8> {
+    let mut p = packet(source);
+    p[14] = 0x46;
+    // A NOP option, three times, then the end of the options.
+    for (i, b) in [1u8, 1, 1, 0].into_iter().enumerate() {
+        p.insert(34 + i, b);
+    }
     p
 }
 
@@ -179,6 +190,65 @@ fn xdp_firewall(
     Ok(())
 }
 
+/// Issue #18's firewall: Ethernet, IPv4 with options, UDP; an LPM
+/// blocklist and `{packets, bytes}` per source, counted with atomic adds.
+fn udp_firewall(
+    objects: &[Ebpf; 2],
+    repeat: u32,
+    calls: u32,
+    out: &mut Vec<String>,
+) -> Result<(), BoxError> {
+    for ebpf in objects {
+        ebpf.lpm_trie::<[u8; 4], u32>("BLOCKED")?.insert(
+            &LpmKey::new(8, [10, 0, 0, 0]),
+            &1,
+            BPF_ANY,
+        )?;
+    }
+    let cases = [
+        Case {
+            name: "blocked",
+            packet: packet([10, 1, 2, 3]),
+            retval: XDP_DROP,
+        },
+        Case {
+            name: "counted",
+            packet: packet([192, 168, 1, 1]),
+            retval: XDP_PASS,
+        },
+        Case {
+            name: "options",
+            packet: packet_with_options([192, 168, 1, 2]),
+            retval: XDP_PASS,
+        },
+        Case {
+            name: "not_ipv4",
+            packet: arp(),
+            retval: XDP_PASS,
+        },
+    ];
+    measure(objects, "udp_firewall", &cases, repeat, calls, out)?;
+    let n = runs(repeat, calls);
+    // The UDP length field of `packet`.
+    let udp_len = 30;
+    for (peer, ebpf) in PEERS.iter().zip(objects) {
+        // SOURCES: source address -> {packets, bytes}.
+        let sources = ebpf.hash_map::<[u8; 4], [u64; 2]>("SOURCES")?;
+        let got = [
+            sources.get(&[192, 168, 1, 1])?,
+            sources.get(&[192, 168, 1, 2])?,
+        ];
+        let want = Some([n, n * udp_len]);
+        if got != [want, want] || sources.entries()?.len() != 2 {
+            return Err(format!(
+                "{peer}: SOURCES holds {got:?}, expected {want:?} for each of two sources"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn tc_counter(
     objects: &[Ebpf; 2],
     repeat: u32,
@@ -214,7 +284,8 @@ fn main() -> Result<(), BoxError> {
         .collect();
     let [which, iu_object, c_object, repeat, calls] = args.as_slice() else {
         return Err(
-            "usage: programs xdp_firewall|tc_counter IU_OBJECT C_OBJECT REPEAT CALLS".into(),
+            "usage: programs xdp_firewall|tc_counter|udp_firewall IU_OBJECT C_OBJECT REPEAT CALLS"
+                .into(),
         );
     };
     let (repeat, calls): (u32, u32) = (repeat.parse()?, calls.parse()?);
@@ -239,6 +310,7 @@ fn main() -> Result<(), BoxError> {
     match which.as_str() {
         "xdp_firewall" => xdp_firewall(&objects, repeat, calls, &mut out)?,
         "tc_counter" => tc_counter(&objects, repeat, calls, &mut out)?,
+        "udp_firewall" => udp_firewall(&objects, repeat, calls, &mut out)?,
         _ => return Err(format!("unknown program set `{which}`").into()),
     }
     println!("{}", out.join(" "));

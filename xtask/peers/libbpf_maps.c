@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,9 +47,16 @@ static int new_map(__u32 n) {
 	return fd;
 }
 
-// Reads the whole map with bpf_map_lookup_batch; returns the entry count
-// (or -1) and the checksum in *sum.
-static long dump(int fd, __u32 n, __u64 *sum) {
+static double minflt(void) {
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_minflt;
+}
+
+// Reads the whole map with bpf_map_lookup_batch, at most `chunk` entries per
+// call (0: all that remain, one call), straight into two arrays; returns
+// the entry count (or -1) and the checksum in *sum.
+static long dump(int fd, __u32 n, __u32 chunk, __u64 *sum) {
 	__u32 *keys = malloc(n * sizeof(__u32));
 	__u64 *values = malloc(n * sizeof(__u64));
 	if (!keys || !values) return -1;
@@ -56,6 +64,7 @@ static long dump(int fd, __u32 n, __u64 *sum) {
 	__u32 total = 0, batch = 0;
 	while (total < n) {
 		__u32 count = n - total;
+		if (chunk && count > chunk) count = chunk;
 		int err = bpf_map_lookup_batch(fd, total ? &batch : NULL, &batch, keys + total,
 					       values + total, &count, &opts);
 		total += count;
@@ -121,23 +130,35 @@ int main(int argc, char **argv) {
 	}
 	double insert_batch = now_ms() - t0;
 
-	double times[DUMP_REPEATS];
-	for (int r = 0; r < DUMP_REPEATS; r++) {
-		__u64 sum = 0;
-		t0 = now_ms();
-		long got = dump(fd, n, &sum);
-		times[r] = now_ms() - t0;
-		if (got != (long)n || sum != expected) {
-			fprintf(stderr, "dump: %ld entries, checksum %llx, expected %u, %llx\n", got,
-				(unsigned long long)sum, n, (unsigned long long)expected);
-			return 1;
+	// One call for the whole map, then 4096 and 65536 entries per call.
+	__u32 chunks[3] = { 0, 4096, 65536 };
+	double dump_ms[3], dump_faults[3];
+	for (int c = 0; c < 3; c++) {
+		double times[DUMP_REPEATS], faults[DUMP_REPEATS];
+		for (int r = 0; r < DUMP_REPEATS; r++) {
+			__u64 sum = 0;
+			double f0 = minflt();
+			t0 = now_ms();
+			long got = dump(fd, n, chunks[c], &sum);
+			times[r] = now_ms() - t0;
+			faults[r] = minflt() - f0;
+			if (got != (long)n || sum != expected) {
+				fprintf(stderr, "dump: %ld entries, checksum %llx, expected %u, %llx\n",
+					got, (unsigned long long)sum, n, (unsigned long long)expected);
+				return 1;
+			}
 		}
+		qsort(times, DUMP_REPEATS, sizeof(double), cmp);
+		qsort(faults, DUMP_REPEATS, sizeof(double), cmp);
+		dump_ms[c] = times[DUMP_REPEATS / 2];
+		dump_faults[c] = faults[DUMP_REPEATS / 2];
 	}
-	qsort(times, DUMP_REPEATS, sizeof(double), cmp);
 	__u64 walk_sum = 0;
+	double walk_f0 = minflt();
 	t0 = now_ms();
 	long walked = dump_key_by_key(fd, n, &walk_sum);
 	double key_by_key = now_ms() - t0;
+	double key_by_key_faults = minflt() - walk_f0;
 	if (walked != (long)n || walk_sum != expected) {
 		fprintf(stderr, "key-by-key dump: %ld entries, expected %u\n", walked, n);
 		return 1;
@@ -155,15 +176,17 @@ int main(int argc, char **argv) {
 	}
 	double insert = now_ms() - t0;
 	__u64 sum = 0;
-	if (dump(fd, n, &sum) != (long)n || sum != expected) {
+	if (dump(fd, n, 0, &sum) != (long)n || sum != expected) {
 		fprintf(stderr, "after insert: wrong contents\n");
 		return 1;
 	}
 	close(fd);
 
-	printf("insert_batch_ms=%.2f dump_batch_ms=%.2f dump_key_by_key_ms=%.2f insert_ms=%.2f "
-	       "entries=%u\n",
-	       insert_batch, times[DUMP_REPEATS / 2], key_by_key, insert, n);
+	printf("insert_batch_ms=%.2f dump_batch_ms=%.2f dump_batch_minflt=%.0f dump_chunk_4096_ms=%.2f "
+	       "dump_chunk_4096_minflt=%.0f dump_chunk_65536_ms=%.2f dump_chunk_65536_minflt=%.0f "
+	       "dump_key_by_key_ms=%.2f dump_key_by_key_minflt=%.0f insert_ms=%.2f entries=%u\n",
+	       insert_batch, dump_ms[0], dump_faults[0], dump_ms[1], dump_faults[1], dump_ms[2],
+	       dump_faults[2], key_by_key, key_by_key_faults, insert, n);
 	free(keys);
 	free(values);
 	return 0;

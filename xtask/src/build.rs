@@ -21,10 +21,17 @@ pub struct BuildArgs {
     /// program's `on_panic` value).
     #[arg(long)]
     pub deny_panics: bool,
+    /// Only build this binary of the test programs (`iu/tests/programs/src/bin/<name>.rs`),
+    /// without the host crates: quick while tuning a program's code.
+    #[arg(long, conflicts_with = "example")]
+    pub test_program: Option<String>,
 }
 
 pub fn run(args: &BuildArgs) -> Result<()> {
     let toolchain = toolchain::ensure()?;
+    if let Some(bin) = &args.test_program {
+        return build_binary(&toolchain, &crate::root().join("iu/tests/programs"), bin);
+    }
     let panicking = build_programs(&toolchain, args.example.as_deref())?;
     if args.deny_panics && !panicking.is_empty() {
         bail!(

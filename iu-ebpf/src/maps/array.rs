@@ -135,6 +135,46 @@ macro_rules! array {
             }
         }
 
+        impl<V: crate::Pod, const MAX_ENTRIES: usize, const FLAGS: usize> $name<V, MAX_ENTRIES, FLAGS> {
+            /// Lends slot `index`'s value in place to `f`, whose
+            /// [`SharedValue`](super::SharedValue) adds to fields
+            /// atomically (`v.add(field!(Stats, bytes), len)`); returns
+            /// what `f` returns, or `None` past the end.
+            ///
+            /// ```
+            /// use iu_ebpf::{Pod, field, map, maps::Array};
+            ///
+            /// #[derive(Clone, Copy, Pod)]
+            /// #[repr(C)]
+            /// struct Totals { packets: u64, bytes: u64, errors: u32, pad: u32 }
+            ///
+            /// #[map]
+            /// static TOTALS: Array<Totals, 1> = Array::new();
+            ///
+            /// let packets = TOTALS.in_place(0, |v| {
+            ///     v.add(field!(Totals, bytes), 1500);
+            ///     v.add(field!(Totals, errors), 1u32);
+            ///     v.fetch_add(field!(Totals, packets), 1) + 1
+            /// });
+            /// assert_eq!(packets, Some(1));
+            /// ```
+            #[inline(always)]
+            pub fn in_place<R>(&self, index: u32, f: impl for<'v> FnOnce(super::SharedValue<'v, V>) -> R) -> Option<R> {
+                #[cfg(target_arch = "bpf")]
+                {
+                    let slot = self.slot(index);
+                    // SAFETY: a non-null slot is a live map value of
+                    // `size_of::<V>()` bytes, 8-byte aligned, that lives as
+                    // long as the map; `f` cannot keep the `SharedValue`.
+                    (!slot.is_null()).then(|| f(unsafe { super::SharedValue::new(slot) }))
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim.update(index, |v| f(super::SharedValue::host(v)))
+                }
+            }
+        }
+
         impl<const M: usize, const MAX_ENTRIES: usize, const FLAGS: usize> $name<[u64; M], MAX_ENTRIES, FLAGS> {
             /// Atomically adds `delta` to element `at` of slot `index`'s
             /// array of counters, in place (one `lock xadd`), and returns

@@ -155,6 +155,80 @@ macro_rules! hash_map {
             }
         }
 
+        impl<K: Pod, V: Pod, const MAX_ENTRIES: usize, const FLAGS: usize>
+            $name<K, V, MAX_ENTRIES, FLAGS>
+        {
+            /// Looks `key` up once and lends its value in place to `f`,
+            /// whose [`SharedValue`](super::SharedValue) adds to fields
+            /// atomically (`v.add(field!(Stats, bytes), len)`, C's
+            /// `__sync_fetch_and_add(&v->bytes, len)`); returns what `f`
+            /// returns, or `None` (without calling it) when `key` is
+            /// absent. See [`field!`](crate::field) for an example.
+            #[inline(always)]
+            pub fn in_place<R>(&self, key: &K, f: impl for<'v> FnOnce(super::SharedValue<'v, V>) -> R) -> Option<R> {
+                #[cfg(target_arch = "bpf")]
+                {
+                    let value = self.value_ptr(key);
+                    // SAFETY: a non-null value is a live, 8-byte aligned
+                    // map value of `size_of::<V>()` bytes, valid until the
+                    // program ends (RCU) even if another CPU deletes the
+                    // key; `f` cannot keep the `SharedValue`.
+                    (!value.is_null()).then(|| f(unsafe { super::SharedValue::new(value) }))
+                }
+                #[cfg(not(target_arch = "bpf"))]
+                {
+                    self.sim
+                        .update(key, false, $lru, |v| f(super::SharedValue::host(v)))
+                        .ok()
+                        .map(|(r, _, _)| r)
+                }
+            }
+
+            /// Counts into the value at `key`, creating it: when `key` is
+            /// present, `f` adds to its value in place (as `in_place`);
+            /// when absent, `first` is inserted (`BPF_NOEXIST`), so it
+            /// must already hold this call's counts; when another CPU
+            /// created the key in between, `f` adds to theirs. The pattern
+            /// of C counters (`lookup`, `__sync_fetch_and_add`, else
+            /// `update(NOEXIST)`, retry on `EEXIST`). Errors: the map is
+            /// full.
+            ///
+            /// ```
+            /// use iu_ebpf::{Pod, field, map, maps::HashMap};
+            ///
+            /// #[derive(Clone, Copy, Pod)]
+            /// #[repr(C)]
+            /// struct Stats { packets: u64, bytes: u64 }
+            ///
+            /// #[map]
+            /// static COUNTS: HashMap<u32, Stats, 1024> = HashMap::new();
+            ///
+            /// for len in [60u64, 1500] {
+            ///     COUNTS.add_or_insert(&7, &Stats { packets: 1, bytes: len }, |v| {
+            ///         v.add(field!(Stats, packets), 1);
+            ///         v.add(field!(Stats, bytes), len);
+            ///     }).unwrap();
+            /// }
+            /// assert_eq!(COUNTS.get(&7).map(|s| (s.packets, s.bytes)), Some((2, 1560)));
+            /// ```
+            #[inline(always)]
+            pub fn add_or_insert(
+                &self,
+                key: &K,
+                first: &V,
+                mut f: impl for<'v> FnMut(super::SharedValue<'v, V>),
+            ) -> Result<(), MapError> {
+                if self.in_place(key, &mut f).is_some() {
+                    return Ok(());
+                }
+                match self.insert(key, first, super::BPF_NOEXIST) {
+                    // Another CPU created it first: add to theirs.
+                    Err(MapError::EXISTS) => self.in_place(key, f).ok_or(MapError::NOT_FOUND),
+                    other => other,
+                }
+            }
+        }
+
         impl<K: Pod, const M: usize, const MAX_ENTRIES: usize, const FLAGS: usize>
             $name<K, [u64; M], MAX_ENTRIES, FLAGS>
         {

@@ -26,6 +26,7 @@ mod array;
 mod bloom_filter;
 mod cpu_map;
 mod dev_map;
+mod field;
 mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
@@ -47,6 +48,7 @@ pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
 pub use cpu_map::CpuMap;
 pub use dev_map::{DevMap, DevMapHash};
+pub use field::{AtomicInt, Field, SharedValue};
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};

@@ -7,9 +7,11 @@ mod cgroup_skb;
 mod cgroup_sock;
 mod cgroup_sockopt;
 mod cgroup_sysctl;
+mod header;
 mod iter;
 #[cfg(target_arch = "bpf")]
 mod packet;
+pub use header::Header;
 mod perf_event;
 mod probe;
 mod raw_tracepoint;

@@ -97,6 +97,27 @@ impl TcContext {
         }
     }
 
+    /// The header `H` at byte `offset` of the linear data, bounds-checked
+    /// once for all its bytes, or `None` if it is shorter; its fields are
+    /// then read with one load each (see `XdpContext::header`).
+    #[inline(always)]
+    pub fn header<H: Pod>(&self, offset: usize) -> Option<super::Header<'_, H>> {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: as in `read`.
+            let (start, end) = unsafe {
+                let data = self.skb.add(offset::DATA).cast::<u32>().read();
+                let end = self.skb.add(offset::DATA_END).cast::<u32>().read();
+                (data as usize as *const u8, end as usize as *const u8)
+            };
+            super::Header::check(start, end, offset)
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.read::<H>(offset).map(super::Header::host)
+        }
+    }
+
     /// Copies `buf.len()` bytes of the packet (linear data or not) from
     /// byte `offset` into `buf` and returns them, or `None` if the packet is
     /// shorter (`bpf_skb_load_bytes`). The length may be known only at run

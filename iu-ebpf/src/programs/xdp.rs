@@ -93,6 +93,30 @@ impl XdpContext {
         }
     }
 
+    /// The header `H` at byte `offset`, bounds-checked once for all its
+    /// bytes, or `None` if the packet is too short; its fields are then
+    /// read with one load each ([`Header::get`](super::Header::get) with
+    /// [`field!`](crate::field)), as C reads `ip->saddr` after
+    /// `if (ip + 1 > data_end)`. Reading each field with [`read`](Self::read) checks
+    /// the bounds once per field.
+    ///
+    /// ```ignore
+    /// let Some(ip) = ctx.header::<Ipv4>(14) else { return XdpAction::Pass };
+    /// let source: [u8; 4] = ip.get(field!(Ipv4, source));
+    /// ```
+    #[inline(always)]
+    pub fn header<H: Pod>(&self, offset: usize) -> Option<super::Header<'_, H>> {
+        #[cfg(target_arch = "bpf")]
+        {
+            let (start, end) = self.bounds();
+            super::Header::check(start, end, offset)
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.read::<H>(offset).map(super::Header::host)
+        }
+    }
+
     /// Copies `buf.len()` bytes of the packet from byte `offset` into `buf`
     /// and returns them, or `None` if the packet is shorter
     /// (`bpf_xdp_load_bytes`, Linux 5.18). The length may be known only at

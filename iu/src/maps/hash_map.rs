@@ -12,7 +12,7 @@ use crate::{Result, sys};
 const ENOTSUPP: i32 = 524;
 
 /// Entries per `BPF_MAP_*_BATCH` call (lookup, update and delete).
-const BATCH: usize = 4096;
+pub(crate) const BATCH: usize = 4096;
 
 /// A typed view of a hash map (`BPF_MAP_TYPE_HASH` or `LRU_HASH`).
 ///
@@ -96,8 +96,24 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
     /// # Ok(()) }
     /// ```
     pub fn entries_into(&self, out: &mut Vec<(K, V)>) -> Result<()> {
+        self.entries_into_chunked(out, BATCH)
+    }
+
+    /// [`HashMap::entries_into`] with `chunk` entries per
+    /// `BPF_MAP_LOOKUP_BATCH` call (4096 for `entries_into`; at least 1):
+    /// larger chunks make fewer system calls, and the kernel allocates a
+    /// buffer of that many entries for each.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let counts = ebpf.hash_map::<u32, u64>("COUNTS")?;
+    /// let mut snapshot = Vec::new();
+    /// counts.entries_into_chunked(&mut snapshot, 65536)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn entries_into_chunked(&self, out: &mut Vec<(K, V)>, chunk: usize) -> Result<()> {
         out.clear();
-        if batch_entries(self.map, size_of::<V>(), |v| read(v), out)? {
+        if batch_entries(self.map, size_of::<V>(), chunk, |v| read(v), out)? {
             return Ok(());
         }
         for entry in self.iter() {
@@ -271,7 +287,7 @@ impl<'a, K: Pod, V: Pod> PerCpuHashMap<'a, K, V> {
     pub fn entries(&self) -> Result<Vec<(K, Vec<V>)>> {
         let stride = per_cpu_size::<V>()?;
         let mut out = vec![];
-        if batch_entries(self.map, stride, split_per_cpu, &mut out)? {
+        if batch_entries(self.map, stride, BATCH, split_per_cpu, &mut out)? {
             return Ok(out);
         }
         let mut keys = RawKeys::new(self.map);
@@ -327,17 +343,18 @@ pub(crate) fn join_per_cpu<V: Pod>(map: &Map, values: &[V]) -> Result<Vec<u8>> {
     Ok(raw)
 }
 
-/// Appends every entry to `out` with `BPF_MAP_LOOKUP_BATCH`, decoding
-/// values of `value_stride` bytes with `decode`. `false` (nothing added)
+/// Appends every entry to `out` with `BPF_MAP_LOOKUP_BATCH`, up to `chunk`
+/// entries per call, decoding values of `value_stride` bytes with `decode`. `false` (nothing added)
 /// when the kernel lacks batch operations for this map.
 pub(crate) fn batch_entries<K: Pod, T>(
     map: &Map,
     value_stride: usize,
+    chunk: usize,
     decode: impl Fn(&[u8]) -> T,
     out: &mut Vec<(K, T)>,
 ) -> Result<bool> {
     let key_size = size_of::<K>();
-    let count = BATCH.min(map.max_entries().max(1) as usize);
+    let count = chunk.clamp(1, map.max_entries().max(1) as usize);
     let mut keys = vec![0u8; count * key_size];
     let mut values = vec![0u8; count * value_stride];
     // The position token: a bucket index for hash maps, a key for arrays.

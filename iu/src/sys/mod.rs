@@ -56,8 +56,14 @@ impl std::error::Error for SyscallError {
 }
 
 /// The running kernel's version as `KERNEL_VERSION(major, minor, patch)`,
-/// from `uname`.
+/// from `uname`, read once per process (the loader asks for every program
+/// and map: 100 `uname` calls per load of a 100-program object).
 pub fn kernel_version() -> Option<(u32, u32, u32)> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(read_kernel_version)
+}
+
+fn read_kernel_version() -> Option<(u32, u32, u32)> {
     let uname = nix::sys::utsname::uname().ok()?;
     let release = uname.release().to_str()?;
     let mut parts = release

@@ -21,6 +21,16 @@ fn once(
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let (w0, c0) = (Instant::now(), cpu_us());
     let mut ebpf = Ebpf::load(&std::fs::read(path)?)?;
+    // `-`: every (tracepoint) program loaded, none attached.
+    if name == "-" {
+        for (_, program) in ebpf.programs_mut() {
+            let program: &mut TracePoint = program.try_into()?;
+            program.load()?;
+        }
+        let timing = (w0.elapsed().as_secs_f64() * 1e6, cpu_us() - c0);
+        drop(ebpf);
+        return Ok(timing);
+    }
     let program: &mut TracePoint = ebpf
         .program_mut(name)
         .ok_or("no such program")?
