@@ -210,6 +210,12 @@ pub(crate) mod raw {
     helper!(sysctl_get_current_value = 102: fn(ctx: *mut c_void, buf: *mut c_void, len: u64) -> i64);
     helper!(seq_write = 127: fn(seq: *mut c_void, data: *const c_void, len: u32) -> i64);
     helper!(redirect_map = 51: fn(map: *const c_void, key: u64, flags: u64) -> i64);
+    helper!(sk_redirect_map = 52: fn(skb: *mut c_void, map: *const c_void, key: u32, flags: u64) -> i64);
+    helper!(msg_redirect_map = 60: fn(msg: *mut c_void, map: *const c_void, key: u32, flags: u64) -> i64);
+    helper!(msg_redirect_hash = 71: fn(msg: *mut c_void, map: *const c_void, key: *const c_void, flags: u64) -> i64);
+    helper!(sk_redirect_hash = 72: fn(skb: *mut c_void, map: *const c_void, key: *const c_void, flags: u64) -> i64);
+    helper!(sk_release = 86: fn(sock: *mut c_void) -> i64);
+    helper!(sk_assign = 124: fn(ctx: *mut c_void, sock: *mut c_void, flags: u64) -> i64);
     helper!(dynptr_read = 201: fn(dst: *mut c_void, len: u32, src: *const c_void, offset: u32, flags: u64) -> i64);
     helper!(user_ringbuf_drain = 209: fn(map: *const c_void, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);
     helper!(task_pt_regs = 175: fn(task: u64) -> u64);

@@ -1774,6 +1774,16 @@ impl Ebpf {
         maps::DevMapHash::new(self.map(name)?)
     }
 
+    /// The sockmap `name` (see [`maps::SockMap`]).
+    pub fn sock_map(&self, name: &str) -> Result<maps::SockMap<'_>> {
+        maps::SockMap::new(self.map(name)?)
+    }
+
+    /// The sockhash `name` with `K` keys (see [`maps::SockHash`]).
+    pub fn sock_hash<K: crate::Pod>(&self, name: &str) -> Result<maps::SockHash<'_, K>> {
+        maps::SockHash::new(self.map(name)?)
+    }
+
     /// The cpumap `name` (see [`maps::CpuMap`]).
     pub fn cpu_map(&self, name: &str) -> Result<maps::CpuMap<'_>> {
         maps::CpuMap::new(self.map(name)?)
@@ -1857,6 +1867,16 @@ impl Ebpf {
     /// The iterator program `name`.
     pub fn iter(&self, name: &str) -> Result<crate::programs::Iter<'_>> {
         crate::programs::Iter::new(self.program(name)?)
+    }
+
+    /// The sk_msg program `name`.
+    pub fn sk_msg(&self, name: &str) -> Result<crate::programs::SkMsg<'_>> {
+        crate::programs::SkMsg::new(self.program(name)?)
+    }
+
+    /// The sk_skb program `name` (stream parser or verdict).
+    pub fn sk_skb(&self, name: &str) -> Result<crate::programs::SkSkb<'_>> {
+        crate::programs::SkSkb::new(self.program(name)?)
     }
 
     /// The sock_ops program `name`.

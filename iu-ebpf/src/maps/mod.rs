@@ -37,6 +37,7 @@ mod perf_event_array;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sock_map;
 mod spin_lock;
 mod stack;
 mod stack_trace;
@@ -61,6 +62,7 @@ pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
+pub use sock_map::{SockDirection, SockHash, SockMap, SocketRef};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
@@ -88,6 +90,8 @@ pub(crate) mod map_type {
     pub const DEVMAP_HASH: usize = 25;
     pub const TASK_STORAGE: usize = 29;
     pub const USER_RINGBUF: usize = 31;
+    pub const SOCKMAP: usize = 15;
+    pub const SOCKHASH: usize = 18;
 }
 
 /// `BPF_ANY`: create or update.

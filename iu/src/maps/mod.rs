@@ -23,6 +23,7 @@ mod poll;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sock_map;
 mod stack;
 mod stack_trace;
 mod task_storage;
@@ -53,6 +54,7 @@ pub use poll::Snapshots;
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
+pub use sock_map::{SockHash, SockMap, SocketMap, socket_cookie};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
 pub use task_storage::TaskStorage;
@@ -89,6 +91,8 @@ pub mod map_type {
     pub const DEVMAP_HASH: u32 = 25;
     pub const TASK_STORAGE: u32 = 29;
     pub const USER_RINGBUF: u32 = 31;
+    pub const SOCKMAP: u32 = 15;
+    pub const SOCKHASH: u32 = 18;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -115,6 +119,8 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::DEVMAP => "devmap",
         map_type::DEVMAP_HASH => "devmap hash",
         map_type::CPUMAP => "cpumap",
+        map_type::SOCKMAP => "sockmap",
+        map_type::SOCKHASH => "sockhash",
         _ => "map of another type",
     }
 }

@@ -15,6 +15,9 @@ mod perf_link;
 mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
+pub mod sk_msg;
+pub mod sk_skb;
+mod sock_map_attach;
 pub mod sock_ops;
 pub mod socket_filter;
 pub mod syscall;
@@ -47,6 +50,9 @@ pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
+pub use sk_msg::SkMsg;
+pub use sk_skb::SkSkb;
+pub use sock_map_attach::SockMapLink;
 pub use sock_ops::{SockOps, SockOpsLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
 pub use syscall::Syscall;
@@ -240,6 +246,9 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         9 => "cgroup sock",
         17 => "raw tracepoint",
         13 => "sock_ops",
+        14 => "sk_skb",
+        16 => "sk_msg",
+        30 => "sk_lookup",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -393,7 +402,20 @@ impl LoadType {
             },
             ProgramSection::SkMsg => plain(BPF_PROG_TYPE_SK_MSG),
             ProgramSection::SockOps => plain(BPF_PROG_TYPE_SOCK_OPS),
-            ProgramSection::SkLookup => plain(BPF_PROG_TYPE_SK_LOOKUP),
+            ProgramSection::SkSkbStream { kind } => with(
+                BPF_PROG_TYPE_SK_SKB,
+                match kind {
+                    aya_obj::programs::SkSkbKind::StreamParser => {
+                        bpf_attach_type::BPF_SK_SKB_STREAM_PARSER
+                    }
+                    aya_obj::programs::SkSkbKind::StreamVerdict => {
+                        bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT
+                    }
+                },
+            ),
+            ProgramSection::SkLookup => {
+                with(BPF_PROG_TYPE_SK_LOOKUP, bpf_attach_type::BPF_SK_LOOKUP)
+            }
             _ => {
                 return Err(
                     "this program type is not supported by this version of iu's loader yet",

@@ -398,6 +398,50 @@ pub fn link_create(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_PROG_ATTACH`/`BPF_PROG_DETACH`'s attribute.
+#[repr(C)]
+#[derive(Default)]
+struct ProgAttachAttr {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
+}
+
+/// `BPF_PROG_ATTACH`: attaches `prog` to the object `target` (a socket
+/// map, for the sk_msg and sk_skb attach types) at `attach_type`.
+pub fn prog_attach(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds borrowed descriptors and integers only.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_ATTACH, &mut attr) }.map(drop)
+}
+
+/// `BPF_PROG_DETACH`: detaches `prog` from `target` at `attach_type`.
+pub fn prog_detach(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttachAttr {
+        target_fd: target.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds borrowed descriptors and integers only.
+    unsafe { sys_bpf(bpf_cmd::BPF_PROG_DETACH, &mut attr) }.map(drop)
+}
+
 /// `BPF_ITER_CREATE`'s attribute.
 #[repr(C)]
 #[derive(Default)]
@@ -435,6 +479,7 @@ mod tests {
         assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
         assert_eq!(size_of::<BtfLoadAttr>(), 32);
         assert_eq!(offset_of!(LinkCreateAttr, target), 16);
+        assert_eq!(size_of::<ProgAttachAttr>(), 20);
         assert_eq!(offset_of!(ProgInfo, name), 64);
         assert_eq!(offset_of!(ProgInfo, btf_id), 128);
         assert_eq!(offset_of!(ProgInfo, run_time_ns), 192);
