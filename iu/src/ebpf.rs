@@ -1874,6 +1874,11 @@ impl Ebpf {
         crate::programs::SkMsg::new(self.program(name)?)
     }
 
+    /// The sk_lookup program `name`.
+    pub fn sk_lookup(&self, name: &str) -> Result<crate::programs::SkLookup<'_>> {
+        crate::programs::SkLookup::new(self.program(name)?)
+    }
+
     /// The sk_skb program `name` (stream parser or verdict).
     pub fn sk_skb(&self, name: &str) -> Result<crate::programs::SkSkb<'_>> {
         crate::programs::SkSkb::new(self.program(name)?)

@@ -50,7 +50,13 @@ impl SocketRef {
     #[cfg(target_arch = "bpf")]
     #[inline(always)]
     fn from_lookup(sk: *mut c_void) -> Option<Self> {
-        (!sk.is_null()).then_some(Self { sk })
+        // Not `then_some`: it would build (and so drop, releasing null) a
+        // `SocketRef` when the lookup found nothing.
+        if sk.is_null() {
+            None
+        } else {
+            Some(Self { sk })
+        }
     }
 }
 
