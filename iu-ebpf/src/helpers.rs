@@ -205,6 +205,12 @@ pub(crate) mod raw {
     helper!(bpf_loop = 181: fn(count: u32, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);
     helper!(task_storage_get = 156: fn(map: *const c_void, task: u64, value: *const c_void, flags: u64) -> *mut c_void);
     helper!(task_storage_delete = 157: fn(map: *const c_void, task: u64) -> i64);
+    helper!(sk_storage_get = 107: fn(map: *const c_void, sk: *mut c_void, value: *const c_void, flags: u64) -> *mut c_void);
+    helper!(sk_storage_delete = 108: fn(map: *const c_void, sk: *mut c_void) -> i64);
+    helper!(inode_storage_get = 145: fn(map: *const c_void, inode: u64, value: *const c_void, flags: u64) -> *mut c_void);
+    helper!(inode_storage_delete = 146: fn(map: *const c_void, inode: u64) -> i64);
+    helper!(cgrp_storage_get = 210: fn(map: *const c_void, cgroup: u64, value: *const c_void, flags: u64) -> *mut c_void);
+    helper!(cgrp_storage_delete = 211: fn(map: *const c_void, cgroup: u64) -> i64);
     helper!(sock_ops_cb_flags_set = 59: fn(ctx: *mut c_void, flags: i32) -> i64);
     helper!(sysctl_get_name = 101: fn(ctx: *mut c_void, buf: *mut c_void, len: u64, flags: u64) -> i64);
     helper!(sysctl_get_current_value = 102: fn(ctx: *mut c_void, buf: *mut c_void, len: u64) -> i64);

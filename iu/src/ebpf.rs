@@ -879,6 +879,9 @@ fn map_takes_btf(map_type: u32) -> bool {
             | LPM_TRIE
             // Local storage requires BTF (for dumping it from user space).
             | TASK_STORAGE
+            | SK_STORAGE
+            | INODE_STORAGE
+            | CGRP_STORAGE
     )
 }
 
@@ -1772,6 +1775,21 @@ impl Ebpf {
     /// The devmap hash `name` (see [`maps::DevMapHash`]).
     pub fn dev_map_hash(&self, name: &str) -> Result<maps::DevMapHash<'_>> {
         maps::DevMapHash::new(self.map(name)?)
+    }
+
+    /// The socket storage `name` of `V`s (see [`maps::SkStorage`]).
+    pub fn sk_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::SkStorage<'_, V>> {
+        maps::SkStorage::new(self.map(name)?)
+    }
+
+    /// The inode storage `name` of `V`s (see [`maps::InodeStorage`]).
+    pub fn inode_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::InodeStorage<'_, V>> {
+        maps::InodeStorage::new(self.map(name)?)
+    }
+
+    /// The cgroup storage `name` of `V`s (see [`maps::CgrpStorage`]).
+    pub fn cgrp_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::CgrpStorage<'_, V>> {
+        maps::CgrpStorage::new(self.map(name)?)
     }
 
     /// The sockmap `name` (see [`maps::SockMap`]).

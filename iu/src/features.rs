@@ -199,6 +199,9 @@ pub fn map_type(map_type: u32) -> bool {
             // Local storage needs BTF: a refusal for that (EINVAL) still
             // tells an unknown type (also EINVAL) apart only by version.
             TASK_STORAGE => return at_least(5, 11),
+            SK_STORAGE => return at_least(5, 2),
+            INODE_STORAGE => return at_least(5, 10),
+            CGRP_STORAGE => return at_least(6, 2),
             STACK_TRACE => (4, 8, 1, 0),
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),

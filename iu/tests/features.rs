@@ -102,6 +102,11 @@ fn issue_15_map_kinds_and_program_types_are_reported() {
         (bpf_map_type::BPF_MAP_TYPE_DEVMAP, (4, 14)),
         (bpf_map_type::BPF_MAP_TYPE_CPUMAP, (4, 15)),
         (bpf_map_type::BPF_MAP_TYPE_DEVMAP_HASH, (5, 4)),
+        (bpf_map_type::BPF_MAP_TYPE_SOCKMAP, (4, 14)),
+        (bpf_map_type::BPF_MAP_TYPE_SOCKHASH, (4, 18)),
+        (bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, (5, 2)),
+        (bpf_map_type::BPF_MAP_TYPE_INODE_STORAGE, (5, 10)),
+        (bpf_map_type::BPF_MAP_TYPE_CGRP_STORAGE, (6, 2)),
     ] {
         assert_eq!(
             features::map_type(kind as u32),
@@ -146,6 +151,17 @@ fn issue_15_program_types_are_reported() {
             bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCKOPT,
             bpf_attach_type::BPF_CGROUP_SETSOCKOPT as u32,
             (5, 3),
+        ),
+        (bpf_prog_type::BPF_PROG_TYPE_SK_MSG, 0, (4, 17)),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
+            bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT as u32,
+            (4, 14),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_SK_LOOKUP,
+            bpf_attach_type::BPF_SK_LOOKUP as u32,
+            (5, 9),
         ),
     ] {
         assert_eq!(

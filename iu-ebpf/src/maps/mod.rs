@@ -24,11 +24,14 @@
 
 mod array;
 mod bloom_filter;
+mod cgrp_storage;
 mod cpu_map;
 mod dev_map;
 mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
+mod inode_storage;
+pub(crate) mod local_storage;
 mod lpm_trie;
 mod map_in_map;
 mod per_cpu_cell;
@@ -37,6 +40,7 @@ mod perf_event_array;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sk_storage;
 mod sock_map;
 mod spin_lock;
 mod stack;
@@ -46,9 +50,11 @@ mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cgrp_storage::{CgrpStorage, CgrpStorageOwner};
 pub use cpu_map::CpuMap;
 pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
+pub use inode_storage::{InodeStorage, InodeStorageOwner};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};
 pub use per_cpu_cell::PerCpuCell;
@@ -62,6 +68,7 @@ pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
+pub use sk_storage::{SkStorage, SkStorageOwner};
 pub use sock_map::{SockDirection, SockHash, SockMap, SocketRef};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
 pub use stack::Stack;
@@ -92,6 +99,9 @@ pub(crate) mod map_type {
     pub const USER_RINGBUF: usize = 31;
     pub const SOCKMAP: usize = 15;
     pub const SOCKHASH: usize = 18;
+    pub const SK_STORAGE: usize = 24;
+    pub const INODE_STORAGE: usize = 28;
+    pub const CGRP_STORAGE: usize = 32;
 }
 
 /// `BPF_ANY`: create or update.

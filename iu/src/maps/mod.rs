@@ -13,9 +13,12 @@
 
 mod array;
 mod bloom_filter;
+mod cgrp_storage;
 mod cpu_map;
 mod dev_map;
 mod hash_map;
+mod inode_storage;
+mod local_storage;
 mod lpm_trie;
 mod map_in_map;
 mod perf_event_array;
@@ -23,6 +26,7 @@ mod poll;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sk_storage;
 mod sock_map;
 mod stack;
 mod stack_trace;
@@ -42,9 +46,11 @@ use std::{
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cgrp_storage::CgrpStorage;
 pub use cpu_map::CpuMap;
 pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{Entries, HashMap, PerCpuHashMap};
+pub use inode_storage::InodeStorage;
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub(crate) use map_in_map::InnerTemplate;
 pub use map_in_map::{ArrayOfMaps, HashOfMaps};
@@ -54,6 +60,7 @@ pub use poll::Snapshots;
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
+pub use sk_storage::SkStorage;
 pub use sock_map::{SockHash, SockMap, SocketMap, socket_cookie};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
@@ -93,6 +100,9 @@ pub mod map_type {
     pub const USER_RINGBUF: u32 = 31;
     pub const SOCKMAP: u32 = 15;
     pub const SOCKHASH: u32 = 18;
+    pub const SK_STORAGE: u32 = 24;
+    pub const INODE_STORAGE: u32 = 28;
+    pub const CGRP_STORAGE: u32 = 32;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -121,6 +131,9 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::CPUMAP => "cpumap",
         map_type::SOCKMAP => "sockmap",
         map_type::SOCKHASH => "sockhash",
+        map_type::SK_STORAGE => "socket storage",
+        map_type::INODE_STORAGE => "inode storage",
+        map_type::CGRP_STORAGE => "cgroup storage",
         _ => "map of another type",
     }
 }
