@@ -807,3 +807,23 @@ pub fn sk_lookup(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a writable raw tracepoint program
+/// (`raw_tp.w/<name>`, `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`): a raw
+/// tracepoint that may change the buffer its first argument points to,
+/// on the tracepoints the kernel declares writable (`bpf_test_finish`,
+/// `nbd_send_request`). It takes a `RawTracePointWritableContext`; attach
+/// it like a raw tracepoint.
+///
+/// ```ignore
+/// #[raw_tracepoint_writable(name = "bpf_test_finish")]
+/// fn fail(mut ctx: RawTracePointWritableContext) {
+///     ctx.write_buffer(0, &-124i32);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::raw_tracepoint_writable(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

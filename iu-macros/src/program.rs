@@ -260,6 +260,32 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit(section, "RawTracePoint", func, on_panic)
 }
 
+/// `#[raw_tracepoint_writable(name = "...")]`: section `raw_tp.w/<name>`
+/// (the name is required: only a few tracepoints are writable).
+pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "RawTracePointWritable")?;
+    let mut name = None;
+    for (key, value) in args {
+        match key.to_string().as_str() {
+            "name" => name = Some(value.value()),
+            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
+        }
+    }
+    let name = name.ok_or_else(|| {
+        syn::Error::new_spanned(
+            &func.sig.ident,
+            "`name = \"...\"` is required: a writable tracepoint such as `bpf_test_finish`",
+        )
+    })?;
+    emit(
+        format!("raw_tp.w/{name}"),
+        "RawTracePointWritable",
+        func,
+        on_panic,
+    )
+}
+
 /// `#[tp_btf(name = "...")]`: section `tp_btf/<name>`. The kernel needs
 /// the name at load time (the BTF id of `btf_trace_<name>`), so it is
 /// required.

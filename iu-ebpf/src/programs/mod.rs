@@ -32,7 +32,7 @@ pub use cgroup_sysctl::SysctlContext;
 pub use iter::IterTaskContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
-pub use raw_tracepoint::RawTracePointContext;
+pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};
 pub use sk_lookup::SkLookupContext;
 pub use sk_msg::{SkAction, SkMsgContext};
 pub use sk_skb::SkSkbContext;
@@ -117,6 +117,8 @@ pub mod kind {
     pub enum CgroupSockopt {}
     /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
     pub enum IterTask {}
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
+    pub enum RawTracePointWritable {}
     /// `BPF_PROG_TYPE_SK_MSG`.
     pub enum SkMsg {}
     /// `BPF_PROG_TYPE_SK_SKB` (stream parser and stream verdict).

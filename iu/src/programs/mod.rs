@@ -247,6 +247,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         8 => "cgroup skb",
         9 => "cgroup sock",
         17 => "raw tracepoint",
+        24 => "writable raw tracepoint",
         13 => "sock_ops",
         14 => "sk_skb",
         16 => "sk_msg",
@@ -320,6 +321,9 @@ impl LoadType {
                 prog_flags: BPF_F_SLEEPABLE,
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_MODIFY_RETURN)
             });
+        }
+        if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
+            return Ok(plain(BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE));
         }
         if section_name == "syscall" {
             // Syscall programs are always sleepable.
