@@ -827,3 +827,33 @@ pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> TokenStr
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a kprobe.multi program (`kprobe.multi/<pattern>`,
+/// Linux 5.18): one link on every kernel function matching the glob
+/// `pattern` (or a list given when attaching). It takes a `ProbeContext`.
+///
+/// ```ignore
+/// #[kprobe_multi(pattern = "do_mk*at")]
+/// fn made(ctx: ProbeContext) -> u32 { HITS.add(0, 1); 0 }
+/// ```
+#[proc_macro_attribute]
+pub fn kprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe_multi(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a kretprobe.multi program
+/// (`kretprobe.multi/<pattern>`): as `#[kprobe_multi]`, at the functions'
+/// returns (`ctx.ret()` is the return value).
+///
+/// ```ignore
+/// #[kretprobe_multi(pattern = "do_mk*at")]
+/// fn made(ctx: ProbeContext) -> u32 { HITS.add(1, 1); 0 }
+/// ```
+#[proc_macro_attribute]
+pub fn kretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe_multi(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -1892,6 +1892,11 @@ impl Ebpf {
         crate::programs::SkMsg::new(self.program(name)?)
     }
 
+    /// The kprobe.multi or kretprobe.multi program `name`.
+    pub fn kprobe_multi(&self, name: &str) -> Result<crate::programs::KProbeMulti<'_>> {
+        crate::programs::KProbeMulti::new(self.program(name)?)
+    }
+
     /// The sk_lookup program `name`.
     pub fn sk_lookup(&self, name: &str) -> Result<crate::programs::SkLookup<'_>> {
         crate::programs::SkLookup::new(self.program(name)?)

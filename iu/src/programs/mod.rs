@@ -10,6 +10,7 @@ pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
 pub mod iter;
+pub mod kprobe_multi;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -46,6 +47,7 @@ pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
 pub use iter::{Iter, IterLink};
+pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -321,6 +323,13 @@ impl LoadType {
                 prog_flags: BPF_F_SLEEPABLE,
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_MODIFY_RETURN)
             });
+        }
+        if section_name.starts_with("kprobe.multi/") || section_name.starts_with("kretprobe.multi/")
+        {
+            return Ok(with(
+                BPF_PROG_TYPE_KPROBE,
+                bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
+            ));
         }
         if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
             return Ok(plain(BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE));
