@@ -109,7 +109,7 @@ fn cookie(map: &Map, key: &[u8]) -> Result<Option<u64>> {
 /// ```no_run
 /// let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
 /// println!("{}", iu::maps::socket_cookie(&socket)?);
-/// # Ok::<(), iu::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn socket_cookie(socket: &impl AsFd) -> Result<u64> {
     sys::socket_cookie(socket.as_fd()).map_err(|source| Error::Io {
@@ -134,7 +134,7 @@ mod private {
 /// the map see and redirect between (`iu_ebpf::maps::SockMap`).
 ///
 /// ```no_run
-/// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// # fn run(ebpf: &iu::Ebpf) -> Result<(), Box<dyn std::error::Error>> {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
 /// let (server, _) = listener.accept()?;
@@ -192,7 +192,7 @@ impl SocketMap for SockMap<'_> {
 /// of type `K` (`iu_ebpf::maps::SockHash`).
 ///
 /// ```no_run
-/// # fn run(ebpf: &iu::Ebpf, stream: &std::net::TcpStream) -> Result<(), iu::Error> {
+/// # fn run(ebpf: &iu::Ebpf, stream: &std::net::TcpStream) -> Result<(), Box<dyn std::error::Error>> {
 /// let by_port = ebpf.sock_hash::<u32>("BY_PORT")?;
 /// by_port.insert(&u32::from(stream.local_addr()?.port()), stream)?;
 /// # Ok(()) }

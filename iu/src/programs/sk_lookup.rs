@@ -15,7 +15,7 @@ use crate::{
 /// A loaded sk_lookup program, ready to attach to a network namespace.
 ///
 /// ```no_run
-/// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+/// # fn run(ebpf: &iu::Ebpf) -> Result<(), Box<dyn std::error::Error>> {
 /// let listener = std::net::TcpListener::bind("127.0.0.1:7000")?;
 /// ebpf.sock_map("SERVER")?.insert(0, &listener)?;
 /// let link = ebpf.sk_lookup("steer")?.attach_current()?;
