@@ -135,6 +135,13 @@ impl BtfAddr {
         self.0 == 0
     }
 
+    /// The pointer, for helpers that take a BTF pointer (local storage).
+    #[inline(always)]
+    #[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
+    pub(crate) fn raw(self) -> u64 {
+        self.0
+    }
+
     /// The same address, for reads through probe reads (strings).
     ///
     /// ```ignore

@@ -747,3 +747,113 @@ pub fn iter(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into an sk_msg program (`BPF_PROG_TYPE_SK_MSG`): a
+/// verdict on each message a socket of the `SockMap`/`SockHash` it is
+/// attached to sends. It takes an `SkMsgContext` and returns an `SkAction`
+/// (`Drop` fails the send with `EACCES`; the maps' `redirect_msg` sends it
+/// elsewhere).
+///
+/// ```ignore
+/// #[sk_msg]
+/// fn to_peer(ctx: SkMsgContext) -> SkAction {
+///     SOCKS.redirect_msg(&ctx, 1, SockDirection::Egress)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sk_msg(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::sk_msg(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into an sk_skb program (`BPF_PROG_TYPE_SK_SKB`) on
+/// the receive side of the sockets of the `SockMap`/`SockHash` it is
+/// attached to: `#[sk_skb(stream_parser)]` returns the length of the next
+/// message in the data (`u32`), `#[sk_skb(stream_verdict)]` returns an
+/// `SkAction` for each message (`redirect_skb` sends it elsewhere). Both
+/// take an `SkSkbContext`.
+///
+/// ```ignore
+/// #[sk_skb(stream_verdict)]
+/// fn forward(ctx: SkSkbContext) -> SkAction {
+///     SOCKS.redirect_skb(&ctx, 1, SockDirection::Egress)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sk_skb(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::sk_skb(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into an sk_lookup program (`BPF_PROG_TYPE_SK_LOOKUP`):
+/// run in the network namespace it is attached to when a connection
+/// request or datagram arrives, before the kernel looks for a socket. It
+/// takes an `SkLookupContext`, may pick the socket (`ctx.assign`, with a
+/// socket from a `SockMap`), and returns an `SkAction` (`Drop` refuses the
+/// connection).
+///
+/// ```ignore
+/// #[sk_lookup]
+/// fn steer(mut ctx: SkLookupContext) -> SkAction {
+///     if let Some(server) = SERVER.socket(0) { let _ = ctx.assign(&server); }
+///     SkAction::Pass
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn sk_lookup(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::sk_lookup(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a writable raw tracepoint program
+/// (`raw_tp.w/<name>`, `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`): a raw
+/// tracepoint that may change the buffer its first argument points to,
+/// on the tracepoints the kernel declares writable (`bpf_test_finish`,
+/// `nbd_send_request`). It takes a `RawTracePointWritableContext`; attach
+/// it like a raw tracepoint.
+///
+/// ```ignore
+/// #[raw_tracepoint_writable(name = "bpf_test_finish")]
+/// fn fail(mut ctx: RawTracePointWritableContext) {
+///     ctx.write_buffer(0, &-124i32);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::raw_tracepoint_writable(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a kprobe.multi program (`kprobe.multi/<pattern>`,
+/// Linux 5.18): one link on every kernel function matching the glob
+/// `pattern` (or a list given when attaching). It takes a `ProbeContext`.
+///
+/// ```ignore
+/// #[kprobe_multi(pattern = "do_mk*at")]
+/// fn made(ctx: ProbeContext) -> u32 { HITS.add(0, 1); 0 }
+/// ```
+#[proc_macro_attribute]
+pub fn kprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe_multi(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a kretprobe.multi program
+/// (`kretprobe.multi/<pattern>`): as `#[kprobe_multi]`, at the functions'
+/// returns (`ctx.ret()` is the return value).
+///
+/// ```ignore
+/// #[kretprobe_multi(pattern = "do_mk*at")]
+/// fn made(ctx: ProbeContext) -> u32 { HITS.add(1, 1); 0 }
+/// ```
+#[proc_macro_attribute]
+pub fn kretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::kprobe_multi(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

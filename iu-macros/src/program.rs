@@ -38,6 +38,8 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
             &[("allow", 1), ("deny", 0)]
         }
         "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
+        // SK_PASS lets the message, data or lookup go on.
+        "SkMsg" | "SkLookup" => &[("pass", 1), ("drop", 0)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],
         // Tracing programs' return value is ignored, or must be 0.
@@ -256,6 +258,69 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
         }
     }
     emit(section, "RawTracePoint", func, on_panic)
+}
+
+/// `#[kprobe_multi(pattern = "...")]` / `#[kretprobe_multi(pattern =
+/// "...")]`: section `k[ret]probe.multi/<pattern>`.
+pub fn kprobe_multi(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
+    let mut pattern = None;
+    for (key, value) in args {
+        match key.to_string().as_str() {
+            "pattern" => pattern = Some(value.value()),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "unknown key: expected `pattern`",
+                ));
+            }
+        }
+    }
+    let pattern = pattern.ok_or_else(|| {
+        syn::Error::new_spanned(
+            &func.sig.ident,
+            "`pattern = \"...\"` is required: a glob of kernel functions (`tcp_*`)",
+        )
+    })?;
+    if pattern.is_empty() || pattern.contains(char::is_whitespace) {
+        return Err(syn::Error::new_spanned(
+            &func.sig.ident,
+            "the pattern is a glob of kernel function names, without spaces",
+        ));
+    }
+    let kind = if ret {
+        "kretprobe.multi"
+    } else {
+        "kprobe.multi"
+    };
+    emit(format!("{kind}/{pattern}"), "Probe", func, on_panic)
+}
+
+/// `#[raw_tracepoint_writable(name = "...")]`: section `raw_tp.w/<name>`
+/// (the name is required: only a few tracepoints are writable).
+pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "RawTracePointWritable")?;
+    let mut name = None;
+    for (key, value) in args {
+        match key.to_string().as_str() {
+            "name" => name = Some(value.value()),
+            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
+        }
+    }
+    let name = name.ok_or_else(|| {
+        syn::Error::new_spanned(
+            &func.sig.ident,
+            "`name = \"...\"` is required: a writable tracepoint such as `bpf_test_finish`",
+        )
+    })?;
+    emit(
+        format!("raw_tp.w/{name}"),
+        "RawTracePointWritable",
+        func,
+        on_panic,
+    )
 }
 
 /// `#[tp_btf(name = "...")]`: section `tp_btf/<name>`. The kernel needs

@@ -110,6 +110,64 @@ pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit(format!("cgroup/{attach}"), "CgroupSockopt", func, on_panic)
 }
 
+/// An attribute of a socket-map program, without arguments (other than
+/// `on_panic`).
+fn map_program(
+    attr: TokenStream,
+    item: TokenStream,
+    section: &str,
+    kind: &str,
+    what: &str,
+) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, kind)?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!(
+                "{what} programs take no arguments: {}",
+                match kind {
+                    "SkLookup" => "the network namespace is chosen when attaching",
+                    _ => "the socket map is chosen when attaching",
+                }
+            ),
+        ));
+    }
+    emit(section.to_owned(), kind, func, on_panic)
+}
+
+/// `#[sk_msg]`: section `sk_msg`.
+pub fn sk_msg(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    map_program(attr, item, "sk_msg", "SkMsg", "sk_msg")
+}
+
+/// `#[sk_lookup]`: section `sk_lookup`.
+pub fn sk_lookup(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    map_program(attr, item, "sk_lookup", "SkLookup", "sk_lookup")
+}
+
+/// `#[sk_skb(stream_parser)]` or `#[sk_skb(stream_verdict)]`: section
+/// `sk_skb/<kind>`.
+pub fn sk_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    const EXPECTED: &str = "expected `#[sk_skb(stream_parser)]` or `#[sk_skb(stream_verdict)]`";
+    let func: ItemFn = syn::parse2(item)?;
+    let mut tokens = attr.into_iter();
+    let kind = match (tokens.next(), tokens.next()) {
+        (Some(proc_macro2::TokenTree::Ident(ident)), None)
+            if ident == "stream_parser" || ident == "stream_verdict" =>
+        {
+            ident.to_string()
+        }
+        (Some(token), _) => return Err(syn::Error::new_spanned(token, EXPECTED)),
+        (None, _) => return Err(syn::Error::new_spanned(&func.sig.ident, EXPECTED)),
+    };
+    // A verdict that panics passes the data (as if it were not there); a
+    // parser that panics reports an error (-EPROTO) on the socket, since
+    // no length stands for "no parser".
+    let on_panic = if kind == "stream_verdict" { 1 } else { -71 };
+    emit(format!("sk_skb/{kind}"), "SkSkb", func, on_panic)
+}
+
 /// `#[iter(task)]` (or `target = "task"`): section `iter/<target>`.
 pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -179,6 +237,21 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(out.contains("\"iter/task\""), "{out}");
-        assert!(super::iter(quote! { tcp }, item).is_err());
+        assert!(super::iter(quote! { tcp }, item.clone()).is_err());
+        let out = super::sk_msg(quote! {}, item.clone()).unwrap().to_string();
+        assert!(out.contains("\"sk_msg\""), "{out}");
+        assert!(super::sk_msg(quote! { attach = "x" }, item.clone()).is_err());
+        let out = super::sk_skb(quote! { stream_parser }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"sk_skb/stream_parser\""), "{out}");
+        let out = super::sk_skb(quote! { stream_verdict }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"sk_skb/stream_verdict\""), "{out}");
+        assert!(super::sk_skb(quote! {}, item.clone()).is_err());
+        assert!(super::sk_skb(quote! { verdict }, item.clone()).is_err());
+        let out = super::sk_lookup(quote! {}, item).unwrap().to_string();
+        assert!(out.contains("\"sk_lookup\""), "{out}");
     }
 }

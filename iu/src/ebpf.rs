@@ -917,6 +917,9 @@ fn map_takes_btf(map_type: u32) -> bool {
             | LPM_TRIE
             // Local storage requires BTF (for dumping it from user space).
             | TASK_STORAGE
+            | SK_STORAGE
+            | INODE_STORAGE
+            | CGRP_STORAGE
     )
 }
 
@@ -2013,6 +2016,31 @@ impl Ebpf {
         maps::DevMapHash::new(self.map(name)?)
     }
 
+    /// The socket storage `name` of `V`s (see [`maps::SkStorage`]).
+    pub fn sk_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::SkStorage<'_, V>> {
+        maps::SkStorage::new(self.map(name)?)
+    }
+
+    /// The inode storage `name` of `V`s (see [`maps::InodeStorage`]).
+    pub fn inode_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::InodeStorage<'_, V>> {
+        maps::InodeStorage::new(self.map(name)?)
+    }
+
+    /// The cgroup storage `name` of `V`s (see [`maps::CgrpStorage`]).
+    pub fn cgrp_storage<V: crate::Pod>(&self, name: &str) -> Result<maps::CgrpStorage<'_, V>> {
+        maps::CgrpStorage::new(self.map(name)?)
+    }
+
+    /// The sockmap `name` (see [`maps::SockMap`]).
+    pub fn sock_map(&self, name: &str) -> Result<maps::SockMap<'_>> {
+        maps::SockMap::new(self.map(name)?)
+    }
+
+    /// The sockhash `name` with `K` keys (see [`maps::SockHash`]).
+    pub fn sock_hash<K: crate::Pod>(&self, name: &str) -> Result<maps::SockHash<'_, K>> {
+        maps::SockHash::new(self.map(name)?)
+    }
+
     /// The cpumap `name` (see [`maps::CpuMap`]).
     pub fn cpu_map(&self, name: &str) -> Result<maps::CpuMap<'_>> {
         maps::CpuMap::new(self.map(name)?)
@@ -2096,6 +2124,26 @@ impl Ebpf {
     /// The iterator program `name`.
     pub fn iter(&self, name: &str) -> Result<crate::programs::Iter<'_>> {
         crate::programs::Iter::new(self.program(name)?)
+    }
+
+    /// The sk_msg program `name`.
+    pub fn sk_msg(&self, name: &str) -> Result<crate::programs::SkMsg<'_>> {
+        crate::programs::SkMsg::new(self.program(name)?)
+    }
+
+    /// The kprobe.multi or kretprobe.multi program `name`.
+    pub fn kprobe_multi(&self, name: &str) -> Result<crate::programs::KProbeMulti<'_>> {
+        crate::programs::KProbeMulti::new(self.program(name)?)
+    }
+
+    /// The sk_lookup program `name`.
+    pub fn sk_lookup(&self, name: &str) -> Result<crate::programs::SkLookup<'_>> {
+        crate::programs::SkLookup::new(self.program(name)?)
+    }
+
+    /// The sk_skb program `name` (stream parser or verdict).
+    pub fn sk_skb(&self, name: &str) -> Result<crate::programs::SkSkb<'_>> {
+        crate::programs::SkSkb::new(self.program(name)?)
     }
 
     /// The sock_ops program `name`.

@@ -323,6 +323,34 @@ pub enum Error {
         detail: String,
     },
 
+    /// A socket map refused a socket: its kind or state is not one the
+    /// kernel can put in a socket map.
+    #[error("socket map `{name}` refused {socket}: {source}; {fix}")]
+    SocketRefused {
+        /// The map's name.
+        name: String,
+        /// What the socket is, for example `an unconnected TCP socket (state CLOSE)`.
+        socket: String,
+        /// What to insert instead.
+        fix: &'static str,
+        /// The failing call.
+        source: SyscallError,
+    },
+
+    /// A program was attached to a socket map with an attach type its
+    /// program type cannot take, or twice.
+    #[error("attaching `{program}` to socket map `{map}` failed: {source}; {fix}")]
+    SockMapAttach {
+        /// The program.
+        program: String,
+        /// The map.
+        map: String,
+        /// What to do.
+        fix: &'static str,
+        /// The failing call.
+        source: SyscallError,
+    },
+
     /// A pinned map exists but does not match the object's definition.
     #[error(
         "the map pinned at {path} does not match `{name}` in the object ({detail}); remove the pin (`rm {path}`) or load the matching object"

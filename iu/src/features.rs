@@ -199,6 +199,9 @@ pub fn map_type(map_type: u32) -> bool {
             // Local storage needs BTF: a refusal for that (EINVAL) still
             // tells an unknown type (also EINVAL) apart only by version.
             TASK_STORAGE => return at_least(5, 11),
+            SK_STORAGE => return at_least(5, 2),
+            INODE_STORAGE => return at_least(5, 10),
+            CGRP_STORAGE => return at_least(6, 2),
             STACK_TRACE => (4, 8, 1, 0),
             LPM_TRIE => (8, 4, 1, 1),
             _ => (4, 4, 1, 0),
@@ -230,6 +233,36 @@ pub fn map_type(map_type: u32) -> bool {
             ..Default::default()
         })
         .is_ok()
+    })
+}
+
+/// Whether `kprobe.multi` links work (Linux 5.18, and the kernel built
+/// with `CONFIG_FPROBE` and working ftrace: Debian's 6.1 has no fprobe,
+/// this host refuses the attach): a probe program is linked to
+/// `bpf_fentry_test1`, the function the kernel keeps for tests of
+/// tracing programs, and the link closed at once.
+pub fn kprobe_multi() -> bool {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    cached((4, 0, 0), || {
+        let insns = probe_program(None);
+        let spec = ProgLoad {
+            name: "iu_probe",
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_KPROBE_MULTI
+                as u32,
+            insns: &insns,
+            license: c"GPL",
+            kern_version: kernel_version_code(),
+            prog_flags: 0,
+            attach_btf_id: 0,
+            btf: ProgBtfInfo::default(),
+        };
+        let mut log = vec![0u8; 4096];
+        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+            return false;
+        };
+        crate::sys::link_create_kprobe_multi(fd.as_fd(), &[c"bpf_fentry_test1".to_owned()], false)
+            .is_ok()
     })
 }
 

@@ -39,6 +39,22 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
                 .to_vec(),
         );
     }
+    // kprobe.multi programs parse as kprobes; the loader takes the type
+    // (and the pattern) from the original name.
+    if let Some(pattern) = name.strip_prefix(b"kprobe.multi/") {
+        return Some([b"kprobe/______".as_slice(), pattern].concat());
+    }
+    if let Some(pattern) = name.strip_prefix(b"kretprobe.multi/") {
+        return Some([b"kretprobe/______".as_slice(), pattern].concat());
+    }
+    // Writable raw tracepoints parse as raw tracepoints; the loader takes
+    // the type from the original name.
+    if let Some(tracepoint) = name.strip_prefix(b"raw_tp.w/") {
+        return Some([b"raw_tp/__".as_slice(), tracepoint].concat());
+    }
+    if let Some(tracepoint) = name.strip_prefix(b"raw_tracepoint.w/") {
+        return Some([b"raw_tracepoint/__".as_slice(), tracepoint].concat());
+    }
     if let Some(function) = name.strip_prefix(b"fmod_ret.s/") {
         return Some([b"fentry.s/__".as_slice(), function].concat());
     }
@@ -204,6 +220,22 @@ mod tests {
         );
         assert_eq!(super::alias(b"?raw_tp").as_deref(), Some(&b"tp/____"[..]));
         assert_eq!(super::alias(b"tcp_thing"), None);
+        assert_eq!(
+            super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),
+            Some(&b"raw_tp/__bpf_test_finish"[..])
+        );
+        assert_eq!(
+            super::alias(b"kprobe.multi/do_*").as_deref(),
+            Some(&b"kprobe/______do_*"[..])
+        );
+        assert_eq!(
+            super::alias(b"kretprobe.multi/x").as_deref(),
+            Some(&b"kretprobe/______x"[..])
+        );
+        assert_eq!(
+            super::alias(b"raw_tracepoint.w/x").as_deref(),
+            Some(&b"raw_tracepoint/__x"[..])
+        );
     }
 
     #[test]

@@ -118,6 +118,23 @@ fn names_a_user_can_get_wrong() {
 }
 
 #[test]
+fn sockets_a_socket_map_cannot_hold() {
+    let ebpf = Ebpf::load_file(iu::object_dir().join("sock_map")).unwrap();
+    let unconnected = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Stream,
+        nix::sys::socket::SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    check(
+        "socket_refused",
+        err(ebpf.sock_map("PAIR").unwrap().insert(0, &unconnected)),
+    );
+    check("wrong_socket_program_type", err(ebpf.sk_skb("splice")));
+}
+
+#[test]
 fn globals_a_user_can_get_wrong() {
     check(
         "unknown_global",

@@ -61,11 +61,13 @@ fn each_kernel_of_the_matrix_reports_its_features() {
         features::loop_budget(),
         features::xdp_link(),
         bpf_loop,
+        features::kprobe_multi(),
     );
     let expected = match std::env::var("IU_VM_KERNEL").as_deref() {
-        // (bpf_throw 6.7, TCX 6.6, may_goto 6.9, XDP links 5.9, bpf_loop 5.17)
-        Ok("6.1") => (false, false, false, true, true),
-        Ok("6.12") => (true, true, true, true, true),
+        // (bpf_throw 6.7, TCX 6.6, may_goto 6.9, XDP links 5.9, bpf_loop
+        // 5.17, kprobe.multi 5.18 with CONFIG_FPROBE: not Debian's 6.1)
+        Ok("6.1") => (false, false, false, true, true, false),
+        Ok("6.12") => (true, true, true, true, true, true),
         // The host (6.18) or a kernel of the user's own: the version says.
         _ => {
             let code = features::kernel_version_code();
@@ -76,13 +78,17 @@ fn each_kernel_of_the_matrix_reports_its_features() {
                 at_least(6, 9),
                 at_least(5, 9),
                 at_least(5, 17),
+                // The host's kernel has no kprobes (no kprobe PMU), nor
+                // fprobe.
+                at_least(5, 18)
+                    && std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists(),
             )
         }
     };
     assert_eq!(
         seen,
         expected,
-        "(exceptions, tcx_link, loop_budget, xdp_link, bpf_loop) on {}",
+        "(exceptions, tcx_link, loop_budget, xdp_link, bpf_loop, kprobe_multi) on {}",
         iu::testing::kernel_release()
     );
 }
@@ -102,6 +108,11 @@ fn issue_15_map_kinds_and_program_types_are_reported() {
         (bpf_map_type::BPF_MAP_TYPE_DEVMAP, (4, 14)),
         (bpf_map_type::BPF_MAP_TYPE_CPUMAP, (4, 15)),
         (bpf_map_type::BPF_MAP_TYPE_DEVMAP_HASH, (5, 4)),
+        (bpf_map_type::BPF_MAP_TYPE_SOCKMAP, (4, 14)),
+        (bpf_map_type::BPF_MAP_TYPE_SOCKHASH, (4, 18)),
+        (bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, (5, 2)),
+        (bpf_map_type::BPF_MAP_TYPE_INODE_STORAGE, (5, 10)),
+        (bpf_map_type::BPF_MAP_TYPE_CGRP_STORAGE, (6, 2)),
     ] {
         assert_eq!(
             features::map_type(kind as u32),
@@ -146,6 +157,17 @@ fn issue_15_program_types_are_reported() {
             bpf_prog_type::BPF_PROG_TYPE_CGROUP_SOCKOPT,
             bpf_attach_type::BPF_CGROUP_SETSOCKOPT as u32,
             (5, 3),
+        ),
+        (bpf_prog_type::BPF_PROG_TYPE_SK_MSG, 0, (4, 17)),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
+            bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT as u32,
+            (4, 14),
+        ),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_SK_LOOKUP,
+            bpf_attach_type::BPF_SK_LOOKUP as u32,
+            (5, 9),
         ),
     ] {
         assert_eq!(

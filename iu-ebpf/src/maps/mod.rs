@@ -24,12 +24,15 @@
 
 mod array;
 mod bloom_filter;
+mod cgrp_storage;
 mod cpu_map;
 mod dev_map;
 mod field;
 mod hash_map;
 #[cfg(not(target_arch = "bpf"))]
 pub(crate) mod host;
+mod inode_storage;
+pub(crate) mod local_storage;
 mod lpm_trie;
 mod map_in_map;
 mod per_cpu_cell;
@@ -38,6 +41,8 @@ mod perf_event_array;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sk_storage;
+mod sock_map;
 mod spin_lock;
 mod stack;
 mod stack_trace;
@@ -46,10 +51,12 @@ mod user_ring_buf;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cgrp_storage::{CgrpStorage, CgrpStorageOwner};
 pub use cpu_map::CpuMap;
 pub use dev_map::{DevMap, DevMapHash};
 pub use field::{AtomicInt, Field, SharedValue};
 pub use hash_map::{HashMap, LruHashMap, LruPerCpuHashMap, PerCpuHashMap};
+pub use inode_storage::{InodeStorage, InodeStorageOwner};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub use map_in_map::{ArrayOfMaps, HashOfMaps, InnerMap};
 pub use per_cpu_cell::PerCpuCell;
@@ -63,6 +70,8 @@ pub use perf_event_array::{PERF_SIM_BYTES, PerfEventArray};
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
+pub use sk_storage::{SkStorage, SkStorageOwner};
+pub use sock_map::{SockDirection, SockHash, SockMap, SocketRef};
 pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
@@ -90,6 +99,11 @@ pub(crate) mod map_type {
     pub const DEVMAP_HASH: usize = 25;
     pub const TASK_STORAGE: usize = 29;
     pub const USER_RINGBUF: usize = 31;
+    pub const SOCKMAP: usize = 15;
+    pub const SOCKHASH: usize = 18;
+    pub const SK_STORAGE: usize = 24;
+    pub const INODE_STORAGE: usize = 28;
+    pub const CGRP_STORAGE: usize = 32;
 }
 
 /// `BPF_ANY`: create or update.

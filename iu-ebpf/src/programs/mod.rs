@@ -15,6 +15,9 @@ pub use header::Header;
 mod perf_event;
 mod probe;
 mod raw_tracepoint;
+mod sk_lookup;
+mod sk_msg;
+mod sk_skb;
 mod sock_addr;
 pub mod sock_ops;
 mod socket_filter;
@@ -31,7 +34,10 @@ pub use cgroup_sysctl::SysctlContext;
 pub use iter::IterTaskContext;
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
-pub use raw_tracepoint::RawTracePointContext;
+pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};
+pub use sk_lookup::SkLookupContext;
+pub use sk_msg::{SkAction, SkMsgContext};
+pub use sk_skb::SkSkbContext;
 pub use sock_addr::SockAddrContext;
 pub use sock_ops::SockOpsContext;
 pub use socket_filter::SkBuffContext;
@@ -113,6 +119,14 @@ pub mod kind {
     pub enum CgroupSockopt {}
     /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
     pub enum IterTask {}
+    /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
+    pub enum RawTracePointWritable {}
+    /// `BPF_PROG_TYPE_SK_MSG`.
+    pub enum SkMsg {}
+    /// `BPF_PROG_TYPE_SK_SKB` (stream parser and stream verdict).
+    pub enum SkSkb {}
+    /// `BPF_PROG_TYPE_SK_LOOKUP`.
+    pub enum SkLookup {}
 }
 
 /// A program context: what helpers that need "the current program's

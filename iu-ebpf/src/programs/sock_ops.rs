@@ -67,6 +67,7 @@ mod offset {
     pub const REMOTE_PORT: usize = 64;
     pub const LOCAL_PORT: usize = 68;
     pub const SRTT_US: usize = 80;
+    pub const SK: usize = 184;
 }
 
 impl SockOpsContext {
@@ -198,6 +199,23 @@ impl SockOpsContext {
         {
             let _ = flags;
             Ok(())
+        }
+    }
+
+    /// The event's full socket (`struct bpf_sock *`, null when there is
+    /// none), for local storage.
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    pub(crate) fn sk(&self) -> *mut c_void {
+        // SAFETY: `sk` is the pointer field at 184 of this run's
+        // `struct bpf_sock_ops` (8-byte aligned), readable with an 8-byte
+        // load; the verifier types the result as a socket or null.
+        unsafe {
+            self.ops
+                .cast::<u8>()
+                .add(offset::SK)
+                .cast::<*mut c_void>()
+                .read_volatile()
         }
     }
 

@@ -13,10 +13,13 @@
 
 mod array;
 mod bloom_filter;
+mod cgrp_storage;
 mod cpu_map;
 mod dev_map;
 mod hash_map;
+mod inode_storage;
 mod loaded;
+mod local_storage;
 mod lpm_trie;
 mod map_in_map;
 mod perf_event_array;
@@ -24,6 +27,8 @@ mod poll;
 mod program_array;
 mod queue;
 mod ring_buf;
+mod sk_storage;
+mod sock_map;
 mod stack;
 mod stack_trace;
 mod task_storage;
@@ -42,9 +47,11 @@ use std::{
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
+pub use cgrp_storage::CgrpStorage;
 pub use cpu_map::CpuMap;
 pub use dev_map::{DevMap, DevMapHash};
 pub use hash_map::{Entries, HashMap, PerCpuHashMap};
+pub use inode_storage::InodeStorage;
 pub use loaded::{LoadedMap, MapBtf, MapInfo, loaded};
 pub use lpm_trie::{LpmKey, LpmTrie};
 pub(crate) use map_in_map::InnerTemplate;
@@ -55,6 +62,8 @@ pub use poll::Snapshots;
 pub use program_array::ProgramArray;
 pub use queue::Queue;
 pub use ring_buf::{RingBuf, TypedRingBuf};
+pub use sk_storage::SkStorage;
+pub use sock_map::{SockHash, SockMap, SocketMap, socket_cookie};
 pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
 pub use task_storage::TaskStorage;
@@ -91,6 +100,11 @@ pub mod map_type {
     pub const DEVMAP_HASH: u32 = 25;
     pub const TASK_STORAGE: u32 = 29;
     pub const USER_RINGBUF: u32 = 31;
+    pub const SOCKMAP: u32 = 15;
+    pub const SOCKHASH: u32 = 18;
+    pub const SK_STORAGE: u32 = 24;
+    pub const INODE_STORAGE: u32 = 28;
+    pub const CGRP_STORAGE: u32 = 32;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -117,6 +131,11 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::DEVMAP => "devmap",
         map_type::DEVMAP_HASH => "devmap hash",
         map_type::CPUMAP => "cpumap",
+        map_type::SOCKMAP => "sockmap",
+        map_type::SOCKHASH => "sockhash",
+        map_type::SK_STORAGE => "socket storage",
+        map_type::INODE_STORAGE => "inode storage",
+        map_type::CGRP_STORAGE => "cgroup storage",
         _ => "map of another type",
     }
 }

@@ -10,12 +10,17 @@ pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
 pub mod iter;
+pub mod kprobe_multi;
 mod loaded;
 pub mod perf_event;
 mod perf_link;
 mod pin;
 pub mod probe;
 pub mod raw_tracepoint;
+pub mod sk_lookup;
+pub mod sk_msg;
+pub mod sk_skb;
+mod sock_map_attach;
 pub mod sock_ops;
 pub mod socket_filter;
 pub mod syscall;
@@ -43,12 +48,17 @@ pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
 pub use iter::{Iter, IterLink};
+pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
 pub use probe::{KProbe, UProbe};
 pub use raw_tracepoint::{RawTracePoint, RawTracePointLink};
+pub use sk_lookup::{SkLookup, SkLookupLink};
+pub use sk_msg::SkMsg;
+pub use sk_skb::SkSkb;
+pub use sock_map_attach::SockMapLink;
 pub use sock_ops::{SockOps, SockOpsLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
 pub use syscall::Syscall;
@@ -307,7 +317,11 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         8 => "cgroup skb",
         9 => "cgroup sock",
         17 => "raw tracepoint",
+        24 => "writable raw tracepoint",
         13 => "sock_ops",
+        14 => "sk_skb",
+        16 => "sk_msg",
+        30 => "sk_lookup",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -377,6 +391,16 @@ impl LoadType {
                 prog_flags: BPF_F_SLEEPABLE,
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_MODIFY_RETURN)
             });
+        }
+        if section_name.starts_with("kprobe.multi/") || section_name.starts_with("kretprobe.multi/")
+        {
+            return Ok(with(
+                BPF_PROG_TYPE_KPROBE,
+                bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
+            ));
+        }
+        if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
+            return Ok(plain(BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE));
         }
         if section_name == "syscall" {
             // Syscall programs are always sleepable.
@@ -461,7 +485,20 @@ impl LoadType {
             },
             ProgramSection::SkMsg => plain(BPF_PROG_TYPE_SK_MSG),
             ProgramSection::SockOps => plain(BPF_PROG_TYPE_SOCK_OPS),
-            ProgramSection::SkLookup => plain(BPF_PROG_TYPE_SK_LOOKUP),
+            ProgramSection::SkSkbStream { kind } => with(
+                BPF_PROG_TYPE_SK_SKB,
+                match kind {
+                    aya_obj::programs::SkSkbKind::StreamParser => {
+                        bpf_attach_type::BPF_SK_SKB_STREAM_PARSER
+                    }
+                    aya_obj::programs::SkSkbKind::StreamVerdict => {
+                        bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT
+                    }
+                },
+            ),
+            ProgramSection::SkLookup => {
+                with(BPF_PROG_TYPE_SK_LOOKUP, bpf_attach_type::BPF_SK_LOOKUP)
+            }
             _ => {
                 return Err(
                     "this program type is not supported by this version of iu's loader yet",

@@ -35,7 +35,8 @@ impl<'a> RawTracePoint<'a> {
         }
     }
 
-    /// Attaches to the tracepoint the section names (`raw_tp/<name>`).
+    /// Attaches to the tracepoint the section names (`raw_tp/<name>`, or
+    /// `raw_tp.w/<name>` for a writable one).
     pub fn attach(&self) -> Result<RawTracePointLink> {
         let name = self
             .program
@@ -59,6 +60,9 @@ impl<'a> RawTracePoint<'a> {
                 Some(libc::EACCES) => {
                     Some("the program reads more arguments than the tracepoint has")
                 }
+                Some(libc::EINVAL) if self.program.prog_type == 24 => Some(
+                    "a writable raw tracepoint program attaches only to a writable tracepoint (bpf_test_finish, nbd_send_request), and may not reach past its buffer",
+                ),
                 _ => None,
             };
             self.program.attach_error(

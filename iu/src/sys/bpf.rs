@@ -398,6 +398,36 @@ pub fn link_create(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_LINK_CREATE` for a kprobe.multi program
+/// (`BPF_TRACE_KPROBE_MULTI`): one link on every function in `symbols`;
+/// `ret` makes them return probes (`BPF_F_KPROBE_MULTI_RETURN`).
+pub fn link_create_kprobe_multi(
+    prog: BorrowedFd<'_>,
+    symbols: &[std::ffi::CString],
+    ret: bool,
+) -> io::Result<OwnedFd> {
+    let pointers: Vec<*const libc::c_char> = symbols.iter().map(|s| s.as_ptr()).collect();
+    let flags = u64::from(ret); // BPF_F_KPROBE_MULTI_RETURN
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32,
+        flags: 0,
+        // `kprobe_multi`: flags and count (two u32s), then the address of
+        // the array of symbol names, no addresses, no cookies.
+        target: [
+            flags | ((pointers.len() as u64) << 32),
+            pointers.as_ptr() as u64,
+            0,
+            0,
+        ],
+    };
+    // SAFETY: `pointers` holds `cnt` pointers to NUL-terminated names that
+    // `symbols` owns; both outlive the call, in which the kernel only
+    // reads them.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
 /// `BPF_ITER_CREATE`'s attribute.
 #[repr(C)]
 #[derive(Default)]
@@ -435,6 +465,7 @@ mod tests {
         assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
         assert_eq!(size_of::<BtfLoadAttr>(), 32);
         assert_eq!(offset_of!(LinkCreateAttr, target), 16);
+        assert_eq!(size_of::<ProgAttachAttr>(), 20);
         assert_eq!(offset_of!(ProgInfo, name), 64);
         assert_eq!(offset_of!(ProgInfo, btf_id), 128);
         assert_eq!(offset_of!(ProgInfo, run_time_ns), 192);
@@ -1164,8 +1195,9 @@ struct ProgAttachAttr {
 pub const BPF_F_ALLOW_MULTI: u32 = 2;
 
 /// `BPF_PROG_ATTACH`: attaches `prog` to `target` (a cgroup directory's
-/// descriptor) at `attach_type`. The attachment lives as long as the
-/// cgroup, not the descriptor.
+/// descriptor, where the attachment lives as long as the cgroup, not the
+/// descriptor; or a socket map, for the sk_msg and sk_skb attach types) at
+/// `attach_type`.
 pub fn prog_attach(
     target: BorrowedFd<'_>,
     prog: BorrowedFd<'_>,

@@ -162,6 +162,104 @@ pub fn socket_detach_bpf(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<()> 
     }
 }
 
+/// Reads the `c_int` socket option `level`/`name` of `socket`.
+fn socket_int_option(
+    socket: std::os::fd::BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<libc::c_int> {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live locals; the kernel writes at most
+    // `len` bytes into `value` and the length into `len`.
+    let ret = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
+/// What a socket is: its domain, type and protocol, and for TCP its state
+/// (`TCP_ESTABLISHED` = 1, `TCP_LISTEN` = 10, `TCP_CLOSE` = 7, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketKind {
+    /// `AF_*`.
+    pub domain: i32,
+    /// `SOCK_*`.
+    pub sock_type: i32,
+    /// `IPPROTO_*`.
+    pub protocol: i32,
+    /// The TCP state, for TCP sockets.
+    pub tcp_state: Option<u8>,
+}
+
+/// Describes `socket` (`ENOTSOCK` when it is not one).
+pub fn socket_kind(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<SocketKind> {
+    use std::os::fd::AsRawFd;
+    let domain = socket_int_option(socket, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let sock_type = socket_int_option(socket, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    let protocol = socket_int_option(socket, libc::SOL_SOCKET, libc::SO_PROTOCOL)?;
+    let tcp_state = if protocol == libc::IPPROTO_TCP {
+        let mut info = [0u8; 8];
+        let mut len = info.len() as libc::socklen_t;
+        // SAFETY: `info` is a live 8-byte buffer whose length is in `len`;
+        // the kernel copies at most that many bytes of `struct tcp_info`
+        // (its first byte is the state).
+        let ret = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        (ret == 0 && len > 0).then_some(info[0])
+    } else {
+        None
+    };
+    Ok(SocketKind {
+        domain,
+        sock_type,
+        protocol,
+        tcp_state,
+    })
+}
+
+/// The socket's cookie (`SO_COOKIE`): the id BPF programs and socket maps
+/// know it by.
+pub(crate) fn socket_cookie(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: `cookie` and `len` are live locals; the kernel writes at most
+    // 8 bytes.
+    let ret = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(cookie)
+    }
+}
+
 /// Puts the calling thread under a classic-BPF seccomp filter that allows
 /// every syscall (`PR_SET_NO_NEW_PRIVS`, then `PR_SET_SECCOMP`). The kernel
 /// then runs `__seccomp_filter` on each of the thread's syscalls, and its
