@@ -480,22 +480,11 @@ pub(crate) fn forget_loop_counters(
         Some(((0..10u8).filter(|r| regs & (1 << r) != 0).collect(), free))
     };
     let mut changed = false;
-    let mut layout = Layout::new(n);
-    for i in 0..n {
-        layout.start[i] = layout.out.len() as u32;
-        layout.original(i, insns[i]);
-        let from = match insns[i].code {
-            LD_IMM64 => continue,
-            0 if i > 0 && insns[i - 1].code == LD_IMM64 => i - 1,
-            _ => i,
-        };
-        let taken = reference(insns, from)
-            .filter(|_| is_jump(&insns[from]))
-            .and_then(|(_, t)| usize::try_from(t).ok())
-            .filter(|&t| t < n)
-            .and_then(|t| Some((t, plan(from, t)?)));
-        let fall = fall_through(insns, from);
-        let emit = |layout: &mut Layout, to: usize, (regs, free): (Vec<u8>, u8)| {
+    let (out, start) = with_edge_stubs(
+        insns,
+        |from, to| plan(from, to).is_some(),
+        |layout, from, to| {
+            let (regs, free) = plan(from, to)?;
             layout.push(insn(LD_IMM64, free, PSEUDO_MAP_VALUE, 0, counter_fd));
             layout.push(insn(0, 0, 0, 0, zero_offset));
             layout.push(insn(LDX64, free, free, 0, 0));
@@ -503,26 +492,13 @@ pub(crate) fn forget_loop_counters(
                 layout.push(insn(ADD64_REG, r, free, 0, 0));
             }
             layout.jump_to_old(to);
-        };
-        match fall.and_then(|to| Some((to, plan(from, to)?))) {
-            Some((to, stub)) => emit(&mut layout, to, stub),
-            None => {
-                if let (Some(to), Some(_)) = (fall, &taken) {
-                    layout.jump_to_old(to);
-                }
-            }
-        }
-        if let Some((to, stub)) = taken {
-            layout.redirected.push((from, layout.out.len()));
-            emit(&mut layout, to, stub);
             changed = true;
-        }
-        changed |= layout.out.len() > layout.at[i] + 1;
-    }
+            Some(())
+        },
+    )?;
     if !changed {
         return None;
     }
-    let (out, start) = layout.finish(insns)?;
     Some(Budgeted {
         insns: out,
         start,
@@ -641,7 +617,6 @@ pub(crate) fn add_iterators(
     offset: i32,
     kfuncs: IterKfuncs,
 ) -> Option<Budgeted> {
-    let n = insns.len();
     let flow = Flow::of(insns);
     let loops: Vec<Loop> = natural_loops(insns, &flow)
         .into_iter()
@@ -754,12 +729,30 @@ pub(crate) fn add_iterators(
         Some(())
     };
 
+    let (out, start) = with_edge_stubs(insns, needs_stub, stub)?;
+    Some(Budgeted {
+        insns: out,
+        start,
+        loops: loops.len(),
+    })
+}
+
+/// `insns` laid out again with code on some of their edges: where
+/// `needs(from, to)`, `stub` emits the code for the edge (ending in a jump
+/// to `to`), the edge's jump is sent to it and a fall-through runs into it.
+/// An `ld_imm64`'s edges leave after its second half. `None` if a stub
+/// fails or an offset no longer fits.
+fn with_edge_stubs(
+    insns: &[bpf_insn],
+    needs: impl Fn(usize, usize) -> bool,
+    mut stub: impl FnMut(&mut Layout, usize, usize) -> Option<()>,
+) -> Option<(Vec<bpf_insn>, Vec<u32>)> {
+    let n = insns.len();
     let mut layout = Layout::new(n);
-    for i in 0..n {
+    for (i, &x) in insns.iter().enumerate() {
         layout.start[i] = layout.out.len() as u32;
-        layout.original(i, insns[i]);
-        // An `ld_imm64`'s edges leave after its second half.
-        let from = match insns[i].code {
+        layout.original(i, x);
+        let from = match x.code {
             LD_IMM64 => continue,
             0 if i > 0 && insns[i - 1].code == LD_IMM64 => i - 1,
             _ => i,
@@ -767,10 +760,9 @@ pub(crate) fn add_iterators(
         let taken = reference(insns, from)
             .filter(|_| is_jump(&insns[from]))
             .and_then(|(_, t)| usize::try_from(t).ok())
-            .filter(|&t| t < n && needs_stub(from, t));
-        let fall = fall_through(insns, from);
-        match fall {
-            Some(to) if needs_stub(from, to) => stub(&mut layout, from, to)?,
+            .filter(|&t| t < n && needs(from, t));
+        match fall_through(insns, from) {
+            Some(to) if needs(from, to) => stub(&mut layout, from, to)?,
             Some(to) if taken.is_some() => layout.jump_to_old(to),
             _ => {}
         }
@@ -779,12 +771,7 @@ pub(crate) fn add_iterators(
             stub(&mut layout, from, to)?;
         }
     }
-    let (out, start) = layout.finish(insns)?;
-    Some(Budgeted {
-        insns: out,
-        start,
-        loops: loops.len(),
-    })
+    layout.finish(insns)
 }
 
 /// Where control goes after instruction `i` when it does not jump.

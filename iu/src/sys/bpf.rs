@@ -465,7 +465,8 @@ mod tests {
         assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
         assert_eq!(size_of::<BtfLoadAttr>(), 32);
         assert_eq!(offset_of!(LinkCreateAttr, target), 16);
-        assert_eq!(size_of::<ProgAttachAttr>(), 20);
+        assert_eq!(offset_of!(ProgAttachAttr, replace_bpf_fd), 16);
+        assert_eq!(size_of::<ProgAttachAttr>(), 24);
         assert_eq!(offset_of!(ProgInfo, name), 64);
         assert_eq!(offset_of!(ProgInfo, btf_id), 128);
         assert_eq!(offset_of!(ProgInfo, run_time_ns), 192);
