@@ -22,7 +22,10 @@
 //! }
 //! ```
 #![no_std]
-#![cfg_attr(target_arch = "bpf", feature(core_intrinsics, asm_experimental_arch))]
+#![cfg_attr(
+    target_arch = "bpf",
+    feature(core_intrinsics, asm_experimental_arch, asm_goto_with_outputs)
+)]
 #![cfg_attr(target_arch = "bpf", allow(internal_features))]
 // The host simulation (`sim`) keeps per-thread state with `std`.
 #[cfg(not(target_arch = "bpf"))]

@@ -168,7 +168,7 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
 /// out of bounds, and refusing it first keeps the pointer sums of the
 /// callers from wrapping around.
 ///
-/// A run-time offset is added in assembly, for two reasons.
+/// A run-time offset is checked and added in assembly, for two reasons.
 /// LLVM folds constants of the caller's offset expression (the `- 1` of
 /// `header + payload - 1`) with the `+ size` of the bounds check into the
 /// variable part, and the load ends up at a negative offset from a pointer
@@ -179,8 +179,7 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
 /// conditions (`i < options_len` in a loop), which the verifier often
 /// cannot follow (LLVM rewrites them into forms it does not track); an
 /// offset carried around a loop then has no bound the verifier knows.
-/// The offset passes through an empty `asm!` first, so the check stays on
-/// the register that is added. Constant
+/// The check in assembly stays on the register that is added. Constant
 /// offsets stay in Rust, where the check folds away and the offset into
 /// the load's displacement.
 #[inline(always)]
@@ -189,33 +188,20 @@ pub(crate) fn at(start: *const u8, offset: usize, size: usize) -> Option<*const 
     if core::intrinsics::is_val_statically_known(offset) {
         return (offset <= max).then(|| start.wrapping_add(offset));
     }
-    // The check is a plain Rust comparison with an immediate, on a value
-    // LLVM cannot see through (the empty `asm!`), so it can neither drop
-    // the check nor move it off the register that is added; its failure
-    // joins the caller's other `None` paths. (An `asm!` goto cost two more
-    // instructions: the bound in a register, and a jump out of the label's
-    // own block.) The template is empty, with an explicit register, because
-    // LLVM's BTF writer skips empty inline assembly but gives any other a
-    // line-info record at the next instruction's offset, which libbpf and
-    // the kernel refuse as a duplicate ("Invalid line_info"). r5 is the
-    // register that costs the fewest moves over this repository's programs.
-    let mut offset = offset;
-    // SAFETY: no instruction.
-    unsafe {
-        core::arch::asm!("", inout("r5") offset, options(pure, nomem, nostack, preserves_flags));
-    }
-    if offset > max {
-        return None;
-    }
     let mut at = start;
-    // SAFETY: one register addition; no memory is touched. The sum is only
-    // dereferenced after the caller's bounds check.
+    // SAFETY: a compare, a jump and one register addition; no memory is
+    // touched. The sum is only dereferenced after the caller's bounds check.
     unsafe {
         core::arch::asm!(
+            "if {offset} > {max} goto {outside}",
             "{at} += {offset}",
             at = inout(reg) at,
             offset = in(reg) offset,
-            options(pure, nomem, nostack, preserves_flags),
+            max = in(reg) max,
+            outside = label {
+                return None;
+            },
+            options(nomem, nostack, preserves_flags),
         );
     }
     Some(at)
