@@ -635,7 +635,7 @@ fn features_reports_what_iu_features_sees() {
 #[test]
 fn run_streams_the_objects_iu_logs_through_log() {
     let object = iu::object_dir().join("logging");
-    let child = loader()
+    let mut child = loader()
         .args(["run", "--duration", "4", object.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -674,9 +674,12 @@ fn run_streams_the_objects_iu_logs_through_log() {
         "value",
         &pid,
     ]);
+    // The program attaches after it loads (late in a slow guest): trigger
+    // it until `run` ends.
     let file = std::fs::File::open("/proc/self/stat").unwrap();
-    for _ in 0..3 {
+    while child.try_wait().unwrap().is_none() {
         drop(nix::unistd::dup(file.as_fd()).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
     let all = text(&out);
