@@ -173,7 +173,8 @@ fn check(file: &object::File<'_>) -> Result<()> {
 /// A relocation in code that points into code is a call or a function
 /// address: aya-obj handles a function symbol, or a section symbol with a
 /// 32-bit (call) or 64-bit (`ld_imm64`) relocation, and hit a `todo!()`
-/// on anything else (found by the `object` fuzz target, issue #17).
+/// on anything else, and unwrapped the section of a function outside any
+/// section (both found by the `object` fuzz target, issue #17).
 fn check_code_relocations(file: &object::File<'_>) -> std::result::Result<(), String> {
     use object::{ObjectSection as _, RelocationTarget, SymbolKind};
     for section in file.sections().filter(|s| s.kind() == SectionKind::Text) {
@@ -184,6 +185,19 @@ fn check_code_relocations(file: &object::File<'_>) -> std::result::Result<(), St
             let Ok(symbol) = file.symbol_by_index(index) else {
                 continue;
             };
+            // A function that is neither in a section nor an extern
+            // (absolute, common or a reserved index) cannot be linked.
+            if symbol.kind() == SymbolKind::Text
+                && symbol.section_index().is_none()
+                && !symbol.is_undefined()
+            {
+                return Err(format!(
+                    "section `{}`: the relocation at {offset:#x} calls function `{}`, which is outside any section ({:?})",
+                    section.name().unwrap_or("?"),
+                    symbol.name().unwrap_or("?"),
+                    symbol.section()
+                ));
+            }
             let in_code = symbol
                 .section_index()
                 .and_then(|i| file.section_by_index(i).ok())

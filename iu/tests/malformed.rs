@@ -386,6 +386,62 @@ fn a_call_relocation_of_an_unknown_type_is_refused() {
     refused(&bytes, "points into code through symbol");
 }
 
+/// A call relocation against a function symbol whose section index is
+/// reserved (`SHN_LOPROC + 1`: neither a section, undefined, absolute
+/// nor common): aya-obj's call linking unwrapped the missing section
+/// (`relocation.rs:393`), which only the caught-panic fallback turned into
+/// an error. The class the `object` fuzz target stopped on (issue #17).
+#[test]
+fn a_call_to_a_function_outside_any_section_is_refused() {
+    use object::{ObjectSection as _, ObjectSymbol, SectionKind};
+    // A relocation in code against a function (its `r_info` offset), and
+    // the file symbol (its table entry), which becomes the new target.
+    let found = std::fs::read_dir(iu::object_dir())
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path()).ok())
+        .filter(|bytes| iu::check_object(bytes).is_ok())
+        .find_map(|bytes| {
+            let file = object::File::parse(&*bytes).ok()?;
+            let symtab = file.section_by_name(".symtab")?.file_range()?.0 as usize;
+            let spare = file
+                .symbols()
+                .find(|s| s.kind() == object::SymbolKind::File)?;
+            for section in file
+                .sections()
+                .filter(|s| s.name().is_ok_and(|n| n.starts_with(".rel")))
+            {
+                let (start, size) = section.file_range()?;
+                for entry in (start as usize..(start + size) as usize).step_by(16) {
+                    let info = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap());
+                    let symbol = file
+                        .symbol_by_index(object::SymbolIndex((info >> 32) as usize))
+                        .ok()?;
+                    let in_code = symbol
+                        .section_index()
+                        .and_then(|i| file.section_by_index(i).ok())
+                        .is_some_and(|s| s.kind() == SectionKind::Text);
+                    if in_code && symbol.kind() == object::SymbolKind::Text {
+                        return Some((
+                            bytes.clone(),
+                            entry + 12,
+                            spare.index().0,
+                            symtab + spare.index().0 * 24,
+                        ));
+                    }
+                }
+            }
+            None
+        });
+    let (mut bytes, r_sym, spare, spare_entry) =
+        found.expect("an object with a call relocation to a function");
+    // Elf64_Sym: st_info (global function) at 4, st_shndx at 6.
+    bytes[spare_entry + 4] = 0x12;
+    bytes[spare_entry + 6..spare_entry + 8].copy_from_slice(&0xff01u16.to_le_bytes());
+    put_u32(&mut bytes, r_sym, spare as u32);
+    refused(&bytes, "outside any section");
+}
+
 /// No object the build makes is refused by the checks added for fuzzing
 /// findings.
 #[test]
