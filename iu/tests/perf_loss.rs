@@ -69,3 +69,53 @@ async fn delivered_plus_reported_lost_equals_produced() {
         "PerfEvent::Lost reports add up to lost()"
     );
 }
+
+/// With `wakeup_events` 64 a waiting consumer is woken only once 64
+/// records are in a CPU's buffer: 10 written while it waits do not wake
+/// it, `consume` still takes them, and 64 more do.
+#[tokio::test(flavor = "current_thread")]
+async fn wakeup_events_batches_wakeups() {
+    let ebpf = std::sync::Arc::new(Ebpf::load_file(iu::object_dir().join("perf_burst")).unwrap());
+    let mut perf = PerfEventArray::with_wakeup_events(ebpf.map("PERF").unwrap(), 64, 64).unwrap();
+    // Writes `n` records from another thread while this one waits.
+    let later = |n| {
+        let ebpf = ebpf.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            ebpf.program("perf_burst")
+                .unwrap()
+                .test_run(&TestRun::packet(&[0u8; 64]).repeat(n))
+                .unwrap();
+        })
+    };
+    let samples = |perf: &mut PerfEventArray| {
+        let mut n = 0;
+        perf.consume(|event| n += u32::from(matches!(event, PerfEvent::Sample { .. })));
+        n
+    };
+    let writer = later(10);
+    // The timer first: `timeout` would poll the stream once more when it
+    // fires, and find the records without any wakeup.
+    let woken = tokio::select! {
+        biased;
+        () = tokio::time::sleep(std::time::Duration::from_millis(600)) => None,
+        event = perf.next() => Some(event),
+    };
+    writer.join().unwrap();
+    assert!(
+        woken.is_none(),
+        "10 records woke a consumer that asked for 64: {woken:?}"
+    );
+    assert_eq!(samples(&mut perf), 10);
+    let writer = later(64);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), perf.next())
+        .await
+        .expect("64 records wake the consumer")
+        .unwrap()
+        .unwrap();
+    writer.join().unwrap();
+    assert!(matches!(first, PerfEvent::Sample { .. }));
+    assert_eq!(1 + samples(&mut perf), 64);
+    assert_eq!(perf.lost(), 0);
+    assert!(PerfEventArray::with_wakeup_events(ebpf.map("PERF").unwrap(), 64, 0).is_err());
+}

@@ -114,21 +114,59 @@ impl std::fmt::Debug for PerfEventArray {
 impl PerfEventArray {
     /// Opens a buffer of `pages` pages (a power of two) on every online CPU
     /// and stores it in `map`. Must be called in a tokio runtime.
+    ///
+    /// The kernel wakes the consumer on every record; for fewer wakeups
+    /// under load, see [`with_wakeup_events`](Self::with_wakeup_events).
     pub fn new(map: &Map, pages: usize) -> Result<Self> {
+        Self::with_wakeup_events(map, pages, 1)
+    }
+
+    /// Like [`new`](Self::new), but the kernel wakes the consumer only
+    /// every `wakeup_events` records on a CPU (the perf event's
+    /// `wakeup_events`, what libbpf users set through
+    /// `perf_buffer__new_raw`): fewer wakeups and system calls per record
+    /// when events are frequent. Records written since the last wakeup wait
+    /// in the buffer until more arrive, so a consumer that must see every
+    /// record promptly also calls [`consume`](Self::consume) from time to
+    /// time (on a timer, and at exit).
+    ///
+    /// ```no_run
+    /// # async fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// use iu::maps::{PerfEvent, PerfEventArray};
+    /// let mut events = PerfEventArray::with_wakeup_events(ebpf.map("EVENTS")?, 64, 64)?;
+    /// let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    /// loop {
+    ///     tokio::select! {
+    ///         event = events.next() => match event {
+    ///             Some(event) => println!("{:?}", event?),
+    ///             None => break,
+    ///         },
+    ///         // The last records of a quiet spell.
+    ///         _ = tick.tick() => {
+    ///             events.consume(|event| println!("{event:?}"));
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn with_wakeup_events(map: &Map, pages: usize, wakeup_events: u32) -> Result<Self> {
         map.check(
             &[map_type::PERF_EVENT_ARRAY],
             "perf event array",
             Some(4),
             Some(4),
         )?;
-        if !pages.is_power_of_two() {
-            return Err(map.op_error(
+        let invalid = |what| {
+            map.op_error(
                 "opening perf buffers",
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "pages must be a power of two",
-                ),
-            ));
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, what),
+            )
+        };
+        if !pages.is_power_of_two() {
+            return Err(invalid("pages must be a power of two"));
+        }
+        if wakeup_events == 0 {
+            return Err(invalid("wakeup_events must be at least 1"));
         }
         let page = sys::page_size();
         let mut buffers = vec![];
@@ -138,7 +176,7 @@ impl PerfEventArray {
                 config: PERF_COUNT_SW_BPF_OUTPUT,
                 sample_type: PERF_SAMPLE_RAW,
                 sample_period: 1,
-                wakeup_events: 1,
+                wakeup_events,
                 read_format: sys::PERF_FORMAT_LOST,
                 ..Default::default()
             };
