@@ -6,12 +6,18 @@
 //! filter of `bench_events` (`iu/tests/programs/src/bin/bench_events.rs`),
 //! attaches the producer program for the mode and sends the producer its
 //! "go". It then consumes the 64-byte records until every one is accounted
-//! for, in one of three ways:
+//! for, in one of these ways:
 //!
 //! - `ring-stream`: `RingBuf::next().await` (a `Vec<u8>` per record);
 //! - `ring-consume`: `RingBuf::readable().await`, then the zero-copy
 //!   `RingBuf::consume`;
-//! - `perf-stream`: `PerfEventArray::next().await`, 1024 pages per CPU.
+//! - `ring-drain`: nothing until the producer has exited, then one
+//!   `RingBuf::consume` of everything, timed alone (draining without
+//!   waiting);
+//! - `perf-stream`: `PerfEventArray::next().await`, 1024 pages per CPU,
+//!   woken on every record;
+//! - `perf-stream-64`: the same, woken every 64 records
+//!   (`PerfEventArray::with_wakeup_events`).
 //!
 //! The runtime is tokio's current-thread one: the consumer is one thread,
 //! as the C peer's.
@@ -96,6 +102,7 @@ fn pin(cpu: usize) -> Result<(), BoxError> {
 enum Consumer {
     RingStream(RingBuf),
     RingConsume(RingBuf),
+    RingDrain(RingBuf),
     Perf(PerfEventArray),
 }
 
@@ -123,7 +130,7 @@ fn main() -> Result<(), BoxError> {
         producer_cpu,
     ] = args.as_slice()
     else {
-        return Err("usage: events OBJECT ring-stream|ring-consume|perf-stream PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU".into());
+        return Err("usage: events OBJECT ring-stream|ring-consume|ring-drain|perf-stream|perf-stream-64 PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU".into());
     };
     pin(consumer_cpu.parse()?)?;
     let args = Args {
@@ -151,9 +158,21 @@ async fn run(args: Args) -> Result<(), BoxError> {
             "ring_producer",
             Consumer::RingConsume(RingBuf::new(ebpf.map("RING")?)?),
         ),
+        "ring-drain" => (
+            "ring_producer",
+            Consumer::RingDrain(RingBuf::new(ebpf.map("RING")?)?),
+        ),
         "perf-stream" => (
             "perf_producer",
             Consumer::Perf(PerfEventArray::new(ebpf.map("PERF")?, PERF_PAGES)?),
+        ),
+        "perf-stream-64" => (
+            "perf_producer",
+            Consumer::Perf(PerfEventArray::with_wakeup_events(
+                ebpf.map("PERF")?,
+                PERF_PAGES,
+                64,
+            )?),
         ),
         other => return Err(format!("unknown mode {other}").into()),
     };
@@ -176,7 +195,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     let expected = args.calls * u64::from(args.batch);
     let mut tally = Tally::default();
-    let (c0, t0) = (cpu_s(UsageWho::RUSAGE_SELF), Instant::now());
+    let (mut c0, mut t0) = (cpu_s(UsageWho::RUSAGE_SELF), Instant::now());
     go.write_all(b"g")?;
     let mut status = None;
     // `biased`: the buffer first, so the producer's exit is only looked at
@@ -210,6 +229,11 @@ async fn run(args: Args) -> Result<(), BoxError> {
                     }
                 }
             }
+        }
+        Consumer::RingDrain(ring) => {
+            status = Some((&mut exited).await);
+            (c0, t0) = (cpu_s(UsageWho::RUSAGE_SELF), Instant::now());
+            ring.consume(|bytes| tally.check(bytes));
         }
         Consumer::Perf(perf) => {
             while tally.delivered < expected {

@@ -20,12 +20,25 @@ fn pin() -> usize {
     cpu
 }
 
+/// 8 pages: about 400 records of 80 bytes, so each burst overflows; the
+/// loss counter is read after every drain (the buffer is smaller than the
+/// largest record).
 #[tokio::test(flavor = "current_thread")]
 async fn delivered_plus_reported_lost_equals_produced() {
+    losses_are_counted_exactly(8);
+}
+
+/// 64 pages (256 KiB): the loss counter is read only after a drain that
+/// found the buffer nearly full.
+#[tokio::test(flavor = "current_thread")]
+async fn losses_are_counted_exactly_in_a_large_buffer() {
+    losses_are_counted_exactly(64);
+}
+
+fn losses_are_counted_exactly(pages: usize) {
     let cpu = pin();
     let ebpf = Ebpf::load_file(iu::object_dir().join("perf_burst")).unwrap();
-    // 8 pages: about 400 records of 80 bytes, so each burst overflows.
-    let mut perf = PerfEventArray::new(ebpf.map("PERF").unwrap(), 8).unwrap();
+    let mut perf = PerfEventArray::new(ebpf.map("PERF").unwrap(), pages).unwrap();
     let program = ebpf.program("perf_burst").unwrap();
     let (mut delivered, mut reported, mut last_seq) = (0u64, 0u64, None);
     let mut drain = |perf: &mut PerfEventArray| {

@@ -1,7 +1,10 @@
 // C peer of iu's events benchmark: consumes the 64-byte records that
 // `bench_events` (iu/tests/programs/src/bin/bench_events.rs) writes on
 // every getppid() of a producer process, with libbpf's ring_buffer__poll
-// (MODE ring) or perf_buffer__poll (MODE perf, 1024 pages per CPU).
+// (MODE ring) or perf_buffer__poll (MODE perf, 1024 pages per CPU, woken on
+// every record; MODE perf64, the same through perf_buffer__new_raw with
+// wakeup_events 64). MODE ring-drain waits for the producer to exit and
+// then times one ring_buffer__consume of everything.
 //
 // It pins itself to CONSUMER_CPU, starts PRODUCER (events_producer.c) on
 // PRODUCER_CPU, sets it as the program's filter, attaches the program and
@@ -16,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -83,6 +87,21 @@ static void on_lost(void *ctx, int cpu, __u64 count) {
 	((struct state *)ctx)->perf_lost += count;
 }
 
+// perf_buffer__new_raw's callback: a sample is the header, a u32 size and
+// the data; a loss is the header, an id and the count.
+static enum bpf_perf_event_ret on_raw(void *ctx, int cpu, struct perf_event_header *event) {
+	if (event->type == PERF_RECORD_SAMPLE) {
+		uint32_t size;
+		memcpy(&size, event + 1, sizeof(size));
+		on_sample(ctx, cpu, (char *)(event + 1) + sizeof(size), size);
+	} else if (event->type == PERF_RECORD_LOST) {
+		uint64_t lost[2];
+		memcpy(lost, event + 1, sizeof(lost));
+		on_lost(ctx, cpu, lost[1]);
+	}
+	return LIBBPF_PERF_EVENT_CONT;
+}
+
 static void pin(int cpu) {
 	cpu_set_t set;
 	CPU_ZERO(&set);
@@ -92,14 +111,15 @@ static void pin(int cpu) {
 
 int main(int argc, char **argv) {
 	if (argc != 8) {
-		fprintf(stderr, "usage: %s OBJECT ring|perf PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU\n", argv[0]);
+		fprintf(stderr, "usage: %s OBJECT ring|ring-drain|perf|perf64 PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU\n", argv[0]);
 		return 2;
 	}
 	const char *path = argv[1], *mode = argv[2], *producer = argv[3];
 	long calls = atol(argv[4]);
 	uint32_t batch = atoi(argv[5]);
-	int ring = strcmp(mode, "ring") == 0;
-	if (!ring && strcmp(mode, "perf") != 0) { fprintf(stderr, "bad mode %s\n", mode); return 2; }
+	int drain = strcmp(mode, "ring-drain") == 0, perf64 = strcmp(mode, "perf64") == 0;
+	int ring = drain || strcmp(mode, "ring") == 0;
+	if (!ring && !perf64 && strcmp(mode, "perf") != 0) { fprintf(stderr, "bad mode %s\n", mode); return 2; }
 	pin(atoi(argv[6]));
 	libbpf_set_print(silent);
 
@@ -114,10 +134,20 @@ int main(int argc, char **argv) {
 	static struct state s;
 	struct ring_buffer *rb = NULL;
 	struct perf_buffer *pb = NULL;
-	if (ring)
+	if (ring) {
 		rb = ring_buffer__new(events, on_ring, &s, NULL);
-	else
+	} else if (perf64) {
+		struct perf_event_attr attr = {
+			.type = PERF_TYPE_SOFTWARE,
+			.config = PERF_COUNT_SW_BPF_OUTPUT,
+			.sample_type = PERF_SAMPLE_RAW,
+			.sample_period = 1,
+			.wakeup_events = 64,
+		};
+		pb = perf_buffer__new_raw(events, 1024, &attr, on_raw, &s, NULL);
+	} else {
 		pb = perf_buffer__new(events, 1024, on_sample, on_lost, &s, NULL);
+	}
 	if (!rb && !pb) { fprintf(stderr, "libbpf: cannot open the %s buffer: %s\n", mode, strerror(errno)); return 1; }
 
 	int go[2];
@@ -141,7 +171,15 @@ int main(int argc, char **argv) {
 	double c0 = cpu_s(RUSAGE_SELF), t0 = now_s(), t_last = t0;
 	if (write(go[1], "g", 1) != 1) return 1;
 	int exited = 0, status = 0;
-	for (;;) {
+	if (drain) {
+		waitpid(child, &status, 0);
+		exited = 1;
+		c0 = cpu_s(RUSAGE_SELF);
+		t0 = now_s();
+		if (ring_buffer__consume(rb) < 0) { fprintf(stderr, "libbpf: consume failed\n"); return 1; }
+		t_last = now_s();
+	}
+	while (!drain) {
 		int n = ring ? ring_buffer__poll(rb, 100) : perf_buffer__poll(pb, 100);
 		if (n < 0 && n != -EINTR) { fprintf(stderr, "libbpf: poll failed: %d\n", n); return 1; }
 		if (n > 0) t_last = now_s();

@@ -12,7 +12,9 @@
 //! records alone. On Linux 6.0+ each event is opened with
 //! `PERF_FORMAT_LOST`, and `PerfEvent::Lost` reports the growth of the
 //! kernel's own counter, read whenever a lost record arrives and whenever a
-//! CPU's buffer has been drained; the record then only triggers the read.
+//! CPU's buffer has been drained after a read found it too full for the
+//! largest record (only then can an output have failed); the record then
+//! only triggers the read.
 //! Before 6.0 the records' counts are reported as they arrive.
 
 use std::{
@@ -75,7 +77,15 @@ struct CpuBuffer {
     counts_lost: bool,
     /// Losses reported so far on this CPU.
     reported: u64,
+    /// Whether a read found the buffer too full for the largest record
+    /// since the kernel's loss counter was last read: only then can an
+    /// output have failed, so only then is the counter read (one system
+    /// call per drain would double a steady consumer's cost).
+    may_have_lost: bool,
 }
+
+/// The largest record a perf buffer holds (its header's size is a `u16`).
+const MAX_RECORD: u64 = 1 << 16;
 
 /// A consumer of a perf event array: one buffer per online CPU.
 ///
@@ -96,8 +106,8 @@ pub struct PerfEventArray {
     buffers: Vec<CpuBuffer>,
     lost: u64,
     next: usize,
-    /// A record being read, reused so that reading costs no allocation
-    /// beyond the sample's own `data`.
+    /// A record other than a sample being read, reused (samples are read
+    /// straight into their own `data`).
     record: Vec<u8>,
 }
 
@@ -205,6 +215,7 @@ impl PerfEventArray {
                 event: sys::async_fd(event).map_err(io)?,
                 counts_lost,
                 reported: 0,
+                may_have_lost: false,
             });
         }
         Ok(Self {
@@ -254,9 +265,10 @@ impl PerfEventArray {
     /// read).
     fn unreported_lost(&mut self, i: usize) -> Option<PerfEvent> {
         let buffer = self.buffers.get_mut(i)?;
-        if !buffer.counts_lost {
+        if !buffer.counts_lost || !buffer.may_have_lost {
             return None;
         }
+        buffer.may_have_lost = false;
         let total = sys::perf_event_read_lost(buffer.event.get_ref().as_fd()).ok()?;
         let new = total.checked_sub(buffer.reported).filter(|&n| n > 0)?;
         buffer.reported = total;
@@ -281,25 +293,37 @@ impl PerfEventArray {
         if tail >= head {
             return None;
         }
-        let mut header = [0u8; 8];
+        // The tail moves only here, so a failed output since the last read
+        // left the buffer this full at least.
+        let may_have_lost = head - tail > buffer.size.saturating_sub(MAX_RECORD);
+        // The header and, for a sample, its size.
+        let mut header = [0u8; 12];
         buffer.read_into(tail, &mut header);
         let kind = u32::from_ne_bytes(header[0..4].try_into().ok()?);
         let size = u16::from_ne_bytes(header[6..8].try_into().ok()?) as u64;
-        let record = &mut self.record;
-        record.resize(size as usize, 0);
-        buffer.read_into(tail, record);
+        let sample = if kind == PERF_RECORD_SAMPLE && size >= 12 {
+            // Straight into the sample's own bytes: one copy.
+            let len = u32::from_ne_bytes(header[8..12].try_into().ok()?);
+            let mut data = vec![0; (len as u64).min(size - 12) as usize];
+            buffer.read_into(tail + 12, &mut data);
+            Some(data)
+        } else {
+            let record = &mut self.record;
+            record.resize(size as usize, 0);
+            buffer.read_into(tail, record);
+            None
+        };
         tail_pos.store(tail + size.max(8), Ordering::Release);
         let cpu = buffer.cpu;
+        if let Some(buffer) = self.buffers.get_mut(i) {
+            buffer.may_have_lost |= may_have_lost || kind == PERF_RECORD_LOST;
+        }
+        if let Some(data) = sample {
+            return Some(PerfEvent::Sample { cpu, data });
+        }
         match kind {
-            PERF_RECORD_SAMPLE => {
-                let len = u32::from_ne_bytes(record.get(8..12)?.try_into().ok()?) as usize;
-                Some(PerfEvent::Sample {
-                    cpu,
-                    data: record.get(12..12 + len)?.to_vec(),
-                })
-            }
             PERF_RECORD_LOST => {
-                let count = u64::from_ne_bytes(record.get(16..24)?.try_into().ok()?);
+                let count = u64::from_ne_bytes(self.record.get(16..24)?.try_into().ok()?);
                 if self.buffers.get(i)?.counts_lost {
                     // The kernel's counter includes this record's losses,
                     // unless they were reported already.
