@@ -55,16 +55,17 @@ struct Tally {
 
 impl Tally {
     fn check(&mut self, bytes: &[u8]) {
-        let word = |at: usize| {
-            bytes
-                .get(at..at + 8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_ne_bytes)
-        };
-        let (Some(seq), Some(cpu_pid), Some(last)) = (word(0), word(8), word(56)) else {
+        // One length check, as the C peer's one `size` check.
+        let Some(record) = bytes.first_chunk::<64>() else {
             self.bad += 1;
             return;
         };
+        let word = |at: usize| {
+            let mut b = [0; 8];
+            b.copy_from_slice(&record[at..at + 8]);
+            u64::from_ne_bytes(b)
+        };
+        let (seq, cpu_pid, last) = (word(0), word(8), word(56));
         let cpu = (cpu_pid as u32) as usize;
         if last != seq || cpu >= 1024 {
             self.bad += 1;

@@ -59,6 +59,9 @@ pub struct RingBuf {
     mask: u64,
     /// Our consumer position: records before it have been handed out.
     cons: u64,
+    /// The producer position last read: records before it are at least
+    /// reserved, so it is read again only when `cons` reaches it.
+    prod: u64,
     /// The consumer position the kernel last saw from us (`<= cons`).
     published: u64,
     /// Publish once `cons - published` reaches this.
@@ -96,6 +99,7 @@ impl RingBuf {
             data: page,
             mask: size as u64 - 1,
             cons,
+            prod: cons,
             published: cons,
             release_batch: (size as u64 / 16).clamp(8, RELEASE_BATCH),
             fd: None,
@@ -124,11 +128,14 @@ impl RingBuf {
     /// every reservation. Callers publish before they wait.
     fn next_record(&mut self, f: &mut impl FnMut(&[u8])) -> bool {
         loop {
-            let Some(producer_pos) = self.producer.atomic_u64(0) else {
-                return false;
-            };
-            if self.cons >= producer_pos.load(Ordering::Acquire) {
-                return false;
+            if self.cons >= self.prod {
+                let Some(producer_pos) = self.producer.atomic_u64(0) else {
+                    return false;
+                };
+                self.prod = producer_pos.load(Ordering::Acquire);
+                if self.cons >= self.prod {
+                    return false;
+                }
             }
             let at = self.data + (self.cons & self.mask) as usize;
             let Some(header) = self.producer.atomic_u32(at) else {
