@@ -42,11 +42,76 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)>
         ))
     })?;
     check(&file)?;
-    crate::ebpf::refuse_struct_ops(&file)?;
+    refuse_struct_ops(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
     let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?
         .map_err(|e| Error::Parse(chain(&e)))?;
     Ok((file, obj))
+}
+
+/// What iu says of `struct_ops` objects.
+const STRUCT_OPS: &str = "struct_ops programs and `.struct_ops` maps (kernel subsystems written in BPF: TCP congestion control, sched_ext, ...) are not supported by iu yet";
+
+/// Refuses an object with `struct_ops` programs or maps, naming the first,
+/// before the parser refuses their sections without saying what they are.
+fn refuse_struct_ops(file: &object::File<'_>) -> Result<()> {
+    let is_struct_ops = |section: &str| {
+        section
+            .trim_start_matches(['.', '?'])
+            .starts_with("struct_ops")
+    };
+    let program = file.symbols().find_map(|symbol| {
+        let index = symbol.section_index()?;
+        let section = file.section_by_index(index).ok()?;
+        let section = section.name().ok()?;
+        (symbol.kind() == object::SymbolKind::Text && is_struct_ops(section))
+            .then(|| (symbol.name().unwrap_or("?").to_owned(), section.to_owned()))
+    });
+    let map_section = || {
+        file.sections()
+            .filter_map(|s| s.name().ok().map(str::to_owned))
+            .find(|n| is_struct_ops(n))
+            .map(|n| (n.clone(), n))
+    };
+    match program.or_else(map_section) {
+        Some((name, section)) => Err(Error::UnsupportedProgram {
+            name,
+            section,
+            reason: STRUCT_OPS,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses an object with a program the parser did not take as one (a
+/// global function in an executable section other than `.text`, which
+/// libbpf would load), instead of loading the rest as if it were not
+/// there.
+pub(crate) fn refuse_unknown_programs(
+    file: &object::File<'_>,
+    obj: &aya_obj::Object,
+) -> Result<()> {
+    for symbol in file.symbols() {
+        if symbol.kind() != object::SymbolKind::Text || !symbol.is_global() {
+            continue;
+        }
+        let (Some(index), Ok(name)) = (symbol.section_index(), symbol.name()) else {
+            continue;
+        };
+        let Ok(section) = file.section_by_index(index) else {
+            continue;
+        };
+        let section = section.name().unwrap_or_default();
+        if section.starts_with(".text") || obj.programs.contains_key(name) {
+            continue;
+        }
+        return Err(Error::UnsupportedProgram {
+            name: name.to_owned(),
+            section: section.to_owned(),
+            reason: "iu does not know this section name (README, \"What iu supports\", lists the program types and their sections)",
+        });
+    }
+    Ok(())
 }
 
 /// Runs `f`, turning a panic into [`Error::Parse`] naming `stage`. The
