@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     name = "cargo iu",
+    bin_name = "cargo iu",
     version,
     about = "Projects of one's own with iu (safe-Rust eBPF)"
 )]
