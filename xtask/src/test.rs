@@ -67,6 +67,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         for krate in crate::public_api::CRATES {
             doc.args(["-p", krate]);
         }
+        doc.args(["-p", "cargo-iu"]);
         crate::run_cmd(&mut doc)?;
         crate::public_api::run(&crate::public_api::PublicApiArgs { bless: false })?;
         let mut package = crate::cargo();
