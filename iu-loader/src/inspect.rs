@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use iu::{
     maps::{LoadedMap, MapInfo},
-    programs::{LoadedProgram, ProgramInfo, XdpMode},
+    programs::{LoadedProgram, ProgramInfo, TcDirection, XdpMode},
 };
 use serde_json::{Map, Value, json};
 
@@ -183,14 +183,16 @@ pub enum LinkCommand {
 
 #[derive(Subcommand)]
 pub enum NetCommand {
-    /// `attach xdp|xdpgeneric|xdpdrv PROG dev IFACE`.
+    /// `attach xdp|xdpgeneric|xdpdrv|tcx_ingress|tcx_egress PROG dev
+    /// IFACE`.
     Attach {
-        /// The mode, PROG, then `dev IFACE`.
+        /// The attach type, PROG, then `dev IFACE`.
         args: Vec<String>,
     },
-    /// `detach xdp|xdpgeneric|xdpdrv dev IFACE`.
+    /// `detach xdp|xdpgeneric|xdpdrv dev IFACE`, `detach
+    /// tcx_ingress|tcx_egress [PROG] dev IFACE`.
     Detach {
-        /// The mode, then `dev IFACE`.
+        /// The attach type, PROG for TCX, then `dev IFACE`.
         args: Vec<String>,
     },
 }
@@ -246,15 +248,22 @@ fn programs(spec: &Spec) -> Result<Vec<LoadedProgram>> {
         Spec::Id(id) => vec![LoadedProgram::from_id(*id)?],
         Spec::Pinned(path) => vec![LoadedProgram::from_pin(path)?],
         Spec::Name(want) | Spec::Tag(want) => {
-            let by_tag = matches!(spec, Spec::Tag(_));
-            let found: Vec<_> = iu::programs::loaded()?
-                .into_iter()
-                .filter(|p| {
-                    if by_tag {
-                        &p.tag_hex() == want
-                    } else {
-                        &p.name == want
+            let mut infos = iu::programs::loaded()?;
+            if matches!(spec, Spec::Name(_)) {
+                // The whole name (from BTF), or the kernel's 15 bytes of it.
+                let kernel_names: Vec<String> = infos.iter().map(|p| p.name.clone()).collect();
+                full_names(&mut infos);
+                for (p, kernel) in infos.iter_mut().zip(kernel_names) {
+                    if &kernel == want {
+                        p.name = kernel;
                     }
+                }
+            }
+            let found: Vec<_> = infos
+                .into_iter()
+                .filter(|p| match spec {
+                    Spec::Tag(_) => &p.tag_hex() == want,
+                    _ => &p.name == want,
                 })
                 .map(|p| LoadedProgram::from_id(p.id))
                 .collect::<std::result::Result<_, _>>()?;
@@ -398,7 +407,21 @@ fn prog_text(p: &ProgramInfo) -> String {
     s.trim_end().to_owned()
 }
 
-fn show_programs(infos: &[ProgramInfo], out: Output) -> Result<()> {
+/// The kernel keeps 15 bytes of a program's name: a name that long is
+/// replaced by the whole one from the program's BTF, as bpftool does.
+fn full_names(infos: &mut [ProgramInfo]) {
+    for p in infos.iter_mut().filter(|p| p.name.len() == 15) {
+        // A program that went away, or has no BTF, keeps the kernel's name.
+        if let Ok(Some(name)) = LoadedProgram::from_id(p.id).and_then(|l| l.btf_name())
+            && name.starts_with(&p.name)
+        {
+            p.name = name;
+        }
+    }
+}
+
+fn show_programs(infos: &mut [ProgramInfo], out: Output) -> Result<()> {
+    full_names(infos);
     if out.json {
         out.emit(&Value::Array(infos.iter().map(prog_json).collect()))?;
     } else {
@@ -412,29 +435,35 @@ fn show_programs(infos: &[ProgramInfo], out: Output) -> Result<()> {
 /// `prog ...`.
 pub fn prog(command: ProgCommand, out: Output) -> Result<()> {
     match command {
-        ProgCommand::List => show_programs(&iu::programs::loaded()?, out)?,
+        ProgCommand::List => show_programs(&mut iu::programs::loaded()?, out)?,
         ProgCommand::Show { prog } if prog.is_empty() => {
-            show_programs(&iu::programs::loaded()?, out)?
+            show_programs(&mut iu::programs::loaded()?, out)?
         }
         ProgCommand::Show { prog } => {
             let (spec, rest) = parse_spec("prog", &prog)?;
             if !rest.is_empty() {
                 return Err(usage(format!("unexpected `{}`", rest.join(" "))));
             }
-            let infos = programs(&spec)?
+            let mut infos = programs(&spec)?
                 .iter()
                 .map(LoadedProgram::info)
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             if out.json && matches!(spec, Spec::Id(_) | Spec::Pinned(_)) {
                 // bpftool prints one object, not an array, for one program.
+                full_names(&mut infos);
                 if let Some(p) = infos.first() {
                     out.emit(&prog_json(p))?;
                 }
             } else {
-                show_programs(&infos, out)?;
+                show_programs(&mut infos, out)?;
             }
         }
         ProgCommand::Dump { what, prog } => {
+            if what == "jited" {
+                return Err(usage(
+                    "`prog dump jited`: iu-loader has no machine-code disassembler; use `bpftool prog dump jited` (iu's programs are ordinary BPF programs), or `prog dump xlated` for the instructions with their Rust lines",
+                ));
+            }
             if what != "xlated" {
                 return Err(usage(format!(
                     "`prog dump {what}`: only `prog dump xlated PROG` is supported"
@@ -859,8 +888,25 @@ fn xdp_mode(word: &str) -> Result<XdpMode> {
         "xdpdrv" => Ok(XdpMode::Driver),
         "xdpoffload" => Ok(XdpMode::Offload),
         other => Err(usage(format!(
-            "`{other}` is not an XDP attach type: use xdp, xdpgeneric, xdpdrv or xdpoffload"
+            "`{other}` is not an attach type: use xdp, xdpgeneric, xdpdrv, xdpoffload, tcx_ingress or tcx_egress"
         ))),
+    }
+}
+
+/// `tcx_ingress` / `tcx_egress`, bpftool's names of the TCX hooks.
+fn tcx_direction(word: &str) -> Option<TcDirection> {
+    match word {
+        "tcx_ingress" => Some(TcDirection::Ingress),
+        "tcx_egress" => Some(TcDirection::Egress),
+        _ => None,
+    }
+}
+
+/// `dev IFACE`, the end of every `net` command.
+fn dev<'a>(rest: &'a [String], grammar: &str) -> Result<&'a str> {
+    match rest {
+        [dev, iface] if dev == "dev" => Ok(iface),
+        _ => Err(usage(format!("expected `{grammar}`"))),
     }
 }
 
@@ -868,27 +914,52 @@ fn xdp_mode(word: &str) -> Result<XdpMode> {
 pub fn net(command: NetCommand) -> Result<()> {
     match command {
         NetCommand::Attach { args } => {
-            let [mode, rest @ ..] = args.as_slice() else {
-                return Err(usage("expected `net attach xdp PROG dev IFACE`"));
+            let [hook, rest @ ..] = args.as_slice() else {
+                return Err(usage(
+                    "expected `net attach xdp|tcx_ingress|tcx_egress PROG dev IFACE`",
+                ));
             };
-            let mode = xdp_mode(mode)?;
             let (program, rest) = one_program(rest)?;
-            let [dev, iface] = rest else {
-                return Err(usage("expected `dev IFACE` after PROG"));
-            };
-            if dev != "dev" {
-                return Err(usage("expected `dev IFACE` after PROG"));
+            let iface = dev(rest, "net attach ATTACH_TYPE PROG dev IFACE")?;
+            match tcx_direction(hook) {
+                Some(direction) => program.attach_tc(iface, direction)?,
+                None => program.attach_xdp(iface, xdp_mode(hook)?)?,
             }
-            program.attach_xdp(iface, mode)?;
         }
         NetCommand::Detach { args } => {
-            let [mode, dev, iface] = args.as_slice() else {
-                return Err(usage("expected `net detach xdp dev IFACE`"));
+            let [hook, rest @ ..] = args.as_slice() else {
+                return Err(usage(
+                    "expected `net detach xdp|tcx_ingress|tcx_egress dev IFACE`",
+                ));
             };
-            if dev != "dev" {
-                return Err(usage("expected `net detach xdp dev IFACE`"));
+            match tcx_direction(hook) {
+                Some(direction) => {
+                    // `tcx_* PROG dev IFACE`, or `tcx_* dev IFACE` when one
+                    // program is attached there.
+                    let (program, iface) = if rest.first().is_some_and(|w| w == "dev") {
+                        let iface =
+                            dev(rest, "net detach tcx_ingress|tcx_egress [PROG] dev IFACE")?;
+                        let ids = LoadedProgram::tc_programs(iface, direction)?;
+                        let [id] = ids.as_slice() else {
+                            return Err(usage(format!(
+                                "{} programs are attached to {hook} of {iface} ({ids:?}): name one, `net detach {hook} id ID dev {iface}`",
+                                ids.len()
+                            )));
+                        };
+                        (LoadedProgram::from_id(*id)?, iface)
+                    } else {
+                        let (program, rest) = one_program(rest)?;
+                        let iface =
+                            dev(rest, "net detach tcx_ingress|tcx_egress [PROG] dev IFACE")?;
+                        (program, iface)
+                    };
+                    program.detach_tc(iface, direction)?;
+                }
+                None => {
+                    let iface = dev(rest, "net detach xdp dev IFACE")?;
+                    iu::programs::detach_xdp(iface, xdp_mode(hook)?)?;
+                }
             }
-            iu::programs::detach_xdp(iface, xdp_mode(mode)?)?;
         }
     }
     Ok(())

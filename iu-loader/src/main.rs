@@ -3,7 +3,7 @@
 //! names, streaming trace output and iu logs), and inspects what is loaded
 //! in the kernel: `prog`, `map` and `link` listings (`--json` on every
 //! one), `prog dump xlated` with the Rust source lines, `map dump` from the
-//! map's BTF, `map update|delete` from JSON, pins, `net` and `cgroup`
+//! map's BTF, `map update|delete` from JSON, pins, `net` (XDP, TCX) and `cgroup`
 //! attach/detach, and `features`. Subcommands, flags and JSON field names
 //! follow bpftool's.
 
@@ -78,9 +78,9 @@ enum Command {
         #[command(subcommand)]
         command: inspect::LinkCommand,
     },
-    /// XDP attachments that outlive this process (as `bpftool net`):
-    /// `attach xdp|xdpgeneric|xdpdrv PROG dev IFACE`, `detach ... dev
-    /// IFACE`.
+    /// XDP and TCX attachments that outlive this process (as `bpftool
+    /// net`): `attach xdp|xdpgeneric|xdpdrv|tcx_ingress|tcx_egress PROG dev
+    /// IFACE`, `detach ATTACH_TYPE dev IFACE` (TCX: `[PROG] dev IFACE`).
     Net {
         #[command(subcommand)]
         command: inspect::NetCommand,

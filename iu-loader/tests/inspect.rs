@@ -137,12 +137,30 @@ fn bpftool() -> Option<&'static str> {
 fn prog_list_json_matches_bpftool_for_the_same_ids() {
     let firewall = load("xdp_firewall");
     let maps = load("map_test");
+    // `sched_wakeup_new` is 16 bytes: the kernel keeps 15, bpftool and
+    // iu-loader print the whole name from the program's BTF.
+    let runqlat = load("runqlat");
+    let long = prog_id(&runqlat, "sched_wakeup_new");
+    assert_eq!(
+        iu::programs::LoadedProgram::from_id(long)
+            .unwrap()
+            .info()
+            .unwrap()
+            .name,
+        "sched_wakeup_ne"
+    );
     let ids = [
         prog_id(&firewall, "xdp_firewall"),
         prog_id(&maps, "map_test"),
         prog_id(&maps, "tail_target"),
+        long,
     ];
     let ours = json_of(&["prog", "list", "--json"]);
+    let shown = json_of(&["prog", "show", "name", "sched_wakeup_new", "--json"]);
+    assert_eq!(shown[0]["id"], json!(long), "{shown}");
+    assert_eq!(shown[0]["name"], json!("sched_wakeup_new"), "{shown}");
+    let by_kernel_name = json_of(&["prog", "show", "name", "sched_wakeup_ne", "--json"]);
+    assert_eq!(by_kernel_name[0]["id"], json!(long), "{by_kernel_name}");
     let Some(bpftool) = bpftool() else {
         return;
     };
@@ -493,6 +511,84 @@ fn net_attach_and_detach_a_pinned_xdp_program() {
         "nosuchif0",
     ]);
     assert!(err.contains("no interface with that name"), "{err}");
+}
+
+#[test]
+fn net_attach_and_detach_a_pinned_tc_program_with_tcx() {
+    if !tool("ip") {
+        return;
+    }
+    let counter = load("tc_counter");
+    let id = prog_id(&counter, "ingress");
+    let pin = Pin::new("tcx");
+    counter.program("ingress").unwrap().pin(&pin.0).unwrap();
+    let dummy = Dummy::new('t');
+    let attach = [
+        "net",
+        "attach",
+        "tcx_ingress",
+        "pinned",
+        pin.arg(),
+        "dev",
+        &dummy.0,
+    ];
+    if !iu::features::tcx_link() {
+        // Before 6.6 the loaded program has nowhere to go: a typed refusal.
+        let err = fails(&attach);
+        assert!(err.contains("TCX (Linux 6.6)"), "{err}");
+        iu::testing::skip_missing("net attach tcx_ingress", "TCX (Linux 6.6)");
+        return;
+    }
+    let attached = || {
+        iu::programs::LoadedProgram::tc_programs(&dummy.0, iu::programs::TcDirection::Ingress)
+            .unwrap()
+    };
+    ok(&attach);
+    assert_eq!(attached(), vec![id]);
+    // The attachment outlives the object's process; bpftool sees it too
+    // (a bpftool that knows TCX: older ones print no `tcx` list).
+    drop(counter);
+    assert_eq!(attached(), vec![id]);
+    if let Some(bpftool) = bpftool() {
+        let out = Command::new(bpftool)
+            .args(["net", "show", "dev", &dummy.0, "--json"])
+            .output()
+            .unwrap();
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(tcx) = theirs[0]["tcx"].as_array() {
+            assert!(tcx.iter().any(|p| p["id"] == json!(id)), "{theirs}");
+        }
+    }
+    // With one program there, `dev IFACE` is enough.
+    ok(&["net", "detach", "tcx_ingress", "dev", &dummy.0]);
+    assert_eq!(attached(), Vec::<u32>::new());
+    // And by PROG; a second detach says it is not attached.
+    let by_id = [
+        "net",
+        "attach",
+        "tcx_ingress",
+        "id",
+        &id.to_string(),
+        "dev",
+        &dummy.0,
+    ]
+    .map(String::from);
+    let by_id: Vec<&str> = by_id.iter().map(String::as_str).collect();
+    ok(&by_id);
+    assert_eq!(attached(), vec![id]);
+    let detach = [
+        "net",
+        "detach",
+        "tcx_ingress",
+        "pinned",
+        pin.arg(),
+        "dev",
+        &dummy.0,
+    ];
+    ok(&detach);
+    assert_eq!(attached(), Vec::<u32>::new());
+    let err = fails(&detach);
+    assert!(err.contains("not attached there"), "{err}");
 }
 
 fn cgroup2_mount() -> Option<PathBuf> {

@@ -131,10 +131,16 @@ pub(crate) fn emit(
             #[unsafe(link_section = #on_panic_section)]
             static ON_PANIC: i64 = #on_panic;
 
+            // Named after the program: its debug info name becomes the
+            // program's BTF func name, which the kernel uses for the
+            // program's ksym (`bpf_prog_<tag>_<name>` in perf and stack
+            // traces) and bpftool for names longer than the kernel's 15
+            // bytes. (The user's function, shadowed in this block, is
+            // `self::#name`.)
             #[cfg(target_arch = "bpf")]
             #[unsafe(export_name = #export)]
             #[unsafe(link_section = #section)]
-            extern "C" fn entry(ctx: *mut ::core::ffi::c_void) -> u32 {
+            extern "C" fn #name(ctx: *mut ::core::ffi::c_void) -> u32 {
                 // SAFETY: the kernel calls this entry point with the context
                 // pointer of the program type named by the section, and the
                 // `FromRawContext<kind>` bound makes the function's context
@@ -142,7 +148,7 @@ pub(crate) fn emit(
                 let ctx = unsafe {
                     <_ as ::iu_ebpf::programs::FromRawContext<::iu_ebpf::programs::kind::#kind>>::from_raw(ctx)
                 };
-                ::iu_ebpf::ProgramReturn::into_return_code(#name(ctx))
+                ::iu_ebpf::ProgramReturn::into_return_code(self::#name(ctx))
             }
         };
     })

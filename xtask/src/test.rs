@@ -67,6 +67,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         for krate in crate::public_api::CRATES {
             doc.args(["-p", krate]);
         }
+        doc.args(["-p", "cargo-iu"]);
         crate::run_cmd(&mut doc)?;
         crate::public_api::run(&crate::public_api::PublicApiArgs { bless: false })?;
         let mut package = crate::cargo();
@@ -75,6 +76,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
         for krate in crate::public_api::CRATES {
             package.args(["-p", krate]);
         }
+        // The generator's binary crate: packaged too, no API snapshot.
+        package.args(["-p", "cargo-iu"]);
         crate::run_cmd(&mut package)?;
     }
     step("building BPF programs");
@@ -107,7 +110,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
             crate::run_cmd(&mut cmd)?;
         }
 
-        step("generated projects: `cargo xtask new`, built and tested outside the repository");
+        step(
+            "generated projects: `cargo iu new` (the built cargo-iu), built and tested outside the repository",
+        );
         // With a filter, only the kinds it names (none: `generated` or a
         // kind's name).
         let kinds: Vec<new::Kind> = new::Kind::ALL

@@ -6,7 +6,7 @@ use std::{
     path::Path,
 };
 
-use super::{ProgramInfo, XdpMode};
+use super::{ProgramInfo, TcDirection, XdpMode};
 use crate::{
     error::{Error, Result},
     loaded::{self, ObjKind},
@@ -156,6 +156,46 @@ impl LoadedProgram {
         Ok(XlatedProgram { insns, lines })
     }
 
+    /// The name of the program's function in its BTF (func info), or
+    /// `None` for a program loaded without BTF. The kernel keeps only the
+    /// first 15 bytes of a name ([`ProgramInfo::name`]); this is the whole
+    /// one, as `bpftool prog show` prints it.
+    ///
+    /// ```no_run
+    /// let program = iu::programs::LoadedProgram::from_id(42)?;
+    /// let name = program.btf_name()?.unwrap_or(program.info()?.name);
+    /// println!("{name}");
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn btf_name(&self) -> Result<Option<String>> {
+        let info = sys::prog_info(self.fd.as_fd()).map_err(|e| self.error("reading", e))?;
+        // `struct bpf_func_info`: insn_off, type_id.
+        if info.btf_id == 0 || info.nr_func_info == 0 || info.func_info_rec_size < 8 {
+            return Ok(None);
+        }
+        let mut buffers = sys::ProgInfoBuffers {
+            func_info: vec![0; (info.nr_func_info * info.func_info_rec_size) as usize],
+            func_info_rec_size: info.func_info_rec_size,
+            ..Default::default()
+        };
+        sys::prog_info_buffers(self.fd.as_fd(), &mut buffers)
+            .map_err(|e| self.error("reading the func info of", e))?;
+        let main = buffers
+            .func_info
+            .chunks_exact(info.func_info_rec_size as usize)
+            .find(|rec| rec.get(..4) == Some(&[0; 4]))
+            .and_then(|rec| rec.get(4..8)?.try_into().ok())
+            .map(u32::from_le_bytes);
+        let Some(type_id) = main else {
+            return Ok(None);
+        };
+        let btf = loaded::btf(info.btf_id)?;
+        Ok(btf
+            .get(type_id)
+            .map(|t| t.name.clone())
+            .filter(|n| !n.is_empty()))
+    }
+
     /// Pins the program at `path` in bpffs: it stays loaded until the pin
     /// is removed ([`LoadedProgram::unpin`]).
     pub fn pin(&self, path: impl AsRef<Path>) -> Result<()> {
@@ -211,6 +251,80 @@ impl LoadedProgram {
         let ifindex = ifindex(interface)?;
         sys::netlink::xdp_set(ifindex, self.fd.as_raw_fd(), None, mode.flags()).map_err(|e| {
             self.attach_error(format!("XDP on {interface}"), "rtnetlink(RTM_SETLINK)", e)
+        })
+    }
+
+    /// Attaches this tc classifier to `interface` in `direction` with TCX
+    /// and `BPF_PROG_ATTACH` (Linux 6.6), the way `bpftool net attach
+    /// tcx_ingress|tcx_egress` does: after the programs already there, and
+    /// staying after this process exits, until [`LoadedProgram::detach_tc`].
+    ///
+    /// ```no_run
+    /// use iu::programs::{LoadedProgram, TcDirection};
+    /// let program = LoadedProgram::from_pin("/sys/fs/bpf/count")?;
+    /// program.attach_tc("eth0", TcDirection::Ingress)?;
+    /// program.detach_tc("eth0", TcDirection::Ingress)?;
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn attach_tc(&self, interface: &str, direction: TcDirection) -> Result<()> {
+        let (ifindex, attach_type, target) = tcx_target(interface, direction)?;
+        sys::prog_attach_to(ifindex, self.fd.as_fd(), attach_type, 0)
+            .map_err(|e| self.attach_error(target, "bpf(BPF_PROG_ATTACH)", e))
+    }
+
+    /// The ids of the programs attached to `interface` in `direction` with
+    /// TCX (`BPF_PROG_QUERY`: by [`LoadedProgram::attach_tc`] and by TCX
+    /// links alike), in the order they run.
+    ///
+    /// ```no_run
+    /// use iu::programs::{LoadedProgram, TcDirection};
+    /// println!("{:?}", LoadedProgram::tc_programs("eth0", TcDirection::Ingress)?);
+    /// # Ok::<(), iu::Error>(())
+    /// ```
+    pub fn tc_programs(interface: &str, direction: TcDirection) -> Result<Vec<u32>> {
+        let (ifindex, attach_type, target) = tcx_target(interface, direction)?;
+        let mut ids = vec![0u32; 64];
+        loop {
+            match sys::prog_query_of(ifindex, attach_type, &mut ids) {
+                Ok(n) => {
+                    ids.truncate(n as usize);
+                    return Ok(ids);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    ids = vec![0; ids.len() * 4];
+                }
+                Err(e) => {
+                    return Err(loaded::error(
+                        format!("listing the programs of {target}"),
+                        "bpf(BPF_PROG_QUERY)",
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Detaches the program from `interface` in `direction` (attached by
+    /// [`LoadedProgram::attach_tc`] or `bpftool net attach tcx_*`; a TCX
+    /// link detaches when its pin and its process are gone).
+    pub fn detach_tc(&self, interface: &str, direction: TcDirection) -> Result<()> {
+        let (ifindex, attach_type, target) = tcx_target(interface, direction)?;
+        sys::prog_detach_from(ifindex, self.fd.as_fd(), attach_type).map_err(|e| {
+            let not_attached = e.raw_os_error() == Some(libc::ENOENT);
+            match self.attach_error(target, "bpf(BPF_PROG_DETACH)", e) {
+                Error::Attach {
+                    program,
+                    target,
+                    source,
+                    ..
+                } if not_attached => Error::Attach {
+                    program,
+                    target,
+                    source,
+                    hint: Some("it is not attached there with BPF_PROG_ATTACH (a TCX link goes away with its pin and process)"),
+                },
+                e => e,
+            }
         })
     }
 
@@ -324,6 +438,30 @@ fn ifindex(interface: &str) -> Result<u32> {
         source: SyscallError::new("if_nametoindex", e.into()),
         hint: Some("no interface with that name: list them with `ip link`"),
     })
+}
+
+/// The interface index, TCX attach type and description of a tc hook;
+/// [`Error::MissingFeature`] before Linux 6.6.
+fn tcx_target(interface: &str, direction: TcDirection) -> Result<(u32, u32, String)> {
+    use aya_obj::generated::bpf_attach_type;
+    if !crate::features::tcx_link() {
+        return Err(Error::MissingFeature {
+            feature: "TCX (Linux 6.6)",
+            detail: format!(
+                "attaching a loaded program to tc {direction:?} on {interface} needs TCX; on older kernels attach from the program's own process (`Classifier::attach` falls back to cls_bpf)"
+            ),
+        });
+    }
+    let attach_type = match direction {
+        TcDirection::Ingress => bpf_attach_type::BPF_TCX_INGRESS,
+        TcDirection::Egress => bpf_attach_type::BPF_TCX_EGRESS,
+    } as u32;
+    let ifindex = ifindex(interface)?;
+    Ok((
+        ifindex,
+        attach_type,
+        format!("tc {direction:?} on {interface}").to_lowercase(),
+    ))
 }
 
 fn open_cgroup(cgroup: &Path) -> Result<std::fs::File> {

@@ -1041,11 +1041,15 @@ pub struct ProgInfoBuffers {
     pub line_info: Vec<u8>,
     /// The size of one line info record.
     pub line_info_rec_size: u32,
+    /// `struct bpf_func_info` records of `func_info_rec_size` bytes each.
+    pub func_info: Vec<u8>,
+    /// The size of one func info record.
+    pub func_info_rec_size: u32,
 }
 
 /// `BPF_OBJ_GET_INFO_BY_FD` for a program, copying out the map ids, the
-/// translated instructions and the line info into `buffers` (sized by the
-/// caller). Returns the info of this second call: the kernel may report
+/// translated instructions, the line info and the func info into
+/// `buffers` (sized by the caller). Returns the info of this second call: the kernel may report
 /// more entries than fit if the program changed, and fills only what fits.
 pub fn prog_info_buffers(
     prog: BorrowedFd<'_>,
@@ -1061,6 +1065,11 @@ pub fn prog_info_buffers(
             .unwrap_or(0),
         line_info_rec_size: buffers.line_info_rec_size,
         line_info: ptr_or_null_mut(&mut buffers.line_info),
+        nr_func_info: (buffers.func_info.len() as u32)
+            .checked_div(buffers.func_info_rec_size)
+            .unwrap_or(0),
+        func_info_rec_size: buffers.func_info_rec_size,
+        func_info: ptr_or_null_mut(&mut buffers.func_info),
         ..Default::default()
     };
     let mut attr = InfoAttr {
@@ -1068,7 +1077,7 @@ pub fn prog_info_buffers(
         info_len: mem::size_of::<ProgInfo>() as u32,
         info: &mut info as *mut ProgInfo as u64,
     };
-    // SAFETY: `info` is a writable `ProgInfo` of `info_len` bytes; its three
+    // SAFETY: `info` is a writable `ProgInfo` of `info_len` bytes; its four
     // non-null buffer pointers point into the caller's vectors, each with
     // the element count (or byte length) set from that same vector, which
     // the kernel does not write past; the vectors live for the call.
@@ -1205,8 +1214,19 @@ pub fn prog_attach(
     attach_type: u32,
     flags: u32,
 ) -> io::Result<()> {
+    prog_attach_to(target.as_raw_fd() as u32, prog, attach_type, flags)
+}
+
+/// `BPF_PROG_ATTACH` to `target`: a descriptor (cgroup) or, for the TCX
+/// attach types, an interface index (`target_ifindex` shares the field).
+pub fn prog_attach_to(
+    target: u32,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<()> {
     let mut attr = ProgAttachAttr {
-        target_fd: target.as_raw_fd() as u32,
+        target_fd: target,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type,
         attach_flags: flags,
@@ -1222,8 +1242,14 @@ pub fn prog_detach(
     prog: BorrowedFd<'_>,
     attach_type: u32,
 ) -> io::Result<()> {
+    prog_detach_from(target.as_raw_fd() as u32, prog, attach_type)
+}
+
+/// `BPF_PROG_DETACH` from `target`: a descriptor, or an interface index
+/// for the TCX attach types.
+pub fn prog_detach_from(target: u32, prog: BorrowedFd<'_>, attach_type: u32) -> io::Result<()> {
     let mut attr = ProgAttachAttr {
-        target_fd: target.as_raw_fd() as u32,
+        target_fd: target,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type,
         ..Default::default()
@@ -1249,8 +1275,14 @@ struct ProgQueryAttr {
 /// cgroup directory's descriptor) at `attach_type`, up to `ids.len()`.
 /// Returns how many are attached (more than fit: `ENOSPC`).
 pub fn prog_query(target: BorrowedFd<'_>, attach_type: u32, ids: &mut [u32]) -> io::Result<u32> {
+    prog_query_of(target.as_raw_fd() as u32, attach_type, ids)
+}
+
+/// `BPF_PROG_QUERY` of `target`: a descriptor, or an interface index for
+/// the TCX attach types.
+pub fn prog_query_of(target: u32, attach_type: u32, ids: &mut [u32]) -> io::Result<u32> {
     let mut attr = ProgQueryAttr {
-        target_fd: target.as_raw_fd() as u32,
+        target_fd: target,
         attach_type,
         prog_ids: ptr_or_null_mut(ids),
         prog_cnt: ids.len() as u32,

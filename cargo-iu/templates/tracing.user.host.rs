@@ -1,10 +1,11 @@
 //! {{name}} on the host: the real program function, with iu-ebpf's
-//! simulated maps and helpers.
+//! simulated maps and helpers (no root needed: `cargo test --test
+//! host`).
 
 use iu_ebpf::{{sim_imports}};
 use {{crate}}_common::EVENTS;
 
-use super::{COUNTS, TARGET, {{crate}}};
+use {{crate}}_ebpf::{COUNTS, TARGET, {{crate}}};
 
 fn call() -> u32 {
     {{crate}}({{host_context}})

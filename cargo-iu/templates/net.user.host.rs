@@ -1,5 +1,6 @@
 //! {{name}} on the host: the real program function on packets built in the
-//! test, with iu-ebpf's simulated maps.
+//! test, with iu-ebpf's simulated maps (no root needed: `cargo test
+//! --test host`).
 
 use iu_ebpf::{
     programs::{{{action}}, {{context}}},
@@ -7,7 +8,7 @@ use iu_ebpf::{
 };
 use {{crate}}_common::{BYTES, EVENTS};
 
-use super::{COUNTS, {{crate}}};
+use {{crate}}_ebpf::{COUNTS, {{crate}}};
 
 #[test]
 fn passes_frames_and_counts_them() {

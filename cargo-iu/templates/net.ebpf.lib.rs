@@ -2,8 +2,9 @@
 //! {{kind}} program, and drops those too short for an Ethernet header.
 //!
 //! The programs and maps live in this library so that they can be tested on
-//! the host with `cargo test`; `src/main.rs` turns them into the BPF object.
-#![cfg_attr(not(test), no_std)]
+//! the host (`../{{name}}/tests/host.rs`, run by `cargo test`);
+//! `src/main.rs` turns them into the BPF object.
+#![no_std]
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{map, maps::Array, {{imports}}};
@@ -28,6 +29,3 @@ pub fn {{crate}}(ctx: {{context}}) -> {{action}} {
     }
     {{action}}::{{pass}}
 }
-
-#[cfg(test)]
-mod tests;

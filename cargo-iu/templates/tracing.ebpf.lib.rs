@@ -2,8 +2,9 @@
 //! process or only by the one the user side puts in `TARGET`.
 //!
 //! The programs and maps live in this library so that they can be tested on
-//! the host with `cargo test`; `src/main.rs` turns them into the BPF object.
-#![cfg_attr(not(test), no_std)]
+//! the host (`../{{name}}/tests/host.rs`, run by `cargo test`);
+//! `src/main.rs` turns them into the BPF object.
+#![no_std]
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{helpers, map, maps::Array, {{imports}}};
@@ -27,6 +28,3 @@ pub fn {{crate}}(_ctx: {{context}}) -> u32 {
     }
     0
 }
-
-#[cfg(test)]
-mod tests;
