@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Seconds of load per configuration and round.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 10.0)]
     seconds: f64,
     /// Concurrent clients.
     #[arg(long, default_value_t = 4)]
@@ -232,21 +232,28 @@ fn preload(server: Ipv4Addr, args: &Args, value: &[u8]) -> Result<(), String> {
     })
 }
 
-/// The hits and misses BMC's daemon reported, summed as its lines come.
-fn count_hits(mut lines: std::io::BufReader<std::process::ChildStdout>) -> Arc<[AtomicU64; 2]> {
+/// The hits and misses BMC's daemon reported, summed as its lines come;
+/// the thread returns the daemon's final `total` line when it exits.
+fn count_hits(
+    mut lines: std::io::BufReader<std::process::ChildStdout>,
+) -> (Arc<[AtomicU64; 2]>, std::thread::JoinHandle<String>) {
     let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     let c = counts.clone();
-    std::thread::spawn(move || {
+    let total = std::thread::spawn(move || {
         let mut line = String::new();
+        let mut total = String::new();
         while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-            if !line.starts_with("total") {
+            if line.starts_with("total") {
+                total = line.trim().to_owned();
+            } else {
                 c[0].fetch_add(lab::stat(&line, "hits").unwrap_or(0), Ordering::SeqCst);
                 c[1].fetch_add(lab::stat(&line, "misses").unwrap_or(0), Ordering::SeqCst);
             }
             line.clear();
         }
+        total
     });
-    counts
+    (counts, total)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -273,7 +280,7 @@ fn run(args: Args) -> Result<(), String> {
         args.memcached_threads,
         0.2,
     )?;
-    let hits = count_hits(lab.take_stats(1).ok_or("the BMC daemon's output")?);
+    let (hits, daemon_total) = count_hits(lab.take_stats(1).ok_or("the BMC daemon's output")?);
     let addrs = lab.addrs();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let memcached_pids: Vec<u32> = (0..2).filter_map(|i| lab.memcached_pid(i)).collect();
@@ -355,8 +362,9 @@ fn run(args: Args) -> Result<(), String> {
             phases[i].push(phase);
         }
     }
-    let totals = lab.stop_daemons();
+    lab.stop_daemons();
     drop(lab);
+    let daemon_total = daemon_total.join().unwrap_or_default();
 
     println!(
         "\n| configuration | requests/s | p50 µs | p99 µs | answered in XDP | CPU µs/req: memcached | load generator, user | load generator, system + softirq | ksoftirqd | all of these | machine | lost | wrong |"
@@ -406,11 +414,11 @@ fn run(args: Args) -> Result<(), String> {
         args.keys,
         args.gets * 100.0,
         args.value_size,
-        totals.get(1).map_or(String::new(), |t| if t.is_empty() {
+        if daemon_total.is_empty() {
             String::new()
         } else {
-            format!(" Daemon: {t}")
-        }),
+            format!(" BMC's daemon, whole run: {daemon_total}")
+        },
     );
     if wrong > 0 {
         return Err(format!("{wrong} replies did not fit their request"));
