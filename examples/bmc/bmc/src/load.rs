@@ -494,3 +494,62 @@ fn thread(
     }
     Ok(counts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_memcached_udp_frames() {
+        let mut buf = [0u8; BUF];
+        let n = write_request(&mut buf, 0x0102, 42, b"xy");
+        assert_eq!(&buf[..n], b"\x01\x02\0\0\0\x01\0\0get key:0000000042\r\n");
+        let n = write_request(&mut buf, 7, 4_294_967 | SET, b"xy");
+        assert_eq!(
+            &buf[..n],
+            b"\0\x07\0\0\0\x01\0\0set key:0004294967 0 0 2\r\nxy\r\n"
+        );
+    }
+
+    #[test]
+    fn replies_must_fit_their_request() {
+        let value = vec![b'v'; 32];
+        let frame = |body: &[u8]| {
+            let mut f = vec![0, 9, 0, 0, 0, 1, 0, 0];
+            f.extend_from_slice(body);
+            f
+        };
+        let mut hit = b"VALUE key:0000000005 0 32\r\n".to_vec();
+        hit.extend_from_slice(&value);
+        hit.extend_from_slice(b"\r\nEND\r\n");
+        assert!(reply_fits(&frame(&hit), 5, &value));
+        // Another key, a changed value byte, a cut reply, a second datagram.
+        assert!(!reply_fits(&frame(&hit), 6, &value));
+        let mut bad = hit.clone();
+        bad[30] = b'w';
+        assert!(!reply_fits(&frame(&bad), 5, &value));
+        assert!(!reply_fits(&frame(&hit[..hit.len() - 1]), 5, &value));
+        let mut second = frame(&hit);
+        second[3] = 1;
+        assert!(!reply_fits(&second, 5, &value));
+        assert!(reply_fits(&frame(b"END\r\n"), 5, &value));
+        assert!(reply_fits(&frame(b"STORED\r\n"), 5 | SET, &value));
+        assert!(!reply_fits(&frame(b"STORED\r\n"), 5, &value));
+        assert!(!reply_fits(&frame(b"NOT_STORED\r\n"), 5 | SET, &value));
+    }
+
+    #[test]
+    fn the_histogram_keeps_quantiles_within_two_percent() {
+        let mut h = Histogram::default();
+        for ns in 1..=100_000u64 {
+            h.record(ns * 10);
+        }
+        for (p, want) in [(0.5, 500.0), (0.99, 990.0)] {
+            let got = h.quantile_us(p);
+            assert!(
+                (got - want).abs() / want < 0.02,
+                "p{p}: {got} µs, want {want}"
+            );
+        }
+    }
+}
