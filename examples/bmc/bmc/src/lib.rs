@@ -4,4 +4,5 @@
 #![forbid(unsafe_code)]
 
 pub mod lab;
+pub mod load;
 pub mod packets;
