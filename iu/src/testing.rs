@@ -155,16 +155,21 @@ impl Veth {
         ])?;
         ip(&["-n", &veth.netns, "link", "set", &peer, "up"])?;
         // The link takes a moment to come up (carrier, neighbour
-        // discovery): wait until a ping gets through, up to 5 s.
-        let ready = (0..10).any(|_| {
-            veth.ping(1) || {
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                false
+        // discovery), longer on a loaded machine: wait until a ping gets
+        // through, up to 20 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let ready = loop {
+            if veth.ping(1) {
+                break true;
             }
-        });
+            if std::time::Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        };
         if !ready {
             return Err(format!(
-                "the veth pair {} did not pass traffic within 5 s",
+                "the veth pair {} did not pass traffic within 20 s",
                 veth.host
             ));
         }
