@@ -1007,6 +1007,8 @@ pub fn features(out: Output) -> Result<()> {
         "tcx_link": f::tcx_link(),
         "log_true_size": f::log_true_size(),
         "task_iterator": f::task_iterator(),
+        "map_elem_iterator": f::iterator("bpf_map_elem"),
+        "tcp_iterator": f::iterator("tcp"),
         "exceptions": f::exceptions(),
         "loop_budget": f::loop_budget(),
         "open_coded_iterators": f::kernel_function_exists("bpf_iter_num_new"),

@@ -731,13 +731,22 @@ pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `BPF_TRACE_ITER`): run once per kernel object when user space reads the
 /// iterator (`iu::programs::IterLink::records`), writing records to it.
 /// `#[iter(task)]` takes an `IterTaskContext` (one call per task, then one
-/// with no task).
+/// with no task), `#[iter(bpf_map_elem)]` an `IterMapElemContext<K, V>`
+/// (one call per entry of the map chosen at attach time) and
+/// `#[iter(tcp)]` an `IterTcpContext` (one call per TCP socket).
 ///
 /// ```ignore
 /// #[iter(task)]
 /// fn tasks(mut ctx: IterTaskContext) {
 ///     if let Some(task) = ctx.task::<TaskStruct>() {
 ///         let _ = ctx.write(&task.pid().unwrap_or(0));
+///     }
+/// }
+///
+/// #[iter(bpf_map_elem)]
+/// fn entries(mut ctx: IterMapElemContext<u32, u64>) {
+///     if let (Some(&k), Some(&v)) = (ctx.key(), ctx.value()) {
+///         let _ = ctx.write(&[u64::from(k), v]);
 ///     }
 /// }
 /// ```

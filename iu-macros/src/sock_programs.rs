@@ -188,10 +188,14 @@ pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     };
     let kind = match target.as_str() {
         "task" => "IterTask",
+        "bpf_map_elem" => "IterMapElem",
+        "tcp" => "IterTcp",
         other => {
             return Err(syn::Error::new_spanned(
                 &func.sig.ident,
-                format!("iterator `{other}` is not supported yet: iu has `task`"),
+                format!(
+                    "iterator `{other}` is not supported yet: iu has `task`, `bpf_map_elem` and `tcp`"
+                ),
             ));
         }
     };
@@ -237,7 +241,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(out.contains("\"iter/task\""), "{out}");
-        assert!(super::iter(quote! { tcp }, item.clone()).is_err());
+        let out = super::iter(quote! { tcp }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/tcp\""), "{out}");
+        let out = super::iter(quote! { bpf_map_elem }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/bpf_map_elem\""), "{out}");
+        assert!(super::iter(quote! { udp }, item.clone()).is_err());
         let out = super::sk_msg(quote! {}, item.clone()).unwrap().to_string();
         assert!(out.contains("\"sk_msg\""), "{out}");
         assert!(super::sk_msg(quote! { attach = "x" }, item.clone()).is_err());

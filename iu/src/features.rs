@@ -273,6 +273,21 @@ pub fn task_iterator() -> bool {
     at_least(5, 8) && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
 }
 
+/// Whether the kernel has the iterator `iter/<target>` (its BTF has the
+/// target's `bpf_iter_<target>` function): `bpf_map_elem` and `tcp` came
+/// in Linux 5.9 (`#[iter(bpf_map_elem)]`, `#[iter(tcp)]`). Like other
+/// tracing programs, iterators may still be refused by lockdown; the load
+/// says so.
+///
+/// ```no_run
+/// if !iu::features::iterator("tcp") {
+///     eprintln!("TCP iterators need Linux 5.9 and the kernel's BTF");
+/// }
+/// ```
+pub fn iterator(target: &str) -> bool {
+    kernel_function_exists(&format!("bpf_iter_{target}"))
+}
+
 /// Whether XDP programs attach with bpf_links (Linux 5.9).
 pub fn xdp_link() -> bool {
     at_least(5, 9)

@@ -131,6 +131,10 @@ fn issue_15_program_types_are_reported() {
     let code = features::kernel_version_code();
     let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
     assert_eq!(features::task_iterator(), at_least(5, 8));
+    assert_eq!(features::iterator("task"), at_least(5, 8));
+    assert_eq!(features::iterator("bpf_map_elem"), at_least(5, 9));
+    assert_eq!(features::iterator("tcp"), at_least(5, 9));
+    assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
         (

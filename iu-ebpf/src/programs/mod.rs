@@ -31,7 +31,7 @@ pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
 pub use cgroup_sockopt::SockoptContext;
 pub use cgroup_sysctl::SysctlContext;
-pub use iter::IterTaskContext;
+pub use iter::{IterMapElemContext, IterTaskContext, IterTcpContext};
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};
@@ -119,6 +119,11 @@ pub mod kind {
     pub enum CgroupSockopt {}
     /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
     pub enum IterTask {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over a map's entries
+    /// (`iter/bpf_map_elem`).
+    pub enum IterMapElem {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over TCP sockets (`iter/tcp`).
+    pub enum IterTcp {}
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
     pub enum RawTracePointWritable {}
     /// `BPF_PROG_TYPE_SK_MSG`.

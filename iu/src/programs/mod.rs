@@ -47,7 +47,7 @@ pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
-pub use iter::{Iter, IterLink};
+pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};

@@ -428,6 +428,28 @@ pub fn link_create_kprobe_multi(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_LINK_CREATE` for an iterator (`BPF_TRACE_ITER`), with the map to
+/// walk for map iterators (`union bpf_iter_link_info`'s `map.map_fd`).
+pub fn link_create_iter(prog: BorrowedFd<'_>, map: Option<BorrowedFd<'_>>) -> io::Result<OwnedFd> {
+    // `union bpf_iter_link_info`: its largest member is 16 bytes.
+    let info: [u32; 4] = [map.map_or(0, |m| m.as_raw_fd() as u32), 0, 0, 0];
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_ITER as u32,
+        flags: 0,
+        // `iter_info` (the address of the union) and `iter_info_len`, or
+        // neither for iterators that take no target.
+        target: match map {
+            Some(_) => [info.as_ptr() as u64, size_of_val(&info) as u64, 0, 0],
+            None => [0; 4],
+        },
+    };
+    // SAFETY: `info` outlives the call, in which the kernel copies
+    // `iter_info_len` bytes from it; the rest are descriptors and integers.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
 /// `BPF_ITER_CREATE`'s attribute.
 #[repr(C)]
 #[derive(Default)]
