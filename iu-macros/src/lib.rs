@@ -866,3 +866,41 @@ pub fn kretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a uprobe.multi program (`uprobe.multi` or
+/// `uprobe.multi/<binary>:<pattern>`, `BPF_TRACE_UPROBE_MULTI`, Linux
+/// 6.6): one link on several functions or offsets of a user binary, each
+/// with a cookie (`ProbeContext::cookie`). Without arguments, the binary
+/// and functions are chosen when attaching
+/// (`iu::programs::UProbeMulti::attach_symbols`).
+///
+/// ```ignore
+/// #[uprobe_multi(binary = "/usr/bin/bash", pattern = "readline*")]
+/// fn lines(ctx: ProbeContext) -> u32 {
+///     HITS.add(ctx.cookie() as u32, 1);
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe_multi(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a uretprobe.multi program
+/// (`uretprobe.multi[/<binary>:<pattern>]`): as `#[uprobe_multi]`, at the
+/// functions' returns (`ProbeContext::ret`).
+///
+/// ```ignore
+/// #[uretprobe_multi]
+/// fn returned(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe_multi(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -2071,6 +2071,11 @@ impl Ebpf {
         crate::programs::UProbe::new(self.program(name)?)
     }
 
+    /// The uprobe.multi or uretprobe.multi program `name`.
+    pub fn uprobe_multi(&self, name: &str) -> Result<crate::programs::UProbeMulti<'_>> {
+        crate::programs::UProbeMulti::new(self.program(name)?)
+    }
+
     /// The raw tracepoint program called `name`.
     pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
         crate::programs::RawTracePoint::new(self.program(name)?)

@@ -266,6 +266,41 @@ pub fn kprobe_multi() -> bool {
     })
 }
 
+/// Whether `uprobe.multi` links work (Linux 6.6 with `CONFIG_UPROBES`):
+/// as libbpf probes it, a probe program is linked to the binary `/`,
+/// which a kernel that knows uprobe.multi refuses with `EBADF` (not a
+/// regular file) and an older one with `EINVAL` (unknown attach type).
+///
+/// ```no_run
+/// if !iu::features::uprobe_multi() {
+///     eprintln!("uprobe.multi needs Linux 6.6: attach one uprobe per function");
+/// }
+/// ```
+pub fn uprobe_multi() -> bool {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    cached((5, 0, 0), || {
+        let insns = probe_program(None);
+        let spec = ProgLoad {
+            name: "iu_probe",
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI
+                as u32,
+            insns: &insns,
+            license: c"GPL",
+            kern_version: kernel_version_code(),
+            prog_flags: 0,
+            attach_btf_id: 0,
+            btf: ProgBtfInfo::default(),
+        };
+        let mut log = vec![0u8; 4096];
+        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+            return false;
+        };
+        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], false, 0)
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
+    })
+}
+
 /// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
 /// Like other tracing programs they also need the kernel's BTF and may be
 /// refused by lockdown; the load says so.

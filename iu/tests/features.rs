@@ -134,6 +134,8 @@ fn issue_15_program_types_are_reported() {
     assert_eq!(features::iterator("task"), at_least(5, 8));
     assert_eq!(features::iterator("bpf_map_elem"), at_least(5, 9));
     assert_eq!(features::iterator("tcp"), at_least(5, 9));
+    // uprobe.multi: 6.6 (every kernel of the matrix has CONFIG_UPROBES).
+    assert_eq!(features::uprobe_multi(), at_least(6, 6));
     assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),

@@ -161,7 +161,7 @@ impl super::private::Sealed for IterTaskContext {
 /// let mut ctx = IterMapElemContext::<u32, u64>::from_entry(Some((7, 70)), 0);
 /// assert_eq!(ctx.key(), Some(&7));
 /// assert_eq!(ctx.value(), Some(&70));
-/// assert!(ctx.write(&(7u32, 70u64)).is_ok());
+/// assert!(ctx.write(&[7u64, 70]).is_ok());
 /// ```
 pub struct IterMapElemContext<K: Pod, V: Pod> {
     #[cfg(target_arch = "bpf")]

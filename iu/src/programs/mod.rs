@@ -27,6 +27,7 @@ pub mod syscall;
 pub mod tc;
 mod test_run;
 pub mod tracepoint;
+pub mod uprobe_multi;
 pub mod xdp;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -65,6 +66,8 @@ pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
 pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
+pub(crate) use uprobe_multi::is_uprobe_multi;
+pub use uprobe_multi::{UProbeMulti, UProbeMultiLink};
 pub use xdp::{Xdp, XdpLink, XdpMode};
 
 /// `BPF_F_SLEEPABLE`.
@@ -397,6 +400,12 @@ impl LoadType {
             return Ok(with(
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
+            ));
+        }
+        if is_uprobe_multi(section_name) {
+            return Ok(with(
+                BPF_PROG_TYPE_KPROBE,
+                bpf_attach_type::BPF_TRACE_UPROBE_MULTI,
             ));
         }
         if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
