@@ -904,3 +904,23 @@ pub fn uretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a flow dissector (section `flow_dissector`,
+/// `BPF_PROG_TYPE_FLOW_DISSECTOR`): it takes a `FlowDissectorContext`,
+/// fills the flow keys from the packet and returns a
+/// `FlowDissectorAction`. Attached to a network namespace
+/// (`iu::programs::FlowDissector::attach`), it replaces the kernel's own
+/// dissector there.
+///
+/// ```ignore
+/// #[flow_dissector]
+/// fn dissect(mut ctx: FlowDissectorContext) -> FlowDissectorAction {
+///     FlowDissectorAction::Continue
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::flow_dissector(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -40,6 +40,8 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
         "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
         // SK_PASS lets the message, data or lookup go on.
         "SkMsg" | "SkLookup" => &[("pass", 1), ("drop", 0)],
+        // BPF_DROP: the flow is unknown; BPF_FLOW_DISSECTOR_CONTINUE.
+        "FlowDissector" => &[("drop", 2), ("continue", 129)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],
         // Tracing programs' return value is ignored, or must be 0.

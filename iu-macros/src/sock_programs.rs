@@ -168,6 +168,19 @@ pub fn sk_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     emit(format!("sk_skb/{kind}"), "SkSkb", func, on_panic)
 }
 
+/// `#[flow_dissector]`: section `flow_dissector`.
+pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "FlowDissector")?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "flow_dissector programs take no arguments: the network namespace is chosen when attaching",
+        ));
+    }
+    emit("flow_dissector".to_owned(), "FlowDissector", func, on_panic)
+}
+
 /// `#[iter(task)]` (or `target = "task"`): section `iter/<target>`.
 pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -233,6 +246,11 @@ mod tests {
             .to_string();
         assert!(out.contains("\"cgroup/setsockopt\""), "{out}");
         assert!(super::cgroup_sockopt(quote! {}, item.clone()).is_err());
+        let out = super::flow_dissector(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"flow_dissector\""), "{out}");
+        assert!(super::flow_dissector(quote! { netns = "x" }, item.clone()).is_err());
         let out = super::iter(quote! { task }, item.clone())
             .unwrap()
             .to_string();

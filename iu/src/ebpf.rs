@@ -2071,6 +2071,11 @@ impl Ebpf {
         crate::programs::UProbe::new(self.program(name)?)
     }
 
+    /// The flow dissector `name`.
+    pub fn flow_dissector(&self, name: &str) -> Result<crate::programs::FlowDissector<'_>> {
+        crate::programs::FlowDissector::new(self.program(name)?)
+    }
+
     /// The uprobe.multi or uretprobe.multi program `name`.
     pub fn uprobe_multi(&self, name: &str) -> Result<crate::programs::UProbeMulti<'_>> {
         crate::programs::UProbeMulti::new(self.program(name)?)

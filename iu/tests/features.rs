@@ -166,6 +166,11 @@ fn issue_15_program_types_are_reported() {
         ),
         (bpf_prog_type::BPF_PROG_TYPE_SK_MSG, 0, (4, 17)),
         (
+            bpf_prog_type::BPF_PROG_TYPE_FLOW_DISSECTOR,
+            bpf_attach_type::BPF_FLOW_DISSECTOR as u32,
+            (4, 20),
+        ),
+        (
             bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
             bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT as u32,
             (4, 14),

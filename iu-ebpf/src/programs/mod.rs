@@ -7,6 +7,7 @@ mod cgroup_skb;
 mod cgroup_sock;
 mod cgroup_sockopt;
 mod cgroup_sysctl;
+mod flow_dissector;
 mod header;
 mod iter;
 #[cfg(target_arch = "bpf")]
@@ -31,6 +32,7 @@ pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
 pub use cgroup_sockopt::SockoptContext;
 pub use cgroup_sysctl::SysctlContext;
+pub use flow_dissector::{FlowDissectorAction, FlowDissectorContext};
 pub use iter::{IterMapElemContext, IterTaskContext, IterTcpContext};
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
@@ -124,6 +126,8 @@ pub mod kind {
     pub enum IterMapElem {}
     /// `BPF_PROG_TYPE_TRACING` iterators over TCP sockets (`iter/tcp`).
     pub enum IterTcp {}
+    /// `BPF_PROG_TYPE_FLOW_DISSECTOR`.
+    pub enum FlowDissector {}
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
     pub enum RawTracePointWritable {}
     /// `BPF_PROG_TYPE_SK_MSG`.

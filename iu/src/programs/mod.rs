@@ -9,6 +9,7 @@ pub mod cgroup_sock;
 pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
+pub mod flow_dissector;
 pub mod iter;
 pub mod kprobe_multi;
 mod loaded;
@@ -48,6 +49,7 @@ pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
+pub use flow_dissector::{FlowDissector, FlowDissectorLink};
 pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
@@ -325,6 +327,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         14 => "sk_skb",
         16 => "sk_msg",
         30 => "sk_lookup",
+        22 => "flow dissector",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -508,6 +511,10 @@ impl LoadType {
             ProgramSection::SkLookup => {
                 with(BPF_PROG_TYPE_SK_LOOKUP, bpf_attach_type::BPF_SK_LOOKUP)
             }
+            ProgramSection::FlowDissector => with(
+                BPF_PROG_TYPE_FLOW_DISSECTOR,
+                bpf_attach_type::BPF_FLOW_DISSECTOR,
+            ),
             _ => {
                 return Err(
                     "this program type is not supported by this version of iu's loader yet",
