@@ -40,7 +40,7 @@ fn supported() -> bool {
 }
 
 #[test]
-fn test_run_gives_the_keys_the_program_filled() {
+fn flow_dissector_test_run_gives_the_keys_the_program_filled() {
     if !supported() {
         return;
     }
@@ -104,7 +104,7 @@ fn hash_fanout_socket() -> std::fs::File {
 }
 
 #[test]
-fn the_kernel_runs_it_for_packets_in_its_namespace() {
+fn flow_dissector_runs_for_the_packets_of_its_namespace() {
     if !supported() {
         return;
     }

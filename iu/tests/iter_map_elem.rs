@@ -27,7 +27,7 @@ fn load() -> Option<Ebpf> {
 }
 
 #[test]
-fn every_entry_of_the_attached_map_is_one_record() {
+fn map_iterator_gives_every_entry_of_the_attached_map() {
     let Some(ebpf) = load() else { return };
     let counts = ebpf.hash_map::<u32, u64>("COUNTS").unwrap();
     let link = ebpf
@@ -69,7 +69,7 @@ fn every_entry_of_the_attached_map_is_one_record() {
 }
 
 #[test]
-fn a_map_with_smaller_values_or_no_map_is_refused() {
+fn map_iterator_refuses_smaller_values_or_no_map() {
     let Some(ebpf) = load() else { return };
     let iter = ebpf.iter("entries").unwrap();
     // NARROW's u32 values are smaller than the program's u64.

@@ -44,7 +44,7 @@ fn load() -> Option<Ebpf> {
 }
 
 #[test]
-fn the_tests_loopback_sockets_are_in_the_walk() {
+fn tcp_iterator_sees_the_tests_loopback_sockets() {
     let Some(ebpf) = load() else { return };
     let link = ebpf.iter("sockets").unwrap().attach().unwrap();
     assert_eq!(link.target(), "iter/tcp");

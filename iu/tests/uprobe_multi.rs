@@ -40,7 +40,7 @@ fn load() -> Option<Ebpf> {
 }
 
 #[test]
-fn one_link_on_three_functions_tells_them_apart_by_cookie() {
+fn uprobe_multi_on_three_functions_tells_them_apart_by_cookie() {
     let Some(ebpf) = load() else { return };
     let exe = std::env::current_exe().unwrap();
     let probe = ebpf.uprobe_multi("calls").unwrap();
@@ -77,7 +77,7 @@ fn one_link_on_three_functions_tells_them_apart_by_cookie() {
 }
 
 #[test]
-fn a_return_probe_on_a_glob_sees_every_matching_function_return() {
+fn uprobe_multi_return_probe_on_a_glob_sees_every_return() {
     let Some(ebpf) = load() else { return };
     let exe = std::env::current_exe().unwrap();
     let probe = ebpf.uprobe_multi("returns").unwrap();
@@ -96,7 +96,7 @@ fn a_return_probe_on_a_glob_sees_every_matching_function_return() {
 }
 
 #[test]
-fn unknown_functions_and_plain_uprobe_use_are_errors() {
+fn uprobe_multi_unknown_functions_and_plain_uprobe_use_are_errors() {
     let Some(ebpf) = load() else { return };
     let exe = std::env::current_exe().unwrap();
     let probe = ebpf.uprobe_multi("calls").unwrap();
