@@ -1010,6 +1010,7 @@ pub fn features(out: Output) -> Result<()> {
         "map_elem_iterator": f::iterator("bpf_map_elem"),
         "tcp_iterator": f::iterator("tcp"),
         "uprobe_multi": f::uprobe_multi(),
+        "netfilter_link": f::netfilter(),
         "exceptions": f::exceptions(),
         "loop_budget": f::loop_budget(),
         "open_coded_iterators": f::kernel_function_exists("bpf_iter_num_new"),

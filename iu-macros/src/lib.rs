@@ -924,3 +924,21 @@ pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }
+
+/// Turns a function into a netfilter program (section `netfilter`,
+/// `BPF_PROG_TYPE_NETFILTER`, Linux 6.4): it takes a `NetfilterContext`
+/// and returns a `NetfilterAction`. The family, hook and priority are
+/// chosen when attaching (`iu::programs::Netfilter::attach`).
+///
+/// ```ignore
+/// #[netfilter]
+/// fn all(ctx: NetfilterContext) -> NetfilterAction {
+///     NetfilterAction::Accept
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn netfilter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::netfilter(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}

@@ -42,6 +42,8 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
         "SkMsg" | "SkLookup" => &[("pass", 1), ("drop", 0)],
         // BPF_DROP: the flow is unknown; BPF_FLOW_DISSECTOR_CONTINUE.
         "FlowDissector" => &[("drop", 2), ("continue", 129)],
+        // NF_ACCEPT lets the packet go on.
+        "Netfilter" => &[("accept", 1), ("drop", 0)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],
         // Tracing programs' return value is ignored, or must be 0.

@@ -181,6 +181,19 @@ pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     emit("flow_dissector".to_owned(), "FlowDissector", func, on_panic)
 }
 
+/// `#[netfilter]`: section `netfilter`.
+pub fn netfilter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Netfilter")?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "netfilter programs take no arguments: the family, hook and priority are chosen when attaching",
+        ));
+    }
+    emit("netfilter".to_owned(), "Netfilter", func, on_panic)
+}
+
 /// `#[iter(task)]` (or `target = "task"`): section `iter/<target>`.
 pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -246,6 +259,11 @@ mod tests {
             .to_string();
         assert!(out.contains("\"cgroup/setsockopt\""), "{out}");
         assert!(super::cgroup_sockopt(quote! {}, item.clone()).is_err());
+        let out = super::netfilter(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"netfilter\""), "{out}");
+        assert!(super::netfilter(quote! { hook = "x" }, item.clone()).is_err());
         let out = super::flow_dissector(quote! {}, item.clone())
             .unwrap()
             .to_string();

@@ -2071,6 +2071,11 @@ impl Ebpf {
         crate::programs::UProbe::new(self.program(name)?)
     }
 
+    /// The netfilter program `name`.
+    pub fn netfilter(&self, name: &str) -> Result<crate::programs::Netfilter<'_>> {
+        crate::programs::Netfilter::new(self.program(name)?)
+    }
+
     /// The flow dissector `name`.
     pub fn flow_dissector(&self, name: &str) -> Result<crate::programs::FlowDissector<'_>> {
         crate::programs::FlowDissector::new(self.program(name)?)

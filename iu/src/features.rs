@@ -301,6 +301,41 @@ pub fn uprobe_multi() -> bool {
     })
 }
 
+/// Whether netfilter programs attach (Linux 6.4 with
+/// `CONFIG_NETFILTER_BPF_LINK`): a probe program is linked to IPv4's
+/// LOCAL_IN hook of this thread's network namespace (accepting every
+/// packet) and the link closed at once.
+///
+/// ```no_run
+/// if !iu::features::netfilter() {
+///     eprintln!("netfilter programs need Linux 6.4");
+/// }
+/// ```
+pub fn netfilter() -> bool {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    cached((6, 0, 0), || {
+        // `r0 = 1 (NF_ACCEPT); exit`: the probe lets every packet through
+        // while it is attached.
+        let insns = vec![insn(0xb7, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
+        let spec = ProgLoad {
+            name: "iu_probe",
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
+            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+            insns: &insns,
+            license: c"GPL",
+            kern_version: kernel_version_code(),
+            prog_flags: 0,
+            attach_btf_id: 0,
+            btf: ProgBtfInfo::default(),
+        };
+        let mut log = vec![0u8; 4096];
+        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+            return false;
+        };
+        crate::sys::link_create_netfilter(fd.as_fd(), 2, 1, 0x7eef_0001, false).is_ok()
+    })
+}
+
 /// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
 /// Like other tracing programs they also need the kernel's BTF and may be
 /// refused by lockdown; the load says so.

@@ -59,6 +59,11 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
             return Some([stand_in, rest].concat());
         }
     }
+    // Netfilter programs parse as kprobes; the loader takes the type from
+    // the original name.
+    if name == b"netfilter" {
+        return Some(b"kprobe/__".to_vec());
+    }
     // Writable raw tracepoints parse as raw tracepoints; the loader takes
     // the type from the original name.
     if let Some(tracepoint) = name.strip_prefix(b"raw_tp.w/") {

@@ -10,6 +10,7 @@ mod cgroup_sysctl;
 mod flow_dissector;
 mod header;
 mod iter;
+mod netfilter;
 #[cfg(target_arch = "bpf")]
 mod packet;
 pub use header::Header;
@@ -34,6 +35,7 @@ pub use cgroup_sockopt::SockoptContext;
 pub use cgroup_sysctl::SysctlContext;
 pub use flow_dissector::{FlowDissectorAction, FlowDissectorContext};
 pub use iter::{IterMapElemContext, IterTaskContext, IterTcpContext};
+pub use netfilter::{NetfilterAction, NetfilterContext};
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};
@@ -128,6 +130,8 @@ pub mod kind {
     pub enum IterTcp {}
     /// `BPF_PROG_TYPE_FLOW_DISSECTOR`.
     pub enum FlowDissector {}
+    /// `BPF_PROG_TYPE_NETFILTER`.
+    pub enum Netfilter {}
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
     pub enum RawTracePointWritable {}
     /// `BPF_PROG_TYPE_SK_MSG`.

@@ -13,6 +13,7 @@ pub mod flow_dissector;
 pub mod iter;
 pub mod kprobe_multi;
 mod loaded;
+pub mod netfilter;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -53,6 +54,7 @@ pub use flow_dissector::{FlowDissector, FlowDissectorLink};
 pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
+pub use netfilter::{Netfilter, NetfilterFamily, NetfilterHook, NetfilterLink, NetfilterPoint};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -328,6 +330,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         16 => "sk_msg",
         30 => "sk_lookup",
         22 => "flow dissector",
+        32 => "netfilter",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -403,6 +406,12 @@ impl LoadType {
             return Ok(with(
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
+            ));
+        }
+        if section_name == "netfilter" {
+            return Ok(with(
+                BPF_PROG_TYPE_NETFILTER,
+                bpf_attach_type::BPF_NETFILTER,
             ));
         }
         if is_uprobe_multi(section_name) {

@@ -484,6 +484,33 @@ pub fn link_create_uprobe_multi(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_LINK_CREATE` for a netfilter program (`BPF_NETFILTER`, Linux 6.4):
+/// family `pf`, hook `hooknum`, `priority`, and `defrag`
+/// (`BPF_F_NETFILTER_IP_DEFRAG`).
+pub fn link_create_netfilter(
+    prog: BorrowedFd<'_>,
+    pf: u32,
+    hooknum: u32,
+    priority: i32,
+    defrag: bool,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+        flags: 0,
+        // `netfilter`: pf, hooknum, priority, flags (four 32-bit fields).
+        target: [
+            u64::from(pf) | u64::from(hooknum) << 32,
+            u64::from(priority as u32) | u64::from(u32::from(defrag)) << 32,
+            0,
+            0,
+        ],
+    };
+    // SAFETY: the attribute holds a descriptor and integers only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
 /// `BPF_LINK_CREATE` for an iterator (`BPF_TRACE_ITER`), with the map to
 /// walk for map iterators (`union bpf_iter_link_info`'s `map.map_fd`).
 pub fn link_create_iter(prog: BorrowedFd<'_>, map: Option<BorrowedFd<'_>>) -> io::Result<OwnedFd> {
