@@ -224,6 +224,7 @@ pub(crate) mod raw {
     helper!(sk_assign = 124: fn(ctx: *mut c_void, sock: *mut c_void, flags: u64) -> i64);
     helper!(dynptr_read = 201: fn(dst: *mut c_void, len: u32, src: *const c_void, offset: u32, flags: u64) -> i64);
     helper!(user_ringbuf_drain = 209: fn(map: *const c_void, callback: *const c_void, ctx: *mut c_void, flags: u64) -> i64);
+    helper!(get_attach_cookie = 174: fn(ctx: *mut c_void) -> u64);
     helper!(task_pt_regs = 175: fn(task: u64) -> u64);
     helper!(tail_call = 12: fn(ctx: *mut c_void, map: *const c_void, index: u32) -> i64);
     helper!(xdp_load_bytes = 189: fn(ctx: *mut c_void, offset: u32, to: *mut c_void, len: u32) -> i64);

@@ -64,8 +64,9 @@ pub use iu_macros::{
 };
 // Issue #15's program types.
 pub use iu_macros::{
-    cgroup_device, cgroup_sock_addr, cgroup_sockopt, cgroup_sysctl, iter, kprobe_multi,
-    kretprobe_multi, raw_tracepoint_writable, sk_lookup, sk_msg, sk_skb, sock_ops,
+    cgroup_device, cgroup_sock_addr, cgroup_sockopt, cgroup_sysctl, flow_dissector, iter,
+    kprobe_multi, kretprobe_multi, netfilter, raw_tracepoint_writable, sk_lookup, sk_msg, sk_skb,
+    sock_ops, uprobe_multi, uretprobe_multi,
 };
 pub use pod::Pod;
 

@@ -731,13 +731,22 @@ pub fn cgroup_sockopt(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `BPF_TRACE_ITER`): run once per kernel object when user space reads the
 /// iterator (`iu::programs::IterLink::records`), writing records to it.
 /// `#[iter(task)]` takes an `IterTaskContext` (one call per task, then one
-/// with no task).
+/// with no task), `#[iter(bpf_map_elem)]` an `IterMapElemContext<K, V>`
+/// (one call per entry of the map chosen at attach time) and
+/// `#[iter(tcp)]` an `IterTcpContext` (one call per TCP socket).
 ///
 /// ```ignore
 /// #[iter(task)]
 /// fn tasks(mut ctx: IterTaskContext) {
 ///     if let Some(task) = ctx.task::<TaskStruct>() {
 ///         let _ = ctx.write(&task.pid().unwrap_or(0));
+///     }
+/// }
+///
+/// #[iter(bpf_map_elem)]
+/// fn entries(mut ctx: IterMapElemContext<u32, u64>) {
+///     if let (Some(&k), Some(&v)) = (ctx.key(), ctx.value()) {
+///         let _ = ctx.write(&[u64::from(k), v]);
 ///     }
 /// }
 /// ```
@@ -854,6 +863,82 @@ pub fn kprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn kretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
     program::kprobe_multi(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a uprobe.multi program (`uprobe.multi` or
+/// `uprobe.multi/<binary>:<pattern>`, `BPF_TRACE_UPROBE_MULTI`, Linux
+/// 6.6): one link on several functions or offsets of a user binary, each
+/// with a cookie (`ProbeContext::cookie`). Without arguments, the binary
+/// and functions are chosen when attaching
+/// (`iu::programs::UProbeMulti::attach_symbols`).
+///
+/// ```ignore
+/// #[uprobe_multi(binary = "/usr/bin/bash", pattern = "readline*")]
+/// fn lines(ctx: ProbeContext) -> u32 {
+///     HITS.add(ctx.cookie() as u32, 1);
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe_multi(attr.into(), item.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a uretprobe.multi program
+/// (`uretprobe.multi[/<binary>:<pattern>]`): as `#[uprobe_multi]`, at the
+/// functions' returns (`ProbeContext::ret`).
+///
+/// ```ignore
+/// #[uretprobe_multi]
+/// fn returned(ctx: ProbeContext) -> u32 {
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn uretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::uprobe_multi(attr.into(), item.into(), true)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a flow dissector (section `flow_dissector`,
+/// `BPF_PROG_TYPE_FLOW_DISSECTOR`): it takes a `FlowDissectorContext`,
+/// fills the flow keys from the packet and returns a
+/// `FlowDissectorAction`. Attached to a network namespace
+/// (`iu::programs::FlowDissector::attach`), it replaces the kernel's own
+/// dissector there.
+///
+/// ```ignore
+/// #[flow_dissector]
+/// fn dissect(mut ctx: FlowDissectorContext) -> FlowDissectorAction {
+///     FlowDissectorAction::Continue
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::flow_dissector(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into a netfilter program (section `netfilter`,
+/// `BPF_PROG_TYPE_NETFILTER`, Linux 6.4): it takes a `NetfilterContext`
+/// and returns a `NetfilterAction`. The family, hook and priority are
+/// chosen when attaching (`iu::programs::Netfilter::attach`).
+///
+/// ```ignore
+/// #[netfilter]
+/// fn all(ctx: NetfilterContext) -> NetfilterAction {
+///     NetfilterAction::Accept
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn netfilter(attr: TokenStream, item: TokenStream) -> TokenStream {
+    sock_programs::netfilter(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

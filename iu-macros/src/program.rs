@@ -40,6 +40,10 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
         "SocketFilter" => &[("keep", 0xFFFF_FFFF), ("drop", 0)],
         // SK_PASS lets the message, data or lookup go on.
         "SkMsg" | "SkLookup" => &[("pass", 1), ("drop", 0)],
+        // BPF_DROP: the flow is unknown; BPF_FLOW_DISSECTOR_CONTINUE.
+        "FlowDissector" => &[("drop", 2), ("continue", 129)],
+        // NF_ACCEPT lets the packet go on.
+        "Netfilter" => &[("accept", 1), ("drop", 0)],
         // -EPERM
         "Lsm" => &[("allow", 0), ("deny", -1)],
         // Tracing programs' return value is ignored, or must be 0.
@@ -303,6 +307,50 @@ pub fn kprobe_multi(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Res
     emit(format!("{kind}/{pattern}"), "Probe", func, on_panic)
 }
 
+/// `#[uprobe_multi]` / `#[uretprobe_multi]`, optionally with `binary =
+/// "..."` and `pattern = "..."`: section `u[ret]probe.multi` or
+/// `u[ret]probe.multi/<binary>:<pattern>` (libbpf's form).
+pub fn uprobe_multi(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
+    let (mut binary, mut pattern) = (None, None);
+    for (key, value) in args {
+        match key.to_string().as_str() {
+            "binary" => binary = Some(value.value()),
+            "pattern" => pattern = Some(value.value()),
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    key,
+                    "unknown key: expected `binary` and `pattern`",
+                ));
+            }
+        }
+    }
+    let kind = if ret {
+        "uretprobe.multi"
+    } else {
+        "uprobe.multi"
+    };
+    let section = match (binary, pattern) {
+        (None, None) => kind.to_owned(),
+        (Some(binary), Some(pattern))
+            if !binary.is_empty()
+                && !pattern.is_empty()
+                && !binary.contains(':')
+                && !(binary.clone() + &pattern).contains(char::is_whitespace) =>
+        {
+            format!("{kind}/{binary}:{pattern}")
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                &func.sig.ident,
+                "give both `binary = \"/path\"` and `pattern = \"glob\"` (no spaces, no `:` in the path), or neither and choose them when attaching",
+            ));
+        }
+    };
+    emit(section, "Probe", func, on_panic)
+}
+
 /// `#[raw_tracepoint_writable(name = "...")]`: section `raw_tp.w/<name>`
 /// (the name is required: only a few tracepoints are writable).
 pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -493,6 +541,25 @@ pub fn perf_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
 #[cfg(test)]
 mod tests {
     use quote::quote;
+
+    #[test]
+    fn uprobe_multi_sections_are_libbpfs() {
+        let item = quote! { fn f(ctx: ProbeContext) -> u32 { 0 } };
+        let out = super::uprobe_multi(quote! {}, item.clone(), false)
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"uprobe.multi\""), "{out}");
+        let out = super::uprobe_multi(
+            quote! { binary = "/bin/true", pattern = "ma*" },
+            item.clone(),
+            true,
+        )
+        .unwrap()
+        .to_string();
+        assert!(out.contains("\"uretprobe.multi//bin/true:ma*\""), "{out}");
+        assert!(super::uprobe_multi(quote! { binary = "/bin/true" }, item.clone(), false).is_err());
+        assert!(super::uprobe_multi(quote! { offset = "1" }, item, false).is_err());
+    }
 
     #[test]
     fn cgroup_skb_puts_the_direction_in_the_section() {

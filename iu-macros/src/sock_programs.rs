@@ -168,6 +168,32 @@ pub fn sk_skb(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     emit(format!("sk_skb/{kind}"), "SkSkb", func, on_panic)
 }
 
+/// `#[flow_dissector]`: section `flow_dissector`.
+pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "FlowDissector")?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "flow_dissector programs take no arguments: the network namespace is chosen when attaching",
+        ));
+    }
+    emit("flow_dissector".to_owned(), "FlowDissector", func, on_panic)
+}
+
+/// `#[netfilter]`: section `netfilter`.
+pub fn netfilter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (args, on_panic) = split_on_panic(parse_args(attr)?, "Netfilter")?;
+    if let Some((key, _)) = args.into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            key,
+            "netfilter programs take no arguments: the family, hook and priority are chosen when attaching",
+        ));
+    }
+    emit("netfilter".to_owned(), "Netfilter", func, on_panic)
+}
+
 /// `#[iter(task)]` (or `target = "task"`): section `iter/<target>`.
 pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -188,10 +214,14 @@ pub fn iter(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     };
     let kind = match target.as_str() {
         "task" => "IterTask",
+        "bpf_map_elem" => "IterMapElem",
+        "tcp" => "IterTcp",
         other => {
             return Err(syn::Error::new_spanned(
                 &func.sig.ident,
-                format!("iterator `{other}` is not supported yet: iu has `task`"),
+                format!(
+                    "iterator `{other}` is not supported yet: iu has `task`, `bpf_map_elem` and `tcp`"
+                ),
             ));
         }
     };
@@ -229,6 +259,16 @@ mod tests {
             .to_string();
         assert!(out.contains("\"cgroup/setsockopt\""), "{out}");
         assert!(super::cgroup_sockopt(quote! {}, item.clone()).is_err());
+        let out = super::netfilter(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"netfilter\""), "{out}");
+        assert!(super::netfilter(quote! { hook = "x" }, item.clone()).is_err());
+        let out = super::flow_dissector(quote! {}, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"flow_dissector\""), "{out}");
+        assert!(super::flow_dissector(quote! { netns = "x" }, item.clone()).is_err());
         let out = super::iter(quote! { task }, item.clone())
             .unwrap()
             .to_string();
@@ -237,7 +277,15 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(out.contains("\"iter/task\""), "{out}");
-        assert!(super::iter(quote! { tcp }, item.clone()).is_err());
+        let out = super::iter(quote! { tcp }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/tcp\""), "{out}");
+        let out = super::iter(quote! { bpf_map_elem }, item.clone())
+            .unwrap()
+            .to_string();
+        assert!(out.contains("\"iter/bpf_map_elem\""), "{out}");
+        assert!(super::iter(quote! { udp }, item.clone()).is_err());
         let out = super::sk_msg(quote! {}, item.clone()).unwrap().to_string();
         assert!(out.contains("\"sk_msg\""), "{out}");
         assert!(super::sk_msg(quote! { attach = "x" }, item.clone()).is_err());

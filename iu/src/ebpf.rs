@@ -2009,6 +2009,21 @@ impl Ebpf {
         crate::programs::UProbe::new(self.program(name)?)
     }
 
+    /// The netfilter program `name`.
+    pub fn netfilter(&self, name: &str) -> Result<crate::programs::Netfilter<'_>> {
+        crate::programs::Netfilter::new(self.program(name)?)
+    }
+
+    /// The flow dissector `name`.
+    pub fn flow_dissector(&self, name: &str) -> Result<crate::programs::FlowDissector<'_>> {
+        crate::programs::FlowDissector::new(self.program(name)?)
+    }
+
+    /// The uprobe.multi or uretprobe.multi program `name`.
+    pub fn uprobe_multi(&self, name: &str) -> Result<crate::programs::UProbeMulti<'_>> {
+        crate::programs::UProbeMulti::new(self.program(name)?)
+    }
+
     /// The raw tracepoint program called `name`.
     pub fn raw_tracepoint(&self, name: &str) -> Result<crate::programs::RawTracePoint<'_>> {
         crate::programs::RawTracePoint::new(self.program(name)?)

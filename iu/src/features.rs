@@ -266,11 +266,96 @@ pub fn kprobe_multi() -> bool {
     })
 }
 
+/// Whether `uprobe.multi` links work (Linux 6.6 with `CONFIG_UPROBES`):
+/// as libbpf probes it, a probe program is linked to the binary `/`,
+/// which a kernel that knows uprobe.multi refuses with `EBADF` (not a
+/// regular file) and an older one with `EINVAL` (unknown attach type).
+///
+/// ```no_run
+/// if !iu::features::uprobe_multi() {
+///     eprintln!("uprobe.multi needs Linux 6.6: attach one uprobe per function");
+/// }
+/// ```
+pub fn uprobe_multi() -> bool {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    cached((5, 0, 0), || {
+        let insns = probe_program(None);
+        let spec = ProgLoad {
+            name: "iu_probe",
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI
+                as u32,
+            insns: &insns,
+            license: c"GPL",
+            kern_version: kernel_version_code(),
+            prog_flags: 0,
+            attach_btf_id: 0,
+            btf: ProgBtfInfo::default(),
+        };
+        let mut log = vec![0u8; 4096];
+        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+            return false;
+        };
+        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], false, 0)
+            .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
+    })
+}
+
+/// Whether netfilter programs attach (Linux 6.4 with
+/// `CONFIG_NETFILTER_BPF_LINK`): a probe program is linked to IPv4's
+/// LOCAL_IN hook of this thread's network namespace (accepting every
+/// packet) and the link closed at once.
+///
+/// ```no_run
+/// if !iu::features::netfilter() {
+///     eprintln!("netfilter programs need Linux 6.4");
+/// }
+/// ```
+pub fn netfilter() -> bool {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    cached((6, 0, 0), || {
+        // `r0 = 1 (NF_ACCEPT); exit`: the probe lets every packet through
+        // while it is attached.
+        let insns = vec![insn(0xb7, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
+        let spec = ProgLoad {
+            name: "iu_probe",
+            prog_type: bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
+            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+            insns: &insns,
+            license: c"GPL",
+            kern_version: kernel_version_code(),
+            prog_flags: 0,
+            attach_btf_id: 0,
+            btf: ProgBtfInfo::default(),
+        };
+        let mut log = vec![0u8; 4096];
+        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+            return false;
+        };
+        crate::sys::link_create_netfilter(fd.as_fd(), 2, 1, 0x7eef_0001, false).is_ok()
+    })
+}
+
 /// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
 /// Like other tracing programs they also need the kernel's BTF and may be
 /// refused by lockdown; the load says so.
 pub fn task_iterator() -> bool {
     at_least(5, 8) && std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+}
+
+/// Whether the kernel has the iterator `iter/<target>` (its BTF has the
+/// target's `bpf_iter_<target>` function): `bpf_map_elem` and `tcp` came
+/// in Linux 5.9 (`#[iter(bpf_map_elem)]`, `#[iter(tcp)]`). Like other
+/// tracing programs, iterators may still be refused by lockdown; the load
+/// says so.
+///
+/// ```no_run
+/// if !iu::features::iterator("tcp") {
+///     eprintln!("TCP iterators need Linux 5.9 and the kernel's BTF");
+/// }
+/// ```
+pub fn iterator(target: &str) -> bool {
+    kernel_function_exists(&format!("bpf_iter_{target}"))
 }
 
 /// Whether XDP programs attach with bpf_links (Linux 5.9).

@@ -47,6 +47,23 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     if let Some(pattern) = name.strip_prefix(b"kretprobe.multi/") {
         return Some([b"kretprobe/______".as_slice(), pattern].concat());
     }
+    // uprobe.multi programs parse as uprobes; the loader takes the type
+    // (and the binary and pattern) from the original name.
+    for (multi, stand_in) in [
+        (b"uprobe.multi".as_slice(), b"uprobe/_____".as_slice()),
+        (b"uretprobe.multi", b"uretprobe/_____"),
+    ] {
+        if let Some(rest) = name.strip_prefix(multi)
+            && (rest.is_empty() || rest.starts_with(b"/"))
+        {
+            return Some([stand_in, rest].concat());
+        }
+    }
+    // Netfilter programs parse as kprobes; the loader takes the type from
+    // the original name.
+    if name == b"netfilter" {
+        return Some(b"kprobe/__".to_vec());
+    }
     // Writable raw tracepoints parse as raw tracepoints; the loader takes
     // the type from the original name.
     if let Some(tracepoint) = name.strip_prefix(b"raw_tp.w/") {
@@ -224,6 +241,15 @@ mod tests {
             super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),
             Some(&b"raw_tp/__bpf_test_finish"[..])
         );
+        assert_eq!(
+            super::alias(b"uprobe.multi").as_deref(),
+            Some(b"uprobe/_____".as_slice())
+        );
+        assert_eq!(
+            super::alias(b"uretprobe.multi//bin/x:f*").as_deref(),
+            Some(b"uretprobe/_____//bin/x:f*".as_slice())
+        );
+        assert_eq!(super::alias(b"uprobe.multiple"), None);
         assert_eq!(
             super::alias(b"kprobe.multi/do_*").as_deref(),
             Some(&b"kprobe/______do_*"[..])

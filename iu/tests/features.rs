@@ -131,6 +131,14 @@ fn issue_15_program_types_are_reported() {
     let code = features::kernel_version_code();
     let at_least = |major, minor| (code >> 16, (code >> 8) & 0xff) >= (major, minor);
     assert_eq!(features::task_iterator(), at_least(5, 8));
+    assert_eq!(features::iterator("task"), at_least(5, 8));
+    assert_eq!(features::iterator("bpf_map_elem"), at_least(5, 9));
+    assert_eq!(features::iterator("tcp"), at_least(5, 9));
+    // uprobe.multi: 6.6 (every kernel of the matrix has CONFIG_UPROBES).
+    assert_eq!(features::uprobe_multi(), at_least(6, 6));
+    // netfilter links: 6.4 (the matrix's kernels have CONFIG_NETFILTER_BPF_LINK).
+    assert_eq!(features::netfilter(), at_least(6, 4));
+    assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
         (
@@ -159,6 +167,11 @@ fn issue_15_program_types_are_reported() {
             (5, 3),
         ),
         (bpf_prog_type::BPF_PROG_TYPE_SK_MSG, 0, (4, 17)),
+        (
+            bpf_prog_type::BPF_PROG_TYPE_FLOW_DISSECTOR,
+            bpf_attach_type::BPF_FLOW_DISSECTOR as u32,
+            (4, 20),
+        ),
         (
             bpf_prog_type::BPF_PROG_TYPE_SK_SKB,
             bpf_attach_type::BPF_SK_SKB_STREAM_VERDICT as u32,

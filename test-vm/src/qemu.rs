@@ -388,7 +388,7 @@ impl Vm {
         Ok(Self {
             kernel,
             cpus: 2,
-            memory_mib: 2048,
+            memory_mib: 3072,
             timeout: Duration::from_secs(480),
             accel_cache: work_dir.join("accel"),
             work_dir,

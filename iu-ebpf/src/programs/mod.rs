@@ -7,8 +7,10 @@ mod cgroup_skb;
 mod cgroup_sock;
 mod cgroup_sockopt;
 mod cgroup_sysctl;
+mod flow_dissector;
 mod header;
 mod iter;
+mod netfilter;
 #[cfg(target_arch = "bpf")]
 mod packet;
 pub use header::Header;
@@ -31,7 +33,9 @@ pub use cgroup_device::DeviceContext;
 pub use cgroup_sock::SockContext;
 pub use cgroup_sockopt::SockoptContext;
 pub use cgroup_sysctl::SysctlContext;
-pub use iter::IterTaskContext;
+pub use flow_dissector::{FlowDissectorAction, FlowDissectorContext};
+pub use iter::{IterMapElemContext, IterTaskContext, IterTcpContext};
+pub use netfilter::{NetfilterAction, NetfilterContext};
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};
@@ -119,6 +123,15 @@ pub mod kind {
     pub enum CgroupSockopt {}
     /// `BPF_PROG_TYPE_TRACING` iterators over tasks (`iter/task`).
     pub enum IterTask {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over a map's entries
+    /// (`iter/bpf_map_elem`).
+    pub enum IterMapElem {}
+    /// `BPF_PROG_TYPE_TRACING` iterators over TCP sockets (`iter/tcp`).
+    pub enum IterTcp {}
+    /// `BPF_PROG_TYPE_FLOW_DISSECTOR`.
+    pub enum FlowDissector {}
+    /// `BPF_PROG_TYPE_NETFILTER`.
+    pub enum Netfilter {}
     /// `BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE`.
     pub enum RawTracePointWritable {}
     /// `BPF_PROG_TYPE_SK_MSG`.

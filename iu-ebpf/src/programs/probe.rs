@@ -27,6 +27,9 @@ pub struct ProbeContext {
     /// On the host: argument registers and return value, for unit tests.
     #[cfg(not(target_arch = "bpf"))]
     regs: ([u64; 6], u64),
+    /// On the host: the attach cookie.
+    #[cfg(not(target_arch = "bpf"))]
+    cookie: u64,
 }
 
 impl ProbeContext {
@@ -115,11 +118,40 @@ impl ProbeContext {
         crate::sim::record_override_return(rc);
     }
 
+    /// The cookie user space gave the attach point that fired
+    /// (`bpf_get_attach_cookie`, Linux 5.15+): with one `#[uprobe_multi]`
+    /// or `#[kprobe_multi]` link on several functions, it tells them
+    /// apart. 0 where none was given.
+    ///
+    /// ```
+    /// use iu_ebpf::programs::ProbeContext;
+    /// let ctx = ProbeContext::from_registers([0; 6], 0).with_cookie(7);
+    /// assert_eq!(ctx.cookie(), 7);
+    /// ```
+    #[inline(always)]
+    pub fn cookie(&self) -> u64 {
+        #[cfg(target_arch = "bpf")]
+        // SAFETY: the helper takes the program's own context.
+        return unsafe { crate::helpers::raw::get_attach_cookie(self.regs.cast_mut().cast()) };
+        #[cfg(not(target_arch = "bpf"))]
+        self.cookie
+    }
+
     /// A context with these argument registers and return value, for unit
     /// tests on the host.
     #[cfg(not(target_arch = "bpf"))]
     pub fn from_registers(args: [u64; 6], ret: u64) -> Self {
-        Self { regs: (args, ret) }
+        Self {
+            regs: (args, ret),
+            cookie: 0,
+        }
+    }
+
+    /// The same context with attach cookie `cookie`, for unit tests on the
+    /// host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn with_cookie(self, cookie: u64) -> Self {
+        Self { cookie, ..self }
     }
 }
 

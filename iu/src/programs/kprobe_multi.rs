@@ -179,7 +179,7 @@ fn traceable_functions() -> std::io::Result<Vec<String>> {
 
 /// Whether `name` matches the glob `pattern` (`*`: any run, `?`: one
 /// character).
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
+pub(crate) fn glob(pattern: &[u8], name: &[u8]) -> bool {
     let (mut p, mut n) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while n < name.len() {

@@ -9,9 +9,11 @@ pub mod cgroup_sock;
 pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
+pub mod flow_dissector;
 pub mod iter;
 pub mod kprobe_multi;
 mod loaded;
+pub mod netfilter;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -27,6 +29,7 @@ pub mod syscall;
 pub mod tc;
 mod test_run;
 pub mod tracepoint;
+pub mod uprobe_multi;
 pub mod xdp;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -47,9 +50,11 @@ pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
-pub use iter::{Iter, IterLink};
+pub use flow_dissector::{FlowDissector, FlowDissectorLink};
+pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
+pub use netfilter::{Netfilter, NetfilterFamily, NetfilterHook, NetfilterLink, NetfilterPoint};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
 pub use pin::{Link, PinnedLink, PinnedProgram};
@@ -65,6 +70,8 @@ pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
 pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
+pub(crate) use uprobe_multi::is_uprobe_multi;
+pub use uprobe_multi::{UProbeMulti, UProbeMultiLink};
 pub use xdp::{Xdp, XdpLink, XdpMode};
 
 /// `BPF_F_SLEEPABLE`.
@@ -322,6 +329,8 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         14 => "sk_skb",
         16 => "sk_msg",
         30 => "sk_lookup",
+        22 => "flow dissector",
+        32 => "netfilter",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -397,6 +406,18 @@ impl LoadType {
             return Ok(with(
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
+            ));
+        }
+        if section_name == "netfilter" {
+            return Ok(with(
+                BPF_PROG_TYPE_NETFILTER,
+                bpf_attach_type::BPF_NETFILTER,
+            ));
+        }
+        if is_uprobe_multi(section_name) {
+            return Ok(with(
+                BPF_PROG_TYPE_KPROBE,
+                bpf_attach_type::BPF_TRACE_UPROBE_MULTI,
             ));
         }
         if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
@@ -499,6 +520,10 @@ impl LoadType {
             ProgramSection::SkLookup => {
                 with(BPF_PROG_TYPE_SK_LOOKUP, bpf_attach_type::BPF_SK_LOOKUP)
             }
+            ProgramSection::FlowDissector => with(
+                BPF_PROG_TYPE_FLOW_DISSECTOR,
+                bpf_attach_type::BPF_FLOW_DISSECTOR,
+            ),
             _ => {
                 return Err(
                     "this program type is not supported by this version of iu's loader yet",

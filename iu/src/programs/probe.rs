@@ -50,6 +50,12 @@ pub struct KProbe<'a> {
 impl<'a> KProbe<'a> {
     pub(crate) fn new(program: &'a Program) -> Result<Self> {
         match program.section {
+            // Netfilter programs parse as kprobes (`section_alias`).
+            _ if program.section_name == "netfilter" => Err(Error::WrongProgramType {
+                name: program.name.clone(),
+                expected: "a kprobe program",
+                actual: program.section_name.clone(),
+            }),
             ProgramSection::KProbe => Ok(Self {
                 program,
                 ret: false,
@@ -189,6 +195,12 @@ pub struct UProbe<'a> {
 impl<'a> UProbe<'a> {
     pub(crate) fn new(program: &'a Program) -> Result<Self> {
         match program.section {
+            // uprobe.multi sections parse as uprobes (`section_alias`).
+            _ if super::is_uprobe_multi(&program.section_name) => Err(Error::WrongProgramType {
+                name: program.name.clone(),
+                expected: "a uprobe program (this is a uprobe.multi program: use `uprobe_multi`)",
+                actual: program.section_name.clone(),
+            }),
             ProgramSection::UProbe { .. } => Ok(Self {
                 program,
                 ret: false,
@@ -250,7 +262,7 @@ impl<'a> UProbe<'a> {
 }
 
 /// Finds a binary by path, in `PATH`, or in the library directories.
-fn resolve_binary(binary: &Path) -> Result<PathBuf> {
+pub(crate) fn resolve_binary(binary: &Path) -> Result<PathBuf> {
     if binary.components().count() > 1 || binary.is_absolute() {
         return Ok(binary.to_owned());
     }
@@ -282,8 +294,32 @@ fn resolve_binary(binary: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The file offsets of the functions defined in the ELF file at `path`
+/// whose names `wanted` accepts.
+pub(crate) fn function_offsets(path: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<u64>> {
+    let io = |source| Error::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let file = object::File::parse(&*bytes)
+        .map_err(|e| Error::Parse(format!("{}: {e}", path.display())))?;
+    Ok(file
+        .symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| {
+            s.kind() == object::SymbolKind::Text && s.is_definition() && s.name().is_ok_and(&wanted)
+        })
+        .filter_map(|s| {
+            let section = file.section_by_index(s.section_index()?).ok()?;
+            let (file_offset, _) = section.file_range()?;
+            Some(s.address() - section.address() + file_offset)
+        })
+        .collect())
+}
+
 /// The file offset of `symbol` in the ELF file at `path`.
-fn symbol_offset(path: &Path, symbol: &str) -> Result<u64> {
+pub(crate) fn symbol_offset(path: &Path, symbol: &str) -> Result<u64> {
     let io = |source| Error::Io {
         context: format!("reading {}", path.display()),
         source,

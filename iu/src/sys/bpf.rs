@@ -428,6 +428,111 @@ pub fn link_create_kprobe_multi(
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
 
+/// `BPF_LINK_CREATE`'s attribute for uprobe.multi, whose part of the
+/// union (44 bytes) is larger than [`LinkCreateAttr`]'s.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateUprobeMultiAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    path: u64,
+    offsets: u64,
+    ref_ctr_offsets: u64,
+    cookies: u64,
+    cnt: u32,
+    multi_flags: u32,
+    pid: u32,
+    _pad: u32,
+}
+
+/// `BPF_LINK_CREATE` for a uprobe.multi program
+/// (`BPF_TRACE_UPROBE_MULTI`, Linux 6.6): one link on every file offset
+/// of `offsets` in the binary `path`, with `cookies[i]` for `offsets[i]`
+/// (`cookies` is empty or as long as `offsets`); `ret` makes them return
+/// probes (`BPF_F_UPROBE_MULTI_RETURN`); `pid` 0 for every process.
+pub fn link_create_uprobe_multi(
+    prog: BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+    offsets: &[u64],
+    cookies: &[u64],
+    ret: bool,
+    pid: u32,
+) -> io::Result<OwnedFd> {
+    if !cookies.is_empty() && cookies.len() != offsets.len() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut attr = LinkCreateUprobeMultiAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32,
+        path: path.as_ptr() as u64,
+        offsets: offsets.as_ptr() as u64,
+        cookies: if cookies.is_empty() {
+            0
+        } else {
+            cookies.as_ptr() as u64
+        },
+        cnt: offsets.len() as u32,
+        multi_flags: u32::from(ret),
+        pid,
+        ..Default::default()
+    };
+    // SAFETY: `path` is NUL-terminated, `offsets` holds `cnt` u64s and
+    // `cookies` none or `cnt`; all outlive the call, in which the kernel
+    // only reads them.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
+/// `BPF_LINK_CREATE` for a netfilter program (`BPF_NETFILTER`, Linux 6.4):
+/// family `pf`, hook `hooknum`, `priority`, and `defrag`
+/// (`BPF_F_NETFILTER_IP_DEFRAG`).
+pub fn link_create_netfilter(
+    prog: BorrowedFd<'_>,
+    pf: u32,
+    hooknum: u32,
+    priority: i32,
+    defrag: bool,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+        flags: 0,
+        // `netfilter`: pf, hooknum, priority, flags (four 32-bit fields).
+        target: [
+            u64::from(pf) | u64::from(hooknum) << 32,
+            u64::from(priority as u32) | u64::from(u32::from(defrag)) << 32,
+            0,
+            0,
+        ],
+    };
+    // SAFETY: the attribute holds a descriptor and integers only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
+/// `BPF_LINK_CREATE` for an iterator (`BPF_TRACE_ITER`), with the map to
+/// walk for map iterators (`union bpf_iter_link_info`'s `map.map_fd`).
+pub fn link_create_iter(prog: BorrowedFd<'_>, map: Option<BorrowedFd<'_>>) -> io::Result<OwnedFd> {
+    // `union bpf_iter_link_info`: its largest member is 16 bytes.
+    let info: [u32; 4] = [map.map_or(0, |m| m.as_raw_fd() as u32), 0, 0, 0];
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: 0,
+        attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_ITER as u32,
+        flags: 0,
+        // `iter_info` (the address of the union) and `iter_info_len`, or
+        // neither for iterators that take no target.
+        target: match map {
+            Some(_) => [info.as_ptr() as u64, size_of_val(&info) as u64, 0, 0],
+            None => [0; 4],
+        },
+    };
+    // SAFETY: `info` outlives the call, in which the kernel copies
+    // `iter_info_len` bytes from it; the rest are descriptors and integers.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
 /// `BPF_ITER_CREATE`'s attribute.
 #[repr(C)]
 #[derive(Default)]
@@ -454,6 +559,9 @@ mod tests {
 
     #[test]
     fn attr_layouts_match_uapi() {
+        assert_eq!(offset_of!(LinkCreateUprobeMultiAttr, path), 16);
+        assert_eq!(offset_of!(LinkCreateUprobeMultiAttr, cnt), 48);
+        assert_eq!(offset_of!(LinkCreateUprobeMultiAttr, pid), 56);
         assert_eq!(offset_of!(MapCreateAttr, map_name), 28);
         assert_eq!(offset_of!(MapCreateAttr, btf_fd), 48);
         assert_eq!(offset_of!(MapCreateAttr, map_extra), 64);
