@@ -2,7 +2,7 @@
 //! integration tests on the host kernel, then the same integration tests in
 //! a QEMU guest (the VM tier).
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
 use crate::{build, compile_fail, new, stable, toolchain, vm};
@@ -70,9 +70,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
         doc.args(["-p", "cargo-iu"]);
         crate::run_cmd(&mut doc)?;
         crate::public_api::run(&crate::public_api::PublicApiArgs { bless: false })?;
+        let package_dir = crate::root().join("target/package");
+        forget_packaged_builds(&package_dir)?;
         let mut package = crate::cargo();
         package.args(["package", "--allow-dirty", "--target-dir"]);
-        package.arg(crate::root().join("target/package"));
+        package.arg(&package_dir);
         for krate in crate::public_api::CRATES {
             package.args(["-p", krate]);
         }
@@ -200,4 +202,47 @@ fn loaded_ids() -> Vec<String> {
 
 fn step(what: &str) {
     eprintln!("xtask: == {what}");
+}
+
+/// Removes what an earlier `cargo package` kept of iu's own crates: cargo
+/// verifies each package against the others through a local registry,
+/// unpacks those into `$CARGO_HOME/registry/src/-<hash>/` and takes them,
+/// and their builds, as unchanged for an unchanged version, so it would
+/// build against a sibling's old sources.
+fn forget_packaged_builds(package_dir: &std::path::Path) -> Result<()> {
+    let ours = |name: &str| {
+        crate::public_api::CRATES
+            .iter()
+            .chain(&["cargo-iu"])
+            .any(|krate| {
+                name.strip_prefix(krate)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|rest| !rest.contains('-'))
+            })
+    };
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let mut dirs = vec![package_dir.join("debug/.fingerprint")];
+    // Local registries' sources are named `-<hash>`; crates.io's are not.
+    if let Some(Ok(sources)) = cargo_home.map(|h| std::fs::read_dir(h.join("registry/src"))) {
+        dirs.extend(
+            sources
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with('-'))
+                .map(|e| e.path()),
+        );
+    }
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if ours(&entry.file_name().to_string_lossy()) {
+                std::fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
 }
