@@ -236,29 +236,36 @@ pub fn map_type(map_type: u32) -> bool {
     })
 }
 
+/// A kprobe program loaded for a multi-probe link of `attach_type`
+/// (`kprobe.multi` or `uprobe.multi`), if this kernel takes one.
+fn multi_probe_program(attach_type: u32) -> Option<std::os::fd::OwnedFd> {
+    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
+    let insns = probe_program(None);
+    let spec = ProgLoad {
+        name: "iu_probe",
+        prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
+        expected_attach_type: attach_type,
+        insns: &insns,
+        license: c"GPL",
+        kern_version: kernel_version_code(),
+        prog_flags: 0,
+        attach_btf_id: 0,
+        btf: ProgBtfInfo::default(),
+    };
+    let mut log = vec![0u8; 4096];
+    prog_load(&spec, &mut log, 1).ok()
+}
+
 /// Whether `kprobe.multi` links work (Linux 5.18, and the kernel built
 /// with `CONFIG_FPROBE` and working ftrace: Debian's 6.1 has no fprobe,
 /// this host refuses the attach): a probe program is linked to
 /// `bpf_fentry_test1`, the function the kernel keeps for tests of
 /// tracing programs, and the link closed at once.
 pub fn kprobe_multi() -> bool {
-    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
     cached((4, 0, 0), || {
-        let insns = probe_program(None);
-        let spec = ProgLoad {
-            name: "iu_probe",
-            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
-            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_KPROBE_MULTI
-                as u32,
-            insns: &insns,
-            license: c"GPL",
-            kern_version: kernel_version_code(),
-            prog_flags: 0,
-            attach_btf_id: 0,
-            btf: ProgBtfInfo::default(),
-        };
-        let mut log = vec![0u8; 4096];
-        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+        let Some(fd) =
+            multi_probe_program(aya_obj::generated::bpf_attach_type::BPF_TRACE_KPROBE_MULTI as u32)
+        else {
             return false;
         };
         crate::sys::link_create_kprobe_multi(fd.as_fd(), &[c"bpf_fentry_test1".to_owned()], false)
@@ -277,23 +284,10 @@ pub fn kprobe_multi() -> bool {
 /// }
 /// ```
 pub fn uprobe_multi() -> bool {
-    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
     cached((5, 0, 0), || {
-        let insns = probe_program(None);
-        let spec = ProgLoad {
-            name: "iu_probe",
-            prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
-            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI
-                as u32,
-            insns: &insns,
-            license: c"GPL",
-            kern_version: kernel_version_code(),
-            prog_flags: 0,
-            attach_btf_id: 0,
-            btf: ProgBtfInfo::default(),
-        };
-        let mut log = vec![0u8; 4096];
-        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+        let Some(fd) =
+            multi_probe_program(aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32)
+        else {
             return false;
         };
         crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], false, 0)

@@ -3,27 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
+mod iter_support;
+
 use iu::{Ebpf, Error, maps::BPF_ANY};
 
-/// Loads the iterator, or says why this kernel refuses it (iterators are
-/// tracing programs, which lockdown may refuse even to root; the VM tier
-/// runs them).
 fn load() -> Option<Ebpf> {
-    match Ebpf::load_file(iu::object_dir().join("iter_map_elem")) {
-        Ok(ebpf) => Some(ebpf),
-        Err(Error::PermissionDenied { .. }) => {
-            assert!(
-                std::env::var_os("IU_VM_KERNEL").is_none(),
-                "the VM tier runs tracing programs"
-            );
-            iu::testing::skip_missing(
-                "map iterators",
-                "tracing programs (BPF_PROG_TYPE_TRACING), refused here by lockdown",
-            );
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    iter_support::load("iter_map_elem", "map iterators")
 }
 
 #[test]

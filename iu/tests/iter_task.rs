@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use iu::{Ebpf, Error, Pod};
+mod iter_support;
+
+use iu::{Ebpf, Pod};
 
 /// `Task` of the program.
 #[repr(C)]
@@ -14,25 +16,8 @@ struct Task {
     comm: [u8; 16],
 }
 
-/// Loads the iterator, or says why this kernel refuses it: iterators are
-/// tracing programs, which the development hosts' lockdown refuses even
-/// to root (the VM tier runs them).
 fn load() -> Option<Ebpf> {
-    match Ebpf::load_file(iu::object_dir().join("iter_task")) {
-        Ok(ebpf) => Some(ebpf),
-        Err(Error::PermissionDenied { .. }) => {
-            assert!(
-                std::env::var_os("IU_VM_KERNEL").is_none(),
-                "the VM tier runs tracing programs"
-            );
-            iu::testing::skip_missing(
-                "task iterators",
-                "tracing programs (BPF_PROG_TYPE_TRACING), refused here by lockdown",
-            );
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    iter_support::load("iter_task", "task iterators")
 }
 
 #[test]

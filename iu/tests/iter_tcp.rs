@@ -4,9 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
+mod iter_support;
+
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 
-use iu::{Ebpf, Error, Pod};
+use iu::{Ebpf, Pod};
 
 /// `Socket` of the program.
 #[repr(C)]
@@ -26,21 +28,7 @@ const TCP_ESTABLISHED: u8 = 1;
 const TCP_LISTEN: u8 = 10;
 
 fn load() -> Option<Ebpf> {
-    match Ebpf::load_file(iu::object_dir().join("iter_tcp")) {
-        Ok(ebpf) => Some(ebpf),
-        Err(Error::PermissionDenied { .. }) => {
-            assert!(
-                std::env::var_os("IU_VM_KERNEL").is_none(),
-                "the VM tier runs tracing programs"
-            );
-            iu::testing::skip_missing(
-                "TCP iterators",
-                "tracing programs (BPF_PROG_TYPE_TRACING), refused here by lockdown",
-            );
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    iter_support::load("iter_tcp", "TCP iterators")
 }
 
 #[test]
