@@ -54,6 +54,7 @@ struct Tally {
 }
 
 impl Tally {
+    #[inline]
     fn check(&mut self, bytes: &[u8]) {
         // One length check, as the C peer's one `size` check.
         let Some(record) = bytes.first_chunk::<64>() else {

@@ -22,7 +22,7 @@ use tokio::io::unix::AsyncFd;
 use super::{Map, map_type, read};
 use crate::{
     Error, Result,
-    sys::{self, MmapRegion},
+    sys::{self, MmapRegion, RingArea},
 };
 
 /// Record header flags (`BPF_RINGBUF_BUSY_BIT`, `BPF_RINGBUF_DISCARD_BIT`).
@@ -53,10 +53,7 @@ const RELEASE_BATCH: u64 = 64 * 1024;
 pub struct RingBuf {
     name: String,
     consumer: MmapRegion,
-    producer: MmapRegion,
-    /// Offset of the data area in `producer`.
-    data: usize,
-    mask: u64,
+    producer: RingArea,
     /// Our consumer position: records before it have been handed out.
     cons: u64,
     /// The producer position last read: records before it are at least
@@ -74,7 +71,7 @@ impl std::fmt::Debug for RingBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingBuf")
             .field("name", &self.name)
-            .field("size", &(self.mask + 1))
+            .field("size", &self.producer.size())
             .finish_non_exhaustive()
     }
 }
@@ -88,7 +85,7 @@ impl RingBuf {
         let page = sys::page_size();
         let size = map.max_entries() as usize;
         let consumer = MmapRegion::new(fd.as_fd(), page, 0, true).map_err(io)?;
-        let producer = MmapRegion::new(fd.as_fd(), page + 2 * size, page, false).map_err(io)?;
+        let producer = RingArea::new(fd.as_fd(), size).map_err(io)?;
         let cons = consumer
             .atomic_u64(0)
             .map_or(0, |pos| pos.load(Ordering::Acquire));
@@ -96,8 +93,6 @@ impl RingBuf {
             name: map.name().to_owned(),
             consumer,
             producer,
-            data: page,
-            mask: size as u64 - 1,
             cons,
             prod: cons,
             published: cons,
@@ -129,19 +124,12 @@ impl RingBuf {
     fn next_record(&mut self, f: &mut impl FnMut(&[u8])) -> bool {
         loop {
             if self.cons >= self.prod {
-                let Some(producer_pos) = self.producer.atomic_u64(0) else {
-                    return false;
-                };
-                self.prod = producer_pos.load(Ordering::Acquire);
+                self.prod = self.producer.producer_pos().load(Ordering::Acquire);
                 if self.cons >= self.prod {
                     return false;
                 }
             }
-            let at = self.data + (self.cons & self.mask) as usize;
-            let Some(header) = self.producer.atomic_u32(at) else {
-                return false;
-            };
-            let header = header.load(Ordering::Acquire);
+            let header = self.producer.header(self.cons).load(Ordering::Acquire);
             if header & BUSY != 0 {
                 // Reserved but not yet submitted: records after it wait.
                 return false;
@@ -149,7 +137,7 @@ impl RingBuf {
             let len = (header & !(BUSY | DISCARD)) as usize;
             let delivered = header & DISCARD == 0;
             if delivered {
-                let Some(bytes) = self.producer.bytes(at + HEADER, len) else {
+                let Some(bytes) = self.producer.record(self.cons, len) else {
                     return false;
                 };
                 f(bytes);
@@ -247,16 +235,8 @@ impl RingBuf {
     /// Whether a record that is no longer `BUSY` (committed or discarded)
     /// waits at the consumer position.
     fn has_record(&self) -> bool {
-        let Some(producer_pos) = self.producer.atomic_u64(0) else {
-            return false;
-        };
-        if self.cons >= producer_pos.load(Ordering::Acquire) {
-            return false;
-        }
-        let at = self.data + (self.cons & self.mask) as usize;
-        self.producer
-            .atomic_u32(at)
-            .is_some_and(|header| header.load(Ordering::Acquire) & BUSY == 0)
+        self.cons < self.producer.producer_pos().load(Ordering::Acquire)
+            && self.producer.header(self.cons).load(Ordering::Acquire) & BUSY == 0
     }
 
     /// Waits for epoll readiness once, clearing it. Callers scan the ring

@@ -55,6 +55,7 @@ impl MmapRegion {
         })
     }
 
+    #[inline]
     fn checked(&self, offset: usize, size: usize, align: usize) -> Option<*mut u8> {
         let end = offset.checked_add(size)?;
         (end <= self.len && offset.is_multiple_of(align))
@@ -65,6 +66,7 @@ impl MmapRegion {
 
     /// The `u64` at `offset`, shared with the kernel. `None` when out of
     /// bounds or misaligned.
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Option<&AtomicU64> {
         let ptr = self.checked(offset, 8, 8)?;
         // SAFETY: in bounds and 8-byte aligned (the mapping is page
@@ -73,17 +75,10 @@ impl MmapRegion {
         Some(unsafe { AtomicU64::from_ptr(ptr.cast()) })
     }
 
-    /// The `u32` at `offset`, shared with the kernel (ring-buffer record
-    /// headers).
-    pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
-        let ptr = self.checked(offset, 4, 4)?;
-        // SAFETY: as `atomic_u64`, for a 4-byte aligned `u32`.
-        Some(unsafe { AtomicU32::from_ptr(ptr.cast()) })
-    }
-
     /// The bytes at `offset..offset + len`. Only for records the kernel has
     /// committed and will not touch again until the consumer position moves
     /// past them.
+    #[inline]
     pub fn bytes(&self, offset: usize, len: usize) -> Option<&[u8]> {
         let ptr = self.checked(offset, len, 1)?;
         // SAFETY: in bounds; the caller reads only committed records, which
@@ -113,6 +108,85 @@ impl MmapRegion {
         // position is published past them.
         unsafe { std::ptr::copy(bytes.as_ptr(), ptr, bytes.len()) };
         Some(())
+    }
+}
+
+/// The producer page and data area of a BPF ring buffer, mapped read-only:
+/// the kernel maps the `size`-byte data area twice in a row, so a record
+/// that wraps is contiguous.
+///
+/// Its accessors check one length per record instead of every offset: the
+/// layout, checked once in [`RingArea::new`], keeps every header and every
+/// record no longer than the data area inside the mapping (the consumer
+/// reads each record in a few nanoseconds, so per-access checks showed).
+#[derive(Debug)]
+pub struct RingArea {
+    region: MmapRegion,
+    /// Offset of the data area: one page, so 8-byte aligned.
+    data: usize,
+    /// The data area's size, a power of two.
+    size: usize,
+}
+
+impl RingArea {
+    /// Maps the producer page and the data area of the ring buffer `fd`,
+    /// whose data area is `size` bytes.
+    pub fn new(fd: BorrowedFd<'_>, size: usize) -> io::Result<Self> {
+        let page = page_size();
+        if !size.is_power_of_two() || size < 8 {
+            return Err(io::Error::other(format!(
+                "a ring buffer of {size} bytes (the kernel makes them a power of two of at least a page)"
+            )));
+        }
+        let len = size
+            .checked_mul(2)
+            .and_then(|twice| twice.checked_add(page))
+            .ok_or_else(|| io::Error::other("ring buffer too large to map"))?;
+        Ok(Self {
+            region: MmapRegion::new(fd, len, page, false)?,
+            data: page,
+            size,
+        })
+    }
+
+    /// The data area's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The producer position (the first word of the producer page).
+    #[inline]
+    pub fn producer_pos(&self) -> &AtomicU64 {
+        // SAFETY: offset 0 of a page-aligned mapping of at least a page; the
+        // kernel only accesses it atomically.
+        unsafe { AtomicU64::from_ptr(self.region.ptr.as_ptr().cast()) }
+    }
+
+    /// The header of the record at position `pos` (positions are multiples
+    /// of 8; the low bits are ignored).
+    #[inline]
+    pub fn header(&self, pos: u64) -> &AtomicU32 {
+        let offset = self.data + (pos as usize & (self.size - 1) & !7);
+        // SAFETY: `offset + 4 <= data + size <= region.len`, and `offset` is
+        // 8-byte aligned (`data` is a page); the kernel writes headers
+        // atomically (`smp_store_release`).
+        unsafe { AtomicU32::from_ptr(self.region.ptr.as_ptr().add(offset).cast()) }
+    }
+
+    /// The `len` bytes after the header at `pos`, or `None` when `len`
+    /// exceeds the data area. Only for records the kernel has committed:
+    /// it does not write them again until the consumer position moves past
+    /// them, which needs `&mut` of the consumer that holds this borrow.
+    #[inline]
+    pub fn record(&self, pos: u64, len: usize) -> Option<&[u8]> {
+        if len > self.size {
+            return None;
+        }
+        let offset = self.data + (pos as usize & (self.size - 1) & !7) + 8;
+        // SAFETY: `offset + len <= data + (size - 8) + 8 + size`, which is the
+        // mapping's length (`data + 2 * size`); committed records are not
+        // written while borrowed (see above).
+        Some(unsafe { std::slice::from_raw_parts(self.region.ptr.as_ptr().add(offset), len) })
     }
 }
 
