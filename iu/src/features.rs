@@ -113,21 +113,25 @@ fn probe_load(prog_type: u32, expected_attach_type: u32, helper: Option<u32>) ->
         // valid at every hook of the type.
         ret.imm = 1;
     }
-    probe_insns(prog_type, expected_attach_type, insns)
+    match load_probe(prog_type, expected_attach_type, &insns) {
+        Ok(_) => (true, String::new()),
+        Err(log) => (false, log),
+    }
 }
 
-/// What loading `insns` as a program of `prog_type` says.
-fn probe_insns(
+/// Loads `insns` as a program of `prog_type`: its descriptor, or what the
+/// verifier said.
+fn load_probe(
     prog_type: u32,
     expected_attach_type: u32,
-    insns: Vec<aya_obj::generated::bpf_insn>,
-) -> (bool, String) {
+    insns: &[aya_obj::generated::bpf_insn],
+) -> Result<std::os::fd::OwnedFd, String> {
     use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
     let spec = ProgLoad {
         name: "iu_probe",
         prog_type,
         expected_attach_type,
-        insns: &insns,
+        insns,
         license: c"GPL",
         kern_version: kernel_version_code(),
         prog_flags: 0,
@@ -135,13 +139,10 @@ fn probe_insns(
         btf: ProgBtfInfo::default(),
     };
     let mut log = vec![0u8; 4096];
-    match prog_load(&spec, &mut log, 1) {
-        Ok(_fd) => (true, String::new()),
-        Err(_) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            (false, String::from_utf8_lossy(&log[..end]).into_owned())
-        }
-    }
+    prog_load(&spec, &mut log, 1).map_err(|_| {
+        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+        String::from_utf8_lossy(&log[..end]).into_owned()
+    })
 }
 
 /// Probe results: (probe kind, type, detail) -> supported.
@@ -239,21 +240,8 @@ pub fn map_type(map_type: u32) -> bool {
 /// A kprobe program loaded for a multi-probe link of `attach_type`
 /// (`kprobe.multi` or `uprobe.multi`), if this kernel takes one.
 fn multi_probe_program(attach_type: u32) -> Option<std::os::fd::OwnedFd> {
-    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
-    let insns = probe_program(None);
-    let spec = ProgLoad {
-        name: "iu_probe",
-        prog_type: bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32,
-        expected_attach_type: attach_type,
-        insns: &insns,
-        license: c"GPL",
-        kern_version: kernel_version_code(),
-        prog_flags: 0,
-        attach_btf_id: 0,
-        btf: ProgBtfInfo::default(),
-    };
-    let mut log = vec![0u8; 4096];
-    prog_load(&spec, &mut log, 1).ok()
+    let kprobe = bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32;
+    load_probe(kprobe, attach_type, &probe_program(None)).ok()
 }
 
 /// Whether `kprobe.multi` links work (Linux 5.18, and the kernel built
@@ -414,12 +402,12 @@ pub fn kernel_function_exists(name: &str) -> bool {
 /// ```
 pub fn loop_budget() -> bool {
     cached((3, 0, 0), || {
-        probe_insns(
+        load_probe(
             bpf_prog_type::BPF_PROG_TYPE_SOCKET_FILTER as u32,
             0,
-            may_goto_program(),
+            &may_goto_program(),
         )
-        .0
+        .is_ok()
     })
 }
 

@@ -340,47 +340,8 @@ fn a_huge_bss_section_is_refused_before_it_is_allocated() {
 /// fuzz target (issue #17).
 #[test]
 fn a_call_relocation_of_an_unknown_type_is_refused() {
-    use object::{ObjectSymbol, SectionKind};
-    // The first object with a relocation in code against a symbol in code
-    // (a BPF-to-BPF call or a function address).
-    let found = std::fs::read_dir(iu::object_dir())
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| std::fs::read(entry.path()).ok())
-        .find_map(|bytes| {
-            let file = object::File::parse(&*bytes).ok()?;
-            let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
-            for section in file.sections() {
-                let code_rel = section.name().ok()?.starts_with(".rel")
-                    && file
-                        .section_by_index(object::SectionIndex(u32::from_le_bytes(
-                            bytes[shoff + section.index().0 * 64 + 44
-                                ..shoff + section.index().0 * 64 + 48]
-                                .try_into()
-                                .unwrap(),
-                        ) as usize))
-                        .is_ok_and(|s| s.kind() == SectionKind::Text);
-                if !code_rel {
-                    continue;
-                }
-                let (start, size) = section.file_range()?;
-                for entry in (start as usize..(start + size) as usize).step_by(16) {
-                    let info = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap());
-                    let symbol = file
-                        .symbol_by_index(object::SymbolIndex((info >> 32) as usize))
-                        .ok()?;
-                    let in_code = symbol
-                        .section_index()
-                        .and_then(|i| file.section_by_index(i).ok())
-                        .is_some_and(|s| s.kind() == SectionKind::Text);
-                    if in_code && symbol.kind() == object::SymbolKind::Section {
-                        return Some((bytes.clone(), entry));
-                    }
-                }
-            }
-            None
-        });
-    let (mut bytes, entry) = found.expect("an object with a call through a section symbol");
+    let (mut bytes, entry) = code_relocation_against(object::SymbolKind::Section)
+        .expect("an object with a call through a section symbol");
     // r_info's low half is the type: R_BPF_NONE.
     put_u32(&mut bytes, entry + 8, 0);
     refused(&bytes, "points into code through symbol");
@@ -393,53 +354,75 @@ fn a_call_relocation_of_an_unknown_type_is_refused() {
 /// an error. The class the `object` fuzz target stopped on (issue #17).
 #[test]
 fn a_call_to_a_function_outside_any_section_is_refused() {
-    use object::{ObjectSection as _, ObjectSymbol, SectionKind};
-    // A relocation in code against a function (its `r_info` offset), and
-    // the file symbol (its table entry), which becomes the new target.
-    let found = std::fs::read_dir(iu::object_dir())
+    use object::{ObjectSection as _, ObjectSymbol as _};
+    let (mut bytes, entry) = code_relocation_against(object::SymbolKind::Text)
+        .expect("an object with a call relocation to a function");
+    // The file symbol becomes the relocation's target.
+    let file = object::File::parse(&*bytes).unwrap();
+    let symtab = file
+        .section_by_name(".symtab")
+        .unwrap()
+        .file_range()
+        .unwrap()
+        .0 as usize;
+    let spare = file
+        .symbols()
+        .find(|s| s.kind() == object::SymbolKind::File)
+        .expect("a file symbol")
+        .index()
+        .0;
+    let spare_entry = symtab + spare * 24;
+    // Elf64_Sym: st_info (global function) at 4, st_shndx at 6.
+    bytes[spare_entry + 4] = 0x12;
+    bytes[spare_entry + 6..spare_entry + 8].copy_from_slice(&0xff01u16.to_le_bytes());
+    put_u32(&mut bytes, entry + 12, spare as u32);
+    refused(&bytes, "outside any section");
+}
+
+/// The first built object with a relocation in code against a symbol of
+/// `kind` that lies in code (a section symbol: a BPF-to-BPF call or a
+/// function address; a function symbol: a call), and the file offset of
+/// that `Elf64_Rel` entry.
+fn code_relocation_against(kind: object::SymbolKind) -> Option<(Vec<u8>, usize)> {
+    use object::{ObjectSymbol, SectionKind};
+    let in_code = |file: &object::File<'_>, index: usize| {
+        file.section_by_index(object::SectionIndex(index))
+            .is_ok_and(|s| s.kind() == SectionKind::Text)
+    };
+    std::fs::read_dir(iu::object_dir())
         .unwrap()
         .flatten()
         .filter_map(|entry| std::fs::read(entry.path()).ok())
         .filter(|bytes| iu::check_object(bytes).is_ok())
         .find_map(|bytes| {
             let file = object::File::parse(&*bytes).ok()?;
-            let symtab = file.section_by_name(".symtab")?.file_range()?.0 as usize;
-            let spare = file
-                .symbols()
-                .find(|s| s.kind() == object::SymbolKind::File)?;
-            for section in file
-                .sections()
-                .filter(|s| s.name().is_ok_and(|n| n.starts_with(".rel")))
-            {
+            let shoff = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+            // sh_info of a relocation section: the section it applies to.
+            let target = |index: usize| {
+                let at = shoff + index * 64 + 44;
+                u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize
+            };
+            for section in file.sections() {
+                if !section.name().ok()?.starts_with(".rel")
+                    || !in_code(&file, target(section.index().0))
+                {
+                    continue;
+                }
                 let (start, size) = section.file_range()?;
                 for entry in (start as usize..(start + size) as usize).step_by(16) {
                     let info = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap());
                     let symbol = file
                         .symbol_by_index(object::SymbolIndex((info >> 32) as usize))
                         .ok()?;
-                    let in_code = symbol
-                        .section_index()
-                        .and_then(|i| file.section_by_index(i).ok())
-                        .is_some_and(|s| s.kind() == SectionKind::Text);
-                    if in_code && symbol.kind() == object::SymbolKind::Text {
-                        return Some((
-                            bytes.clone(),
-                            entry + 12,
-                            spare.index().0,
-                            symtab + spare.index().0 * 24,
-                        ));
+                    if symbol.kind() == kind
+                        && symbol.section_index().is_some_and(|i| in_code(&file, i.0))
+                    {
+                        return Some((bytes.clone(), entry));
                     }
                 }
             }
             None
-        });
-    let (mut bytes, r_sym, spare, spare_entry) =
-        found.expect("an object with a call relocation to a function");
-    // Elf64_Sym: st_info (global function) at 4, st_shndx at 6.
-    bytes[spare_entry + 4] = 0x12;
-    bytes[spare_entry + 6..spare_entry + 8].copy_from_slice(&0xff01u16.to_le_bytes());
-    put_u32(&mut bytes, r_sym, spare as u32);
-    refused(&bytes, "outside any section");
+        })
 }
 
 /// No object the build makes is refused by the checks added for fuzzing
