@@ -68,6 +68,8 @@ pub use iu_macros::{
     kprobe_multi, kretprobe_multi, netfilter, raw_tracepoint_writable, sk_lookup, sk_msg, sk_skb,
     sock_ops, uprobe_multi, uretprobe_multi,
 };
+// Global functions and the freplace programs that replace them.
+pub use iu_macros::{freplace, replaceable};
 pub use pod::Pod;
 
 /// Converts what a program function returns into the value the kernel sees.

@@ -19,6 +19,7 @@
 use proc_macro::TokenStream;
 
 mod abi;
+mod freplace;
 mod kernel;
 mod log;
 mod map;
@@ -939,6 +940,49 @@ pub fn flow_dissector(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn netfilter(attr: TokenStream, item: TokenStream) -> TokenStream {
     sock_programs::netfilter(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Makes a function a global BPF function: its own symbol in the object,
+/// never inlined, verified by the kernel on its own (with unknown
+/// arguments), and replaceable by a `#[freplace]` program while the
+/// program that calls it runs. It takes and returns integers.
+///
+/// ```ignore
+/// #[replaceable]
+/// fn verdict(len: u32) -> u32 {
+///     2 // XDP_PASS
+/// }
+///
+/// #[xdp]
+/// fn decide(ctx: XdpContext) -> u32 {
+///     verdict(ctx.len() as u32)
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn replaceable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    freplace::replaceable(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns a function into an freplace program (`BPF_PROG_TYPE_EXT`): once
+/// loaded against a program and attached, it runs instead of that
+/// program's `#[replaceable]` function `function`, with the same
+/// signature. User space names the target when loading
+/// (`iu::EbpfLoader::extension_target`) and attaches it with
+/// `iu::Ebpf::extension`.
+///
+/// ```ignore
+/// #[freplace(function = "verdict")]
+/// fn drop_large(len: u32) -> u32 {
+///     if len > 1000 { 1 } else { 2 }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn freplace(attr: TokenStream, item: TokenStream) -> TokenStream {
+    freplace::freplace(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -63,6 +63,9 @@ pub struct EbpfLoader {
     /// The BTF CO-RE relocations resolve against instead of the running
     /// kernel's (libbpf's `btf_custom_path`).
     kernel_btf: Option<PathBuf>,
+    /// freplace programs and the loaded program each replaces a function
+    /// of.
+    extension_targets: Vec<(String, Arc<OwnedFd>)>,
 }
 
 impl Default for EbpfLoader {
@@ -84,7 +87,39 @@ impl EbpfLoader {
             loop_budgets: true,
             loop_budget: LoopBudget::Any,
             kernel_btf: None,
+            extension_targets: Vec::new(),
         }
+    }
+
+    /// The loaded program whose function the freplace program `program`
+    /// (`#[freplace(function = "...")]`, section `freplace/<function>`)
+    /// replaces, as libbpf's `bpf_program__set_attach_target`: the kernel
+    /// checks the replacement against that function's BTF signature in
+    /// `target` when it loads. Attach it with [`Ebpf::extension`].
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), iu::Error> {
+    /// let target = iu::Ebpf::load_file(iu::object_dir().join("firewall"))?;
+    /// let ext = iu::EbpfLoader::new()
+    ///     .extension_target("drop_large", target.program("decide")?)?
+    ///     .load_file(iu::object_dir().join("firewall_v2"))?;
+    /// let _link = ext.extension("drop_large")?.attach()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn extension_target(&mut self, program: &str, target: impl AsFd) -> Result<&mut Self> {
+        let target = target
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|source| Error::Io {
+                context: format!(
+                    "duplicating the descriptor of the program `{program}` replaces a function of"
+                ),
+                source,
+            })?;
+        self.extension_targets.retain(|(name, _)| name != program);
+        self.extension_targets
+            .push((program.to_owned(), Arc::new(target)));
+        Ok(self)
     }
 
     /// Resolves the object's CO-RE relocations (iu's typed kernel handles
@@ -212,6 +247,37 @@ impl EbpfLoader {
     pub fn verifier_log_size(&mut self, bytes: usize) -> &mut Self {
         self.log_size = bytes.clamp(128, u32::MAX as usize >> 2);
         self
+    }
+
+    /// The target of the freplace program `name` (section
+    /// `freplace/<function>`): the program given to
+    /// [`EbpfLoader::extension_target`] and the BTF id of `function` in it.
+    fn extension_target_of(&self, name: &str, section: &str) -> Result<(Arc<OwnedFd>, u32)> {
+        let problem = |problem: String| Error::ExtensionTarget {
+            program: name.to_owned(),
+            problem,
+        };
+        let function = section
+            .split_once('/')
+            .map(|(_, f)| f)
+            .filter(|f| !f.is_empty())
+            .ok_or_else(|| {
+                problem(format!(
+                    "its section `{section}` names no function; name it: `freplace/<function>`"
+                ))
+            })?;
+        let (_, target) = self
+            .extension_targets
+            .iter()
+            .find(|(program, _)| program == name)
+            .ok_or_else(|| {
+                problem(format!(
+                    "it replaces `{function}` of a loaded program, which the loader was not given: call `EbpfLoader::extension_target(\"{name}\", &target_program)` before loading"
+                ))
+            })?;
+        let id = crate::programs::extension::function_btf_id(target.as_fd(), function)
+            .map_err(problem)?;
+        Ok((Arc::clone(target), id))
     }
 
     /// Reads and loads the object at `path`.
@@ -452,6 +518,7 @@ impl EbpfLoader {
             .skipped
             .iter()
             .chain(&self.enabled)
+            .chain(self.extension_targets.iter().map(|(name, _)| name))
             .find(|n| !obj.programs.contains_key(n.as_str()))
         {
             return Err(Error::UnknownProgram {
@@ -505,6 +572,12 @@ impl EbpfLoader {
                         })?,
                     None => 0,
                 };
+            let extension_target = (load_type.prog_type == bpf_prog_type::BPF_PROG_TYPE_EXT as u32)
+                .then(|| self.extension_target_of(name, &section_name))
+                .transpose()?;
+            let attach_btf_id = extension_target
+                .as_ref()
+                .map_or(attach_btf_id, |(_, id)| *id);
             let function = obj
                 .functions
                 .get_mut(&program.function_key())
@@ -584,6 +657,7 @@ impl EbpfLoader {
                     .unwrap_or_else(features::kernel_version_code),
                 prog_flags: load_type.prog_flags,
                 attach_btf_id,
+                attach_prog_fd: extension_target.as_ref().map(|(fd, _)| fd.as_fd()),
                 btf: ProgBtfInfo {
                     btf_fd: btf_fd.as_ref().map(|fd| fd.as_fd()),
                     func_info: &func_info,
@@ -2127,6 +2201,12 @@ impl Ebpf {
     /// The tracepoint program called `name`.
     pub fn tracepoint(&self, name: &str) -> Result<TracePoint<'_>> {
         TracePoint::new(self.program(name)?)
+    }
+
+    /// The freplace program called `name`, loaded against the target given
+    /// to [`EbpfLoader::extension_target`].
+    pub fn extension(&self, name: &str) -> Result<crate::programs::Extension<'_>> {
+        crate::programs::Extension::new(self.program(name)?)
     }
 }
 

@@ -453,6 +453,16 @@ pub enum Error {
         tracepoint: String,
     },
 
+    /// An freplace program has no usable target: none was given, the
+    /// target has no BTF, or no function of that name.
+    #[error("freplace program `{program}`: {problem}")]
+    ExtensionTarget {
+        /// The freplace program.
+        program: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+
     /// A uprobe's symbol is not in the binary.
     #[error("symbol `{symbol}` is not defined in {binary}; list its symbols with `nm -D {binary}`")]
     UnknownSymbol {

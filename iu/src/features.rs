@@ -136,6 +136,7 @@ fn load_probe(
         kern_version: kernel_version_code(),
         prog_flags: 0,
         attach_btf_id: 0,
+        attach_prog_fd: None,
         btf: ProgBtfInfo::default(),
     };
     let mut log = vec![0u8; 4096];
@@ -294,24 +295,15 @@ pub fn uprobe_multi() -> bool {
 /// }
 /// ```
 pub fn netfilter() -> bool {
-    use crate::sys::{ProgBtfInfo, ProgLoad, prog_load};
     cached((6, 0, 0), || {
         // `r0 = 1 (NF_ACCEPT); exit`: the probe lets every packet through
         // while it is attached.
-        let insns = vec![insn(0xb7, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
-        let spec = ProgLoad {
-            name: "iu_probe",
-            prog_type: bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
-            expected_attach_type: aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
-            insns: &insns,
-            license: c"GPL",
-            kern_version: kernel_version_code(),
-            prog_flags: 0,
-            attach_btf_id: 0,
-            btf: ProgBtfInfo::default(),
-        };
-        let mut log = vec![0u8; 4096];
-        let Ok(fd) = prog_load(&spec, &mut log, 1) else {
+        let insns = [insn(0xb7, 0, 0, 0, 1), insn(0x95, 0, 0, 0, 0)];
+        let Ok(fd) = load_probe(
+            bpf_prog_type::BPF_PROG_TYPE_NETFILTER as u32,
+            aya_obj::generated::bpf_attach_type::BPF_NETFILTER as u32,
+            &insns,
+        ) else {
             return false;
         };
         crate::sys::link_create_netfilter(fd.as_fd(), 2, 1, 0x7eef_0001, false).is_ok()
@@ -338,6 +330,22 @@ pub fn task_iterator() -> bool {
 /// ```
 pub fn iterator(target: &str) -> bool {
     kernel_function_exists(&format!("bpf_iter_{target}"))
+}
+
+/// Whether freplace programs (`#[freplace]`, `BPF_PROG_TYPE_EXT`) load and
+/// attach here: Linux 5.6, with the BPF JIT on (the kernel replaces only
+/// functions of JITed programs; `/proc/sys/net/core/bpf_jit_enable` is
+/// not 0).
+///
+/// ```no_run
+/// if !iu::features::freplace() {
+///     eprintln!("freplace needs Linux 5.6 and the BPF JIT");
+/// }
+/// ```
+pub fn freplace() -> bool {
+    at_least(5, 6)
+        && std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable")
+            .is_ok_and(|v| v.trim() != "0")
 }
 
 /// Whether XDP programs attach with bpf_links (Linux 5.9).

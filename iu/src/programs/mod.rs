@@ -9,6 +9,7 @@ pub mod cgroup_sock;
 pub mod cgroup_sock_addr;
 pub mod cgroup_sockopt;
 pub mod cgroup_sysctl;
+pub mod extension;
 pub mod flow_dissector;
 pub mod iter;
 pub mod kprobe_multi;
@@ -50,6 +51,7 @@ pub use cgroup_sock::{CgroupSock, CgroupSockLink};
 pub use cgroup_sock_addr::{CgroupSockAddr, CgroupSockAddrLink};
 pub use cgroup_sockopt::{CgroupSockopt, CgroupSockoptLink};
 pub use cgroup_sysctl::{CgroupSysctl, CgroupSysctlLink};
+pub use extension::{Extension, ExtensionLink};
 pub use flow_dissector::{FlowDissector, FlowDissectorLink};
 pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
@@ -336,6 +338,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         23 => "cgroup sysctl",
         25 => "cgroup sockopt",
         26 => "tracing (fentry, fexit, tp_btf, iterators)",
+        28 => "freplace",
         29 => "LSM",
         31 => "syscall",
         _ => "BPF",
@@ -524,6 +527,7 @@ impl LoadType {
                 BPF_PROG_TYPE_FLOW_DISSECTOR,
                 bpf_attach_type::BPF_FLOW_DISSECTOR,
             ),
+            ProgramSection::Extension => plain(BPF_PROG_TYPE_EXT),
             _ => {
                 return Err(
                     "this program type is not supported by this version of iu's loader yet",

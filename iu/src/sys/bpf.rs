@@ -305,6 +305,9 @@ pub struct ProgLoad<'a> {
     pub prog_flags: u32,
     /// BTF id of the attach target, for BTF-based program types.
     pub attach_btf_id: u32,
+    /// The program whose function `attach_btf_id` names (freplace, and
+    /// tracing programs attached to a BPF program); `None`: the kernel's.
+    pub attach_prog_fd: Option<BorrowedFd<'a>>,
     /// BTF func and line info.
     pub btf: ProgBtfInfo<'a>,
 }
@@ -337,6 +340,7 @@ pub fn prog_load(
         prog_name: obj_name(spec.name),
         expected_attach_type: spec.expected_attach_type,
         attach_btf_id: spec.attach_btf_id,
+        attach_prog_fd: spec.attach_prog_fd.map_or(0, |fd| fd.as_raw_fd() as u32),
         ..Default::default()
     };
     if let Some(fd) = btf.btf_fd {
