@@ -138,6 +138,8 @@ fn issue_15_program_types_are_reported() {
     assert_eq!(features::uprobe_multi(), at_least(6, 6));
     // netfilter links: 6.4 (the matrix's kernels have CONFIG_NETFILTER_BPF_LINK).
     assert_eq!(features::netfilter(), at_least(6, 4));
+    // freplace: 5.6, and every machine of the matrix JITs.
+    assert_eq!(features::freplace(), at_least(5, 6));
     assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),
