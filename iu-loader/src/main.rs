@@ -58,6 +58,13 @@ enum Command {
         #[arg(long)]
         skip_unsupported: bool,
     },
+    /// Load every program and map of OBJECT, say how many, and unload them
+    /// (nothing is attached): a check that an object loads here, as
+    /// `bpftool prog loadall` without the pins.
+    Load {
+        /// The BPF object (ELF) to load.
+        object: PathBuf,
+    },
     /// Programs: `list`, `show PROG`, `dump xlated PROG`, `pin PROG FILE`,
     /// `unpin FILE`. PROG is `id ID`, `ID`, `name NAME`, `tag TAG` or
     /// `pinned FILE`.
@@ -130,6 +137,7 @@ async fn main() -> ExitCode {
             };
             run::run(object, options).await
         }
+        Command::Load { object } => load(&object, out),
         Command::Prog { command } => inspect::prog(command, out),
         Command::Map { command } => inspect::map(command, out),
         Command::Link { command } => inspect::link(command, out),
@@ -153,6 +161,18 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Loads `object` and reports what loaded.
+fn load(object: &std::path::Path, out: inspect::Output) -> Result<(), Box<dyn std::error::Error>> {
+    let ebpf = iu::Ebpf::load_file(object)?;
+    let (programs, maps) = (ebpf.programs().count(), ebpf.maps().count());
+    if out.json {
+        println!("{{\"programs\":{programs},\"maps\":{maps}}}");
+    } else {
+        println!("loaded {programs} programs, {maps} maps");
+    }
+    Ok(())
 }
 
 /// Removes what dead iu processes left attached (`iu::cleanup`).

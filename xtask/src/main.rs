@@ -7,6 +7,7 @@ mod book;
 mod build;
 mod codegen;
 mod codegen_vmlinux;
+mod compat;
 mod compile_fail;
 mod doctor;
 mod fuzz;
@@ -47,6 +48,10 @@ enum Cmd {
     Vm(vm::VmArgs),
     /// Compare iu with C libbpf (and aya where it applies) in one run.
     Bench(bench::BenchArgs),
+    /// Load the kernel's BPF selftests with libbpf and with iu, and report
+    /// how many iu loads of those libbpf loads (`--subset`: the regression
+    /// set of tests/compat/expected.txt, part of `test`).
+    Compat(compat::CompatArgs),
     /// Check for (and install) the BPF toolchain only.
     Toolchain,
     /// Report what this host offers iu (toolchain, BTF, JIT, lockdown,
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(&args),
         Cmd::Vm(args) => vm::run(&args),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Compat(args) => compat::run(&args),
         Cmd::Toolchain => toolchain::ensure().map(|t| println!("{t}")),
         Cmd::Doctor => doctor::run(),
         Cmd::CompileFail { filter } => {
