@@ -799,3 +799,24 @@ fn listings_without_privilege_name_the_capability() {
         );
     }
 }
+
+#[test]
+fn load_reports_the_programs_and_maps_of_an_object_and_its_refusals() {
+    // `map_test`'s object: one tracepoint and its maps (plus iu's own).
+    let object = iu::object_dir().join("map_test");
+    let object = object.to_str().unwrap();
+    let expected = Ebpf::load_file(object).unwrap();
+    let (programs, maps) = (expected.programs().count(), expected.maps().count());
+    drop(expected);
+    assert_eq!(
+        ok(&["load", object]).trim(),
+        format!("loaded {programs} programs, {maps} maps")
+    );
+    assert_eq!(
+        json_of(&["--json", "load", object]),
+        json!({ "programs": programs, "maps": maps })
+    );
+    // Not an object: iu's error, and a failing exit status.
+    let stderr = fails(&["load", "/proc/self/status"]);
+    assert!(stderr.contains("not an ELF file"), "{stderr}");
+}

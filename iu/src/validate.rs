@@ -227,12 +227,57 @@ fn check(file: &object::File<'_>) -> Result<()> {
         },
         None => None,
     };
+    if let Some(btf) = file.section_by_name(".BTF") {
+        check_map_pinning(btf.data().unwrap_or_default()).or_else(bad)?;
+    }
     if let (Some(ext), Some(strings)) = (file.section_by_name(".BTF.ext"), strings)
         && let Err(e) = check_btf_ext(ext.data().unwrap_or_default(), strings)
     {
         return bad(format!(".BTF.ext: {e}"));
     }
     check_code_relocations(file).or_else(bad)
+}
+
+/// `LIBBPF_PIN_BY_NAME`, the only pinning besides none (0).
+const PIN_BY_NAME: u32 = 1;
+
+/// Refuses a BTF map definition whose `pinning` is neither none nor by
+/// name, as libbpf does ("invalid pinning value"); aya-obj treats it as no
+/// pinning, so the map would be silently left unpinned.
+fn check_map_pinning(data: &[u8]) -> std::result::Result<(), String> {
+    use crate::btf::{Btf, Kind};
+    // BTF that does not parse is refused with its own message later.
+    let Ok(btf) = Btf::parse(data) else {
+        return Ok(());
+    };
+    for id in 1..btf.len() as u32 {
+        let Some(var) = btf.get(id).filter(|t| t.kind == Kind::Var) else {
+            continue;
+        };
+        let Some(def) = btf
+            .get(btf.skip_mods_and_typedefs(var.type_id))
+            .filter(|t| t.kind == Kind::Struct)
+        else {
+            continue;
+        };
+        // `__uint(pinning, N)` is `int (*pinning)[N]`.
+        let value = def
+            .members
+            .iter()
+            .filter(|m| m.name == "pinning")
+            .filter_map(|m| btf.get(btf.skip_mods_and_typedefs(m.type_id)))
+            .filter(|ptr| ptr.kind == Kind::Ptr)
+            .filter_map(|ptr| btf.get(btf.skip_mods_and_typedefs(ptr.type_id)))
+            .find(|array| array.kind == Kind::Array)
+            .map(|array| array.nelems);
+        if let Some(value) = value.filter(|&v| v > PIN_BY_NAME) {
+            return Err(format!(
+                "map `{}`: invalid pinning value {value}; it is 0 (none) or 1 (LIBBPF_PIN_BY_NAME)",
+                var.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A relocation in code that points into code is a call or a function

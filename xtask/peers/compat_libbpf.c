@@ -1,7 +1,8 @@
 // The libbpf side of `cargo xtask compat`: opens and loads one object with
 // default options (nothing attached), as `iu-loader load` does with iu.
 // Prints "loaded N programs, M maps" and exits 0, or prints libbpf's error
-// and exits 1. Built against the libbpf of the same kernel tree as the
+// and exits 1. Maps pinned by name (`LIBBPF_PIN_BY_NAME`) are pinned under
+// PIN_ROOT. Built against the libbpf of the same kernel tree as the
 // objects.
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -16,12 +17,15 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list args) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s OBJECT\n", argv[0]);
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s OBJECT PIN_ROOT\n", argv[0]);
 		return 2;
 	}
 	libbpf_set_print(quiet);
-	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+	// Maps pinned by name go under PIN_ROOT, which the caller removes,
+	// not into /sys/fs/bpf itself.
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = argv[2]);
+	struct bpf_object *obj = bpf_object__open_file(argv[1], &opts);
 	long err = libbpf_get_error(obj);
 	if (err) {
 		fprintf(stderr, "open: %s\n", strerror(-err));

@@ -41,6 +41,8 @@ const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 const TREE: &str = "linux-source-6.12";
 const PROGS: &str = "tools/testing/selftests/bpf/progs";
 const EXPECTED: &str = "tests/compat/expected.txt";
+/// Where the libbpf loader pins maps (bpffs allows directories).
+const PIN_ROOT: &str = "/sys/fs/bpf/iu-compat";
 
 /// Per-file flags of the selftests Makefile.
 fn extra_flags(name: &str) -> &'static [&'static str] {
@@ -107,10 +109,18 @@ fn reason(stderr: &str) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    let libbpf = |l: &&&str| l.starts_with("libbpf: ") && !l.contains("failed to load object");
     lines
         .iter()
         .find(|l| l.starts_with("iu-loader: "))
-        .or_else(|| lines.iter().rev().find(|l| l.starts_with("libbpf: ")))
+        .or_else(|| {
+            // libbpf's first error, not its closing "failed to load object".
+            lines
+                .iter()
+                .filter(libbpf)
+                .find(|l| l.contains("failed") || l.contains("invalid") || l.contains("error"))
+        })
+        .or_else(|| lines.iter().rev().find(libbpf))
         .or(lines.last())
         .map(|l| {
             l.trim_start_matches("iu-loader: ")
@@ -323,10 +333,11 @@ fn system_includes() -> Result<Vec<String>> {
         .collect())
 }
 
-/// Builds `iu-loader` (release) and returns its path.
+/// Builds `iu-loader` (the test profile's build, which `cargo xtask test`
+/// shares) and returns its path.
 fn iu_loader() -> Result<PathBuf> {
-    crate::run_cmd(crate::cargo().args(["build", "--release", "-q", "-p", "iu-loader"]))?;
-    Ok(crate::root().join("target/release/iu-loader"))
+    crate::run_cmd(crate::cargo().args(["build", "-q", "-p", "iu-loader"]))?;
+    Ok(crate::root().join("target/debug/iu-loader"))
 }
 
 /// Builds the libbpf loader against the tree's libbpf.
@@ -369,15 +380,20 @@ pub fn run(args: &CompatArgs) -> Result<()> {
     let objects = ws.compile(&sources)?;
     let libbpf = libbpf_loader(&ws)?;
     let iu = iu_loader()?;
+    // libbpf pins maps marked `LIBBPF_PIN_BY_NAME`: here, removed after.
+    let pins = PathBuf::from(PIN_ROOT);
+    let _ = std::fs::remove_dir_all(&pins);
+    std::fs::create_dir_all(&pins).with_context(|| format!("cannot create {PIN_ROOT}"))?;
     let mut rows = vec![];
     for (i, (name, object)) in objects.iter().enumerate() {
         if i % 50 == 0 {
             eprintln!("xtask: compat: loading {}/{}", i + 1, objects.len());
         }
-        let by_libbpf = outcome(Command::new(&libbpf).arg(object), args.timeout)?;
+        let by_libbpf = outcome(Command::new(&libbpf).arg(object).arg(&pins), args.timeout)?;
         let by_iu = outcome(Command::new(&iu).arg("load").arg(object), args.timeout)?;
         rows.push((name.clone(), by_libbpf, by_iu));
     }
+    std::fs::remove_dir_all(&pins).with_context(|| format!("cannot remove {PIN_ROOT}"))?;
     report(&ws, sources.len(), &rows)
 }
 
@@ -567,6 +583,12 @@ mod tests {
         assert_eq!(
             reason("libbpf: first\nlibbpf: second\nload: Invalid argument\n"),
             "libbpf: second"
+        );
+        assert_eq!(
+            reason(
+                "libbpf: prog 'p': BPF program load failed: EPERM\nlibbpf: failed to load object 'x'\n"
+            ),
+            "libbpf: prog 'p': BPF program load failed: EPERM"
         );
     }
 }

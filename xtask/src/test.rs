@@ -145,6 +145,24 @@ pub fn run(args: &TestArgs) -> Result<()> {
             })?;
         }
 
+        if args.filter.as_deref().is_none_or(|f| f == "compat") {
+            step("loader compatibility: a subset of the kernel's BPF selftests (tests/compat/expected.txt)");
+            if toolchain::is_root() {
+                crate::compat::run(&crate::compat::CompatArgs {
+                    subset: true,
+                    filter: None,
+                    timeout: 30,
+                })?;
+            } else {
+                // Loading needs root, as the kernel tests below.
+                crate::run_cmd(
+                    std::process::Command::new("sudo")
+                        .args(["-E", "cargo", "xtask", "compat", "--subset"])
+                        .current_dir(crate::root()),
+                )?;
+            }
+        }
+
         step("unit and host-kernel integration tests");
         let mut cmd = crate::cargo();
         cmd.args(["test", "--workspace"])
