@@ -366,9 +366,17 @@ impl EbpfLoader {
                 continue;
             }
             let btf = match (&btf_fd, map) {
-                (Some(fd), aya_obj::Map::Btf(m)) if map_takes_btf(map.map_type()) => {
+                (Some(fd), aya_obj::Map::Btf(m)) if !map_refuses_btf(map.map_type()) => {
                     Some((fd.as_fd(), m.def.btf_key_type_id, m.def.btf_value_type_id))
                 }
+                // A global data section's value is its DATASEC, as libbpf
+                // creates it: the kernel needs it for a `bpf_spin_lock` (or
+                // a kptr, a list head) in global data.
+                (Some(fd), _) if is_data => obj
+                    .btf
+                    .as_ref()
+                    .and_then(|btf| btf.id_by_type_name_kind(name, BtfKind::DataSec).ok())
+                    .map(|id| (fd.as_fd(), 0, id)),
                 _ => None,
             };
             let map_type = if is_data {
@@ -380,6 +388,12 @@ impl EbpfLoader {
             if max_entries == 0 && map_type == crate::maps::map_type::PERF_EVENT_ARRAY {
                 // One slot per possible CPU, as libbpf does.
                 max_entries = crate::maps::possible_cpus()? as u32;
+            }
+            if matches!(
+                map_type,
+                crate::maps::map_type::RINGBUF | crate::maps::map_type::USER_RINGBUF
+            ) {
+                max_entries = crate::maps::ring_size(max_entries, sys::page_size());
             }
             let pin = self
                 .pin_dir
@@ -405,9 +419,8 @@ impl EbpfLoader {
                 Some(inner) => Some(inner.create(&format!("{name}.inner"))?),
                 None => None,
             };
-            let fd = match pinned {
-                Some(fd) => fd,
-                None => sys::map_create(&MapCreate {
+            let create = |btf| {
+                sys::map_create(&MapCreate {
                     name,
                     map_type,
                     key_size: map.key_size(),
@@ -418,6 +431,19 @@ impl EbpfLoader {
                     btf,
                     inner_map_fd: template.as_ref().map(|t| t.fd.as_fd()),
                 })
+            };
+            let fd = match pinned {
+                Some(fd) => fd,
+                // Every map gets its BTF, as libbpf gives it: the kernel
+                // needs it for spin locks, timers and kptrs in values, and
+                // for local storage. Where it refuses a map's BTF (map
+                // types that take none, older DATASEC rules), the map is
+                // created without, as libbpf retries; if that fails too,
+                // the first refusal is the one that says why.
+                None => match create(btf) {
+                    Err(first) if btf.is_some() => create(None).map_err(|_| first),
+                    other => other,
+                }
                 .map_err(|e| {
                     Error::from_syscall(
                         format!("creating map `{name}`"),
@@ -975,25 +1001,34 @@ fn printk_formats(obj: &Object) -> Vec<PrintkFormat> {
         .collect()
 }
 
-/// Whether the kernel accepts BTF key and value types for a map type: the
-/// keyed maps with plain-data values. Queues, stacks, bloom filters, ring
-/// and perf buffers, stack traces and program arrays refuse them (libbpf
-/// leaves them out for the same types).
-fn map_takes_btf(map_type: u32) -> bool {
+/// Map types whose key and value are not plain data described by BTF
+/// (descriptors, stack ids, nothing): the kernel refuses BTF for them, so
+/// they are created without, as libbpf creates them (its list, plus the
+/// types iu knows by number only).
+fn map_refuses_btf(map_type: u32) -> bool {
     use crate::maps::map_type::*;
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY`, `XSKMAP`, `STRUCT_OPS`, `ARENA`.
+    const CGROUP_ARRAY: u32 = 8;
+    const XSKMAP: u32 = 17;
+    const STRUCT_OPS: u32 = 26;
+    const ARENA: u32 = 33;
     matches!(
         map_type,
-        HASH | ARRAY
-            | PERCPU_HASH
-            | PERCPU_ARRAY
-            | LRU_HASH
-            | LRU_PERCPU_HASH
-            | LPM_TRIE
-            // Local storage requires BTF (for dumping it from user space).
-            | TASK_STORAGE
-            | SK_STORAGE
-            | INODE_STORAGE
-            | CGRP_STORAGE
+        PERF_EVENT_ARRAY
+            | CGROUP_ARRAY
+            | STACK_TRACE
+            | ARRAY_OF_MAPS
+            | HASH_OF_MAPS
+            | DEVMAP
+            | DEVMAP_HASH
+            | CPUMAP
+            | XSKMAP
+            | SOCKMAP
+            | SOCKHASH
+            | QUEUE
+            | STACK
+            | ARENA
+            | STRUCT_OPS
     )
 }
 

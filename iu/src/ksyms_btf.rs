@@ -11,16 +11,40 @@
 //! keeps its own `FUNC` type, which is what the kernel checks a call
 //! against.
 
-use crate::btf_linkage::{name_of, records, u32_at};
+use crate::btf_linkage::{Record, name_of, records, u32_at};
 
 /// BTF kinds, from `info >> 24`.
 const INT: u32 = 1;
 const UNION: u32 = 5;
+const FUNC: u32 = 12;
+const FUNC_PROTO: u32 = 13;
 const VAR: u32 = 14;
 const DATASEC: u32 = 15;
 /// A VAR's linkage: `BTF_VAR_GLOBAL_ALLOCATED` and `BTF_VAR_GLOBAL_EXTERN`.
 const VAR_GLOBAL_ALLOCATED: u32 = 1;
 const VAR_EXTERN: u32 = 2;
+/// A FUNC's linkage (its vlen): `BTF_FUNC_GLOBAL` and `BTF_FUNC_EXTERN`.
+const FUNC_GLOBAL: u32 = 1;
+const FUNC_EXTERN: u32 = 2;
+
+/// Gives the unnamed parameters of FUNC `func`'s prototype the function's
+/// own name: the kernel checks a global function's parameters for names
+/// ("Invalid arg"), and kfunc declarations often have none (libbpf names
+/// them too).
+fn name_unnamed_params(btf: &mut [u8], types: &[Record], func: &Record) -> Option<()> {
+    let name = u32_at(btf, func.at)?;
+    let proto = types.get((u32_at(btf, func.at + 8)? as usize).checked_sub(1)?)?;
+    if proto.kind != FUNC_PROTO {
+        return Some(());
+    }
+    for param in 0..proto.vlen {
+        let at = proto.at + 12 + 8 * param;
+        if u32_at(btf, at)? == 0 && u32_at(btf, at + 4)? != 0 {
+            put_u32(btf, at, name)?;
+        }
+    }
+    Some(())
+}
 
 /// Rewrites the `.ksyms` and `.kconfig` DATASECs of the BTF at `range` of
 /// `bytes` (the same way: `__kconfig` externs live in a map the loader
@@ -57,15 +81,21 @@ fn rewrite_btf(btf: &mut [u8]) -> Option<()> {
             continue;
         };
         let (at, vlen) = (datasec.at, datasec.vlen);
-        // Its extern variables become allocated globals, which the kernel
-        // accepts (it refuses extern linkage on a VAR), as libbpf does.
+        // Its extern variables become allocated globals, and its extern
+        // functions (kfuncs) global ones, as libbpf makes them: the kernel
+        // refuses extern linkage in a program's BTF ("Invalid func
+        // linkage"), and checks a kfunc call against its own BTF anyway.
         for member in 0..vlen {
             let var = u32_at(btf, at + 12 + 12 * member)?;
-            if let Some(r) = types.get((var as usize).checked_sub(1)?)
-                && r.kind == VAR
-                && u32_at(btf, r.at + 12) == Some(VAR_EXTERN)
-            {
+            let Some(r) = types.get((var as usize).checked_sub(1)?) else {
+                continue;
+            };
+            if r.kind == VAR && u32_at(btf, r.at + 12) == Some(VAR_EXTERN) {
                 put_u32(btf, r.at + 12, VAR_GLOBAL_ALLOCATED)?;
+            }
+            if r.kind == FUNC && u32_at(btf, r.at + 4)? & 0xffff == FUNC_EXTERN {
+                put_u32(btf, r.at + 4, (FUNC << 24) | FUNC_GLOBAL)?;
+                name_unnamed_params(btf, &types, r)?;
             }
         }
         // An anonymous union of `vlen` ints: name, info (kind, vlen),
@@ -128,8 +158,8 @@ mod tests {
         assert_eq!(u32_at(&bytes, datasec + 4), Some((UNION << 24) | 1));
         assert_eq!(u32_at(&bytes, datasec + 8), Some(4));
         assert_eq!(u32_at(&bytes, datasec + 16), Some(1), "member type: int");
-        // The FUNC itself is kept.
-        assert_eq!(u32_at(&bytes, 24 + 16 + 12 + 4), Some((12 << 24) | 2));
+        // The FUNC itself is kept, with global linkage.
+        assert_eq!(u32_at(&bytes, 24 + 16 + 12 + 4), Some((12 << 24) | 1));
         // Nothing left to do the second time.
         assert!(!rewrite(&mut bytes, (0, len)));
     }

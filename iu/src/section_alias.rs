@@ -10,10 +10,14 @@
 //! ([`crate::programs::LoadType::of`]).
 //!
 //! libbpf's own names are read the same way: `tc` and the TCX forms
-//! (`tc/ingress`, `tcx/egress`, ...) are classifiers, and a leading `?`
-//! turns the program's autoload off. Both are parsed under a stand-in
-//! (`tp/___`), and the program gets its real section from
-//! [`libbpf_section`] and [`parse_section`].
+//! (`tc/ingress`, `tcx/egress`, ...) are classifiers, parsed under a
+//! stand-in (`tp/___`); the program gets its real section from
+//! [`libbpf_section`] and [`parse_section`]. A leading `?` turns the
+//! program's autoload off: such a section's name is pointed one byte
+//! further (in its header and in `.BTF.ext`), so aya-obj sees the name
+//! without it. Renaming the string instead would break the sections whose
+//! names the linker stored as its suffix (`?tp/x` and `tp/x` share one
+//! string).
 
 use std::borrow::Cow;
 
@@ -25,7 +29,7 @@ use object::{Object, ObjectSection};
 /// from the original name), and `syscall` becomes `fexit.s` (which needs
 /// no target either).
 fn alias(name: &[u8]) -> Option<Vec<u8>> {
-    if name.starts_with(b"?") || is_tc(name) {
+    if is_tc(name) {
         // A stand-in aya-obj parses whatever follows `tp`; the loader takes
         // the program's real section from the original name
         // ([`libbpf_section`]).
@@ -39,8 +43,32 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
                 .to_vec(),
         );
     }
+    // libbpf's names of program types aya-obj 0.3 does not know (cgroup
+    // hooks of Unix sockets, bare `sk_skb` and `sk_skb/verdict`, the
+    // lightweight tunnels, `sk_reuseport`) parse as kprobes; the loader
+    // takes the type from the original name.
+    if is_kprobe_stand_in(name) {
+        let mut stand_in = b"kprobe/".to_vec();
+        stand_in.resize(name.len().max(6), b'_');
+        stand_in.truncate(name.len());
+        return Some(stand_in);
+    }
+    // `ksyscall/<name>` is a kprobe on the syscall's entry
+    // (`programs::probe`).
+    if let Some(syscall) = name.strip_prefix(b"ksyscall/") {
+        return Some([b"kprobe/__".as_slice(), syscall].concat());
+    }
+    if let Some(syscall) = name.strip_prefix(b"kretsyscall/") {
+        return Some([b"kretprobe/__".as_slice(), syscall].concat());
+    }
     // kprobe.multi programs parse as kprobes; the loader takes the type
     // (and the pattern) from the original name.
+    if name == b"kprobe.multi" || name == b"kretprobe.multi" {
+        let mut stand_in = name.to_vec();
+        stand_in.fill(b'_');
+        stand_in[..7].copy_from_slice(b"kprobe/");
+        return Some(stand_in);
+    }
     if let Some(pattern) = name.strip_prefix(b"kprobe.multi/") {
         return Some([b"kprobe/______".as_slice(), pattern].concat());
     }
@@ -81,6 +109,31 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     (name == b"syscall").then(|| b"fexit.s".to_vec())
 }
 
+/// Sections of libbpf's table that parse under a `kprobe/___` stand-in
+/// (see [`alias`]).
+fn is_kprobe_stand_in(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"sk_skb"
+            | b"sk_skb/verdict"
+            | b"lwt_in"
+            | b"lwt_out"
+            | b"lwt_xmit"
+            | b"lwt_seg6local"
+            | b"sk_reuseport"
+            | b"sk_reuseport/migrate"
+    ) || name.strip_prefix(b"cgroup/").is_some_and(|hook| {
+        [
+            &b"connect_unix"[..],
+            b"sendmsg_unix",
+            b"recvmsg_unix",
+            b"getpeername_unix",
+            b"getsockname_unix",
+        ]
+        .contains(&hook)
+    })
+}
+
 /// Whether `name` is libbpf's name for a tc classifier: `tc` (libbpf 1.0+)
 /// and the TCX forms `tc/ingress`, `tc/egress`, `tcx/ingress`,
 /// `tcx/egress`.
@@ -119,9 +172,10 @@ pub(crate) fn parse_section(name: &str) -> Option<aya_obj::ProgramSection> {
 /// name renamed and the `.ksyms` and `.kconfig` DATASECs rewritten ([`crate::ksyms_btf`]),
 /// or the bytes themselves when there is nothing to change.
 pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) -> Cow<'a, [u8]> {
-    let aliased = file
-        .sections()
-        .any(|s| s.name_bytes().is_ok_and(|name| alias(name).is_some()));
+    let aliased = file.sections().any(|s| {
+        s.name_bytes()
+            .is_ok_and(|name| name.starts_with(b"?") || alias(name).is_some())
+    });
     let btf = file.section_by_name(".BTF");
     let btf_range = btf
         .as_ref()
@@ -140,26 +194,124 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
     if !aliased {
         return Cow::Owned(out);
     }
+    let ext_range = file
+        .section_by_name(".BTF.ext")
+        .and_then(|s| s.file_range())
+        .map(|(offset, size)| (offset as usize, size as usize));
+    let strings = btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size));
+    // The places in `.BTF.ext` (func info, line info, CO-RE records) that
+    // name a section, through `.BTF`'s strings.
+    let ext_names = match (ext_range, strings) {
+        (Some(ext), Some(_)) => btf_ext_section_names(bytes, ext),
+        _ => Vec::new(),
+    };
+    skip_autoload_marks(&mut out, strings, &ext_names);
     // Section names, where the headers point: a linker may share one
     // string between a section and its relocations (`.relsyscall`).
-    if let Some((table, names)) = section_names(bytes) {
+    if let Some((table, names)) = section_names(&out) {
         for name in names {
             if let Some(at) = table.checked_add(name) {
                 rename_string_at(&mut out, at);
             }
         }
     }
-    // BTF strings, whole: `.BTF.ext` names sections with them.
-    if let Some((start, end)) =
-        btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size))
-    {
-        let mut at = start;
-        while at < end {
-            let len = rename_string_at(&mut out[..end], at);
-            at += len + 1;
+    // The same names where `.BTF.ext` points. Only there: the same string
+    // may also name a type or a member elsewhere in `.BTF` (`netfilter` is
+    // a member of `struct net`).
+    if let Some((start, end)) = strings {
+        for &field in &ext_names {
+            let name = u32_at(&out, field).map_or(usize::MAX, |n| n as usize);
+            if let Some(at) = start.checked_add(name).filter(|&at| at < end) {
+                rename_string_at(&mut out[..end], at);
+            }
         }
     }
     Cow::Owned(out)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        bytes.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+fn put_u32(bytes: &mut [u8], at: usize, value: u32) {
+    if let Some(slot) = at.checked_add(4).and_then(|end| bytes.get_mut(at..end)) {
+        slot.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// The file offsets of the section-name fields (`sec_name_off`) of the
+/// `.BTF.ext` at `(offset, size)` of `bytes`: each block of func info,
+/// line info and (with a 32-byte header) CO-RE records starts with a
+/// record size, then per section its name, a count and the records. A
+/// walk that runs off the section stops there.
+fn btf_ext_section_names(bytes: &[u8], (ext, size): (usize, usize)) -> Vec<usize> {
+    let mut fields = Vec::new();
+    let ext_end = ext.saturating_add(size).min(bytes.len());
+    let Some(header_len) = u32_at(bytes, ext + 4) else {
+        return fields;
+    };
+    let blocks = if header_len >= 32 { 3 } else { 2 };
+    for block in 0..blocks {
+        let (Some(off), Some(len)) = (
+            u32_at(bytes, ext + 8 + block * 8),
+            u32_at(bytes, ext + 12 + block * 8),
+        ) else {
+            continue;
+        };
+        let start = ext
+            .saturating_add(header_len as usize)
+            .saturating_add(off as usize);
+        let end = start.saturating_add(len as usize).min(ext_end);
+        let Some(record_size) = u32_at(bytes, start) else {
+            continue;
+        };
+        let mut at = start.saturating_add(4);
+        while at.saturating_add(8) <= end {
+            let Some(count) = u32_at(bytes, at + 4) else {
+                break;
+            };
+            fields.push(at);
+            let Some(next) = (count as usize)
+                .checked_mul(record_size as usize)
+                .and_then(|n| n.checked_add(at + 8))
+            else {
+                break;
+            };
+            at = next;
+        }
+    }
+    fields
+}
+
+/// Points every section name that starts with `?` (autoload off) one byte
+/// further: in the section headers, and in the `.BTF.ext` fields
+/// (`ext_names`) that name sections through `.BTF`'s strings (at
+/// `strings`).
+fn skip_autoload_marks(out: &mut [u8], strings: Option<(usize, usize)>, ext_names: &[usize]) {
+    if let Some((table, headers)) = section_headers(out) {
+        for header in headers {
+            let Some(name) = u32_at(out, header) else {
+                continue;
+            };
+            if table.checked_add(name as usize).and_then(|at| out.get(at)) == Some(&b'?') {
+                put_u32(out, header, name + 1);
+            }
+        }
+    }
+    let Some((start, end)) = strings else {
+        return;
+    };
+    for &field in ext_names {
+        let Some(name) = u32_at(out, field) else {
+            continue;
+        };
+        let at = start.saturating_add(name as usize);
+        if at < end && out.get(at) == Some(&b'?') {
+            put_u32(out, field, name + 1);
+        }
+    }
 }
 
 /// Renames the NUL-terminated string at `at` if it is aliased; returns its
@@ -179,12 +331,22 @@ fn rename_string_at(bytes: &mut [u8], at: usize) -> usize {
 /// little-endian ELF (the only kind BPF objects are), and each section's
 /// name offset in it.
 fn section_names(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
+    let (table, headers) = section_headers(bytes)?;
+    let names = headers
+        .into_iter()
+        .filter_map(|header| u32_at(bytes, header).map(|name| name as usize))
+        .collect();
+    Some((table, names))
+}
+
+/// File offset of the section-name string table, and of each section
+/// header (whose first word is its name's offset in that table).
+fn section_headers(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
     // ELFCLASS64, ELFDATA2LSB.
     if bytes.get(4..6)? != [2, 1] {
         return None;
     }
     let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
     let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
     let headers = u64_at(0x28)? as usize;
     let header_size = usize::from(u16_at(0x3a)?);
@@ -192,10 +354,11 @@ fn section_names(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
     let names_index = usize::from(u16_at(0x3e)?);
     let header = |i: usize| headers.checked_add(i.checked_mul(header_size)?);
     let table = u64_at(header(names_index)?.checked_add(0x18)?)? as usize;
-    let names = (0..count)
-        .filter_map(|i| u32_at(header(i)?).map(|name| name as usize))
+    let headers = (0..count)
+        .filter_map(header)
+        .filter(|&h| h.checked_add(4).is_some_and(|end| end <= bytes.len()))
         .collect();
-    Some((table, names))
+    Some((table, headers))
 }
 
 /// File range of the string section of the `.BTF` section at
@@ -230,12 +393,12 @@ mod tests {
         assert_eq!(super::alias(b"tracepoint/raw_syscalls/sys_enter"), None);
         assert_eq!(super::alias(b"fentry/f"), None);
         assert_eq!(super::alias(b"tc").as_deref(), Some(&b"tp"[..]));
-        assert_eq!(super::alias(b"?tc").as_deref(), Some(&b"tp/"[..]));
         assert_eq!(
             super::alias(b"tc/ingress").as_deref(),
             Some(&b"tp/_______"[..])
         );
-        assert_eq!(super::alias(b"?raw_tp").as_deref(), Some(&b"tp/____"[..]));
+        // `?` is skipped, not renamed (`skip_autoload_marks`).
+        assert_eq!(super::alias(b"?raw_tp"), None);
         assert_eq!(super::alias(b"tcp_thing"), None);
         assert_eq!(
             super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),
@@ -262,6 +425,25 @@ mod tests {
             super::alias(b"raw_tracepoint.w/x").as_deref(),
             Some(&b"raw_tracepoint/__x"[..])
         );
+        assert_eq!(super::alias(b"sk_skb").as_deref(), Some(&b"kprobe"[..]));
+        assert_eq!(
+            super::alias(b"cgroup/connect_unix").as_deref(),
+            Some(&b"kprobe/____________"[..])
+        );
+        assert_eq!(super::alias(b"lwt_out").as_deref(), Some(&b"kprobe/"[..]));
+        assert_eq!(
+            super::alias(b"ksyscall/prctl").as_deref(),
+            Some(&b"kprobe/__prctl"[..])
+        );
+        assert_eq!(
+            super::alias(b"kretsyscall/x").as_deref(),
+            Some(&b"kretprobe/__x"[..])
+        );
+        assert_eq!(
+            super::alias(b"kprobe.multi").as_deref(),
+            Some(&b"kprobe/_____"[..])
+        );
+        assert_eq!(super::alias(b"cgroup/connect4"), None);
     }
 
     #[test]

@@ -146,7 +146,9 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
 
         if args.filter.as_deref().is_none_or(|f| f == "compat") {
-            step("loader compatibility: a subset of the kernel's BPF selftests (tests/compat/expected.txt)");
+            step(
+                "loader compatibility: a subset of the kernel's BPF selftests (tests/compat/expected.txt)",
+            );
             if toolchain::is_root() {
                 crate::compat::run(&crate::compat::CompatArgs {
                     subset: true,

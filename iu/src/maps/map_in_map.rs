@@ -40,7 +40,13 @@ impl InnerTemplate {
             map_type: map.map_type(),
             key_size: map.key_size(),
             value_size: map.value_size(),
-            max_entries: map.max_entries(),
+            // A ring buffer's size as the outer map's own would be made.
+            max_entries: match map.map_type() {
+                super::map_type::RINGBUF | super::map_type::USER_RINGBUF => {
+                    super::ring_size(map.max_entries(), crate::sys::page_size())
+                }
+                _ => map.max_entries(),
+            },
             map_flags: map.map_flags(),
         }
     }

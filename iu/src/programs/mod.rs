@@ -339,6 +339,8 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         25 => "cgroup sockopt",
         26 => "tracing (fentry, fexit, tp_btf, iterators)",
         28 => "freplace",
+        10 | 11 | 12 | 19 => "lightweight tunnel",
+        21 => "sk_reuseport",
         29 => "LSM",
         31 => "syscall",
         _ => "BPF",
@@ -377,6 +379,52 @@ impl LoadType {
         }
     }
 
+    /// libbpf's section names of program types aya-obj 0.3 does not parse
+    /// (`crate::section_alias` gives them a stand-in).
+    fn of_libbpf_name(section_name: &str) -> Option<Self> {
+        use bpf_attach_type::*;
+        use bpf_prog_type::*;
+        let with = |t: bpf_prog_type, a: u32| Self {
+            prog_type: t as u32,
+            expected_attach_type: a,
+            prog_flags: 0,
+        };
+        Some(match section_name {
+            "sk_skb" => with(BPF_PROG_TYPE_SK_SKB, 0),
+            "sk_skb/verdict" => with(BPF_PROG_TYPE_SK_SKB, BPF_SK_SKB_VERDICT as u32),
+            "lwt_in" => with(BPF_PROG_TYPE_LWT_IN, 0),
+            "lwt_out" => with(BPF_PROG_TYPE_LWT_OUT, 0),
+            "lwt_xmit" => with(BPF_PROG_TYPE_LWT_XMIT, 0),
+            "lwt_seg6local" => with(BPF_PROG_TYPE_LWT_SEG6LOCAL, 0),
+            "sk_reuseport" => with(BPF_PROG_TYPE_SK_REUSEPORT, BPF_SK_REUSEPORT_SELECT as u32),
+            "sk_reuseport/migrate" => with(
+                BPF_PROG_TYPE_SK_REUSEPORT,
+                BPF_SK_REUSEPORT_SELECT_OR_MIGRATE as u32,
+            ),
+            "cgroup/connect_unix" => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                BPF_CGROUP_UNIX_CONNECT as u32,
+            ),
+            "cgroup/sendmsg_unix" => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                BPF_CGROUP_UNIX_SENDMSG as u32,
+            ),
+            "cgroup/recvmsg_unix" => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                BPF_CGROUP_UNIX_RECVMSG as u32,
+            ),
+            "cgroup/getpeername_unix" => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                BPF_CGROUP_UNIX_GETPEERNAME as u32,
+            ),
+            "cgroup/getsockname_unix" => with(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                BPF_CGROUP_UNIX_GETSOCKNAME as u32,
+            ),
+            _ => return None,
+        })
+    }
+
     /// Maps a section to its program type, or says why it cannot be loaded.
     /// `section_name` is the name in the object, which tells the sections
     /// that were renamed for aya-obj (`crate::section_alias`).
@@ -404,8 +452,10 @@ impl LoadType {
                 ..with(BPF_PROG_TYPE_TRACING, bpf_attach_type::BPF_MODIFY_RETURN)
             });
         }
-        if section_name.starts_with("kprobe.multi/") || section_name.starts_with("kretprobe.multi/")
-        {
+        if let Some(load) = Self::of_libbpf_name(section_name) {
+            return Ok(load);
+        }
+        if section_name.starts_with("kprobe.multi") || section_name.starts_with("kretprobe.multi") {
             return Ok(with(
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,

@@ -50,12 +50,19 @@ pub struct KProbe<'a> {
 impl<'a> KProbe<'a> {
     pub(crate) fn new(program: &'a Program) -> Result<Self> {
         match program.section {
-            // Netfilter programs parse as kprobes (`section_alias`).
-            _ if program.section_name == "netfilter" => Err(Error::WrongProgramType {
-                name: program.name.clone(),
-                expected: "a kprobe program",
-                actual: program.section_name.clone(),
-            }),
+            // Netfilter programs and the other stand-ins of `section_alias`
+            // parse as kprobes: only real ones are.
+            _ if program.prog_type
+                != aya_obj::generated::bpf_prog_type::BPF_PROG_TYPE_KPROBE as u32
+                || program.section_name.starts_with("kprobe.multi")
+                || program.section_name.starts_with("kretprobe.multi") =>
+            {
+                Err(Error::WrongProgramType {
+                    name: program.name.clone(),
+                    expected: "a kprobe program",
+                    actual: program.section_name.clone(),
+                })
+            }
             ProgramSection::KProbe => Ok(Self {
                 program,
                 ret: false,
@@ -86,6 +93,12 @@ impl<'a> KProbe<'a> {
             ),
             None => (target, 0),
         };
+        // libbpf's `ksyscall/<name>`: the syscall's entry point, which on
+        // x86-64 the kernel names `__x64_sys_<name>`.
+        let section = &self.program.section_name;
+        if section.starts_with("ksyscall/") || section.starts_with("kretsyscall/") {
+            return self.attach_to(&format!("__x64_sys_{function}"), offset);
+        }
         self.attach_to(function, offset)
     }
 
