@@ -553,6 +553,23 @@ pub(crate) fn pin_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// A ring buffer's size as the kernel takes it, a power-of-two number of
+/// pages: a size that is not one becomes the next that is (as libbpf
+/// makes it), so `max_entries = 10000` asks for at least 10000 bytes. 0
+/// stays 0 (a size user space forgot to set, which the kernel refuses).
+pub(crate) fn ring_size(requested: u32, page: usize) -> u32 {
+    let page = page as u64;
+    let requested = u64::from(requested);
+    if requested == 0 || (requested.is_multiple_of(page) && (requested / page).is_power_of_two()) {
+        return requested as u32;
+    }
+    (requested.div_ceil(page))
+        .checked_next_power_of_two()
+        .and_then(|pages| pages.checked_mul(page))
+        .and_then(|size| u32::try_from(size).ok())
+        .unwrap_or(requested as u32)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -576,21 +593,4 @@ mod tests {
         assert_eq!(parse_cpu_list("0-1,4,6-7"), Some(5));
         assert_eq!(parse_cpu_list("x"), None);
     }
-}
-
-/// A ring buffer's size as the kernel takes it, a power-of-two number of
-/// pages: a size that is not one becomes the next that is (as libbpf
-/// makes it), so `max_entries = 10000` asks for at least 10000 bytes. 0
-/// stays 0 (a size user space forgot to set, which the kernel refuses).
-pub(crate) fn ring_size(requested: u32, page: usize) -> u32 {
-    let page = page as u64;
-    let requested = u64::from(requested);
-    if requested == 0 || (requested.is_multiple_of(page) && (requested / page).is_power_of_two()) {
-        return requested as u32;
-    }
-    (requested.div_ceil(page))
-        .checked_next_power_of_two()
-        .and_then(|pages| pages.checked_mul(page))
-        .and_then(|size| u32::try_from(size).ok())
-        .unwrap_or(requested as u32)
 }
