@@ -184,20 +184,27 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
     let ksyms = btf.and_then(|s| s.data().ok()).is_some_and(|data| {
         data.windows(7).any(|w| w == b".ksyms\0") || data.windows(9).any(|w| w == b".kconfig\0")
     });
-    if !aliased && !ksyms {
+    let ext_range = file
+        .section_by_name(".BTF.ext")
+        .and_then(|s| s.file_range())
+        .map(|(offset, size)| (offset as usize, size as usize));
+    let unparsed_kinds = ext_range.map_or(Vec::new(), |ext| core_kinds_beyond_parser(bytes, ext));
+    if !aliased && !ksyms && unparsed_kinds.is_empty() {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);
     }
+    // CO-RE kinds aya-obj 0.3 does not parse (it stops at `TYPE_MATCHES`):
+    // iu's own engine applies every record from the original bytes
+    // (`core_relo`), aya-obj's copy only needs to parse.
+    for kind in unparsed_kinds {
+        put_u32(&mut out, kind, TYPE_EXISTS);
+    }
     if !aliased {
         return Cow::Owned(out);
     }
-    let ext_range = file
-        .section_by_name(".BTF.ext")
-        .and_then(|s| s.file_range())
-        .map(|(offset, size)| (offset as usize, size as usize));
     let strings = btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size));
     // The places in `.BTF.ext` (func info, line info, CO-RE records) that
     // name a section, through `.BTF`'s strings.
@@ -283,6 +290,66 @@ fn btf_ext_section_names(bytes: &[u8], (ext, size): (usize, usize)) -> Vec<usize
         }
     }
     fields
+}
+
+/// `BPF_CORE_TYPE_EXISTS`, and the last kind aya-obj 0.3 parses
+/// (`BPF_CORE_ENUMVAL_VALUE`).
+const TYPE_EXISTS: u32 = 8;
+const LAST_PARSED_KIND: u32 = 11;
+
+/// The file offsets of the `kind` fields of the CO-RE records (the third
+/// block of the `.BTF.ext` at `(offset, size)`, 16-byte `struct
+/// bpf_core_relo { insn_off, type_id, access_str_off, kind }`) whose kind
+/// aya-obj does not parse.
+fn core_kinds_beyond_parser(bytes: &[u8], (ext, size): (usize, usize)) -> Vec<usize> {
+    let mut kinds = Vec::new();
+    let ext_end = ext.saturating_add(size).min(bytes.len());
+    let (Some(header_len), Some(off), Some(len)) = (
+        u32_at(bytes, ext + 4),
+        u32_at(bytes, ext + 24),
+        u32_at(bytes, ext + 28),
+    ) else {
+        return kinds;
+    };
+    if header_len < 32 {
+        return kinds;
+    }
+    let start = ext
+        .saturating_add(header_len as usize)
+        .saturating_add(off as usize);
+    let end = start.saturating_add(len as usize).min(ext_end);
+    let Some(record_size) = u32_at(bytes, start).map(|r| r as usize) else {
+        return kinds;
+    };
+    if record_size < 16 {
+        return kinds;
+    }
+    let mut at = start.saturating_add(4);
+    while at.saturating_add(8) <= end {
+        let Some(count) = u32_at(bytes, at + 4) else {
+            break;
+        };
+        for record in 0..count as usize {
+            let Some(kind_at) = record
+                .checked_mul(record_size)
+                .and_then(|r| r.checked_add(at + 8 + 12))
+                .filter(|k| k.saturating_add(4) <= end)
+            else {
+                break;
+            };
+            if u32_at(bytes, kind_at).is_some_and(|k| k > LAST_PARSED_KIND) {
+                kinds.push(kind_at);
+            }
+        }
+        let Some(next) = (count as usize)
+            .checked_mul(record_size)
+            .and_then(|n| n.checked_add(at + 8))
+        else {
+            break;
+        };
+        at = next;
+    }
+    kinds
 }
 
 /// Points every section name that starts with `?` (autoload off) one byte
