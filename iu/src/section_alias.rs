@@ -78,7 +78,9 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     // uprobe.multi programs parse as uprobes; the loader takes the type
     // (and the binary and pattern) from the original name.
     for (multi, stand_in) in [
-        (b"uprobe.multi".as_slice(), b"uprobe/_____".as_slice()),
+        (b"uprobe.multi.s".as_slice(), b"uprobe.s/_____".as_slice()),
+        (b"uretprobe.multi.s", b"uretprobe.s/_____"),
+        (b"uprobe.multi", b"uprobe/_____"),
         (b"uretprobe.multi", b"uretprobe/_____"),
     ] {
         if let Some(rest) = name.strip_prefix(multi)
@@ -99,6 +101,11 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     }
     if let Some(tracepoint) = name.strip_prefix(b"raw_tracepoint.w/") {
         return Some([b"raw_tracepoint/__".as_slice(), tracepoint].concat());
+    }
+    // Without a target (set before loading, as with libbpf's
+    // `bpf_program__set_attach_target`).
+    if name == b"fmod_ret" {
+        return Some(b"fentry.s".to_vec());
     }
     if let Some(function) = name.strip_prefix(b"fmod_ret.s/") {
         return Some([b"fentry.s/__".as_slice(), function].concat());
@@ -480,6 +487,11 @@ mod tests {
             Some(b"uretprobe/_____//bin/x:f*".as_slice())
         );
         assert_eq!(super::alias(b"uprobe.multiple"), None);
+        assert_eq!(
+            super::alias(b"uprobe.multi.s//bin/x:f").as_deref(),
+            Some(b"uprobe.s/_____//bin/x:f".as_slice())
+        );
+        assert_eq!(super::alias(b"fmod_ret").as_deref(), Some(&b"fentry.s"[..]));
         assert_eq!(
             super::alias(b"kprobe.multi/do_*").as_deref(),
             Some(&b"kprobe/______do_*"[..])

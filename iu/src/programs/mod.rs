@@ -440,7 +440,7 @@ impl LoadType {
             expected_attach_type: a as u32,
             prog_flags: 0,
         };
-        if section_name.starts_with("fmod_ret/") {
+        if section_name == "fmod_ret" || section_name.starts_with("fmod_ret/") {
             return Ok(with(
                 BPF_PROG_TYPE_TRACING,
                 bpf_attach_type::BPF_MODIFY_RETURN,
@@ -468,10 +468,17 @@ impl LoadType {
             ));
         }
         if is_uprobe_multi(section_name) {
-            return Ok(with(
-                BPF_PROG_TYPE_KPROBE,
-                bpf_attach_type::BPF_TRACE_UPROBE_MULTI,
-            ));
+            return Ok(Self {
+                prog_flags: if uprobe_multi::is_sleepable_uprobe_multi(section_name) {
+                    BPF_F_SLEEPABLE
+                } else {
+                    0
+                },
+                ..with(
+                    BPF_PROG_TYPE_KPROBE,
+                    bpf_attach_type::BPF_TRACE_UPROBE_MULTI,
+                )
+            });
         }
         if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
             return Ok(plain(BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE));

@@ -15,9 +15,20 @@ use crate::{
 };
 
 /// Whether `section` is a uprobe.multi or uretprobe.multi section
-/// (`uprobe.multi`, `uprobe.multi/<binary>:<pattern>`).
+/// (`uprobe.multi`, `uprobe.multi/<binary>:<pattern>`, and the sleepable
+/// `uprobe.multi.s` forms).
 pub(crate) fn is_uprobe_multi(section: &str) -> bool {
     split(section).is_some()
+}
+
+/// Whether `section` is a sleepable uprobe.multi section
+/// (`u[ret]probe.multi.s`).
+pub(crate) fn is_sleepable_uprobe_multi(section: &str) -> bool {
+    ["uprobe.multi.s", "uretprobe.multi.s"].iter().any(|kind| {
+        section
+            .strip_prefix(kind)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Whether the section is a return probe, and its `<binary>:<pattern>`.
@@ -30,6 +41,7 @@ fn split(section: &str) -> Option<(bool, Option<&str>)> {
         (_, Some(rest)) => (true, rest),
         _ => return None,
     };
+    let rest = rest.strip_prefix(".s").unwrap_or(rest);
     match rest {
         "" => Some((ret, None)),
         _ => Some((ret, Some(rest.strip_prefix('/')?))),
