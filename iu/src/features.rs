@@ -290,7 +290,7 @@ pub fn uprobe_multi() -> bool {
         else {
             return false;
         };
-        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], false, 0)
+        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], &[], false, 0)
             .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
     })
 }

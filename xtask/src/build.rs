@@ -161,6 +161,39 @@ pub fn build_c_objects() -> Result<()> {
                 .arg(object_dir().join(name)),
         )?;
     }
+    build_usdt_target()
+}
+
+/// The target of `iu/tests/usdt.rs`: a small C program with USDT probes
+/// (`iu/tests/c/usdt_target/*.c`, `sys/sdt.h` from systemtap-sdt-dev),
+/// into [`object_dir`] as `usdt_target`, so that the VM tier ships it
+/// with the objects. `main.c` and `guarded.c` are built with -O2
+/// (arguments in registers and constants), `stack.c` with -O0 (arguments
+/// in memory).
+fn build_usdt_target() -> Result<()> {
+    toolchain::apt_install(&["gcc", "libc6-dev", "systemtap-sdt-dev"])?;
+    let dir = crate::root().join("iu/tests/c/usdt_target");
+    let build = object_dir().join("usdt_target.o");
+    std::fs::create_dir_all(&build)?;
+    let mut objects = vec![];
+    for (source, level) in [("main.c", "-O2"), ("stack.c", "-O0"), ("guarded.c", "-O2")] {
+        let object = build.join(source.replace(".c", ".o"));
+        crate::run_cmd(
+            std::process::Command::new("gcc")
+                .args([level, "-g", "-Wall", "-c"])
+                .arg(dir.join(source))
+                .arg("-o")
+                .arg(&object),
+        )?;
+        objects.push(object);
+    }
+    crate::run_cmd(
+        std::process::Command::new("gcc")
+            .args(&objects)
+            .arg("-o")
+            .arg(object_dir().join("usdt_target")),
+    )?;
+    std::fs::remove_dir_all(&build)?;
     Ok(())
 }
 

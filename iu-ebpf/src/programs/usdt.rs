@@ -1,0 +1,305 @@
+//! USDT probes (SystemTap SDT, `sys/sdt.h`, `DTRACE_PROBE`): uprobes at
+//! the call sites a binary lists in its `.note.stapsdt` notes, each with
+//! an argument spec (`-4@%edi 8@-8(%rbp) -4@$5`) that says where the
+//! arguments are at that site. User space (`iu::programs::Usdt`) parses
+//! the specs into [`IU_USDT_SPECS`] and gives each attached site a BPF
+//! cookie naming its spec; [`UsdtContext::arg`] reads the argument the
+//! spec describes, as libbpf's `usdt.bpf.h` does.
+//!
+//! The map's layout, shared with `iu/src/programs/usdt.rs`: each spec
+//! takes [`WORDS_PER_SPEC`] consecutive 16-byte words, starting at
+//! `cookie * WORDS_PER_SPEC`. The first is a header (kind
+//! [`KIND_HEADER`], `value` the user's attach cookie, `reg` the argument
+//! count); word `1 + i` describes argument `i`.
+
+#[cfg(target_arch = "bpf")]
+use core::ffi::c_void;
+
+/// Most arguments a USDT probe has (`STAP_PROBE12`).
+pub const MAX_ARGS: usize = 12;
+/// Specs (distinct argument layouts) one object can hold at once.
+pub const MAX_SPECS: usize = 256;
+/// 16-byte words per spec: a header, then one per argument.
+pub const WORDS_PER_SPEC: usize = 1 + MAX_ARGS;
+
+/// Word kinds.
+#[doc(hidden)]
+pub const KIND_HEADER: u8 = 0xff;
+#[doc(hidden)]
+pub const KIND_CONST: u8 = 1;
+#[doc(hidden)]
+pub const KIND_REG: u8 = 2;
+#[doc(hidden)]
+pub const KIND_REG_DEREF: u8 = 3;
+#[doc(hidden)]
+pub const KIND_SIB: u8 = 4;
+
+/// Size of x86-64's `struct pt_regs`: register offsets are below it.
+#[cfg(target_arch = "bpf")]
+const PT_REGS_SIZE: u16 = 168;
+
+/// One word of a spec (see the module's documentation).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct SpecWord {
+    /// The constant, or the displacement added to the register(s) before
+    /// the dereference; for the header, the user's attach cookie.
+    value: u64,
+    /// Offset in `pt_regs` of the (base) register; for the header, the
+    /// argument count.
+    reg: u16,
+    /// Offset in `pt_regs` of the index register (`KIND_SIB`).
+    index_reg: u16,
+    kind: u8,
+    /// `64 - 8 * size`: shifting left then right by it sign- or
+    /// zero-extends a value of the argument's size.
+    shift: u8,
+    /// Non-zero for a signed argument (negative size in the spec).
+    signed: u8,
+    /// log2 of the index register's scale (`KIND_SIB`).
+    scale_shift: u8,
+}
+
+// SAFETY: integers only, 16 bytes with no padding (8 + 2 + 2 + 4 * 1).
+unsafe impl crate::Pod for SpecWord {}
+
+/// The parsed argument specs, written by user space when it attaches.
+#[cfg_attr(target_arch = "bpf", unsafe(export_name = "IU_USDT_SPECS"))]
+#[cfg_attr(target_arch = "bpf", unsafe(link_section = ".maps"))]
+#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
+pub(crate) static IU_USDT_SPECS: crate::maps::Array<SpecWord, { MAX_SPECS * WORDS_PER_SPEC }> =
+    crate::maps::Array::new();
+
+/// Why [`UsdtContext::arg`] has no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsdtError {
+    /// The site has no spec: the program was attached other than by
+    /// `iu::programs::Usdt` (as a plain uprobe, say).
+    NoSpec,
+    /// The probe has fewer arguments ([`UsdtContext::arg_count`]).
+    NoSuchArgument,
+    /// The argument is in memory that could not be read (paged out, or a
+    /// bad address in the traced process).
+    Unreadable,
+}
+
+/// The context of a `#[usdt]` program: the registers at the probe's call
+/// site, and the argument spec of that site.
+///
+/// ```
+/// use iu_ebpf::programs::{UsdtContext, UsdtError};
+///
+/// // On the host, a context with the arguments a probe fired with.
+/// let ctx = UsdtContext::from_args(&[-3, 250, 1 << 40]).with_cookie(9);
+/// assert_eq!(ctx.arg_count(), 3);
+/// assert_eq!(ctx.arg(0), Ok(-3));
+/// assert_eq!(ctx.arg(2), Ok(1 << 40));
+/// assert_eq!(ctx.arg(3), Err(UsdtError::NoSuchArgument));
+/// assert_eq!(ctx.cookie(), 9);
+/// ```
+pub struct UsdtContext {
+    #[cfg(target_arch = "bpf")]
+    regs: *const u8,
+    /// On the host: the arguments, their count and the attach cookie.
+    #[cfg(not(target_arch = "bpf"))]
+    args: ([i64; MAX_ARGS], usize, u64),
+}
+
+impl UsdtContext {
+    /// The header word of this site's spec.
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn header(&self) -> Option<(SpecWord, u32)> {
+        // SAFETY: the helper takes the program's own context.
+        let cookie = unsafe { crate::helpers::raw::get_attach_cookie(self.regs.cast_mut().cast()) };
+        let spec = u32::try_from(cookie)
+            .ok()
+            .filter(|&s| (s as usize) < MAX_SPECS)?;
+        let first = spec * WORDS_PER_SPEC as u32;
+        let header = IU_USDT_SPECS.get(first)?;
+        (header.kind == KIND_HEADER).then_some((header, first))
+    }
+
+    /// The number of arguments the probe has (0 to 12); 0 without a spec.
+    #[inline(always)]
+    pub fn arg_count(&self) -> usize {
+        #[cfg(target_arch = "bpf")]
+        {
+            self.header()
+                .map_or(0, |(h, _)| usize::from(h.reg).min(MAX_ARGS))
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.args.1
+        }
+    }
+
+    /// The cookie user space gave when attaching
+    /// (`iu::programs::Usdt::with_cookie`), 0 by default: with one program
+    /// on several probes, it tells them apart.
+    #[inline(always)]
+    pub fn cookie(&self) -> u64 {
+        #[cfg(target_arch = "bpf")]
+        {
+            self.header().map_or(0, |(h, _)| h.value)
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            self.args.2
+        }
+    }
+
+    /// Argument `n` (from 0) of the probe, sign- or zero-extended from its
+    /// size (1, 2, 4 or 8 bytes; signed when the spec's size is negative)
+    /// to 64 bits. An unsigned 8-byte argument comes back with its bits
+    /// unchanged: `as u64` restores it.
+    #[inline(always)]
+    pub fn arg(&self, n: usize) -> Result<i64, UsdtError> {
+        #[cfg(target_arch = "bpf")]
+        {
+            let (header, first) = self.header().ok_or(UsdtError::NoSpec)?;
+            if n >= MAX_ARGS || n >= usize::from(header.reg) {
+                return Err(UsdtError::NoSuchArgument);
+            }
+            let spec = IU_USDT_SPECS
+                .get(first + 1 + n as u32)
+                .ok_or(UsdtError::NoSpec)?;
+            let raw = match spec.kind {
+                KIND_CONST => spec.value,
+                KIND_REG => self.register(spec.reg)?,
+                KIND_REG_DEREF => {
+                    let at = self.register(spec.reg)?.wrapping_add(spec.value);
+                    read_sized(at, spec.shift)?
+                }
+                KIND_SIB => {
+                    let index = self.register(spec.index_reg)?;
+                    let at = self
+                        .register(spec.reg)?
+                        .wrapping_add(index.wrapping_shl(u32::from(spec.scale_shift & 3)))
+                        .wrapping_add(spec.value);
+                    read_sized(at, spec.shift)?
+                }
+                _ => return Err(UsdtError::NoSpec),
+            };
+            Ok(extend(raw, spec.shift, spec.signed != 0))
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            match self.args.0.get(n) {
+                Some(&v) if n < self.args.1 => Ok(v),
+                _ => Err(UsdtError::NoSuchArgument),
+            }
+        }
+    }
+
+    /// The register at `offset` in `pt_regs`, through a fault-safe read (a
+    /// variable offset into the context is not a load the verifier
+    /// allows).
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn register(&self, offset: u16) -> Result<u64, UsdtError> {
+        if offset > PT_REGS_SIZE - 8 {
+            return Err(UsdtError::NoSpec);
+        }
+        crate::memory::read_kernel::<u64>((self.regs as u64).wrapping_add(u64::from(offset)))
+            .ok_or(UsdtError::Unreadable)
+    }
+
+    /// A context with arguments `args` (at most 12), for unit tests on the
+    /// host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn from_args(args: &[i64]) -> Self {
+        let mut all = [0; MAX_ARGS];
+        let count = args.len().min(MAX_ARGS);
+        all[..count].copy_from_slice(&args[..count]);
+        Self {
+            args: (all, count, 0),
+        }
+    }
+
+    /// The same context with attach cookie `cookie`, for unit tests on the
+    /// host.
+    #[cfg(not(target_arch = "bpf"))]
+    pub fn with_cookie(self, cookie: u64) -> Self {
+        Self {
+            args: (self.args.0, self.args.1, cookie),
+        }
+    }
+}
+
+/// The argument of `8 - shift / 8` bytes at user address `at`, read with
+/// its own size (not 8 bytes, which could cross into an unmapped page).
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+fn read_sized(at: u64, shift: u8) -> Result<u64, UsdtError> {
+    let value = match shift {
+        56 => crate::memory::read_user::<u8>(at).map(u64::from),
+        48 => crate::memory::read_user::<u16>(at).map(u64::from),
+        32 => crate::memory::read_user::<u32>(at).map(u64::from),
+        _ => crate::memory::read_user::<u64>(at),
+    };
+    value.ok_or(UsdtError::Unreadable)
+}
+
+/// Sign- or zero-extends the low `64 - shift` bits of `raw`.
+#[cfg_attr(not(target_arch = "bpf"), allow(dead_code))]
+#[inline(always)]
+fn extend(raw: u64, shift: u8, signed: bool) -> i64 {
+    let shift = u32::from(shift & 63);
+    let high = raw.wrapping_shl(shift);
+    if signed {
+        (high as i64).wrapping_shr(shift)
+    } else {
+        high.wrapping_shr(shift) as i64
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+impl super::FromRawContext<super::kind::Probe> for UsdtContext {
+    #[inline(always)]
+    unsafe fn from_raw(ctx: *mut c_void) -> Self {
+        Self {
+            regs: ctx.cast_const().cast(),
+        }
+    }
+}
+
+impl super::private::Sealed for UsdtContext {
+    #[cfg(target_arch = "bpf")]
+    #[inline(always)]
+    fn raw(&self) -> *mut c_void {
+        self.regs.cast_mut().cast()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_follows_the_size_and_sign() {
+        assert_eq!(extend(0xff, 56, true), -1);
+        assert_eq!(extend(0xff, 56, false), 255);
+        assert_eq!(extend(0x1234_ffff, 48, true), -1);
+        assert_eq!(extend(0xdead_0000_fffe, 48, false), 0xfffe);
+        assert_eq!(extend(0xffff_ffff_8000_0000, 32, true), i32::MIN as i64);
+        assert_eq!(extend(0x1_8000_0000, 32, false), 0x8000_0000);
+        assert_eq!(extend(u64::MAX, 0, false), -1);
+        assert_eq!(extend(u64::MAX, 0, false) as u64, u64::MAX);
+    }
+
+    #[test]
+    fn spec_words_are_16_bytes() {
+        assert_eq!(core::mem::size_of::<SpecWord>(), 16);
+    }
+
+    #[test]
+    fn host_context_counts_its_arguments() {
+        let ctx = UsdtContext::from_args(&[1, 2]);
+        assert_eq!(ctx.arg_count(), 2);
+        assert_eq!(ctx.arg(1), Ok(2));
+        assert_eq!(ctx.arg(2), Err(UsdtError::NoSuchArgument));
+        assert_eq!(ctx.arg(99), Err(UsdtError::NoSuchArgument));
+        assert_eq!(ctx.cookie(), 0);
+    }
+}

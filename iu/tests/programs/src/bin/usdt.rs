@@ -1,0 +1,66 @@
+//! USDT probes: every argument of every hit, read through the site's spec,
+//! pushed into a ring buffer (see iu/tests/usdt.rs and its target,
+//! iu/tests/c/usdt_target).
+#![no_std]
+#![no_main]
+#![forbid(unsafe_code)]
+
+use iu_ebpf::{
+    Pod, map,
+    maps::RingBuf,
+    programs::{UsdtContext, UsdtError},
+    usdt,
+};
+
+iu_ebpf::license!("GPL");
+
+/// One hit of a probe.
+#[derive(Clone, Copy, Pod)]
+#[repr(C)]
+struct Hit {
+    /// The attach cookie (`Usdt::with_cookie`).
+    cookie: u64,
+    /// `arg_count()`.
+    count: u64,
+    /// Bit `i`: argument `i` failed other than by not existing.
+    errors: u64,
+    /// Arguments; 0 past the count.
+    args: [i64; 12],
+}
+
+#[map]
+static HITS: RingBuf<{ 1 << 16 }> = RingBuf::new();
+
+fn record(ctx: &UsdtContext) {
+    let mut hit = Hit {
+        cookie: ctx.cookie(),
+        count: ctx.arg_count() as u64,
+        errors: 0,
+        args: [0; 12],
+    };
+    for (i, slot) in hit.args.iter_mut().enumerate() {
+        match ctx.arg(i) {
+            Ok(v) => *slot = v,
+            Err(UsdtError::NoSuchArgument) => {}
+            Err(_) => hit.errors |= 1 << i,
+        }
+    }
+    if let Some(mut entry) = HITS.reserve::<Hit>() {
+        entry.write(hit);
+        entry.submit();
+    }
+}
+
+/// Attached to any probe, told apart by cookie.
+#[usdt]
+fn any_probe(ctx: UsdtContext) -> u32 {
+    record(&ctx);
+    0
+}
+
+/// The probe its section names.
+#[usdt(provider = "iu_test", name = "consts")]
+fn consts(ctx: UsdtContext) -> u32 {
+    record(&ctx);
+    0
+}
