@@ -2,7 +2,7 @@
 //! the call sites a binary lists in its `.note.stapsdt` notes, each with
 //! an argument spec (`-4@%edi 8@-8(%rbp) -4@$5`) that says where the
 //! arguments are at that site. User space (`iu::programs::Usdt`) parses
-//! the specs into [`IU_USDT_SPECS`] and gives each attached site a BPF
+//! the specs into `IU_USDT_SPECS` and gives each attached site a BPF
 //! cookie naming its spec; [`UsdtContext::arg`] reads the argument the
 //! spec describes, as libbpf's `usdt.bpf.h` does.
 //!
