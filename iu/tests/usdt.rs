@@ -165,6 +165,10 @@ fn usdt_programs_read_every_argument_of_every_hit() {
         any.with_cookie(4)
             .attach_to(&path, "iu_test", "guarded", None)
             .unwrap(),
+        // `-4@iu_global(%rip)`: a global, found in the symbol table.
+        any.with_cookie(5)
+            .attach_to(&path, "iu_test", "global", None)
+            .unwrap(),
         // The probe the section names; the default cookie, 0.
         ebpf.usdt("consts")
             .unwrap()
@@ -173,7 +177,7 @@ fn usdt_programs_read_every_argument_of_every_hit() {
     ];
     assert_eq!(
         links.iter().map(|l| l.sites()).collect::<Vec<_>>(),
-        [1, 1, 2, 1, 1]
+        [1, 1, 2, 1, 1, 1]
     );
     assert!(
         links
@@ -229,7 +233,12 @@ fn usdt_programs_read_every_argument_of_every_hit() {
         expect(4, rounds.clone().map(|i| vec![i, 42])),
         "semaphore-guarded"
     );
-    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(
+        seen.get(&5).cloned().unwrap_or_default(),
+        expect(5, [vec![7]]),
+        "a global through rip"
+    );
+    assert_eq!(seen.len(), 6, "{seen:?}");
 
     // Dropping the links detaches every site and lowers the semaphore.
     drop(links);
@@ -303,15 +312,19 @@ fn usdt_unknown_probes_and_unreadable_specs_are_typed_errors() {
         }
         other => panic!("{other:?}"),
     }
-    // `-4@iu_global(%rip)`: a symbol, which iu (like libbpf) cannot read.
-    match any.attach_to(target(), "iu_test", "global", None) {
+    // `-4@iu_global(%rip)` in a stripped binary: the symbol is gone.
+    let stripped = iu::object_dir().join("usdt_target_stripped");
+    match any.attach_to(&stripped, "iu_test", "global", None) {
         Err(e @ Error::BadUsdtSpec { .. }) => {
             let message = e.to_string();
             assert!(message.contains("iu_test:global"), "{message}");
             assert!(message.contains("-4@iu_global(%rip)"), "{message}");
+            assert!(message.contains("symbol `iu_global`"), "{message}");
         }
         other => panic!("{other:?}"),
     }
+    // The stripped binary's other probes still attach.
+    drop(any.attach_to(&stripped, "iu_test", "regs", None).unwrap());
     // A section without a probe, attached without naming one.
     assert!(matches!(
         any.attach(Some(&target()), None),

@@ -166,8 +166,8 @@ pub fn build_c_objects() -> Result<()> {
 
 /// The target of `iu/tests/usdt.rs`: a small C program with USDT probes
 /// (`iu/tests/c/usdt_target/*.c`, `sys/sdt.h` from systemtap-sdt-dev),
-/// into [`object_dir`] as `usdt_target`, so that the VM tier ships it
-/// with the objects. `main.c` and `guarded.c` are built with -O2
+/// into [`object_dir`] as `usdt_target` (and `usdt_target_stripped`), so
+/// that the VM tier ships it with the objects. `main.c` and `guarded.c` are built with -O2
 /// (arguments in registers and constants), `stack.c` with -O0 (arguments
 /// in memory).
 fn build_usdt_target() -> Result<()> {
@@ -187,12 +187,16 @@ fn build_usdt_target() -> Result<()> {
         )?;
         objects.push(object);
     }
-    crate::run_cmd(
-        std::process::Command::new("gcc")
-            .args(&objects)
-            .arg("-o")
-            .arg(object_dir().join("usdt_target")),
-    )?;
+    // And a stripped copy, whose `symbol(%rip)` arguments cannot be read.
+    for (name, strip) in [("usdt_target", None), ("usdt_target_stripped", Some("-s"))] {
+        crate::run_cmd(
+            std::process::Command::new("gcc")
+                .args(&objects)
+                .args(strip)
+                .arg("-o")
+                .arg(object_dir().join(name)),
+        )?;
+    }
     std::fs::remove_dir_all(&build)?;
     Ok(())
 }

@@ -73,10 +73,11 @@ pub(crate) static IU_USDT_SPECS: crate::maps::Array<SpecWord, { MAX_SPECS * WORD
 /// Why [`UsdtContext::arg`] has no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsdtError {
-    /// The site has no spec: the program was attached other than by
-    /// `iu::programs::Usdt` (as a plain uprobe, say).
+    /// The site's cookie names no spec: the program was attached other
+    /// than by `iu::programs::Usdt` (as a plain uprobe with a cookie, say).
     NoSpec,
-    /// The probe has fewer arguments ([`UsdtContext::arg_count`]).
+    /// The probe has fewer arguments ([`UsdtContext::arg_count`]), or the
+    /// site has no spec at all.
     NoSuchArgument,
     /// The argument is in memory that could not be read (paged out, or a
     /// bad address in the traced process).
@@ -153,32 +154,45 @@ impl UsdtContext {
     /// size (1, 2, 4 or 8 bytes; signed when the spec's size is negative)
     /// to 64 bits. An unsigned 8-byte argument comes back with its bits
     /// unchanged: `as u64` restores it.
+    ///
+    /// It takes few branches (one map lookup, the location's kind, one
+    /// read per register or memory operand), so that a loop over the
+    /// arguments verifies on kernels that walk every iteration (6.1).
     #[inline(always)]
     pub fn arg(&self, n: usize) -> Result<i64, UsdtError> {
         #[cfg(target_arch = "bpf")]
         {
-            let (header, first) = self.header().ok_or(UsdtError::NoSpec)?;
-            if n >= MAX_ARGS || n >= usize::from(header.reg) {
+            if n >= MAX_ARGS {
                 return Err(UsdtError::NoSuchArgument);
             }
+            // SAFETY: the helper takes the program's own context.
+            let cookie =
+                unsafe { crate::helpers::raw::get_attach_cookie(self.regs.cast_mut().cast()) };
+            if cookie >= MAX_SPECS as u64 {
+                return Err(UsdtError::NoSpec);
+            }
+            // The words past the argument count are zero (kind 0).
             let spec = IU_USDT_SPECS
-                .get(first + 1 + n as u32)
+                .get(cookie as u32 * WORDS_PER_SPEC as u32 + 1 + n as u32)
                 .ok_or(UsdtError::NoSpec)?;
             let raw = match spec.kind {
                 KIND_CONST => spec.value,
                 KIND_REG => self.register(spec.reg)?,
-                KIND_REG_DEREF => {
-                    let at = self.register(spec.reg)?.wrapping_add(spec.value);
-                    read_sized(at, spec.shift)?
-                }
-                KIND_SIB => {
-                    let index = self.register(spec.index_reg)?;
+                KIND_REG_DEREF | KIND_SIB => {
+                    let index = if spec.kind == KIND_SIB {
+                        self.register(spec.index_reg)?
+                            .wrapping_shl(u32::from(spec.scale_shift & 3))
+                    } else {
+                        0
+                    };
                     let at = self
                         .register(spec.reg)?
-                        .wrapping_add(index.wrapping_shl(u32::from(spec.scale_shift & 3)))
+                        .wrapping_add(index)
                         .wrapping_add(spec.value);
-                    read_sized(at, spec.shift)?
+                    crate::memory::read_user_low(at, 8 - u32::from(spec.shift / 8))
+                        .ok_or(UsdtError::Unreadable)?
                 }
+                0 => return Err(UsdtError::NoSuchArgument),
                 _ => return Err(UsdtError::NoSpec),
             };
             Ok(extend(raw, spec.shift, spec.signed != 0))
@@ -194,14 +208,12 @@ impl UsdtContext {
 
     /// The register at `offset` in `pt_regs`, through a fault-safe read (a
     /// variable offset into the context is not a load the verifier
-    /// allows).
+    /// allows); the offset is kept inside `pt_regs` without a branch.
     #[cfg(target_arch = "bpf")]
     #[inline(always)]
     fn register(&self, offset: u16) -> Result<u64, UsdtError> {
-        if offset > PT_REGS_SIZE - 8 {
-            return Err(UsdtError::NoSpec);
-        }
-        crate::memory::read_kernel::<u64>((self.regs as u64).wrapping_add(u64::from(offset)))
+        let offset = u64::from(offset.min(PT_REGS_SIZE - 8));
+        crate::memory::read_kernel::<u64>((self.regs as u64).wrapping_add(offset))
             .ok_or(UsdtError::Unreadable)
     }
 
@@ -225,20 +237,6 @@ impl UsdtContext {
             args: (self.args.0, self.args.1, cookie),
         }
     }
-}
-
-/// The argument of `8 - shift / 8` bytes at user address `at`, read with
-/// its own size (not 8 bytes, which could cross into an unmapped page).
-#[cfg(target_arch = "bpf")]
-#[inline(always)]
-fn read_sized(at: u64, shift: u8) -> Result<u64, UsdtError> {
-    let value = match shift {
-        56 => crate::memory::read_user::<u8>(at).map(u64::from),
-        48 => crate::memory::read_user::<u16>(at).map(u64::from),
-        32 => crate::memory::read_user::<u32>(at).map(u64::from),
-        _ => crate::memory::read_user::<u64>(at),
-    };
-    value.ok_or(UsdtError::Unreadable)
 }
 
 /// Sign- or zero-extends the low `64 - shift` bits of `raw`.

@@ -25,7 +25,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use object::{Object as _, ObjectSection as _, ObjectSegment as _};
+use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
 
 use super::{FdLink, PerfLink, Program, perf_link, probe};
 use crate::{
@@ -72,7 +72,7 @@ pub struct UsdtProbe {
 }
 
 /// One argument of a spec, parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UsdtArg {
     /// Where the value is.
     pub location: UsdtArgLocation,
@@ -84,7 +84,7 @@ pub struct UsdtArg {
 
 /// Where an argument is at its site. Register offsets are in x86-64's
 /// `struct pt_regs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UsdtArgLocation {
     /// A constant (`$5`).
     Constant(i64),
@@ -181,8 +181,22 @@ fn register(text: &str) -> std::result::Result<u16, String> {
     register_offset(name).ok_or_else(|| format!("unknown x86-64 register `%{name}`"))
 }
 
-/// Parses one argument (`-4@-20(%rbp)`).
+/// Parses one argument (`-4@-20(%rbp)`). A symbol operand
+/// (`-4@counter(%rip)`) needs the binary's symbols: see [`parse_args_at`].
 pub fn parse_arg(text: &str) -> std::result::Result<UsdtArg, String> {
+    parse_arg_at(text, 0, &|_| None)
+}
+
+/// `rip` in `pt_regs`.
+const RIP: u16 = 128;
+
+/// Parses one argument of the site at address `site`, whose symbol
+/// operands `symbol` resolves to addresses.
+fn parse_arg_at(
+    text: &str,
+    site: u64,
+    symbol: &dyn Fn(&str) -> Option<u64>,
+) -> std::result::Result<UsdtArg, String> {
     let (size, operand) = text
         .split_once('@')
         .ok_or_else(|| format!("`{text}` has no `size@` prefix"))?;
@@ -208,9 +222,38 @@ pub fn parse_arg(text: &str) -> std::result::Result<UsdtArg, String> {
             .ok_or_else(|| format!("`{operand}` has no closing `)`"))?;
         let displacement = match displacement {
             "" => 0,
-            d => parse_int(d).ok_or_else(|| {
-                format!("`{d}` is not a displacement (symbols such as `x(%rip)` are not supported)")
-            })?,
+            d => match parse_int(d) {
+                Some(d) => d,
+                // `symbol[+-offset](%rip)`, gcc's form for a global: the
+                // symbol's address. At the probe `rip` holds the site's
+                // address (the kernel sets it back to the breakpoint
+                // before the handlers run), and both move together in a
+                // position-independent binary, so the displacement from
+                // `rip` is `symbol - site`.
+                None if register(inner).ok() == Some(RIP) => {
+                    let split = d
+                        .char_indices()
+                        .skip(1)
+                        .filter(|&(_, c)| c == '+' || c == '-')
+                        .last()
+                        .map(|(i, _)| i);
+                    let (name, extra) = match split {
+                        Some(i) => (
+                            &d[..i],
+                            parse_int(&d[i..])
+                                .ok_or_else(|| format!("`{d}` is not `symbol+offset`"))?,
+                        ),
+                        None => (d, 0),
+                    };
+                    let address = symbol(name).ok_or_else(|| {
+                        format!(
+                            "symbol `{name}` is not in the binary's symbol tables (a stripped binary keeps only exported ones)"
+                        )
+                    })?;
+                    address.wrapping_add(extra as u64).wrapping_sub(site) as i64
+                }
+                None => return Err(format!("`{d}` is not a displacement")),
+            },
         };
         let parts: Vec<&str> = inner.split(',').collect();
         match parts.as_slice() {
@@ -247,11 +290,38 @@ pub fn parse_arg(text: &str) -> std::result::Result<UsdtArg, String> {
     })
 }
 
-/// Parses a site's argument spec (space-separated arguments).
+/// Parses a site's argument spec (space-separated arguments). Symbol
+/// operands need the binary's symbols: see [`parse_args_at`].
+///
+/// ```
+/// use iu::programs::usdt::{UsdtArgLocation, parse_args};
+/// let args = parse_args("-4@%edi 8@-24(%rbp)").unwrap();
+/// assert_eq!((args[0].size, args[0].signed), (4, true));
+/// assert_eq!(args[0].location, UsdtArgLocation::Register { offset: 112 });
+/// assert_eq!(args[1].location, UsdtArgLocation::Memory { base: 32, displacement: -24 });
+/// ```
 pub fn parse_args(spec: &str) -> std::result::Result<Vec<UsdtArg>, String> {
+    parse_args_at(spec, 0, |_| None)
+}
+
+/// Parses the argument spec of the site at address `site`, resolving
+/// symbol operands (`-4@counter(%rip)`, gcc's form for a global
+/// variable) to addresses with `symbol`: they become memory at `rip`
+/// plus the symbol's distance from the site.
+///
+/// ```
+/// use iu::programs::usdt::{UsdtArgLocation, parse_args_at};
+/// let args = parse_args_at("-4@counter(%rip)", 0x1100, |s| (s == "counter").then_some(0x4010)).unwrap();
+/// assert_eq!(args[0].location, UsdtArgLocation::Memory { base: 128, displacement: 0x2f10 });
+/// ```
+pub fn parse_args_at(
+    spec: &str,
+    site: u64,
+    symbol: impl Fn(&str) -> Option<u64>,
+) -> std::result::Result<Vec<UsdtArg>, String> {
     let args = spec
         .split_ascii_whitespace()
-        .map(|arg| parse_arg(arg).map_err(|e| format!("argument `{arg}`: {e}")))
+        .map(|arg| parse_arg_at(arg, site, &symbol).map_err(|e| format!("argument `{arg}`: {e}")))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     if args.len() > MAX_ARGS {
         return Err(format!(
@@ -402,9 +472,11 @@ pub fn probes(path: impl AsRef<Path>) -> Result<Vec<UsdtProbe>> {
     Ok(Binary::read(path.as_ref())?.probes)
 }
 
-/// A binary's probes and its loadable segments.
+/// A binary's probes, its loadable segments and its symbols.
 struct Binary {
     probes: Vec<UsdtProbe>,
+    /// Defined symbols' addresses, for `symbol(%rip)` operands.
+    symbols: HashMap<String, u64>,
     /// `(address, size, file offset, executable)` of each PT_LOAD.
     segments: Vec<(u64, u64, u64, bool)>,
 }
@@ -434,7 +506,17 @@ impl Binary {
                 (s.address(), s.size(), offset, exec)
             })
             .collect();
-        Ok(Self { probes, segments })
+        let symbols = file
+            .symbols()
+            .chain(file.dynamic_symbols())
+            .filter(|s| s.is_definition())
+            .filter_map(|s| Some((s.name().ok()?.to_owned(), s.address())))
+            .collect();
+        Ok(Self {
+            probes,
+            segments,
+            symbols,
+        })
     }
 
     /// The file offset of virtual address `address`, in an executable
@@ -597,13 +679,16 @@ impl<'a> Usdt<'a> {
             reason,
         };
         // Sites sharing a spec share its slot.
-        let mut distinct: HashMap<&str, usize> = HashMap::new();
+        let mut distinct: HashMap<Vec<UsdtArg>, usize> = HashMap::new();
         let mut parsed = vec![];
         let mut offsets = vec![];
         let mut ref_ctrs = vec![];
         let mut site_spec = vec![];
         for site in &sites {
-            let args = parse_args(&site.args).map_err(|e| bad(site, e))?;
+            let args = parse_args_at(&site.args, site.address, |name| {
+                elf.symbols.get(name).copied()
+            })
+            .map_err(|e| bad(site, e))?;
             let offset = elf.file_offset(site.address, true).ok_or_else(|| {
                 bad(
                     site,
@@ -620,7 +705,7 @@ impl<'a> Usdt<'a> {
                 })?,
             };
             let next = distinct.len();
-            let index = *distinct.entry(site.args.as_str()).or_insert_with(|| {
+            let index = *distinct.entry(args.clone()).or_insert_with(|| {
                 parsed.push(args);
                 next
             });
@@ -924,7 +1009,11 @@ mod tests {
             ("3@%edi", "size 3"),
             ("x@%edi", "not a size"),
             ("4@%xmm0", "unknown x86-64 register `%xmm0`"),
-            ("8@sym(%rip)", "symbols"),
+            (
+                "8@sym(%rip)",
+                "symbol `sym` is not in the binary's symbol tables",
+            ),
+            ("8@sym(%rbp)", "`sym` is not a displacement"),
             ("4@$x", "not an integer"),
             ("4@-8(%rbp", "closing"),
             ("4@(%rbp,%rax,3)", "scale"),
@@ -937,6 +1026,25 @@ mod tests {
             let e = parse_args(spec).unwrap_err();
             assert!(e.contains(says), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn symbol_operands_are_rip_relative_to_the_site() {
+        let symbol = |name: &str| match name {
+            "counter" => Some(0x4010),
+            "table.0" => Some(0x5000),
+            _ => None,
+        };
+        let at = |spec| parse_args_at(spec, 0x1100, symbol).map(|a| a[0].location);
+        let memory = |displacement| UsdtArgLocation::Memory {
+            base: RIP,
+            displacement,
+        };
+        assert_eq!(at("-4@counter(%rip)"), Ok(memory(0x2f10)));
+        assert_eq!(at("8@table.0+16(%rip)"), Ok(memory(0x3f10)));
+        assert_eq!(at("8@table.0-8(%rip)"), Ok(memory(0x3ef8)));
+        assert_eq!(at("8@16(%rip)"), Ok(memory(16)));
+        assert!(at("4@nope(%rip)").unwrap_err().contains("`nope`"));
     }
 
     #[test]

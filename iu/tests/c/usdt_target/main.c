@@ -16,7 +16,8 @@ int fire_guarded(int i);
 
 // Read once per round, so that the compiler cannot fold the arguments.
 volatile int64_t iu_seed = 1;
-// A global: its probe's argument is `iu_global(%rip)`, which iu refuses.
+// A global: its probe's argument is `iu_global(%rip)`, which iu resolves
+// through the symbol table (and refuses in the stripped copy).
 int iu_global = 7;
 
 int main(int argc, char **argv) {
