@@ -49,7 +49,7 @@ pub use socket_filter::SkBuffContext;
 pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
-pub use usdt::{UsdtContext, UsdtError};
+pub use usdt::{UsdtArgs, UsdtContext, UsdtError};
 pub use xdp::{XdpAction, XdpContext};
 
 /// What a cgroup program decides: a `#[cgroup_skb]` program about a

@@ -84,6 +84,48 @@ pub enum UsdtError {
     Unreadable,
 }
 
+/// A probe's arguments, read together ([`UsdtContext::args`]).
+#[derive(Debug, Clone, Copy)]
+pub struct UsdtArgs {
+    values: [i64; MAX_ARGS],
+    count: usize,
+    /// Bit `i`: argument `i` could not be read.
+    unreadable: u16,
+}
+
+impl UsdtArgs {
+    /// The number of arguments (0 without a spec).
+    #[inline(always)]
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Argument `n`, as [`UsdtContext::arg`] gives it.
+    #[inline(always)]
+    pub fn get(&self, n: usize) -> Result<i64, UsdtError> {
+        if n >= self.count {
+            return Err(UsdtError::NoSuchArgument);
+        }
+        if self.unreadable & 1u16.wrapping_shl(n as u32) != 0 {
+            return Err(UsdtError::Unreadable);
+        }
+        self.values.get(n).copied().ok_or(UsdtError::NoSuchArgument)
+    }
+
+    /// All 12 slots: the arguments, then zeros (an unreadable argument is
+    /// 0 too; [`UsdtArgs::get`] tells).
+    #[inline(always)]
+    pub fn values(&self) -> [i64; MAX_ARGS] {
+        self.values
+    }
+
+    /// Bit `i` set: argument `i` could not be read.
+    #[inline(always)]
+    pub fn unreadable(&self) -> u16 {
+        self.unreadable
+    }
+}
+
 /// The context of a `#[usdt]` program: the registers at the probe's call
 /// site, and the argument spec of that site.
 ///
@@ -204,6 +246,41 @@ impl UsdtContext {
                 _ => Err(UsdtError::NoSuchArgument),
             }
         }
+    }
+
+    /// Every argument at once, read in a loop the verifier checks once
+    /// (`bpf_loop` on Linux 5.17+, [`crate::loops::for_range`]): the way
+    /// to read them all on kernels that walk each iteration of a plain
+    /// loop with every outcome of every argument (6.1 refuses such a loop
+    /// over 12 arguments as too large).
+    ///
+    /// ```
+    /// use iu_ebpf::programs::{UsdtContext, UsdtError};
+    /// let args = UsdtContext::from_args(&[-3, 250]).args();
+    /// assert_eq!(args.count(), 2);
+    /// assert_eq!(args.get(1), Ok(250));
+    /// assert_eq!(args.get(2), Err(UsdtError::NoSuchArgument));
+    /// assert_eq!(args.values()[..3], [-3, 250, 0]);
+    /// ```
+    #[inline(always)]
+    pub fn args(&self) -> UsdtArgs {
+        let mut out = UsdtArgs {
+            values: [0; MAX_ARGS],
+            count: self.arg_count(),
+            unreadable: 0,
+        };
+        crate::loops::for_range::<{ MAX_ARGS as u32 }, _>(out.count as u32, &mut out, |i, out| {
+            match self.arg(i as usize) {
+                Ok(v) => {
+                    if let Some(slot) = out.values.get_mut(i as usize) {
+                        *slot = v;
+                    }
+                }
+                Err(_) => out.unreadable |= 1u16.wrapping_shl(i),
+            }
+            core::ops::ControlFlow::Continue(())
+        });
+        out
     }
 
     /// The register at `offset` in `pt_regs`, through a fault-safe read (a

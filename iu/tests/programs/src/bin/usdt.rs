@@ -31,36 +31,43 @@ struct Hit {
 #[map]
 static HITS: RingBuf<{ 1 << 16 }> = RingBuf::new();
 
-fn record(ctx: &UsdtContext) {
-    let mut hit = Hit {
-        cookie: ctx.cookie(),
-        count: ctx.arg_count() as u64,
-        errors: 0,
-        args: [0; 12],
-    };
-    for (i, slot) in hit.args.iter_mut().enumerate() {
-        match ctx.arg(i) {
-            Ok(v) => *slot = v,
-            Err(UsdtError::NoSuchArgument) => {}
-            Err(_) => hit.errors |= 1 << i,
-        }
-    }
+fn submit(hit: Hit) {
     if let Some(mut entry) = HITS.reserve::<Hit>() {
         entry.write(hit);
         entry.submit();
     }
 }
 
-/// Attached to any probe, told apart by cookie.
+/// Attached to any probe, told apart by cookie: every argument, read
+/// together.
 #[usdt]
 fn any_probe(ctx: UsdtContext) -> u32 {
-    record(&ctx);
+    let args = ctx.args();
+    submit(Hit {
+        cookie: ctx.cookie(),
+        count: args.count() as u64,
+        errors: u64::from(args.unreadable()),
+        args: args.values(),
+    });
     0
 }
 
-/// The probe its section names.
+/// The probe its section names (three arguments), read one by one.
 #[usdt(provider = "iu_test", name = "consts")]
 fn consts(ctx: UsdtContext) -> u32 {
-    record(&ctx);
+    let mut hit = Hit {
+        cookie: ctx.cookie(),
+        count: ctx.arg_count() as u64,
+        errors: 0,
+        args: [0; 12],
+    };
+    for (i, slot) in hit.args.iter_mut().enumerate().take(3) {
+        match ctx.arg(i) {
+            Ok(v) => *slot = v,
+            Err(UsdtError::NoSuchArgument) => {}
+            Err(_) => hit.errors |= 1 << i,
+        }
+    }
+    submit(hit);
     0
 }
