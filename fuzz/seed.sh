@@ -3,12 +3,14 @@
 # (Rust examples, test programs, clang-built C objects) for `object` and
 # `section_renamer`, their `.BTF` sections for `btf`, their code for
 # `placeholder_patcher` and `source_map`, and the error catalogue's
-# verifier logs for `verifier_log`. Run from the repository root.
+# verifier logs for `verifier_log`, the USDT target's notes for
+# `usdt_notes`. Run from the repository root.
 set -eu
 objects=target/bpf/bpfel-unknown-none/release
 corpus=fuzz/corpus
 mkdir -p "$corpus/object" "$corpus/section_renamer" "$corpus/btf" \
-    "$corpus/placeholder_patcher" "$corpus/source_map" "$corpus/verifier_log"
+    "$corpus/placeholder_patcher" "$corpus/source_map" "$corpus/verifier_log" \
+    "$corpus/usdt_notes"
 for path in "$objects"/*; do
     [ -f "$path" ] || continue
     case "$path" in *.d) continue ;; esac
@@ -32,6 +34,10 @@ li=struct.pack("<IIII",0,0,0,(10<<10)|5)
 sys.stdout.buffer.write(struct.pack("<HHHH",2,len(code),len(fi),len(li))+bytes([8,16])+code+fi+li+btf)' "$code" "$corpus/btf/$name" > "$corpus/source_map/$name"
     fi
 done
+# usdt_notes: the USDT test target's notes, and specs of every shape.
+llvm-objcopy-22 --dump-section ".note.stapsdt=$corpus/usdt_notes/usdt_target" \
+    "$objects/usdt_target" /dev/null 2>/dev/null || true
+printf '%s' '-1@%al 2@%r8w -4@$-7 8@-24(%rbp) 1@-96(%rbp,%rax,8)' > "$corpus/usdt_notes/specs"
 for log in iu/tests/errors/*.txt; do
     cp "$log" "$corpus/verifier_log/$(basename "$log")"
 done

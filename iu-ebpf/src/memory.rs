@@ -44,6 +44,26 @@ fn read<T: Pod>(helper: usize, addr: u64) -> Option<T> {
     (rc == 0).then(|| unsafe { value.assume_init() })
 }
 
+/// The `size` bytes (1 to 8; other values are brought into that range) of
+/// user memory at `addr` as the low bytes of a `u64` (little-endian), or
+/// `None` if they cannot be read: one `bpf_probe_read_user` of exactly
+/// that size, with no branch on it, for USDT arguments.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub(crate) fn read_user_low(addr: u64, size: u32) -> Option<u64> {
+    // 1..=8 by construction, which the verifier sees from the mask.
+    let size = (size.wrapping_sub(1) & 7) + 1;
+    let mut value = 0u64;
+    // SAFETY: probe_read_user writes at most `size` (<= 8) bytes into
+    // `value`, a live, initialized u64, and reads `addr` fault-safely.
+    let rc = unsafe {
+        let f: extern "C" fn(*mut core::ffi::c_void, u32, u64) -> i64 =
+            core::mem::transmute(id::PROBE_READ_USER);
+        f((&mut value as *mut u64).cast(), size, addr)
+    };
+    (rc == 0).then_some(value)
+}
+
 /// Copies the NUL-terminated string at `addr` into `buf` with helper
 /// `helper`, and returns the bytes before the NUL.
 #[cfg(target_arch = "bpf")]

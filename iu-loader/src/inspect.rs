@@ -1081,6 +1081,7 @@ pub fn features(out: Output) -> Result<()> {
         "map_elem_iterator": f::iterator("bpf_map_elem"),
         "tcp_iterator": f::iterator("tcp"),
         "uprobe_multi": f::uprobe_multi(),
+        "usdt": f::usdt(),
         "netfilter_link": f::netfilter(),
         "exceptions": f::exceptions(),
         "loop_budget": f::loop_budget(),

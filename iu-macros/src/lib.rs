@@ -868,6 +868,29 @@ pub fn kretprobe_multi(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Turns a function into a USDT probe program (SystemTap SDT, `sys/sdt.h`):
+/// section `usdt/<provider>:<name>`, a kprobe-type program that
+/// `iu::programs::Usdt` attaches at every call site of the probe in a
+/// binary, reading each site's argument spec from the `.note.stapsdt`
+/// notes. `#[usdt("provider:name")]` is the same;
+/// `binary = "/path"` names the binary too (libbpf's
+/// `usdt/<binary>:<provider>:<name>`); without arguments, everything is
+/// named when attaching.
+///
+/// ```ignore
+/// #[usdt(provider = "libc", name = "memory_malloc_retry")]
+/// fn retry(ctx: UsdtContext) -> u32 {
+///     let size = ctx.arg(0).unwrap_or(0);
+///     0
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn usdt(attr: TokenStream, item: TokenStream) -> TokenStream {
+    program::usdt(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Turns a function into a uprobe.multi program (`uprobe.multi` or
 /// `uprobe.multi/<binary>:<pattern>`, `BPF_TRACE_UPROBE_MULTI`, Linux
 /// 6.6): one link on several functions or offsets of a user binary, each

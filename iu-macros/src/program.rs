@@ -256,6 +256,61 @@ pub fn uprobe(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<To
     emit(format!("{kind}{suffix}"), "Probe", func, on_panic)
 }
 
+/// `#[usdt(provider = "...", name = "...")]` (or `#[usdt("provider:name")]`,
+/// optionally with `binary = "..."`, or no arguments): section `usdt`,
+/// `usdt/<provider>:<name>` or libbpf's `usdt/<binary>:<provider>:<name>`.
+pub fn usdt(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: ItemFn = syn::parse2(item)?;
+    let (mut binary, mut provider, mut name) = (None, None, None);
+    let on_panic;
+    if let Ok(both) = syn::parse2::<LitStr>(attr.clone()) {
+        let value = both.value();
+        let Some((p, n)) = value.split_once(':') else {
+            return Err(syn::Error::new_spanned(
+                both,
+                "expected `\"provider:name\"`, as in `#[usdt(\"libc:setjmp\")]`",
+            ));
+        };
+        (provider, name) = (Some(p.to_owned()), Some(n.to_owned()));
+        on_panic = split_on_panic(vec![], "Probe")?.1;
+    } else {
+        let (args, value) = split_on_panic(parse_args(attr)?, "Probe")?;
+        on_panic = value;
+        for (key, value) in args {
+            match key.to_string().as_str() {
+                "binary" => binary = Some(value.value()),
+                "provider" => provider = Some(value.value()),
+                "name" => name = Some(value.value()),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        key,
+                        "unknown key: expected `provider`, `name` and optionally `binary`",
+                    ));
+                }
+            }
+        }
+    }
+    let word = |s: &String| {
+        !s.is_empty() && !s.contains(':') && !s.contains(char::is_whitespace) && !s.contains('/')
+    };
+    let section = match (binary, provider, name) {
+        (None, None, None) => "usdt".to_owned(),
+        (None, Some(p), Some(n)) if word(&p) && word(&n) => format!("usdt/{p}:{n}"),
+        (Some(b), Some(p), Some(n))
+            if word(&p) && word(&n) && !b.is_empty() && !b.contains(char::is_whitespace) =>
+        {
+            format!("usdt/{b}:{p}:{n}")
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                &func.sig.ident,
+                "give both `provider` and `name` (words without `:`, `/` or spaces), and `binary` only with them; or nothing, to name the probe when attaching",
+            ));
+        }
+    };
+    emit(section, "Probe", func, on_panic)
+}
+
 /// `#[raw_tracepoint(name = "...")]`: section `raw_tp/<name>`.
 pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
@@ -541,6 +596,29 @@ pub fn perf_event(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
 #[cfg(test)]
 mod tests {
     use quote::quote;
+
+    #[test]
+    fn usdt_sections_name_provider_and_probe() {
+        let item = quote! { fn f(ctx: UsdtContext) -> u32 { 0 } };
+        let section = |attr| super::usdt(attr, item.clone()).map(|t| t.to_string());
+        assert!(section(quote! {}).unwrap().contains("\"usdt\""));
+        assert!(
+            section(quote! { provider = "p", name = "n" })
+                .unwrap()
+                .contains("\"usdt/p:n\"")
+        );
+        assert!(section(quote! { "p:n" }).unwrap().contains("\"usdt/p:n\""));
+        assert!(
+            section(quote! { binary = "/bin/x", provider = "p", name = "n" })
+                .unwrap()
+                .contains("\"usdt//bin/x:p:n\"")
+        );
+        assert!(section(quote! { provider = "p" }).is_err());
+        assert!(section(quote! { binary = "/bin/x" }).is_err());
+        assert!(section(quote! { "pn" }).is_err());
+        assert!(section(quote! { provider = "a:b", name = "n" }).is_err());
+        assert!(section(quote! { pattern = "x" }).is_err());
+    }
 
     #[test]
     fn uprobe_multi_sections_are_libbpfs() {

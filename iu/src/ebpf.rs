@@ -763,6 +763,7 @@ impl EbpfLoader {
             }),
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
+            usdt_slots: Arc::default(),
         })
     }
 }
@@ -1849,6 +1850,8 @@ pub struct Ebpf {
     loop_budget: Option<LoopCounters>,
     printk_formats: Vec<PrintkFormat>,
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
+    /// Slots of `IU_USDT_SPECS` held by USDT links.
+    usdt_slots: Arc<crate::programs::usdt::SpecSlots>,
 }
 
 /// The map the loader creates for loop-budget exhaustion counts.
@@ -2116,6 +2119,15 @@ impl Ebpf {
     /// The uprobe or uretprobe program called `name`.
     pub fn uprobe(&self, name: &str) -> Result<crate::programs::UProbe<'_>> {
         crate::programs::UProbe::new(self.program(name)?)
+    }
+
+    /// The `#[usdt]` program `name`.
+    pub fn usdt(&self, name: &str) -> Result<crate::programs::Usdt<'_>> {
+        crate::programs::Usdt::new(
+            self.program(name)?,
+            self.maps.get(crate::programs::usdt::SPECS_MAP),
+            &self.usdt_slots,
+        )
     }
 
     /// The netfilter program `name`.

@@ -472,6 +472,51 @@ pub enum Error {
         binary: PathBuf,
     },
 
+    /// A USDT probe is not in the binary's `.note.stapsdt` notes.
+    #[error(
+        "USDT probe `{probe}` is not in {binary}; it has {}; list them with `readelf -n {binary}`",
+        if available.is_empty() { "no USDT probes".to_owned() } else { available.join(", ") }
+    )]
+    UnknownUsdtProbe {
+        /// `provider:name`.
+        probe: String,
+        /// The binary searched.
+        binary: PathBuf,
+        /// The probes it has (`provider:name`).
+        available: Vec<String>,
+    },
+
+    /// A site of a USDT probe has an argument spec (or an address) iu
+    /// cannot use.
+    #[error(
+        "USDT probe `{probe}` in {binary}, site at {address:#x}: argument spec `{spec}`: {reason}"
+    )]
+    BadUsdtSpec {
+        /// `provider:name`.
+        probe: String,
+        /// The binary.
+        binary: PathBuf,
+        /// The site's address.
+        address: u64,
+        /// The whole spec, as the note writes it.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The object's USDT spec map has no room for another attachment.
+    #[error(
+        "program `{program}`: attaching needs {needed} more USDT argument specs, but the object's {max} are in use; drop some USDT links first"
+    )]
+    UsdtSpecsFull {
+        /// The program being attached.
+        program: String,
+        /// Distinct specs the probe's sites need.
+        needed: usize,
+        /// Specs an object holds.
+        max: usize,
+    },
+
     /// tracefs is not mounted and could not be mounted.
     #[error(
         "tracefs is not available: {0}; mount it with `mount -t tracefs tracefs /sys/kernel/tracing` (needs CAP_SYS_ADMIN)"

@@ -279,9 +279,24 @@ pub fn uprobe_multi() -> bool {
         else {
             return false;
         };
-        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], false, 0)
+        crate::sys::link_create_uprobe_multi(fd.as_fd(), c"/", &[0], &[], &[], false, 0)
             .is_err_and(|e| e.raw_os_error() == Some(libc::EBADF))
     })
+}
+
+/// Whether `#[usdt]` programs attach (`iu::programs::Usdt`): the uprobe
+/// PMU (`CONFIG_UPROBE_EVENTS`) and BPF cookies, through which each site
+/// names its argument spec (perf links, Linux 5.15). With
+/// [`uprobe_multi`] (6.6) every site goes into one link; before, each
+/// gets its own uprobe.
+///
+/// ```no_run
+/// if !iu::features::usdt() {
+///     eprintln!("USDT probes need Linux 5.15 with CONFIG_UPROBE_EVENTS");
+/// }
+/// ```
+pub fn usdt() -> bool {
+    perf_link() && std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists()
 }
 
 /// Whether netfilter programs attach (Linux 6.4 with

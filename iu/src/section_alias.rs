@@ -29,7 +29,9 @@ use object::{Object, ObjectSection};
 /// from the original name), and `syscall` becomes `fexit.s` (which needs
 /// no target either).
 fn alias(name: &[u8]) -> Option<Vec<u8>> {
-    if is_tc(name) {
+    // USDT programs (`usdt`, `usdt/...`) too: the loader takes their type
+    // from the original name.
+    if is_tc(name) || name == b"usdt" || name.starts_with(b"usdt/") {
         // A stand-in aya-obj parses whatever follows `tp`; the loader takes
         // the program's real section from the original name
         // ([`libbpf_section`]).
@@ -487,6 +489,9 @@ mod tests {
             Some(b"uretprobe/_____//bin/x:f*".as_slice())
         );
         assert_eq!(super::alias(b"uprobe.multiple"), None);
+        assert_eq!(super::alias(b"usdt").as_deref(), Some(&b"tp/_"[..]));
+        assert_eq!(super::alias(b"usdt/p:n").as_deref(), Some(&b"tp/_____"[..]));
+        assert_eq!(super::alias(b"usdtx"), None);
         assert_eq!(
             super::alias(b"uprobe.multi.s//bin/x:f").as_deref(),
             Some(b"uprobe.s/_____//bin/x:f".as_slice())

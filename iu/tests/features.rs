@@ -136,6 +136,8 @@ fn issue_15_program_types_are_reported() {
     assert_eq!(features::iterator("tcp"), at_least(5, 9));
     // uprobe.multi: 6.6 (every kernel of the matrix has CONFIG_UPROBES).
     assert_eq!(features::uprobe_multi(), at_least(6, 6));
+    // USDT: uprobes with BPF cookies, 5.15.
+    assert_eq!(features::usdt(), at_least(5, 15));
     // netfilter links: 6.4 (the matrix's kernels have CONFIG_NETFILTER_BPF_LINK).
     assert_eq!(features::netfilter(), at_least(6, 4));
     // freplace: 5.6, and every machine of the matrix JITs.

@@ -161,6 +161,43 @@ pub fn build_c_objects() -> Result<()> {
                 .arg(object_dir().join(name)),
         )?;
     }
+    build_usdt_target()
+}
+
+/// The target of `iu/tests/usdt.rs`: a small C program with USDT probes
+/// (`iu/tests/c/usdt_target/*.c`, `sys/sdt.h` from systemtap-sdt-dev),
+/// into [`object_dir`] as `usdt_target` (and `usdt_target_stripped`), so
+/// that the VM tier ships it with the objects. `main.c` and `guarded.c` are built with -O2
+/// (arguments in registers and constants), `stack.c` with -O0 (arguments
+/// in memory).
+fn build_usdt_target() -> Result<()> {
+    toolchain::apt_install(&["gcc", "libc6-dev", "systemtap-sdt-dev"])?;
+    let dir = crate::root().join("iu/tests/c/usdt_target");
+    let build = object_dir().join("usdt_target.o");
+    std::fs::create_dir_all(&build)?;
+    let mut objects = vec![];
+    for (source, level) in [("main.c", "-O2"), ("stack.c", "-O0"), ("guarded.c", "-O2")] {
+        let object = build.join(source.replace(".c", ".o"));
+        crate::run_cmd(
+            std::process::Command::new("gcc")
+                .args([level, "-g", "-Wall", "-c"])
+                .arg(dir.join(source))
+                .arg("-o")
+                .arg(&object),
+        )?;
+        objects.push(object);
+    }
+    // And a stripped copy, whose `symbol(%rip)` arguments cannot be read.
+    for (name, strip) in [("usdt_target", None), ("usdt_target_stripped", Some("-s"))] {
+        crate::run_cmd(
+            std::process::Command::new("gcc")
+                .args(&objects)
+                .args(strip)
+                .arg("-o")
+                .arg(object_dir().join(name)),
+        )?;
+    }
+    std::fs::remove_dir_all(&build)?;
     Ok(())
 }
 

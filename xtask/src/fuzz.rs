@@ -12,13 +12,14 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 /// Every target in `fuzz/Cargo.toml`.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "object",
     "btf",
     "section_renamer",
     "placeholder_patcher",
     "source_map",
     "verifier_log",
+    "usdt_notes",
 ];
 
 #[derive(Args, Debug)]

@@ -26,6 +26,7 @@ mod socket_filter;
 mod syscall;
 mod tc;
 mod tracepoint;
+pub mod usdt;
 mod xdp;
 
 pub use btf_tracing::BtfContext;
@@ -48,6 +49,7 @@ pub use socket_filter::SkBuffContext;
 pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
 pub use tracepoint::TracePointContext;
+pub use usdt::{UsdtArgs, UsdtContext, UsdtError};
 pub use xdp::{XdpAction, XdpContext};
 
 /// What a cgroup program decides: a `#[cgroup_skb]` program about a

@@ -31,6 +31,7 @@ pub mod tc;
 mod test_run;
 pub mod tracepoint;
 pub mod uprobe_multi;
+pub mod usdt;
 pub mod xdp;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -74,6 +75,8 @@ pub use test_run::{TestRun, TestRunOutput};
 pub use tracepoint::{TracePoint, TracePointLink};
 pub(crate) use uprobe_multi::is_uprobe_multi;
 pub use uprobe_multi::{UProbeMulti, UProbeMultiLink};
+pub(crate) use usdt::is_usdt;
+pub use usdt::{Usdt, UsdtLink, UsdtProbe};
 pub use xdp::{Xdp, XdpLink, XdpMode};
 
 /// `BPF_F_SLEEPABLE`.
@@ -466,6 +469,18 @@ impl LoadType {
                 BPF_PROG_TYPE_NETFILTER,
                 bpf_attach_type::BPF_NETFILTER,
             ));
+        }
+        if is_usdt(section_name) {
+            // One uprobe.multi link on every site where the kernel has
+            // them (`Usdt::attach_to` decides the same way).
+            return Ok(if crate::features::uprobe_multi() {
+                with(
+                    BPF_PROG_TYPE_KPROBE,
+                    bpf_attach_type::BPF_TRACE_UPROBE_MULTI,
+                )
+            } else {
+                plain(BPF_PROG_TYPE_KPROBE)
+            });
         }
         if is_uprobe_multi(section_name) {
             return Ok(Self {

@@ -44,9 +44,22 @@ impl PerfLink {
 pub(crate) fn attach(
     program: &Program,
     attr: &PerfEventAttr,
+    pid_cpu: (i32, i32),
+    target: String,
+    eacces: Option<&'static str>,
+) -> Result<PerfLink> {
+    attach_with_cookie(program, attr, pid_cpu, target, eacces, 0)
+}
+
+/// [`attach`] with BPF cookie `cookie` (`bpf_get_attach_cookie`), which
+/// needs a perf link (5.15): without one the cookie is not set.
+pub(crate) fn attach_with_cookie(
+    program: &Program,
+    attr: &PerfEventAttr,
     (pid, cpu): (i32, i32),
     target: String,
     eacces: Option<&'static str>,
+    cookie: u64,
 ) -> Result<PerfLink> {
     let error = |call, e: std::io::Error| {
         let hint = match e.raw_os_error() {
@@ -65,7 +78,7 @@ pub(crate) fn attach(
             perf.as_raw_fd() as u32,
             bpf_attach_type::BPF_PERF_EVENT as u32,
             0,
-            0,
+            cookie,
         )
         .map_err(|e| error("bpf(BPF_LINK_CREATE)", e))?;
         Some(link)

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// The type and return-probe bit of a dynamic PMU, from sysfs.
-fn pmu(name: &'static str, feature: &'static str) -> Result<(u32, u64)> {
+pub(crate) fn pmu(name: &'static str, feature: &'static str) -> Result<(u32, u64)> {
     let dir = Path::new("/sys/bus/event_source/devices").join(name);
     let missing = |detail: String| Error::MissingFeature { feature, detail };
     let kind = std::fs::read_to_string(dir.join("type"))

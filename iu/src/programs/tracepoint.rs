@@ -26,7 +26,10 @@ pub struct TracePoint<'a> {
 impl<'a> TracePoint<'a> {
     pub(crate) fn new(program: &'a Program) -> Result<Self> {
         match program.section {
-            ProgramSection::TracePoint => Ok(Self { program }),
+            // USDT programs parse as tracepoints (`section_alias`).
+            ProgramSection::TracePoint if !super::is_usdt(&program.section_name) => {
+                Ok(Self { program })
+            }
             _ => Err(Error::WrongProgramType {
                 name: program.name.clone(),
                 expected: "a tracepoint program",

@@ -189,6 +189,7 @@ impl<'a> UProbeMulti<'a> {
             self.program.as_fd(),
             &c_path,
             offsets,
+            &[],
             cookies,
             self.ret,
             pid,

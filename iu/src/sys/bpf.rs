@@ -454,17 +454,21 @@ struct LinkCreateUprobeMultiAttr {
 /// `BPF_LINK_CREATE` for a uprobe.multi program
 /// (`BPF_TRACE_UPROBE_MULTI`, Linux 6.6): one link on every file offset
 /// of `offsets` in the binary `path`, with `cookies[i]` for `offsets[i]`
-/// (`cookies` is empty or as long as `offsets`); `ret` makes them return
+/// (`cookies` is empty or as long as `offsets`) and the reference counter
+/// (USDT semaphore) at file offset `ref_ctr_offsets[i]` (likewise); `ret` makes them return
 /// probes (`BPF_F_UPROBE_MULTI_RETURN`); `pid` 0 for every process.
 pub fn link_create_uprobe_multi(
     prog: BorrowedFd<'_>,
     path: &std::ffi::CStr,
     offsets: &[u64],
+    ref_ctr_offsets: &[u64],
     cookies: &[u64],
     ret: bool,
     pid: u32,
 ) -> io::Result<OwnedFd> {
-    if !cookies.is_empty() && cookies.len() != offsets.len() {
+    if (!cookies.is_empty() && cookies.len() != offsets.len())
+        || (!ref_ctr_offsets.is_empty() && ref_ctr_offsets.len() != offsets.len())
+    {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     let mut attr = LinkCreateUprobeMultiAttr {
@@ -472,6 +476,11 @@ pub fn link_create_uprobe_multi(
         attach_type: aya_obj::generated::bpf_attach_type::BPF_TRACE_UPROBE_MULTI as u32,
         path: path.as_ptr() as u64,
         offsets: offsets.as_ptr() as u64,
+        ref_ctr_offsets: if ref_ctr_offsets.is_empty() {
+            0
+        } else {
+            ref_ctr_offsets.as_ptr() as u64
+        },
         cookies: if cookies.is_empty() {
             0
         } else {
@@ -483,7 +492,7 @@ pub fn link_create_uprobe_multi(
         ..Default::default()
     };
     // SAFETY: `path` is NUL-terminated, `offsets` holds `cnt` u64s and
-    // `cookies` none or `cnt`; all outlive the call, in which the kernel
+    // `cookies` and `ref_ctr_offsets` none or `cnt`; all outlive the call, in which the kernel
     // only reads them.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
 }
