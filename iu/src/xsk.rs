@@ -173,7 +173,10 @@ impl Ring {
     /// entries (and the frame bytes they describe) are visible after it.
     fn available(&self) -> io::Result<u32> {
         let produced = self.index(self.producer)?.load(Ordering::Acquire);
-        Ok(produced.wrapping_sub(self.ours(self.consumer)?))
+        // At most a ring's worth, whatever the index says.
+        Ok(produced
+            .wrapping_sub(self.ours(self.consumer)?)
+            .min(self.size))
     }
 
     /// Hands `n` consumed entries back. The release orders our reads of
@@ -189,7 +192,9 @@ impl Ring {
     /// the entries it gave back.
     fn free(&self) -> io::Result<u32> {
         let consumed = self.index(self.consumer)?.load(Ordering::Acquire);
-        Ok(self.size - self.ours(self.producer)?.wrapping_sub(consumed))
+        Ok(self
+            .size
+            .saturating_sub(self.ours(self.producer)?.wrapping_sub(consumed)))
     }
 
     /// Publishes `n` entries written after our producer index. The release
@@ -390,22 +395,21 @@ impl XskSocket {
         self.fill.produce(n as u32)
     }
 
-    /// The frame and in-UMEM offset of a descriptor from the kernel, if it
-    /// lies inside one frame of `pool` (receive or transmit frames) that
-    /// the kernel owns as `owner`.
+    /// The frame of a descriptor from the kernel, if it lies inside one
+    /// frame of `owner`'s half of the UMEM (receive or transmit) that the
+    /// kernel holds as `owner`.
     fn check(&self, addr: u64, len: u32, owner: Owner) -> Result<u32> {
         let frame = addr / u64::from(self.frame_size);
         let (first, last) = match owner {
             Owner::KernelRx => (0, self.ring_size),
             _ => (self.ring_size, 2 * self.ring_size),
         };
-        let end = addr.checked_add(u64::from(len));
-        let frame_end = (frame + 1) * u64::from(self.frame_size);
-        if frame < u64::from(first)
-            || frame >= u64::from(last)
-            || end.is_none_or(|end| end > frame_end)
-            || self.owners[frame as usize] != owner
-        {
+        let inside = frame >= u64::from(first)
+            && frame < u64::from(last)
+            // `frame < last`, so neither product overflows.
+            && addr + u64::from(len) <= (frame + 1) * u64::from(self.frame_size)
+            && self.owners[frame as usize] == owner;
+        if !inside {
             return Err(Error::XskDescriptor {
                 interface: self.interface.clone(),
                 queue: self.queue,
@@ -671,8 +675,11 @@ impl XskSocket {
     }
 }
 
-impl AsFd for XskSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
+impl XskSocket {
+    /// The socket, for `XskMap::set`. Not public: with the descriptor,
+    /// another socket could share this UMEM (`XDP_SHARED_UMEM`) and have
+    /// the kernel write frames this one lends out.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 }

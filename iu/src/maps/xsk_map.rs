@@ -1,6 +1,6 @@
 //! `XskMap`: the AF_XDP sockets XDP programs redirect packets to.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 
 use super::{BPF_ANY, Map, map_type};
 use crate::{Error, Result, xsk::XskSocket};
@@ -39,7 +39,7 @@ impl<'a> XskMap<'a> {
         if index >= self.map.max_entries() {
             return Err(super::array::out_of_range(self.map, index));
         }
-        let fd = socket.as_fd().as_raw_fd() as u32;
+        let fd = socket.fd().as_raw_fd() as u32;
         self.map
             .update(&index.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)
             .map_err(|e| match e {
