@@ -211,3 +211,30 @@ fn programs_the_verifier_refuses() {
         );
     }
 }
+
+#[test]
+fn an_af_xdp_queue_already_taken() {
+    if !iu::features::af_xdp() {
+        iu::testing::skip_missing("AF_XDP sockets", "CONFIG_XDP_SOCKETS");
+        return;
+    }
+    use iu::xsk::{XskConfig, XskSocket};
+    let small = XskConfig {
+        ring_size: 8,
+        ..XskConfig::default()
+    };
+    // Loopback's queue 0, in copy mode (generic XDP).
+    let _first = XskSocket::new("lo", 0, small).unwrap();
+    check("xsk_queue_busy", err(XskSocket::new("lo", 0, small)));
+    check(
+        "xsk_frame_size",
+        err(XskSocket::new(
+            "lo",
+            0,
+            XskConfig {
+                frame_size: 1500,
+                ..small
+            },
+        )),
+    );
+}

@@ -165,6 +165,7 @@ fn af_xdp_socket_receives_redirected_packets_and_transmits() {
     let fds = fd_count();
     let ebpf = Ebpf::load_file(iu::object_dir().join("xsk")).unwrap();
     ebpf.array::<u16>("PORT").unwrap().set(0, &PORT).unwrap();
+    // ANCHOR: xsk_user
     let link = ebpf
         .xdp("to_socket")
         .unwrap()
@@ -181,6 +182,7 @@ fn af_xdp_socket_receives_redirected_packets_and_transmits() {
     .unwrap();
     let sockets = ebpf.xsk_map("SOCKETS").unwrap();
     sockets.set(0, &socket).unwrap();
+    // ANCHOR_END: xsk_user
     assert!(socket.recv().unwrap().is_none(), "nothing sent yet");
 
     // Receive, waiting in tokio: the datagrams are sent while the test

@@ -208,10 +208,25 @@ impl UmemMemory {
                 MapFlags::MAP_PRIVATE,
             )
         }?;
-        Ok(Self {
+        let umem = Self {
             ptr: ptr.cast(),
             len,
-        })
+        };
+        // A child made by fork() must not share these pages: the kernel
+        // has them pinned for the socket, and a copy-on-write fault in the
+        // parent would leave the socket writing a page the parent no
+        // longer sees (before Linux 5.12, which copies pinned pages at
+        // fork).
+        // SAFETY: the range is exactly this mapping; advice changes no
+        // contents.
+        unsafe {
+            nix::sys::mman::madvise(
+                umem.ptr.cast(),
+                len,
+                nix::sys::mman::MmapAdvise::MADV_DONTFORK,
+            )
+        }?;
+        Ok(umem)
     }
 
     /// The mapping's length.

@@ -17,6 +17,7 @@ iu_ebpf::license!("GPL");
 #[map]
 static PORT: Array<u16, 1> = Array::new();
 
+// ANCHOR: xsk_program
 #[map]
 static SOCKETS: XskMap<4> = XskMap::new();
 
@@ -48,3 +49,4 @@ fn to_socket(ctx: XdpContext) -> XdpAction {
     }
     action
 }
+// ANCHOR_END: xsk_program
