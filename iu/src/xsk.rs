@@ -268,8 +268,9 @@ impl XskSocket {
         {
             return Err(Error::XskConfig {
                 reason: format!(
-                    "frame size {} is not 2048 or 4096 (nor more than a page)",
-                    config.frame_size
+                    "frame size {} is not 2048 or 4096 (and at most the page size, {})",
+                    config.frame_size,
+                    sys::page_size()
                 ),
             });
         }
