@@ -509,7 +509,7 @@ pub enum Error {
 
     // --- AF_XDP sockets (issue #15) ---
     /// A step of opening or using an AF_XDP socket failed.
-    #[error("AF_XDP socket on {interface} queue {queue}: {op} failed: {source}; {hint}")]
+    #[error("AF_XDP socket on {interface} queue {queue}: {source}; {hint}")]
     Xsk {
         /// The interface.
         interface: String,
