@@ -741,7 +741,7 @@ fn xsk_error(interface: &str, queue: u32, op: &'static str, e: io::Error) -> Err
                 op,
                 hint: match source.errno() {
                     Some(libc::EBUSY) => {
-                        "another AF_XDP socket (of this or another process) is bound to that queue: close it, or use another queue"
+                        "another AF_XDP socket (of this or another process) is bound to that queue: close it, or use another queue (a socket just closed frees its queue a moment later)"
                     }
                     Some(libc::ENODEV) => "no such interface in this network namespace",
                     Some(libc::EINVAL) if op == "bind" => {

@@ -223,9 +223,14 @@ fn an_af_xdp_queue_already_taken() {
         ring_size: 8,
         ..XskConfig::default()
     };
-    // Loopback's queue 0, in copy mode (generic XDP).
-    let _first = XskSocket::new("lo", 0, small).unwrap();
-    check("xsk_queue_busy", err(XskSocket::new("lo", 0, small)));
+    // Queue 0 of the loopback of a network namespace of its own.
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let _first = XskSocket::new("lo", 0, small).unwrap();
+        check("xsk_queue_busy", err(XskSocket::new("lo", 0, small)));
+    })
+    .join()
+    .unwrap();
     check(
         "xsk_frame_size",
         err(XskSocket::new(
