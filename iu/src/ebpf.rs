@@ -2091,6 +2091,11 @@ impl Ebpf {
         maps::SockHash::new(self.map(name)?)
     }
 
+    /// The XSK map `name` (see [`maps::XskMap`]).
+    pub fn xsk_map(&self, name: &str) -> Result<maps::XskMap<'_>> {
+        maps::XskMap::new(self.map(name)?)
+    }
+
     /// The cpumap `name` (see [`maps::CpuMap`]).
     pub fn cpu_map(&self, name: &str) -> Result<maps::CpuMap<'_>> {
         maps::CpuMap::new(self.map(name)?)

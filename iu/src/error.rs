@@ -562,6 +562,54 @@ pub enum Error {
         actual: &'static str,
     },
 
+    // --- AF_XDP sockets (issue #15) ---
+    /// A step of opening or using an AF_XDP socket failed.
+    #[error("AF_XDP socket on {interface} queue {queue}: {source}; {hint}")]
+    Xsk {
+        /// The interface.
+        interface: String,
+        /// The queue.
+        queue: u32,
+        /// The step (`bind`, `setsockopt(XDP_UMEM_REG)`, ...).
+        op: &'static str,
+        /// What the kernel said.
+        source: SyscallError,
+        /// What to do.
+        hint: &'static str,
+    },
+
+    /// `iu::xsk::XskConfig` has sizes the kernel would refuse.
+    #[error("AF_XDP socket configuration: {reason}")]
+    XskConfig {
+        /// Which size, and what it may be.
+        reason: String,
+    },
+
+    /// The kernel handed an AF_XDP socket a descriptor outside the frames
+    /// it holds; the descriptor was skipped and its frame not read.
+    #[error(
+        "AF_XDP socket on {interface} queue {queue}: the kernel returned a bad descriptor ({detail}); it was skipped"
+    )]
+    XskDescriptor {
+        /// The interface.
+        interface: String,
+        /// The queue.
+        queue: u32,
+        /// The descriptor.
+        detail: String,
+    },
+
+    /// A packet to send is larger than the socket's frames.
+    #[error(
+        "AF_XDP packet of {len} bytes does not fit a {max}-byte frame: send less, or use 4096-byte frames (`XskConfig::frame_size`)"
+    )]
+    XskPacketSize {
+        /// The packet's length.
+        len: usize,
+        /// The frame size.
+        max: usize,
+    },
+
     /// Another I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {

@@ -368,6 +368,25 @@ pub fn xdp_link() -> bool {
     at_least(5, 9)
 }
 
+/// Whether AF_XDP sockets work here (`iu::xsk::XskSocket`, Linux 4.18
+/// with `CONFIG_XDP_SOCKETS`, and the ring layout with flags of 5.4):
+/// probed once per process by opening one, which needs `CAP_NET_RAW`.
+///
+/// ```no_run
+/// if !iu::features::af_xdp() {
+///     eprintln!("AF_XDP needs Linux 5.4 built with CONFIG_XDP_SOCKETS");
+/// }
+/// ```
+pub fn af_xdp() -> bool {
+    static AF_XDP: OnceLock<bool> = OnceLock::new();
+    *AF_XDP.get_or_init(|| {
+        at_least(5, 4)
+            && crate::sys::xsk_socket()
+                .and_then(|fd| crate::sys::xsk_mmap_offsets(fd.as_fd()))
+                .is_ok()
+    })
+}
+
 /// Whether kprobes attach here: the kprobe perf PMU
 /// (`/sys/bus/event_source/devices/kprobe`) or tracefs's `kprobe_events`.
 /// Kernels built without `CONFIG_KPROBES` have neither.

@@ -45,6 +45,7 @@ mod trace_pipe;
 pub mod tracefs;
 mod validate;
 mod verifier;
+pub mod xsk;
 
 pub use ebpf::{
     Ebpf, EbpfLoader, LoopBudget, check_object, nested_panic_paths, object_dir, panic_paths,

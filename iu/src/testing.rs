@@ -102,6 +102,7 @@ pub fn seccomp_allow_all() -> std::io::Result<()> {
 pub struct Veth {
     netns: String,
     host: String,
+    peer: String,
     subnet: u8,
 }
 
@@ -128,9 +129,10 @@ impl Veth {
         let veth = Veth {
             netns: format!("iu-{tag}"),
             host: format!("iu{tag}a"),
+            peer: format!("iu{tag}b"),
             subnet,
         };
-        let peer = format!("iu{tag}b");
+        let peer = veth.peer.clone();
         ip(&["netns", "add", &veth.netns])?;
         ip(&[
             "link", "add", &veth.host, "type", "veth", "peer", "name", &peer,
@@ -179,6 +181,21 @@ impl Veth {
     /// The end in this namespace (attach programs here).
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The peer end's name, inside [`Veth::netns`].
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The network namespace of the peer end (`/run/netns/<name>`).
+    pub fn netns(&self) -> &str {
+        &self.netns
+    }
+
+    /// This end's address, `10.199.<subnet>.1`.
+    pub fn host_addr(&self) -> [u8; 4] {
+        [10, 199, self.subnet, 1]
     }
 
     /// The peer's address, `10.199.<subnet>.2`.

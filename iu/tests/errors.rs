@@ -211,3 +211,35 @@ fn programs_the_verifier_refuses() {
         );
     }
 }
+
+#[test]
+fn an_af_xdp_queue_already_taken() {
+    if !iu::features::af_xdp() {
+        iu::testing::skip_missing("AF_XDP sockets", "CONFIG_XDP_SOCKETS");
+        return;
+    }
+    use iu::xsk::{XskConfig, XskSocket};
+    let small = XskConfig {
+        ring_size: 8,
+        ..XskConfig::default()
+    };
+    // Queue 0 of the loopback of a network namespace of its own.
+    std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let _first = XskSocket::new("lo", 0, small).unwrap();
+        check("xsk_queue_busy", err(XskSocket::new("lo", 0, small)));
+    })
+    .join()
+    .unwrap();
+    check(
+        "xsk_frame_size",
+        err(XskSocket::new(
+            "lo",
+            0,
+            XskConfig {
+                frame_size: 1500,
+                ..small
+            },
+        )),
+    );
+}

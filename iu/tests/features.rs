@@ -113,6 +113,7 @@ fn issue_15_map_kinds_and_program_types_are_reported() {
         (bpf_map_type::BPF_MAP_TYPE_SK_STORAGE, (5, 2)),
         (bpf_map_type::BPF_MAP_TYPE_INODE_STORAGE, (5, 10)),
         (bpf_map_type::BPF_MAP_TYPE_CGRP_STORAGE, (6, 2)),
+        (bpf_map_type::BPF_MAP_TYPE_XSKMAP, (4, 18)),
     ] {
         assert_eq!(
             features::map_type(kind as u32),
@@ -142,6 +143,9 @@ fn issue_15_program_types_are_reported() {
     assert_eq!(features::netfilter(), at_least(6, 4));
     // freplace: 5.6, and every machine of the matrix JITs.
     assert_eq!(features::freplace(), at_least(5, 6));
+    // AF_XDP with the 5.4 ring layout (the matrix's kernels have
+    // CONFIG_XDP_SOCKETS).
+    assert_eq!(features::af_xdp(), at_least(5, 4));
     assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),

@@ -48,6 +48,7 @@ mod stack;
 mod stack_trace;
 mod task_storage;
 mod user_ring_buf;
+mod xsk_map;
 
 pub use array::{Array, PerCpuArray};
 pub use bloom_filter::BloomFilter;
@@ -77,6 +78,7 @@ pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
 pub use task_storage::TaskStorage;
 pub use user_ring_buf::UserRingBuf;
+pub use xsk_map::XskMap;
 
 /// `BPF_MAP_TYPE_*` values, from `include/uapi/linux/bpf.h`.
 pub(crate) mod map_type {
@@ -104,6 +106,7 @@ pub(crate) mod map_type {
     pub const SK_STORAGE: usize = 24;
     pub const INODE_STORAGE: usize = 28;
     pub const CGRP_STORAGE: usize = 32;
+    pub const XSKMAP: usize = 17;
 }
 
 /// `BPF_ANY`: create or update.

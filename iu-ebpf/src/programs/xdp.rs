@@ -348,6 +348,21 @@ impl XdpContext {
         }
     }
 
+    /// The receive queue the packet arrived on (0 in host unit tests): the
+    /// slot of an [`crate::maps::XskMap`] whose socket is bound to it.
+    #[inline(always)]
+    pub fn rx_queue_index(&self) -> u32 {
+        #[cfg(target_arch = "bpf")]
+        {
+            // SAFETY: `ctx` is this run's `xdp_md` (`FromRawContext`).
+            unsafe { core::ptr::addr_of!((*self.ctx).rx_queue_index).read_volatile() }
+        }
+        #[cfg(not(target_arch = "bpf"))]
+        {
+            0
+        }
+    }
+
     #[cfg(target_arch = "bpf")]
     #[inline(always)]
     fn bounds(&self) -> (*const u8, *const u8) {

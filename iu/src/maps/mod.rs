@@ -33,6 +33,7 @@ mod stack;
 mod stack_trace;
 mod task_storage;
 mod user_ring_buf;
+mod xsk_map;
 
 use std::{
     ffi::CString,
@@ -68,6 +69,7 @@ pub use stack::Stack;
 pub use stack_trace::{StackTrace, StackTraceMap};
 pub use task_storage::TaskStorage;
 pub use user_ring_buf::UserRingBuf;
+pub use xsk_map::XskMap;
 
 use crate::{
     error::{Error, Result},
@@ -105,6 +107,7 @@ pub mod map_type {
     pub const SK_STORAGE: u32 = 24;
     pub const INODE_STORAGE: u32 = 28;
     pub const CGRP_STORAGE: u32 = 32;
+    pub const XSKMAP: u32 = 17;
 }
 
 /// The kernel's name of a map type, for messages.
@@ -136,6 +139,7 @@ pub fn type_name(map_type: u32) -> &'static str {
         map_type::SK_STORAGE => "socket storage",
         map_type::INODE_STORAGE => "inode storage",
         map_type::CGRP_STORAGE => "cgroup storage",
+        map_type::XSKMAP => "XSK map",
         _ => "map of another type",
     }
 }

@@ -10,10 +10,12 @@ mod bpf;
 mod mmap;
 pub mod netlink;
 mod perf_event;
+mod xsk;
 
 pub use bpf::*;
 pub use mmap::*;
 pub use perf_event::*;
+pub use xsk::*;
 
 use std::{fmt, io};
 
