@@ -75,6 +75,15 @@ impl MmapRegion {
         Some(unsafe { AtomicU64::from_ptr(ptr.cast()) })
     }
 
+    /// The `u32` at `offset`, shared with the kernel (AF_XDP ring
+    /// positions).
+    #[inline]
+    pub fn atomic_u32(&self, offset: usize) -> Option<&AtomicU32> {
+        let ptr = self.checked(offset, 4, 4)?;
+        // SAFETY: as `atomic_u64`, for a 4-byte aligned `u32`.
+        Some(unsafe { AtomicU32::from_ptr(ptr.cast()) })
+    }
+
     /// The bytes at `offset..offset + len`. Only for records the kernel has
     /// committed and will not touch again until the consumer position moves
     /// past them.
