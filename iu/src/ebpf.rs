@@ -246,6 +246,10 @@ impl EbpfLoader {
         let (sections, log_section) = program_sections(&file)?;
         let (sections, autoload_off) = libbpf_sections(sections, &mut obj);
         crate::validate::refuse_unknown_programs(&file, &obj)?;
+        // Each struct_ops program's struct and member, from the object's
+        // records and the kernel's BTF.
+        let (struct_ops, struct_ops_programs) =
+            crate::programs::struct_ops::resolve_all(&file)?;
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -478,14 +482,30 @@ impl EbpfLoader {
                 continue;
             }
             let section_name = sections.get(name).cloned().unwrap_or_default();
-            let load_type = LoadType::of(&program.section, &section_name).map_err(|reason| {
-                Error::UnsupportedProgram {
-                    name: name.clone(),
-                    section: section_name.clone(),
-                    reason,
-                }
-            })?;
-            let attach_btf_id =
+            let mut load_type =
+                LoadType::of(&program.section, &section_name).map_err(|reason| {
+                    Error::UnsupportedProgram {
+                        name: name.clone(),
+                        section: section_name.clone(),
+                        reason,
+                    }
+                })?;
+            let struct_op = if section_name.starts_with(crate::programs::struct_ops::SECTION_PREFIX) {
+                let (struct_id, member) = struct_ops_programs.get(name).copied().ok_or_else(|| {
+                    Error::UnsupportedProgram {
+                        name: name.clone(),
+                        section: section_name.clone(),
+                        reason: "a struct_ops program that no `#[struct_ops]` record names: write the callbacks in an impl under `#[struct_ops(name = \"...\")]`",
+                    }
+                })?;
+                load_type.expected_attach_type = member;
+                Some(struct_id)
+            } else {
+                None
+            };
+            let attach_btf_id = if let Some(struct_id) = struct_op {
+                struct_id
+            } else {
                 match LoadType::btf_target(&program.section, &section_name) {
                     Some((target, kind)) => kernel_btf()?
                         .id_by_type_name_kind(&target, kind)
@@ -504,7 +524,8 @@ impl EbpfLoader {
                             },
                         })?,
                     None => 0,
-                };
+                }
+            };
             let function = obj
                 .functions
                 .get_mut(&program.function_key())
@@ -663,6 +684,7 @@ impl EbpfLoader {
             }),
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
+            struct_ops,
         })
     }
 }
@@ -1740,6 +1762,8 @@ pub struct Ebpf {
     loop_budget: Option<LoopCounters>,
     printk_formats: Vec<PrintkFormat>,
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
+    /// The object's struct_ops, resolved against the kernel, in name order.
+    struct_ops: Vec<crate::programs::struct_ops::Layout>,
 }
 
 /// The map the loader creates for loop-budget exhaustion counts.
@@ -2007,6 +2031,28 @@ impl Ebpf {
     /// The uprobe or uretprobe program called `name`.
     pub fn uprobe(&self, name: &str) -> Result<crate::programs::UProbe<'_>> {
         crate::programs::UProbe::new(self.program(name)?)
+    }
+
+    /// The struct_ops `name` (`#[struct_ops(name = "...")]`), to register.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let registration = ebpf.struct_ops("iu_reno")?.register()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn struct_ops(&self, name: &str) -> Result<crate::programs::StructOps<'_>> {
+        let layout = self
+            .struct_ops
+            .iter()
+            .find(|l| l.record.name == name)
+            .ok_or_else(|| Error::UnknownStructOps {
+                name: name.to_owned(),
+                available: self.struct_ops.iter().map(|l| l.record.name.clone()).collect(),
+            })?;
+        Ok(crate::programs::StructOps {
+            layout,
+            programs: &self.programs,
+        })
     }
 
     /// The netfilter program `name`.

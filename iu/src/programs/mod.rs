@@ -14,6 +14,7 @@ pub mod iter;
 pub mod kprobe_multi;
 mod loaded;
 pub mod netfilter;
+pub mod struct_ops;
 pub mod perf_event;
 mod perf_link;
 mod pin;
@@ -54,6 +55,7 @@ pub use flow_dissector::{FlowDissector, FlowDissectorLink};
 pub use iter::{Iter, IterLink, IterRecords};
 pub use kprobe_multi::{KProbeMulti, KProbeMultiLink};
 pub use loaded::{LoadedProgram, RunStats, SourceLineInfo, XlatedProgram, detach_xdp};
+pub use struct_ops::{StructOps, StructOpsLink};
 pub use netfilter::{Netfilter, NetfilterFamily, NetfilterHook, NetfilterLink, NetfilterPoint};
 pub use perf_event::{PerfEvent, PerfEventKind, SampleRate};
 pub use perf_link::PerfLink;
@@ -331,6 +333,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         30 => "sk_lookup",
         22 => "flow dissector",
         32 => "netfilter",
+        27 => "struct_ops",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -407,6 +410,11 @@ impl LoadType {
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
             ));
+        }
+        if section_name.starts_with(struct_ops::SECTION_PREFIX) {
+            // The member index (the expected attach type) and the struct
+            // (attach_btf_id) come from the object's struct_ops record.
+            return Ok(plain(BPF_PROG_TYPE_STRUCT_OPS));
         }
         if section_name == "netfilter" {
             return Ok(with(

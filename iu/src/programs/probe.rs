@@ -50,12 +50,17 @@ pub struct KProbe<'a> {
 impl<'a> KProbe<'a> {
     pub(crate) fn new(program: &'a Program) -> Result<Self> {
         match program.section {
-            // Netfilter programs parse as kprobes (`section_alias`).
-            _ if program.section_name == "netfilter" => Err(Error::WrongProgramType {
-                name: program.name.clone(),
-                expected: "a kprobe program",
-                actual: program.section_name.clone(),
-            }),
+            // Netfilter and struct_ops programs parse as kprobes
+            // (`section_alias`).
+            _ if program.section_name == "netfilter"
+                || program.section_name.starts_with("struct_ops/") =>
+            {
+                Err(Error::WrongProgramType {
+                    name: program.name.clone(),
+                    expected: "a kprobe program",
+                    actual: program.section_name.clone(),
+                })
+            }
             ProgramSection::KProbe => Ok(Self {
                 program,
                 ret: false,
