@@ -53,7 +53,7 @@ fn leftovers() -> Vec<String> {
 }
 
 #[test]
-fn a_rust_tcp_congestion_control_runs_on_a_real_connection() {
+fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
     if !iu::features::struct_ops("tcp_congestion_ops") {
         iu::testing::skip_missing(
             "TCP congestion control in Rust",
@@ -176,7 +176,7 @@ fn a_rust_tcp_congestion_control_runs_on_a_real_connection() {
 }
 
 #[test]
-fn a_struct_ops_program_cannot_be_used_as_a_kprobe() {
+fn struct_ops_programs_are_not_kprobes() {
     if !iu::features::struct_ops("tcp_congestion_ops") {
         iu::testing::skip_missing(
             "TCP congestion control in Rust",
