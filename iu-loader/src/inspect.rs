@@ -1082,6 +1082,8 @@ pub fn features(out: Output) -> Result<()> {
         "tcp_iterator": f::iterator("tcp"),
         "uprobe_multi": f::uprobe_multi(),
         "netfilter_link": f::netfilter(),
+        "struct_ops_tcp_congestion_ops": f::struct_ops("tcp_congestion_ops"),
+        "struct_ops_link": f::struct_ops_link(),
         "exceptions": f::exceptions(),
         "loop_budget": f::loop_budget(),
         "open_coded_iterators": f::kernel_function_exists("bpf_iter_num_new"),

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use iu::{Ebpf, Error};
+use iu::{Ebpf, Error, programs::TcDirection};
 use nix::sys::socket::{getsockopt, setsockopt, sockopt::TcpCongestion};
 
 const NAME: &str = "iu_reno";
@@ -100,6 +100,17 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         let calls = ebpf.array::<u64>("CALLS").unwrap();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
+        // Losses for the connection: one data segment in 16 dropped on
+        // loopback's egress, so that the kernel calls `ssthresh`.
+        ebpf.array::<u32>("CONFIG")
+            .unwrap()
+            .set(0, &u32::from(port))
+            .unwrap();
+        let lossy = ebpf
+            .classifier("lossy")
+            .unwrap()
+            .attach("lo", TcDirection::Egress)
+            .unwrap();
         let reader = std::thread::spawn(move || {
             let (mut peer, _) = listener.accept().unwrap();
             let mut total = 0usize;
@@ -126,18 +137,23 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         assert_eq!(reader.join().unwrap(), SENT);
         drop(client);
 
+        drop(lossy);
         let cong_avoid = calls.get(1).unwrap();
         eprintln!(
-            "iu_reno: init {}, cong_avoid {cong_avoid} ({} packets acked), ssthresh {}, undo_cwnd {}, largest window {}, link {}",
+            "iu_reno: init {}, cong_avoid {cong_avoid} ({} packets acked), ssthresh {}, undo_cwnd {}, largest window {}, {} of {} data segments dropped, link {}",
             calls.get(0).unwrap(),
             calls.get(5).unwrap(),
             calls.get(2).unwrap(),
             calls.get(3).unwrap(),
             calls.get(6).unwrap(),
+            calls.get(8).unwrap(),
+            calls.get(7).unwrap(),
             registration.has_link()
         );
         assert!(cong_avoid > 0, "cong_avoid never ran");
         assert!(calls.get(5).unwrap() > 0, "no packet acknowledged");
+        assert!(calls.get(8).unwrap() > 0, "no segment dropped");
+        assert!(calls.get(2).unwrap() > 0, "ssthresh never ran, despite losses");
         assert!(
             calls.get(6).unwrap() > 10,
             "the window grew beyond the initial 10: {}",

@@ -1,23 +1,52 @@
 //! A TCP congestion control in Rust, "iu_reno": Reno (slow start, then
 //! one packet per window; half the window on loss), with every callback
-//! counted in `CALLS` so the test can see the kernel ran them.
+//! counted in `CALLS` so the test can see the kernel ran them; and a tc
+//! program that drops one data segment in 16 to the port in `CONFIG`, so
+//! that the connection sees losses (loopback has none of its own).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{
-    map,
+    classifier, map,
     maps::Array,
-    programs::{TcpCongestionOps, TcpSock},
+    programs::{TcAction, TcContext, TcpCongestionOps, TcpSock},
     struct_ops,
 };
 
 iu_ebpf::license!("GPL");
 
 /// 0: init, 1: cong_avoid, 2: ssthresh, 3: undo_cwnd, 4: release,
-/// 5: packets acked in cong_avoid, 6: largest window set.
+/// 5: packets acked in cong_avoid, 6: largest window set, 7: data
+/// segments seen by `lossy`, 8: segments it dropped.
 #[map]
-static CALLS: Array<u64, 8> = Array::new();
+static CALLS: Array<u64, 9> = Array::new();
+
+/// 0: the TCP port whose data segments `lossy` drops some of (0: none).
+#[map]
+static CONFIG: Array<u32, 1> = Array::new();
+
+/// Drops every 16th data segment (IPv4, TCP, over 1000 bytes) to the
+/// port in `CONFIG`, on loopback's egress.
+#[classifier]
+fn lossy(ctx: TcContext) -> TcAction {
+    // Ethernet (14 bytes), IPv4 without options, the TCP ports.
+    let Some(h) = ctx.read::<[u8; 38]>(0) else {
+        return TcAction::Ok;
+    };
+    let port = u32::from(u16::from_be_bytes([h[36], h[37]]));
+    let is_data = h[12] == 8 && h[13] == 0 && h[14] == 0x45 && h[23] == 6 && ctx.len() > 1000;
+    if !is_data || CONFIG.get(0) != Some(port) || port == 0 {
+        return TcAction::Ok;
+    }
+    match CALLS.add(7, 1) {
+        Some(seen) if seen % 16 == 0 => {
+            let _ = CALLS.add(8, 1);
+            TcAction::Shot
+        }
+        _ => TcAction::Ok,
+    }
+}
 
 pub struct IuReno;
 
