@@ -84,6 +84,7 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         ));
         assert!(!available().split_whitespace().any(|n| n == NAME));
 
+        // ANCHOR: register
         let registration = ops.register().unwrap();
         assert_eq!(registration.has_link(), iu::features::struct_ops_link());
         assert!(
@@ -96,6 +97,7 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
             ops.register(),
             Err(Error::StructOpsRegister { .. })
         ));
+        // ANCHOR_END: register
 
         let calls = ebpf.array::<u64>("CALLS").unwrap();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
@@ -122,10 +124,12 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
                 }
             }
         });
+        // ANCHOR: select
         let mut client = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
         setsockopt(&client, TcpCongestion, &OsString::from(NAME)).unwrap();
         let selected = getsockopt(&client, TcpCongestion).unwrap();
         assert_eq!(selected.to_str(), Some(NAME));
+        // ANCHOR_END: select
         assert_eq!(calls.get(0).unwrap(), 1, "init ran once, at the selection");
 
         const SENT: usize = 8 << 20;

@@ -48,6 +48,7 @@ fn lossy(ctx: TcContext) -> TcAction {
     }
 }
 
+// ANCHOR: reno
 pub struct IuReno;
 
 #[struct_ops(name = "iu_reno")]
@@ -97,3 +98,4 @@ impl TcpCongestionOps for IuReno {
         let _ = CALLS.add(4, 1);
     }
 }
+// ANCHOR_END: reno
