@@ -70,7 +70,10 @@ pub fn struct_ops(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
                     None => text.parse(),
                 };
                 flags = parsed.map_err(|_| {
-                    syn::Error::new_spanned(&value, "`flags` is a number (`\"0x2\"`: TCP_CONG_NON_RESTRICTED)")
+                    syn::Error::new_spanned(
+                        &value,
+                        "`flags` is a number (`\"0x2\"`: TCP_CONG_NON_RESTRICTED)",
+                    )
                 })?;
             }
             _ => {
@@ -116,8 +119,7 @@ pub fn struct_ops(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
         let on_panic = syn::Ident::new(&format!("ON_PANIC_{program}"), Span::call_site());
         let export = LitStr::new(&program, Span::call_site());
         let section = LitStr::new(&format!("struct_ops/{member}"), Span::call_site());
-        let on_panic_export =
-            LitStr::new(&format!("__iu_on_panic_{program}"), Span::call_site());
+        let on_panic_export = LitStr::new(&format!("__iu_on_panic_{program}"), Span::call_site());
         let on_panic_section = LitStr::new(&format!("iu_on_panic.{program}"), Span::call_site());
         stubs.push(quote! {
             // What the callback returns when it panics (see `iu_ebpf::panic`).
@@ -141,10 +143,7 @@ pub fn struct_ops(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStre
             }
         });
     }
-    let text = format!(
-        "{kernel_struct}|{ops_name}|{flags}|{}",
-        members.join(",")
-    );
+    let text = format!("{kernel_struct}|{ops_name}|{flags}|{}", members.join(","));
     let mut bytes = RECORD_TAG.to_vec();
     bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
     bytes.extend_from_slice(text.as_bytes());

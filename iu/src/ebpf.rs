@@ -248,8 +248,7 @@ impl EbpfLoader {
         crate::validate::refuse_unknown_programs(&file, &obj)?;
         // Each struct_ops program's struct and member, from the object's
         // records and the kernel's BTF.
-        let (struct_ops, struct_ops_programs) =
-            crate::programs::struct_ops::resolve_all(&file)?;
+        let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -490,7 +489,8 @@ impl EbpfLoader {
                         reason,
                     }
                 })?;
-            let struct_op = if section_name.starts_with(crate::programs::struct_ops::SECTION_PREFIX) {
+            let struct_op = if section_name.starts_with(crate::programs::struct_ops::SECTION_PREFIX)
+            {
                 let (struct_id, member) = struct_ops_programs.get(name).copied().ok_or_else(|| {
                     Error::UnsupportedProgram {
                         name: name.clone(),
@@ -2047,7 +2047,11 @@ impl Ebpf {
             .find(|l| l.record.name == name)
             .ok_or_else(|| Error::UnknownStructOps {
                 name: name.to_owned(),
-                available: self.struct_ops.iter().map(|l| l.record.name.clone()).collect(),
+                available: self
+                    .struct_ops
+                    .iter()
+                    .map(|l| l.record.name.clone())
+                    .collect(),
             })?;
         Ok(crate::programs::StructOps {
             layout,

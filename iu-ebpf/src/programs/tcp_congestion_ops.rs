@@ -51,7 +51,11 @@ impl TcpSock {
     /// Sets the congestion window (`snd_cwnd`).
     #[inline(always)]
     pub fn set_snd_cwnd(self, value: u32) {
-        store_u32(self.addr, crate::core_value!("o|tcp_sock|snd_cwnd|4|i"), value);
+        store_u32(
+            self.addr,
+            crate::core_value!("o|tcp_sock|snd_cwnd|4|i"),
+            value,
+        );
     }
 
     /// The slow-start threshold (`snd_ssthresh`).

@@ -65,7 +65,7 @@ pub(crate) fn records(file: &object::File<'_>) -> Result<Vec<Record>> {
         }
         let bad = |why: &str| Error::Parse(format!("struct_ops record in section `{name}`: {why}"));
         let data = section.data().map_err(|e| bad(&e.to_string()))?;
-        out.push(parse_record(data).map_err(|why| bad(why))?);
+        out.push(parse_record(data).map_err(bad)?);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
@@ -186,10 +186,12 @@ pub(crate) fn resolve(btf: &Btf, record: &Record) -> Result<Layout> {
             .get(btf.skip_mods_and_typedefs(m.type_id))
             .is_some_and(|t| t.kind == Kind::Ptr)
             && btf
-                .get(btf.skip_mods_and_typedefs(
-                    btf.get(btf.skip_mods_and_typedefs(m.type_id))
-                        .map_or(0, |t| t.type_id),
-                ))
+                .get(
+                    btf.skip_mods_and_typedefs(
+                        btf.get(btf.skip_mods_and_typedefs(m.type_id))
+                            .map_or(0, |t| t.type_id),
+                    ),
+                )
                 .is_some_and(|t| t.kind == Kind::FuncProto);
         if !is_fn_ptr {
             return Err(Error::StructOpsUnknownMember {
@@ -462,11 +464,14 @@ impl Drop for StructOpsLink {
     }
 }
 
+/// Each struct_ops program's `(attach_btf_id, member index)`, by name.
+pub(crate) type ProgramSlots = HashMap<String, (u32, u32)>;
+
 /// The struct_ops of an object, resolved against the running kernel, and
 /// each program's `(attach_btf_id, member index)`.
 pub(crate) fn resolve_all(
     file: &object::File<'_>,
-) -> Result<(Vec<Layout>, HashMap<String, (u32, u32)>)> {
+) -> Result<(Vec<Layout>, ProgramSlots)> {
     let records = records(file)?;
     if records.is_empty() {
         return Ok((Vec::new(), HashMap::new()));
@@ -501,7 +506,8 @@ mod tests {
     /// `struct ops { fn *a; fn *b; char name[8]; int flags; }` and its
     /// wrapper `struct bpf_struct_ops_ops { int common; struct ops data; }`.
     fn crafted() -> Btf {
-        let mut strings = b"\0int\0ops\0a\0b\0name\0flags\0bpf_struct_ops_ops\0common\0data\0char\0".to_vec();
+        let mut strings =
+            b"\0int\0ops\0a\0b\0name\0flags\0bpf_struct_ops_ops\0common\0data\0char\0".to_vec();
         let off = |s: &str, strings: &[u8]| {
             strings
                 .windows(s.len() + 2)
@@ -597,7 +603,10 @@ mod tests {
         assert_eq!(&value[8..16], &7u64.to_le_bytes());
         assert_eq!(&value[16..24], &9u64.to_le_bytes());
         assert_eq!(&value[24..27], b"cc\0");
-        assert!(value[..8].iter().all(|&b| b == 0), "the common part stays 0");
+        assert!(
+            value[..8].iter().all(|&b| b == 0),
+            "the common part stays 0"
+        );
         // A program that was not loaded.
         assert!(matches!(
             no_flags.value(&HashMap::from([("cc_a", 7)])),
