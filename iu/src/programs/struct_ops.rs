@@ -469,9 +469,7 @@ pub(crate) type ProgramSlots = HashMap<String, (u32, u32)>;
 
 /// The struct_ops of an object, resolved against the running kernel, and
 /// each program's `(attach_btf_id, member index)`.
-pub(crate) fn resolve_all(
-    file: &object::File<'_>,
-) -> Result<(Vec<Layout>, ProgramSlots)> {
+pub(crate) fn resolve_all(file: &object::File<'_>) -> Result<(Vec<Layout>, ProgramSlots)> {
     let records = records(file)?;
     if records.is_empty() {
         return Ok((Vec::new(), HashMap::new()));
