@@ -2059,6 +2059,25 @@ impl Ebpf {
         })
     }
 
+    /// Every struct_ops of the object, in name order.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let registrations = ebpf
+    ///     .all_struct_ops()
+    ///     .map(|ops| ops.register())
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn all_struct_ops(&self) -> impl Iterator<Item = crate::programs::StructOps<'_>> {
+        self.struct_ops
+            .iter()
+            .map(|layout| crate::programs::StructOps {
+                layout,
+                programs: &self.programs,
+            })
+    }
+
     /// The netfilter program `name`.
     pub fn netfilter(&self, name: &str) -> Result<crate::programs::Netfilter<'_>> {
         crate::programs::Netfilter::new(self.program(name)?)
