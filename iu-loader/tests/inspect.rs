@@ -812,7 +812,7 @@ fn run_registers_the_objects_struct_ops_until_it_exits() {
     let available =
         || std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap();
     let object = iu::object_dir().join("struct_ops_reno");
-    let mut child = loader()
+    let child = loader()
         .args([
             "run",
             "--duration",
