@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use iu::{Ebpf, Error, programs::TcDirection};
+use iu::{Ebpf, Error, programs::XdpMode};
 use nix::sys::socket::{getsockopt, setsockopt, sockopt::TcpCongestion};
 
 const NAME: &str = "iu_reno";
@@ -102,16 +102,16 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         let calls = ebpf.array::<u64>("CALLS").unwrap();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
-        // Losses for the connection: one data segment in 16 dropped on
-        // loopback's egress, so that the kernel calls `ssthresh`.
+        // Losses for the connection: one data segment in 16 dropped as
+        // loopback receives it, so that the kernel calls `ssthresh`.
         ebpf.array::<u32>("CONFIG")
             .unwrap()
             .set(0, &u32::from(port))
             .unwrap();
         let lossy = ebpf
-            .classifier("lossy")
+            .xdp("lossy")
             .unwrap()
-            .attach("lo", TcDirection::Egress)
+            .attach("lo", XdpMode::Generic)
             .unwrap();
         let reader = std::thread::spawn(move || {
             let (mut peer, _) = listener.accept().unwrap();

@@ -1,17 +1,18 @@
 //! A TCP congestion control in Rust, "iu_reno": Reno (slow start, then
 //! one packet per window; half the window on loss), with every callback
-//! counted in `CALLS` so the test can see the kernel ran them; and a tc
+//! counted in `CALLS` so the test can see the kernel ran them; and an XDP
 //! program that drops one data segment in 16 to the port in `CONFIG`, so
-//! that the connection sees losses (loopback has none of its own).
+//! that the connection sees losses (loopback has none of its own, and the
+//! guests' 6.1 has neither netem nor clsact built in).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{
-    classifier, map,
+    map,
     maps::Array,
-    programs::{TcAction, TcContext, TcpCongestionOps, TcpSock},
-    struct_ops,
+    programs::{TcpCongestionOps, TcpSock, XdpAction, XdpContext},
+    struct_ops, xdp,
 };
 
 iu_ebpf::license!("GPL");
@@ -27,24 +28,24 @@ static CALLS: Array<u64, 9> = Array::new();
 static CONFIG: Array<u32, 1> = Array::new();
 
 /// Drops every 16th data segment (IPv4, TCP, over 1000 bytes) to the
-/// port in `CONFIG`, on loopback's egress.
-#[classifier]
-fn lossy(ctx: TcContext) -> TcAction {
+/// port in `CONFIG`, as loopback receives it (generic XDP).
+#[xdp]
+fn lossy(ctx: XdpContext) -> XdpAction {
     // Ethernet (14 bytes), IPv4 without options, the TCP ports.
     let Some(h) = ctx.read::<[u8; 38]>(0) else {
-        return TcAction::Ok;
+        return XdpAction::Pass;
     };
     let port = u32::from(u16::from_be_bytes([h[36], h[37]]));
     let is_data = h[12] == 8 && h[13] == 0 && h[14] == 0x45 && h[23] == 6 && ctx.len() > 1000;
     if !is_data || CONFIG.get(0) != Some(port) || port == 0 {
-        return TcAction::Ok;
+        return XdpAction::Pass;
     }
     match CALLS.add(7, 1) {
         Some(seen) if seen % 16 == 0 => {
             let _ = CALLS.add(8, 1);
-            TcAction::Shot
+            XdpAction::Drop
         }
-        _ => TcAction::Ok,
+        _ => XdpAction::Pass,
     }
 }
 
