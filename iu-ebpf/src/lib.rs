@@ -66,7 +66,7 @@ pub use iu_macros::{
 pub use iu_macros::{
     cgroup_device, cgroup_sock_addr, cgroup_sockopt, cgroup_sysctl, flow_dissector, iter,
     kprobe_multi, kretprobe_multi, netfilter, raw_tracepoint_writable, sk_lookup, sk_msg, sk_skb,
-    sock_ops, uprobe_multi, uretprobe_multi, usdt,
+    sock_ops, struct_ops, uprobe_multi, uretprobe_multi, usdt,
 };
 // Global functions and the freplace programs that replace them.
 pub use iu_macros::{freplace, replaceable};

@@ -275,6 +275,11 @@ pub(crate) fn read_memory<T: crate::Pod>(addr: u64) -> Option<T> {
     .or_else(|| T::from_bytes(&kernel::read(addr, core::mem::size_of::<T>())?))
 }
 
+/// Writes into a simulated kernel object (`KernelObject`).
+pub(crate) fn write_kernel(addr: u64, bytes: &[u8]) -> bool {
+    kernel::write(addr, bytes)
+}
+
 pub(crate) fn read_memory_str(addr: u64, buf: &mut [u8]) -> Option<&[u8]> {
     let room = buf.len().checked_sub(1)?;
     let len = memory_at(addr, |bytes| {

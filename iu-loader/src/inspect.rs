@@ -1083,6 +1083,8 @@ pub fn features(out: Output) -> Result<()> {
         "uprobe_multi": f::uprobe_multi(),
         "usdt": f::usdt(),
         "netfilter_link": f::netfilter(),
+        "struct_ops_tcp_congestion_ops": f::struct_ops("tcp_congestion_ops"),
+        "struct_ops_link": f::struct_ops_link(),
         "exceptions": f::exceptions(),
         "loop_budget": f::loop_budget(),
         "open_coded_iterators": f::kernel_function_exists("bpf_iter_num_new"),

@@ -34,9 +34,10 @@ struct Cli {
 enum Command {
     /// Load every program of OBJECT, attach each one to the hook its section
     /// names (tracepoints, kprobes, raw tracepoints; XDP with --iface;
-    /// cgroup programs with --cgroup), and stream the trace output and the
-    /// object's iu logs (`info!`...) until Ctrl-C or --duration.
-    /// Everything detaches on exit.
+    /// cgroup programs with --cgroup), register its struct_ops (a TCP
+    /// congestion control), and stream the trace output and the object's
+    /// iu logs (`info!`...) until Ctrl-C or --duration. Everything detaches
+    /// (and unregisters) on exit.
     Run {
         /// The BPF object (ELF) to load.
         object: PathBuf,

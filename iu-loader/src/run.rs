@@ -17,6 +17,7 @@ enum Link {
     RawTracePoint(RawTracePointLink),
     Xdp(XdpLink),
     Fd(FdLink),
+    StructOps(iu::programs::StructOpsLink),
 }
 
 impl Link {
@@ -26,6 +27,7 @@ impl Link {
             Link::RawTracePoint(l) => l.target(),
             Link::Xdp(l) => l.target(),
             Link::Fd(l) => l.target(),
+            Link::StructOps(l) => l.name(),
         }
     }
 }
@@ -139,7 +141,20 @@ fn attach(
     let mut programs: Vec<_> = ebpf.programs().collect();
     programs.sort_by_key(|p| p.name().to_owned());
     let mut links = vec![];
+    // A struct_ops' callbacks are registered together, as its struct.
+    for ops in ebpf.all_struct_ops() {
+        let registration = ops.register()?;
+        log::info!(
+            "registered struct_ops `{}` (struct {})",
+            ops.name(),
+            ops.kernel_struct()
+        );
+        links.push(Link::StructOps(registration));
+    }
     for program in programs {
+        if program.section_name().starts_with("struct_ops/") {
+            continue;
+        }
         match attach_one(ebpf, program, targets) {
             Ok(link) => {
                 log::info!("attached `{}` to {}", program.name(), link.target());

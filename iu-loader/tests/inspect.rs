@@ -820,3 +820,43 @@ fn load_reports_the_programs_and_maps_of_an_object_and_its_refusals() {
     let stderr = fails(&["load", "/proc/self/status"]);
     assert!(stderr.contains("not an ELF file"), "{stderr}");
 }
+
+#[test]
+fn run_registers_the_objects_struct_ops_until_it_exits() {
+    if !iu::features::struct_ops("tcp_congestion_ops") {
+        iu::testing::skip_missing(
+            "iu-loader run with struct_ops",
+            "struct_ops of tcp_congestion_ops (Linux 5.6 with CONFIG_BPF_JIT)",
+        );
+        return;
+    }
+    let available =
+        || std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control").unwrap();
+    let object = iu::object_dir().join("struct_ops_reno");
+    let child = loader()
+        .args([
+            "run",
+            "--duration",
+            "2",
+            "--skip-unsupported",
+            object.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut seen = false;
+    while !seen && std::time::Instant::now() < deadline {
+        seen = available().split_whitespace().any(|n| n == "iu_reno");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(seen, "iu_reno never registered: {stderr}");
+    assert!(
+        stderr.contains("registered struct_ops `iu_reno` (struct tcp_congestion_ops)"),
+        "{stderr}"
+    );
+    assert!(!available().split_whitespace().any(|n| n == "iu_reno"));
+}

@@ -26,6 +26,7 @@ mod map;
 mod printk;
 mod program;
 mod sock_programs;
+mod struct_ops;
 mod symbol;
 
 /// Turns a function into a tracepoint program.
@@ -1006,6 +1007,29 @@ pub fn replaceable(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn freplace(attr: TokenStream, item: TokenStream) -> TokenStream {
     freplace::freplace(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Turns an impl of a struct_ops trait (`iu_ebpf::programs::TcpCongestionOps`)
+/// into struct_ops programs (`BPF_PROG_TYPE_STRUCT_OPS`, Linux 5.6): each
+/// callback written in the impl becomes a program (section
+/// `struct_ops/<member>`, named `<name>_<member>`), and user space
+/// registers them together under `name` with
+/// `ebpf.struct_ops("<name>")?.register()`. `flags = "0x2"` sets the
+/// struct's `flags` (`TCP_CONG_NON_RESTRICTED`).
+///
+/// ```ignore
+/// #[struct_ops(name = "iu_reno")]
+/// impl TcpCongestionOps for Reno {
+///     fn ssthresh(sk: TcpSock) -> u32 { (sk.snd_cwnd() >> 1).max(2) }
+///     fn cong_avoid(sk: TcpSock, _ack: u32, acked: u32) { /* ... */ }
+///     fn undo_cwnd(sk: TcpSock) -> u32 { sk.snd_cwnd().max(sk.prior_cwnd()) }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn struct_ops(attr: TokenStream, item: TokenStream) -> TokenStream {
+    struct_ops::struct_ops(attr.into(), item.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

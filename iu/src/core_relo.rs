@@ -356,7 +356,7 @@ pub(crate) struct Poisoned {
 
 /// The kernel's BTF as this resolver reads it, parsed at most once per
 /// process.
-fn kernel_btf() -> Result<&'static Btf> {
+pub(crate) fn kernel_btf() -> Result<&'static Btf> {
     static BTF: OnceLock<std::result::Result<Btf, String>> = OnceLock::new();
     BTF.get_or_init(|| Btf::from_file("/sys/kernel/btf/vmlinux").map_err(|e| e.to_string()))
         .as_ref()

@@ -312,6 +312,9 @@ impl EbpfLoader {
         let (sections, log_section) = program_sections(&file)?;
         let (sections, autoload_off) = libbpf_sections(sections, &mut obj);
         crate::validate::refuse_unknown_programs(&file, &obj)?;
+        // Each struct_ops program's struct and member, from the object's
+        // records and the kernel's BTF.
+        let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -571,14 +574,31 @@ impl EbpfLoader {
                 continue;
             }
             let section_name = sections.get(name).cloned().unwrap_or_default();
-            let load_type = LoadType::of(&program.section, &section_name).map_err(|reason| {
-                Error::UnsupportedProgram {
-                    name: name.clone(),
-                    section: section_name.clone(),
-                    reason,
-                }
-            })?;
-            let attach_btf_id =
+            let mut load_type =
+                LoadType::of(&program.section, &section_name).map_err(|reason| {
+                    Error::UnsupportedProgram {
+                        name: name.clone(),
+                        section: section_name.clone(),
+                        reason,
+                    }
+                })?;
+            let struct_op = if section_name.starts_with(crate::programs::struct_ops::SECTION_PREFIX)
+            {
+                let (struct_id, member) = struct_ops_programs.get(name).copied().ok_or_else(|| {
+                    Error::UnsupportedProgram {
+                        name: name.clone(),
+                        section: section_name.clone(),
+                        reason: "a struct_ops program that no `#[struct_ops]` record names: write the callbacks in an impl under `#[struct_ops(name = \"...\")]`",
+                    }
+                })?;
+                load_type.expected_attach_type = member;
+                Some(struct_id)
+            } else {
+                None
+            };
+            let attach_btf_id = if let Some(struct_id) = struct_op {
+                struct_id
+            } else {
                 match LoadType::btf_target(&program.section, &section_name) {
                     Some((target, kind)) => kernel_btf()?
                         .id_by_type_name_kind(&target, kind)
@@ -597,7 +617,8 @@ impl EbpfLoader {
                             },
                         })?,
                     None => 0,
-                };
+                }
+            };
             let extension_target = (load_type.prog_type == bpf_prog_type::BPF_PROG_TYPE_EXT as u32)
                 .then(|| self.extension_target_of(name, &section_name))
                 .transpose()?;
@@ -764,6 +785,7 @@ impl EbpfLoader {
             printk_formats,
             log_sites: Arc::new(crate::logger::parse_sites(&log_section)),
             usdt_slots: Arc::default(),
+            struct_ops,
         })
     }
 }
@@ -1852,6 +1874,8 @@ pub struct Ebpf {
     log_sites: Arc<HashMap<u64, crate::logger::LogSite>>,
     /// Slots of `IU_USDT_SPECS` held by USDT links.
     usdt_slots: Arc<crate::programs::usdt::SpecSlots>,
+    /// The object's struct_ops, resolved against the kernel, in name order.
+    struct_ops: Vec<crate::programs::struct_ops::Layout>,
 }
 
 /// The map the loader creates for loop-budget exhaustion counts.
@@ -2133,6 +2157,51 @@ impl Ebpf {
             self.maps.get(crate::programs::usdt::SPECS_MAP),
             &self.usdt_slots,
         )
+    }
+
+    /// The struct_ops `name` (`#[struct_ops(name = "...")]`), to register.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let registration = ebpf.struct_ops("iu_reno")?.register()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn struct_ops(&self, name: &str) -> Result<crate::programs::StructOps<'_>> {
+        let layout = self
+            .struct_ops
+            .iter()
+            .find(|l| l.record.name == name)
+            .ok_or_else(|| Error::UnknownStructOps {
+                name: name.to_owned(),
+                available: self
+                    .struct_ops
+                    .iter()
+                    .map(|l| l.record.name.clone())
+                    .collect(),
+            })?;
+        Ok(crate::programs::StructOps {
+            layout,
+            programs: &self.programs,
+        })
+    }
+
+    /// Every struct_ops of the object, in name order.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let registrations = ebpf
+    ///     .all_struct_ops()
+    ///     .map(|ops| ops.register())
+    ///     .collect::<Result<Vec<_>, _>>()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn all_struct_ops(&self) -> impl Iterator<Item = crate::programs::StructOps<'_>> {
+        self.struct_ops
+            .iter()
+            .map(|layout| crate::programs::StructOps {
+                layout,
+                programs: &self.programs,
+            })
     }
 
     /// The netfilter program `name`.

@@ -418,6 +418,60 @@ pub enum Error {
         hint: Option<&'static str>,
     },
 
+    /// A struct_ops fills a kernel struct the running kernel does not
+    /// have, or cannot take from BPF.
+    #[error(
+        "struct_ops `{name}` fills `struct {kernel_struct}`, which this kernel does not offer to BPF (no `struct {kernel_struct}` and `struct bpf_struct_ops_{kernel_struct}` in /sys/kernel/btf/vmlinux); check the kernel version and config (TCP congestion control: Linux 5.6 with CONFIG_BPF_JIT)"
+    )]
+    StructOpsUnknownStruct {
+        /// The struct_ops' name.
+        name: String,
+        /// The kernel struct (`tcp_congestion_ops`).
+        kernel_struct: String,
+    },
+
+    /// A struct_ops program fills a member the running kernel's struct does
+    /// not have (or that is not a function pointer).
+    #[error(
+        "struct_ops `{name}`: program `{program}` fills member `{member}` of `struct {kernel_struct}`, which this kernel's struct has no callback for; its callbacks are: {}",
+        available.join(", ")
+    )]
+    StructOpsUnknownMember {
+        /// The struct_ops' name.
+        name: String,
+        /// The kernel struct.
+        kernel_struct: String,
+        /// The member asked for.
+        member: String,
+        /// The program meant for it.
+        program: String,
+        /// The struct's function-pointer members on this kernel.
+        available: Vec<String>,
+    },
+
+    /// Registering a struct_ops failed.
+    #[error("registering struct_ops `{name}` failed: {source}{}", hint.map(|h| format!(". {h}")).unwrap_or_default())]
+    StructOpsRegister {
+        /// The struct_ops' name.
+        name: String,
+        /// The failing call.
+        source: SyscallError,
+        /// What the error most likely means.
+        hint: Option<&'static str>,
+    },
+
+    /// The object has no struct_ops with that name.
+    #[error(
+        "no struct_ops named `{name}` in the object; {}",
+        if available.is_empty() { "it has none (`#[struct_ops(name = \"...\")]` on an impl makes one)".to_owned() } else { format!("it has: {}", available.join(", ")) }
+    )]
+    UnknownStructOps {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        available: Vec<String>,
+    },
+
     /// The running kernel lacks a feature the operation needs.
     #[error(
         "{feature}: not available in this kernel ({detail}); run it in the VM tier (`cargo xtask run --vm`, `cargo xtask test --vm`)"

@@ -325,6 +325,59 @@ pub fn netfilter() -> bool {
     })
 }
 
+/// Whether BPF can implement kernel struct `kernel_struct` through
+/// struct_ops (`#[struct_ops]`; `tcp_congestion_ops`: Linux 5.6 with
+/// `CONFIG_BPF_JIT`): the kernel's BTF has its wrapper
+/// `struct bpf_struct_ops_<kernel_struct>`.
+///
+/// ```no_run
+/// if !iu::features::struct_ops("tcp_congestion_ops") {
+///     eprintln!("TCP congestion control in BPF needs Linux 5.6");
+/// }
+/// ```
+pub fn struct_ops(kernel_struct: &str) -> bool {
+    let Ok(btf) = crate::core_relo::kernel_btf() else {
+        return false;
+    };
+    let wrapper = format!("bpf_struct_ops_{kernel_struct}");
+    btf.by_name(&wrapper).any(|id| {
+        btf.get(id)
+            .is_some_and(|t| t.kind == crate::btf::Kind::Struct && t.name == wrapper)
+    })
+}
+
+/// Whether struct_ops register through links (`BPF_F_LINK` maps and
+/// `BPF_LINK_CREATE` with `BPF_STRUCT_OPS`, Linux 6.4): a struct_ops map
+/// of `tcp_congestion_ops` is created with `BPF_F_LINK` and closed at
+/// once. Without them, `StructOps::register` registers through the map
+/// update and unregisters by deleting the element.
+///
+/// ```no_run
+/// if !iu::features::struct_ops_link() {
+///     eprintln!("struct_ops without links: registered until the handle drops");
+/// }
+/// ```
+pub fn struct_ops_link() -> bool {
+    cached((7, 0, 0), || {
+        let Ok(btf) = crate::core_relo::kernel_btf() else {
+            return false;
+        };
+        let wrapper = "bpf_struct_ops_tcp_congestion_ops";
+        let Some((id, size)) = btf.by_name(wrapper).find_map(|id| {
+            let t = btf.get(id)?;
+            (t.kind == crate::btf::Kind::Struct && t.name == wrapper).then_some((id, t.size))
+        }) else {
+            return false;
+        };
+        let Ok(placeholder) =
+            crate::sys::btf_load(&crate::programs::struct_ops::placeholder_btf(), &mut [])
+        else {
+            return false;
+        };
+        crate::sys::map_create_struct_ops("iu_probe", size, id, placeholder.as_fd(), true).is_ok()
+    })
+}
+
 /// Whether the kernel has task iterators (`#[iter(task)]`, Linux 5.8).
 /// Like other tracing programs they also need the kernel's BTF and may be
 /// refused by lockdown; the load says so.

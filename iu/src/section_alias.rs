@@ -91,6 +91,11 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
             return Some([stand_in, rest].concat());
         }
     }
+    // struct_ops programs parse as kprobes; the loader takes the type and
+    // the member from the original name (`programs::struct_ops`).
+    if let Some(member) = name.strip_prefix(b"struct_ops/") {
+        return Some([b"kprobe/____".as_slice(), member].concat());
+    }
     // Netfilter programs parse as kprobes; the loader takes the type from
     // the original name.
     if name == b"netfilter" {
@@ -476,6 +481,10 @@ mod tests {
         // `?` is skipped, not renamed (`skip_autoload_marks`).
         assert_eq!(super::alias(b"?raw_tp"), None);
         assert_eq!(super::alias(b"tcp_thing"), None);
+        assert_eq!(
+            super::alias(b"struct_ops/ssthresh").as_deref(),
+            Some(&b"kprobe/____ssthresh"[..])
+        );
         assert_eq!(
             super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),
             Some(&b"raw_tp/__bpf_test_finish"[..])

@@ -146,6 +146,11 @@ fn issue_15_program_types_are_reported() {
     // AF_XDP with the 5.4 ring layout (the matrix's kernels have
     // CONFIG_XDP_SOCKETS).
     assert_eq!(features::af_xdp(), at_least(5, 4));
+    // struct_ops of tcp_congestion_ops: 5.6 (every kernel of the matrix);
+    // struct_ops links: 6.4.
+    assert_eq!(features::struct_ops("tcp_congestion_ops"), at_least(5, 6));
+    assert!(!features::struct_ops("no_such_ops"));
+    assert_eq!(features::struct_ops_link(), at_least(6, 4));
     assert!(!features::iterator("no_such_target"));
     for (kind, attach, since) in [
         (bpf_prog_type::BPF_PROG_TYPE_SOCK_OPS, 0, (4, 13)),

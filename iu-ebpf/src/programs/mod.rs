@@ -25,6 +25,7 @@ pub mod sock_ops;
 mod socket_filter;
 mod syscall;
 mod tc;
+pub mod tcp_congestion_ops;
 mod tracepoint;
 pub mod usdt;
 mod xdp;
@@ -48,6 +49,9 @@ pub use sock_ops::SockOpsContext;
 pub use socket_filter::SkBuffContext;
 pub use syscall::SyscallContext;
 pub use tc::{TcAction, TcContext};
+#[doc(hidden)]
+pub use tcp_congestion_ops::StructOpsArgs;
+pub use tcp_congestion_ops::{AckSample, TcpCongestionOps, TcpSock};
 pub use tracepoint::TracePointContext;
 pub use usdt::{UsdtArgs, UsdtContext, UsdtError};
 pub use xdp::{XdpAction, XdpContext};

@@ -107,6 +107,27 @@ pub(crate) fn read(addr: u64, len: usize) -> Option<Vec<u8>> {
     })
 }
 
+/// Writes `bytes` at `addr` into a simulated kernel object (what a
+/// struct_ops program's field setters do); `false` outside every object.
+pub(crate) fn write(addr: u64, bytes: &[u8]) -> bool {
+    KERNEL.with(|k| {
+        let mut k = k.borrow_mut();
+        let Some((&start, region)) = k.memory.range_mut(..=addr).next_back() else {
+            return false;
+        };
+        let Ok(from) = usize::try_from(addr - start) else {
+            return false;
+        };
+        match region.get_mut(from..from.saturating_add(bytes.len())) {
+            Some(at) => {
+                at.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    })
+}
+
 pub(crate) fn current_task() -> u64 {
     KERNEL.with(|k| k.borrow().current_task)
 }

@@ -26,6 +26,7 @@ pub mod sk_skb;
 mod sock_map_attach;
 pub mod sock_ops;
 pub mod socket_filter;
+pub mod struct_ops;
 pub mod syscall;
 pub mod tc;
 mod test_run;
@@ -69,6 +70,7 @@ pub use sk_skb::SkSkb;
 pub use sock_map_attach::SockMapLink;
 pub use sock_ops::{SockOps, SockOpsLink};
 pub use socket_filter::{SocketFilter, SocketFilterLink};
+pub use struct_ops::{StructOps, StructOpsLink};
 pub use syscall::Syscall;
 pub use tc::{Classifier, TcDirection, TcLink};
 pub use test_run::{TestRun, TestRunOutput};
@@ -336,6 +338,7 @@ pub(crate) fn type_name(prog_type: u32) -> &'static str {
         30 => "sk_lookup",
         22 => "flow dissector",
         32 => "netfilter",
+        27 => "struct_ops",
         15 => "cgroup device",
         18 => "cgroup sock addr",
         23 => "cgroup sysctl",
@@ -463,6 +466,11 @@ impl LoadType {
                 BPF_PROG_TYPE_KPROBE,
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
             ));
+        }
+        if section_name.starts_with(struct_ops::SECTION_PREFIX) {
+            // The member index (the expected attach type) and the struct
+            // (attach_btf_id) come from the object's struct_ops record.
+            return Ok(plain(BPF_PROG_TYPE_STRUCT_OPS));
         }
         if section_name == "netfilter" {
             return Ok(with(

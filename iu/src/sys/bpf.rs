@@ -134,6 +134,52 @@ pub fn map_create(spec: &MapCreate<'_>) -> io::Result<OwnedFd> {
     unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
 }
 
+/// `BPF_MAP_CREATE` for a struct_ops map (`BPF_MAP_TYPE_STRUCT_OPS`):
+/// one entry (key `u32`), whose value is the kernel's wrapper type
+/// `value_type_id` (`struct bpf_struct_ops_<name>`, in vmlinux BTF) of
+/// `value_size` bytes. The kernel wants a program BTF beside it (`btf`),
+/// even though no type of it is used. `link` asks for `BPF_F_LINK`
+/// (Linux 6.4): registration then waits for a link.
+pub fn map_create_struct_ops(
+    name: &str,
+    value_size: u32,
+    value_type_id: u32,
+    btf: BorrowedFd<'_>,
+    link: bool,
+) -> io::Result<OwnedFd> {
+    const BPF_MAP_TYPE_STRUCT_OPS: u32 = 26;
+    const BPF_F_LINK: u32 = 1 << 13;
+    let mut attr = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_STRUCT_OPS,
+        key_size: 4,
+        value_size,
+        max_entries: 1,
+        map_flags: if link { BPF_F_LINK } else { 0 },
+        map_name: obj_name(name),
+        btf_fd: btf.as_raw_fd() as u32,
+        btf_vmlinux_value_type_id: value_type_id,
+        ..Default::default()
+    };
+    // SAFETY: `MapCreateAttr` is the `BPF_MAP_CREATE` layout; it holds no
+    // pointers, and `btf_fd` is borrowed for the duration of the call.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_MAP_CREATE, &mut attr) }
+}
+
+/// `BPF_LINK_CREATE` for a struct_ops map created with `BPF_F_LINK`
+/// (`BPF_STRUCT_OPS`, Linux 6.4): registers the map's struct with its
+/// subsystem until the link is closed.
+pub fn link_create_struct_ops(map: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    const BPF_STRUCT_OPS: u32 = 44;
+    let mut attr = LinkCreateAttr {
+        // `link_create.map_fd` shares its place with `prog_fd`.
+        prog_fd: map.as_raw_fd() as u32,
+        attach_type: BPF_STRUCT_OPS,
+        ..Default::default()
+    };
+    // SAFETY: the attribute holds a descriptor and integers only.
+    unsafe { sys_bpf_fd(bpf_cmd::BPF_LINK_CREATE, &mut attr) }
+}
+
 /// The pointer the kernel expects for a key: null for keyless maps (queues,
 /// stacks, bloom filters), which refuse any other pointer.
 fn ptr_or_null(bytes: &[u8]) -> u64 {
