@@ -353,11 +353,20 @@ impl EbpfLoader {
         let core_sites = crate::core_relo::relocate(&file, &mut obj, custom_btf.as_ref())?;
 
         let can_abort = crate::placeholders::object_can_abort(&obj);
+        // iu-ebpf's USDT spec map comes along in every object; only
+        // objects with `#[usdt]` programs use it.
+        let has_usdt = file.sections().any(|s| {
+            s.name()
+                .is_ok_and(|n| crate::programs::is_usdt(n.trim_start_matches('?')))
+        });
         let mut maps = HashMap::new();
         for (name, map) in &obj.maps {
             if name == ABORTS_MAP && !can_abort {
                 // Every object declares it; only objects with panic paths
                 // use it.
+                continue;
+            }
+            if name == crate::programs::usdt::SPECS_MAP && !has_usdt {
                 continue;
             }
             let is_data = matches!(
