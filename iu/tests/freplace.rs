@@ -107,9 +107,9 @@ fn a_target_without_the_function_is_refused_with_its_functions() {
     if !supported() {
         return;
     }
-    // The replacement itself as the target: it has `drop_large`, no
-    // `verdict`.
-    let other = Ebpf::load_file(iu::object_dir().join("socket_filter")).unwrap();
+    // A program without `verdict` as the target (`map_test`, which every
+    // kernel of the matrix loads).
+    let other = Ebpf::load_file(iu::object_dir().join("map_test")).unwrap();
     let program = other.programs().next().unwrap();
     let error = EbpfLoader::new()
         .extension_target("drop_large", program)
