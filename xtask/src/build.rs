@@ -105,6 +105,34 @@ pub fn build_programs(toolchain: &Toolchain, example: Option<&str>) -> Result<Ve
     Ok(panicking)
 }
 
+/// Writes the running kernel's `vmlinux.h` (`bpftool btf dump ... format
+/// c`) to `path`.
+pub fn write_vmlinux_h(path: &Path) -> Result<()> {
+    let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("bpftool");
+    let out = std::process::Command::new(bpftool)
+        .args([
+            "btf",
+            "dump",
+            "file",
+            "/sys/kernel/btf/vmlinux",
+            "format",
+            "c",
+        ])
+        .output()
+        .context("running bpftool to generate vmlinux.h")?;
+    if !out.status.success() {
+        bail!(
+            "bpftool btf dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(path, out.stdout)?;
+    Ok(())
+}
+
 /// The C objects of iu's tests (`iu/tests/c/*.bpf.c`): libbpf-tools style
 /// CO-RE programs, built with clang-22 against the host's `vmlinux.h`, into
 /// [`object_dir`] as `<name>` for `<name>.bpf.c`. clang missing is an
@@ -116,28 +144,7 @@ pub fn build_c_objects() -> Result<()> {
     std::fs::create_dir_all(&include)?;
     let vmlinux_h = include.join("vmlinux.h");
     if !vmlinux_h.exists() {
-        let bpftool = ["/usr/sbin/bpftool", "/usr/bin/bpftool"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("bpftool");
-        let out = std::process::Command::new(bpftool)
-            .args([
-                "btf",
-                "dump",
-                "file",
-                "/sys/kernel/btf/vmlinux",
-                "format",
-                "c",
-            ])
-            .output()
-            .context("running bpftool to generate vmlinux.h")?;
-        if !out.status.success() {
-            bail!(
-                "bpftool btf dump failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::fs::write(&vmlinux_h, out.stdout)?;
+        write_vmlinux_h(&vmlinux_h)?;
     }
     std::fs::create_dir_all(object_dir())?;
     let dir = root.join("iu/tests/c");

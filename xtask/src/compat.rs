@@ -209,24 +209,7 @@ impl Workspace {
         }
         let vmlinux = include.join("vmlinux.h");
         if !vmlinux.exists() {
-            let dump = Command::new("bpftool")
-                .args([
-                    "btf",
-                    "dump",
-                    "file",
-                    "/sys/kernel/btf/vmlinux",
-                    "format",
-                    "c",
-                ])
-                .output()
-                .context("cannot run bpftool")?;
-            if !dump.status.success() {
-                bail!(
-                    "bpftool btf dump failed: {}",
-                    String::from_utf8_lossy(&dump.stderr)
-                );
-            }
-            std::fs::write(&vmlinux, dump.stdout)?;
+            crate::build::write_vmlinux_h(&vmlinux)?;
         }
         Ok(ws)
     }
