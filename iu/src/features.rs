@@ -470,7 +470,7 @@ pub fn tcx_link() -> bool {
 /// }
 /// ```
 pub fn exceptions() -> bool {
-    crate::ebpf::bpf_throw_id().is_some()
+    crate::loader::bpf_throw_id().is_some()
 }
 
 /// Whether the running kernel's BTF has a function of that name: for a
@@ -482,7 +482,7 @@ pub fn exceptions() -> bool {
 /// }
 /// ```
 pub fn kernel_function_exists(name: &str) -> bool {
-    crate::ebpf::kernel_function_id(name).is_some()
+    crate::loader::kernel_function_id(name).is_some()
 }
 
 /// Whether the kernel has the loop budget (`may_goto`, Linux 6.9+) that

@@ -1,0 +1,198 @@
+//! Stage 3: externs. What the object declares but does not define:
+//! kfunc calls and `__ksym` variables become BTF ids of the running
+//! kernel (weak ones the kernel lacks become what libbpf makes them),
+//! `__kconfig` variables read the `.kconfig` map this stage creates, and
+//! any other undefined routine is refused with its source lines.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use aya_obj::{
+    Object,
+    btf::{Btf, BtfKind},
+    generated::bpf_map_type,
+};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+
+use super::{
+    btf::{kernel_btf, kernel_function_id},
+    debug_info::with_debug,
+};
+use crate::{
+    error::{Error, Result},
+    kconfig::Extern,
+    maps::Map,
+    sys,
+};
+
+/// `BPF_F_RDONLY_PROG`.
+pub(super) const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// The object's `__kconfig` externs and the size of their map's value.
+pub(super) struct Kconfig {
+    externs: Vec<Extern>,
+    size: usize,
+}
+
+/// Resolves the object's external calls and variables in place.
+pub(super) fn resolve(file: &object::File<'_>, obj: &mut Object) -> Result<Kconfig> {
+    let (externs, size) = crate::kconfig::externs(file)?;
+    resolve_external_calls(file, obj, &externs)?;
+    Ok(Kconfig { externs, size })
+}
+
+impl Kconfig {
+    /// Creates the `.kconfig` map, if the object reads any `__kconfig`
+    /// variable, and gives the instructions that read it its descriptor.
+    pub(super) fn create_map(&self, obj: &mut Object) -> Result<Option<Map>> {
+        if self.externs.is_empty() {
+            return Ok(None);
+        }
+        let map = create_kconfig_map(&self.externs, self.size)?;
+        let fd = map.fd.as_raw_fd();
+        for function in obj.functions.values_mut() {
+            for insn in &mut function.instructions {
+                if insn.code == 0x18 && insn.imm == crate::kconfig::FD_PLACEHOLDER {
+                    insn.imm = fd;
+                }
+            }
+        }
+        Ok(Some(map))
+    }
+}
+
+/// Resolves the object's calls of functions it does not define: a kernel
+/// function (a kfunc, declared `__ksym` in C) becomes a kfunc call of its
+/// BTF id in the kernel; a weak one the kernel lacks becomes a call the
+/// verifier refuses only if it is reachable (as libbpf does, for code
+/// behind `bpf_ksym_exists`); any other is refused, naming the routine and
+/// the source lines of its calls, before linking would fail on them
+/// without a line.
+fn resolve_external_calls(
+    file: &object::File<'_>,
+    obj: &mut Object,
+    kconfig: &[Extern],
+) -> Result<()> {
+    /// `BPF_JMP | BPF_CALL`.
+    const CALL: u8 = 0x85;
+    /// `src_reg` of a kfunc call.
+    const PSEUDO_KFUNC_CALL: u8 = 2;
+    /// `BPF_LD | BPF_IMM | BPF_DW`, and its `src_reg` for a kernel
+    /// object's BTF id.
+    const LD_IMM64: u8 = 0x18;
+    const PSEUDO_BTF_ID: u8 = 3;
+    /// `src_reg` of an `ld_imm64` of a map value's address.
+    const PSEUDO_MAP_VALUE: u8 = 2;
+    /// The helper id a missing weak kfunc's call gets: none exists, so the
+    /// verifier refuses the call where it can be reached (libbpf's value).
+    const POISONED_CALL: i32 = 2_002_000_000;
+    let mut undefined: Vec<(String, Vec<crate::SourceLine>)> = vec![];
+    let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    for section in file.sections() {
+        if section.kind() != object::SectionKind::Text {
+            continue;
+        }
+        for (offset, relocation) in section.relocations() {
+            let object::RelocationTarget::Symbol(index) = relocation.target() else {
+                continue;
+            };
+            let Ok(symbol) = file.symbol_by_index(index) else {
+                continue;
+            };
+            let name = symbol.name().unwrap_or_default();
+            if !symbol.is_undefined() || name.is_empty() {
+                continue;
+            }
+            let at = usize::try_from(offset).unwrap_or(usize::MAX);
+            let Some(function) = obj.functions.values_mut().find(|f| {
+                f.section_index.0 == section.index().0
+                    && (f.section_offset..f.section_offset + f.instructions.len() * 8).contains(&at)
+            }) else {
+                continue;
+            };
+            let insn_at = (at - function.section_offset) / 8;
+            let code = function.instructions[insn_at].code;
+            let kernel_id = |kind| kernel_btf().ok()?.id_by_type_name_kind(name, kind).ok();
+            match code {
+                CALL => {
+                    let insn = &mut function.instructions[insn_at];
+                    if let Some(id) = kernel_function_id(name) {
+                        insn.set_src_reg(PSEUDO_KFUNC_CALL);
+                        insn.imm = id as i32;
+                        insn.off = 0;
+                        continue;
+                    }
+                    if symbol.is_weak() {
+                        insn.set_src_reg(0);
+                        insn.imm = POISONED_CALL;
+                        insn.off = 0;
+                        continue;
+                    }
+                }
+                // The address of a `__ksym` variable or function: its BTF
+                // id, or 0 for a weak one the kernel lacks (which
+                // `bpf_ksym_exists` tests).
+                // A `__kconfig` extern: its bytes in the `.kconfig` map,
+                // whose descriptor is put in once the map exists.
+                LD_IMM64
+                    if insn_at + 1 < function.instructions.len()
+                        && let Some(e) = kconfig.iter().find(|e| e.name == name) =>
+                {
+                    let insn = &mut function.instructions[insn_at];
+                    insn.set_src_reg(PSEUDO_MAP_VALUE);
+                    insn.imm = crate::kconfig::FD_PLACEHOLDER;
+                    function.instructions[insn_at + 1].imm = e.offset as i32;
+                    continue;
+                }
+                LD_IMM64 if insn_at + 1 < function.instructions.len() => {
+                    let id = kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func));
+                    if id.is_some() || symbol.is_weak() {
+                        let insn = &mut function.instructions[insn_at];
+                        insn.set_src_reg(if id.is_some() { PSEUDO_BTF_ID } else { 0 });
+                        insn.imm = id.map_or(0, |id| id as i32);
+                        function.instructions[insn_at + 1].imm = 0;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            let lines = with_debug(function, &btf, |debug| debug.lines_of(insn_at, 0));
+            match undefined.iter_mut().find(|(n, _)| n == name) {
+                Some((_, sites)) => {
+                    for line in lines {
+                        if !sites.contains(&line) {
+                            sites.push(line);
+                        }
+                    }
+                }
+                None => undefined.push((name.to_owned(), lines)),
+            }
+        }
+    }
+    match undefined.into_iter().next() {
+        Some((function, sites)) => Err(Error::UndefinedFunction { function, sites }),
+        None => Ok(()),
+    }
+}
+
+/// The read-only map of a C object's `__kconfig` externs, filled with
+/// this kernel's values and frozen ([`crate::kconfig`]).
+fn create_kconfig_map(externs: &[Extern], size: usize) -> Result<Map> {
+    const NAME: &str = ".kconfig";
+    let values = crate::kconfig::values(externs, size)?;
+    let map = Map::create(
+        NAME,
+        bpf_map_type::BPF_MAP_TYPE_ARRAY as u32,
+        4,
+        size as u32,
+        1,
+        BPF_F_RDONLY_PROG,
+    )?;
+    let io = |what: &str, source| Error::Io {
+        context: format!("{what} the `{NAME}` map"),
+        source,
+    };
+    sys::map_update_elem(map.fd.as_fd(), &0u32.to_ne_bytes(), &values, 0)
+        .map_err(|e| io("filling", e))?;
+    sys::map_freeze(map.fd.as_fd()).map_err(|e| io("freezing", e))?;
+    Ok(map)
+}
