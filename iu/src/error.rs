@@ -386,6 +386,20 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A program's section name is not one libbpf or iu knows, so its
+    /// program type is unknown.
+    #[error(
+        "program `{program}` is in section `{section}`, which is no program section libbpf or iu knows; the nearest known one is `{nearest}` (README, \"What iu supports\", lists the sections)"
+    )]
+    UnknownSection {
+        /// The program's name.
+        program: String,
+        /// Its ELF section.
+        section: String,
+        /// The known section name nearest to it.
+        nearest: String,
+    },
+
     /// The program's section does not say where to attach it.
     #[error(
         "program `{0}` does not name its attach target in its section; pass the target to the attach call"

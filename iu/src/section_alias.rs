@@ -458,8 +458,159 @@ fn btf_strings_range(bytes: &[u8], offset: usize, size: usize) -> Option<(usize,
     (end <= btf.len()).then_some((offset + start, offset + end))
 }
 
+/// libbpf's program section names (`section_defs` in libbpf.c) that iu
+/// loads, each without what follows its `/` where libbpf takes a target
+/// there: what an unknown section name is compared with.
+const KNOWN_SECTIONS: &[&str] = &[
+    "socket",
+    "sk_reuseport",
+    "sk_reuseport/migrate",
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uretprobe",
+    "uprobe.s",
+    "uretprobe.s",
+    "kprobe.multi",
+    "kretprobe.multi",
+    "uprobe.multi",
+    "uretprobe.multi",
+    "uprobe.multi.s",
+    "uretprobe.multi.s",
+    "ksyscall",
+    "kretsyscall",
+    "usdt",
+    "tc",
+    "tc/ingress",
+    "tc/egress",
+    "tcx/ingress",
+    "tcx/egress",
+    "classifier",
+    "action",
+    "tracepoint",
+    "tp",
+    "raw_tracepoint",
+    "raw_tp",
+    "raw_tracepoint.w",
+    "raw_tp.w",
+    "tp_btf",
+    "fentry",
+    "fexit",
+    "fmod_ret",
+    "fentry.s",
+    "fexit.s",
+    "fmod_ret.s",
+    "freplace",
+    "lsm",
+    "lsm.s",
+    "iter",
+    "iter.s",
+    "syscall",
+    "xdp",
+    "xdp.frags",
+    "xdp/devmap",
+    "xdp/cpumap",
+    "perf_event",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "lwt_seg6local",
+    "sockops",
+    "sk_skb",
+    "sk_skb/stream_parser",
+    "sk_skb/stream_verdict",
+    "sk_skb/verdict",
+    "sk_msg",
+    "lirc_mode2",
+    "flow_dissector",
+    "cgroup_skb/ingress",
+    "cgroup_skb/egress",
+    "cgroup/skb",
+    "cgroup/sock",
+    "cgroup/sock_create",
+    "cgroup/sock_release",
+    "cgroup/post_bind4",
+    "cgroup/post_bind6",
+    "cgroup/bind4",
+    "cgroup/bind6",
+    "cgroup/connect4",
+    "cgroup/connect6",
+    "cgroup/connect_unix",
+    "cgroup/sendmsg4",
+    "cgroup/sendmsg6",
+    "cgroup/sendmsg_unix",
+    "cgroup/recvmsg4",
+    "cgroup/recvmsg6",
+    "cgroup/recvmsg_unix",
+    "cgroup/getpeername4",
+    "cgroup/getpeername6",
+    "cgroup/getpeername_unix",
+    "cgroup/getsockname4",
+    "cgroup/getsockname6",
+    "cgroup/getsockname_unix",
+    "cgroup/sysctl",
+    "cgroup/getsockopt",
+    "cgroup/setsockopt",
+    "cgroup/dev",
+    "struct_ops",
+    "sk_lookup",
+    "netfilter",
+];
+
+/// The known section name nearest to `section` (by edit distance, over
+/// the whole name and over the part before its first `/`), written with
+/// `section`'s target where the known name takes one.
+pub(crate) fn nearest_known(section: &str) -> String {
+    let section = section.trim_start_matches('?');
+    let (prefix, target) = match section.split_once('/') {
+        Some((prefix, target)) => (prefix, Some(target)),
+        None => (section, None),
+    };
+    let best = KNOWN_SECTIONS
+        .iter()
+        .map(|known| {
+            let whole = edit_distance(section, known);
+            let by_prefix = edit_distance(prefix, known);
+            (whole.min(by_prefix), by_prefix < whole, *known)
+        })
+        .min_by_key(|(distance, _, _)| *distance);
+    match (best, target) {
+        (Some((_, true, known)), Some(target)) if !known.contains('/') => {
+            format!("{known}/{target}")
+        }
+        (Some((_, _, known)), _) => known.to_owned(),
+        (None, _) => String::new(),
+    }
+}
+
+/// Edit distance of two names, by bytes: insertions, deletions,
+/// substitutions and swaps of neighbours (typos) each count 1.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let width = b.len() + 1;
+    let mut d: Vec<usize> = (0..(a.len() + 1) * width).collect();
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{edit_distance, nearest_known};
+
     #[test]
     fn aliases_keep_the_length() {
         assert_eq!(
@@ -575,5 +726,19 @@ mod tests {
         // A section's name may start inside its relocation section's.
         super::rename_string_at(&mut table, 12);
         assert_eq!(&table[8..20], b".relfexit.s\0");
+    }
+
+    #[test]
+    fn an_unknown_section_is_told_the_nearest_known_one() {
+        assert_eq!(nearest_known("zz/ingress"), "tc/ingress");
+        assert_eq!(nearest_known("kprob/do_unlinkat"), "kprobe/do_unlinkat");
+        assert_eq!(
+            nearest_known("?tracepont/syscalls/sys_enter_open"),
+            "tracepoint/syscalls/sys_enter_open"
+        );
+        assert_eq!(nearest_known("xpd"), "xdp");
+        assert_eq!(nearest_known("cgroup/conect4"), "cgroup/connect4");
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -96,3 +96,37 @@ pub(crate) fn kernel_btf() -> Result<&'static Btf> {
         .as_ref()
         .map_err(|e| Error::KernelBtf(e.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::{parse::parse, test_objects};
+
+    #[test]
+    fn the_objects_btf_is_sanitized_for_this_kernel() {
+        let object = test_objects::bytes("loader_stages");
+        let mut parsed = parse(object.bytes()).unwrap();
+        let bytes = sanitize(&mut parsed.obj).unwrap().expect("clang emits BTF");
+        // What the kernel gets still parses, and still names the maps'
+        // value types and the data sections.
+        let btf = crate::btf::Btf::parse(&bytes).unwrap();
+        for name in [".data", ".rodata", ".bss", "classify", "bump"] {
+            assert!(btf.by_name(name).next().is_some(), "{name} is gone");
+        }
+    }
+
+    #[test]
+    fn kernel_functions_are_found_by_name() {
+        let kernel = kernel_btf().unwrap();
+        let id = kernel_function_id("bpf_iter_num_new").expect("the host has kfuncs");
+        assert_eq!(
+            kernel
+                .id_by_type_name_kind("bpf_iter_num_new", BtfKind::Func)
+                .unwrap(),
+            id
+        );
+        assert_eq!(kernel_function_id("iu_no_such_kfunc"), None);
+    }
+}

@@ -196,3 +196,85 @@ fn create_kconfig_map(externs: &[Extern], size: usize) -> Result<Map> {
     sys::map_freeze(map.fd.as_fd()).map_err(|e| io("freezing", e))?;
     Ok(map)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::{parse::parse, test_objects};
+
+    /// `(src_reg, imm)` of every call in the object's functions.
+    fn calls(obj: &Object) -> Vec<(u8, i32)> {
+        obj.functions
+            .values()
+            .flat_map(|f| &f.instructions)
+            .filter(|i| i.code == 0x85)
+            .map(|i| (i.src_reg(), i.imm))
+            .collect()
+    }
+
+    #[test]
+    fn kfunc_calls_become_kernel_btf_ids() {
+        let object = test_objects::bytes("kfuncs");
+        let mut parsed = parse(object.bytes()).unwrap();
+        let kconfig = resolve(&parsed.file, &mut parsed.obj).unwrap();
+        assert!(kconfig.externs.is_empty());
+        let calls = calls(&parsed.obj);
+        for name in [
+            "bpf_iter_num_new",
+            "bpf_iter_num_next",
+            "bpf_iter_num_destroy",
+        ] {
+            let id = kernel_function_id(name).expect("the host kernel has numeric iterators");
+            assert!(calls.contains(&(2, id as i32)), "{name}: {calls:?}");
+        }
+        // The weak one no kernel has: a call the verifier refuses where
+        // it is reachable, as libbpf makes it.
+        assert!(calls.contains(&(0, 2_002_000_000)), "{calls:?}");
+    }
+
+    #[test]
+    fn kconfig_reads_point_at_the_kconfig_map() {
+        let object = test_objects::bytes("kconfig");
+        let mut parsed = parse(object.bytes()).unwrap();
+        let kconfig = resolve(&parsed.file, &mut parsed.obj).unwrap();
+        let mut names: Vec<&str> = kconfig.externs.iter().map(|e| e.name.as_str()).collect();
+        names.sort();
+        assert!(names.contains(&"LINUX_KERNEL_VERSION"), "{names:?}");
+        assert!(names.contains(&"CONFIG_IU_NO_SUCH_OPTION"), "{names:?}");
+        // Each read is a map-value address: the `.kconfig` map's
+        // descriptor (put in when the map exists) and the extern's offset.
+        let offsets: Vec<i32> = kconfig.externs.iter().map(|e| e.offset as i32).collect();
+        let mut reads = 0;
+        for function in parsed.obj.functions.values() {
+            for pair in function.instructions.windows(2) {
+                if pair[0].code == 0x18 && pair[0].imm == crate::kconfig::FD_PLACEHOLDER {
+                    assert_eq!(pair[0].src_reg(), 2);
+                    assert!(offsets.contains(&pair[1].imm), "{}", pair[1].imm);
+                    reads += 1;
+                }
+            }
+        }
+        assert!(reads >= 6, "{reads} reads of `__kconfig` variables");
+    }
+
+    #[test]
+    fn an_undefined_routine_is_refused_with_its_lines() {
+        let object = test_objects::bytes("undefined_call");
+        let mut parsed = parse(object.bytes()).unwrap();
+        match resolve(&parsed.file, &mut parsed.obj) {
+            Err(Error::UndefinedFunction { function, sites }) => {
+                assert!(!function.is_empty());
+                assert!(
+                    sites
+                        .iter()
+                        .all(|s| s.file.ends_with("undefined_call.bpf.c")),
+                    "{sites:?}"
+                );
+                assert!(!sites.is_empty());
+            }
+            other => panic!("wrong outcome: {:?}", other.map(|_| ())),
+        }
+    }
+}

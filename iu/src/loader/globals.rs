@@ -82,3 +82,54 @@ fn check_globals(file: &object::File<'_>, globals: &[(String, Vec<u8>)]) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::{parse::parse, test_objects};
+
+    fn set(globals: &[(&str, &[u8])]) -> Result<aya_obj::Object> {
+        let object = test_objects::bytes("loader_stages");
+        let mut parsed = parse(object.bytes()).unwrap();
+        let globals: Vec<(String, Vec<u8>)> = globals
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.to_vec()))
+            .collect();
+        patch(&parsed.file, &mut parsed.obj, &globals, None)?;
+        Ok(parsed.obj)
+    }
+
+    #[test]
+    fn a_global_is_written_into_its_section() {
+        let before = set(&[]).unwrap();
+        assert_eq!(&before.maps[".rodata"].data()[..4], &7u32.to_ne_bytes());
+        let obj = set(&[("threshold", &42u32.to_ne_bytes())]).unwrap();
+        assert_eq!(&obj.maps[".rodata"].data()[..4], &42u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn an_unknown_global_lists_the_objects() {
+        match set(&[("thresold", &1u32.to_ne_bytes())]) {
+            Err(Error::UnknownGlobal { name, available }) => {
+                assert_eq!(name, "thresold");
+                let names: Vec<&str> = available.iter().map(|(n, _)| n.as_str()).collect();
+                assert_eq!(names, ["dropped", "seen", "threshold"]);
+            }
+            other => panic!("wrong outcome: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_global_of_the_wrong_size_is_refused() {
+        match set(&[("seen", &1u32.to_ne_bytes())]) {
+            Err(Error::GlobalSize {
+                name,
+                expected,
+                actual,
+            }) => assert_eq!((name.as_str(), expected, actual), ("seen", 8, 4)),
+            other => panic!("wrong outcome: {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -121,3 +121,43 @@ fn link_without_kernel(bytes: &[u8], sanitize_btf: bool) -> Result<(parse::Parse
     relocate::link(&mut parsed.obj, |_| Some(0))?;
     Ok((parsed, btf))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::test_objects;
+
+    #[test]
+    fn programs_that_can_panic_get_abort_slots_in_name_order() {
+        let object = test_objects::bytes("panics");
+        let paths = panic_paths(object.bytes()).unwrap();
+        let (parsed, _) = link_without_kernel(object.bytes(), false).unwrap();
+        let slots = crate::placeholders::abort_slots(&parsed.obj).unwrap();
+        let mut by_slot: Vec<(u32, &str)> = slots.iter().map(|(n, s)| (*s, n.as_str())).collect();
+        by_slot.sort();
+        let names: Vec<&str> = by_slot.iter().map(|(_, n)| *n).collect();
+        // The programs panic_paths reports, in name order, slots 0, 1, ...
+        let expected: Vec<&str> = paths.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(expected.len() > 1, "{expected:?}");
+        assert_eq!(names, expected);
+        assert!(by_slot.iter().enumerate().all(|(i, (s, _))| *s == i as u32));
+        // A panic path names the program's own lines.
+        for (program, sites) in &paths {
+            assert!(!sites.is_empty(), "{program}");
+        }
+    }
+
+    #[test]
+    fn objects_without_panics_get_no_slots() {
+        let object = test_objects::bytes("loader_stages");
+        let (parsed, _) = link_without_kernel(object.bytes(), true).unwrap();
+        assert!(
+            crate::placeholders::abort_slots(&parsed.obj)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(panic_paths(object.bytes()).unwrap().is_empty());
+    }
+}

@@ -278,3 +278,119 @@ fn init_data_map(name: &str, fd: &OwnedFd, map: &aya_obj::Map) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::{parse::parse, test_objects};
+
+    fn plan_of(name: &str, context: &Context<'_>) -> Vec<MapSpec> {
+        let object = test_objects::bytes(name);
+        let parsed = parse(object.bytes()).unwrap();
+        plan(&parsed.obj, context).unwrap()
+    }
+
+    fn context(pin_dir: Option<&Path>) -> Context<'_> {
+        Context {
+            can_abort: false,
+            has_usdt: false,
+            has_btf: true,
+            pin_dir,
+        }
+    }
+
+    fn spec<'s>(specs: &'s [MapSpec], name: &str) -> &'s MapSpec {
+        specs
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no map {name} in {specs:?}"))
+    }
+
+    #[test]
+    fn maps_are_planned_as_libbpf_creates_them() {
+        let specs = plan_of("loader_stages", &context(None));
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                ".bss", ".data", ".rodata", "counts", "events", "outer", "perf"
+            ]
+        );
+        // A hash map gets its key and value types.
+        let counts = spec(&specs, "counts");
+        assert_eq!(counts.map_type, maps::map_type::HASH);
+        let (key, value) = counts.btf.expect("counts has BTF");
+        assert!(key != 0 && value != 0);
+        // A ring buffer's size is a power-of-two number of pages.
+        let events = spec(&specs, "events");
+        assert_eq!(events.max_entries, maps::ring_size(5000, sys::page_size()));
+        assert!(events.max_entries.is_power_of_two() && events.max_entries >= 5000);
+        // A perf event array without a size gets one slot per CPU, and no
+        // BTF, which the kernel refuses for it.
+        let perf = spec(&specs, "perf");
+        assert_eq!(perf.max_entries as usize, maps::possible_cpus().unwrap());
+        assert_eq!(perf.btf, None);
+        // A map of maps carries its inner maps' shape, and no BTF.
+        let outer = spec(&specs, "outer");
+        assert!(outer.inner.is_some());
+        assert_eq!(outer.btf, None);
+        // Global data: arrays of one element whose value is the DATASEC;
+        // `.rodata` is read-only for programs.
+        for data in [".bss", ".data", ".rodata"] {
+            let data = spec(&specs, data);
+            assert!(data.is_data);
+            assert_eq!(data.map_type, maps::map_type::ARRAY);
+            assert_eq!((data.key_size, data.max_entries), (4, 1));
+            assert!(matches!(data.btf, Some((0, id)) if id != 0), "{data:?}");
+        }
+        assert_ne!(spec(&specs, ".rodata").map_flags & BPF_F_RDONLY_PROG, 0);
+    }
+
+    #[test]
+    fn without_the_objects_btf_no_map_refers_to_it() {
+        let specs = plan_of(
+            "loader_stages",
+            &Context {
+                has_btf: false,
+                ..context(None)
+            },
+        );
+        assert!(specs.iter().all(|s| s.btf.is_none()), "{specs:?}");
+    }
+
+    #[test]
+    fn maps_are_pinned_but_not_global_data() {
+        let dir = Path::new("/sys/fs/bpf/iu-test");
+        let specs = plan_of("loader_stages", &context(Some(dir)));
+        assert_eq!(spec(&specs, "counts").pin, Some(dir.join("counts")));
+        assert_eq!(spec(&specs, ".data").pin, None);
+    }
+
+    #[test]
+    fn maps_only_iu_uses_are_left_out_unless_used() {
+        let names = |context: &Context<'_>| -> Vec<String> {
+            plan_of("hello", context)
+                .into_iter()
+                .map(|s| s.name)
+                .collect()
+        };
+        let unused = names(&context(None));
+        assert!(!unused.iter().any(|n| n == ABORTS_MAP), "{unused:?}");
+        assert!(
+            !unused.iter().any(|n| n == crate::programs::usdt::SPECS_MAP),
+            "{unused:?}"
+        );
+        let used = names(&Context {
+            can_abort: true,
+            has_usdt: true,
+            ..context(None)
+        });
+        assert!(used.iter().any(|n| n == ABORTS_MAP), "{used:?}");
+        assert!(
+            used.iter().any(|n| n == crate::programs::usdt::SPECS_MAP),
+            "{used:?}"
+        );
+    }
+}

@@ -424,7 +424,7 @@ impl EbpfLoader {
 }
 
 /// An 8-byte aligned copy of an object's bytes.
-struct AlignedCopy {
+pub(crate) struct AlignedCopy {
     buffer: Vec<u8>,
     start: usize,
     len: usize,
@@ -452,4 +452,21 @@ pub(crate) fn sorted<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String>
     let mut names: Vec<String> = names.cloned().collect();
     names.sort();
     names
+}
+
+/// The stages' unit tests read objects that `cargo xtask build` builds
+/// (`iu/tests/c/*.bpf.c` with clang, the Rust test programs).
+#[cfg(test)]
+pub(crate) mod test_objects {
+    /// The bytes of object `name`, 8-byte aligned as the ELF reader wants.
+    pub(crate) fn bytes(name: &str) -> super::AlignedCopy {
+        let path = crate::object_dir().join(name);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; `cargo xtask build` builds the test objects",
+                path.display()
+            )
+        });
+        super::AlignedCopy::new(&bytes)
+    }
 }

@@ -114,3 +114,69 @@ pub(super) fn printk_formats(obj: &Object) -> Vec<PrintkFormat> {
         .map(PrintkFormat::new)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::{Error, loader::test_objects};
+
+    #[test]
+    fn sections_are_named_as_libbpf_names_them() {
+        let object = test_objects::bytes("libbpf_sections");
+        let parsed = parse(object.bytes()).unwrap();
+        // `tc` and the TCX forms are classifiers.
+        assert_eq!(parsed.sections["tc_plain"], "classifier");
+        assert_eq!(parsed.sections["tcx_ingress"], "classifier");
+        // `?` is autoload off, and not part of the name.
+        assert_eq!(parsed.sections["xdp_off"], "xdp");
+        assert_eq!(parsed.sections["raw_tp_off"], "raw_tp/sys_enter");
+        let mut off: Vec<&str> = parsed.autoload_off.iter().map(String::as_str).collect();
+        off.sort();
+        assert_eq!(off, ["raw_tp_off", "xdp_off"]);
+        // aya-obj's parse of the renamed sections is the real one.
+        assert!(matches!(
+            parsed.obj.programs["xdp_off"].section,
+            aya_obj::ProgramSection::Xdp { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_program_section_is_refused_with_its_name() {
+        let object = test_objects::bytes("libbpf_sections");
+        let mut bytes = object.bytes().to_vec();
+        // Every copy (ELF and BTF strings), same length, so every offset
+        // stays valid.
+        let mut renamed = 0;
+        while let Some(at) = bytes.windows(10).position(|w| w == b"tc/ingress") {
+            bytes[at..at + 10].copy_from_slice(b"zz/ingress");
+            renamed += 1;
+        }
+        assert!(renamed > 0, "the section name is in the string tables");
+        let copy = crate::loader::AlignedCopy::new(&bytes);
+        match parse(copy.bytes()) {
+            Err(Error::UnknownSection {
+                program,
+                section,
+                nearest,
+            }) => {
+                assert_eq!(program, "tcx_ingress");
+                assert_eq!(section, "zz/ingress");
+                assert_eq!(nearest, "tc/ingress");
+            }
+            Err(other) => panic!("wrong error: {other}"),
+            Ok(_) => panic!("an unknown section was accepted"),
+        }
+    }
+
+    #[test]
+    fn printk_formats_come_from_the_string_sections() {
+        let object = test_objects::bytes("hello");
+        let parsed = parse(object.bytes()).unwrap();
+        assert!(
+            !printk_formats(&parsed.obj).is_empty(),
+            "hello prints with printk!"
+        );
+    }
+}

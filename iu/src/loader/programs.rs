@@ -393,3 +393,126 @@ fn function_origins(file: &object::File<'_>, obj: &Object) -> HashMap<u32, (usiz
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
+
+    use super::*;
+    use crate::loader::{AlignedCopy, parse, test_objects};
+
+    /// The stage's inputs other than the object, empty.
+    #[derive(Default)]
+    struct Empty {
+        struct_ops: ProgramSlots,
+        on_panic: HashMap<String, i64>,
+        abort_slots: HashMap<String, u32>,
+        core_sites: crate::core_relo::Poisoned,
+        maps: HashMap<String, Map>,
+    }
+
+    fn context<'a, 'f>(
+        loader: &'a EbpfLoader,
+        parsed: &'a parse::Parsed<'f>,
+        empty: &'a Empty,
+    ) -> Context<'a, 'f> {
+        Context {
+            loader,
+            file: &parsed.file,
+            sections: &parsed.sections,
+            autoload_off: &parsed.autoload_off,
+            struct_ops: &empty.struct_ops,
+            on_panic: &empty.on_panic,
+            abort_slots: &empty.abort_slots,
+            btf: None,
+            core_sites: &empty.core_sites,
+            maps: &empty.maps,
+        }
+    }
+
+    fn target_of(loader: &EbpfLoader, object: &AlignedCopy, program: &str) -> Result<Target> {
+        let parsed = parse::parse(object.bytes()).unwrap();
+        let empty = Empty::default();
+        let context = context(loader, &parsed, &empty);
+        let section = &parsed.sections[program];
+        context.target(program, &parsed.obj.programs[program].section, section)
+    }
+
+    #[test]
+    fn autoload_follows_the_section_and_the_options() {
+        let object = test_objects::bytes("loader_stages");
+        let parsed = parse::parse(object.bytes()).unwrap();
+        let empty = Empty::default();
+        let mut loader = EbpfLoader::new();
+        let wanted = |loader: &EbpfLoader, name| context(loader, &parsed, &empty).wanted(name);
+        assert!(wanted(&loader, "classify"));
+        assert!(!wanted(&loader, "xdp_off"), "`?xdp` is off by default");
+        loader.autoload("xdp_off", true).autoload("classify", false);
+        assert!(wanted(&loader, "xdp_off"));
+        assert!(!wanted(&loader, "classify"));
+    }
+
+    #[test]
+    fn programs_load_as_their_sections_say() {
+        let object = test_objects::bytes("loader_stages");
+        let loader = EbpfLoader::new();
+        let classify = target_of(&loader, &object, "classify").unwrap();
+        assert_eq!(
+            classify.load_type.prog_type,
+            bpf_prog_type::BPF_PROG_TYPE_SCHED_CLS as u32
+        );
+        assert_eq!(classify.attach_btf_id, 0);
+        // tp_btf: the kernel's `btf_trace_<name>` typedef.
+        let on_switch = target_of(&loader, &object, "on_switch").unwrap();
+        assert_eq!(
+            on_switch.load_type.prog_type,
+            bpf_prog_type::BPF_PROG_TYPE_TRACING as u32
+        );
+        let typedef = kernel_btf()
+            .unwrap()
+            .id_by_type_name_kind("btf_trace_sched_switch", BtfKind::Typedef)
+            .unwrap();
+        assert_eq!(on_switch.attach_btf_id, typedef);
+    }
+
+    #[test]
+    fn a_tp_btf_target_the_kernel_lacks_is_named() {
+        let object = test_objects::bytes("loader_stages");
+        let mut bytes = object.bytes().to_vec();
+        while let Some(at) = bytes.windows(12).position(|w| w == b"sched_switch") {
+            bytes[at..at + 12].copy_from_slice(b"sched_swxtch");
+        }
+        let object = AlignedCopy::new(&bytes);
+        match target_of(&EbpfLoader::new(), &object, "on_switch") {
+            Err(Error::UnknownBtfTracepoint {
+                program,
+                tracepoint,
+            }) => assert_eq!(
+                (program.as_str(), tracepoint.as_str()),
+                ("on_switch", "sched_swxtch")
+            ),
+            other => panic!("wrong outcome: {:?}", other.map(|t| t.attach_btf_id)),
+        }
+    }
+
+    #[test]
+    fn an_extension_needs_its_target_program() {
+        let object = test_objects::bytes("freplace_ext");
+        let parsed = parse::parse(object.bytes()).unwrap();
+        let program = parsed
+            .sections
+            .iter()
+            .find(|(_, s)| s.starts_with("freplace/"))
+            .map(|(name, _)| name.clone())
+            .expect("freplace_ext has an extension");
+        match target_of(&EbpfLoader::new(), &object, &program) {
+            Err(Error::ExtensionTarget { problem, .. }) => {
+                assert!(
+                    problem.contains("EbpfLoader::extension_target"),
+                    "{problem}"
+                )
+            }
+            other => panic!("wrong outcome: {:?}", other.map(|t| t.attach_btf_id)),
+        }
+    }
+}
