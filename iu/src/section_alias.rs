@@ -2,10 +2,12 @@
 //!
 //! aya-obj refuses an object with a program section it cannot classify,
 //! such as `fmod_ret/<function>` or `syscall`. Before parsing, such a name
-//! is rewritten in place to a name of the same length that aya-obj parses
-//! ([`alias`]), both in the section-name table and in the BTF string table,
+//! is given a name aya-obj parses ([`alias`]): in the section headers,
+//! which point into a copy of the section-name table appended to the file
+//! (the linker shares strings between names, so the table itself is left
+//! as it is), and in place, at the same length, in the BTF string table,
 //! through which `.BTF.ext` ties function and line info to sections.
-//! Nothing moves, so every offset in the object stays valid. The loader
+//! Every other offset in the object stays valid. The loader
 //! then takes the program's real type from the original section name
 //! ([`crate::programs::LoadType::of`]).
 //!
@@ -227,15 +229,7 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         _ => Vec::new(),
     };
     skip_autoload_marks(&mut out, strings, &ext_names);
-    // Section names, where the headers point: a linker may share one
-    // string between a section and its relocations (`.relsyscall`).
-    if let Some((table, names)) = section_names(&out) {
-        for name in names {
-            if let Some(at) = table.checked_add(name) {
-                rename_string_at(&mut out, at);
-            }
-        }
-    }
+    rename_section_names(&mut out);
     // The same names where `.BTF.ext` points. Only there: the same string
     // may also name a type or a member elsewhere in `.BTF` (`netfilter` is
     // a member of `struct net`).
@@ -408,35 +402,92 @@ fn rename_string_at(bytes: &mut [u8], at: usize) -> usize {
     len
 }
 
-/// File offset of the section-name string table of a 64-bit
-/// little-endian ELF (the only kind BPF objects are), and each section's
-/// name offset in it.
-fn section_names(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
-    let (table, headers) = section_headers(bytes)?;
-    let names = headers
+/// Renames the aliased section names, and nothing else: the section-name
+/// string table is copied to the end of the file with the new names
+/// appended, and the renamed sections' headers point at those. A linker
+/// shares one string between names that end alike (the symbol
+/// `global_mtu_tc` holds the section name `tc`, the section
+/// `usdt/...:usdt3` the symbol `usdt3`), so a rename in place would
+/// rename symbols too. Every other offset stays valid: the copy starts
+/// with the old table.
+fn rename_section_names(out: &mut Vec<u8>) {
+    let Some((table, headers)) = section_headers(out) else {
+        return;
+    };
+    let Some(table_header) = names_table_header(out) else {
+        return;
+    };
+    let name_at = |out: &[u8], header: usize| {
+        let at = table.checked_add(u32_at(out, header)? as usize)?;
+        let rest = out.get(at..)?;
+        Some(rest[..rest.iter().position(|&b| b == 0)?].to_vec())
+    };
+    let renames: Vec<(usize, Vec<u8>)> = headers
         .into_iter()
-        .filter_map(|header| u32_at(bytes, header).map(|name| name as usize))
+        .filter_map(|header| Some((header, alias(&name_at(out, header)?)?)))
         .collect();
-    Some((table, names))
+    let size = u64_at(out, table_header + 0x20).map(|s| s as usize);
+    let Some(old) = size.and_then(|size| out.get(table..table.checked_add(size)?)) else {
+        return;
+    };
+    if renames.is_empty() {
+        return;
+    }
+    let old = old.to_vec();
+    let start = out.len().next_multiple_of(8);
+    out.resize(start, 0);
+    out.extend_from_slice(&old);
+    for (header, new) in renames {
+        let offset = (out.len() - start) as u32;
+        out.extend_from_slice(&new);
+        out.push(0);
+        put_u32(out, header, offset);
+    }
+    let size = (out.len() - start) as u64;
+    put_u64(out, table_header + 0x18, start as u64);
+    put_u64(out, table_header + 0x20, size);
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
+    if let Some(slot) = at.checked_add(8).and_then(|end| bytes.get_mut(at..end)) {
+        slot.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// File offset of the header of the section-name string table of a
+/// 64-bit little-endian ELF (the only kind BPF objects are).
+fn names_table_header(bytes: &[u8]) -> Option<usize> {
+    // ELFCLASS64, ELFDATA2LSB.
+    if bytes.get(4..6)? != [2, 1] {
+        return None;
+    }
+    let headers = u64_at(bytes, 0x28)? as usize;
+    let header_size = usize::from(u16_at(bytes, 0x3a)?);
+    let names_index = usize::from(u16_at(bytes, 0x3e)?);
+    headers.checked_add(names_index.checked_mul(header_size)?)
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 /// File offset of the section-name string table, and of each section
 /// header (whose first word is its name's offset in that table).
 fn section_headers(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
-    // ELFCLASS64, ELFDATA2LSB.
-    if bytes.get(4..6)? != [2, 1] {
-        return None;
-    }
-    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    let headers = u64_at(0x28)? as usize;
-    let header_size = usize::from(u16_at(0x3a)?);
-    let count = usize::from(u16_at(0x3c)?);
-    let names_index = usize::from(u16_at(0x3e)?);
-    let header = |i: usize| headers.checked_add(i.checked_mul(header_size)?);
-    let table = u64_at(header(names_index)?.checked_add(0x18)?)? as usize;
+    let headers = u64_at(bytes, 0x28)? as usize;
+    let header_size = usize::from(u16_at(bytes, 0x3a)?);
+    let count = usize::from(u16_at(bytes, 0x3c)?);
+    let table = u64_at(bytes, names_table_header(bytes)?.checked_add(0x18)?)? as usize;
     let headers = (0..count)
-        .filter_map(header)
+        .filter_map(|i| headers.checked_add(i.checked_mul(header_size)?))
         .filter(|&h| h.checked_add(4).is_some_and(|end| end <= bytes.len()))
         .collect();
     Some((table, headers))

@@ -25,8 +25,9 @@ pub(super) struct LoadedBtf {
     pub bytes: Vec<u8>,
 }
 
-/// The object's BTF sanitized for this kernel, if it has BTF.
-pub(super) fn sanitize(obj: &mut Object) -> Result<Option<Vec<u8>>> {
+/// The object's BTF sanitized for this kernel, if it has BTF (`file` is
+/// the object's ELF view).
+pub(super) fn sanitize(file: &object::File<'_>, obj: &mut Object) -> Result<Option<Vec<u8>>> {
     let features = features::object_features()
         .btf()
         .ok_or_else(|| Error::Btf("BTF features unknown".into()))?;
@@ -38,15 +39,15 @@ pub(super) fn sanitize(obj: &mut Object) -> Result<Option<Vec<u8>>> {
         Ok(None) => return Ok(None),
         Err(e) => return Err(Error::Btf(chain(&e))),
     };
-    crate::btf_linkage::make_builtins_static(&mut btf);
+    crate::btf_linkage::make_static(&mut btf, &crate::btf_linkage::hidden_functions(file));
     Ok(Some(btf))
 }
 
 /// Sanitizes the object's BTF and loads it. An object without BTF maps
 /// loads without BTF where the kernel refuses it, as libbpf does.
-pub(super) fn load(obj: &mut Object) -> Result<Option<LoadedBtf>> {
+pub(super) fn load(file: &object::File<'_>, obj: &mut Object) -> Result<Option<LoadedBtf>> {
     let needs_btf = obj.maps.values().any(|m| matches!(m, aya_obj::Map::Btf(_)));
-    let Some(btf) = sanitize(obj)? else {
+    let Some(btf) = sanitize(file, obj)? else {
         return Ok(None);
     };
     match sys::btf_load(&btf, &mut []) {
@@ -108,7 +109,9 @@ mod tests {
     fn the_objects_btf_is_sanitized_for_this_kernel() {
         let object = test_objects::bytes("loader_stages");
         let mut parsed = parse(object.bytes()).unwrap();
-        let bytes = sanitize(&mut parsed.obj).unwrap().expect("clang emits BTF");
+        let bytes = sanitize(&parsed.file, &mut parsed.obj)
+            .unwrap()
+            .expect("clang emits BTF");
         // What the kernel gets still parses, and still names the maps'
         // value types and the data sections.
         let btf = crate::btf::Btf::parse(&bytes).unwrap();

@@ -115,7 +115,7 @@ fn link_without_kernel(bytes: &[u8], sanitize_btf: bool) -> Result<(parse::Parse
         .map(Btf::to_bytes)
         .unwrap_or_default();
     if sanitize_btf {
-        super::btf::sanitize(&mut parsed.obj)?;
+        super::btf::sanitize(&parsed.file, &mut parsed.obj)?;
     }
     // Linking needs map descriptors only as numbers to write down.
     relocate::link(&mut parsed.obj, |_| Some(0))?;

@@ -336,7 +336,7 @@ impl EbpfLoader {
         let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
         globals::patch(&file, &mut obj, &self.globals, self.log_level)?;
         let kconfig = externs::resolve(&file, &mut obj)?;
-        let loaded_btf = btf::load(&mut obj)?;
+        let loaded_btf = btf::load(&file, &mut obj)?;
         let core_sites = crate::core_relo::relocate(&file, &mut obj, self.custom_btf()?.as_ref())?;
 
         let context = maps::Context {
