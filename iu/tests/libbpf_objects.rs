@@ -60,6 +60,41 @@ fn kfuncs_resolve_to_the_kernels_and_a_missing_weak_one_stays_out() {
     assert_eq!(run.retval, 2);
 }
 
+/// A kfunc nf_conntrack defines: built into the host's kernel (its BTF
+/// id in vmlinux), a module in the guests' (`nf_conntrack`, which the
+/// guest loads): the call then names the module's BTF through the
+/// program's `fd_array`, and the lookup runs for real either way.
+#[test]
+fn a_modules_kernel_function_is_called_through_the_modules_btf() {
+    if !iu::features::kernel_function_exists("bpf_xdp_ct_lookup") {
+        iu::testing::skip_missing(
+            "conntrack_kfunc",
+            "nf_conntrack's kfuncs (CONFIG_NF_CONNTRACK with BTF, Linux 6.0)",
+        );
+        return;
+    }
+    let in_module = std::path::Path::new("/sys/kernel/btf/nf_conntrack").exists();
+    eprintln!(
+        "bpf_xdp_ct_lookup is in {}",
+        if in_module {
+            "the nf_conntrack module"
+        } else {
+            "the kernel"
+        }
+    );
+    let ebpf = Ebpf::load_file(iu::object_dir().join("conntrack_kfunc")).unwrap();
+    let run = ebpf
+        .program("ct_lookup")
+        .unwrap()
+        .test_run(&TestRun::packet(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(run.retval, 2, "XDP_PASS");
+    // No such connection: the kernel's lookup ran and said so.
+    let out = ebpf.array::<i64>("out").unwrap();
+    let (found, error) = (out.get(0).unwrap(), out.get(1).unwrap());
+    assert_eq!((found, error), (0, -i64::from(libc::ENOENT)));
+}
+
 /// The running kernel's configuration as libbpf reads it:
 /// `/boot/config-<release>`, else `/proc/config.gz`.
 fn kernel_config() -> Option<String> {

@@ -1,10 +1,11 @@
 //! Stage 3: externs. What the object declares but does not define:
 //! kfunc calls and `__ksym` variables become BTF ids of the running
-//! kernel (weak ones the kernel lacks become what libbpf makes them),
+//! kernel or of a module (`module_btf`; weak ones no one defines become
+//! what libbpf makes them),
 //! `__kconfig` variables read the `.kconfig` map this stage creates, and
 //! any other undefined routine is refused with its source lines.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use aya_obj::{
     Object,
@@ -16,6 +17,7 @@ use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use super::{
     btf::{kernel_btf, kernel_function_id},
     debug_info::with_debug,
+    module_btf::{self, Modules},
 };
 use crate::{
     error::{Error, Result},
@@ -26,28 +28,76 @@ use crate::{
 
 /// `BPF_F_RDONLY_PROG`.
 pub(super) const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_JMP | BPF_CALL`.
+const CALL: u8 = 0x85;
+/// `src_reg` of a kfunc call.
+pub(super) const PSEUDO_KFUNC_CALL: u8 = 2;
+/// `BPF_LD | BPF_IMM | BPF_DW`, and its `src_reg` for a kernel object's
+/// BTF id.
+const LD_IMM64: u8 = 0x18;
+const PSEUDO_BTF_ID: u8 = 3;
 
-/// The object's `__kconfig` externs and the size of their map's value.
-pub(super) struct Kconfig {
-    externs: Vec<Extern>,
+/// What the object's externs need from the kernel once they are resolved:
+/// the `.kconfig` map's values, and the modules whose BTF they name.
+pub(super) struct Externs {
+    /// The `__kconfig` externs, laid out in one value of `size` bytes.
+    kconfig: Vec<Extern>,
     size: usize,
+    modules: Modules,
+}
+
+/// The module BTF objects a program's kfunc calls name, open for the
+/// loads: `fd_array` for `BPF_PROG_LOAD`, its slot 0 the kernel's own.
+#[derive(Debug, Default)]
+pub(super) struct ModuleFds {
+    _fds: Vec<OwnedFd>,
+    pub fd_array: Vec<i32>,
 }
 
 /// Resolves the object's external calls and variables in place.
-pub(super) fn resolve(file: &object::File<'_>, obj: &mut Object) -> Result<Kconfig> {
-    let (externs, size) = crate::kconfig::externs(file)?;
-    resolve_external_calls(file, obj, &externs)?;
-    Ok(Kconfig { externs, size })
+pub(super) fn resolve(file: &object::File<'_>, obj: &mut Object) -> Result<Externs> {
+    let (kconfig, size) = crate::kconfig::externs(file)?;
+    let mut modules = Modules::default();
+    resolve_external_calls(file, obj, &kconfig, &mut modules)?;
+    Ok(Externs {
+        kconfig,
+        size,
+        modules,
+    })
 }
 
-impl Kconfig {
+impl Externs {
+    /// Opens the BTF of the modules the object's externs resolved to, and
+    /// gives the `ld_imm64` of a module's variable its descriptor.
+    pub(super) fn open_modules(&self, obj: &mut Object) -> Result<ModuleFds> {
+        if self.modules.is_empty() {
+            return Ok(ModuleFds::default());
+        }
+        let fds = self.modules.open()?;
+        let mut fd_array = vec![0];
+        fd_array.extend(fds.iter().map(|fd| fd.as_raw_fd()));
+        for function in obj.functions.values_mut() {
+            for i in 0..function.instructions.len().saturating_sub(1) {
+                let (insn, next) = (&function.instructions[i], &function.instructions[i + 1]);
+                if insn.code == LD_IMM64 && insn.src_reg() == PSEUDO_BTF_ID && next.imm < 0 {
+                    let slot = next.imm.unsigned_abs() as usize;
+                    function.instructions[i + 1].imm = fd_array.get(slot).copied().unwrap_or(0);
+                }
+            }
+        }
+        Ok(ModuleFds {
+            _fds: fds,
+            fd_array,
+        })
+    }
+
     /// Creates the `.kconfig` map, if the object reads any `__kconfig`
     /// variable, and gives the instructions that read it its descriptor.
     pub(super) fn create_map(&self, obj: &mut Object) -> Result<Option<Map>> {
-        if self.externs.is_empty() {
+        if self.kconfig.is_empty() {
             return Ok(None);
         }
-        let map = create_kconfig_map(&self.externs, self.size)?;
+        let map = create_kconfig_map(&self.kconfig, self.size)?;
         let fd = map.fd.as_raw_fd();
         for function in obj.functions.values_mut() {
             for insn in &mut function.instructions {
@@ -71,15 +121,8 @@ fn resolve_external_calls(
     file: &object::File<'_>,
     obj: &mut Object,
     kconfig: &[Extern],
+    modules: &mut Modules,
 ) -> Result<()> {
-    /// `BPF_JMP | BPF_CALL`.
-    const CALL: u8 = 0x85;
-    /// `src_reg` of a kfunc call.
-    const PSEUDO_KFUNC_CALL: u8 = 2;
-    /// `BPF_LD | BPF_IMM | BPF_DW`, and its `src_reg` for a kernel
-    /// object's BTF id.
-    const LD_IMM64: u8 = 0x18;
-    const PSEUDO_BTF_ID: u8 = 3;
     /// `src_reg` of an `ld_imm64` of a map value's address.
     const PSEUDO_MAP_VALUE: u8 = 2;
     /// The helper id a missing weak kfunc's call gets: none exists, so the
@@ -115,10 +158,15 @@ fn resolve_external_calls(
             match code {
                 CALL => {
                     let insn = &mut function.instructions[insn_at];
-                    if let Some(id) = kernel_function_id(name) {
+                    let target = match kernel_function_id(name) {
+                        Some(id) => Some((id, 0)),
+                        None => module_btf::function(name)
+                            .map(|(module, id)| (id, modules.slot(&module))),
+                    };
+                    if let Some((id, slot)) = target {
                         insn.set_src_reg(PSEUDO_KFUNC_CALL);
                         insn.imm = id as i32;
-                        insn.off = 0;
+                        insn.off = slot;
                         continue;
                     }
                     if symbol.is_weak() {
@@ -143,13 +191,20 @@ fn resolve_external_calls(
                     function.instructions[insn_at + 1].imm = e.offset as i32;
                     continue;
                 }
+                // In a module: its BTF's descriptor in the second word,
+                // written as the slot's negative until it is open.
                 LD_IMM64 if insn_at + 1 < function.instructions.len() => {
-                    let id = kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func));
+                    let id = match kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func)) {
+                        Some(id) => Some((id, 0)),
+                        None => module_btf::variable(name)
+                            .or_else(|| module_btf::function(name))
+                            .map(|(module, id)| (id, -i32::from(modules.slot(&module)))),
+                    };
                     if id.is_some() || symbol.is_weak() {
                         let insn = &mut function.instructions[insn_at];
                         insn.set_src_reg(if id.is_some() { PSEUDO_BTF_ID } else { 0 });
-                        insn.imm = id.map_or(0, |id| id as i32);
-                        function.instructions[insn_at + 1].imm = 0;
+                        insn.imm = id.map_or(0, |(id, _)| id as i32);
+                        function.instructions[insn_at + 1].imm = id.map_or(0, |(_, fd)| fd);
                         continue;
                     }
                 }
@@ -219,7 +274,7 @@ mod tests {
         let object = test_objects::bytes("kfuncs");
         let mut parsed = parse(object.bytes()).unwrap();
         let kconfig = resolve(&parsed.file, &mut parsed.obj).unwrap();
-        assert!(kconfig.externs.is_empty());
+        assert!(kconfig.kconfig.is_empty());
         let calls = calls(&parsed.obj);
         for name in [
             "bpf_iter_num_new",
@@ -239,13 +294,13 @@ mod tests {
         let object = test_objects::bytes("kconfig");
         let mut parsed = parse(object.bytes()).unwrap();
         let kconfig = resolve(&parsed.file, &mut parsed.obj).unwrap();
-        let mut names: Vec<&str> = kconfig.externs.iter().map(|e| e.name.as_str()).collect();
+        let mut names: Vec<&str> = kconfig.kconfig.iter().map(|e| e.name.as_str()).collect();
         names.sort();
         assert!(names.contains(&"LINUX_KERNEL_VERSION"), "{names:?}");
         assert!(names.contains(&"CONFIG_IU_NO_SUCH_OPTION"), "{names:?}");
         // Each read is a map-value address: the `.kconfig` map's
         // descriptor (put in when the map exists) and the extern's offset.
-        let offsets: Vec<i32> = kconfig.externs.iter().map(|e| e.offset as i32).collect();
+        let offsets: Vec<i32> = kconfig.kconfig.iter().map(|e| e.offset as i32).collect();
         let mut reads = 0;
         for function in parsed.obj.functions.values() {
             for pair in function.instructions.windows(2) {

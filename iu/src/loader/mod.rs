@@ -30,6 +30,7 @@ mod externs;
 mod globals;
 mod inspect;
 mod maps;
+mod module_btf;
 mod parse;
 mod programs;
 mod relocate;
@@ -43,6 +44,7 @@ use std::{
 pub(crate) use self::{
     btf::{bpf_throw_id, kernel_function_id},
     maps::ABORTS_MAP,
+    module_btf::function as module_function,
 };
 pub use self::{
     budget::LoopBudget,
@@ -335,7 +337,7 @@ impl EbpfLoader {
         // records and the kernel's BTF.
         let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
         globals::patch(&file, &mut obj, &self.globals, self.log_level)?;
-        let kconfig = externs::resolve(&file, &mut obj)?;
+        let externs = externs::resolve(&file, &mut obj)?;
         let loaded_btf = btf::load(&file, &mut obj)?;
         let core_sites = crate::core_relo::relocate(&file, &mut obj, self.custom_btf()?.as_ref())?;
 
@@ -351,9 +353,10 @@ impl EbpfLoader {
         };
         let specs = maps::plan(&obj, &context)?;
         let mut maps = maps::create(&obj, specs, loaded_btf.as_ref().map(|b| b.fd.as_fd()))?;
-        if let Some(map) = kconfig.create_map(&mut obj)? {
+        if let Some(map) = externs.create_map(&mut obj)? {
             maps.insert(map.name.clone(), map);
         }
+        let module_fds = externs.open_modules(&mut obj)?;
 
         relocate::link(&mut obj, |name| {
             maps.get(name)
@@ -373,6 +376,7 @@ impl EbpfLoader {
             btf: loaded_btf.as_ref(),
             core_sites: &core_sites,
             maps: &maps,
+            fd_array: &module_fds.fd_array,
         };
         let loaded = stage.load_all(&mut obj)?;
         log::debug!(

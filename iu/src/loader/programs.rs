@@ -48,6 +48,8 @@ pub(super) struct Context<'a, 'f> {
     /// The CO-RE sites the CO-RE stage poisoned, to explain a refusal.
     pub core_sites: &'a crate::core_relo::Poisoned,
     pub maps: &'a HashMap<String, Map>,
+    /// The module BTF objects kfunc calls name by index.
+    pub fd_array: &'a [i32],
 }
 
 /// How the kernel is asked to load one program.
@@ -220,6 +222,7 @@ impl Context<'_, '_> {
             crate::abort::exit_from_entry(function);
         }
         refuse_unsupported_budgets(name, function, btf)?;
+        check_kfunc_slots(name, &function.instructions, self.fd_array.len())?;
         // The lines of the panics only `bpf_throw` can leave, if any.
         let mut throw_sites = None;
         if let Some(slot) = abort_slot {
@@ -264,6 +267,7 @@ impl Context<'_, '_> {
                 line_info: &line_info,
                 line_info_rec_size: function.line_info_rec_size as u32,
             },
+            fd_array: self.fd_array,
         };
         let programs = budget.programs;
         let counter_map = &mut budget.counter;
@@ -342,6 +346,30 @@ struct Budget {
     counter: Option<Map>,
     /// The slot of each program that got budgets.
     slots: HashMap<String, u32>,
+}
+
+/// Every kfunc call names a BTF object the loader put in `fd_array` (of
+/// `slots` entries; 0 is the kernel's own), so the kernel reads no
+/// descriptor past the array: a call the object encoded itself with
+/// another index is refused.
+fn check_kfunc_slots(
+    name: &str,
+    insns: &[aya_obj::generated::bpf_insn],
+    slots: usize,
+) -> Result<()> {
+    let bad = insns.iter().find(|i| {
+        i.code == 0x85
+            && i.src_reg() == super::externs::PSEUDO_KFUNC_CALL
+            && i.off != 0
+            && usize::try_from(i.off).map_or(true, |slot| slot >= slots)
+    });
+    match bad {
+        Some(insn) => Err(Error::Relocation(format!(
+            "program `{name}` calls a kernel function through BTF object {} of its `fd_array`, which the object does not name: rebuild it with clang, whose kfunc calls the loader resolves",
+            insn.off
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A program built with loop budgets (`may_goto` in its code, from
@@ -427,6 +455,7 @@ mod tests {
             btf: None,
             core_sites: &empty.core_sites,
             maps: &empty.maps,
+            fd_array: &[],
         }
     }
 
