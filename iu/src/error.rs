@@ -400,6 +400,20 @@ pub enum Error {
         nearest: String,
     },
 
+    /// A slot of a map's initial values (libbpf's `.values`: a program
+    /// array's programs, a map of maps' inner maps) could not be filled.
+    #[error("map `{map}`, slot {index}: cannot put `{target}` in: {problem}")]
+    InitialValue {
+        /// The map.
+        map: String,
+        /// The slot.
+        index: u32,
+        /// The program or map the object puts there.
+        target: String,
+        /// What went wrong and what to do.
+        problem: String,
+    },
+
     /// The program's section does not say where to attach it.
     #[error(
         "program `{0}` does not name its attach target in its section; pass the target to the attach call"

@@ -205,12 +205,23 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         .and_then(|s| s.file_range())
         .map(|(offset, size)| (offset as usize, size as usize));
     let unparsed_kinds = ext_range.map_or(Vec::new(), |ext| core_kinds_beyond_parser(bytes, ext));
-    if !aliased && !ksyms && unparsed_kinds.is_empty() {
+    // A program array's `.values`, which the parser refuses.
+    let values = btf_range.is_some()
+        && file
+            .section_by_name(".maps")
+            .is_some_and(|maps| maps.relocations().next().is_some());
+    if !aliased && !ksyms && !values && unparsed_kinds.is_empty() {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);
+    }
+    if values
+        && let Some((offset, size)) = btf_range
+        && let Some(btf) = out.get_mut(offset..offset.saturating_add(size))
+    {
+        crate::loader::hide_program_values(btf);
     }
     // CO-RE kinds aya-obj 0.3 does not parse (it stops at `TYPE_MATCHES`):
     // iu's own engine applies every record from the original bytes

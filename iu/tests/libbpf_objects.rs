@@ -95,6 +95,30 @@ fn a_modules_kernel_function_is_called_through_the_modules_btf() {
     assert_eq!((found, error), (0, -i64::from(libc::ENOENT)));
 }
 
+/// `.values`: a program array starts with the object's programs in the
+/// slots the object gives, and a map of maps with its inner maps; the
+/// other slots stay empty.
+#[test]
+fn initial_values_fill_program_arrays_and_maps_of_maps() {
+    let ebpf = Ebpf::load_file(iu::object_dir().join("map_values")).unwrap();
+    let verdicts = |program: &str| -> Vec<u32> {
+        let program = ebpf.program(program).unwrap();
+        (0u8..4)
+            .map(|slot| {
+                let mut packet = [0u8; 64];
+                packet[0] = slot;
+                program.test_run(&TestRun::packet(&packet)).unwrap().retval
+            })
+            .collect()
+    };
+    // XDP_PASS (2) where the slot is empty, else the tail call's verdict:
+    // XDP_DROP (1) from `tail_drop`, XDP_TX (3) from `tail_tx`.
+    assert_eq!(verdicts("jump"), [2, 1, 2, 3]);
+    // XDP_PASS where `outer` holds a map (slots 0 and 2), XDP_ABORTED (0)
+    // where not.
+    assert_eq!(verdicts("has_inner"), [2, 0, 2, 0]);
+}
+
 /// The running kernel's configuration as libbpf reads it:
 /// `/boot/config-<release>`, else `/proc/config.gz`.
 fn kernel_config() -> Option<String> {

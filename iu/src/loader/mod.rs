@@ -10,7 +10,9 @@
 //! 5. CO-RE (`crate::core_relo`): field offsets, sizes, existence, type
 //!    and enum relocations against the kernel's BTF;
 //! 6. [`maps`]: maps planned as libbpf would create them, then created or
-//!    reopened from their pins;
+//!    reopened from their pins; a map of maps' initial inner maps put in
+//!    ([`map_values`], which puts a program array's programs in after
+//!    stage 9);
 //! 7. [`relocate`]: map descriptors written, calls linked, instructions
 //!    the kernel lacks sanitized;
 //! 8. placeholders (`crate::placeholders`): abort slots assigned, iu's
@@ -29,6 +31,7 @@ mod explain;
 mod externs;
 mod globals;
 mod inspect;
+mod map_values;
 mod maps;
 mod module_btf;
 mod parse;
@@ -43,6 +46,7 @@ use std::{
 
 pub(crate) use self::{
     btf::{bpf_throw_id, kernel_function_id},
+    map_values::hide_program_values,
     maps::ABORTS_MAP,
     module_btf::function as module_function,
 };
@@ -337,6 +341,7 @@ impl EbpfLoader {
         // records and the kernel's BTF.
         let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
         globals::patch(&file, &mut obj, &self.globals, self.log_level)?;
+        let initial_slots = map_values::collect(&file)?;
         let externs = externs::resolve(&file, &mut obj)?;
         let loaded_btf = btf::load(&file, &mut obj)?;
         let core_sites = crate::core_relo::relocate(&file, &mut obj, self.custom_btf()?.as_ref())?;
@@ -357,6 +362,7 @@ impl EbpfLoader {
             maps.insert(map.name.clone(), map);
         }
         let module_fds = externs.open_modules(&mut obj)?;
+        map_values::fill_maps(&initial_slots, &maps)?;
 
         relocate::link(&mut obj, |name| {
             maps.get(name)
@@ -379,6 +385,7 @@ impl EbpfLoader {
             fd_array: &module_fds.fd_array,
         };
         let loaded = stage.load_all(&mut obj)?;
+        map_values::fill_programs(&initial_slots, &maps, &loaded.programs)?;
         log::debug!(
             "loaded {} programs and {} maps",
             loaded.programs.len(),
