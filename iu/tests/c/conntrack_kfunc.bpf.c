@@ -9,8 +9,23 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/*
+ * `struct bpf_ct_opts` as the selftests spell it: a plain struct, not
+ * vmlinux.h's (whose CO-RE accesses would look for the type in
+ * nf_conntrack's BTF where it is a module).
+ */
+struct ct_opts {
+	__s32 netns_id;
+	__s32 error;
+	__u8 l4proto;
+	__u8 dir;
+	__u16 ct_zone_id;
+	__u8 ct_zone_dir;
+	__u8 reserved[3];
+};
+
 extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
-					 __u32 tuple_size, struct bpf_ct_opts *opts,
+					 __u32 tuple_size, struct ct_opts *opts,
 					 __u32 opts_size) __ksym;
 extern void bpf_ct_release(struct nf_conn *ct) __ksym;
 
@@ -31,7 +46,7 @@ SEC("xdp")
 int ct_lookup(struct xdp_md *ctx)
 {
 	struct bpf_sock_tuple tuple = {};
-	struct bpf_ct_opts opts = { .netns_id = -1, .l4proto = IPPROTO_UDP };
+	struct ct_opts opts = { .netns_id = -1, .l4proto = IPPROTO_UDP };
 	struct nf_conn *ct;
 
 	tuple.ipv4.saddr = bpf_htonl(0x7f000001);
