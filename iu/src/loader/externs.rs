@@ -17,6 +17,7 @@ use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use super::{
     btf::{kernel_btf, kernel_function_id},
     debug_info::with_debug,
+    kallsyms,
     module_btf::{self, Modules},
 };
 use crate::{
@@ -64,6 +65,23 @@ pub(super) fn resolve(file: &object::File<'_>, obj: &mut Object) -> Result<Exter
         size,
         modules,
     })
+}
+
+/// The object's typeless `__ksym` variables: `VAR`s of type `void` in its
+/// BTF.
+fn typeless_externs(file: &object::File<'_>) -> std::collections::HashSet<String> {
+    let Some(btf) = file
+        .section_by_name(".BTF")
+        .and_then(|s| s.data().ok())
+        .and_then(|data| crate::btf::Btf::parse(data).ok())
+    else {
+        return Default::default();
+    };
+    (1..btf.len() as u32)
+        .filter_map(|id| btf.get(id))
+        .filter(|t| t.kind == crate::btf::Kind::Var && t.type_id == 0)
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 impl Externs {
@@ -130,6 +148,7 @@ fn resolve_external_calls(
     const POISONED_CALL: i32 = 2_002_000_000;
     let mut undefined: Vec<(String, Vec<crate::SourceLine>)> = vec![];
     let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    let typeless = std::cell::OnceCell::new();
     for section in file.sections() {
         if section.kind() != object::SectionKind::Text {
             continue;
@@ -193,6 +212,24 @@ fn resolve_external_calls(
                 }
                 // In a module: its BTF's descriptor in the second word,
                 // written as the slot's negative until it is open.
+                // A typeless one (`extern const void x __ksym`): its
+                // address, from kallsyms, as libbpf gives it.
+                LD_IMM64
+                    if insn_at + 1 < function.instructions.len()
+                        && typeless
+                            .get_or_init(|| typeless_externs(file))
+                            .contains(name) =>
+                {
+                    let address = kallsyms::address(name);
+                    if address.is_some() || symbol.is_weak() {
+                        let address = address.unwrap_or(0);
+                        let insn = &mut function.instructions[insn_at];
+                        insn.set_src_reg(0);
+                        insn.imm = address as u32 as i32;
+                        function.instructions[insn_at + 1].imm = (address >> 32) as u32 as i32;
+                        continue;
+                    }
+                }
                 LD_IMM64 if insn_at + 1 < function.instructions.len() => {
                     let id = match kernel_id(BtfKind::Var).or_else(|| kernel_id(BtfKind::Func)) {
                         Some(id) => Some((id, 0)),

@@ -31,6 +31,7 @@ mod explain;
 mod externs;
 mod globals;
 mod inspect;
+mod kallsyms;
 mod map_values;
 mod maps;
 mod module_btf;
