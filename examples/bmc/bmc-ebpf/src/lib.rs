@@ -13,11 +13,11 @@
 use core::ops::ControlFlow;
 
 use bmc_common::{
-    CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
+    ARM_TIMEOUT_NS, CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
     hash_step, key_byte, slot, stats,
 };
 use iu_ebpf::{
-    Pod, classifier, loops, map,
+    Pod, classifier, helpers, loops, map,
     maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, copy_under_lock},
     programs::{TcAction, TcContext, XdpAction, XdpContext},
     xdp,
@@ -83,6 +83,7 @@ fn invalidate(hash: u32) {
         entry.valid = 0;
         entry.armed = 0;
         entry.armed_generation = 0;
+        entry.armed_ns = 0;
     }
     count(stats::INVALIDATIONS);
 }
@@ -410,6 +411,23 @@ fn same_key(a: &[u8; 256], b: &[u8; 256], len: usize) -> bool {
     true
 }
 
+/// Arms `entry` for the reply to the miss `token`, unless it is already
+/// armed in this generation for less than `ARM_TIMEOUT_NS`: then that
+/// earlier miss's reply fills it (one round trip to memcached for a hot
+/// key, rather than a new token for every get sent during it, of which
+/// only the last one's reply may fill).
+fn arm(entry: &mut Entry, token: u32, generation: u32, now: u64) {
+    if entry.armed != 0
+        && entry.armed_generation == generation
+        && now.wrapping_sub(entry.armed_ns) < ARM_TIMEOUT_NS
+    {
+        return;
+    }
+    entry.armed = token;
+    entry.armed_generation = generation;
+    entry.armed_ns = now;
+}
+
 /// Answers a single-key UDP `get` from the cache, or arms the key's slot
 /// for the reply memcached will send.
 fn get(
@@ -421,6 +439,7 @@ fn get(
     token: u32,
 ) -> Verdict {
     let generation = generation();
+    let now = helpers::ktime();
     let hit = match CACHE.lock(slot(hash)) {
         Some(mut entry) => {
             if entry.valid != 0 && entry.generation == generation {
@@ -428,8 +447,7 @@ fn get(
                 copy_under_lock(&mut s.entry, &entry);
                 true
             } else {
-                entry.armed = token;
-                entry.armed_generation = generation;
+                arm(&mut entry, token, generation, now);
                 false
             }
         }
@@ -446,8 +464,7 @@ fn get(
             // Another key's reply is cached there: let this key's reply
             // replace it.
             if let Some(mut entry) = CACHE.lock(slot(hash)) {
-                entry.armed = token;
-                entry.armed_generation = generation;
+                arm(&mut entry, token, generation, now);
             }
         }
         count(stats::MISSES);
