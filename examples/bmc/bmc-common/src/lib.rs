@@ -19,6 +19,13 @@ pub const MAX_DATA: usize = 1288;
 /// How long an armed slot waits for its reply before another miss may
 /// arm it again (the reply was lost, or memcached dropped the request).
 pub const ARM_TIMEOUT_NS: u64 = 20_000_000;
+/// The first of the client ports the AF_XDP load generator sends from
+/// (`bmc_bench --client xsk`): above Linux's ephemeral range (32768–60999),
+/// so no UDP socket of the client's namespace has one.
+pub const XSK_PORT_BASE: u16 = 61000;
+/// How many client ports, from [`XSK_PORT_BASE`], `bmc_client` hands to
+/// the AF_XDP socket.
+pub const XSK_PORTS: u16 = 256;
 /// Cache slots (a key's slot is its hash modulo this).
 pub const CACHE_ENTRIES: u32 = 65536;
 /// The payload bytes the programs look at (an MTU-sized datagram or

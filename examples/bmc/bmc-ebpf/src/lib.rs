@@ -13,12 +13,12 @@
 use core::ops::ControlFlow;
 
 use bmc_common::{
-    ARM_TIMEOUT_NS, CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
+    ARM_TIMEOUT_NS, CACHE_ENTRIES, XSK_PORT_BASE, XSK_PORTS, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
     hash_step, key_byte, slot, stats,
 };
 use iu_ebpf::{
     Pod, classifier, helpers, loops, map,
-    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, copy_under_lock},
+    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, XskMap, copy_under_lock},
     programs::{TcAction, TcContext, XdpAction, XdpContext},
     xdp,
 };
@@ -786,6 +786,34 @@ pub fn bmc_tx(ctx: TcContext) -> TcAction {
 #[xdp]
 pub fn bmc_pass(_ctx: XdpContext) -> XdpAction {
     XdpAction::Pass
+}
+
+/// The load generator's AF_XDP socket on the client's end of a veth pair
+/// (`bmc_bench --client xsk`), at its receive queue's index (0).
+#[map]
+pub static CLIENT_XSKS: XskMap<1> = XskMap::new();
+
+/// The client's end of a veth pair in the benchmark: memcached's UDP
+/// replies to the AF_XDP load generator's ports
+/// (`XSK_PORT_BASE..XSK_PORT_BASE + XSK_PORTS`) go to its socket in
+/// `CLIENT_XSKS`, everything else (ARP, the UDP-socket generator's
+/// replies) passes up, as with `bmc_pass`.
+#[xdp]
+pub fn bmc_client(ctx: XdpContext) -> XdpAction {
+    let Some(h) = ctx.read::<[u8; FRAME]>(0) else {
+        return XdpAction::Pass;
+    };
+    let src = u16::from_be_bytes([h[UDP], h[UDP + 1]]);
+    let dst = u16::from_be_bytes([h[UDP + 2], h[UDP + 3]]);
+    if h[12..14] != ETH_P_IPV4
+        || h[IP] != 0x45
+        || h[IP + 9] != PROTO_UDP
+        || src != PORT
+        || !(XSK_PORT_BASE..XSK_PORT_BASE + XSK_PORTS).contains(&dst)
+    {
+        return XdpAction::Pass;
+    }
+    CLIENT_XSKS.redirect(ctx.rx_queue_index(), XdpAction::Pass)
 }
 
 #[cfg(test)]

@@ -166,7 +166,10 @@ fn the_first_miss_arms_until_a_write_or_the_timeout() {
     assert_eq!(cache.stat(stats::FILLS), 1, "a later one does not");
     let (action, out) = cache.rx(&get(4));
     assert_eq!(action, XDP_TX);
-    assert_same_reply(&out, &packets::reply(40000, 4, &packets::value_body(b"hot", 0, b"v1")));
+    assert_same_reply(
+        &out,
+        &packets::reply(40000, 4, &packets::value_body(b"hot", 0, b"v1")),
+    );
 
     // A write while a miss is armed: its reply (the old value) must not
     // fill; the next miss arms again and its reply does.
@@ -175,7 +178,11 @@ fn the_first_miss_arms_until_a_write_or_the_timeout() {
     assert_eq!(cache.rx(&get(5)).0, XDP_PASS);
     assert_eq!(cache.rx(&set).0, XDP_PASS);
     cache.tx(&reply(5, b"v1"));
-    assert_eq!(cache.rx(&get(6)).0, XDP_PASS, "the old value was not cached");
+    assert_eq!(
+        cache.rx(&get(6)).0,
+        XDP_PASS,
+        "the old value was not cached"
+    );
     assert_eq!(cache.stat(stats::FILLS), 1);
     cache.tx(&reply(6, b"v2"));
     assert_eq!(cache.stat(stats::FILLS), 2);

@@ -1,0 +1,313 @@
+//! The load generator of [`crate::load`] with its UDP path replaced by an
+//! AF_XDP socket on the client's end of the veth pair: requests are whole
+//! Ethernet/IPv4/UDP frames written here (IP and UDP checksums included)
+//! and handed to the interface with `iu::xsk::XskSocket::send`, replies
+//! come back through `bmc_client` (an XDP program on the same interface
+//! that redirects memcached's replies to the generator's ports into the
+//! socket's `XskMap`). The client's kernel UDP stack (socket, routing,
+//! neighbour lookup, and on the way back IP/UDP receive and the socket
+//! queue) is out of the path; the server's side is unchanged.
+//!
+//! Same workload, the same operations for a seed, the same checks and
+//! the same latency taking (one clock read per batch each way) as the
+//! UDP-socket generator. All clients (one source port each, from
+//! `bmc_common::XSK_PORT_BASE`) run on the calling thread, which must be
+//! in the client's network namespace: an interface queue has one AF_XDP
+//! socket, and a veth pair's replies land on a queue chosen by the CPU
+//! that sends them, not by the flow.
+
+use std::{
+    io,
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use bmc_common::{PORT, XSK_PORT_BASE, XSK_PORTS};
+use iu::xsk::{XskConfig, XskSocket};
+
+use crate::load::{BUF, Counts, Pending, SET, TIMEOUT_MS, Workload, draw_clients, reply_fits};
+
+/// Ethernet + IPv4 (20 bytes) + UDP headers.
+const HEADERS: usize = 14 + 20 + 8;
+
+/// Where the generator sends from and to.
+#[derive(Clone, Debug)]
+pub struct XskTarget {
+    /// The client's end of the veth pair (in the calling thread's network
+    /// namespace), with `bmc_client` attached.
+    pub iface: String,
+    /// Its MAC address.
+    pub client_mac: [u8; 6],
+    /// The server's end's MAC address.
+    pub server_mac: [u8; 6],
+    /// The client's IPv4 address.
+    pub client_ip: Ipv4Addr,
+    /// memcached's address (port 11211).
+    pub server_ip: Ipv4Addr,
+}
+
+/// The Internet checksum's 16-bit one's-complement sum of `bytes` (an odd
+/// last byte padded with zero), added to `sum`, not folded.
+fn sum16(mut sum: u32, bytes: &[u8]) -> u32 {
+    let mut chunks = bytes.chunks_exact(2);
+    for w in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Writes the Ethernet, IPv4 and UDP headers in front of the `payload_len`
+/// bytes of UDP payload already at `frame[HEADERS..]`, with both
+/// checksums; returns the frame's length.
+fn write_headers(
+    frame: &mut [u8; BUF],
+    t: &XskTarget,
+    port: u16,
+    ip_id: u16,
+    payload_len: usize,
+) -> usize {
+    let udp_len = (8 + payload_len) as u16;
+    frame[0..6].copy_from_slice(&t.server_mac);
+    frame[6..12].copy_from_slice(&t.client_mac);
+    frame[12..14].copy_from_slice(&[0x08, 0x00]);
+    let ip = &mut frame[14..34];
+    ip[0] = 0x45;
+    ip[1] = 0;
+    ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+    ip[4..6].copy_from_slice(&ip_id.to_be_bytes());
+    // Don't fragment, TTL 64, UDP.
+    ip[6..10].copy_from_slice(&[0x40, 0, 64, 17]);
+    ip[10..12].copy_from_slice(&[0, 0]);
+    ip[12..16].copy_from_slice(&t.client_ip.octets());
+    ip[16..20].copy_from_slice(&t.server_ip.octets());
+    let check = fold(sum16(0, ip));
+    ip[10..12].copy_from_slice(&check.to_be_bytes());
+    let udp = 34;
+    frame[udp..udp + 2].copy_from_slice(&port.to_be_bytes());
+    frame[udp + 2..udp + 4].copy_from_slice(&PORT.to_be_bytes());
+    frame[udp + 4..udp + 6].copy_from_slice(&udp_len.to_be_bytes());
+    frame[udp + 6..udp + 8].copy_from_slice(&[0, 0]);
+    // Pseudo-header (addresses, protocol, UDP length), then the UDP header
+    // and payload.
+    let mut sum = sum16(0, &frame[26..34]);
+    sum += 17 + u32::from(udp_len);
+    sum = sum16(sum, &frame[udp..udp + udp_len as usize]);
+    let check = match fold(sum) {
+        0 => 0xffff,
+        c => c,
+    };
+    frame[udp + 6..udp + 8].copy_from_slice(&check.to_be_bytes());
+    HEADERS + payload_len
+}
+
+/// The client index and the UDP payload of a reply frame from memcached to
+/// one of the generator's ports.
+fn reply_payload(frame: &[u8]) -> Option<(usize, &[u8])> {
+    if frame.get(12..14)? != [0x08, 0x00] || *frame.get(23)? != 17 {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let udp = 14 + ihl;
+    let h = frame.get(udp..udp + 8)?;
+    let dst = u16::from_be_bytes([h[2], h[3]]);
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let client = usize::from(dst.checked_sub(XSK_PORT_BASE)?);
+    Some((client, frame.get(udp + 8..udp + len.max(8))?))
+}
+
+/// Runs `clients` clients (at most 256) against `target` through an AF_XDP
+/// socket on queue 0 of `target.iface`, put in `ebpf`'s `CLIENT_XSKS`,
+/// until `until`, then waits for the replies in flight (or 50 ms of
+/// silence). On the calling thread, in the client's network namespace.
+///
+/// ```no_run
+/// # fn f(ebpf: &iu::Ebpf, target: &bmc::xsk_load::XskTarget) -> std::io::Result<()> {
+/// use bmc::load::{Workload, Zipf};
+/// let w = Workload { zipf: Zipf::new(100_000, 0.99), gets: 0.9, value: vec![b'v'; 32], depth: 16 };
+/// let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+/// let counts = bmc::xsk_load::run(ebpf, target, &w, 4, 1, until)?;
+/// println!("{} requests/s", counts.requests as f64 / counts.seconds);
+/// # Ok(()) }
+/// ```
+pub fn run(
+    ebpf: &iu::Ebpf,
+    target: &XskTarget,
+    w: &Workload,
+    clients: usize,
+    seed: u64,
+    until: Instant,
+) -> io::Result<Counts> {
+    let clients = clients.clamp(1, usize::from(XSK_PORTS));
+    let mut cs = draw_clients(w, clients, seed);
+    let depth = w.depth.clamp(1, crate::load::BATCH);
+    let config = XskConfig {
+        frame_size: 2048,
+        // Room for every request in flight, twice.
+        ring_size: (2 * clients * depth).next_power_of_two().clamp(64, 4096) as u32,
+        need_wakeup: true,
+    };
+    let mut socket = XskSocket::new(&target.iface, 0, config).map_err(io::Error::other)?;
+    ebpf.xsk_map("CLIENT_XSKS")
+        .and_then(|m| m.set(0, &socket))
+        .map_err(io::Error::other)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut counts = Counts::default();
+    let mut frame = [0u8; BUF];
+    let mut ip_id = 0u16;
+    let start = Instant::now();
+    let ns = |t: Instant| t.duration_since(start).as_nanos() as u64;
+    loop {
+        let sending = Instant::now() < until;
+        // Take what has arrived.
+        loop {
+            let now = ns(Instant::now());
+            let received = socket
+                .recv_batch(crate::load::BATCH, |f| {
+                    let Some((c, reply)) = reply_payload(f) else {
+                        return;
+                    };
+                    let Some(client) = cs.get_mut(c) else {
+                        return;
+                    };
+                    if reply.len() < 8 {
+                        counts.wrong += 1;
+                        return;
+                    }
+                    let id = u16::from_be_bytes([reply[0], reply[1]]);
+                    let p = &mut client.pending[usize::from(id)];
+                    if !p.live {
+                        return;
+                    }
+                    p.live = false;
+                    client.in_flight -= 1;
+                    counts.requests += 1;
+                    if p.op & SET == 0 {
+                        counts.gets += 1;
+                    }
+                    if !reply_fits(reply, p.op, &w.value) {
+                        counts.wrong += 1;
+                    }
+                    counts.latency.record(now.saturating_sub(p.sent_ns));
+                })
+                .map_err(io::Error::other)?;
+            if received == 0 {
+                break;
+            }
+            counts.seconds = start.elapsed().as_secs_f64();
+        }
+        let mut in_flight = 0;
+        if sending {
+            let now = ns(Instant::now());
+            'clients: for (i, c) in cs.iter_mut().enumerate() {
+                while c.in_flight < depth {
+                    let id = c.next_id.wrapping_add(1);
+                    let op = c.ops[c.next_op];
+                    let mut payload = [0u8; BUF];
+                    let n = crate::load::write_request(&mut payload, id, op, &w.value);
+                    frame[HEADERS..HEADERS + n].copy_from_slice(&payload[..n]);
+                    ip_id = ip_id.wrapping_add(1);
+                    let len = write_headers(&mut frame, target, XSK_PORT_BASE + i as u16, ip_id, n);
+                    if !socket.send(&frame[..len]).map_err(io::Error::other)? {
+                        // Every transmit frame in flight: later.
+                        break 'clients;
+                    }
+                    c.next_id = id;
+                    c.next_op = (c.next_op + 1) % c.ops.len();
+                    let p = &mut c.pending[usize::from(id)];
+                    if p.live {
+                        // Its id came round again without a reply.
+                        counts.lost += 1;
+                        c.in_flight -= 1;
+                    }
+                    *p = Pending {
+                        sent_ns: now,
+                        op,
+                        live: true,
+                    };
+                    c.in_flight += 1;
+                }
+            }
+        }
+        for c in &cs {
+            in_flight += c.in_flight;
+        }
+        if in_flight == 0 && !sending {
+            break;
+        }
+        // Everything in flight: wait for a reply (or silence).
+        if !sending || cs.iter().all(|c| c.in_flight >= depth) {
+            let ready = runtime.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_millis(u64::from(TIMEOUT_MS)),
+                    socket.readable(),
+                )
+                .await
+            });
+            match ready {
+                Ok(r) => r.map_err(io::Error::other)?,
+                Err(_) => {
+                    // Silence: what is in flight is lost.
+                    for c in &mut cs {
+                        counts.lost += c.in_flight as u64;
+                        c.in_flight = 0;
+                        c.pending.iter_mut().for_each(|p| p.live = false);
+                    }
+                    if !sending {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_frames_carry_valid_ip_and_udp_checksums() {
+        let t = XskTarget {
+            iface: "x".into(),
+            client_mac: [2, 0, 0, 0, 0, 2],
+            server_mac: [2, 0, 0, 0, 0, 1],
+            client_ip: Ipv4Addr::new(10, 213, 1, 2),
+            server_ip: Ipv4Addr::new(10, 213, 1, 1),
+        };
+        for body in [&b"get key:0000000042\r\n"[..], b"odd"] {
+            let mut frame = [0u8; BUF];
+            frame[HEADERS..HEADERS + body.len()].copy_from_slice(body);
+            let len = write_headers(&mut frame, &t, 61000, 7, body.len());
+            let f = &frame[..len];
+            assert_eq!(crate::packets::ip_checksum(&f[14..34]), 0);
+            // The UDP checksum over the pseudo-header and the datagram
+            // sums to 0xffff.
+            let mut sum = sum16(0, &f[26..34]) + 17 + (8 + body.len()) as u32;
+            sum = sum16(sum, &f[34..]);
+            assert_eq!(fold(sum), 0, "body {body:?}");
+            assert_eq!(reply_payload(f), None, "to port 11211, not a reply");
+        }
+        // A reply: from 11211 to the generator's port 61003.
+        let reply = crate::packets::udp(
+            ([2, 0, 0, 0, 0, 1], [10, 213, 1, 1], 11211),
+            ([2, 0, 0, 0, 0, 2], [10, 213, 1, 2], 61003),
+            b"\0\x01\0\0\0\x01\0\0END\r\n",
+        );
+        let (client, payload) = reply_payload(&reply).unwrap();
+        assert_eq!(client, 3);
+        assert_eq!(payload, b"\0\x01\0\0\0\x01\0\0END\r\n");
+    }
+}
