@@ -1,7 +1,8 @@
 //! The load generator of [`crate::load`] with its UDP path replaced by an
 //! AF_XDP socket on the client's end of the veth pair: requests are whole
 //! Ethernet/IPv4/UDP frames written here (IP and UDP checksums included)
-//! and handed to the interface with `iu::xsk::XskSocket::send`, replies
+//! and queued on the socket's TX ring, one `sendto` per batch of up to
+//! 32 (`iu::xsk::XskSocket::enqueue`, `flush`); replies
 //! come back through `bmc_client` (an XDP program on the same interface
 //! that redirects memcached's replies to the generator's ports into the
 //! socket's `XskMap`). The client's kernel UDP stack (socket, routing,
@@ -27,6 +28,9 @@ use iu::xsk::{XskConfig, XskSocket};
 
 use crate::load::{BUF, Counts, Pending, SET, TIMEOUT_MS, Workload, draw_clients, reply_fits};
 
+/// Frames queued per transmit system call at most (the kernel's copy
+/// mode sends up to 32 per call).
+const KICK: usize = 32;
 /// Ethernet + IPv4 (20 bytes) + UDP headers.
 const HEADERS: usize = 14 + 20 + 8;
 
@@ -210,6 +214,7 @@ pub fn run(
         let mut in_flight = 0;
         if sending {
             let now = ns(Instant::now());
+            let mut queued = 0;
             'clients: for (i, c) in cs.iter_mut().enumerate() {
                 while c.in_flight < depth {
                     let id = c.next_id.wrapping_add(1);
@@ -219,9 +224,13 @@ pub fn run(
                     frame[HEADERS..HEADERS + n].copy_from_slice(&payload[..n]);
                     ip_id = ip_id.wrapping_add(1);
                     let len = write_headers(&mut frame, target, XSK_PORT_BASE + i as u16, ip_id, n);
-                    if !socket.send(&frame[..len]).map_err(io::Error::other)? {
+                    if !socket.enqueue(&frame[..len]).map_err(io::Error::other)? {
                         // Every transmit frame in flight: later.
                         break 'clients;
+                    }
+                    queued += 1;
+                    if queued % KICK == 0 {
+                        socket.flush().map_err(io::Error::other)?;
                     }
                     c.next_id = id;
                     c.next_op = (c.next_op + 1) % c.ops.len();
@@ -238,6 +247,9 @@ pub fn run(
                     };
                     c.in_flight += 1;
                 }
+            }
+            if queued % KICK != 0 {
+                socket.flush().map_err(io::Error::other)?;
             }
         }
         for c in &cs {
