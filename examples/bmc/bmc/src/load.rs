@@ -269,31 +269,29 @@ pub(crate) fn reply_fits(reply: &[u8], op: u32, value: &[u8]) -> bool {
         && body.ends_with(b"\r\nEND\r\n")
 }
 
-/// Runs `clients` clients against `server` on `threads` OS threads until
+/// Runs the clients of `plan` against `server` on `threads` OS threads until
 /// `until`, then waits for the replies in flight (or 50 ms of silence).
 /// Call it from a thread in the client's network namespace: the threads
 /// it starts are there too.
 ///
 /// ```no_run
-/// use bmc::load::{Workload, Zipf, run};
+/// use bmc::load::{Plan, Workload, Zipf, run};
 /// let w = Workload { zipf: Zipf::new(100_000, 0.99), gets: 0.9, value: vec![b'v'; 32], depth: 16 };
+/// let plan = Plan::draw(&w, 4, 1);
 /// let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-/// let counts = run("10.213.1.1:11211".parse().unwrap(), &w, 4, 2, 1, until).unwrap();
+/// let counts = run("10.213.1.1:11211".parse().unwrap(), &w, plan, 2, until).unwrap();
 /// println!("{} requests/s", counts.requests as f64 / counts.seconds);
 /// ```
 pub fn run(
     server: SocketAddrV4,
     w: &Workload,
-    clients: usize,
+    plan: Plan,
     threads: usize,
-    seed: u64,
     until: Instant,
 ) -> std::io::Result<Counts> {
-    let threads = threads.clamp(1, clients.max(1));
-    // Each thread's clients and their operations, drawn before the clock
-    // starts.
+    let threads = threads.clamp(1, plan.0.len().max(1));
     let mut per_thread: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
-    for (c, client) in draw_clients(w, clients, seed).into_iter().enumerate() {
+    for (c, client) in plan.0.into_iter().enumerate() {
         per_thread[c % threads].push(client);
     }
     let start = Instant::now();
@@ -317,9 +315,19 @@ pub fn run(
     Ok(total)
 }
 
-/// `clients` clients with their operations (the same for a seed,
-/// whichever way they are sent).
-pub(crate) fn draw_clients(w: &Workload, clients: usize, seed: u64) -> Vec<Client> {
+/// The clients of one run with their operations, drawn before it (and
+/// before its CPU time is taken): the same for a seed, whichever way they
+/// are sent.
+pub struct Plan(pub(crate) Vec<Client>);
+
+impl Plan {
+    /// `clients` clients' operations for `w`, from `seed`.
+    pub fn draw(w: &Workload, clients: usize, seed: u64) -> Plan {
+        Plan(draw_clients(w, clients, seed))
+    }
+}
+
+fn draw_clients(w: &Workload, clients: usize, seed: u64) -> Vec<Client> {
     (0..clients)
         .map(|c| {
             let mut rng =

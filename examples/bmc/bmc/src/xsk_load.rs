@@ -26,7 +26,7 @@ use std::{
 use bmc_common::{PORT, XSK_PORT_BASE, XSK_PORTS};
 use iu::xsk::{XskConfig, XskSocket};
 
-use crate::load::{BUF, Counts, Pending, SET, TIMEOUT_MS, Workload, draw_clients, reply_fits};
+use crate::load::{BUF, Counts, Pending, Plan, SET, TIMEOUT_MS, Workload, reply_fits};
 
 /// Frames queued per transmit system call at most (the kernel's copy
 /// mode sends up to 32 per call).
@@ -129,17 +129,18 @@ fn reply_payload(frame: &[u8]) -> Option<(usize, &[u8])> {
     Some((client, frame.get(udp + 8..udp + len.max(8))?))
 }
 
-/// Runs `clients` clients (at most 256) against `target` through an AF_XDP
+/// Runs the clients of `plan` (at most 256) against `target` through an AF_XDP
 /// socket on queue 0 of `target.iface`, put in `ebpf`'s `CLIENT_XSKS`,
 /// until `until`, then waits for the replies in flight (or 50 ms of
 /// silence). On the calling thread, in the client's network namespace.
 ///
 /// ```no_run
 /// # fn f(ebpf: &iu::Ebpf, target: &bmc::xsk_load::XskTarget) -> std::io::Result<()> {
-/// use bmc::load::{Workload, Zipf};
+/// use bmc::load::{Plan, Workload, Zipf};
 /// let w = Workload { zipf: Zipf::new(100_000, 0.99), gets: 0.9, value: vec![b'v'; 32], depth: 16 };
+/// let plan = Plan::draw(&w, 4, 1);
 /// let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-/// let counts = bmc::xsk_load::run(ebpf, target, &w, 4, 1, until)?;
+/// let counts = bmc::xsk_load::run(ebpf, target, &w, plan, until)?;
 /// println!("{} requests/s", counts.requests as f64 / counts.seconds);
 /// # Ok(()) }
 /// ```
@@ -147,12 +148,12 @@ pub fn run(
     ebpf: &iu::Ebpf,
     target: &XskTarget,
     w: &Workload,
-    clients: usize,
-    seed: u64,
+    plan: Plan,
     until: Instant,
 ) -> io::Result<Counts> {
-    let clients = clients.clamp(1, usize::from(XSK_PORTS));
-    let mut cs = draw_clients(w, clients, seed);
+    let mut cs = plan.0;
+    cs.truncate(usize::from(XSK_PORTS));
+    let clients = cs.len();
     let depth = w.depth.clamp(1, crate::load::BATCH);
     let config = XskConfig {
         frame_size: 2048,

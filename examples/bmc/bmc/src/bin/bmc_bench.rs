@@ -20,7 +20,7 @@ use std::{
 
 use bmc::{
     lab::{self, Lab, Server},
-    load::{Counts, Workload, Zipf},
+    load::{Counts, Plan, Workload, Zipf},
     packets,
     xsk_load::XskTarget,
 };
@@ -211,25 +211,25 @@ struct Target {
     xsk: XskTarget,
 }
 
-/// `args.clients` clients against `server` for `seconds`, over `mode`.
+/// The clients of `plan` against `server` for `seconds`, over `mode`.
+#[allow(clippy::too_many_arguments)]
 fn load(
     ebpf: &iu::Ebpf,
     server: &Target,
     mode: ClientMode,
     args: &Args,
     w: &Workload,
+    plan: Plan,
     seconds: f64,
-    seed: u64,
 ) -> Result<Phase, String> {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let counts = match mode {
-        ClientMode::Xsk => bmc::xsk_load::run(ebpf, &server.xsk, w, args.clients, seed, until),
+        ClientMode::Xsk => bmc::xsk_load::run(ebpf, &server.xsk, w, plan, until),
         _ => bmc::load::run(
             SocketAddrV4::new(server.addr, 11211),
             w,
-            args.clients,
+            plan,
             args.threads,
-            seed,
             until,
         ),
     }
@@ -396,8 +396,10 @@ fn run(args: Args) -> Result<(), String> {
     }
     // Warm BMC's cache (a miss fills it) and the client's paths.
     for &mode in &modes {
-        load(&client_ebpf, &targets[1], mode, &args, &w, 1.0, 1)?;
-        load(&client_ebpf, &targets[0], mode, &args, &w, 1.0, 1)?;
+        for t in [&targets[1], &targets[0]] {
+            let plan = Plan::draw(&w, args.clients, 1);
+            load(&client_ebpf, t, mode, &args, &w, plan, 1.0)?;
+        }
     }
     let softirq_pids = ksoftirqd();
     // By client mode, then configuration.
@@ -405,6 +407,8 @@ fn run(args: Args) -> Result<(), String> {
     for round in 0..args.rounds {
         for (mi, &mode) in modes.iter().enumerate() {
             for (i, target) in targets.iter().enumerate() {
+                // Drawn before the CPU times are taken.
+                let plan = Plan::draw(&w, args.clients, round as u64 + 2);
                 let pid = memcached_pids.get(i).copied().unwrap_or(0);
                 let me = std::process::id();
                 let (cpu0, client0, soft0, machine0) = (
@@ -414,15 +418,7 @@ fn run(args: Args) -> Result<(), String> {
                     machine_cpu(),
                 );
                 let h0 = hits[0].load(Ordering::SeqCst);
-                let mut phase = load(
-                    &client_ebpf,
-                    target,
-                    mode,
-                    &args,
-                    &w,
-                    args.seconds,
-                    round as u64 + 2,
-                )?;
+                let mut phase = load(&client_ebpf, target, mode, &args, &w, plan, args.seconds)?;
                 let (cpu1, client1) = (process_cpu(pid), process_cpu(me));
                 phase.memcached_cpu_s = cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1];
                 phase.client_user_s = client1[0] - client0[0];
@@ -606,7 +602,7 @@ fn programs(args: &Args) -> Result<(), String> {
     }
     println!("\n| program | xlated insns | JITed bytes | verified insns |");
     println!("|---|---:|---:|---:|");
-    for name in ["bmc_rx", "bmc_tx", "bmc_pass"] {
+    for name in ["bmc_rx", "bmc_tx", "bmc_pass", "bmc_client"] {
         let info = ebpf
             .program(name)
             .and_then(|p| p.info())
