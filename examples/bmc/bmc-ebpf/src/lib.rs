@@ -13,8 +13,8 @@
 use core::ops::ControlFlow;
 
 use bmc_common::{
-    ARM_TIMEOUT_NS, CACHE_ENTRIES, XSK_PORT_BASE, XSK_PORTS, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
-    hash_step, key_byte, slot, stats,
+    ARM_TIMEOUT_NS, CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD,
+    MAX_VAL_LEN, PORT, XSK_PORT_BASE, XSK_PORTS, hash_step, key_byte, slot, stats,
 };
 use iu_ebpf::{
     Pod, classifier, helpers, loops, map,
