@@ -789,9 +789,9 @@ pub fn bmc_pass(_ctx: XdpContext) -> XdpAction {
 }
 
 /// The load generator's AF_XDP socket on the client's end of a veth pair
-/// (`bmc_bench --client xsk`), at its receive queue's index (0).
+/// (`bmc_bench --client xsk`): one per receive queue, at its index.
 #[map]
-pub static CLIENT_XSKS: XskMap<1> = XskMap::new();
+pub static CLIENT_XSKS: XskMap<8> = XskMap::new();
 
 /// The client's end of a veth pair in the benchmark: memcached's UDP
 /// replies to the AF_XDP load generator's ports

@@ -145,20 +145,23 @@ impl Lab {
         threads: u32,
         interval: f64,
     ) -> Result<Lab, String> {
-        Self::with_options(daemon, servers, threads, interval, true)
+        Self::with_options(daemon, servers, threads, interval, true, 1)
     }
 
     /// [`Lab::with_interval`]; without `client_daemons`, nothing is
     /// attached to the client's ends of the veth pairs (the caller attaches
     /// its own XDP program there, which a veth needs to wake its peer for
-    /// `XDP_TX`ed frames: `bmc_pass` or `bmc_client`).
+    /// `XDP_TX`ed frames: `bmc_pass` or `bmc_client`). Each veth end has
+    /// `queues` transmit and receive queues.
     pub fn with_options(
         daemon: &std::path::Path,
         servers: &[Server],
         threads: u32,
         interval: f64,
         client_daemons: bool,
+        queues: u32,
     ) -> Result<Lab, String> {
+        let queues = queues.max(1).to_string();
         static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Interface names have at most 15 bytes: `iubmc` + 5 + 1 + 1 + 1.
@@ -196,11 +199,19 @@ impl Lab {
                 "link",
                 "add",
                 &s.iface,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "type",
                 "veth",
                 "peer",
                 "name",
                 &s.client_iface,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "netns",
                 &lab.client_netns,
             ])?;

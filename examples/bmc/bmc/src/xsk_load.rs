@@ -11,22 +11,26 @@
 //!
 //! Same workload, the same operations for a seed, the same checks and
 //! the same latency taking (one clock read per batch each way) as the
-//! UDP-socket generator. All clients (one source port each, from
-//! `bmc_common::XSK_PORT_BASE`) run on the calling thread, which must be
-//! in the client's network namespace: an interface queue has one AF_XDP
-//! socket, and a veth pair's replies land on a queue chosen by the CPU
-//! that sends them, not by the flow.
+//! UDP-socket generator. One thread and one socket per receive queue of
+//! the client's veth (an interface queue has one AF_XDP socket), each
+//! thread pinned to a CPU and its clients (one source port each, from
+//! `bmc_common::XSK_PORT_BASE`) chosen so that their replies land on its
+//! queue (see [`run`]).
 
 use std::{
     io,
     net::Ipv4Addr,
+    sync::{
+        Barrier,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use bmc_common::{PORT, XSK_PORT_BASE, XSK_PORTS};
 use iu::xsk::{XskConfig, XskSocket};
 
-use crate::load::{BUF, Counts, Pending, Plan, SET, TIMEOUT_MS, Workload, reply_fits};
+use crate::load::{BUF, Client, Counts, Pending, Plan, SET, TIMEOUT_MS, Workload, reply_fits};
 
 /// Frames queued per transmit system call at most (the kernel's copy
 /// mode sends up to 32 per call).
@@ -129,10 +133,25 @@ fn reply_payload(frame: &[u8]) -> Option<(usize, &[u8])> {
     Some((client, frame.get(udp + 8..udp + len.max(8))?))
 }
 
-/// Runs the clients of `plan` (at most 256) against `target` through an AF_XDP
-/// socket on queue 0 of `target.iface`, put in `ebpf`'s `CLIENT_XSKS`,
-/// until `until`, then waits for the replies in flight (or 50 ms of
-/// silence). On the calling thread, in the client's network namespace.
+/// Source ports probed to find which receive queue each one's replies
+/// from memcached land on.
+const PROBE_PORTS: u16 = 64;
+
+/// Runs the clients of `plan` against `target` through one AF_XDP socket
+/// per receive queue of `target.iface` (`queues` of them, each put in
+/// `ebpf`'s `CLIENT_XSKS` at its queue's index and driven by its own
+/// thread, pinned to CPU `queue % CPUs` when there are several), until `until`, then waits for
+/// the replies in flight (or 50 ms of silence). Call it from a thread in
+/// the client's network namespace: the threads it starts are there too.
+///
+/// Where a reply lands decides which socket may take it: a veth pair puts
+/// an `XDP_TX`ed reply (a hit) on the receive queue of the CPU that runs
+/// the server's XDP program, which for a request sent from a pinned
+/// thread's socket is that thread's CPU, and memcached's replies (misses,
+/// sets) on the queue its transmit path picked by a hash of the flow.
+/// So before the run, the first thread sends a `get` of a missing key from
+/// each of 64 source ports and every thread notes the ports whose replies
+/// arrive on its queue; each thread's clients then use only its ports.
 ///
 /// ```no_run
 /// # fn f(ebpf: &iu::Ebpf, target: &bmc::xsk_load::XskTarget) -> std::io::Result<()> {
@@ -140,7 +159,7 @@ fn reply_payload(frame: &[u8]) -> Option<(usize, &[u8])> {
 /// let w = Workload { zipf: Zipf::new(100_000, 0.99), gets: 0.9, value: vec![b'v'; 32], depth: 16 };
 /// let plan = Plan::draw(&w, 4, 1);
 /// let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-/// let counts = bmc::xsk_load::run(ebpf, target, &w, plan, until)?;
+/// let counts = bmc::xsk_load::run(ebpf, target, &w, plan, 2, until)?;
 /// println!("{} requests/s", counts.requests as f64 / counts.seconds);
 /// # Ok(()) }
 /// ```
@@ -149,41 +168,196 @@ pub fn run(
     target: &XskTarget,
     w: &Workload,
     plan: Plan,
+    queues: usize,
     until: Instant,
 ) -> io::Result<Counts> {
-    let mut cs = plan.0;
-    cs.truncate(usize::from(XSK_PORTS));
-    let clients = cs.len();
-    let depth = w.depth.clamp(1, crate::load::BATCH);
-    let config = XskConfig {
-        frame_size: 2048,
-        // Room for every request in flight, twice.
-        ring_size: (2 * clients * depth).next_power_of_two().clamp(64, 4096) as u32,
-        need_wakeup: true,
+    let threads = queues.clamp(1, 8).min(plan.0.len().max(1));
+    let mut per_thread: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
+    for (c, client) in plan.0.into_iter().enumerate() {
+        per_thread[c % threads].push(client);
+    }
+    let owners: Vec<AtomicUsize> = (0..PROBE_PORTS)
+        .map(|_| AtomicUsize::new(usize::MAX))
+        .collect();
+    let barrier = Barrier::new(threads);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let start = Instant::now();
+    let results: Vec<io::Result<Counts>> = std::thread::scope(|s| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .enumerate()
+            .map(|(q, clients)| {
+                let (owners, barrier) = (&owners, &barrier);
+                s.spawn(move || {
+                    let shared = Shared {
+                        ebpf,
+                        target,
+                        w,
+                        owners,
+                        barrier,
+                        threads,
+                        start,
+                        until,
+                    };
+                    queue_thread(&shared, q, q % cpus, clients)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("an AF_XDP load thread panicked")))
+            })
+            .collect()
+    });
+    let mut total = Counts::default();
+    for r in results {
+        total.merge(&r?);
+    }
+    Ok(total)
+}
+
+/// What every queue's thread shares.
+struct Shared<'a> {
+    ebpf: &'a iu::Ebpf,
+    target: &'a XskTarget,
+    w: &'a Workload,
+    /// Per probed port, the queue its replies arrived on.
+    owners: &'a [AtomicUsize],
+    barrier: &'a Barrier,
+    threads: usize,
+    start: Instant,
+    until: Instant,
+}
+
+/// One queue's socket and clients. Every thread reaches both barriers,
+/// whatever fails, so that none waits forever.
+fn queue_thread(sh: &Shared, q: usize, cpu: usize, mut cs: Vec<Client>) -> io::Result<Counts> {
+    let setup = (|| -> io::Result<XskSocket> {
+        if sh.threads > 1 {
+            let mut set = nix::sched::CpuSet::new();
+            set.set(cpu).map_err(io::Error::other)?;
+            nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+                .map_err(io::Error::other)?;
+        }
+        let depth = sh.w.depth.clamp(1, crate::load::BATCH);
+        let config = XskConfig {
+            frame_size: 2048,
+            // Room for every request in flight, twice.
+            ring_size: (2 * cs.len().max(1) * depth)
+                .next_power_of_two()
+                .clamp(64, 4096) as u32,
+            need_wakeup: true,
+        };
+        let socket =
+            XskSocket::new(&sh.target.iface, q as u32, config).map_err(io::Error::other)?;
+        sh.ebpf
+            .xsk_map("CLIENT_XSKS")
+            .and_then(|m| m.set(q as u32, &socket))
+            .map_err(io::Error::other)?;
+        Ok(socket)
+    })();
+    sh.barrier.wait();
+    let mut socket = match setup {
+        Ok(socket) => socket,
+        Err(e) => {
+            sh.barrier.wait();
+            return Err(e);
+        }
     };
-    let mut socket = XskSocket::new(&target.iface, 0, config).map_err(io::Error::other)?;
-    ebpf.xsk_map("CLIENT_XSKS")
-        .and_then(|m| m.set(0, &socket))
-        .map_err(io::Error::other)?;
+    let probed = probe(sh, q, &mut socket);
+    sh.barrier.wait();
+    probed?;
+    let mut mine = (0..PROBE_PORTS)
+        .filter(|&p| sh.threads == 1 || sh.owners[usize::from(p)].load(Ordering::SeqCst) == q);
+    let mut client_ports = Vec::new();
+    for _ in &cs {
+        client_ports.push(
+            XSK_PORT_BASE + mine.next().ok_or_else(|| {
+                io::Error::other(format!(
+                    "only {} of {PROBE_PORTS} source ports get their replies on queue {q} of {}",
+                    client_ports.len(),
+                    sh.target.iface
+                ))
+            })?,
+        );
+    }
+    drive(sh, &mut socket, &mut cs, &client_ports)
+}
+
+/// With several queues: the first thread sends a `get` of a missing key
+/// from each probed port, every thread notes in `owners` the ports whose
+/// replies reach its socket.
+fn probe(sh: &Shared, q: usize, socket: &mut XskSocket) -> io::Result<()> {
+    if sh.threads == 1 {
+        return Ok(());
+    }
+    let mut frame = [0u8; BUF];
+    if q == 0 {
+        for p in 0..PROBE_PORTS {
+            let body = b"\0\0\0\0\0\x01\0\0get iu-bmc-probe\r\n";
+            frame[HEADERS..HEADERS + body.len()].copy_from_slice(body);
+            let len = write_headers(&mut frame, sh.target, XSK_PORT_BASE + p, p, body.len());
+            if !socket.enqueue(&frame[..len]).map_err(io::Error::other)? {
+                break;
+            }
+            if (p as usize + 1) % KICK == 0 {
+                socket.flush().map_err(io::Error::other)?;
+            }
+        }
+        socket.flush().map_err(io::Error::other)?;
+    }
+    let deadline = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < deadline {
+        socket
+            .recv_batch(crate::load::BATCH, |f| {
+                if let Some((p, _)) = reply_payload(f)
+                    && let Some(owner) = sh.owners.get(p)
+                {
+                    owner.store(q, Ordering::SeqCst);
+                }
+            })
+            .map_err(io::Error::other)?;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// The load loop of one queue's clients, `ports[i]` being client `i`'s
+/// source port.
+fn drive(
+    sh: &Shared,
+    socket: &mut XskSocket,
+    cs: &mut [Client],
+    ports: &[u16],
+) -> io::Result<Counts> {
+    let w = sh.w;
+    let depth = w.depth.clamp(1, crate::load::BATCH);
+    let mut local = [usize::MAX; XSK_PORTS as usize];
+    for (i, &p) in ports.iter().enumerate() {
+        local[usize::from(p - XSK_PORT_BASE)] = i;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let mut counts = Counts::default();
     let mut frame = [0u8; BUF];
+    let mut payload = [0u8; BUF];
     let mut ip_id = 0u16;
-    let start = Instant::now();
+    let start = sh.start;
     let ns = |t: Instant| t.duration_since(start).as_nanos() as u64;
     loop {
-        let sending = Instant::now() < until;
+        let sending = Instant::now() < sh.until;
         // Take what has arrived.
         loop {
             let now = ns(Instant::now());
             let received = socket
                 .recv_batch(crate::load::BATCH, |f| {
-                    let Some((c, reply)) = reply_payload(f) else {
+                    let Some((p, reply)) = reply_payload(f) else {
                         return;
                     };
-                    let Some(client) = cs.get_mut(c) else {
+                    let Some(client) = local.get(p).and_then(|&c| cs.get_mut(c)) else {
                         return;
                     };
                     if reply.len() < 8 {
@@ -212,19 +386,17 @@ pub fn run(
             }
             counts.seconds = start.elapsed().as_secs_f64();
         }
-        let mut in_flight = 0;
         if sending {
             let now = ns(Instant::now());
             let mut queued = 0;
-            'clients: for (i, c) in cs.iter_mut().enumerate() {
+            'clients: for (c, &port) in cs.iter_mut().zip(ports) {
                 while c.in_flight < depth {
                     let id = c.next_id.wrapping_add(1);
                     let op = c.ops[c.next_op];
-                    let mut payload = [0u8; BUF];
                     let n = crate::load::write_request(&mut payload, id, op, &w.value);
                     frame[HEADERS..HEADERS + n].copy_from_slice(&payload[..n]);
                     ip_id = ip_id.wrapping_add(1);
-                    let len = write_headers(&mut frame, target, XSK_PORT_BASE + i as u16, ip_id, n);
+                    let len = write_headers(&mut frame, sh.target, port, ip_id, n);
                     if !socket.enqueue(&frame[..len]).map_err(io::Error::other)? {
                         // Every transmit frame in flight: later.
                         break 'clients;
@@ -253,9 +425,7 @@ pub fn run(
                 socket.flush().map_err(io::Error::other)?;
             }
         }
-        for c in &cs {
-            in_flight += c.in_flight;
-        }
+        let in_flight: usize = cs.iter().map(|c| c.in_flight).sum();
         if in_flight == 0 && !sending {
             break;
         }
@@ -272,7 +442,7 @@ pub fn run(
                 Ok(r) => r.map_err(io::Error::other)?,
                 Err(_) => {
                     // Silence: what is in flight is lost.
-                    for c in &mut cs {
+                    for c in cs.iter_mut() {
                         counts.lost += c.in_flight as u64;
                         c.in_flight = 0;
                         c.pending.iter_mut().for_each(|p| p.live = false);

@@ -95,6 +95,12 @@ struct Args {
     /// interleaved (the AF_XDP client runs its clients on one thread).
     #[arg(long, value_enum, default_value_t = ClientMode::Both)]
     client: ClientMode,
+    /// Queues of each veth end, and so AF_XDP sockets and threads of the
+    /// AF_XDP client (one per queue; with more than one, each thread is
+    /// pinned to CPU `queue % CPUs`, which the replies' steering needs);
+    /// 0: one per CPU.
+    #[arg(long, default_value_t = 1)]
+    queues: usize,
     /// `BPF_PROG_TEST_RUN` calls per measured path.
     #[arg(long, default_value_t = 20_000)]
     test_runs: u32,
@@ -205,6 +211,14 @@ fn machine_cpu() -> f64 {
     busy / clock_ticks()
 }
 
+/// The veth pairs' queues (`--queues`, 0 for one per CPU).
+fn queues(args: &Args) -> usize {
+    match args.queues {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n.min(8),
+    }
+}
+
 /// How to reach one server, both ways.
 struct Target {
     addr: Ipv4Addr,
@@ -224,7 +238,7 @@ fn load(
 ) -> Result<Phase, String> {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let counts = match mode {
-        ClientMode::Xsk => bmc::xsk_load::run(ebpf, &server.xsk, w, plan, until),
+        ClientMode::Xsk => bmc::xsk_load::run(ebpf, &server.xsk, w, plan, queues(args), until),
         _ => bmc::load::run(
             SocketAddrV4::new(server.addr, 11211),
             w,
@@ -329,6 +343,7 @@ fn run(args: Args) -> Result<(), String> {
         args.memcached_threads,
         0.2,
         false,
+        queues(&args) as u32,
     )?;
     let (hits, daemon_total) = count_hits(lab.take_stats(1).ok_or("the BMC daemon's output")?);
     let addrs = lab.addrs();
@@ -509,7 +524,7 @@ fn run(args: Args) -> Result<(), String> {
         ));
     }
     println!(
-        "\nThroughput with BMC against memcached alone, medians: {} ({} rounds of {} s; {} clients with {} requests in flight each, UDP sockets on {} threads{}, AF_XDP on one; memcached -t {}; Zipf {} over {} keys, {:.0}% gets, {}-byte values).{}",
+        "\nThroughput with BMC against memcached alone, medians: {} ({} rounds of {} s; {} clients with {} requests in flight each, UDP sockets on {} threads{}, AF_XDP on {} (one per veth queue); memcached -t {}; Zipf {} over {} keys, {:.0}% gets, {}-byte values).{}",
         ratios.join("; "),
         args.rounds,
         args.seconds,
@@ -517,6 +532,7 @@ fn run(args: Args) -> Result<(), String> {
         args.depth,
         args.threads,
         if args.pin { ", pinned" } else { "" },
+        queues(&args),
         args.memcached_threads,
         args.skew,
         args.keys,
