@@ -302,7 +302,7 @@ fn probe(sh: &Shared, q: usize, socket: &mut XskSocket) -> io::Result<()> {
             if !socket.enqueue(&frame[..len]).map_err(io::Error::other)? {
                 break;
             }
-            if (p as usize + 1) % KICK == 0 {
+            if (p as usize + 1).is_multiple_of(KICK) {
                 socket.flush().map_err(io::Error::other)?;
             }
         }
@@ -388,7 +388,7 @@ fn drive(
         }
         if sending {
             let now = ns(Instant::now());
-            let mut queued = 0;
+            let mut queued = 0usize;
             'clients: for (c, &port) in cs.iter_mut().zip(ports) {
                 while c.in_flight < depth {
                     let id = c.next_id.wrapping_add(1);
@@ -402,7 +402,7 @@ fn drive(
                         break 'clients;
                     }
                     queued += 1;
-                    if queued % KICK == 0 {
+                    if queued.is_multiple_of(KICK) {
                         socket.flush().map_err(io::Error::other)?;
                     }
                     c.next_id = id;
@@ -421,7 +421,7 @@ fn drive(
                     c.in_flight += 1;
                 }
             }
-            if queued % KICK != 0 {
+            if !queued.is_multiple_of(KICK) {
                 socket.flush().map_err(io::Error::other)?;
             }
         }
