@@ -181,7 +181,6 @@ pub fn run(
         .collect();
     let barrier = Barrier::new(threads);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let start = Instant::now();
     let results: Vec<io::Result<Counts>> = std::thread::scope(|s| {
         let handles: Vec<_> = per_thread
             .into_iter()
@@ -196,7 +195,6 @@ pub fn run(
                         owners,
                         barrier,
                         threads,
-                        start,
                         until,
                     };
                     queue_thread(&shared, q, q % cpus, clients)
@@ -227,7 +225,6 @@ struct Shared<'a> {
     owners: &'a [AtomicUsize],
     barrier: &'a Barrier,
     threads: usize,
-    start: Instant,
     until: Instant,
 }
 
@@ -345,7 +342,8 @@ fn drive(
     let mut frame = [0u8; BUF];
     let mut payload = [0u8; BUF];
     let mut ip_id = 0u16;
-    let start = sh.start;
+    // After the setup and the probe: the rate counts only the load.
+    let start = Instant::now();
     let ns = |t: Instant| t.duration_since(start).as_nanos() as u64;
     loop {
         let sending = Instant::now() < sh.until;
