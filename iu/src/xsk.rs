@@ -593,6 +593,29 @@ impl XskSocket {
     /// flight: call [`XskSocket::reclaim`] (done here first) again later.
     /// A packet longer than the frame size is [`Error::XskPacketSize`].
     pub fn send(&mut self, packet: &[u8]) -> Result<bool> {
+        let queued = self.enqueue(packet)?;
+        if queued {
+            self.flush()?;
+        }
+        Ok(queued)
+    }
+
+    /// [`XskSocket::send`] without asking the kernel to send: queue a
+    /// batch, then call [`XskSocket::flush`] once (one system call for the
+    /// batch in copy mode; the kernel sends at most 32 frames per call, so
+    /// flush at least every 32).
+    ///
+    /// ```no_run
+    /// # fn run(socket: &mut iu::xsk::XskSocket, frames: &[Vec<u8>]) -> Result<(), iu::Error> {
+    /// for frame in frames.iter().take(32) {
+    ///     if !socket.enqueue(frame)? {
+    ///         break; // every transmit frame is in flight
+    ///     }
+    /// }
+    /// socket.flush()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn enqueue(&mut self, packet: &[u8]) -> Result<bool> {
         if packet.len() > self.frame_size as usize {
             return Err(Error::XskPacketSize {
                 len: packet.len(),
@@ -635,7 +658,6 @@ impl XskSocket {
             return Err(self.err(OP, e));
         }
         self.owners[frame as usize] = Owner::KernelTx;
-        self.flush()?;
         Ok(true)
     }
 

@@ -289,10 +289,16 @@ fn af_xdp_socket_receives_redirected_packets_and_transmits() {
             })
         });
         ready_rx.recv().unwrap();
-        for i in 0..N {
+        for i in 0..N / 2 {
             let frame = frame_to_peer(&veth, macs, &payload(100, i));
             assert!(socket.send(&frame).unwrap(), "a free transmit frame");
         }
+        // The other half queued as a batch, sent by one flush.
+        for i in N / 2..N {
+            let frame = frame_to_peer(&veth, macs, &payload(100, i));
+            assert!(socket.enqueue(&frame).unwrap(), "a free transmit frame");
+        }
+        socket.flush().unwrap();
         receiver.join().unwrap()
     });
     assert_eq!(received.len(), N, "frames the peer received");

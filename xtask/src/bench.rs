@@ -57,6 +57,10 @@ pub struct BenchArgs {
     /// reports whole nanoseconds per call; their mean has finer grain).
     #[arg(long, default_value_t = 3)]
     pub test_runs: u32,
+    /// Extra arguments for the BMC benchmark's `bmc_bench`, one string
+    /// (e.g. `--bmc-args "--client xsk --seconds 5"`; `bmc_bench --help`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub bmc_args: Option<String>,
 }
 
 /// A benchmark section.
@@ -133,6 +137,7 @@ fn run_bmc(args: &BenchArgs) -> Result<()> {
     crate::run_cmd(
         Command::new(crate::root().join("target/release/bmc_bench"))
             .args(["--rounds", &args.rounds.to_string()])
+            .args(args.bmc_args.iter().flat_map(|a| a.split_whitespace()))
             .env("IU_OBJECT_DIR", build::object_dir()),
     )
 }

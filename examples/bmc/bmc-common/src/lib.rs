@@ -16,6 +16,16 @@ pub const MAX_VAL_LEN: usize = 1000;
 /// (at most 6 + 250 + 1 + 10 + 1 + 4 + 2 + 1000 + 2 = 1276 bytes), plus
 /// `END\r\n` appended when it is sent, rounded up to 8.
 pub const MAX_DATA: usize = 1288;
+/// How long an armed slot waits for its reply before another miss may
+/// arm it again (the reply was lost, or memcached dropped the request).
+pub const ARM_TIMEOUT_NS: u64 = 20_000_000;
+/// The first of the client ports the AF_XDP load generator sends from
+/// (`bmc_bench --client xsk`): above Linux's ephemeral range (32768–60999),
+/// so no UDP socket of the client's namespace has one.
+pub const XSK_PORT_BASE: u16 = 61000;
+/// How many client ports, from [`XSK_PORT_BASE`], `bmc_client` hands to
+/// the AF_XDP socket.
+pub const XSK_PORTS: u16 = 256;
 /// Cache slots (a key's slot is its hash modulo this).
 pub const CACHE_ENTRIES: u32 = 65536;
 /// The payload bytes the programs look at (an MTU-sized datagram or
@@ -33,13 +43,18 @@ pub struct Entry {
     /// write the programs could not parse, moves the generation on and so
     /// invalidates every entry at once).
     pub generation: u32,
-    /// The token of the last `get` miss on this slot (client port and
-    /// request id), 0 for none: only the reply to that request may fill
-    /// the slot, so a reply that was in flight while the key was written
-    /// cannot bring back the old value.
+    /// The token of the `get` miss that armed this slot (client address,
+    /// port and request id), 0 for none: only the reply to that request
+    /// may fill the slot, and every write disarms it, so a reply that was
+    /// in flight while the key was written cannot bring back the old
+    /// value. A miss arms only a slot not already armed in the current
+    /// generation within [`ARM_TIMEOUT_NS`], so that a hot key refills
+    /// after one round trip to memcached.
     pub armed: u32,
     /// The generation `armed` was set in.
     pub armed_generation: u32,
+    /// When `armed` was set (`bpf_ktime_get_ns`).
+    pub armed_ns: u64,
     /// Length of `key`.
     pub key_len: u32,
     /// Length of the reply in `data`.

@@ -13,12 +13,12 @@
 use core::ops::ControlFlow;
 
 use bmc_common::{
-    CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD, MAX_VAL_LEN, PORT,
-    hash_step, key_byte, slot, stats,
+    ARM_TIMEOUT_NS, CACHE_ENTRIES, Entry, HASH_INIT, MAX_DATA, MAX_KEY_LEN, MAX_PAYLOAD,
+    MAX_VAL_LEN, PORT, XSK_PORT_BASE, XSK_PORTS, hash_step, key_byte, slot, stats,
 };
 use iu_ebpf::{
-    Pod, classifier, loops, map,
-    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, copy_under_lock},
+    Pod, classifier, helpers, loops, map,
+    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, XskMap, copy_under_lock},
     programs::{TcAction, TcContext, XdpAction, XdpContext},
     xdp,
 };
@@ -83,6 +83,7 @@ fn invalidate(hash: u32) {
         entry.valid = 0;
         entry.armed = 0;
         entry.armed_generation = 0;
+        entry.armed_ns = 0;
     }
     count(stats::INVALIDATIONS);
 }
@@ -410,6 +411,23 @@ fn same_key(a: &[u8; 256], b: &[u8; 256], len: usize) -> bool {
     true
 }
 
+/// Arms `entry` for the reply to the miss `token`, unless it is already
+/// armed in this generation for less than `ARM_TIMEOUT_NS`: then that
+/// earlier miss's reply fills it (one round trip to memcached for a hot
+/// key, rather than a new token for every get sent during it, of which
+/// only the last one's reply may fill).
+fn arm(entry: &mut Entry, token: u32, generation: u32, now: u64) {
+    if entry.armed != 0
+        && entry.armed_generation == generation
+        && now.wrapping_sub(entry.armed_ns) < ARM_TIMEOUT_NS
+    {
+        return;
+    }
+    entry.armed = token;
+    entry.armed_generation = generation;
+    entry.armed_ns = now;
+}
+
 /// Answers a single-key UDP `get` from the cache, or arms the key's slot
 /// for the reply memcached will send.
 fn get(
@@ -421,6 +439,7 @@ fn get(
     token: u32,
 ) -> Verdict {
     let generation = generation();
+    let now = helpers::ktime();
     let hit = match CACHE.lock(slot(hash)) {
         Some(mut entry) => {
             if entry.valid != 0 && entry.generation == generation {
@@ -428,8 +447,7 @@ fn get(
                 copy_under_lock(&mut s.entry, &entry);
                 true
             } else {
-                entry.armed = token;
-                entry.armed_generation = generation;
+                arm(&mut entry, token, generation, now);
                 false
             }
         }
@@ -446,8 +464,7 @@ fn get(
             // Another key's reply is cached there: let this key's reply
             // replace it.
             if let Some(mut entry) = CACHE.lock(slot(hash)) {
-                entry.armed = token;
-                entry.armed_generation = generation;
+                arm(&mut entry, token, generation, now);
             }
         }
         count(stats::MISSES);
@@ -769,6 +786,34 @@ pub fn bmc_tx(ctx: TcContext) -> TcAction {
 #[xdp]
 pub fn bmc_pass(_ctx: XdpContext) -> XdpAction {
     XdpAction::Pass
+}
+
+/// The load generator's AF_XDP socket on the client's end of a veth pair
+/// (`bmc_bench --client xsk`): one per receive queue, at its index.
+#[map]
+pub static CLIENT_XSKS: XskMap<8> = XskMap::new();
+
+/// The client's end of a veth pair in the benchmark: memcached's UDP
+/// replies to the AF_XDP load generator's ports
+/// (`XSK_PORT_BASE..XSK_PORT_BASE + XSK_PORTS`) go to its socket in
+/// `CLIENT_XSKS`, everything else (ARP, the UDP-socket generator's
+/// replies) passes up, as with `bmc_pass`.
+#[xdp]
+pub fn bmc_client(ctx: XdpContext) -> XdpAction {
+    let Some(h) = ctx.read::<[u8; FRAME]>(0) else {
+        return XdpAction::Pass;
+    };
+    let src = u16::from_be_bytes([h[UDP], h[UDP + 1]]);
+    let dst = u16::from_be_bytes([h[UDP + 2], h[UDP + 3]]);
+    if h[12..14] != ETH_P_IPV4
+        || h[IP] != 0x45
+        || h[IP + 9] != PROTO_UDP
+        || src != PORT
+        || !(XSK_PORT_BASE..XSK_PORT_BASE + XSK_PORTS).contains(&dst)
+    {
+        return XdpAction::Pass;
+    }
+    CLIENT_XSKS.redirect(ctx.rx_queue_index(), XdpAction::Pass)
 }
 
 #[cfg(test)]

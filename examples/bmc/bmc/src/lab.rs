@@ -145,6 +145,23 @@ impl Lab {
         threads: u32,
         interval: f64,
     ) -> Result<Lab, String> {
+        Self::with_options(daemon, servers, threads, interval, true, 1)
+    }
+
+    /// [`Lab::with_interval`]; without `client_daemons`, nothing is
+    /// attached to the client's ends of the veth pairs (the caller attaches
+    /// its own XDP program there, which a veth needs to wake its peer for
+    /// `XDP_TX`ed frames: `bmc_pass` or `bmc_client`). Each veth end has
+    /// `queues` transmit and receive queues.
+    pub fn with_options(
+        daemon: &std::path::Path,
+        servers: &[Server],
+        threads: u32,
+        interval: f64,
+        client_daemons: bool,
+        queues: u32,
+    ) -> Result<Lab, String> {
+        let queues = queues.max(1).to_string();
         static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         // Interface names have at most 15 bytes: `iubmc` + 5 + 1 + 1 + 1.
@@ -182,11 +199,19 @@ impl Lab {
                 "link",
                 "add",
                 &s.iface,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "type",
                 "veth",
                 "peer",
                 "name",
                 &s.client_iface,
+                "numtxqueues",
+                &queues,
+                "numrxqueues",
+                &queues,
                 "netns",
                 &lab.client_netns,
             ])?;
@@ -235,13 +260,15 @@ impl Lab {
                 kind == Server::Alone,
                 interval,
             )?);
-            s.client_daemon = Some(start_daemon(
-                daemon,
-                &lab.client_netns,
-                &s.client_iface,
-                true,
-                interval,
-            )?);
+            if client_daemons {
+                s.client_daemon = Some(start_daemon(
+                    daemon,
+                    &lab.client_netns,
+                    &s.client_iface,
+                    true,
+                    interval,
+                )?);
+            }
         }
         lab.wait_for_memcached()?;
         Ok(lab)
@@ -300,6 +327,16 @@ impl Lab {
         self.servers.get(i)?.memcached.as_ref().map(Child::id)
     }
 
+    /// The MAC addresses of server `i`'s veth pair: the client's end, the
+    /// server's end.
+    pub fn macs(&self, i: usize) -> Result<([u8; 6], [u8; 6]), String> {
+        let s = self.servers.get(i).ok_or("no such server")?;
+        Ok((
+            mac(&self.client_netns, &s.client_iface)?,
+            mac(&s.netns, &s.iface)?,
+        ))
+    }
+
     /// The servers' addresses, in order.
     pub fn addrs(&self) -> Vec<std::net::Ipv4Addr> {
         self.servers.iter().map(|s| s.addr.into()).collect()
@@ -313,6 +350,29 @@ pub fn enter(netns: &str) -> Result<(), String> {
         .map_err(|e| format!("opening namespace {netns}: {e}"))?;
     nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
         .map_err(|e| format!("entering namespace {netns}: {e}"))
+}
+
+/// The MAC address of `iface` in `netns` (from `ip -o link show`).
+fn mac(netns: &str, iface: &str) -> Result<[u8; 6], String> {
+    let out = Command::new("ip")
+        .args(["-n", netns, "-o", "link", "show", "dev", iface])
+        .output()
+        .map_err(|e| format!("ip link show {iface}: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = text
+        .split_whitespace()
+        .skip_while(|f| *f != "link/ether")
+        .nth(1)
+        .ok_or_else(|| format!("no MAC address for {iface} in {netns}: {text}"))?;
+    let mut mac = [0u8; 6];
+    let mut parts = field.split(':');
+    for b in &mut mac {
+        *b = parts
+            .next()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| format!("bad MAC address {field} for {iface}"))?;
+    }
+    Ok(mac)
 }
 
 /// The value of `name=` in a daemon's `total` line.

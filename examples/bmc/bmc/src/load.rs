@@ -27,13 +27,13 @@ use nix::{
 /// Requests a client sends, and replies it takes, per system call at most.
 pub const BATCH: usize = 64;
 /// The largest request or reply handled (a single datagram).
-const BUF: usize = 1536;
+pub(crate) const BUF: usize = 1536;
 /// Operations drawn per client before a run (cycled if the run is longer).
 const OPS: usize = 1 << 20;
 /// Bit of an operation marking a `set` (the rest is the key's rank).
-const SET: u32 = 1 << 31;
+pub(crate) const SET: u32 = 1 << 31;
 /// A request without a reply this long after nothing arrived is lost.
-const TIMEOUT_MS: u16 = 50;
+pub(crate) const TIMEOUT_MS: u16 = 50;
 
 /// The key of rank `i`: `key:` and ten digits (14 bytes).
 pub fn key(i: u32) -> [u8; 14] {
@@ -176,7 +176,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn merge(&mut self, o: &Counts) {
+    pub(crate) fn merge(&mut self, o: &Counts) {
         self.requests += o.requests;
         self.gets += o.gets;
         self.lost += o.lost;
@@ -188,23 +188,23 @@ impl Counts {
 
 /// A request in flight, by request id.
 #[derive(Clone, Copy, Default)]
-struct Pending {
-    sent_ns: u64,
-    op: u32,
-    live: bool,
+pub(crate) struct Pending {
+    pub(crate) sent_ns: u64,
+    pub(crate) op: u32,
+    pub(crate) live: bool,
 }
 
 /// One client: its socket's state and the operations it sends.
-struct Client {
-    ops: Vec<u32>,
-    next_op: usize,
-    pending: Vec<Pending>,
-    next_id: u16,
-    in_flight: usize,
+pub(crate) struct Client {
+    pub(crate) ops: Vec<u32>,
+    pub(crate) next_op: usize,
+    pub(crate) pending: Vec<Pending>,
+    pub(crate) next_id: u16,
+    pub(crate) in_flight: usize,
 }
 
 /// Writes request `op` with frame id `id` into `buf`; returns its length.
-fn write_request(buf: &mut [u8; BUF], id: u16, op: u32, value: &[u8]) -> usize {
+pub(crate) fn write_request(buf: &mut [u8; BUF], id: u16, op: u32, value: &[u8]) -> usize {
     buf[..2].copy_from_slice(&id.to_be_bytes());
     buf[2..8].copy_from_slice(&[0, 0, 0, 1, 0, 0]);
     let k = key(op & !SET);
@@ -244,7 +244,7 @@ fn write_decimal(out: &mut [u8], v: usize) -> usize {
 }
 
 /// Whether `reply` (a whole datagram) is memcached's answer to `op`.
-fn reply_fits(reply: &[u8], op: u32, value: &[u8]) -> bool {
+pub(crate) fn reply_fits(reply: &[u8], op: u32, value: &[u8]) -> bool {
     // One datagram: sequence 0 of 1.
     if reply.len() < 8 || reply[2..8] != [0, 0, 0, 1, 0, 0] {
         return false;
@@ -269,46 +269,30 @@ fn reply_fits(reply: &[u8], op: u32, value: &[u8]) -> bool {
         && body.ends_with(b"\r\nEND\r\n")
 }
 
-/// Runs `clients` clients against `server` on `threads` OS threads until
+/// Runs the clients of `plan` against `server` on `threads` OS threads until
 /// `until`, then waits for the replies in flight (or 50 ms of silence).
 /// Call it from a thread in the client's network namespace: the threads
 /// it starts are there too.
 ///
 /// ```no_run
-/// use bmc::load::{Workload, Zipf, run};
+/// use bmc::load::{Plan, Workload, Zipf, run};
 /// let w = Workload { zipf: Zipf::new(100_000, 0.99), gets: 0.9, value: vec![b'v'; 32], depth: 16 };
+/// let plan = Plan::draw(&w, 4, 1);
 /// let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-/// let counts = run("10.213.1.1:11211".parse().unwrap(), &w, 4, 2, 1, until).unwrap();
+/// let counts = run("10.213.1.1:11211".parse().unwrap(), &w, plan, 2, until).unwrap();
 /// println!("{} requests/s", counts.requests as f64 / counts.seconds);
 /// ```
 pub fn run(
     server: SocketAddrV4,
     w: &Workload,
-    clients: usize,
+    plan: Plan,
     threads: usize,
-    seed: u64,
     until: Instant,
 ) -> std::io::Result<Counts> {
-    let threads = threads.clamp(1, clients.max(1));
-    // Each thread's clients and their operations, drawn before the clock
-    // starts.
+    let threads = threads.clamp(1, plan.0.len().max(1));
     let mut per_thread: Vec<Vec<Client>> = (0..threads).map(|_| Vec::new()).collect();
-    for c in 0..clients {
-        let mut rng =
-            Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x1234_5678_9abc) ^ (c as u64 + 1));
-        let ops = (0..OPS)
-            .map(|_| {
-                let k = w.zipf.sample(&mut rng) as u32;
-                if rng.unit() < w.gets { k } else { k | SET }
-            })
-            .collect();
-        per_thread[c % threads].push(Client {
-            ops,
-            next_op: 0,
-            pending: vec![Pending::default(); 65536],
-            next_id: 0,
-            in_flight: 0,
-        });
+    for (c, client) in plan.0.into_iter().enumerate() {
+        per_thread[c % threads].push(client);
     }
     let start = Instant::now();
     let results: Vec<std::io::Result<Counts>> = std::thread::scope(|s| {
@@ -329,6 +313,40 @@ pub fn run(
         total.merge(&r?);
     }
     Ok(total)
+}
+
+/// The clients of one run with their operations, drawn before it (and
+/// before its CPU time is taken): the same for a seed, whichever way they
+/// are sent.
+pub struct Plan(pub(crate) Vec<Client>);
+
+impl Plan {
+    /// `clients` clients' operations for `w`, from `seed`.
+    pub fn draw(w: &Workload, clients: usize, seed: u64) -> Plan {
+        Plan(draw_clients(w, clients, seed))
+    }
+}
+
+fn draw_clients(w: &Workload, clients: usize, seed: u64) -> Vec<Client> {
+    (0..clients)
+        .map(|c| {
+            let mut rng =
+                Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x1234_5678_9abc) ^ (c as u64 + 1));
+            let ops = (0..OPS)
+                .map(|_| {
+                    let k = w.zipf.sample(&mut rng) as u32;
+                    if rng.unit() < w.gets { k } else { k | SET }
+                })
+                .collect();
+            Client {
+                ops,
+                next_op: 0,
+                pending: vec![Pending::default(); 65536],
+                next_id: 0,
+                in_flight: 0,
+            }
+        })
+        .collect()
 }
 
 /// One thread's loop over its clients.

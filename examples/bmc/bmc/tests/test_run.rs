@@ -147,6 +147,64 @@ fn a_reply_to_another_request_does_not_fill() {
     assert_eq!(cache.stat(stats::FILLS), 0);
 }
 
+/// A hot key: every get sent during the refill's round trip misses, but
+/// only the first arms the slot, so the first reply fills it (and the
+/// later replies, the slot no longer armed, leave it alone); a write in
+/// between disarms, so the reply that was in flight cannot fill; an armed
+/// slot whose reply never came is armed again after `ARM_TIMEOUT_NS`.
+#[test]
+fn the_first_miss_arms_until_a_write_or_the_timeout() {
+    let cache = Cache::load();
+    let get = |id| packets::request(40000, id, b"get hot\r\n");
+    let reply = |id, v: &[u8]| packets::reply(40000, id, &packets::value_body(b"hot", 0, v));
+    for id in 1..=3 {
+        assert_eq!(cache.rx(&get(id)).0, XDP_PASS, "miss {id}");
+    }
+    cache.tx(&reply(1, b"v1"));
+    assert_eq!(cache.stat(stats::FILLS), 1, "the first miss's reply fills");
+    cache.tx(&reply(3, b"v1"));
+    assert_eq!(cache.stat(stats::FILLS), 1, "a later one does not");
+    let (action, out) = cache.rx(&get(4));
+    assert_eq!(action, XDP_TX);
+    assert_same_reply(
+        &out,
+        &packets::reply(40000, 4, &packets::value_body(b"hot", 0, b"v1")),
+    );
+
+    // A write while a miss is armed: its reply (the old value) must not
+    // fill; the next miss arms again and its reply does.
+    let set = packets::request(40001, 1, b"set hot 0 0 2\r\nv2\r\n");
+    assert_eq!(cache.rx(&set).0, XDP_PASS);
+    assert_eq!(cache.rx(&get(5)).0, XDP_PASS);
+    assert_eq!(cache.rx(&set).0, XDP_PASS);
+    cache.tx(&reply(5, b"v1"));
+    assert_eq!(
+        cache.rx(&get(6)).0,
+        XDP_PASS,
+        "the old value was not cached"
+    );
+    assert_eq!(cache.stat(stats::FILLS), 1);
+    cache.tx(&reply(6, b"v2"));
+    assert_eq!(cache.stat(stats::FILLS), 2);
+    assert_eq!(cache.rx(&get(7)).0, XDP_TX);
+
+    // A lost reply: after the timeout, another miss takes the slot over.
+    assert_eq!(cache.rx(&set).0, XDP_PASS);
+    assert_eq!(cache.rx(&get(8)).0, XDP_PASS);
+    assert_eq!(cache.rx(&get(9)).0, XDP_PASS);
+    cache.tx(&reply(9, b"v2"));
+    assert_eq!(cache.stat(stats::FILLS), 2, "miss 8 still holds the slot");
+    std::thread::sleep(std::time::Duration::from_nanos(
+        bmc_common::ARM_TIMEOUT_NS + 5_000_000,
+    ));
+    assert_eq!(cache.rx(&get(10)).0, XDP_PASS);
+    cache.tx(&reply(8, b"v2"));
+    assert_eq!(cache.stat(stats::FILLS), 2, "miss 8 no longer holds it");
+    cache.tx(&reply(10, b"v2"));
+    assert_eq!(cache.stat(stats::FILLS), 3);
+    assert_eq!(cache.rx(&get(11)).0, XDP_TX);
+}
+
 #[test]
 fn every_write_command_invalidates_and_a_split_line_flushes() {
     let cache = Cache::load();

@@ -1,6 +1,7 @@
-//! The BMC benchmark (`cargo xtask bench --only bmc` runs it): a UDP load
-//! generator (`bmc::load`: OS threads, `sendmmsg`/`recvmmsg` batches),
-//! Zipf-distributed keys, against memcached alone and
+//! The BMC benchmark (`cargo xtask bench --only bmc` runs it): a load
+//! generator with Zipf-distributed keys, over UDP sockets (`bmc::load`: OS
+//! threads, `sendmmsg`/`recvmmsg` batches) and over an AF_XDP socket on
+//! the client's veth (`bmc::xsk_load`), against memcached alone and
 //! memcached behind BMC, interleaved round by round in one run; then the
 //! programs' cost per hit and per miss with `BPF_PROG_TEST_RUN` and their
 //! instruction counts. Prints Markdown tables.
@@ -19,10 +20,40 @@ use std::{
 
 use bmc::{
     lab::{self, Lab, Server},
-    load::{Counts, Workload, Zipf},
+    load::{Counts, Plan, Workload, Zipf},
     packets,
+    xsk_load::XskTarget,
 };
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// How the load generator reaches the servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ClientMode {
+    /// UDP sockets (`sendmmsg`/`recvmmsg`), through the client's kernel
+    /// UDP stack.
+    Udp,
+    /// An AF_XDP socket on the client's veth: frames built in user space,
+    /// replies redirected to it by `bmc_client`.
+    Xsk,
+    /// Both, interleaved in each round.
+    Both,
+}
+
+impl ClientMode {
+    fn modes(self) -> Vec<ClientMode> {
+        match self {
+            ClientMode::Both => vec![ClientMode::Udp, ClientMode::Xsk],
+            m => vec![m],
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            ClientMode::Udp => "UDP sockets",
+            ClientMode::Xsk => "AF_XDP",
+            ClientMode::Both => "both",
+        }
+    }
+}
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -60,6 +91,16 @@ struct Args {
     /// memcached's worker threads (`-t`), the same for both servers.
     #[arg(long, default_value_t = 1)]
     memcached_threads: u32,
+    /// The load generator's path: UDP sockets, AF_XDP, or both
+    /// interleaved (the AF_XDP client runs its clients on one thread).
+    #[arg(long, value_enum, default_value_t = ClientMode::Both)]
+    client: ClientMode,
+    /// Queues of each veth end, and so AF_XDP sockets and threads of the
+    /// AF_XDP client (one per queue; with more than one, each thread is
+    /// pinned to CPU `queue % CPUs`, which the replies' steering needs);
+    /// 0: one per CPU.
+    #[arg(long, default_value_t = 1)]
+    queues: usize,
     /// `BPF_PROG_TEST_RUN` calls per measured path.
     #[arg(long, default_value_t = 20_000)]
     test_runs: u32,
@@ -170,24 +211,43 @@ fn machine_cpu() -> f64 {
     busy / clock_ticks()
 }
 
-/// `args.clients` clients against `server` for `seconds`.
+/// The veth pairs' queues (`--queues`, 0 for one per CPU).
+fn queues(args: &Args) -> usize {
+    match args.queues {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n.min(8),
+    }
+}
+
+/// How to reach one server, both ways.
+struct Target {
+    addr: Ipv4Addr,
+    xsk: XskTarget,
+}
+
+/// The clients of `plan` against `server` for `seconds`, over `mode`.
+#[allow(clippy::too_many_arguments)]
 fn load(
-    server: Ipv4Addr,
+    ebpf: &iu::Ebpf,
+    server: &Target,
+    mode: ClientMode,
     args: &Args,
     w: &Workload,
+    plan: Plan,
     seconds: f64,
-    seed: u64,
 ) -> Result<Phase, String> {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
-    let counts = bmc::load::run(
-        SocketAddrV4::new(server, 11211),
-        w,
-        args.clients,
-        args.threads,
-        seed,
-        until,
-    )
-    .map_err(|e| format!("the load generator failed: {e}"))?;
+    let counts = match mode {
+        ClientMode::Xsk => bmc::xsk_load::run(ebpf, &server.xsk, w, plan, queues(args), until),
+        _ => bmc::load::run(
+            SocketAddrV4::new(server.addr, 11211),
+            w,
+            plan,
+            args.threads,
+            until,
+        ),
+    }
+    .map_err(|e| format!("the load generator ({}) failed: {e}", mode.name()))?;
     Ok(Phase {
         counts,
         ..Phase::default()
@@ -274,11 +334,16 @@ fn run(args: Args) -> Result<(), String> {
     let daemon = std::env::current_exe()
         .map_err(|e| e.to_string())?
         .with_file_name("bmc");
-    let mut lab = Lab::with_interval(
+    // The client's ends get `bmc_client` from this process (below), not
+    // the daemon's `bmc_pass`: it also passes everything but the AF_XDP
+    // generator's replies.
+    let mut lab = Lab::with_options(
         &daemon,
         &[Server::Alone, Server::Bmc],
         args.memcached_threads,
         0.2,
+        false,
+        queues(&args) as u32,
     )?;
     let (hits, daemon_total) = count_hits(lab.take_stats(1).ok_or("the BMC daemon's output")?);
     let addrs = lab.addrs();
@@ -303,6 +368,32 @@ fn run(args: Args) -> Result<(), String> {
         )?;
     }
     lab::enter(&lab.client_netns.clone())?;
+    let client_ebpf =
+        iu::Ebpf::load_file(iu::object_dir().join("bmc")).map_err(|e| e.to_string())?;
+    let mut targets = Vec::new();
+    let mut links = Vec::new();
+    for (i, &addr) in addrs.iter().enumerate() {
+        let iface = lab.servers[i].client_iface.clone();
+        links.push(
+            client_ebpf
+                .xdp("bmc_client")
+                .and_then(|p| p.attach(&iface, iu::programs::XdpMode::Driver))
+                .map_err(|e| e.to_string())?,
+        );
+        let (client_mac, server_mac) = lab.macs(i)?;
+        let o = addr.octets();
+        targets.push(Target {
+            addr,
+            xsk: XskTarget {
+                iface,
+                client_mac,
+                server_mac,
+                client_ip: Ipv4Addr::new(o[0], o[1], o[2], 2),
+                server_ip: addr,
+            },
+        });
+    }
+    let modes = args.client.modes();
     let w = Workload {
         zipf: Zipf::new(args.keys, args.skew),
         gets: args.gets,
@@ -318,97 +409,130 @@ fn run(args: Args) -> Result<(), String> {
     for &a in &addrs {
         preload(a, &args, &w.value)?;
     }
-    // Warm BMC's cache (a miss fills it) and the client's path.
-    load(addrs[1], &args, &w, 1.0, 1)?;
-    load(addrs[0], &args, &w, 1.0, 1)?;
-    let softirq_pids = ksoftirqd();
-    let mut phases: [Vec<Phase>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..args.rounds {
-        for (i, &addr) in addrs.iter().enumerate() {
-            let pid = memcached_pids.get(i).copied().unwrap_or(0);
-            let me = std::process::id();
-            let (cpu0, client0, soft0, machine0) = (
-                process_cpu(pid),
-                process_cpu(me),
-                cpu_sum(&softirq_pids),
-                machine_cpu(),
-            );
-            let h0 = hits[0].load(Ordering::SeqCst);
-            let mut phase = load(addr, &args, &w, args.seconds, round as u64 + 2)?;
-            let (cpu1, client1) = (process_cpu(pid), process_cpu(me));
-            phase.memcached_cpu_s = cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1];
-            phase.client_user_s = client1[0] - client0[0];
-            phase.client_sys_s = client1[1] - client0[1];
-            phase.ksoftirqd_s = cpu_sum(&softirq_pids) - soft0;
-            phase.machine_cpu_s = machine_cpu() - machine0;
-            // Let the daemon's last line of the phase arrive.
-            std::thread::sleep(Duration::from_millis(300));
-            phase.hits = hits[0].load(Ordering::SeqCst) - h0;
-            eprintln!(
-                "bmc_bench: round {round} {}: {:.0} req/s, p50 {:.1} us, p99 {:.1} us, lost {}, wrong {}, CPU us/req memcached {:.2}, load generator user {:.2} system {:.2}, ksoftirqd {:.2}, all of these {:.2}, machine {:.2}",
-                ["memcached alone", "memcached + BMC"][i],
-                phase.rate(),
-                phase.percentile(0.5),
-                phase.percentile(0.99),
-                phase.counts.lost,
-                phase.counts.wrong,
-                phase.per_request(phase.memcached_cpu_s),
-                phase.per_request(phase.client_user_s),
-                phase.per_request(phase.client_sys_s),
-                phase.per_request(phase.ksoftirqd_s),
-                phase.per_request(phase.ours()),
-                phase.per_request(phase.machine_cpu_s),
-            );
-            phases[i].push(phase);
+    // Warm BMC's cache (a miss fills it) and the client's paths.
+    for &mode in &modes {
+        for t in [&targets[1], &targets[0]] {
+            let plan = Plan::draw(&w, args.clients, 1);
+            load(&client_ebpf, t, mode, &args, &w, plan, 1.0)?;
         }
     }
+    let softirq_pids = ksoftirqd();
+    // By client mode, then configuration.
+    let mut phases: Vec<[Vec<Phase>; 2]> = modes.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    for round in 0..args.rounds {
+        for (mi, &mode) in modes.iter().enumerate() {
+            for (i, target) in targets.iter().enumerate() {
+                // Drawn before the CPU times are taken.
+                let plan = Plan::draw(&w, args.clients, round as u64 + 2);
+                let pid = memcached_pids.get(i).copied().unwrap_or(0);
+                let me = std::process::id();
+                let (cpu0, client0, soft0, machine0) = (
+                    process_cpu(pid),
+                    process_cpu(me),
+                    cpu_sum(&softirq_pids),
+                    machine_cpu(),
+                );
+                let h0 = hits[0].load(Ordering::SeqCst);
+                let mut phase = load(&client_ebpf, target, mode, &args, &w, plan, args.seconds)?;
+                let (cpu1, client1) = (process_cpu(pid), process_cpu(me));
+                phase.memcached_cpu_s = cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1];
+                phase.client_user_s = client1[0] - client0[0];
+                phase.client_sys_s = client1[1] - client0[1];
+                phase.ksoftirqd_s = cpu_sum(&softirq_pids) - soft0;
+                phase.machine_cpu_s = machine_cpu() - machine0;
+                // Let the daemon's last line of the phase arrive.
+                std::thread::sleep(Duration::from_millis(300));
+                phase.hits = hits[0].load(Ordering::SeqCst) - h0;
+                eprintln!(
+                    "bmc_bench: round {round} {}, {}: {:.0} req/s, p50 {:.1} us, p99 {:.1} us, lost {}, wrong {}, CPU us/req memcached {:.2}, load generator user {:.2} system {:.2}, ksoftirqd {:.2}, all of these {:.2}, machine {:.2}",
+                    mode.name(),
+                    ["memcached alone", "memcached + BMC"][i],
+                    phase.rate(),
+                    phase.percentile(0.5),
+                    phase.percentile(0.99),
+                    phase.counts.lost,
+                    phase.counts.wrong,
+                    phase.per_request(phase.memcached_cpu_s),
+                    phase.per_request(phase.client_user_s),
+                    phase.per_request(phase.client_sys_s),
+                    phase.per_request(phase.ksoftirqd_s),
+                    phase.per_request(phase.ours()),
+                    phase.per_request(phase.machine_cpu_s),
+                );
+                phases[mi][i].push(phase);
+            }
+        }
+    }
+    drop(links);
     lab.stop_daemons();
     drop(lab);
     let daemon_total = daemon_total.join().unwrap_or_default();
 
     println!(
-        "\n| configuration | requests/s | p50 µs | p99 µs | answered in XDP | CPU µs/req: memcached | load generator, user | load generator, system + softirq | ksoftirqd | all of these | machine | lost | wrong |"
+        "\n| client | configuration | requests/s (median) | range | p50 µs | p99 µs | answered in XDP | CPU µs/req: memcached | load generator, user | load generator, system + softirq | ksoftirqd | all of these | machine | lost | wrong |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut rates = [0.0; 2];
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut wrong = 0;
-    for (i, name) in ["memcached alone", "memcached + BMC"].iter().enumerate() {
-        let p = &phases[i];
-        let m = |f: &dyn Fn(&Phase) -> f64| median(p.iter().map(f).collect());
-        rates[i] = m(&|p| p.rate());
-        wrong += p.iter().map(|p| p.counts.wrong).sum::<u64>();
-        let hit = if i == 1 {
-            format!(
-                "{:.1}% of gets",
-                m(&|p| 100.0 * p.hits as f64 / p.counts.gets.max(1) as f64)
-            )
-        } else {
-            "—".into()
-        };
-        println!(
-            "| {name} | {:.0} | {:.1} | {:.1} | {hit} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
-            rates[i],
-            m(&|p| p.percentile(0.5)),
-            m(&|p| p.percentile(0.99)),
-            m(&|p| p.per_request(p.memcached_cpu_s)),
-            m(&|p| p.per_request(p.client_user_s)),
-            m(&|p| p.per_request(p.client_sys_s)),
-            m(&|p| p.per_request(p.ksoftirqd_s)),
-            m(&|p| p.per_request(p.ours())),
-            m(&|p| p.per_request(p.machine_cpu_s)),
-            m(&|p| p.counts.lost as f64),
-            p.iter().map(|p| p.counts.wrong).sum::<u64>(),
-        );
+    let mut ratios = Vec::new();
+    for (mi, &mode) in modes.iter().enumerate() {
+        let mut rates = [0.0; 2];
+        for (i, name) in ["memcached alone", "memcached + BMC"].iter().enumerate() {
+            let p = &phases[mi][i];
+            let m = |f: &dyn Fn(&Phase) -> f64| median(p.iter().map(f).collect());
+            rates[i] = m(&|p| p.rate());
+            let (lo, hi) = p
+                .iter()
+                .map(Phase::rate)
+                .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(r), h.max(r)));
+            wrong += p.iter().map(|p| p.counts.wrong).sum::<u64>();
+            let hit = if i == 1 {
+                format!(
+                    "{:.1}% of gets",
+                    m(&|p| 100.0 * p.hits as f64 / p.counts.gets.max(1) as f64)
+                )
+            } else {
+                "—".into()
+            };
+            println!(
+                "| {} | {name} | {:.0} | {:.0}–{:.0} | {:.1} | {:.1} | {hit} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+                mode.name(),
+                rates[i],
+                lo,
+                hi,
+                m(&|p| p.percentile(0.5)),
+                m(&|p| p.percentile(0.99)),
+                m(&|p| p.per_request(p.memcached_cpu_s)),
+                m(&|p| p.per_request(p.client_user_s)),
+                m(&|p| p.per_request(p.client_sys_s)),
+                m(&|p| p.per_request(p.ksoftirqd_s)),
+                m(&|p| p.per_request(p.ours())),
+                m(&|p| p.per_request(p.machine_cpu_s)),
+                m(&|p| p.counts.lost as f64),
+                p.iter().map(|p| p.counts.wrong).sum::<u64>(),
+            );
+        }
+        let per_round: Vec<String> = phases[mi][0]
+            .iter()
+            .zip(&phases[mi][1])
+            .map(|(a, b)| format!("{:.2}x", b.rate() / a.rate().max(1.0)))
+            .collect();
+        ratios.push(format!(
+            "{}: {:.2}x (per round: {})",
+            mode.name(),
+            rates[1] / rates[0].max(1.0),
+            per_round.join(", ")
+        ));
     }
     println!(
-        "\nThroughput with BMC: {:.2}x memcached alone (median of {} rounds of {} s; {} clients with {} requests in flight each on {} threads{}; memcached -t {}; Zipf {} over {} keys, {:.0}% gets, {}-byte values).{}",
-        rates[1] / rates[0].max(1.0),
+        "\nThroughput with BMC against memcached alone, medians: {} ({} rounds of {} s; {} clients with {} requests in flight each, UDP sockets on {} threads{}, AF_XDP on {} (one per veth queue); memcached -t {}; Zipf {} over {} keys, {:.0}% gets, {}-byte values).{}",
+        ratios.join("; "),
         args.rounds,
         args.seconds,
         args.clients,
         args.depth,
         args.threads,
         if args.pin { ", pinned" } else { "" },
+        queues(&args),
         args.memcached_threads,
         args.skew,
         args.keys,
@@ -449,8 +573,20 @@ fn programs(args: &Args) -> Result<(), String> {
         format!("get {}\r\n", String::from_utf8_lossy(&bmc::load::key(2))).as_bytes(),
     );
     let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let set = packets::request(
+        40001,
+        1,
+        format!(
+            "set {k} 0 0 {}\r\n{}\r\n",
+            value.len(),
+            String::from_utf8_lossy(&value)
+        )
+        .as_bytes(),
+    );
     for _ in 0..args.test_runs {
-        // A miss (arms the slot), the reply (fills it), a hit.
+        // A set (empties and disarms the slot), a miss (arms it), the
+        // reply (fills it), a hit.
+        run("bmc_rx", &set)?;
         let (action, ns) = run("bmc_rx", &miss_get)?;
         if action != 2 {
             return Err(format!("a miss returned {action}"));
@@ -482,7 +618,7 @@ fn programs(args: &Args) -> Result<(), String> {
     }
     println!("\n| program | xlated insns | JITed bytes | verified insns |");
     println!("|---|---:|---:|---:|");
-    for name in ["bmc_rx", "bmc_tx", "bmc_pass"] {
+    for name in ["bmc_rx", "bmc_tx", "bmc_pass", "bmc_client"] {
         let info = ebpf
             .program(name)
             .and_then(|p| p.info())
