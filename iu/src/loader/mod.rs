@@ -40,7 +40,7 @@ mod programs;
 mod relocate;
 
 use std::{
-    os::fd::{AsFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -365,10 +365,7 @@ impl EbpfLoader {
         let module_fds = externs.open_modules(&mut obj)?;
         map_values::fill_maps(&initial_slots, &maps)?;
 
-        relocate::link(&mut obj, |name| {
-            maps.get(name)
-                .map(|m| std::os::fd::AsRawFd::as_raw_fd(&m.fd))
-        })?;
+        relocate::link(&mut obj, |name| maps.get(name).map(|m| m.fd.as_raw_fd()))?;
         relocate::sanitize(&mut obj)?;
         let abort_slots = crate::placeholders::abort_slots(&obj)?;
 
