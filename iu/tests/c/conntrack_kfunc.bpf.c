@@ -54,9 +54,10 @@ int ct_lookup(struct xdp_md *ctx)
 	tuple.ipv4.sport = bpf_htons(40000);
 	tuple.ipv4.dport = bpf_htons(9);
 	ct = bpf_xdp_ct_lookup(ctx, &tuple, sizeof(tuple.ipv4), &opts, sizeof(opts));
-	put(0, ct != 0);
-	put(1, opts.error);
-	if (ct)
+	if (ct) {
 		bpf_ct_release(ct);
+		put(0, 1);
+	}
+	put(1, opts.error);
 	return XDP_PASS;
 }
