@@ -10,18 +10,17 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /*
- * `struct bpf_ct_opts` as the selftests spell it: a plain struct, not
- * vmlinux.h's (whose CO-RE accesses would look for the type in
- * nf_conntrack's BTF where it is a module).
+ * `struct bpf_ct_opts` in its first, 12-byte form, which every kernel
+ * since 6.0 takes (6.1 only that one): a plain struct, not vmlinux.h's
+ * (whose CO-RE accesses would look for the type in nf_conntrack's BTF
+ * where it is a module).
  */
 struct ct_opts {
 	__s32 netns_id;
 	__s32 error;
 	__u8 l4proto;
 	__u8 dir;
-	__u16 ct_zone_id;
-	__u8 ct_zone_dir;
-	__u8 reserved[3];
+	__u8 reserved[2];
 };
 
 extern struct nf_conn *bpf_xdp_ct_lookup(struct xdp_md *ctx, struct bpf_sock_tuple *tuple,
