@@ -4,6 +4,7 @@
 #[cfg(target_arch = "bpf")]
 use core::ffi::c_void;
 
+use super::PacketOffset;
 use crate::Pod;
 
 /// What a tc program decides for a packet (`TC_ACT_*`).
@@ -77,7 +78,7 @@ impl TcContext {
     /// A copy of the `T` at byte `offset` of the linear data, or `None` if
     /// it is shorter.
     #[inline(always)]
-    pub fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+    pub fn read<T: Pod>(&self, offset: impl PacketOffset) -> Option<T> {
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: `skb` is this run's `__sk_buff`; the verifier rewrites
@@ -93,6 +94,7 @@ impl TcContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
+            let offset = super::offset::resolve(offset, core::mem::size_of::<T>())?;
             T::from_bytes(self.packet.bytes().get(offset..)?)
         }
     }
@@ -101,7 +103,7 @@ impl TcContext {
     /// once for all its bytes, or `None` if it is shorter; its fields are
     /// then read with one load each (see `XdpContext::header`).
     #[inline(always)]
-    pub fn header<H: Pod>(&self, offset: usize) -> Option<super::Header<'_, H>> {
+    pub fn header<H: Pod>(&self, offset: impl PacketOffset) -> Option<super::Header<'_, H>> {
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: as in `read`.

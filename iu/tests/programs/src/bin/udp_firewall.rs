@@ -10,7 +10,7 @@
 use iu_ebpf::{
     Pod, field, map,
     maps::{HashMap, LpmKey, LpmTrie},
-    programs::{XdpAction, XdpContext},
+    programs::{BoundedLen, XdpAction, XdpContext},
     xdp,
 };
 
@@ -73,7 +73,8 @@ fn udp_firewall(ctx: XdpContext) -> XdpAction {
     if ip.get(field!(Ipv4, protocol)) != IPPROTO_UDP {
         return XdpAction::Pass;
     }
-    let header_len = usize::from(ip.get(field!(Ipv4, version_ihl)) & 0x0f) * 4;
+    // IHL, the low 4 bits, in 32-bit words.
+    let header_len = BoundedLen::<0x0f, 4>::new(ip.get(field!(Ipv4, version_ihl)));
     let Some(udp) = ctx.header::<Udp>(ETH_HEADER + header_len) else {
         return XdpAction::Pass;
     };
