@@ -65,7 +65,10 @@ fn bounded_header_lengths_read_check_and_write_the_right_bytes() {
         let port_at = if vlan { 18 } else { 14 } + 20 + options + 2;
         let mut expected = input.clone();
         expected[port_at..port_at + 2].copy_from_slice(&54u16.to_be_bytes());
-        assert_eq!(out, expected, "UDP, VLAN {vlan}, {options} bytes of options");
+        assert_eq!(
+            out, expected,
+            "UDP, VLAN {vlan}, {options} bytes of options"
+        );
 
         // One byte short of the UDP header: passed, nothing written.
         let short = &input[..input.len() - 1];
@@ -74,9 +77,15 @@ fn bounded_header_lengths_read_check_and_write_the_right_bytes() {
     for (vlan, options, doff) in [(false, 0, 5), (true, 4, 8), (true, 40, 15)] {
         let input = packet(vlan, options, 6, &tcp(doff));
         let (ret, out) = run(&ebpf, prog, &input);
-        assert_eq!(ret, XDP_TX, "TCP, VLAN {vlan}, {options}, data offset {doff}");
+        assert_eq!(
+            ret, XDP_TX,
+            "TCP, VLAN {vlan}, {options}, data offset {doff}"
+        );
         let tos_at = if vlan { 18 } else { 14 } + 1;
-        assert_eq!(out[tos_at], 0xab, "the payload's first byte in the TOS byte");
+        assert_eq!(
+            out[tos_at], 0xab,
+            "the payload's first byte in the TOS byte"
+        );
         // Without the payload byte: passed, nothing written.
         let short = &input[..input.len() - 1];
         assert_eq!(run(&ebpf, prog, short), (XDP_PASS, short.to_vec()));
@@ -92,9 +101,17 @@ fn tc_reads_after_a_bounded_header_length() {
     let prog = "packet_offsets_tc";
     for options in [0, 8, 40] {
         let dns = packet(false, options, 17, &udp(53));
-        assert_eq!(run(&ebpf, prog, &dns).0, TC_ACT_SHOT, "{options} bytes of options");
+        assert_eq!(
+            run(&ebpf, prog, &dns).0,
+            TC_ACT_SHOT,
+            "{options} bytes of options"
+        );
         let other = packet(false, options, 17, &udp(54));
-        assert_eq!(run(&ebpf, prog, &other).0, TC_ACT_OK, "{options} bytes of options");
+        assert_eq!(
+            run(&ebpf, prog, &other).0,
+            TC_ACT_OK,
+            "{options} bytes of options"
+        );
         // The port cut off.
         assert_eq!(run(&ebpf, prog, &dns[..dns.len() - 5]).0, TC_ACT_OK);
     }

@@ -305,7 +305,10 @@ mod tests {
     fn tc_reads_after_a_bounded_length() {
         let ctx = TcContext::from_packet(&udp(7));
         let header_len = BoundedLen::<0x0f, 4>::new(ctx.read::<u8>(14).unwrap());
-        assert_eq!(ctx.read::<[u8; 2]>(header_len + 16), Some(53u16.to_be_bytes()));
+        assert_eq!(
+            ctx.read::<[u8; 2]>(header_len + 16),
+            Some(53u16.to_be_bytes())
+        );
         let header = ctx.header::<[u8; 8]>(14 + header_len).unwrap();
         assert_eq!(header.read()[2..4], 53u16.to_be_bytes());
         assert!(ctx.header::<[u8; 8]>(15 + header_len).is_none());
@@ -316,7 +319,10 @@ mod tests {
         // The BPF accessors check `base` against `0xffff - MAX - size`
         // (the verifier must see the sum bounded); the host does the same.
         let len = BoundedLen::<0xff, 8>::new(0u8);
-        assert_eq!(resolve(len + (0xffff - 0x7f8 - 2), 2), Some(0xffff - 0x7f8 - 2));
+        assert_eq!(
+            resolve(len + (0xffff - 0x7f8 - 2), 2),
+            Some(0xffff - 0x7f8 - 2)
+        );
         assert_eq!(resolve(len + (0xffff - 0x7f8 - 1), 2), None);
         assert_eq!(resolve(len + usize::MAX, 1), None);
         assert_eq!(resolve(0xfffd_usize, 2), Some(0xfffd));

@@ -24,7 +24,11 @@ use crate::Pod;
 /// `*(u32 *)(data + off)` (it does wait for the add that computes that
 /// pointer, where C's load addresses `data` directly: about a cycle).
 #[inline(always)]
-pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: impl PacketOffset) -> Option<T> {
+pub(crate) fn read<T: Pod>(
+    start: *const u8,
+    end: *const u8,
+    offset: impl PacketOffset,
+) -> Option<T> {
     let size = core::mem::size_of::<T>();
     // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
     // refusing it first keeps the pointer sums below from wrapping around

@@ -77,6 +77,10 @@ impl TcContext {
 
     /// A copy of the `T` at byte `offset` of the linear data, or `None` if
     /// it is shorter.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
     pub fn read<T: Pod>(&self, offset: impl PacketOffset) -> Option<T> {
         #[cfg(target_arch = "bpf")]
@@ -102,6 +106,10 @@ impl TcContext {
     /// The header `H` at byte `offset` of the linear data, bounds-checked
     /// once for all its bytes, or `None` if it is shorter; its fields are
     /// then read with one load each (see `XdpContext::header`).
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
     pub fn header<H: Pod>(&self, offset: impl PacketOffset) -> Option<super::Header<'_, H>> {
         #[cfg(target_arch = "bpf")]

@@ -81,6 +81,10 @@ pub struct XdpContext {
 impl XdpContext {
     /// A copy of the `T` at byte `offset` of the packet, or `None` if the
     /// packet is too short.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
     pub fn read<T: Pod>(&self, offset: impl PacketOffset) -> Option<T> {
         #[cfg(target_arch = "bpf")]
@@ -106,6 +110,10 @@ impl XdpContext {
     /// let Some(ip) = ctx.header::<Ipv4>(14) else { return XdpAction::Pass };
     /// let source: [u8; 4] = ip.get(field!(Ipv4, source));
     /// ```
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
     pub fn header<H: Pod>(&self, offset: impl PacketOffset) -> Option<super::Header<'_, H>> {
         #[cfg(target_arch = "bpf")]
@@ -156,6 +164,10 @@ impl XdpContext {
 
     /// Writes `value` at byte `offset` of the packet; `false` (and nothing
     /// written) if the packet is too short.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
     pub fn write<T: Pod>(&mut self, offset: impl PacketOffset, value: T) -> bool {
         #[cfg(target_arch = "bpf")]
