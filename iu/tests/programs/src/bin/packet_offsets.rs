@@ -7,38 +7,16 @@
 #![forbid(unsafe_code)]
 
 use iu_ebpf::{
-    Pod, classifier, field,
+    classifier, field,
     programs::{BoundedLen, TcAction, TcContext, XdpAction, XdpContext},
     xdp,
 };
 
+#[path = "../headers.rs"]
+mod headers;
+use headers::{Ipv4, Udp};
+
 iu_ebpf::license!("GPL");
-
-/// The IPv4 header without options.
-#[derive(Clone, Copy, Pod)]
-#[repr(C)]
-struct Ipv4 {
-    version_ihl: u8,
-    tos: u8,
-    total_len: [u8; 2],
-    id: [u8; 2],
-    fragment: [u8; 2],
-    ttl: u8,
-    protocol: u8,
-    checksum: [u8; 2],
-    source: [u8; 4],
-    dest: [u8; 4],
-}
-
-/// The UDP header.
-#[derive(Clone, Copy, Pod)]
-#[repr(C)]
-struct Udp {
-    source_port: [u8; 2],
-    dest_port: [u8; 2],
-    len: [u8; 2],
-    checksum: [u8; 2],
-}
 
 const ETH_P_IPV4: [u8; 2] = [0x08, 0x00];
 const ETH_P_VLAN: [u8; 2] = [0x81, 0x00];
