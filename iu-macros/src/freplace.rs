@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
 
-use crate::program::parse_args;
+use crate::program::{parse_args, required_key};
 
 /// The integer types a global function may take and return: the verifier
 /// checks a global function on its own, with unknown scalars for its
@@ -93,24 +93,12 @@ pub fn replaceable(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStr
 /// function it replaces in a loaded program.
 pub fn freplace(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let mut func: ItemFn = syn::parse2(item)?;
-    let mut target = None;
-    for (key, value) in parse_args(attr)? {
-        match key.to_string().as_str() {
-            "function" => target = Some(value),
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    key,
-                    "unknown key: expected `function`",
-                ));
-            }
-        }
-    }
-    let target = target.ok_or_else(|| {
-        syn::Error::new_spanned(
-            &func.sig.ident,
-            "`function = \"...\"` is required: the name of the `#[replaceable]` function this replaces",
-        )
-    })?;
+    let target = required_key(
+        parse_args(attr)?,
+        "function",
+        &func,
+        "the name of the `#[replaceable]` function this replaces",
+    )?;
     if target.value().is_empty() || target.value().contains(char::is_whitespace) {
         return Err(syn::Error::new_spanned(
             &target,

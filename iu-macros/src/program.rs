@@ -51,6 +51,39 @@ fn on_panic_choices(kind: &str) -> &'static [(&'static str, i64)] {
     }
 }
 
+/// The value of `key`, the only key the attribute takes (`None` if it is
+/// not given); any other key is refused.
+pub(crate) fn only_key(args: Vec<(syn::Ident, LitStr)>, key: &str) -> syn::Result<Option<LitStr>> {
+    let mut found = None;
+    for (k, value) in args {
+        if k != key {
+            return Err(syn::Error::new_spanned(
+                k,
+                format!("unknown key: expected `{key}`"),
+            ));
+        }
+        found = Some(value);
+    }
+    Ok(found)
+}
+
+/// The value of `key`, the only key the attribute takes and a required
+/// one: without it, an error at the function's name says
+/// "`key = \"...\"` is required: `why`".
+pub(crate) fn required_key(
+    args: Vec<(syn::Ident, LitStr)>,
+    key: &str,
+    func: &ItemFn,
+    why: &str,
+) -> syn::Result<LitStr> {
+    only_key(args, key)?.ok_or_else(|| {
+        syn::Error::new_spanned(
+            &func.sig.ident,
+            format!("`{key} = \"...\"` is required: {why}"),
+        )
+    })
+}
+
 /// Takes `on_panic = "..."` out of the attribute's arguments and returns
 /// the value it stands for (the kind's default when absent).
 pub(crate) fn split_on_panic(
@@ -315,13 +348,10 @@ pub fn usdt(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
 pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let (args, on_panic) = split_on_panic(parse_args(attr)?, "RawTracePoint")?;
-    let mut section = "raw_tp".to_owned();
-    for (key, value) in args {
-        match key.to_string().as_str() {
-            "name" => section = format!("raw_tp/{}", value.value()),
-            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
-        }
-    }
+    let section = match only_key(args, "name")? {
+        Some(name) => format!("raw_tp/{}", name.value()),
+        None => "raw_tp".to_owned(),
+    };
     emit(section, "RawTracePoint", func, on_panic)
 }
 
@@ -330,24 +360,13 @@ pub fn raw_tracepoint(attr: TokenStream, item: TokenStream) -> syn::Result<Token
 pub fn kprobe_multi(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let (args, on_panic) = split_on_panic(parse_args(attr)?, "Probe")?;
-    let mut pattern = None;
-    for (key, value) in args {
-        match key.to_string().as_str() {
-            "pattern" => pattern = Some(value.value()),
-            _ => {
-                return Err(syn::Error::new_spanned(
-                    key,
-                    "unknown key: expected `pattern`",
-                ));
-            }
-        }
-    }
-    let pattern = pattern.ok_or_else(|| {
-        syn::Error::new_spanned(
-            &func.sig.ident,
-            "`pattern = \"...\"` is required: a glob of kernel functions (`tcp_*`)",
-        )
-    })?;
+    let pattern = required_key(
+        args,
+        "pattern",
+        &func,
+        "a glob of kernel functions (`tcp_*`)",
+    )?
+    .value();
     if pattern.is_empty() || pattern.contains(char::is_whitespace) {
         return Err(syn::Error::new_spanned(
             &func.sig.ident,
@@ -411,19 +430,13 @@ pub fn uprobe_multi(attr: TokenStream, item: TokenStream, ret: bool) -> syn::Res
 pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let (args, on_panic) = split_on_panic(parse_args(attr)?, "RawTracePointWritable")?;
-    let mut name = None;
-    for (key, value) in args {
-        match key.to_string().as_str() {
-            "name" => name = Some(value.value()),
-            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
-        }
-    }
-    let name = name.ok_or_else(|| {
-        syn::Error::new_spanned(
-            &func.sig.ident,
-            "`name = \"...\"` is required: a writable tracepoint such as `bpf_test_finish`",
-        )
-    })?;
+    let name = required_key(
+        args,
+        "name",
+        &func,
+        "a writable tracepoint such as `bpf_test_finish`",
+    )?
+    .value();
     emit(
         format!("raw_tp.w/{name}"),
         "RawTracePointWritable",
@@ -438,19 +451,13 @@ pub fn raw_tracepoint_writable(attr: TokenStream, item: TokenStream) -> syn::Res
 pub fn tp_btf(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let func: ItemFn = syn::parse2(item)?;
     let (args, on_panic) = split_on_panic(parse_args(attr)?, "Tracing")?;
-    let mut name = None;
-    for (key, value) in args {
-        match key.to_string().as_str() {
-            "name" => name = Some(value.value()),
-            _ => return Err(syn::Error::new_spanned(key, "unknown key: expected `name`")),
-        }
-    }
-    let name = name.ok_or_else(|| {
-        syn::Error::new_spanned(
-            &func.sig.ident,
-            "`name = \"...\"` is required: the tracepoint (`sched_switch`) is fixed when the program loads",
-        )
-    })?;
+    let name = required_key(
+        args,
+        "name",
+        &func,
+        "the tracepoint (`sched_switch`) is fixed when the program loads",
+    )?
+    .value();
     emit(format!("tp_btf/{name}"), "Tracing", func, on_panic)
 }
 

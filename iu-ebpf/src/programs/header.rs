@@ -43,7 +43,11 @@ impl<H: Pod> Header<'_, H> {
     /// The header at `start + offset`, if it ends at or before `end`.
     #[cfg(target_arch = "bpf")]
     #[inline(always)]
-    pub(crate) fn check(start: *const u8, end: *const u8, offset: usize) -> Option<Self> {
+    pub(crate) fn check(
+        start: *const u8,
+        end: *const u8,
+        offset: impl super::PacketOffset,
+    ) -> Option<Self> {
         let size = core::mem::size_of::<H>();
         let at = super::packet::at(start, offset, size)?;
         (at.wrapping_add(size) <= end).then_some(Self {

@@ -11,6 +11,7 @@ mod flow_dissector;
 mod header;
 mod iter;
 mod netfilter;
+mod offset;
 #[cfg(target_arch = "bpf")]
 mod packet;
 pub use header::Header;
@@ -38,6 +39,7 @@ pub use cgroup_sysctl::SysctlContext;
 pub use flow_dissector::{FlowDissectorAction, FlowDissectorContext};
 pub use iter::{IterMapElemContext, IterTaskContext, IterTcpContext};
 pub use netfilter::{NetfilterAction, NetfilterContext};
+pub use offset::{BoundedLen, Offset, PacketOffset};
 pub use perf_event::PerfEventContext;
 pub use probe::ProbeContext;
 pub use raw_tracepoint::{RawTracePointContext, RawTracePointWritableContext};

@@ -2,12 +2,8 @@
 //! bounds check in the pointer form the verifier tracks, then one load per
 //! field where C would have one.
 
+use super::offset::{MAX_OFFSET, PacketOffset};
 use crate::Pod;
-
-/// The largest packet offset a read or write may reach (its last byte is
-/// before it): the verifier's `MAX_PACKET_OFF`. It gives checked pointers
-/// a range only while their offset plus the access size stays within it.
-pub(crate) const MAX_OFFSET: usize = 0xffff;
 
 /// A copy of the `T` at `start + offset`, or `None` if it does not end at
 /// or before `end`.
@@ -28,7 +24,11 @@ pub(crate) const MAX_OFFSET: usize = 0xffff;
 /// `*(u32 *)(data + off)` (it does wait for the add that computes that
 /// pointer, where C's load addresses `data` directly: about a cycle).
 #[inline(always)]
-pub(crate) fn read<T: Pod>(start: *const u8, end: *const u8, offset: usize) -> Option<T> {
+pub(crate) fn read<T: Pod>(
+    start: *const u8,
+    end: *const u8,
+    offset: impl PacketOffset,
+) -> Option<T> {
     let size = core::mem::size_of::<T>();
     // Packets are shorter than 64 KiB: a larger offset is out of bounds, and
     // refusing it first keeps the pointer sums below from wrapping around
@@ -125,7 +125,12 @@ pub(crate) fn load_bytes<'b>(
 /// split an unaligned store into byte stores and shifts), addressed from
 /// the checked end pointer.
 #[inline(always)]
-pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, value: T) -> bool {
+pub(crate) fn write<T: Pod>(
+    start: *const u8,
+    end: *const u8,
+    offset: impl PacketOffset,
+    value: T,
+) -> bool {
     let size = core::mem::size_of::<T>();
     let Some(at) = at(start, offset, size) else {
         return false;
@@ -163,6 +168,33 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
     true
 }
 
+/// `start + offset`, or `None` if a `size`-byte access there could end
+/// past [`MAX_OFFSET`]. The bounded length of an
+/// [`Offset`](super::Offset) is added after the base's check, unchecked:
+/// its bound is on its register (`BoundedLen::new`), so the verifier
+/// knows it, and the base is checked against the limit minus its maximum.
+#[inline(always)]
+pub(crate) fn at<O: PacketOffset>(start: *const u8, offset: O, size: usize) -> Option<*const u8> {
+    let (base, len) = offset.parts();
+    if O::MAX_LEN == 0 {
+        return at_base(start, base, size);
+    }
+    let reach = size.checked_add(O::MAX_LEN).filter(|&r| r <= MAX_OFFSET)?;
+    let mut at = at_base(start, base, reach)?;
+    // SAFETY: one register addition; no memory is touched. In assembly so
+    // that LLVM adds the length itself (not a sum it folded constants
+    // into) to the base pointer; the caller's bounds check comes after.
+    unsafe {
+        core::arch::asm!(
+            "{at} += {len}",
+            at = inout(reg) at,
+            len = in(reg) len,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    Some(at)
+}
+
 /// `start + offset`, or `None` if a `size`-byte access there would end
 /// past [`MAX_OFFSET`]. Packets are shorter than 64 KiB: a larger offset is
 /// out of bounds, and refusing it first keeps the pointer sums of the
@@ -183,7 +215,7 @@ pub(crate) fn write<T: Pod>(start: *const u8, end: *const u8, offset: usize, val
 /// offsets stay in Rust, where the check folds away and the offset into
 /// the load's displacement.
 #[inline(always)]
-pub(crate) fn at(start: *const u8, offset: usize, size: usize) -> Option<*const u8> {
+fn at_base(start: *const u8, offset: usize, size: usize) -> Option<*const u8> {
     let max = MAX_OFFSET.saturating_sub(size);
     if core::intrinsics::is_val_statically_known(offset) {
         return (offset <= max).then(|| start.wrapping_add(offset));

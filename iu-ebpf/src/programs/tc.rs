@@ -4,6 +4,7 @@
 #[cfg(target_arch = "bpf")]
 use core::ffi::c_void;
 
+use super::PacketOffset;
 use crate::Pod;
 
 /// What a tc program decides for a packet (`TC_ACT_*`).
@@ -76,8 +77,12 @@ impl TcContext {
 
     /// A copy of the `T` at byte `offset` of the linear data, or `None` if
     /// it is shorter.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
-    pub fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+    pub fn read<T: Pod>(&self, offset: impl PacketOffset) -> Option<T> {
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: `skb` is this run's `__sk_buff`; the verifier rewrites
@@ -93,6 +98,7 @@ impl TcContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
+            let offset = super::offset::resolve(offset, core::mem::size_of::<T>())?;
             T::from_bytes(self.packet.bytes().get(offset..)?)
         }
     }
@@ -100,8 +106,12 @@ impl TcContext {
     /// The header `H` at byte `offset` of the linear data, bounds-checked
     /// once for all its bytes, or `None` if it is shorter; its fields are
     /// then read with one load each (see `XdpContext::header`).
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
-    pub fn header<H: Pod>(&self, offset: usize) -> Option<super::Header<'_, H>> {
+    pub fn header<H: Pod>(&self, offset: impl PacketOffset) -> Option<super::Header<'_, H>> {
         #[cfg(target_arch = "bpf")]
         {
             // SAFETY: as in `read`.

@@ -4,6 +4,7 @@
 #[cfg(target_arch = "bpf")]
 use core::ffi::c_void;
 
+use super::PacketOffset;
 use crate::Pod;
 
 /// What an XDP program decides for a packet.
@@ -80,8 +81,12 @@ pub struct XdpContext {
 impl XdpContext {
     /// A copy of the `T` at byte `offset` of the packet, or `None` if the
     /// packet is too short.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
-    pub fn read<T: Pod>(&self, offset: usize) -> Option<T> {
+    pub fn read<T: Pod>(&self, offset: impl PacketOffset) -> Option<T> {
         #[cfg(target_arch = "bpf")]
         {
             let (start, end) = self.bounds();
@@ -89,6 +94,7 @@ impl XdpContext {
         }
         #[cfg(not(target_arch = "bpf"))]
         {
+            let offset = super::offset::resolve(offset, core::mem::size_of::<T>())?;
             T::from_bytes(self.packet.borrow().bytes().get(offset..)?)
         }
     }
@@ -104,8 +110,12 @@ impl XdpContext {
     /// let Some(ip) = ctx.header::<Ipv4>(14) else { return XdpAction::Pass };
     /// let source: [u8; 4] = ip.get(field!(Ipv4, source));
     /// ```
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
-    pub fn header<H: Pod>(&self, offset: usize) -> Option<super::Header<'_, H>> {
+    pub fn header<H: Pod>(&self, offset: impl PacketOffset) -> Option<super::Header<'_, H>> {
         #[cfg(target_arch = "bpf")]
         {
             let (start, end) = self.bounds();
@@ -154,8 +164,12 @@ impl XdpContext {
 
     /// Writes `value` at byte `offset` of the packet; `false` (and nothing
     /// written) if the packet is too short.
+    ///
+    /// `offset` is a `usize`, or a [`BoundedLen`](super::BoundedLen) /
+    /// [`Offset`](super::Offset) whose run-time part the verifier bounds
+    /// (no run-time offset check for that part).
     #[inline(always)]
-    pub fn write<T: Pod>(&mut self, offset: usize, value: T) -> bool {
+    pub fn write<T: Pod>(&mut self, offset: impl PacketOffset, value: T) -> bool {
         #[cfg(target_arch = "bpf")]
         {
             let (start, end) = self.bounds();
@@ -164,6 +178,9 @@ impl XdpContext {
         #[cfg(not(target_arch = "bpf"))]
         {
             let size = core::mem::size_of::<T>();
+            let Some(offset) = super::offset::resolve(offset, size) else {
+                return false;
+            };
             match self
                 .packet
                 .get_mut()

@@ -168,63 +168,89 @@ impl<'a> UProbeMulti<'a> {
             offsets.len(),
             path.display()
         );
-        if offsets.is_empty() {
-            return Err(Error::NoAttachTarget(self.program.name.clone()));
-        }
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
-        let pid = match pid {
-            Some(pid) => u32::try_from(pid).map_err(|_| {
-                self.program.attach_error(
-                    &target,
-                    "bpf(BPF_LINK_CREATE)",
-                    std::io::Error::from_raw_os_error(libc::EINVAL),
-                    CAP_PERFMON_HINT,
-                    Some("the process id is negative"),
-                )
-            })?,
-            None => 0,
-        };
-        let link = sys::link_create_uprobe_multi(
-            self.program.as_fd(),
-            &c_path,
+        let sites = Sites {
             offsets,
-            &[],
+            ref_ctrs: &[],
             cookies,
-            self.ret,
-            pid,
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::EOPNOTSUPP) if !crate::features::uprobe_multi() => Error::MissingFeature {
-                feature: "uprobe.multi (Linux 6.6 with CONFIG_UPROBES)",
-                detail: format!("bpf(BPF_LINK_CREATE) for {target}: {e}"),
-            },
-            Some(libc::EINVAL) if !crate::features::uprobe_multi() => Error::MissingFeature {
-                feature: "uprobe.multi (Linux 6.6)",
-                detail: format!("bpf(BPF_LINK_CREATE) for {target}: {e}"),
-            },
-            errno => {
-                let hint = match errno {
-                    Some(libc::ESRCH) => Some("no process has that pid"),
-                    Some(libc::EBADF | libc::ENOENT) => {
-                        Some("the path is not a regular file the kernel can open")
-                    }
-                    Some(libc::EINVAL) => Some(
-                        "an offset is not an instruction the kernel can probe (inside the file's executable segments)",
-                    ),
-                    _ => None,
-                };
-                self.program.attach_error(
-                    &target,
-                    "bpf(BPF_LINK_CREATE)",
-                    e,
-                    CAP_PERFMON_HINT,
-                    hint,
-                )
-            }
-        })?;
-        Ok(FdLink { link, target })
+        };
+        link(self.program, path, &sites, self.ret, pid, target)
     }
+}
+
+/// The places of one uprobe.multi link: file offsets, and per offset a
+/// reference counter's file offset (a USDT semaphore; empty: none) and a
+/// cookie (empty: all 0).
+pub(crate) struct Sites<'s> {
+    pub(crate) offsets: &'s [u64],
+    pub(crate) ref_ctrs: &'s [u64],
+    pub(crate) cookies: &'s [u64],
+}
+
+/// One uprobe.multi (`ret`: uretprobe.multi) link of `program` on `sites`
+/// of the binary at `path`, for process `pid` or every process, named
+/// `target` in errors and on the link. `#[uprobe_multi]` programs and
+/// USDT probes (`programs/usdt.rs`) attach through it.
+pub(crate) fn link(
+    program: &Program,
+    path: &Path,
+    sites: &Sites<'_>,
+    ret: bool,
+    pid: Option<i32>,
+    target: String,
+) -> Result<FdLink> {
+    if sites.offsets.is_empty() {
+        return Err(Error::NoAttachTarget(program.name.clone()));
+    }
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::NoAttachTarget(program.name.clone()))?;
+    let pid = match pid {
+        Some(pid) => u32::try_from(pid).map_err(|_| {
+            program.attach_error(
+                &target,
+                "bpf(BPF_LINK_CREATE)",
+                std::io::Error::from_raw_os_error(libc::EINVAL),
+                CAP_PERFMON_HINT,
+                Some("the process id is negative"),
+            )
+        })?,
+        None => 0,
+    };
+    let link = sys::link_create_uprobe_multi(
+        program.as_fd(),
+        &c_path,
+        sites.offsets,
+        sites.ref_ctrs,
+        sites.cookies,
+        ret,
+        pid,
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) if !crate::features::uprobe_multi() => Error::MissingFeature {
+            feature: "uprobe.multi (Linux 6.6 with CONFIG_UPROBES)",
+            detail: format!("bpf(BPF_LINK_CREATE) for {target}: {e}"),
+        },
+        Some(libc::EINVAL) if !crate::features::uprobe_multi() => Error::MissingFeature {
+            feature: "uprobe.multi (Linux 6.6)",
+            detail: format!("bpf(BPF_LINK_CREATE) for {target}: {e}"),
+        },
+        errno => {
+            let hint = match errno {
+                Some(libc::ESRCH) => Some("no process has that pid"),
+                Some(libc::EBADF | libc::ENOENT) => {
+                    Some("the path is not a regular file the kernel can open")
+                }
+                Some(libc::EINVAL) if sites.ref_ctrs.is_empty() => Some(
+                    "an offset is not an instruction the kernel can probe (inside the file's executable segments)",
+                ),
+                Some(libc::EINVAL) => Some(
+                    "a site is not an instruction the kernel can probe, or a semaphore offset is bad",
+                ),
+                _ => None,
+            };
+            program.attach_error(&target, "bpf(BPF_LINK_CREATE)", e, CAP_PERFMON_HINT, hint)
+        }
+    })?;
+    Ok(FdLink { link, target })
 }
 
 /// An attached uprobe.multi program. Dropping it removes every probe.

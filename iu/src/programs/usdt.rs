@@ -27,9 +27,9 @@ use std::{
 
 use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
 
-use super::{FdLink, PerfLink, Program, perf_link, probe};
+use super::{FdLink, PerfLink, Program, perf_link, probe, uprobe_multi};
 use crate::{
-    error::{CAP_PERFMON_HINT, Error, Result},
+    error::{Error, Result},
     maps::Map,
     sys::{self, PerfEventAttr},
 };
@@ -754,7 +754,21 @@ impl<'a> Usdt<'a> {
             path.display()
         );
         let links = if crate::features::uprobe_multi() {
-            Links::Multi(self.attach_multi(&path, &offsets, &ref_ctrs, &cookies, pid, &target)?)
+            // The program was loaded for it (`BPF_TRACE_UPROBE_MULTI`,
+            // `LoadType::of`).
+            let sites = uprobe_multi::Sites {
+                offsets: &offsets,
+                ref_ctrs: &ref_ctrs,
+                cookies: &cookies,
+            };
+            Links::Multi(uprobe_multi::link(
+                self.program,
+                &path,
+                &sites,
+                false,
+                pid,
+                target.clone(),
+            )?)
         } else {
             Links::Sites(self.attach_sites(&path, &offsets, &ref_ctrs, &cookies, pid, &target)?)
         };
@@ -763,57 +777,6 @@ impl<'a> Usdt<'a> {
             sites: offsets.len(),
             target,
             _lease: lease,
-        })
-    }
-
-    /// One uprobe.multi link on every site (the program was loaded for it:
-    /// `BPF_TRACE_UPROBE_MULTI`, [`crate::programs::LoadType::of`]).
-    fn attach_multi(
-        &self,
-        path: &Path,
-        offsets: &[u64],
-        ref_ctrs: &[u64],
-        cookies: &[u64],
-        pid: Option<i32>,
-        target: &str,
-    ) -> Result<FdLink> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| Error::NoAttachTarget(self.program.name.clone()))?;
-        let pid = match pid {
-            Some(pid) => u32::try_from(pid).map_err(|_| {
-                self.program.attach_error(
-                    target,
-                    "bpf(BPF_LINK_CREATE)",
-                    std::io::Error::from_raw_os_error(libc::EINVAL),
-                    CAP_PERFMON_HINT,
-                    Some("the process id is negative"),
-                )
-            })?,
-            None => 0,
-        };
-        let link = sys::link_create_uprobe_multi(
-            self.program.as_fd(),
-            &c_path,
-            offsets,
-            ref_ctrs,
-            cookies,
-            false,
-            pid,
-        )
-        .map_err(|e| {
-            let hint = match e.raw_os_error() {
-                Some(libc::ESRCH) => Some("no process has that pid"),
-                Some(libc::EINVAL) => Some(
-                    "a site is not an instruction the kernel can probe, or a semaphore offset is bad",
-                ),
-                _ => None,
-            };
-            self.program
-                .attach_error(target, "bpf(BPF_LINK_CREATE)", e, CAP_PERFMON_HINT, hint)
-        })?;
-        Ok(FdLink {
-            link,
-            target: target.to_owned(),
         })
     }
 

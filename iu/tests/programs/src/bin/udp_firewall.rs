@@ -10,37 +10,15 @@
 use iu_ebpf::{
     Pod, field, map,
     maps::{HashMap, LpmKey, LpmTrie},
-    programs::{XdpAction, XdpContext},
+    programs::{BoundedLen, XdpAction, XdpContext},
     xdp,
 };
 
+#[path = "../headers.rs"]
+mod headers;
+use headers::{Ipv4, Udp};
+
 iu_ebpf::license!("GPL");
-
-/// The IPv4 header without options.
-#[derive(Clone, Copy, Pod)]
-#[repr(C)]
-struct Ipv4 {
-    version_ihl: u8,
-    tos: u8,
-    total_len: [u8; 2],
-    id: [u8; 2],
-    fragment: [u8; 2],
-    ttl: u8,
-    protocol: u8,
-    checksum: [u8; 2],
-    source: [u8; 4],
-    dest: [u8; 4],
-}
-
-/// The UDP header.
-#[derive(Clone, Copy, Pod)]
-#[repr(C)]
-struct Udp {
-    source_port: [u8; 2],
-    dest_port: [u8; 2],
-    len: [u8; 2],
-    checksum: [u8; 2],
-}
 
 /// UDP packets and their length (UDP header and payload) from one source.
 #[derive(Clone, Copy, Pod)]
@@ -73,7 +51,8 @@ fn udp_firewall(ctx: XdpContext) -> XdpAction {
     if ip.get(field!(Ipv4, protocol)) != IPPROTO_UDP {
         return XdpAction::Pass;
     }
-    let header_len = usize::from(ip.get(field!(Ipv4, version_ihl)) & 0x0f) * 4;
+    // IHL, the low 4 bits, in 32-bit words.
+    let header_len = BoundedLen::<0x0f, 4>::new(ip.get(field!(Ipv4, version_ihl)));
     let Some(udp) = ctx.header::<Udp>(ETH_HEADER + header_len) else {
         return XdpAction::Pass;
     };
