@@ -315,6 +315,8 @@ impl EbpfLoader {
         // Each struct_ops program's struct and member, from the object's
         // records and the kernel's BTF.
         let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
+        // struct_ops (C): libbpf's autoload rule for struct_ops programs.
+        let autoload_off = struct_ops_programs.autoload(autoload_off);
         let on_panic = crate::placeholders::on_panic_values(&file);
         let level = self.log_level.map(|l| [l]);
         if !self.globals.is_empty() || level.is_some() {
@@ -491,6 +493,9 @@ impl EbpfLoader {
             }
         }
 
+        // struct_ops (C): the struct_ops maps, created at load as libbpf does.
+        let struct_ops = crate::programs::struct_ops::create_maps(struct_ops)?;
+
         if !kconfig.is_empty() {
             let map = create_kconfig_map(&kconfig, kconfig_size)?;
             let fd = map.fd.as_raw_fd();
@@ -591,20 +596,8 @@ impl EbpfLoader {
                         reason,
                     }
                 })?;
-            let struct_op = if section_name.starts_with(crate::programs::struct_ops::SECTION_PREFIX)
-            {
-                let (struct_id, member) = struct_ops_programs.get(name).copied().ok_or_else(|| {
-                    Error::UnsupportedProgram {
-                        name: name.clone(),
-                        section: section_name.clone(),
-                        reason: "a struct_ops program that no `#[struct_ops]` record names: write the callbacks in an impl under `#[struct_ops(name = \"...\")]`",
-                    }
-                })?;
-                load_type.expected_attach_type = member;
-                Some(struct_id)
-            } else {
-                None
-            };
+            // struct_ops (C): the struct and member of a struct_ops program.
+            let struct_op = struct_ops_programs.attach(name, &section_name, &mut load_type)?;
             let attach_btf_id = if let Some(struct_id) = struct_op {
                 struct_id
             } else {
@@ -1884,7 +1877,8 @@ pub struct Ebpf {
     /// Slots of `IU_USDT_SPECS` held by USDT links.
     usdt_slots: Arc<crate::programs::usdt::SpecSlots>,
     /// The object's struct_ops, resolved against the kernel, in name order.
-    struct_ops: Vec<crate::programs::struct_ops::Layout>,
+    // struct_ops (C): each with the map created at load.
+    struct_ops: Vec<crate::programs::struct_ops::Loaded>,
 }
 
 /// The map the loader creates for loop-budget exhaustion counts.
@@ -2168,7 +2162,8 @@ impl Ebpf {
         )
     }
 
-    /// The struct_ops `name` (`#[struct_ops(name = "...")]`), to register.
+    /// The struct_ops `name`, to register: a Rust `#[struct_ops(name =
+    /// "...")]`, or a C object's `.struct_ops`/`.struct_ops.link` variable.
     ///
     /// ```no_run
     /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
@@ -2176,22 +2171,8 @@ impl Ebpf {
     /// # Ok(()) }
     /// ```
     pub fn struct_ops(&self, name: &str) -> Result<crate::programs::StructOps<'_>> {
-        let layout = self
-            .struct_ops
-            .iter()
-            .find(|l| l.record.name == name)
-            .ok_or_else(|| Error::UnknownStructOps {
-                name: name.to_owned(),
-                available: self
-                    .struct_ops
-                    .iter()
-                    .map(|l| l.record.name.clone())
-                    .collect(),
-            })?;
-        Ok(crate::programs::StructOps {
-            layout,
-            programs: &self.programs,
-        })
+        // struct_ops (C): looked up in the struct_ops module.
+        crate::programs::struct_ops::find(&self.struct_ops, &self.programs, name)
     }
 
     /// Every struct_ops of the object, in name order.
@@ -2205,12 +2186,8 @@ impl Ebpf {
     /// # Ok(()) }
     /// ```
     pub fn all_struct_ops(&self) -> impl Iterator<Item = crate::programs::StructOps<'_>> {
-        self.struct_ops
-            .iter()
-            .map(|layout| crate::programs::StructOps {
-                layout,
-                programs: &self.programs,
-            })
+        // struct_ops (C): listed by the struct_ops module.
+        crate::programs::struct_ops::iter(&self.struct_ops, &self.programs)
     }
 
     /// The netfilter program `name`.

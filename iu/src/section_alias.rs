@@ -96,6 +96,17 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     if let Some(member) = name.strip_prefix(b"struct_ops/") {
         return Some([b"kprobe/____".as_slice(), member].concat());
     }
+    if let Some(member) = name.strip_prefix(b"struct_ops.s/") {
+        return Some([b"kprobe/______".as_slice(), member].concat());
+    }
+    match name {
+        b"struct_ops" => return Some(b"kprobe/___".to_vec()),
+        b"struct_ops.s" => return Some(b"kprobe/_____".to_vec()),
+        // Writable raw tracepoints without a target (attached by hand).
+        b"raw_tp.w" => return Some(b"raw_tp/_".to_vec()),
+        b"raw_tracepoint.w" => return Some(b"raw_tracepoint/_".to_vec()),
+        _ => {}
+    }
     // Netfilter programs parse as kprobes; the loader takes the type from
     // the original name.
     if name == b"netfilter" {
@@ -203,10 +214,14 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         .and_then(|s| s.file_range())
         .map(|(offset, size)| (offset as usize, size as usize));
     let unparsed_kinds = ext_range.map_or(Vec::new(), |ext| core_kinds_beyond_parser(bytes, ext));
-    if !aliased && !ksyms && unparsed_kinds.is_empty() {
+    let struct_ops = crate::programs::struct_ops::has_variables(file);
+    if !aliased && !ksyms && !struct_ops && unparsed_kinds.is_empty() {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
+    if struct_ops && let Some(range) = btf_range {
+        crate::programs::struct_ops::fix_datasecs(&mut out, range, file);
+    }
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);
     }
@@ -484,6 +499,23 @@ mod tests {
         assert_eq!(
             super::alias(b"struct_ops/ssthresh").as_deref(),
             Some(&b"kprobe/____ssthresh"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops").as_deref(),
+            Some(&b"kprobe/___"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops.s/test_2").as_deref(),
+            Some(&b"kprobe/______test_2"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops.s").as_deref(),
+            Some(&b"kprobe/_____"[..])
+        );
+        assert_eq!(super::alias(b"raw_tp.w").as_deref(), Some(&b"raw_tp/_"[..]));
+        assert_eq!(
+            super::alias(b"raw_tracepoint.w").as_deref(),
+            Some(&b"raw_tracepoint/_"[..])
         );
         assert_eq!(
             super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),
