@@ -213,7 +213,8 @@ fn kernel_struct<'a>(btf: &'a Btf, name: &str, kernel_struct: &str) -> Result<Ke
         kernel_struct: kernel_struct.to_owned(),
     };
     let id = find_struct(kernel_struct).ok_or_else(unknown)?;
-    let value_type_id = find_struct(&format!("{VALUE_PREFIX}{kernel_struct}")).ok_or_else(unknown)?;
+    let value_type_id =
+        find_struct(&format!("{VALUE_PREFIX}{kernel_struct}")).ok_or_else(unknown)?;
     let wrapper = btf.get(value_type_id).ok_or_else(unknown)?;
     let data = wrapper
         .members
@@ -254,7 +255,12 @@ fn put(value: &mut [u8], name: &str, offset: u32, bytes: &[u8]) -> Result<()> {
 /// Resolves the Rust `record` against `btf` (the kernel's).
 pub(crate) fn resolve(btf: &Btf, record: &Record) -> Result<Layout> {
     let k = kernel_struct(btf, &record.name, &record.kernel_struct)?;
-    let member = |name: &str| k.ty.members.iter().enumerate().find(|(_, m)| m.name == name);
+    let member = |name: &str| {
+        k.ty.members
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.name == name)
+    };
     let mut slots = Vec::new();
     for (name, program) in &record.members {
         match member(name) {
@@ -295,7 +301,9 @@ pub(crate) fn resolve(btf: &Btf, record: &Record) -> Result<Layout> {
     }
     match (field("flags"), record.flags) {
         (_, 0) => {}
-        (Some((offset, 4)), flags) => put(&mut template, &record.name, offset, &flags.to_le_bytes())?,
+        (Some((offset, 4)), flags) => {
+            put(&mut template, &record.name, offset, &flags.to_le_bytes())?
+        }
         _ => {
             return Err(Error::Parse(format!(
                 "struct_ops `{}` sets flags, which `struct {}` has no 32-bit member for",
@@ -553,12 +561,11 @@ pub(crate) fn resolve_variable(local: &Btf, kernel: &Btf, var: &Variable) -> Res
             .data
             .get(at..at + size as usize)
             .ok_or_else(|| problem("it lies outside the variable".into()))?;
-        let Some((kernel_index, km)) = k
-            .ty
-            .members
-            .iter()
-            .enumerate()
-            .find(|(_, km)| km.name == m.name)
+        let Some((kernel_index, km)) =
+            k.ty.members
+                .iter()
+                .enumerate()
+                .find(|(_, km)| km.name == m.name)
         else {
             if let Some(program) = program {
                 return Err(Error::StructOpsUnknownMember {
@@ -577,7 +584,9 @@ pub(crate) fn resolve_variable(local: &Btf, kernel: &Btf, var: &Variable) -> Res
             continue;
         };
         if m.bitfield_size != 0 || km.bitfield_size != 0 {
-            return Err(problem("it is a bitfield, which struct_ops cannot set".into()));
+            return Err(problem(
+                "it is a bitfield, which struct_ops cannot set".into(),
+            ));
         }
         let kind = |btf: &Btf, id: u32| btf.get(btf.skip_mods_and_typedefs(id)).map(|t| t.kind);
         let (local_kind, kernel_kind) = (kind(local, m.type_id), kind(kernel, km.type_id));
@@ -718,7 +727,11 @@ pub(crate) fn has_variables(file: &object::File<'_>) -> bool {
 /// section by a name that the section renaming may have changed (a
 /// `struct_ops` program section's name is often stored as the tail of
 /// `.struct_ops`'s).
-pub(crate) fn fix_datasecs(out: &mut [u8], (offset, size): (usize, usize), file: &object::File<'_>) {
+pub(crate) fn fix_datasecs(
+    out: &mut [u8],
+    (offset, size): (usize, usize),
+    file: &object::File<'_>,
+) {
     use crate::btf_linkage::{name_of, records, u32_at};
     const VAR: u32 = 14;
     const DATASEC: u32 = 15;
@@ -819,13 +832,13 @@ pub(crate) fn find<'a>(
     programs: &'a HashMap<String, super::Program>,
     name: &str,
 ) -> Result<StructOps<'a>> {
-    let loaded = all
-        .iter()
-        .find(|l| l.layout.name == name)
-        .ok_or_else(|| Error::UnknownStructOps {
-            name: name.to_owned(),
-            available: all.iter().map(|l| l.layout.name.clone()).collect(),
-        })?;
+    let loaded =
+        all.iter()
+            .find(|l| l.layout.name == name)
+            .ok_or_else(|| Error::UnknownStructOps {
+                name: name.to_owned(),
+                available: all.iter().map(|l| l.layout.name.clone()).collect(),
+            })?;
     Ok(StructOps { loaded, programs })
 }
 
@@ -857,21 +870,21 @@ pub struct StructOps<'a> {
     programs: &'a HashMap<String, super::Program>,
 }
 
-impl StructOps<'_> {
+impl<'a> StructOps<'a> {
     /// Its name in the object: the Rust struct_ops' `name`, or the C
     /// variable's (a C struct's `name` member, which a TCP congestion
     /// control registers under, may differ).
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> &'a str {
         &self.loaded.layout.name
     }
 
     /// The kernel struct it fills (`tcp_congestion_ops`).
-    pub fn kernel_struct(&self) -> &str {
+    pub fn kernel_struct(&self) -> &'a str {
         &self.loaded.layout.kernel_struct
     }
 
     /// The members it fills and their programs, in the object's order.
-    pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn members(&self) -> impl Iterator<Item = (&'a str, &'a str)> + use<'a> {
         self.loaded
             .layout
             .slots
@@ -1043,7 +1056,10 @@ impl ProgramSlots {
 /// program goes.
 pub(crate) fn resolve_all(file: &object::File<'_>) -> Result<(Vec<Layout>, ProgramSlots)> {
     let records = records(file)?;
-    let local = if file.sections().any(|s| s.name().is_ok_and(|n| variable_section(n).is_some())) {
+    let local = if file
+        .sections()
+        .any(|s| s.name().is_ok_and(|n| variable_section(n).is_some()))
+    {
         object_btf(file)?
     } else {
         None
@@ -1071,7 +1087,9 @@ pub(crate) fn resolve_all(file: &object::File<'_>) -> Result<(Vec<Layout>, Progr
         if !var.created {
             // libbpf neither resolves nor creates it; its programs stay
             // unloaded unless a created one names them.
-            programs.unused.extend(var.programs.iter().flatten().cloned());
+            programs
+                .unused
+                .extend(var.programs.iter().flatten().cloned());
             continue;
         }
         if let Some(local) = &local {
@@ -1110,8 +1128,15 @@ mod tests {
     /// `struct ops { fn *a; fn *b; char name[8]; int flags; }` and its
     /// wrapper `struct bpf_struct_ops_ops { int common; struct ops data; }`.
     fn crafted() -> Btf {
+        crafted_as("ops", "flags")
+    }
+
+    /// [`crafted`] with the struct named `ops` and its last member `last`
+    /// (an object's own struct, as clang writes it).
+    fn crafted_as(ops: &str, last: &str) -> Btf {
         let mut strings =
-            b"\0int\0ops\0a\0b\0name\0flags\0bpf_struct_ops_ops\0common\0data\0char\0".to_vec();
+            format!("\0int\0{ops}\0a\0b\0name\0{last}\0bpf_struct_ops_ops\0common\0data\0char\0")
+                .into_bytes();
         let off = |s: &str, strings: &[u8]| {
             strings
                 .windows(s.len() + 2)
@@ -1130,14 +1155,14 @@ mod tests {
         types.extend([off("char", &strings), 1 << 24, 1, 8]);
         // 5: char[8]
         types.extend([0, 3 << 24, 0, 4, 1, 8]);
-        // 6: struct ops (4 members, 24 bytes)
-        types.extend([off("ops", &strings), (4 << 24) | 4, 24]);
+        // 6: struct ops (4 members, 32 bytes)
+        types.extend([off(ops, &strings), (4 << 24) | 4, 32]);
         types.extend([off("a", &strings), 3, 0]);
         types.extend([off("b", &strings), 3, 64]);
         types.extend([off("name", &strings), 5, 128]);
-        types.extend([off("flags", &strings), 1, 192]);
-        // 7: struct bpf_struct_ops_ops (2 members, 32 bytes)
-        types.extend([off("bpf_struct_ops_ops", &strings), (4 << 24) | 2, 32]);
+        types.extend([off(last, &strings), 1, 192]);
+        // 7: struct bpf_struct_ops_ops (2 members, 40 bytes)
+        types.extend([off("bpf_struct_ops_ops", &strings), (4 << 24) | 2, 40]);
         types.extend([off("common", &strings), 1, 0]);
         types.extend([off("data", &strings), 6, 64]);
         let types: Vec<u8> = types.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -1190,20 +1215,18 @@ mod tests {
     fn layout_places_programs_name_and_flags() {
         let btf = crafted();
         let layout = resolve(&btf, &record(&[("b", "cc_b"), ("a", "cc_a")])).unwrap();
-        assert_eq!(layout.value_size, 32);
+        assert_eq!(layout.template.len(), 40);
+        assert_eq!(&layout.template[32..36], &2u32.to_le_bytes(), "flags");
         assert_eq!(layout.slots[0].index, 1);
         assert_eq!(layout.slots[0].offset, 16);
         assert_eq!(layout.slots[1].index, 0);
         assert_eq!(layout.slots[1].offset, 8);
-        assert_eq!(layout.name_field, Some((24, 8)));
-        assert_eq!(layout.flags_field, Some((32, 4)));
-        // `flags` at 32 lies past the 32-byte value of this crafted
-        // wrapper: refused, not written out of bounds.
+        assert!(
+            layout.link,
+            "Rust struct_ops take a link where there are links"
+        );
         let fds = HashMap::from([("cc_a", 7), ("cc_b", 9)]);
-        assert!(matches!(layout.value(&fds), Err(Error::Parse(_))));
-        let mut no_flags = layout.clone();
-        no_flags.record.flags = 0;
-        let value = no_flags.value(&fds).unwrap();
+        let value = layout.value(&fds).unwrap();
         assert_eq!(&value[8..16], &7u64.to_le_bytes());
         assert_eq!(&value[16..24], &9u64.to_le_bytes());
         assert_eq!(&value[24..27], b"cc\0");
@@ -1213,9 +1236,106 @@ mod tests {
         );
         // A program that was not loaded.
         assert!(matches!(
-            no_flags.value(&HashMap::from([("cc_a", 7)])),
+            layout.value(&HashMap::from([("cc_a", 7)])),
             Err(Error::Relocation(_))
         ));
+    }
+
+    /// A C variable of `local`'s struct (type 6): `name` = "cc", program
+    /// `cc_b` in `b`, `last` = `last_value`.
+    fn variable(last_value: u8) -> Variable {
+        let mut data = vec![0u8; 32];
+        data[16..18].copy_from_slice(b"cc");
+        data[24] = last_value;
+        Variable {
+            name: "my_cc".into(),
+            section: ".struct_ops.link".into(),
+            link: true,
+            created: true,
+            type_id: 6,
+            data,
+            programs: vec![None, Some("cc_b".into()), None, None],
+        }
+    }
+
+    #[test]
+    fn c_variables_fill_the_kernel_struct_by_member_name() {
+        let kernel = crafted();
+        // The object's struct is a `___flavor` of the kernel's; its members
+        // keep their names.
+        let local = crafted_as("ops___mine", "flags");
+        let layout = resolve_variable(&local, &kernel, &variable(7)).unwrap();
+        assert_eq!(layout.name, "my_cc");
+        assert_eq!(layout.kernel_struct, "ops");
+        assert!(layout.link);
+        assert_eq!(
+            layout.slots,
+            [Slot {
+                member: "b".into(),
+                program: "cc_b".into(),
+                index: 1,
+                offset: 16
+            }]
+        );
+        // `name` copied into the kernel's layout (data at 8).
+        assert_eq!(&layout.template[24..27], b"cc\0");
+        assert_eq!(layout.template[32], 7, "`flags` copied");
+        let value = layout.value(&HashMap::from([("cc_b", 5)])).unwrap();
+        assert_eq!(&value[16..24], &5u64.to_le_bytes());
+        assert!(value[8..16].iter().all(|&b| b == 0), "`a` stays NULL");
+    }
+
+    #[test]
+    fn c_members_the_kernel_lacks_must_be_zero() {
+        let kernel = crafted();
+        // The object's struct has `extra` where the kernel's has `flags`.
+        let local = crafted_as("ops", "extra");
+        let layout = resolve_variable(&local, &kernel, &variable(0)).unwrap();
+        assert_eq!(layout.slots.len(), 1, "a zero `extra` is skipped");
+        let err = resolve_variable(&local, &kernel, &variable(3)).unwrap_err();
+        assert!(
+            matches!(&err, Error::StructOpsMember { member, .. } if member == "extra"),
+            "{err}"
+        );
+        // A program in a member the kernel lacks.
+        let mut var = variable(0);
+        var.programs[3] = Some("cc_x".into());
+        assert!(matches!(
+            resolve_variable(&local, &kernel, &var),
+            Err(Error::StructOpsUnknownMember { member, .. }) if member == "extra"
+        ));
+        // A struct the kernel lacks, named as libbpf names it.
+        let local = crafted_as("sched_ext_ops", "flags");
+        assert!(matches!(
+            resolve_variable(&local, &kernel, &variable(0)),
+            Err(Error::StructOpsUnknownStruct { kernel_struct, .. }) if kernel_struct == "sched_ext_ops"
+        ));
+    }
+
+    #[test]
+    fn struct_ops_program_sections_are_libbpfs() {
+        assert_eq!(program_section("struct_ops"), Some(false));
+        assert_eq!(program_section("struct_ops/ssthresh"), Some(false));
+        assert_eq!(program_section("struct_ops.s"), Some(true));
+        assert_eq!(program_section("struct_ops.s/test_2"), Some(true));
+        assert_eq!(program_section("struct_opsx"), None);
+        assert_eq!(program_section("kprobe/x"), None);
+        assert_eq!(variable_section(".struct_ops"), Some((false, true)));
+        assert_eq!(variable_section("?.struct_ops.link"), Some((true, false)));
+        assert_eq!(variable_section(".struct_ops.linkx"), None);
+    }
+
+    #[test]
+    fn autoload_follows_the_struct_ops_that_name_programs() {
+        let slots = ProgramSlots {
+            slots: HashMap::from([("named".to_owned(), (6, 1))]),
+            unused: HashSet::from(["uncreated".to_owned()]),
+        };
+        let off = slots.autoload(HashSet::from(["named".to_owned(), "other".to_owned()]));
+        assert_eq!(
+            off,
+            HashSet::from(["other".to_owned(), "uncreated".to_owned()])
+        );
     }
 
     #[test]
