@@ -3,12 +3,12 @@
 //! control, `struct tcp_congestion_ops` — filled with BPF programs and
 //! registered with its subsystem.
 //!
-//! Two kinds of objects describe one, and both end in the same [`Layout`]:
+//! Two kinds of objects describe one, and both end in the same `Layout`:
 //! - Rust (`#[struct_ops(name = "...")]` on an impl of
 //!   `iu_ebpf::programs::TcpCongestionOps`): one program per callback, in
 //!   section `struct_ops/<member>`, and a record in section
 //!   `iu_struct_ops.<name>`: `IUSO`, a `u16` length, and the text
-//!   `struct|name|flags|member=program,...` ([`records`], [`resolve`]).
+//!   `struct|name|flags|member=program,...` (`records`, `resolve`).
 //! - C, as libbpf reads it: each variable of a `.struct_ops` or
 //!   `.struct_ops.link` section is one struct_ops, named by the variable.
 //!   The section's DATASEC in the object's BTF gives each variable's type
@@ -16,7 +16,7 @@
 //!   ELF relocations against the section put programs (sections
 //!   `struct_ops[.s][/...]`) in function-pointer members; the other
 //!   members (`name`, `flags`) are data, copied by name into the kernel's
-//!   layout ([`variables`], [`resolve_variable`]).
+//!   layout (`variables`, `resolve_variable`).
 //!
 //! At load, the loader finds `struct <struct>` and its wrapper `struct
 //! bpf_struct_ops_<struct>` in the kernel's BTF, loads each program with
