@@ -1,22 +1,41 @@
-//! Static linkage for the memory builtins in an object's BTF.
+//! Static linkage in an object's BTF for the functions no other object
+//! can call.
 //!
-//! iu-ebpf defines `memcpy`, `memmove`, `memset`, `memcmp` and `bcmp` as
-//! BPF functions (`iu-ebpf/src/builtins.rs`). Their debug info says
-//! "global", and the kernel verifies a global function on its own, with
-//! unknown arguments, where a copy needs its caller's bounds. aya-obj
-//! makes four of them static but not `bcmp`, so this pass sets all five,
-//! on the BTF bytes just before they are loaded.
+//! The kernel verifies a global function on its own, with unknown
+//! arguments (a pointer argument may be NULL), and a static one with its
+//! caller's. libbpf gives every global function of hidden or internal
+//! visibility static linkage in BTF (libbpf's own `usdt.bpf.h` helpers
+//! need it: they write through a pointer argument without a NULL test),
+//! and so does this pass, on the BTF bytes just before they are loaded.
+//! It also covers iu-ebpf's `memcpy`, `memmove`, `memset`, `memcmp` and
+//! `bcmp` (`iu-ebpf/src/builtins.rs`), where a copy needs its caller's
+//! bounds, whatever their visibility.
 
 /// The builtins that must be verified with their callers.
 const BUILTINS: &[&[u8]] = &[b"memcpy", b"memmove", b"memset", b"memcmp", b"bcmp"];
 
 const BTF_KIND_FUNC: u32 = 12;
 
-/// Rewrites the linkage of every `FUNC` named like a builtin to static.
-/// BTF it cannot walk (which the kernel would refuse anyway) is left as it
-/// is.
-pub(crate) fn make_builtins_static(btf: &mut [u8]) {
-    let _ = walk(btf);
+/// Rewrites the linkage of every `FUNC` named like a builtin or in
+/// `hidden` to static. BTF it cannot walk (which the kernel would refuse
+/// anyway) is left as it is.
+pub(crate) fn make_static(btf: &mut [u8], hidden: &[Vec<u8>]) {
+    let _ = walk(btf, hidden);
+}
+
+/// The global and weak functions of `file` whose visibility is hidden or
+/// internal: no other object can call them.
+pub(crate) fn hidden_functions(file: &object::File<'_>) -> Vec<Vec<u8>> {
+    use object::{Object as _, ObjectSymbol as _, SymbolFlags};
+    /// `STV_INTERNAL`, `STV_HIDDEN`.
+    const RESTRICTED: [u8; 2] = [1, 2];
+    file.symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text && (s.is_global() || s.is_weak()))
+        .filter(|s| {
+            matches!(s.flags(), SymbolFlags::Elf { st_other, .. } if RESTRICTED.contains(&(st_other & 3)))
+        })
+        .filter_map(|s| Some(s.name_bytes().ok()?.to_vec()))
+        .collect()
 }
 
 pub(crate) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
@@ -69,10 +88,11 @@ pub(crate) fn name_of(btf: &[u8], at: usize, str_off: usize) -> Option<&[u8]> {
     Some(&name[..name.iter().position(|&b| b == 0)?])
 }
 
-fn walk(btf: &mut [u8]) -> Option<()> {
+fn walk(btf: &mut [u8], hidden: &[Vec<u8>]) -> Option<()> {
     let (records, str_off) = records(btf)?;
     for record in records.iter().filter(|r| r.kind == BTF_KIND_FUNC) {
-        if BUILTINS.contains(&name_of(btf, record.at, str_off)?) {
+        let name = name_of(btf, record.at, str_off)?;
+        if BUILTINS.contains(&name) || hidden.iter().any(|h| h == name) {
             // The FUNC's vlen is its linkage: 0 static, 1 global.
             let info = u32_at(btf, record.at + 4)?;
             btf.get_mut(record.at + 4..record.at + 8)?
@@ -88,7 +108,7 @@ mod tests {
 
     /// A BTF blob with an INT, a FUNC_PROTO and two global FUNCs.
     fn blob() -> Vec<u8> {
-        let strings = b"\0int\0bcmp\0keep\0";
+        let strings = b"\0int\0bcmp\0keep\0hide\0";
         let mut types = vec![];
         let mut ty = |name: u32, info: u32, size: u32, extra: &[u32]| {
             for v in [name, info, size].iter().chain(extra) {
@@ -99,6 +119,7 @@ mod tests {
         ty(0, 13 << 24, 1, &[]); // fn() -> int
         ty(5, (12 << 24) | 1, 2, &[]); // global bcmp
         ty(10, (12 << 24) | 1, 2, &[]); // global keep
+        ty(15, (12 << 24) | 1, 2, &[]); // global hide
         let mut btf = vec![0x9f, 0xeb, 1, 0];
         for v in [
             24u32,
@@ -115,12 +136,13 @@ mod tests {
     }
 
     #[test]
-    fn only_builtins_become_static() {
+    fn builtins_and_hidden_functions_become_static() {
         let mut btf = blob();
-        make_builtins_static(&mut btf);
+        make_static(&mut btf, &[b"hide".to_vec()]);
         let linkage = |index: usize| u32_at(&btf, 24 + 16 + 12 + index * 12 + 4).unwrap() & 0xffff;
         assert_eq!(linkage(0), 0, "bcmp is static");
         assert_eq!(linkage(1), 1, "other functions keep their linkage");
+        assert_eq!(linkage(2), 0, "hidden functions are static");
     }
 
     #[test]
@@ -128,7 +150,7 @@ mod tests {
         let mut btf = blob();
         btf.truncate(30);
         let before = btf.clone();
-        make_builtins_static(&mut btf);
+        make_static(&mut btf, &[b"keep".to_vec()]);
         assert_eq!(btf, before);
     }
 }

@@ -895,9 +895,13 @@ fn calc(btf: &Btf, spec: Option<&Spec>, kind: u32) -> std::result::Result<Calc, 
             validate: true,
         })
     };
+    // No match: 0 for the existence kinds and, as libbpf has it, for every
+    // type-based kind (a size or id the program only uses behind an
+    // existence test); the others are poisoned.
     let Some(spec) = spec else {
         return match kind {
-            FIELD_EXISTS | TYPE_EXISTS | ENUMVAL_EXISTS | TYPE_MATCHES | TYPE_ID_TARGET => plain(0),
+            FIELD_EXISTS | TYPE_EXISTS | ENUMVAL_EXISTS | TYPE_MATCHES | TYPE_ID_TARGET
+            | TYPE_SIZE => plain(0),
             _ => Err("no match".into()),
         };
     };
@@ -1056,7 +1060,9 @@ fn resolve_clang(
     }
     let target = match found {
         Some((calc, _)) => Ok(calc),
-        None if is_existence_kind(kind) || kind == relo_kind::TYPE_ID_TARGET => {
+        None if is_existence_kind(kind)
+            || matches!(kind, relo_kind::TYPE_ID_TARGET | relo_kind::TYPE_SIZE) =>
+        {
             calc(target, None, kind)
         }
         None => Err(why),
@@ -1317,6 +1323,21 @@ mod tests {
 
     fn record(text: &str) -> Record {
         Record::parse(text).expect("record")
+    }
+
+    #[test]
+    fn type_based_kinds_are_zero_for_a_missing_type_as_libbpf_has_them() {
+        let Some(btf) = kernel() else { return };
+        for kind in [
+            relo_kind::TYPE_ID_TARGET,
+            relo_kind::TYPE_EXISTS,
+            relo_kind::TYPE_SIZE,
+            relo_kind::TYPE_MATCHES,
+        ] {
+            assert_eq!(calc(&btf, None, kind).map(|c| c.value), Ok(0), "kind {kind}");
+        }
+        // A field of a missing type is poisoned.
+        assert!(calc(&btf, None, relo_kind::FIELD_BYTE_OFFSET).is_err());
     }
 
     #[test]

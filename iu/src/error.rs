@@ -386,6 +386,34 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A program's section name is not one libbpf or iu knows, so its
+    /// program type is unknown.
+    #[error(
+        "program `{program}` is in section `{section}`, which is no program section libbpf or iu knows; the nearest known one is `{nearest}` (README, \"What iu supports\", lists the sections)"
+    )]
+    UnknownSection {
+        /// The program's name.
+        program: String,
+        /// Its ELF section.
+        section: String,
+        /// The known section name nearest to it.
+        nearest: String,
+    },
+
+    /// A slot of a map's initial values (libbpf's `.values`: a program
+    /// array's programs, a map of maps' inner maps) could not be filled.
+    #[error("map `{map}`, slot {index}: cannot put `{target}` in: {problem}")]
+    InitialValue {
+        /// The map.
+        map: String,
+        /// The slot.
+        index: u32,
+        /// The program or map the object puts there.
+        target: String,
+        /// What went wrong and what to do.
+        problem: String,
+    },
+
     /// The program's section does not say where to attach it.
     #[error(
         "program `{0}` does not name its attach target in its section; pass the target to the attach call"

@@ -138,6 +138,7 @@ fn load_probe(
         attach_btf_id: 0,
         attach_prog_fd: None,
         btf: ProgBtfInfo::default(),
+        fd_array: &[],
     };
     let mut log = vec![0u8; 4096];
     prog_load(&spec, &mut log, 1).map_err(|_| {
@@ -470,11 +471,12 @@ pub fn tcx_link() -> bool {
 /// }
 /// ```
 pub fn exceptions() -> bool {
-    crate::ebpf::bpf_throw_id().is_some()
+    crate::loader::bpf_throw_id().is_some()
 }
 
-/// Whether the running kernel's BTF has a function of that name: for a
-/// kfunc, whether an object that calls it (`__ksym` in C) can load here.
+/// Whether the running kernel's BTF, or a loaded module's, has a function
+/// of that name: for a kfunc, whether an object that calls it (`__ksym`
+/// in C) can load here.
 ///
 /// ```no_run
 /// if !iu::features::kernel_function_exists("bpf_iter_num_new") {
@@ -482,7 +484,8 @@ pub fn exceptions() -> bool {
 /// }
 /// ```
 pub fn kernel_function_exists(name: &str) -> bool {
-    crate::ebpf::kernel_function_id(name).is_some()
+    crate::loader::kernel_function_id(name).is_some()
+        || crate::loader::module_function(name).is_some()
 }
 
 /// Whether the kernel has the loop budget (`may_goto`, Linux 6.9+) that

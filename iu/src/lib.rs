@@ -31,6 +31,7 @@ mod kconfig;
 mod ksyms_btf;
 pub mod links;
 mod loaded;
+mod loader;
 mod logger;
 mod loop_budget;
 pub mod maps;
@@ -47,14 +48,13 @@ mod validate;
 mod verifier;
 pub mod xsk;
 
-pub use ebpf::{
-    Ebpf, EbpfLoader, LoopBudget, check_object, nested_panic_paths, object_dir, panic_paths,
-};
+pub use ebpf::{Ebpf, object_dir};
 pub use error::{Error, Result};
 /// Plain old data: types that can cross to and from the kernel as bytes.
 /// Shared with programs through `iu-ebpf`; derive it with
 /// `#[derive(iu::Pod)]`.
 pub use iu_ebpf::Pod;
+pub use loader::{EbpfLoader, LoopBudget, check_object, nested_panic_paths, panic_paths};
 
 /// What `#[derive(iu::Pod)]` names in a crate that depends on `iu` but not
 /// on `iu-ebpf`.

@@ -45,6 +45,34 @@ pub(crate) fn object_can_abort(obj: &Object) -> bool {
     obj.functions.values().any(|f| can_abort(&f.instructions))
 }
 
+/// Each program's slot in `IU_ABORTS`, in name order, for the programs of
+/// a linked object that can panic.
+pub(crate) fn abort_slots(obj: &Object) -> crate::Result<HashMap<String, u32>> {
+    let mut aborting: Vec<&String> = obj
+        .programs
+        .iter()
+        .filter(|(_, p)| {
+            obj.functions
+                .get(&p.function_key())
+                .is_some_and(|f| can_abort(&f.instructions))
+        })
+        .map(|(name, _)| name)
+        .collect();
+    aborting.sort();
+    if aborting.len() > iu_ebpf::panic::MAX_PROGRAMS {
+        return Err(crate::Error::Parse(format!(
+            "{} programs of the object can panic; iu counts aborts for at most {}: split the object",
+            aborting.len(),
+            iu_ebpf::panic::MAX_PROGRAMS
+        )));
+    }
+    Ok(aborting
+        .into_iter()
+        .enumerate()
+        .map(|(slot, name)| (name.clone(), slot as u32))
+        .collect())
+}
+
 /// Gives every function that ends in a call a final `goto self`.
 ///
 /// Functions that never return (`core::panicking::*`, the panic handler)

@@ -2,10 +2,12 @@
 //!
 //! aya-obj refuses an object with a program section it cannot classify,
 //! such as `fmod_ret/<function>` or `syscall`. Before parsing, such a name
-//! is rewritten in place to a name of the same length that aya-obj parses
-//! ([`alias`]), both in the section-name table and in the BTF string table,
+//! is given a name aya-obj parses ([`alias`]): in the section headers,
+//! which point into a copy of the section-name table appended to the file
+//! (the linker shares strings between names, so the table itself is left
+//! as it is), and in place, at the same length, in the BTF string table,
 //! through which `.BTF.ext` ties function and line info to sections.
-//! Nothing moves, so every offset in the object stays valid. The loader
+//! Every other offset in the object stays valid. The loader
 //! then takes the program's real type from the original section name
 //! ([`crate::programs::LoadType::of`]).
 //!
@@ -214,16 +216,23 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         .and_then(|s| s.file_range())
         .map(|(offset, size)| (offset as usize, size as usize));
     let unparsed_kinds = ext_range.map_or(Vec::new(), |ext| core_kinds_beyond_parser(bytes, ext));
-    let struct_ops = crate::programs::struct_ops::has_variables(file);
-    if !aliased && !ksyms && !struct_ops && unparsed_kinds.is_empty() {
+    // A program array's `.values`, which the parser refuses.
+    let values = btf_range.is_some()
+        && file
+            .section_by_name(".maps")
+            .is_some_and(|maps| maps.relocations().next().is_some());
+    if !aliased && !ksyms && !values && unparsed_kinds.is_empty() {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
-    if struct_ops && let Some(range) = btf_range {
-        crate::programs::struct_ops::fix_datasecs(&mut out, range, file);
-    }
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);
+    }
+    if values
+        && let Some((offset, size)) = btf_range
+        && let Some(btf) = out.get_mut(offset..offset.saturating_add(size))
+    {
+        crate::loader::hide_program_values(btf);
     }
     // CO-RE kinds aya-obj 0.3 does not parse (it stops at `TYPE_MATCHES`):
     // iu's own engine applies every record from the original bytes
@@ -242,15 +251,7 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         _ => Vec::new(),
     };
     skip_autoload_marks(&mut out, strings, &ext_names);
-    // Section names, where the headers point: a linker may share one
-    // string between a section and its relocations (`.relsyscall`).
-    if let Some((table, names)) = section_names(&out) {
-        for name in names {
-            if let Some(at) = table.checked_add(name) {
-                rename_string_at(&mut out, at);
-            }
-        }
-    }
+    rename_section_names(&mut out);
     // The same names where `.BTF.ext` points. Only there: the same string
     // may also name a type or a member elsewhere in `.BTF` (`netfilter` is
     // a member of `struct net`).
@@ -423,35 +424,92 @@ fn rename_string_at(bytes: &mut [u8], at: usize) -> usize {
     len
 }
 
-/// File offset of the section-name string table of a 64-bit
-/// little-endian ELF (the only kind BPF objects are), and each section's
-/// name offset in it.
-fn section_names(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
-    let (table, headers) = section_headers(bytes)?;
-    let names = headers
+/// Renames the aliased section names, and nothing else: the section-name
+/// string table is copied to the end of the file with the new names
+/// appended, and the renamed sections' headers point at those. A linker
+/// shares one string between names that end alike (the symbol
+/// `global_mtu_tc` holds the section name `tc`, the section
+/// `usdt/...:usdt3` the symbol `usdt3`), so a rename in place would
+/// rename symbols too. Every other offset stays valid: the copy starts
+/// with the old table.
+fn rename_section_names(out: &mut Vec<u8>) {
+    let Some((table, headers)) = section_headers(out) else {
+        return;
+    };
+    let Some(table_header) = names_table_header(out) else {
+        return;
+    };
+    let name_at = |out: &[u8], header: usize| {
+        let at = table.checked_add(u32_at(out, header)? as usize)?;
+        let rest = out.get(at..)?;
+        Some(rest[..rest.iter().position(|&b| b == 0)?].to_vec())
+    };
+    let renames: Vec<(usize, Vec<u8>)> = headers
         .into_iter()
-        .filter_map(|header| u32_at(bytes, header).map(|name| name as usize))
+        .filter_map(|header| Some((header, alias(&name_at(out, header)?)?)))
         .collect();
-    Some((table, names))
+    let size = u64_at(out, table_header + 0x20).map(|s| s as usize);
+    let Some(old) = size.and_then(|size| out.get(table..table.checked_add(size)?)) else {
+        return;
+    };
+    if renames.is_empty() {
+        return;
+    }
+    let old = old.to_vec();
+    let start = out.len().next_multiple_of(8);
+    out.resize(start, 0);
+    out.extend_from_slice(&old);
+    for (header, new) in renames {
+        let offset = (out.len() - start) as u32;
+        out.extend_from_slice(&new);
+        out.push(0);
+        put_u32(out, header, offset);
+    }
+    let size = (out.len() - start) as u64;
+    put_u64(out, table_header + 0x18, start as u64);
+    put_u64(out, table_header + 0x20, size);
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        bytes.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+fn put_u64(bytes: &mut [u8], at: usize, value: u64) {
+    if let Some(slot) = at.checked_add(8).and_then(|end| bytes.get_mut(at..end)) {
+        slot.copy_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// File offset of the header of the section-name string table of a
+/// 64-bit little-endian ELF (the only kind BPF objects are).
+fn names_table_header(bytes: &[u8]) -> Option<usize> {
+    // ELFCLASS64, ELFDATA2LSB.
+    if bytes.get(4..6)? != [2, 1] {
+        return None;
+    }
+    let headers = u64_at(bytes, 0x28)? as usize;
+    let header_size = usize::from(u16_at(bytes, 0x3a)?);
+    let names_index = usize::from(u16_at(bytes, 0x3e)?);
+    headers.checked_add(names_index.checked_mul(header_size)?)
+}
+
+fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        bytes.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 /// File offset of the section-name string table, and of each section
 /// header (whose first word is its name's offset in that table).
 fn section_headers(bytes: &[u8]) -> Option<(usize, Vec<usize>)> {
-    // ELFCLASS64, ELFDATA2LSB.
-    if bytes.get(4..6)? != [2, 1] {
-        return None;
-    }
-    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
-    let headers = u64_at(0x28)? as usize;
-    let header_size = usize::from(u16_at(0x3a)?);
-    let count = usize::from(u16_at(0x3c)?);
-    let names_index = usize::from(u16_at(0x3e)?);
-    let header = |i: usize| headers.checked_add(i.checked_mul(header_size)?);
-    let table = u64_at(header(names_index)?.checked_add(0x18)?)? as usize;
+    let headers = u64_at(bytes, 0x28)? as usize;
+    let header_size = usize::from(u16_at(bytes, 0x3a)?);
+    let count = usize::from(u16_at(bytes, 0x3c)?);
+    let table = u64_at(bytes, names_table_header(bytes)?.checked_add(0x18)?)? as usize;
     let headers = (0..count)
-        .filter_map(header)
+        .filter_map(|i| headers.checked_add(i.checked_mul(header_size)?))
         .filter(|&h| h.checked_add(4).is_some_and(|end| end <= bytes.len()))
         .collect();
     Some((table, headers))
@@ -473,8 +531,159 @@ fn btf_strings_range(bytes: &[u8], offset: usize, size: usize) -> Option<(usize,
     (end <= btf.len()).then_some((offset + start, offset + end))
 }
 
+/// libbpf's program section names (`section_defs` in libbpf.c) that iu
+/// loads, each without what follows its `/` where libbpf takes a target
+/// there: what an unknown section name is compared with.
+const KNOWN_SECTIONS: &[&str] = &[
+    "socket",
+    "sk_reuseport",
+    "sk_reuseport/migrate",
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uretprobe",
+    "uprobe.s",
+    "uretprobe.s",
+    "kprobe.multi",
+    "kretprobe.multi",
+    "uprobe.multi",
+    "uretprobe.multi",
+    "uprobe.multi.s",
+    "uretprobe.multi.s",
+    "ksyscall",
+    "kretsyscall",
+    "usdt",
+    "tc",
+    "tc/ingress",
+    "tc/egress",
+    "tcx/ingress",
+    "tcx/egress",
+    "classifier",
+    "action",
+    "tracepoint",
+    "tp",
+    "raw_tracepoint",
+    "raw_tp",
+    "raw_tracepoint.w",
+    "raw_tp.w",
+    "tp_btf",
+    "fentry",
+    "fexit",
+    "fmod_ret",
+    "fentry.s",
+    "fexit.s",
+    "fmod_ret.s",
+    "freplace",
+    "lsm",
+    "lsm.s",
+    "iter",
+    "iter.s",
+    "syscall",
+    "xdp",
+    "xdp.frags",
+    "xdp/devmap",
+    "xdp/cpumap",
+    "perf_event",
+    "lwt_in",
+    "lwt_out",
+    "lwt_xmit",
+    "lwt_seg6local",
+    "sockops",
+    "sk_skb",
+    "sk_skb/stream_parser",
+    "sk_skb/stream_verdict",
+    "sk_skb/verdict",
+    "sk_msg",
+    "lirc_mode2",
+    "flow_dissector",
+    "cgroup_skb/ingress",
+    "cgroup_skb/egress",
+    "cgroup/skb",
+    "cgroup/sock",
+    "cgroup/sock_create",
+    "cgroup/sock_release",
+    "cgroup/post_bind4",
+    "cgroup/post_bind6",
+    "cgroup/bind4",
+    "cgroup/bind6",
+    "cgroup/connect4",
+    "cgroup/connect6",
+    "cgroup/connect_unix",
+    "cgroup/sendmsg4",
+    "cgroup/sendmsg6",
+    "cgroup/sendmsg_unix",
+    "cgroup/recvmsg4",
+    "cgroup/recvmsg6",
+    "cgroup/recvmsg_unix",
+    "cgroup/getpeername4",
+    "cgroup/getpeername6",
+    "cgroup/getpeername_unix",
+    "cgroup/getsockname4",
+    "cgroup/getsockname6",
+    "cgroup/getsockname_unix",
+    "cgroup/sysctl",
+    "cgroup/getsockopt",
+    "cgroup/setsockopt",
+    "cgroup/dev",
+    "struct_ops",
+    "sk_lookup",
+    "netfilter",
+];
+
+/// The known section name nearest to `section` (by edit distance, over
+/// the whole name and over the part before its first `/`), written with
+/// `section`'s target where the known name takes one.
+pub(crate) fn nearest_known(section: &str) -> String {
+    let section = section.trim_start_matches('?');
+    let (prefix, target) = match section.split_once('/') {
+        Some((prefix, target)) => (prefix, Some(target)),
+        None => (section, None),
+    };
+    let best = KNOWN_SECTIONS
+        .iter()
+        .map(|known| {
+            let whole = edit_distance(section, known);
+            let by_prefix = edit_distance(prefix, known);
+            (whole.min(by_prefix), by_prefix < whole, *known)
+        })
+        .min_by_key(|(distance, _, _)| *distance);
+    match (best, target) {
+        (Some((_, true, known)), Some(target)) if !known.contains('/') => {
+            format!("{known}/{target}")
+        }
+        (Some((_, _, known)), _) => known.to_owned(),
+        (None, _) => String::new(),
+    }
+}
+
+/// Edit distance of two names, by bytes: insertions, deletions,
+/// substitutions and swaps of neighbours (typos) each count 1.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let width = b.len() + 1;
+    let mut d: Vec<usize> = (0..(a.len() + 1) * width).collect();
+    for i in 0..=a.len() {
+        d[i * width] = i;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[(i - 1) * width + j] + 1)
+                .min(d[i * width + j - 1] + 1)
+                .min(d[(i - 1) * width + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[(i - 2) * width + j - 2] + 1);
+            }
+            d[i * width + j] = best;
+        }
+    }
+    d[a.len() * width + b.len()]
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{edit_distance, nearest_known};
+
     #[test]
     fn aliases_keep_the_length() {
         assert_eq!(
@@ -607,5 +816,19 @@ mod tests {
         // A section's name may start inside its relocation section's.
         super::rename_string_at(&mut table, 12);
         assert_eq!(&table[8..20], b".relfexit.s\0");
+    }
+
+    #[test]
+    fn an_unknown_section_is_told_the_nearest_known_one() {
+        assert_eq!(nearest_known("zz/ingress"), "tc/ingress");
+        assert_eq!(nearest_known("kprob/do_unlinkat"), "kprobe/do_unlinkat");
+        assert_eq!(
+            nearest_known("?tracepont/syscalls/sys_enter_open"),
+            "tracepoint/syscalls/sys_enter_open"
+        );
+        assert_eq!(nearest_known("xpd"), "xdp");
+        assert_eq!(nearest_known("cgroup/conect4"), "cgroup/connect4");
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -43,9 +43,36 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)>
     })?;
     check(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
-    let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?
-        .map_err(|e| Error::Parse(chain(&e)))?;
+    let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?.map_err(|e| {
+        match &e {
+            aya_obj::ParseError::InvalidProgramSection { section } => {
+                unknown_section(&file, section)
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| Error::Parse(chain(&e)))
+    })?;
     Ok((file, obj))
+}
+
+/// The error for a program in section `section`, which the parser could
+/// not classify (it sees a `?` section without its `?`), naming the
+/// program and the nearest known section name.
+fn unknown_section(file: &object::File<'_>, section: &str) -> Option<Error> {
+    let (index, name) = file.sections().find_map(|s| {
+        let name = s.name().ok()?;
+        (name.trim_start_matches('?') == section).then(|| (s.index(), name.to_owned()))
+    })?;
+    let program = file
+        .symbols()
+        .find(|s| s.section_index() == Some(index) && s.kind() == object::SymbolKind::Text)
+        .and_then(|s| s.name().ok().map(str::to_owned))
+        .unwrap_or_default();
+    Some(Error::UnknownSection {
+        program,
+        nearest: crate::section_alias::nearest_known(&name),
+        section: name,
+    })
 }
 
 /// Refuses an object with a program the parser did not take as one (a
@@ -70,10 +97,10 @@ pub(crate) fn refuse_unknown_programs(
         if section.starts_with(".text") || obj.programs.contains_key(name) {
             continue;
         }
-        return Err(Error::UnsupportedProgram {
-            name: name.to_owned(),
+        return Err(Error::UnknownSection {
+            program: name.to_owned(),
             section: section.to_owned(),
-            reason: "iu does not know this section name (README, \"What iu supports\", lists the program types and their sections)",
+            nearest: crate::section_alias::nearest_known(section),
         });
     }
     Ok(())

@@ -60,6 +60,65 @@ fn kfuncs_resolve_to_the_kernels_and_a_missing_weak_one_stays_out() {
     assert_eq!(run.retval, 2);
 }
 
+/// A kfunc nf_conntrack defines: built into the host's kernel (its BTF
+/// id in vmlinux), a module in the guests' (`nf_conntrack`, which the
+/// guest loads): the call then names the module's BTF through the
+/// program's `fd_array`, and the lookup runs for real either way.
+#[test]
+fn a_modules_kernel_function_is_called_through_the_modules_btf() {
+    if !iu::features::kernel_function_exists("bpf_xdp_ct_lookup") {
+        iu::testing::skip_missing(
+            "conntrack_kfunc",
+            "nf_conntrack's kfuncs (CONFIG_NF_CONNTRACK with BTF, Linux 6.0)",
+        );
+        return;
+    }
+    let in_module = std::path::Path::new("/sys/kernel/btf/nf_conntrack").exists();
+    eprintln!(
+        "bpf_xdp_ct_lookup is in {}",
+        if in_module {
+            "the nf_conntrack module"
+        } else {
+            "the kernel"
+        }
+    );
+    let ebpf = Ebpf::load_file(iu::object_dir().join("conntrack_kfunc")).unwrap();
+    let run = ebpf
+        .program("ct_lookup")
+        .unwrap()
+        .test_run(&TestRun::packet(&[0u8; 64]))
+        .unwrap();
+    assert_eq!(run.retval, 2, "XDP_PASS");
+    // No such connection: the kernel's lookup ran and said so.
+    let out = ebpf.array::<i64>("out").unwrap();
+    let (found, error) = (out.get(0).unwrap(), out.get(1).unwrap());
+    assert_eq!((found, error), (0, -i64::from(libc::ENOENT)));
+}
+
+/// `.values`: a program array starts with the object's programs in the
+/// slots the object gives, and a map of maps with its inner maps; the
+/// other slots stay empty.
+#[test]
+fn initial_values_fill_program_arrays_and_maps_of_maps() {
+    let ebpf = Ebpf::load_file(iu::object_dir().join("map_values")).unwrap();
+    let verdicts = |program: &str| -> Vec<u32> {
+        let program = ebpf.program(program).unwrap();
+        (0u8..4)
+            .map(|slot| {
+                let mut packet = [0u8; 64];
+                packet[0] = slot;
+                program.test_run(&TestRun::packet(&packet)).unwrap().retval
+            })
+            .collect()
+    };
+    // XDP_PASS (2) where the slot is empty, else the tail call's verdict:
+    // XDP_DROP (1) from `tail_drop`, XDP_TX (3) from `tail_tx`.
+    assert_eq!(verdicts("jump"), [2, 1, 2, 3]);
+    // XDP_PASS where `outer` holds a map (slots 0 and 2), XDP_ABORTED (0)
+    // where not.
+    assert_eq!(verdicts("has_inner"), [2, 0, 2, 0]);
+}
+
 /// The running kernel's configuration as libbpf reads it:
 /// `/boot/config-<release>`, else `/proc/config.gz`.
 fn kernel_config() -> Option<String> {

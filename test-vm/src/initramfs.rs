@@ -25,8 +25,9 @@ use crate::cpio;
 pub const INIT: &str = include_str!("init.sh");
 
 /// Modules the guest loads when the kernel has them as modules: veth for
-/// network-namespace tests, virtio_net for a guest NIC.
-pub const MODULES: &[&str] = &["veth", "virtio_net"];
+/// network-namespace tests, virtio_net for a guest NIC, nf_conntrack for
+/// the kfuncs a module defines (iu/tests/libbpf_objects.rs).
+pub const MODULES: &[&str] = &["veth", "virtio_net", "nf_conntrack"];
 
 /// Where modules go in the guest; init loads them from there.
 const GUEST_MODULE_DIR: &str = "/lib/modules/iu";

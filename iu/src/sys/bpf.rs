@@ -356,6 +356,9 @@ pub struct ProgLoad<'a> {
     pub attach_prog_fd: Option<BorrowedFd<'a>>,
     /// BTF func and line info.
     pub btf: ProgBtfInfo<'a>,
+    /// The descriptors kfunc calls name by index (`insn.off`): module BTF
+    /// objects; index 0 is the kernel's own and unused. Empty: none.
+    pub fd_array: &'a [i32],
 }
 
 /// The outcome of a program load attempt that failed.
@@ -387,6 +390,11 @@ pub fn prog_load(
         expected_attach_type: spec.expected_attach_type,
         attach_btf_id: spec.attach_btf_id,
         attach_prog_fd: spec.attach_prog_fd.map_or(0, |fd| fd.as_raw_fd() as u32),
+        fd_array: if spec.fd_array.is_empty() {
+            0
+        } else {
+            spec.fd_array.as_ptr() as u64
+        },
         ..Default::default()
     };
     if let Some(fd) = btf.btf_fd {
@@ -409,7 +417,9 @@ pub fn prog_load(
     }
     // SAFETY: every pointer in `attr` comes from a slice or C string borrowed
     // by `spec` or `log` for the duration of the call, with its length (or
-    // record count) set from that same slice.
+    // record count) set from that same slice; the kernel reads `fd_array`
+    // only at the indices the instructions name, which the loader takes
+    // from that array.
     unsafe { sys_bpf_fd(bpf_cmd::BPF_PROG_LOAD, &mut attr) }.map_err(|error| ProgLoadError {
         error,
         log_true_size: attr.log_true_size,
@@ -1196,6 +1206,12 @@ pub fn btf_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     get_fd_by_id(bpf_cmd::BPF_BTF_GET_FD_BY_ID, id)
 }
 
+/// `BPF_BTF_GET_NEXT_ID`: the id of the first BTF object after `start`,
+/// or `None` at the end.
+pub fn btf_get_next_id(start: u32) -> io::Result<Option<u32>> {
+    get_next_id(bpf_cmd::BPF_BTF_GET_NEXT_ID, start)
+}
+
 /// What [`prog_info_buffers`] asks the kernel to copy out: each buffer is
 /// filled up to its length (the counts from a first [`prog_info`] call).
 #[derive(Debug, Default)]
@@ -1328,6 +1344,31 @@ struct BtfInfo {
     name: u64,
     name_len: u32,
     kernel_btf: u32,
+}
+
+/// The name of a BTF object (a kernel module's name for module BTF) and
+/// whether it is the kernel's own (`BPF_OBJ_GET_INFO_BY_FD`).
+pub fn btf_name(btf: BorrowedFd<'_>) -> io::Result<(String, bool)> {
+    let mut name = [0u8; 64];
+    let mut info = BtfInfo {
+        name: ptr_or_null_mut(&mut name),
+        name_len: name.len() as u32,
+        ..Default::default()
+    };
+    let mut attr = InfoAttr {
+        bpf_fd: btf.as_raw_fd() as u32,
+        info_len: mem::size_of::<BtfInfo>() as u32,
+        info: &mut info as *mut BtfInfo as u64,
+    };
+    // SAFETY: `info` is a writable `BtfInfo` of `info_len` bytes whose
+    // `name` points to `name`, writable for `name_len` bytes and live for
+    // the call.
+    unsafe { sys_bpf(bpf_cmd::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Ok((
+        String::from_utf8_lossy(&name[..len]).into_owned(),
+        info.kernel_btf != 0,
+    ))
 }
 
 /// The raw bytes of a loaded BTF object (`BPF_OBJ_GET_INFO_BY_FD` twice:
