@@ -1334,7 +1334,11 @@ mod tests {
             relo_kind::TYPE_SIZE,
             relo_kind::TYPE_MATCHES,
         ] {
-            assert_eq!(calc(&btf, None, kind).map(|c| c.value), Ok(0), "kind {kind}");
+            assert_eq!(
+                calc(&btf, None, kind).map(|c| c.value),
+                Ok(0),
+                "kind {kind}"
+            );
         }
         // A field of a missing type is poisoned.
         assert!(calc(&btf, None, relo_kind::FIELD_BYTE_OFFSET).is_err());
