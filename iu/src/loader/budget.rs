@@ -182,7 +182,7 @@ fn budgeted_versions(
 }
 
 /// The runtime budget the loader gives a program's plain loops
-/// ([`EbpfLoader::loop_budget`]).
+/// ([`EbpfLoader::loop_budget`](crate::EbpfLoader::loop_budget)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoopBudget {
     /// `may_goto` (Linux 6.9+), and numeric iterators where the kernel

@@ -78,7 +78,7 @@ pub fn nested_panic_paths(bytes: &[u8]) -> Result<Vec<(String, String, Vec<crate
     })
 }
 
-/// Runs every stage [`EbpfLoader::load`] applies to an object before it
+/// Runs every stage [`EbpfLoader::load`](crate::EbpfLoader::load) applies to an object before it
 /// asks the kernel to create or load anything — parsing, the BTF fixups
 /// for the running kernel (which probes its features once per process),
 /// linking — and returns the first error. It never panics on any input:
