@@ -52,8 +52,10 @@ pub(super) struct MapSpec {
     pub is_data: bool,
     /// Where the map is pinned, or reopened from if it is there.
     pub pin: Option<PathBuf>,
-    /// For a map of maps, its inner maps' shape.
+    /// For a map of maps, its inner maps' shape, and their key and value
+    /// types in the object's BTF.
     pub inner: Option<InnerTemplate>,
+    pub inner_btf: Option<(u32, u32)>,
 }
 
 /// The maps of `obj` to create, in name order, as libbpf would create
@@ -111,11 +113,18 @@ pub(super) fn plan(obj: &Object, context: &Context<'_>) -> Result<Vec<MapSpec>> 
         ) {
             max_entries = maps::ring_size(max_entries, sys::page_size());
         }
+        let mut value_size = map.value_size();
+        if value_size == 0 && map_type == maps::map_type::PROG_ARRAY {
+            // A program array declared with `__array(values, ...)` only
+            // holds program descriptors, as libbpf sizes it.
+            value_size = 4;
+        }
+        let inner = map.inner();
         specs.push(MapSpec {
             name: name.clone(),
             map_type,
             key_size: map.key_size(),
-            value_size: map.value_size(),
+            value_size,
             max_entries,
             map_flags: map.map_flags(),
             map_extra: map.map_extra(),
@@ -125,7 +134,14 @@ pub(super) fn plan(obj: &Object, context: &Context<'_>) -> Result<Vec<MapSpec>> 
                 .pin_dir
                 .filter(|_| !is_data)
                 .map(|dir| maps::pin_path(dir, name)),
-            inner: map.inner().map(|m| InnerTemplate::of(&m)),
+            inner_btf: match &inner {
+                Some(aya_obj::Map::Btf(m)) if context.has_btf => {
+                    Some((m.def.btf_key_type_id, m.def.btf_value_type_id))
+                        .filter(|&(_, value)| value != 0)
+                }
+                _ => None,
+            },
+            inner: inner.as_ref().map(InnerTemplate::of),
         });
     }
     Ok(specs)
@@ -192,10 +208,28 @@ pub(super) fn create(
 /// created without, as libbpf retries; if that fails too, the first
 /// refusal is the one that says why.
 fn create_one(spec: &MapSpec, btf_fd: Option<BorrowedFd<'_>>) -> Result<OwnedFd> {
+    let error = |name: String, e| {
+        Error::from_syscall(
+            format!("creating map `{name}`"),
+            SyscallError::new("bpf(BPF_MAP_CREATE)", e),
+            CAP_BPF_HINT,
+            |_, source| Error::MapCreate { name, source },
+        )
+    };
     // A map of maps is created with a map of the inner template's shape,
     // which only lives for the call.
     let template = match &spec.inner {
-        Some(inner) => Some(inner.create(&format!("{}.inner", spec.name))?),
+        Some(inner) => {
+            let name = format!("{}.inner", spec.name);
+            let btf = btf_fd
+                .zip(spec.inner_btf)
+                .map(|(fd, (key, value))| (fd, key, value));
+            Some(
+                inner
+                    .create_template(&name, btf)
+                    .map_err(|e| error(name, e))?,
+            )
+        }
         None => None,
     };
     let btf = btf_fd
@@ -211,24 +245,14 @@ fn create_one(spec: &MapSpec, btf_fd: Option<BorrowedFd<'_>>) -> Result<OwnedFd>
             map_flags: spec.map_flags,
             map_extra: spec.map_extra,
             btf,
-            inner_map_fd: template.as_ref().map(|t| t.fd.as_fd()),
+            inner_map_fd: template.as_ref().map(|t| t.as_fd()),
         })
     };
     match create(btf) {
         Err(first) if btf.is_some() => create(None).map_err(|_| first),
         other => other,
     }
-    .map_err(|e| {
-        Error::from_syscall(
-            format!("creating map `{}`", spec.name),
-            SyscallError::new("bpf(BPF_MAP_CREATE)", e),
-            CAP_BPF_HINT,
-            |_, source| Error::MapCreate {
-                name: spec.name.clone(),
-                source,
-            },
-        )
-    })
+    .map_err(|e| error(spec.name.clone(), e))
 }
 
 /// Map types whose key and value are not plain data described by BTF
@@ -336,6 +360,8 @@ mod tests {
         let outer = spec(&specs, "outer");
         assert!(outer.inner.is_some());
         assert_eq!(outer.btf, None);
+        // Its template gets the inner definition's types, as libbpf's.
+        assert!(matches!(outer.inner_btf, Some((k, v)) if k != 0 && v != 0));
         // Global data: arrays of one element whose value is the DATASEC;
         // `.rodata` is read-only for programs.
         for data in [".bss", ".data", ".rodata"] {
@@ -349,6 +375,17 @@ mod tests {
     }
 
     #[test]
+    fn a_program_array_declared_by_its_values_holds_descriptors() {
+        let specs = plan_of("map_values", &context(None));
+        let jumps = spec(&specs, "jumps");
+        assert_eq!(jumps.map_type, maps::map_type::PROG_ARRAY);
+        assert_eq!(
+            (jumps.key_size, jumps.value_size, jumps.max_entries),
+            (4, 4, 4)
+        );
+    }
+
+    #[test]
     fn without_the_objects_btf_no_map_refers_to_it() {
         let specs = plan_of(
             "loader_stages",
@@ -357,7 +394,12 @@ mod tests {
                 ..context(None)
             },
         );
-        assert!(specs.iter().all(|s| s.btf.is_none()), "{specs:?}");
+        assert!(
+            specs
+                .iter()
+                .all(|s| s.btf.is_none() && s.inner_btf.is_none()),
+            "{specs:?}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::{
     marker::PhantomData,
     mem::size_of,
-    os::fd::{AsFd, AsRawFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
 };
 
 use iu_ebpf::Pod;
@@ -65,6 +65,34 @@ impl InnerTemplate {
         )?;
         map.inner = None;
         Ok(map)
+    }
+
+    /// Creates the map a map of maps is created with, from an object: with
+    /// the inner definition's key and value types in the object's BTF
+    /// where there are some (as libbpf creates it), so that inner maps
+    /// whose values hold a `bpf_spin_lock` or other special fields match.
+    pub(crate) fn create_template(
+        &self,
+        name: &str,
+        btf: Option<(BorrowedFd<'_>, u32, u32)>,
+    ) -> std::io::Result<OwnedFd> {
+        let create = |btf| {
+            sys::map_create(&sys::MapCreate {
+                name,
+                map_type: self.map_type,
+                key_size: self.key_size,
+                value_size: self.value_size,
+                max_entries: self.max_entries,
+                map_flags: self.map_flags,
+                map_extra: 0,
+                btf,
+                inner_map_fd: None,
+            })
+        };
+        match create(btf) {
+            Err(first) if btf.is_some() => create(None).map_err(|_| first),
+            other => other,
+        }
     }
 
     /// Why `map` cannot be inserted, if it cannot.
