@@ -152,7 +152,8 @@ fn attach(
         links.push(Link::StructOps(registration));
     }
     for program in programs {
-        if program.section_name().starts_with("struct_ops/") {
+        // Registered with their struct_ops above (`struct_ops`, `struct_ops/...`, `struct_ops.s...`).
+        if program.section_name().starts_with("struct_ops") {
             continue;
         }
         match attach_one(ebpf, program, targets) {

@@ -392,6 +392,40 @@ impl Btf {
         Some(cell.get_or_init(|| Box::new(self.decode(id))))
     }
 
+    /// The variables of DATASEC `id`: each one's type id (a `VAR`), offset
+    /// and size in the section, in the record's order (empty for other
+    /// kinds).
+    ///
+    /// ```no_run
+    /// # let btf = iu::btf::Btf::from_file("/sys/kernel/btf/vmlinux")?;
+    /// for id in btf.by_name(".data..percpu") {
+    ///     println!("{} variables", btf.datasec_vars(id).len());
+    /// }
+    /// # Ok::<(), iu::btf::BtfError>(())
+    /// ```
+    pub fn datasec_vars(&self, id: u32) -> Vec<(u32, u32, u32)> {
+        let Some(&start) = self.offsets.get(id as usize).filter(|_| id != 0) else {
+            return Vec::new();
+        };
+        let data = &*self.types_data;
+        let at = start as usize;
+        let info = u32_at(data, at + 4).unwrap_or(0);
+        if Kind::from_raw((info >> 24) & 0x1f) != Some(Kind::Datasec) {
+            return Vec::new();
+        }
+        // `parse` checked that the records lie inside the type section.
+        (0..(info & 0xffff) as usize)
+            .filter_map(|i| {
+                let v = at + 12 + 12 * i;
+                Some((
+                    u32_at(data, v).ok()?,
+                    u32_at(data, v + 4).ok()?,
+                    u32_at(data, v + 8).ok()?,
+                ))
+            })
+            .collect()
+    }
+
     /// The string at `offset` of the string section (names, and the file
     /// names and source lines of line info records).
     ///

@@ -38,7 +38,8 @@ pub struct Ebpf {
     /// Slots of `IU_USDT_SPECS` held by USDT links.
     pub(crate) usdt_slots: Arc<crate::programs::usdt::SpecSlots>,
     /// The object's struct_ops, resolved against the kernel, in name order.
-    pub(crate) struct_ops: Vec<crate::programs::struct_ops::Layout>,
+    // struct_ops (C): each with the map created at load.
+    pub(crate) struct_ops: Vec<crate::programs::struct_ops::Loaded>,
 }
 
 /// The counters of the loops the loader gave a budget.
@@ -319,7 +320,8 @@ impl Ebpf {
         )
     }
 
-    /// The struct_ops `name` (`#[struct_ops(name = "...")]`), to register.
+    /// The struct_ops `name`, to register: a Rust `#[struct_ops(name =
+    /// "...")]`, or a C object's `.struct_ops`/`.struct_ops.link` variable.
     ///
     /// ```no_run
     /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
@@ -327,22 +329,8 @@ impl Ebpf {
     /// # Ok(()) }
     /// ```
     pub fn struct_ops(&self, name: &str) -> Result<crate::programs::StructOps<'_>> {
-        let layout = self
-            .struct_ops
-            .iter()
-            .find(|l| l.record.name == name)
-            .ok_or_else(|| Error::UnknownStructOps {
-                name: name.to_owned(),
-                available: self
-                    .struct_ops
-                    .iter()
-                    .map(|l| l.record.name.clone())
-                    .collect(),
-            })?;
-        Ok(crate::programs::StructOps {
-            layout,
-            programs: &self.programs,
-        })
+        // struct_ops (C): looked up in the struct_ops module.
+        crate::programs::struct_ops::find(&self.struct_ops, &self.programs, name)
     }
 
     /// Every struct_ops of the object, in name order.
@@ -356,12 +344,8 @@ impl Ebpf {
     /// # Ok(()) }
     /// ```
     pub fn all_struct_ops(&self) -> impl Iterator<Item = crate::programs::StructOps<'_>> {
-        self.struct_ops
-            .iter()
-            .map(|layout| crate::programs::StructOps {
-                layout,
-                programs: &self.programs,
-            })
+        // struct_ops (C): listed by the struct_ops module.
+        crate::programs::struct_ops::iter(&self.struct_ops, &self.programs)
     }
 
     /// The netfilter program `name`.

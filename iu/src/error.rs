@@ -449,7 +449,7 @@ pub enum Error {
     /// A struct_ops fills a kernel struct the running kernel does not
     /// have, or cannot take from BPF.
     #[error(
-        "struct_ops `{name}` fills `struct {kernel_struct}`, which this kernel does not offer to BPF (no `struct {kernel_struct}` and `struct bpf_struct_ops_{kernel_struct}` in /sys/kernel/btf/vmlinux); check the kernel version and config (TCP congestion control: Linux 5.6 with CONFIG_BPF_JIT)"
+        "struct_ops `{name}` fills `struct {kernel_struct}`, which this kernel does not offer to BPF (no `struct {kernel_struct}` and `struct bpf_struct_ops_{kernel_struct}` in /sys/kernel/btf/vmlinux; iu does not look in kernel modules' BTF); check the kernel version and config (TCP congestion control: Linux 5.6 with CONFIG_BPF_JIT)"
     )]
     StructOpsUnknownStruct {
         /// The struct_ops' name.
@@ -475,6 +475,23 @@ pub enum Error {
         program: String,
         /// The struct's function-pointer members on this kernel.
         available: Vec<String>,
+    },
+
+    /// A member of a C object's struct_ops variable (libbpf's
+    /// `.struct_ops` sections) cannot be put in the kernel's struct: the
+    /// kernel's struct lacks a member set to non-zero, the two disagree
+    /// on its kind or size, it is a bitfield, or a function pointer
+    /// names no struct_ops program. libbpf refuses the same objects.
+    #[error("struct_ops `{name}`: member `{member}` of `struct {kernel_struct}`: {problem}")]
+    StructOpsMember {
+        /// The struct_ops' name (the C variable).
+        name: String,
+        /// The kernel struct.
+        kernel_struct: String,
+        /// The member.
+        member: String,
+        /// What is wrong and what to do.
+        problem: String,
     },
 
     /// Registering a struct_ops failed.

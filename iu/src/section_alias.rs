@@ -98,6 +98,17 @@ fn alias(name: &[u8]) -> Option<Vec<u8>> {
     if let Some(member) = name.strip_prefix(b"struct_ops/") {
         return Some([b"kprobe/____".as_slice(), member].concat());
     }
+    if let Some(member) = name.strip_prefix(b"struct_ops.s/") {
+        return Some([b"kprobe/______".as_slice(), member].concat());
+    }
+    match name {
+        b"struct_ops" => return Some(b"kprobe/___".to_vec()),
+        b"struct_ops.s" => return Some(b"kprobe/_____".to_vec()),
+        // Writable raw tracepoints without a target (attached by hand).
+        b"raw_tp.w" => return Some(b"raw_tp/_".to_vec()),
+        b"raw_tracepoint.w" => return Some(b"raw_tracepoint/_".to_vec()),
+        _ => {}
+    }
     // Netfilter programs parse as kprobes; the loader takes the type from
     // the original name.
     if name == b"netfilter" {
@@ -697,6 +708,23 @@ mod tests {
         assert_eq!(
             super::alias(b"struct_ops/ssthresh").as_deref(),
             Some(&b"kprobe/____ssthresh"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops").as_deref(),
+            Some(&b"kprobe/___"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops.s/test_2").as_deref(),
+            Some(&b"kprobe/______test_2"[..])
+        );
+        assert_eq!(
+            super::alias(b"struct_ops.s").as_deref(),
+            Some(&b"kprobe/_____"[..])
+        );
+        assert_eq!(super::alias(b"raw_tp.w").as_deref(), Some(&b"raw_tp/_"[..]));
+        assert_eq!(
+            super::alias(b"raw_tracepoint.w").as_deref(),
+            Some(&b"raw_tracepoint/_"[..])
         );
         assert_eq!(
             super::alias(b"raw_tp.w/bpf_test_finish").as_deref(),

@@ -42,7 +42,6 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)>
         ))
     })?;
     check(&file)?;
-    refuse_struct_ops(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
     let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?.map_err(|e| {
         match &e {
@@ -73,43 +72,6 @@ fn unknown_section(file: &object::File<'_>, section: &str) -> Option<Error> {
         program,
         nearest: crate::section_alias::nearest_known(&name),
         section: name,
-    })
-}
-
-/// What iu says of libbpf's `struct_ops` objects.
-const STRUCT_OPS: &str = "libbpf's `.struct_ops` maps (a kernel struct filled with programs in a C object) are not supported by iu yet; iu registers struct_ops written in Rust (`#[struct_ops]` on an impl of `iu_ebpf::programs::TcpCongestionOps`)";
-
-/// Refuses an object with libbpf's `.struct_ops` maps, naming its first
-/// struct_ops program (or the map section), before the parser refuses
-/// their sections without saying what they are. iu's own struct_ops
-/// (`iu_struct_ops.<name>` records) load.
-fn refuse_struct_ops(file: &object::File<'_>) -> Result<()> {
-    let is_map_section = |section: &str| {
-        section
-            .trim_start_matches('?')
-            .strip_prefix('.')
-            .is_some_and(|s| s.starts_with("struct_ops"))
-    };
-    let Some(map_section) = file
-        .sections()
-        .filter_map(|s| s.name().ok().map(str::to_owned))
-        .find(|n| is_map_section(n))
-    else {
-        return Ok(());
-    };
-    let program = file.symbols().find_map(|symbol| {
-        let index = symbol.section_index()?;
-        let section = file.section_by_index(index).ok()?;
-        let section = section.name().ok()?;
-        (symbol.kind() == object::SymbolKind::Text
-            && section.trim_start_matches('?').starts_with("struct_ops"))
-        .then(|| (symbol.name().unwrap_or("?").to_owned(), section.to_owned()))
-    });
-    let (name, section) = program.unwrap_or_else(|| (map_section.clone(), map_section));
-    Err(Error::UnsupportedProgram {
-        name,
-        section,
-        reason: STRUCT_OPS,
     })
 }
 

@@ -213,21 +213,3 @@ fn kconfig_externs_hold_this_kernels_configuration() {
     let wrapper = iu::features::kernel_function_exists("__x64_sys_bpf");
     assert_eq!(out.get(6).unwrap(), u64::from(wrapper));
 }
-
-#[test]
-fn struct_ops_objects_are_refused_naming_the_program() {
-    let err = Ebpf::load_file(iu::object_dir().join("struct_ops")).unwrap_err();
-    let iu::Error::UnsupportedProgram {
-        name,
-        section,
-        reason,
-    } = &err
-    else {
-        panic!("expected UnsupportedProgram, got {err}");
-    };
-    assert_eq!(
-        (name.as_str(), section.as_str()),
-        ("iu_cong_avoid", "struct_ops/iu_cong_avoid")
-    );
-    assert!(reason.contains("struct_ops"), "{reason}");
-}

@@ -341,6 +341,8 @@ impl EbpfLoader {
         // Each struct_ops program's struct and member, from the object's
         // records and the kernel's BTF.
         let (struct_ops, struct_ops_programs) = crate::programs::struct_ops::resolve_all(&file)?;
+        // struct_ops (C): libbpf's autoload rule for struct_ops programs.
+        let autoload_off = struct_ops_programs.autoload(autoload_off);
         globals::patch(&file, &mut obj, &self.globals, self.log_level)?;
         let initial_slots = map_values::collect(&file)?;
         let externs = externs::resolve(&file, &mut obj)?;
@@ -359,6 +361,8 @@ impl EbpfLoader {
         };
         let specs = maps::plan(&obj, &context)?;
         let mut maps = maps::create(&obj, specs, loaded_btf.as_ref().map(|b| b.fd.as_fd()))?;
+        // struct_ops (C): the struct_ops maps, created at load as libbpf does.
+        let struct_ops = crate::programs::struct_ops::create_maps(struct_ops)?;
         if let Some(map) = externs.create_map(&mut obj)? {
             maps.insert(map.name.clone(), map);
         }

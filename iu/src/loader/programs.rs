@@ -92,13 +92,8 @@ impl Context<'_, '_> {
             reason,
         };
         let mut load_type = LoadType::of(parsed, section).map_err(unsupported)?;
-        if section.starts_with(crate::programs::struct_ops::SECTION_PREFIX) {
-            let (struct_id, member) = self.struct_ops.get(name).copied().ok_or_else(|| {
-                unsupported(
-                    "a struct_ops program that no `#[struct_ops]` record names: write the callbacks in an impl under `#[struct_ops(name = \"...\")]`",
-                )
-            })?;
-            load_type.expected_attach_type = member;
+        // struct_ops (C): the struct and member of a struct_ops program.
+        if let Some(struct_id) = self.struct_ops.attach(name, section, &mut load_type)? {
             return Ok(Target {
                 load_type,
                 attach_btf_id: struct_id,

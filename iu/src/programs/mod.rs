@@ -467,10 +467,14 @@ impl LoadType {
                 bpf_attach_type::BPF_TRACE_KPROBE_MULTI,
             ));
         }
-        if section_name.starts_with(struct_ops::SECTION_PREFIX) {
+        if let Some(sleepable) = struct_ops::program_section(section_name) {
             // The member index (the expected attach type) and the struct
-            // (attach_btf_id) come from the object's struct_ops record.
-            return Ok(plain(BPF_PROG_TYPE_STRUCT_OPS));
+            // (attach_btf_id) come from the struct_ops that names the
+            // program (a Rust record or a C `.struct_ops` variable).
+            return Ok(Self {
+                prog_flags: if sleepable { BPF_F_SLEEPABLE } else { 0 },
+                ..plain(BPF_PROG_TYPE_STRUCT_OPS)
+            });
         }
         if section_name == "netfilter" {
             return Ok(with(
@@ -503,7 +507,10 @@ impl LoadType {
                 )
             });
         }
-        if section_name.starts_with("raw_tp.w/") || section_name.starts_with("raw_tracepoint.w/") {
+        if matches!(section_name, "raw_tp.w" | "raw_tracepoint.w")
+            || section_name.starts_with("raw_tp.w/")
+            || section_name.starts_with("raw_tracepoint.w/")
+        {
             return Ok(plain(BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE));
         }
         if section_name == "syscall" {
