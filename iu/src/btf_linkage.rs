@@ -23,6 +23,50 @@ pub(crate) fn make_static(btf: &mut [u8], hidden: &[Vec<u8>]) {
     let _ = walk(btf, hidden);
 }
 
+/// Gives every `VAR` of type `void` (a typeless `__ksym` extern, `extern
+/// const void x __ksym`) an integer type, as libbpf does: the kernel
+/// refuses a variable of type `void` in the object's BTF, and the program
+/// reads the address the loader put in, not the variable.
+pub(crate) fn type_typeless_vars(btf: &mut [u8]) {
+    let _ = retype(btf);
+}
+
+fn retype(btf: &mut [u8]) -> Option<()> {
+    const INT: u32 = 1;
+    const VAR: u32 = 14;
+    let (records, _) = records(btf)?;
+    let int = records.iter().find(|r| r.kind == INT)?.id;
+    let resolves_to_void = |btf: &[u8], mut id: u32| {
+        // Through typedefs and modifiers (kinds 8 to 11).
+        for _ in 0..16 {
+            if id == 0 {
+                return true;
+            }
+            let Some(record) = id.checked_sub(1).and_then(|i| records.get(i as usize)) else {
+                return false;
+            };
+            if !(8..=11).contains(&record.kind) {
+                return false;
+            }
+            let Some(next) = u32_at(btf, record.at + 8) else {
+                return false;
+            };
+            id = next;
+        }
+        false
+    };
+    let typeless: Vec<usize> = records
+        .iter()
+        .filter(|r| r.kind == VAR)
+        .filter(|r| u32_at(btf, r.at + 8).is_some_and(|t| resolves_to_void(btf, t)))
+        .map(|r| r.at + 8)
+        .collect();
+    for at in typeless {
+        btf.get_mut(at..at + 4)?.copy_from_slice(&int.to_le_bytes());
+    }
+    Some(())
+}
+
 /// The global and weak functions of `file` whose visibility is hidden or
 /// internal: no other object can call them.
 pub(crate) fn hidden_functions(file: &object::File<'_>) -> Vec<Vec<u8>> {

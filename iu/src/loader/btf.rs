@@ -40,6 +40,7 @@ pub(super) fn sanitize(file: &object::File<'_>, obj: &mut Object) -> Result<Opti
         Err(e) => return Err(Error::Btf(chain(&e))),
     };
     crate::btf_linkage::make_static(&mut btf, &crate::btf_linkage::hidden_functions(file));
+    crate::btf_linkage::type_typeless_vars(&mut btf);
     Ok(Some(btf))
 }
 

@@ -67,8 +67,8 @@ pub(super) fn resolve(file: &object::File<'_>, obj: &mut Object) -> Result<Exter
     })
 }
 
-/// The object's typeless `__ksym` variables: `VAR`s of type `void` in its
-/// BTF.
+/// The object's typeless `__ksym` variables: `VAR`s of type `void` (or
+/// `const void`) in its BTF.
 fn typeless_externs(file: &object::File<'_>) -> std::collections::HashSet<String> {
     let Some(btf) = file
         .section_by_name(".BTF")
@@ -79,7 +79,7 @@ fn typeless_externs(file: &object::File<'_>) -> std::collections::HashSet<String
     };
     (1..btf.len() as u32)
         .filter_map(|id| btf.get(id))
-        .filter(|t| t.kind == crate::btf::Kind::Var && t.type_id == 0)
+        .filter(|t| t.kind == crate::btf::Kind::Var && btf.skip_mods_and_typedefs(t.type_id) == 0)
         .map(|t| t.name.clone())
         .collect()
 }

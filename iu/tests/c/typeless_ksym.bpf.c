@@ -7,7 +7,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-extern const void init_task __ksym;
+extern const void _stext __ksym;
 extern const void iu_no_such_symbol __ksym __weak;
 
 struct {
@@ -25,7 +25,7 @@ static void put(__u32 slot, __u64 value)
 SEC("syscall")
 int addresses(void *ctx)
 {
-	put(0, (__u64)&init_task);
+	put(0, (__u64)&_stext);
 	put(1, (__u64)&iu_no_such_symbol);
 	return 0;
 }
