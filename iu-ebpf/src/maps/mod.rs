@@ -73,7 +73,9 @@ pub use queue::Queue;
 pub use ring_buf::{RingBuf, RingBufEntry};
 pub use sk_storage::{SkStorage, SkStorageOwner};
 pub use sock_map::{SockDirection, SockHash, SockMap, SocketRef};
-pub use spin_lock::{SpinGuard, SpinLocked, bpf_spin_lock, copy_under_lock};
+pub use spin_lock::{
+    SpinGuard, SpinLocked, bpf_spin_lock, copy_prefix_under_lock, copy_under_lock,
+};
 pub use stack::Stack;
 pub use stack_trace::{MAX_DEPTH as STACK_MAX_DEPTH, StackTrace, USER_STACK};
 pub use task_storage::TaskStorage;

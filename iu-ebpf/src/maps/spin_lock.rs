@@ -100,13 +100,45 @@ unsafe impl<T: Pod> Pod for SpinLocked<T> {
 /// ```
 #[inline(always)]
 pub fn copy_under_lock<T: Pod>(dst: &mut T, src: &T) {
+    copy_prefix_under_lock(dst, src, core::mem::size_of::<T>());
+}
+
+/// [`copy_under_lock`] of the first `len` bytes only, rounded up to `T`'s
+/// word (8 bytes when `T` is aligned to 8): for a value whose used length
+/// is known at run time, such as a short reply in a buffer sized for the
+/// longest, where copying all of it would keep the lock (and the CPU's
+/// interrupts) for longer. A `len` past the value's size copies all of it.
+/// The loop's bound is the value's size in words, so the verifier walks it
+/// as it walks [`copy_under_lock`]'s.
+///
+/// ```
+/// # use iu_ebpf::{Pod, map, maps::{Array, SpinLocked, copy_prefix_under_lock}};
+/// #[derive(Clone, Copy, Pod)]
+/// #[repr(C, align(8))]
+/// struct Bytes([u8; 1024]);
+///
+/// #[map]
+/// static REPLIES: Array<SpinLocked<Bytes>, 4> = Array::new();
+///
+/// let reply = Bytes([7; 1024]);
+/// if let Some(mut stored) = REPLIES.lock(1) {
+///     copy_prefix_under_lock(&mut *stored, &reply, 13);
+/// }
+/// let stored = REPLIES.lock(1).unwrap();
+/// assert_eq!((stored.0[15], stored.0[16]), (7, 0));
+/// ```
+#[inline(always)]
+pub fn copy_prefix_under_lock<T: Pod>(dst: &mut T, src: &T, len: usize) {
     macro_rules! words {
         ($ty:ty) => {{
-            let n = core::mem::size_of::<T>() / core::mem::size_of::<$ty>();
+            const WORD: usize = core::mem::size_of::<$ty>();
+            let n = core::mem::size_of::<T>() / WORD;
+            // Rounded up without overflow.
+            let wanted = len / WORD + usize::from(len % WORD != 0);
             let dst = (dst as *mut T).cast::<$ty>();
             let src = (src as *const T).cast::<$ty>();
             let mut i = 0;
-            while i < n {
+            while i < n && i < wanted {
                 // SAFETY: `i < n` words of `$ty` lie inside both values (the
                 // size is a multiple of the word, as of the alignment), which are
                 // aligned for it (`T`'s alignment is at least the word's);

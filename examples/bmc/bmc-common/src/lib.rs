@@ -65,10 +65,22 @@ pub struct Entry {
     /// Length of the reply in `data`.
     pub data_len: u32,
     /// The key.
-    pub key: [u8; 256],
+    pub key: Key,
     /// memcached's reply: `VALUE <key> <flags> <bytes>\r\n<data>\r\n`.
-    pub data: [u8; MAX_DATA],
+    pub data: Reply,
 }
+
+/// A cached key's bytes, of which an entry's `key_len` are used. Aligned
+/// to 8 so that `copy_prefix_under_lock` copies it 8 bytes at a time.
+#[derive(Clone, Copy, Pod)]
+#[repr(C, align(8))]
+pub struct Key(pub [u8; 256]);
+
+/// A cached reply's bytes, of which an entry's `data_len` are used.
+/// Aligned to 8 as [`Key`] is.
+#[derive(Clone, Copy, Pod)]
+#[repr(C, align(8))]
+pub struct Reply(pub [u8; MAX_DATA]);
 
 /// Indices of the per-CPU `STATS` array.
 pub mod stats {

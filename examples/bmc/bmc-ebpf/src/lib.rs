@@ -18,7 +18,7 @@ use bmc_common::{
 };
 use iu_ebpf::{
     Pod, classifier, helpers, loops, map,
-    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, XskMap, copy_under_lock},
+    maps::{Array, PerCpuArray, PerCpuScratch, SpinLocked, XskMap, copy_prefix_under_lock},
     programs::{TcAction, TcContext, XdpAction, XdpContext},
     xdp,
 };
@@ -443,8 +443,12 @@ fn get(
     let hit = match CACHE.lock(slot(hash)) {
         Some(mut entry) => {
             if entry.valid != 0 && entry.generation == generation {
-                // Copied whole under the lock: no torn value can be sent.
-                copy_under_lock(&mut s.entry, &entry);
+                // The used bytes, copied under the lock: no torn value can
+                // be sent.
+                s.entry.key_len = entry.key_len;
+                s.entry.data_len = entry.data_len;
+                copy_prefix_under_lock(&mut s.entry.key, &entry.key, entry.key_len as usize);
+                copy_prefix_under_lock(&mut s.entry.data, &entry.data, entry.data_len as usize);
                 true
             } else {
                 arm(&mut entry, token, generation, now);
@@ -458,7 +462,7 @@ fn get(
         && s.buf
             .get(4..)
             .and_then(<[u8]>::first_chunk::<256>)
-            .is_some_and(|request| same_key(&s.entry.key, request, key_len));
+            .is_some_and(|request| same_key(&s.entry.key.0, request, key_len));
     if !same_key {
         if hit {
             // Another key's reply is cached there: let this key's reply
@@ -474,11 +478,11 @@ fn get(
     // the bound of the checked length on its way to the store below ("R1
     // unbounded memory access").
     let len = (s.entry.data_len as usize).min(MAX_DATA - END.len());
-    let Some(end) = s.entry.data.get_mut(len..len + END.len()) else {
+    let Some(end) = s.entry.data.0.get_mut(len..len + END.len()) else {
         return Verdict::Pass;
     };
     end.copy_from_slice(END);
-    let Some(data) = s.entry.data.get(..len + END.len()) else {
+    let Some(data) = s.entry.data.0.get(..len + END.len()) else {
         return Verdict::Pass;
     };
     if write_reply(
@@ -752,6 +756,17 @@ pub fn bmc_tx(ctx: TcContext) -> TcAction {
             }
             return;
         };
+        // Staged outside the lock as fixed-size copies, so that the lock
+        // is held only for the used bytes. Bytes past the lengths are
+        // never sent.
+        let (Some(key), Some(data)) = (
+            s.buf.get(6..).and_then(<[u8]>::first_chunk::<256>),
+            s.buf.first_chunk::<MAX_DATA>(),
+        ) else {
+            return;
+        };
+        s.entry.key.0 = *key;
+        s.entry.data.0 = *data;
         let generation = generation();
         let Some(mut entry) = CACHE.lock(slot(hash)) else {
             return;
@@ -765,15 +780,8 @@ pub fn bmc_tx(ctx: TcContext) -> TcAction {
         entry.armed_generation = 0;
         entry.key_len = key_len as u32;
         entry.data_len = data_len as u32;
-        // Whole arrays: fixed-size copies, no length to check under the
-        // lock. Bytes past the lengths are never sent.
-        if let (Some(key), Some(data)) = (
-            s.buf.get(6..).and_then(<[u8]>::first_chunk::<256>),
-            s.buf.first_chunk::<MAX_DATA>(),
-        ) {
-            copy_under_lock(&mut entry.key, key);
-            copy_under_lock(&mut entry.data, data);
-        }
+        copy_prefix_under_lock(&mut entry.key, &s.entry.key, key_len);
+        copy_prefix_under_lock(&mut entry.data, &s.entry.data, data_len);
         drop(entry);
         count(stats::FILLS);
     });
