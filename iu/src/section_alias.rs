@@ -208,9 +208,14 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         .as_ref()
         .and_then(|s| s.file_range())
         .map(|(offset, size)| (offset as usize, size as usize));
-    let ksyms = btf.and_then(|s| s.data().ok()).is_some_and(|data| {
-        data.windows(7).any(|w| w == b".ksyms\0") || data.windows(9).any(|w| w == b".kconfig\0")
-    });
+    let strings = btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size));
+    let ksyms = strings
+        .and_then(|(start, end)| bytes.get(start..end))
+        .is_some_and(|names| {
+            names
+                .split(|&b| b == 0)
+                .any(|name| name.ends_with(b".ksyms") || name.ends_with(b".kconfig"))
+        });
     let ext_range = file
         .section_by_name(".BTF.ext")
         .and_then(|s| s.file_range())
@@ -243,7 +248,6 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
     if !aliased {
         return Cow::Owned(out);
     }
-    let strings = btf_range.and_then(|(offset, size)| btf_strings_range(bytes, offset, size));
     // The places in `.BTF.ext` (func info, line info, CO-RE records) that
     // name a section, through `.BTF`'s strings.
     let ext_names = match (ext_range, strings) {

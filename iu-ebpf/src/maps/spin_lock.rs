@@ -133,8 +133,7 @@ pub fn copy_prefix_under_lock<T: Pod>(dst: &mut T, src: &T, len: usize) {
         ($ty:ty) => {{
             const WORD: usize = core::mem::size_of::<$ty>();
             let n = core::mem::size_of::<T>() / WORD;
-            // Rounded up without overflow.
-            let wanted = len / WORD + usize::from(len % WORD != 0);
+            let wanted = len.div_ceil(WORD);
             let dst = (dst as *mut T).cast::<$ty>();
             let src = (src as *const T).cast::<$ty>();
             let mut i = 0;

@@ -55,19 +55,50 @@ pub(super) fn distinct_lines(bytes: Vec<u8>, record_size: usize) -> Vec<u8> {
     if record_size < 4 {
         return bytes;
     }
-    let records: Vec<&[u8]> = bytes.chunks(record_size).collect();
-    let offset = |r: &[u8]| {
-        r.get(..4)
-            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    let offset = |r: &[u8]| r.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b));
+    let repeats = |(r, next): (&[u8], &[u8])| offset(r) == offset(next);
+    let pairs = || {
+        bytes
+            .chunks(record_size)
+            .zip(bytes.chunks(record_size).skip(1))
     };
-    records
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            records
-                .get(i + 1)
-                .is_none_or(|next| offset(next) != offset(r))
-        })
-        .flat_map(|(_, r)| r.iter().copied())
-        .collect()
+    // Nearly always none: the records go through unchanged.
+    if !pairs().any(repeats) {
+        return bytes;
+    }
+    let mut distinct = Vec::with_capacity(bytes.len());
+    for (r, next) in pairs() {
+        if !repeats((r, next)) {
+            distinct.extend_from_slice(r);
+        }
+    }
+    if let Some(last) = bytes.chunks(record_size).last() {
+        distinct.extend_from_slice(last);
+    }
+    distinct
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_lines;
+
+    /// Records of 8 bytes: an instruction offset, then a line.
+    fn records(lines: &[(u32, u32)]) -> Vec<u8> {
+        lines
+            .iter()
+            .flat_map(|(off, line)| [off.to_ne_bytes(), line.to_ne_bytes()].concat())
+            .collect()
+    }
+
+    #[test]
+    fn the_last_record_of_an_offset_is_kept() {
+        let with_repeats = records(&[(0, 1), (0, 2), (3, 4), (5, 6), (5, 7)]);
+        assert_eq!(
+            distinct_lines(with_repeats, 8),
+            records(&[(0, 2), (3, 4), (5, 7)])
+        );
+        let distinct = records(&[(0, 1), (2, 3)]);
+        assert_eq!(distinct_lines(distinct.clone(), 8), distinct);
+        assert!(distinct_lines(Vec::new(), 8).is_empty());
+    }
 }

@@ -147,7 +147,9 @@ fn resolve_external_calls(
     /// verifier refuses the call where it can be reached (libbpf's value).
     const POISONED_CALL: i32 = 2_002_000_000;
     let mut undefined: Vec<(String, Vec<crate::SourceLine>)> = vec![];
-    let btf = obj.btf.as_ref().map(Btf::to_bytes).unwrap_or_default();
+    // Serialized only for an error's source lines.
+    let object_btf = obj.btf.as_ref();
+    let btf = std::cell::OnceCell::new();
     let typeless = std::cell::OnceCell::new();
     for section in file.sections() {
         if section.kind() != object::SectionKind::Text {
@@ -247,7 +249,8 @@ fn resolve_external_calls(
                 }
                 _ => {}
             }
-            let lines = with_debug(function, &btf, |debug| debug.lines_of(insn_at, 0));
+            let btf = btf.get_or_init(|| object_btf.map(Btf::to_bytes).unwrap_or_default());
+            let lines = with_debug(function, btf, |debug| debug.lines_of(insn_at, 0));
             match undefined.iter_mut().find(|(n, _)| n == name) {
                 Some((_, sites)) => {
                     for line in lines {
