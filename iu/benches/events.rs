@@ -43,14 +43,16 @@ type BoxError = Box<dyn std::error::Error>;
 /// Perf buffer pages per CPU: 4 MiB, the size of the ring buffer.
 const PERF_PAGES: usize = 1024;
 
+/// CPUs the tally follows, as the C peer's `MAX_CPUS`.
+const MAX_CPUS: usize = 1024;
+
 /// What arrived, checked as the C peer checks it.
-#[derive(Default)]
 struct Tally {
     delivered: u64,
     perf_lost: u64,
     disorder: u64,
     bad: u64,
-    last_seq: Vec<u64>,
+    last_seq: Box<[u64; MAX_CPUS]>,
 }
 
 impl Tally {
@@ -68,12 +70,9 @@ impl Tally {
         };
         let (seq, cpu_pid, last) = (word(0), word(8), word(56));
         let cpu = (cpu_pid as u32) as usize;
-        if last != seq || cpu >= 1024 {
+        if last != seq || cpu >= MAX_CPUS {
             self.bad += 1;
             return;
-        }
-        if cpu >= self.last_seq.len() {
-            self.last_seq.resize(cpu + 1, 0);
         }
         if seq <= self.last_seq[cpu] {
             self.disorder += 1;
@@ -196,7 +195,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
     });
 
     let expected = args.calls * u64::from(args.batch);
-    let mut tally = Tally::default();
+    let mut tally = Tally {
+        delivered: 0,
+        perf_lost: 0,
+        disorder: 0,
+        bad: 0,
+        last_seq: Box::new([0; MAX_CPUS]),
+    };
     let (mut c0, mut t0) = (cpu_s(UsageWho::RUSAGE_SELF), Instant::now());
     go.write_all(b"g")?;
     let mut status = None;

@@ -22,14 +22,9 @@ use tokio::io::unix::AsyncFd;
 use super::{Map, map_type, read};
 use crate::{
     Error, Result,
-    sys::{self, MmapRegion, RingArea},
+    sys::{self, MmapRegion, RingArea, RingRecord},
 };
 
-/// Record header flags (`BPF_RINGBUF_BUSY_BIT`, `BPF_RINGBUF_DISCARD_BIT`).
-const BUSY: u32 = 1 << 31;
-const DISCARD: u32 = 1 << 30;
-/// `BPF_RINGBUF_HDR_SZ`.
-const HEADER: usize = 8;
 /// The most bytes of consumed records whose release to the kernel may be
 /// deferred (see [`RingBuf::publish`]); a sixteenth of smaller rings.
 const RELEASE_BATCH: u64 = 64 * 1024;
@@ -105,9 +100,19 @@ impl RingBuf {
     /// Calls `f` with each available record (borrowed from the shared
     /// buffer: no copy), then releases them. Returns the number of records.
     pub fn consume(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        // The producer position is read once per pass, as libbpf reads it.
         let mut n = 0;
-        while self.next_record(&mut f) {
-            n += 1;
+        'passes: loop {
+            self.prod = self.producer.producer_pos().load(Ordering::Acquire);
+            if self.cons >= self.prod {
+                break;
+            }
+            while self.cons < self.prod {
+                match self.step(&mut f) {
+                    Some(delivered) => n += usize::from(delivered),
+                    None => break 'passes,
+                }
+            }
         }
         self.publish();
         n
@@ -129,32 +134,42 @@ impl RingBuf {
                     return false;
                 }
             }
-            let header = self.producer.header(self.cons).load(Ordering::Acquire);
-            if header & BUSY != 0 {
-                // Reserved but not yet submitted: records after it wait.
-                return false;
-            }
-            let len = (header & !(BUSY | DISCARD)) as usize;
-            let delivered = header & DISCARD == 0;
-            if delivered {
-                let Some(bytes) = self.producer.record(self.cons, len) else {
-                    return false;
-                };
-                f(bytes);
-            }
-            self.cons += (len + HEADER).next_multiple_of(8) as u64;
-            if self.cons - self.published >= self.release_batch {
-                self.publish();
-            }
-            if delivered {
-                return true;
+            match self.step(f) {
+                Some(true) => return true,
+                Some(false) => {}
+                None => return false,
             }
         }
+    }
+
+    /// Moves past the record at the consumer position (which is before
+    /// the producer position), handing it to `f` if it was submitted.
+    /// Returns whether it was, or `None` if the position cannot move (the
+    /// record is still reserved, or its length is corrupt).
+    #[inline]
+    fn step(&mut self, f: &mut impl FnMut(&[u8])) -> Option<bool> {
+        let delivered = match self.producer.at(self.cons) {
+            RingRecord::Busy | RingRecord::Corrupt => return None,
+            RingRecord::Discarded { next } => {
+                self.cons = next;
+                false
+            }
+            RingRecord::Committed { bytes, next } => {
+                f(bytes);
+                self.cons = next;
+                true
+            }
+        };
+        if self.cons - self.published >= self.release_batch {
+            self.publish();
+        }
+        Some(delivered)
     }
 
     /// Releases the records handed out so far to the kernel (a release
     /// store of the consumer position: our reads of them happen before the
     /// kernel reuses their space).
+    #[inline]
     fn publish(&mut self) {
         if self.cons != self.published
             && let Some(consumer_pos) = self.consumer.atomic_u64(0)
@@ -236,7 +251,7 @@ impl RingBuf {
     /// waits at the consumer position.
     fn has_record(&self) -> bool {
         self.cons < self.producer.producer_pos().load(Ordering::Acquire)
-            && self.producer.header(self.cons).load(Ordering::Acquire) & BUSY == 0
+            && !matches!(self.producer.at(self.cons), RingRecord::Busy)
     }
 
     /// Waits for epoll readiness once, clearing it. Callers scan the ring

@@ -171,32 +171,57 @@ impl RingArea {
         unsafe { AtomicU64::from_ptr(self.region.ptr.as_ptr().cast()) }
     }
 
-    /// The header of the record at position `pos` (positions are multiples
-    /// of 8; the low bits are ignored).
+    /// The record at position `pos` (positions are multiples of 8; the low
+    /// bits are ignored): its header is read with acquire ordering, and a
+    /// committed record's bytes are handed out only then. Only for
+    /// positions before the producer position: the kernel does not write a
+    /// committed record again until the consumer position moves past it,
+    /// which needs `&mut` of the consumer that holds the borrow.
     #[inline]
-    pub fn header(&self, pos: u64) -> &AtomicU32 {
+    pub fn at(&self, pos: u64) -> RingRecord<'_> {
         let offset = self.data + (pos as usize & (self.size - 1) & !7);
         // SAFETY: `offset + 4 <= data + size <= region.len`, and `offset` is
         // 8-byte aligned (`data` is a page); the kernel writes headers
         // atomically (`smp_store_release`).
-        unsafe { AtomicU32::from_ptr(self.region.ptr.as_ptr().add(offset).cast()) }
-    }
-
-    /// The `len` bytes after the header at `pos`, or `None` when `len`
-    /// exceeds the data area. Only for records the kernel has committed:
-    /// it does not write them again until the consumer position moves past
-    /// them, which needs `&mut` of the consumer that holds this borrow.
-    #[inline]
-    pub fn record(&self, pos: u64, len: usize) -> Option<&[u8]> {
-        if len > self.size {
-            return None;
+        let header = unsafe { AtomicU32::from_ptr(self.region.ptr.as_ptr().add(offset).cast()) }
+            .load(std::sync::atomic::Ordering::Acquire);
+        if header & RINGBUF_BUSY != 0 {
+            return RingRecord::Busy;
         }
-        let offset = self.data + (pos as usize & (self.size - 1) & !7) + 8;
-        // SAFETY: `offset + len <= data + (size - 8) + 8 + size`, which is the
-        // mapping's length (`data + 2 * size`); committed records are not
-        // written while borrowed (see above).
-        Some(unsafe { std::slice::from_raw_parts(self.region.ptr.as_ptr().add(offset), len) })
+        let len = (header & !(RINGBUF_BUSY | RINGBUF_DISCARD)) as usize;
+        // The next record's position, past the 8-byte header and padding.
+        let next = pos.wrapping_add(((len + 8 + 7) & !7) as u64);
+        if header & RINGBUF_DISCARD != 0 {
+            return RingRecord::Discarded { next };
+        }
+        if len > self.size {
+            return RingRecord::Corrupt;
+        }
+        // SAFETY: `offset + 8 + len <= data + (size - 8) + 8 + size`, which
+        // is the mapping's length (`data + 2 * size`); the record is
+        // committed and not written while borrowed (see above).
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.region.ptr.as_ptr().add(offset + 8), len) };
+        RingRecord::Committed { bytes, next }
     }
+}
+
+/// `BPF_RINGBUF_BUSY_BIT`: the producer still holds the record.
+const RINGBUF_BUSY: u32 = 1 << 31;
+/// `BPF_RINGBUF_DISCARD_BIT`: the producer gave the record up.
+const RINGBUF_DISCARD: u32 = 1 << 30;
+
+/// What [`RingArea::at`] found at a position.
+#[derive(Debug)]
+pub enum RingRecord<'a> {
+    /// Reserved but not yet submitted: the records after it wait.
+    Busy,
+    /// Discarded; the next record is at `next`.
+    Discarded { next: u64 },
+    /// Submitted; the next record is at `next`.
+    Committed { bytes: &'a [u8], next: u64 },
+    /// A length longer than the data area, which no kernel writes.
+    Corrupt,
 }
 
 impl Drop for MmapRegion {
