@@ -7,7 +7,10 @@
 //! For each object and program it prints what the kernel reports
 //! (`xlated_insns`, `jited_bytes`, `verified_insns`) and, for each packet,
 //! the kernel's mean duration per run: the mean of `CALLS` test runs of
-//! `REPEAT` runs each (the kernel reports whole nanoseconds per call).
+//! `REPEAT` runs each (the kernel reports whole nanoseconds per call), and
+//! the same mean from this thread's CPU time around each call (`cpu_ns`:
+//! fractions of a nanosecond, the call's own cost spread over `REPEAT`
+//! runs, and no time when the thread was not running).
 //! The two objects' calls alternate (iu, C, C, iu, ...), so that changes in
 //! the machine's load hit both alike. Return values and the maps' counters
 //! are checked, so both objects are known to do the same work, and the
@@ -110,7 +113,7 @@ fn measure(
             }
             Ok(result.duration_ns)
         };
-        let mut totals = [0.0; 2];
+        let (mut totals, mut cpu_totals) = ([0.0; 2], [0.0; 2]);
         for (peer, prog) in &progs {
             run(peer, prog, repeat / 100)?;
         }
@@ -119,18 +122,32 @@ fn measure(
             let order: [usize; 2] = if call % 2 == 0 { [0, 1] } else { [1, 0] };
             for i in order {
                 let (peer, prog) = progs[i];
+                let start = thread_cpu_ns();
                 totals[i] += f64::from(run(peer, prog, repeat)?);
+                cpu_totals[i] += (thread_cpu_ns() - start) / f64::from(repeat);
             }
         }
-        for (peer, total) in PEERS.iter().zip(totals) {
+        for ((peer, total), cpu_total) in PEERS.iter().zip(totals).zip(cpu_totals) {
+            let per_call = |total: f64| total / f64::from(calls);
             out.push(format!(
                 "{peer}.{program}.{}.ns={:.3}",
                 case.name,
-                total / f64::from(calls)
+                per_call(total)
+            ));
+            out.push(format!(
+                "{peer}.{program}.{}.cpu_ns={:.3}",
+                case.name,
+                per_call(cpu_total)
             ));
         }
     }
     Ok(())
+}
+
+/// This thread's CPU time in nanoseconds.
+fn thread_cpu_ns() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(0.0, |t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
 }
 
 /// Runs of each case: the warm-up and the measured calls.
