@@ -226,10 +226,14 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         && file
             .section_by_name(".maps")
             .is_some_and(|maps| maps.relocations().next().is_some());
-    if !aliased && !ksyms && !values && unparsed_kinds.is_empty() {
+    let debug_relocations = debug_relocation_types(bytes, file);
+    if !aliased && !ksyms && !values && unparsed_kinds.is_empty() && debug_relocations.is_empty() {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
+    for at in debug_relocations {
+        put_u32(&mut out, at, SHT_PROGBITS);
+    }
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);
     }
@@ -268,6 +272,53 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
         }
     }
     Cow::Owned(out)
+}
+
+/// `SHT_PROGBITS`: what the parser's copy calls a debug section's
+/// relocations.
+const SHT_PROGBITS: u32 = 1;
+
+/// The file offsets of the `sh_type` fields of the relocation sections of
+/// DWARF sections (`.rel.debug_*`). aya-obj collects every relocation
+/// section's entries, and DWARF's are most of a Rust object's; nothing it
+/// parses uses them (the loader reads DWARF from the original bytes,
+/// `loader::debug_info`), so its copy of the file calls them plain data.
+fn debug_relocation_types(bytes: &[u8], file: &object::File<'_>) -> Vec<usize> {
+    const ELFCLASS64: u8 = 2;
+    const ELFDATA2LSB: u8 = 1;
+    // ELF64, little-endian: `e_shoff` at 0x28, `e_shentsize` at 0x3a;
+    // `sh_type` is the second word of a section header.
+    if bytes.get(4..6) != Some(&[ELFCLASS64, ELFDATA2LSB]) {
+        return Vec::new();
+    }
+    let le_u16 = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let (Some(shoff), Some(entsize)) = (
+        bytes
+            .get(0x28..0x30)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes),
+        le_u16(0x3a),
+    ) else {
+        return Vec::new();
+    };
+    file.sections()
+        .filter(|s| {
+            s.name_bytes().is_ok_and(|name| {
+                name.starts_with(b".rel.debug_") || name.starts_with(b".rela.debug_")
+            })
+        })
+        .filter_map(|s| {
+            usize::try_from(shoff)
+                .ok()?
+                .checked_add(s.index().0.checked_mul(usize::from(entsize))?)?
+                .checked_add(4)
+        })
+        .filter(|&at| at.checked_add(4).is_some_and(|end| end <= bytes.len()))
+        .collect()
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
@@ -686,7 +737,29 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use object::{Object as _, ObjectSection as _};
+
     use super::{edit_distance, nearest_known};
+
+    #[test]
+    fn the_parsers_copy_keeps_code_relocations_and_drops_dwarfs() {
+        // A `Vec`'s allocation is aligned enough for the ELF reader.
+        let object = std::fs::read(crate::object_dir().join("loader_stages")).unwrap();
+        let file = object::File::parse(&*object).unwrap();
+        // Relocations per section, debug sections apart.
+        let relocations = |file: &object::File<'_>, debug: bool| -> usize {
+            file.sections()
+                .filter(|s| s.name().is_ok_and(|n| n.starts_with(".debug_") == debug))
+                .map(|s| s.relocations().count())
+                .sum()
+        };
+        assert!(relocations(&file, true) > 0, "clang -g relocates its DWARF");
+        let copy = super::rename_for_parser(&object, &file);
+        let parsed = object::File::parse(&*copy).unwrap();
+        assert_eq!(relocations(&parsed, true), 0);
+        assert_eq!(relocations(&parsed, false), relocations(&file, false));
+        assert!(relocations(&file, false) > 0);
+    }
 
     #[test]
     fn aliases_keep_the_length() {
