@@ -196,8 +196,9 @@ pub(crate) fn parse_section(name: &str) -> Option<aya_obj::ProgramSection> {
 }
 
 /// The object's bytes (`file` is their parse) with every aliased section
-/// name renamed and the `.ksyms` and `.kconfig` DATASECs rewritten ([`crate::ksyms_btf`]),
-/// or the bytes themselves when there is nothing to change.
+/// name renamed, the `.ksyms` and `.kconfig` DATASECs rewritten ([`crate::ksyms_btf`])
+/// and DWARF's relocations hidden ([`debug_relocation_types`]), or the
+/// bytes themselves when there is nothing to change.
 pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) -> Cow<'a, [u8]> {
     let aliased = file.sections().any(|s| {
         s.name_bytes()
