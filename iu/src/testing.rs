@@ -1,5 +1,6 @@
-//! Helpers for tests and demonstrations (feature `testing`): veth pairs in
-//! a network namespace, the differential check of a program in the kernel
+//! Helpers for tests and demonstrations (feature `testing`): code run in a
+//! network namespace ([`in_new_netns`], [`in_netns`]), veth pairs in a
+//! network namespace, the differential check of a program in the kernel
 //! against the host simulation ([`differential`]), and a seccomp filter for
 //! workloads that tracing programs on `__seccomp_filter` watch
 //! ([`seccomp_allow_all`]).
@@ -26,6 +27,66 @@ pub fn skip_missing(what: &str, feature: &str) {
         "skipping: {what}: kernel {} has no {feature}",
         kernel_release()
     );
+}
+
+/// Runs `f` on a thread of its own, moved into a new network namespace
+/// whose loopback is up; the namespace goes away with the thread. What the
+/// thread opens (sockets, links, attached programs) lives in the new
+/// namespace; the caller's is untouched. A panic in `f` continues in the
+/// caller.
+///
+/// ```no_run
+/// let port = iu::testing::in_new_netns(|| {
+///     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+///     socket.local_addr().unwrap().port()
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    on_own_thread(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .output()?;
+        if !up.status.success() {
+            return Err(std::io::Error::other(format!(
+                "ip link set lo up: {}",
+                String::from_utf8_lossy(&up.stderr).trim()
+            )));
+        }
+        Ok(f())
+    })
+}
+
+/// Runs `f` on a thread of its own inside the named network namespace
+/// `/run/netns/<netns>` (see [`Veth::netns`]). A panic in `f` continues
+/// in the caller.
+///
+/// ```no_run
+/// let veth = iu::testing::Veth::new(7)?;
+/// let peer_index = iu::testing::in_netns(veth.netns(), || {
+///     std::fs::read_to_string("/sys/class/net/lo/ifindex")
+/// })
+/// .map_err(|e| e.to_string())?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    on_own_thread(|| {
+        let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        Ok(f())
+    })
+}
+
+/// Runs `f` on a scoped thread and returns what it returned, resuming its
+/// panic here.
+fn on_own_thread<T: Send>(f: impl FnOnce() -> std::io::Result<T> + Send) -> std::io::Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Runs program `binary` with `args`, waits until its stderr has a line

@@ -224,12 +224,10 @@ fn an_af_xdp_queue_already_taken() {
         ..XskConfig::default()
     };
     // Queue 0 of the loopback of a network namespace of its own.
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    iu::testing::in_new_netns(move || {
         let _first = XskSocket::new("lo", 0, small).unwrap();
         check("xsk_queue_busy", err(XskSocket::new("lo", 0, small)));
     })
-    .join()
     .unwrap();
     check(
         "xsk_frame_size",

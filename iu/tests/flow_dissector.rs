@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{net::UdpSocket, os::fd::FromRawFd, process::Command};
+use std::{net::UdpSocket, os::fd::FromRawFd};
 
 use iu::{Ebpf, Error, programs::TestRun};
 
@@ -110,13 +110,7 @@ fn flow_dissector_runs_for_the_packets_of_its_namespace() {
     }
     // Its own thread, moved to a new network namespace (which dies with
     // the thread's last reference).
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
+    iu::testing::in_new_netns(|| {
         let ebpf = Ebpf::load_file(iu::object_dir().join("flow_dissector")).unwrap();
         let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = receiver.local_addr().unwrap().port();
@@ -160,6 +154,5 @@ fn flow_dissector_runs_for_the_packets_of_its_namespace() {
         send();
         assert_eq!(seen.get(0).unwrap(), dissected, "detached");
     })
-    .join()
     .unwrap();
 }

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{net::UdpSocket, process::Command, time::Duration};
+use std::{net::UdpSocket, time::Duration};
 
 use iu::{
     Ebpf, Error,
@@ -43,13 +43,7 @@ fn netfilter_drops_the_port_it_is_told_in_its_namespace() {
         );
         return;
     }
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
+    iu::testing::in_new_netns(|| {
         let ebpf = Ebpf::load_file(iu::object_dir().join("netfilter")).unwrap();
         let blocked = UdpSocket::bind("127.0.0.1:0").unwrap();
         let open = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -91,6 +85,5 @@ fn netfilter_drops_the_port_it_is_told_in_its_namespace() {
             Err(Error::WrongProgramType { .. })
         ));
     })
-    .join()
     .unwrap();
 }

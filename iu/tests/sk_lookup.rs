@@ -8,7 +8,6 @@
 use std::{
     io::{ErrorKind, Read, Write},
     net::{TcpListener, TcpStream},
-    process::Command,
 };
 
 use iu::Ebpf;
@@ -37,14 +36,7 @@ fn sk_lookup_steers_a_port_without_listener_to_a_listening_socket() {
     }
     // Its own thread, moved to a new network namespace (which dies with
     // the thread's last reference: no cleanup needed).
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
-
+    iu::testing::in_new_netns(|| {
         let ebpf = Ebpf::load_file(iu::object_dir().join("sk_lookup")).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (steered, refused_port) = (unused_port(), unused_port());
@@ -78,7 +70,6 @@ fn sk_lookup_steers_a_port_without_listener_to_a_listening_socket() {
         drop(link);
         assert!(refused(steered), "detached: the kernel's lookup again");
     })
-    .join()
     .unwrap();
 }
 

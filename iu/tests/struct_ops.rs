@@ -13,7 +13,6 @@ use std::{
     ffi::OsString,
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -61,14 +60,7 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         );
         return;
     }
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
-
+    iu::testing::in_new_netns(|| {
         let ebpf = Ebpf::load_file(iu::object_dir().join("struct_ops_reno")).unwrap();
         let ops = ebpf.struct_ops(NAME).unwrap();
         assert_eq!(ops.kernel_struct(), "tcp_congestion_ops");
@@ -191,7 +183,6 @@ fn struct_ops_tcp_congestion_control_in_rust_runs_on_a_real_connection() {
         }
         assert_eq!(leftovers(), Vec::<String>::new());
     })
-    .join()
     .unwrap();
 }
 

@@ -15,7 +15,6 @@ use std::{
     ffi::OsString,
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
-    process::Command,
     time::{Duration, Instant},
 };
 
@@ -108,14 +107,7 @@ fn struct_ops_tcp_congestion_control_in_c_runs_on_a_real_connection() {
         );
         return;
     }
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
-
+    iu::testing::in_new_netns(|| {
         let ebpf = Ebpf::load_file(object("struct_ops_c")).unwrap();
         let mut names: Vec<&str> = ebpf.all_struct_ops().map(|o| o.name()).collect();
         names.sort();
@@ -201,7 +193,6 @@ fn struct_ops_tcp_congestion_control_in_c_runs_on_a_real_connection() {
         }
         assert_eq!(leftovers(), Vec::<String>::new());
     })
-    .join()
     .unwrap();
 }
 

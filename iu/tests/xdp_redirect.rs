@@ -9,7 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail by panicking.
 
-use std::{os::fd::AsFd, process::Command};
+use std::process::Command;
 
 use iu::{Ebpf, Error, programs::XdpMode};
 
@@ -76,16 +76,7 @@ impl Namespaces {
     /// Runs `f` on a thread inside namespace `ns` (interface names, ifindexes
     /// and devmap updates are resolved in the caller's namespace).
     fn run<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-                    nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-                    f()
-                })
-                .join()
-                .unwrap()
-        })
+        iu::testing::in_netns(ns, f).unwrap()
     }
 
     /// Pings `addr` from the sender `count` times; whether replies came.

@@ -7,7 +7,6 @@
 
 use std::{
     net::{Ipv4Addr, UdpSocket},
-    os::fd::AsFd,
     process::Command,
     time::{Duration, Instant},
 };
@@ -36,16 +35,7 @@ fn fd_count() -> usize {
 
 /// Runs `f` on a thread inside network namespace `ns`.
 fn in_netns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-                nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-    })
+    iu::testing::in_netns(ns, f).unwrap()
 }
 
 fn payload(round: usize, i: usize) -> Vec<u8> {
@@ -348,16 +338,9 @@ fn af_xdp_sockets_refuse_bad_sizes_busy_queues_and_unknown_interfaces() {
         return;
     }
     // On the loopback of a network namespace of its own.
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-        let up = Command::new("ip")
-            .args(["link", "set", "lo", "up"])
-            .output()
-            .unwrap();
-        assert!(up.status.success(), "ip link set lo up: {up:?}");
+    iu::testing::in_new_netns(|| {
         refusals();
     })
-    .join()
     .unwrap();
 }
 
@@ -453,18 +436,15 @@ fn af_xdp_socket_on_a_private_loopback() {
         iu::testing::skip_missing("AF_XDP sockets", "CONFIG_XDP_SOCKETS");
         return;
     }
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    iu::testing::in_new_netns(|| {
         // Transmitted frames come from 10.198.0.2 to 10.198.0.1: a
         // loopback source would be a martian to the receive path, a local
         // one too.
-        for args in [
-            &["link", "set", "lo", "up"][..],
-            &["addr", "add", "10.198.0.1/24", "dev", "lo"],
-        ] {
-            let out = Command::new("ip").args(args).output().unwrap();
-            assert!(out.status.success(), "ip {args:?}: {out:?}");
-        }
+        let out = Command::new("ip")
+            .args(["addr", "add", "10.198.0.1/24", "dev", "lo"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ip addr add: {out:?}");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -595,6 +575,5 @@ fn af_xdp_socket_on_a_private_loopback() {
         drop((fallback, peer, other, sender, link, ebpf));
         assert_eq!(fd_count(), fds, "no descriptor left behind");
     })
-    .join()
     .unwrap();
 }
