@@ -36,29 +36,13 @@ fn retype(btf: &mut [u8]) -> Option<()> {
     const VAR: u32 = 14;
     let (records, _) = records(btf)?;
     let int = records.iter().find(|r| r.kind == INT)?.id;
-    let resolves_to_void = |btf: &[u8], mut id: u32| {
-        // Through typedefs and modifiers (kinds 8 to 11).
-        for _ in 0..16 {
-            if id == 0 {
-                return true;
-            }
-            let Some(record) = id.checked_sub(1).and_then(|i| records.get(i as usize)) else {
-                return false;
-            };
-            if !(8..=11).contains(&record.kind) {
-                return false;
-            }
-            let Some(next) = u32_at(btf, record.at + 8) else {
-                return false;
-            };
-            id = next;
-        }
-        false
-    };
     let typeless: Vec<usize> = records
         .iter()
         .filter(|r| r.kind == VAR)
-        .filter(|r| u32_at(btf, r.at + 8).is_some_and(|t| resolves_to_void(btf, t)))
+        .filter(|r| {
+            u32_at(btf, r.at + 8)
+                .is_some_and(|t| matches!(skip_modifiers(&records, btf, t), Some(None)))
+        })
         .map(|r| r.at + 8)
         .collect();
     for at in typeless {
@@ -84,6 +68,27 @@ pub(crate) fn hidden_functions(file: &object::File<'_>) -> Vec<Vec<u8>> {
 
 pub(crate) fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The record type `id` of raw BTF names, through typedefs and modifiers
+/// (kinds 8 to 11): `Some(None)` for `void` (id 0), `None` where the BTF
+/// cannot be walked (an unknown id, or a chain longer than 16).
+pub(crate) fn skip_modifiers<'r>(
+    records: &'r [Record],
+    btf: &[u8],
+    mut id: u32,
+) -> Option<Option<&'r Record>> {
+    for _ in 0..16 {
+        if id == 0 {
+            return Some(None);
+        }
+        let record = records.get(id as usize - 1)?;
+        if !(8..=11).contains(&record.kind) {
+            return Some(Some(record));
+        }
+        id = u32_at(btf, record.at + 8)?;
+    }
+    None
 }
 
 /// One type record of raw BTF: its id, its offset in the bytes, its kind

@@ -10,7 +10,7 @@ use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 
 use crate::{
     btf::{Btf, Kind},
-    btf_linkage::{records, u32_at},
+    btf_linkage::{records, skip_modifiers, u32_at},
     error::{Error, Result},
     maps::Map,
     programs::Program,
@@ -157,7 +157,6 @@ fn put(
 const PTR: u32 = 2;
 const ARRAY: u32 = 3;
 const STRUCT: u32 = 4;
-const TYPEDEF: u32 = 8;
 const FUNC_PROTO: u32 = 13;
 
 /// In the copy of the object's BTF the parser reads (aya-obj 0.3 takes
@@ -169,16 +168,10 @@ pub(crate) fn hide_program_values(btf: &mut [u8]) {
     let Some((types, str_off)) = records(btf) else {
         return;
     };
-    let kind_of = |btf: &[u8], mut id: u32| -> Option<(u32, usize)> {
-        // Through typedefs and modifiers (kinds 8 to 11).
-        for _ in 0..16 {
-            let record = types.get(id.checked_sub(1)? as usize)?;
-            if !(TYPEDEF..=11).contains(&record.kind) {
-                return Some((record.kind, record.at));
-            }
-            id = u32_at(btf, record.at + 8)?;
-        }
-        None
+    let kind_of = |btf: &[u8], id: u32| {
+        skip_modifiers(&types, btf, id)
+            .flatten()
+            .map(|r| (r.kind, r.at))
     };
     let mut renames = vec![];
     for record in types.iter().filter(|r| r.kind == STRUCT) {
