@@ -203,6 +203,39 @@ pub(crate) struct Client {
     pub(crate) in_flight: usize,
 }
 
+impl Client {
+    /// Matches a reply (its memcached UDP frame header and payload) to its
+    /// request by the frame's request id and counts it at `now_ns`: too
+    /// short, or not the reply its request asked for, is wrong; a late
+    /// reply to a request already counted as lost is left out.
+    pub(crate) fn take_reply(
+        &mut self,
+        reply: &[u8],
+        value: &[u8],
+        now_ns: u64,
+        counts: &mut Counts,
+    ) {
+        if reply.len() < 8 {
+            counts.wrong += 1;
+            return;
+        }
+        let id = u16::from_be_bytes([reply[0], reply[1]]);
+        let Some(p) = self.pending.get_mut(usize::from(id)).filter(|p| p.live) else {
+            return;
+        };
+        p.live = false;
+        self.in_flight -= 1;
+        counts.requests += 1;
+        if p.op & SET == 0 {
+            counts.gets += 1;
+        }
+        if !reply_fits(reply, p.op, value) {
+            counts.wrong += 1;
+        }
+        counts.latency.record(now_ns.saturating_sub(p.sent_ns));
+    }
+}
+
 /// Writes request `op` with frame id `id` into `buf`; returns its length.
 pub(crate) fn write_request(buf: &mut [u8; BUF], id: u16, op: u32, value: &[u8]) -> usize {
     buf[..2].copy_from_slice(&id.to_be_bytes());
@@ -417,27 +450,7 @@ fn thread(
                 }
                 let now = ns(Instant::now());
                 for (buf, &len) in recv_bufs.iter().zip(&recv_lens).take(received) {
-                    let reply = &buf[..len.min(BUF)];
-                    if reply.len() < 8 {
-                        counts.wrong += 1;
-                        continue;
-                    }
-                    let id = u16::from_be_bytes([reply[0], reply[1]]);
-                    let p = &mut c.pending[usize::from(id)];
-                    if !p.live {
-                        // A late reply to a request counted as lost.
-                        continue;
-                    }
-                    p.live = false;
-                    c.in_flight -= 1;
-                    counts.requests += 1;
-                    if p.op & SET == 0 {
-                        counts.gets += 1;
-                    }
-                    if !reply_fits(reply, p.op, &w.value) {
-                        counts.wrong += 1;
-                    }
-                    counts.latency.record(now.saturating_sub(p.sent_ns));
+                    c.take_reply(&buf[..len.min(BUF)], &w.value, now, &mut counts);
                 }
                 counts.seconds = start.elapsed().as_secs_f64();
                 if received < BATCH {

@@ -30,7 +30,7 @@ use std::{
 use bmc_common::{PORT, XSK_PORT_BASE, XSK_PORTS};
 use iu::xsk::{XskConfig, XskSocket};
 
-use crate::load::{BUF, Client, Counts, Pending, Plan, SET, TIMEOUT_MS, Workload, reply_fits};
+use crate::load::{BUF, Client, Counts, Pending, Plan, TIMEOUT_MS, Workload};
 
 /// Frames queued per transmit system call at most (the kernel's copy
 /// mode sends up to 32 per call).
@@ -355,28 +355,9 @@ fn drive(
                     let Some((p, reply)) = reply_payload(f) else {
                         return;
                     };
-                    let Some(client) = local.get(p).and_then(|&c| cs.get_mut(c)) else {
-                        return;
-                    };
-                    if reply.len() < 8 {
-                        counts.wrong += 1;
-                        return;
+                    if let Some(client) = local.get(p).and_then(|&c| cs.get_mut(c)) {
+                        client.take_reply(reply, &w.value, now, &mut counts);
                     }
-                    let id = u16::from_be_bytes([reply[0], reply[1]]);
-                    let p = &mut client.pending[usize::from(id)];
-                    if !p.live {
-                        return;
-                    }
-                    p.live = false;
-                    client.in_flight -= 1;
-                    counts.requests += 1;
-                    if p.op & SET == 0 {
-                        counts.gets += 1;
-                    }
-                    if !reply_fits(reply, p.op, &w.value) {
-                        counts.wrong += 1;
-                    }
-                    counts.latency.record(now.saturating_sub(p.sent_ns));
                 })
                 .map_err(io::Error::other)?;
             if received == 0 {
