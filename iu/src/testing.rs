@@ -64,10 +64,12 @@ pub fn in_new_netns<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T>
 ///
 /// ```no_run
 /// let veth = iu::testing::Veth::new(7)?;
-/// let peer_index = iu::testing::in_netns(veth.netns(), || {
-///     std::fs::read_to_string("/sys/class/net/lo/ifindex")
+/// // The peer's address exists only in the peer's namespace.
+/// let bound = iu::testing::in_netns(veth.netns(), || {
+///     std::net::UdpSocket::bind((std::net::Ipv4Addr::from(veth.peer_addr()), 0)).is_ok()
 /// })
 /// .map_err(|e| e.to_string())?;
+/// assert!(bound);
 /// # Ok::<(), String>(())
 /// ```
 pub fn in_netns<T: Send>(netns: &str, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
