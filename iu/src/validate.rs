@@ -278,8 +278,8 @@ fn check_map_pinning(data: &[u8]) -> std::result::Result<(), String> {
 
 /// A relocation in code that points into code is a call or a function
 /// address: aya-obj handles a function symbol, or a section symbol with a
-/// 32-bit (call) or 64-bit (`ld_imm64`) relocation, and hit a `todo!()`
-/// on anything else, and unwrapped the section of a function outside any
+/// 32-bit (call) or 64-bit (`ld_imm64`) relocation, and panicked in an
+/// unfinished branch on anything else, and unwrapped the section of a function outside any
 /// section (both found by the `object` fuzz target, issue #17).
 fn check_code_relocations(file: &object::File<'_>) -> std::result::Result<(), String> {
     use object::{ObjectSection as _, RelocationTarget, SymbolKind};

@@ -6,8 +6,8 @@
 //! attach to the same hook or by `iu::cleanup::remove_stale` (`iu-loader
 //! cleanup`), which leave other owners' entries alone.
 //!
-//! The holder is this test binary run again (`holder`, ignored unless
-//! `IU_CRASH_HOLDER` is set). kprobes run in the VM tier only (the host
+//! The holder is this test binary run again, the same test with
+//! `IU_CRASH_HOLDER` set (`hold`). kprobes run in the VM tier only (the host
 //! has no CONFIG_KPROBES); the networking hooks need iproute2, which the
 //! guests' busybox lacks, so they run on the host.
 
@@ -44,14 +44,9 @@ fn id(ebpf: &Ebpf, program: &str) -> u32 {
     ebpf.program(program).unwrap().info().unwrap().id
 }
 
-/// Attaches everything it is given, prints `<kind> <program id>` for each
-/// attachment and `READY`, then waits to be killed.
-#[test]
-#[ignore = "run by a_killed_process_leaves_only_what_cleanup_removes"]
-fn holder() {
-    if std::env::var_os("IU_CRASH_HOLDER").is_none() {
-        return;
-    }
+/// The holder: attaches everything it is given, prints `<kind> <program
+/// id>` for each attachment and `READY`, then waits to be killed.
+fn hold() {
     let mut out = std::io::stdout().lock();
     let mut links: Vec<Box<dyn std::any::Any>> = vec![];
     let mut objects = vec![];
@@ -193,6 +188,11 @@ fn add_kprobe_event(definition: &str) {
 
 #[test]
 fn a_killed_process_leaves_only_what_cleanup_removes() {
+    if std::env::var_os("IU_CRASH_HOLDER").is_some() {
+        // This test binary, run again by the test below as the holder.
+        hold();
+        return;
+    }
     let mount = cgroup_support::cgroup2_mount().expect("cgroup v2 is mounted in both tiers");
     let cgroup = mount.join(format!("iu-crash-{}", std::process::id()));
     std::fs::create_dir(&cgroup).unwrap();
@@ -219,7 +219,11 @@ fn a_killed_process_leaves_only_what_cleanup_removes() {
 
     let mut holder = Command::new(std::env::current_exe().unwrap());
     holder
-        .args(["--ignored", "--exact", "holder", "--nocapture"])
+        .args([
+            "--exact",
+            "a_killed_process_leaves_only_what_cleanup_removes",
+            "--nocapture",
+        ])
         .env("IU_CRASH_HOLDER", "1")
         .env("IU_CRASH_CGROUP", &cgroup)
         .stdout(Stdio::piped());

@@ -334,8 +334,9 @@ fn a_huge_bss_section_is_refused_before_it_is_allocated() {
 }
 
 /// A call's relocation changed to a type aya-obj does not handle (here
-/// `R_BPF_NONE`, 0 bits) against a section symbol in code: aya-obj hit
-/// `todo!("FIXME: return an error here for kind=Section")`, which only
+/// `R_BPF_NONE`, 0 bits) against a section symbol in code: aya-obj hit an
+/// unfinished branch that panics ("FIXME: return an error here for
+/// kind=Section"), which only
 /// the caught-panic fallback turned into an error. Found by the `object`
 /// fuzz target (issue #17).
 #[test]

@@ -561,6 +561,13 @@ pub(crate) fn resolve_variable(local: &Btf, kernel: &Btf, var: &Variable) -> Res
             .data
             .get(at..at + size as usize)
             .ok_or_else(|| problem("it lies outside the variable".into()))?;
+        let unknown_member = |program| Error::StructOpsUnknownMember {
+            name: var.name.clone(),
+            kernel_struct: struct_name.clone(),
+            member: m.name.clone(),
+            program,
+            available: function_members(kernel, &k.ty.members),
+        };
         let Some((kernel_index, km)) =
             k.ty.members
                 .iter()
@@ -568,13 +575,7 @@ pub(crate) fn resolve_variable(local: &Btf, kernel: &Btf, var: &Variable) -> Res
                 .find(|(_, km)| km.name == m.name)
         else {
             if let Some(program) = program {
-                return Err(Error::StructOpsUnknownMember {
-                    name: var.name.clone(),
-                    kernel_struct: struct_name.clone(),
-                    member: m.name.clone(),
-                    program,
-                    available: function_members(kernel, &k.ty.members),
-                });
+                return Err(unknown_member(program));
             }
             if bytes.iter().any(|&b| b != 0) {
                 return Err(problem(
@@ -604,13 +605,7 @@ pub(crate) fn resolve_variable(local: &Btf, kernel: &Btf, var: &Variable) -> Res
                 continue;
             };
             if !is_fn_ptr(kernel, km.type_id) {
-                return Err(Error::StructOpsUnknownMember {
-                    name: var.name.clone(),
-                    kernel_struct: struct_name.clone(),
-                    member: m.name.clone(),
-                    program,
-                    available: function_members(kernel, &k.ty.members),
-                });
+                return Err(unknown_member(program));
             }
             slots.push(Slot {
                 member: m.name.clone(),
