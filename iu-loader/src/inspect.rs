@@ -243,6 +243,12 @@ fn parse_spec<'a>(kind: &str, args: &'a [String]) -> Result<(Spec, &'a [String])
     }
 }
 
+/// False for an object freed between listing the ids and opening one:
+/// a name match skips it, as `bpftool` does.
+fn still_loaded<T>(opened: &iu::Result<T>) -> bool {
+    !matches!(opened, Err(iu::Error::UnknownId { .. }))
+}
+
 fn programs(spec: &Spec) -> Result<Vec<LoadedProgram>> {
     Ok(match spec {
         Spec::Id(id) => vec![LoadedProgram::from_id(*id)?],
@@ -266,6 +272,7 @@ fn programs(spec: &Spec) -> Result<Vec<LoadedProgram>> {
                     _ => &p.name == want,
                 })
                 .map(|p| LoadedProgram::from_id(p.id))
+                .filter(still_loaded)
                 .collect::<std::result::Result<_, _>>()?;
             if found.is_empty() {
                 return Err(Box::new(CliError::NoMatch {
@@ -299,6 +306,7 @@ fn maps(spec: &Spec) -> Result<Vec<LoadedMap>> {
                 .into_iter()
                 .filter(|m| &m.name == want)
                 .map(|m| LoadedMap::from_id(m.id))
+                .filter(still_loaded)
                 .collect::<std::result::Result<_, _>>()?;
             if found.is_empty() {
                 return Err(Box::new(CliError::NoMatch {

@@ -280,6 +280,48 @@ fn prog_show_pin_and_dump_xlated_with_the_rust_source_lines() {
 }
 
 #[test]
+fn show_by_name_skips_objects_freed_while_it_looks() {
+    let kept = load("xdp_firewall");
+    let kept_id = prog_id(&kept, "xdp_firewall");
+    let kept_map = kept.map("COUNTS").unwrap().id().unwrap();
+    // Another process loads and frees objects of the same names meanwhile:
+    // a listed id that is gone when opened is not an error.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut loads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(load("xdp_firewall"));
+                loads += 1;
+            }
+            loads
+        }
+    });
+    for _ in 0..100 {
+        let progs = json_of(&["prog", "show", "name", "xdp_firewall", "--json"]);
+        assert!(
+            progs
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["id"] == json!(kept_id)),
+            "{progs}"
+        );
+        let maps = json_of(&["map", "show", "name", "COUNTS", "--json"]);
+        assert!(
+            maps.as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["id"] == json!(kept_map)),
+            "{maps}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(churn.join().unwrap() > 0);
+}
+
+#[test]
 fn map_show_dump_update_lookup_delete_through_the_maps_btf() {
     let firewall = load("xdp_firewall");
     let counts = firewall.map("COUNTS").unwrap();
