@@ -64,6 +64,30 @@ pub unsafe trait Pod: Copy + Send + Sync + 'static {
         }
     }
 
+    /// The bytes of a slice of values, writable: what a system call that
+    /// fills an array of them (a batch lookup) writes into.
+    ///
+    /// ```
+    /// use iu_ebpf::Pod;
+    ///
+    /// let mut keys = [0u32; 4];
+    /// u32::slice_as_bytes_mut(&mut keys)[0] = 7;
+    /// assert_eq!(keys[0], u32::from_ne_bytes([7, 0, 0, 0]));
+    /// ```
+    #[inline(always)]
+    fn slice_as_bytes_mut(values: &mut [Self]) -> &mut [u8] {
+        // SAFETY: as `as_bytes_mut`, for each element; elements of a slice
+        // are contiguous with no padding between them (size is a multiple
+        // of alignment), and the byte length cannot overflow because the
+        // slice already spans it.
+        unsafe {
+            core::slice::from_raw_parts_mut(
+                values.as_mut_ptr().cast::<u8>(),
+                core::mem::size_of_val(values),
+            )
+        }
+    }
+
     /// Whether the type holds a `bpf_spin_lock` ([`crate::maps::SpinLocked`]
     /// or a struct or array with one): map APIs that copy whole values
     /// refuse such types at compile time, since the verifier refuses a

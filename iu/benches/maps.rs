@@ -5,7 +5,8 @@
 //! 1. creates a hash map and times filling it with `insert_batch`;
 //! 2. times dumping it with `entries()` (batch; the median of 3), with
 //!    `entries_into_chunked()` into a reused `Vec` (4096 and 65536 entries
-//!    per call; median of 3 each) and
+//!    per call; median of 3 each), with `entries_into_slices()` into two
+//!    reused slices of the map's size (median of 3),
 //!    `entries_key_by_key()`, and, with `--bpftool PATH`, the whole command
 //!    `bpftool map dump id ID > /dev/null`;
 //! 3. creates a second map and times filling it with `insert`, one entry
@@ -30,7 +31,7 @@ fn value_of(key: u32) -> u64 {
 }
 
 /// The same checksum as the C peer's: order-independent.
-fn checksum<'a>(entries: impl Iterator<Item = &'a (u32, u64)>) -> u64 {
+fn checksum<'a>(entries: impl Iterator<Item = (&'a u32, &'a u64)>) -> u64 {
     entries.fold(0u64, |acc, (k, v)| {
         acc.wrapping_add(u64::from(*k).wrapping_mul(3).wrapping_add(*v))
     })
@@ -46,7 +47,7 @@ fn new_map(n: u32) -> Result<Map, iu::Error> {
 
 /// Checks a dump against the expected entries.
 fn check(what: &str, entries: &[(u32, u64)], n: u32, expected: u64) -> Result<(), BoxError> {
-    let sum = checksum(entries.iter());
+    let sum = checksum(entries.iter().map(|(k, v)| (k, v)));
     if entries.len() != n as usize || sum != expected {
         return Err(format!(
             "{what}: {} entries with checksum {sum:#x}, expected {n} with {expected:#x}",
@@ -86,7 +87,7 @@ fn main() -> Result<(), BoxError> {
         return Err("ENTRIES must be at least 1".into());
     }
     let entries: Vec<(u32, u64)> = (0..n).map(|k| (k, value_of(k))).collect();
-    let expected = checksum(entries.iter());
+    let expected = checksum(entries.iter().map(|(k, v)| (k, v)));
     let mut out = vec![];
 
     // Insert with BPF_MAP_UPDATE_BATCH, into an empty map.
@@ -125,6 +126,28 @@ fn main() -> Result<(), BoxError> {
         out.push(format!("{key}_minflt={:.0}", median(faults)));
     }
     drop(reused);
+
+    // Straight into two reused slices of the map's size, as the C peer's
+    // arrays: the kernel writes the entries where the caller reads them.
+    let (mut keys, mut values) = (vec![0u32; n as usize], vec![0u64; n as usize]);
+    hash.entries_into_slices(&mut keys, &mut values)?;
+    let (mut times, mut faults) = (vec![], vec![]);
+    for _ in 0..DUMP_REPEATS {
+        let (start, f0) = (Instant::now(), minflt());
+        let got = hash.entries_into_slices(&mut keys, &mut values)?;
+        times.push(ms_since(start));
+        faults.push(minflt() - f0);
+        let sum = checksum(keys[..got].iter().zip(&values[..got]));
+        if got != n as usize || sum != expected {
+            return Err(format!(
+                "entries_into_slices(): {got} entries with checksum {sum:#x}, expected {n} with {expected:#x}"
+            )
+            .into());
+        }
+    }
+    out.push(format!("dump_slices_ms={:.2}", median(times)));
+    out.push(format!("dump_slices_minflt={:.0}", median(faults)));
+    drop((keys, values));
 
     // Dump with GET_NEXT_KEY + LOOKUP_ELEM, each value right after its key.
     let (start, f0) = (Instant::now(), minflt());

@@ -258,6 +258,27 @@ fn batch_operations_match_key_by_key() {
     reused.sort_unstable();
     assert_eq!(reused, entries[10_000..]);
     assert_eq!(reused.capacity(), capacity);
+    // One entry per call: buckets of two or more entries get a larger call.
+    big.entries_into_chunked(&mut reused, 1).unwrap();
+    reused.sort_unstable();
+    assert_eq!(reused, entries[10_000..]);
+
+    // Straight into the caller's slices: all of the map into slices of
+    // its size, and whole buckets into shorter ones.
+    let size = ebpf.map("BIG").unwrap().max_entries() as usize;
+    let (mut keys, mut values) = (vec![u32::MAX; size], vec![0u64; size]);
+    let n = big.entries_into_slices(&mut keys, &mut values).unwrap();
+    let mut sliced: Vec<(u32, u64)> = keys.into_iter().zip(values).take(n).collect();
+    sliced.sort_unstable();
+    assert_eq!(sliced, entries[10_000..]);
+    let (mut keys, mut values) = ([0u32; 100], [0u64; 100]);
+    let n = big
+        .entries_into_slices(&mut keys, &mut values[..90])
+        .unwrap();
+    assert!((80..=90).contains(&n), "{n}");
+    for (key, value) in keys.iter().zip(&values).take(n) {
+        assert_eq!((*key >= 10_000, *value), (true, u64::from(*key) * 3));
+    }
 
     // The iterator looks each value up right after its key; keys removed
     // during the walk are skipped, never returned with a stale value.

@@ -122,10 +122,68 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
         Ok(())
     }
 
+    /// Fills `keys` and `values` with the map's entries, the `i`-th value
+    /// being the `i`-th key's, and returns how many it wrote. The kernel
+    /// writes straight into the two slices (`BPF_MAP_LOOKUP_BATCH`, 4096
+    /// entries per call), so nothing is allocated or copied: the fastest
+    /// dump, for a daemon that reads a large map periodically into arrays
+    /// it keeps. Slices of `max_entries` elements hold the whole map;
+    /// shorter ones get the entries that fit, whole hash buckets at a
+    /// time. Kernels without batch operations (before 5.6) are read key by
+    /// key.
+    ///
+    /// ```no_run
+    /// # fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// let size = ebpf.map("COUNTS")?.max_entries() as usize;
+    /// let counts = ebpf.hash_map::<u32, u64>("COUNTS")?;
+    /// let (mut keys, mut values) = (vec![0u32; size], vec![0u64; size]);
+    /// let n = counts.entries_into_slices(&mut keys, &mut values)?;
+    /// let total: u64 = values[..n].iter().sum();
+    /// # Ok(()) }
+    /// ```
+    pub fn entries_into_slices(&self, keys: &mut [K], values: &mut [V]) -> Result<usize> {
+        let room = keys.len().min(values.len());
+        let mut cursor = BatchCursor::new(self.map);
+        let (mut filled, mut chunk) = (0, BATCH);
+        while filled < room {
+            let count = (room - filled).min(chunk);
+            let end = filled + count;
+            match cursor.next(
+                K::slice_as_bytes_mut(&mut keys[filled..end]),
+                V::slice_as_bytes_mut(&mut values[filled..end]),
+                count,
+            )? {
+                Batch::Entries { n, done } => {
+                    filled += n;
+                    if done {
+                        break;
+                    }
+                }
+                // The next bucket is larger than a chunk: a larger one, or
+                // the end if no room is left for it.
+                Batch::NoRoom if count < room - filled => chunk *= 2,
+                Batch::NoRoom => break,
+                Batch::Unsupported => {
+                    let slots = keys.iter_mut().zip(values.iter_mut());
+                    for ((key, value), entry) in slots.zip(self.iter()) {
+                        (*key, *value) = entry?;
+                        filled += 1;
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(filled)
+    }
+
     /// Every entry, read key by key (`GET_NEXT_KEY` + `LOOKUP_ELEM`); what
     /// [`HashMap::entries`] falls back to.
     pub fn entries_key_by_key(&self) -> Result<Vec<(K, V)>> {
-        self.iter().collect()
+        let mut out = Vec::new();
+        for entry in self.iter() {
+            out.push(entry?);
+        }
+        Ok(out)
     }
 
     /// An iterator over the entries, key by key: each key's value is looked
@@ -143,10 +201,12 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
     /// ```
     pub fn iter(&self) -> Entries<'a, K, V> {
         Entries {
-            keys: RawKeys::new(self.map),
-            value: vec![0; size_of::<V>()],
-            failed: false,
-            _types: PhantomData,
+            map: self.map,
+            key: K::zeroed(),
+            next: K::zeroed(),
+            value: V::zeroed(),
+            started: false,
+            done: false,
         }
     }
 
@@ -343,9 +403,76 @@ pub(crate) fn join_per_cpu<V: Pod>(map: &Map, values: &[V]) -> Result<Vec<u8>> {
     Ok(raw)
 }
 
+/// A walk through a map with `BPF_MAP_LOOKUP_BATCH`: the kernel's position
+/// token carried from one call to the next.
+struct BatchCursor<'m> {
+    map: &'m Map,
+    /// Where the next call starts, once one was made.
+    at: Vec<u8>,
+    next: Vec<u8>,
+    started: bool,
+}
+
+/// What one `BPF_MAP_LOOKUP_BATCH` call gave.
+enum Batch {
+    /// The kernel has no batch operations for this map (first call only).
+    Unsupported,
+    /// `n` entries written; `done` at the end of the map.
+    Entries { n: usize, done: bool },
+    /// The next bucket holds more entries than the call had room for.
+    NoRoom,
+}
+
+impl<'m> BatchCursor<'m> {
+    fn new(map: &'m Map) -> Self {
+        // A bucket index for hash maps, a key for arrays.
+        let token_size = (map.key_size as usize).max(8);
+        Self {
+            map,
+            at: vec![0; token_size],
+            next: vec![0; token_size],
+            started: false,
+        }
+    }
+
+    /// The next `count` entries at most, into `keys` and `values`, which
+    /// hold `count` keys and `count` values of the map's sizes.
+    fn next(&mut self, keys: &mut [u8], values: &mut [u8], count: usize) -> Result<Batch> {
+        let result = sys::map_lookup_batch(
+            self.map.as_fd(),
+            self.started.then_some(self.at.as_slice()),
+            &mut self.next,
+            keys,
+            values,
+            count as u32,
+        );
+        let (n, done) = match result {
+            Ok(r) => r,
+            Err(e)
+                if !self.started
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
+                    ) =>
+            {
+                return Ok(Batch::Unsupported);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => return Ok(Batch::NoRoom),
+            Err(e) => return Err(self.map.op_error("batch lookup", e)),
+        };
+        std::mem::swap(&mut self.at, &mut self.next);
+        self.started = true;
+        Ok(Batch::Entries {
+            n: n as usize,
+            done,
+        })
+    }
+}
+
 /// Appends every entry to `out` with `BPF_MAP_LOOKUP_BATCH`, up to `chunk`
-/// entries per call, decoding values of `value_stride` bytes with `decode`. `false` (nothing added)
-/// when the kernel lacks batch operations for this map.
+/// entries per call, decoding values of `value_stride` bytes with `decode`.
+/// `false` (nothing added) when the kernel lacks batch operations for this
+/// map.
 pub(crate) fn batch_entries<K: Pod, T>(
     map: &Map,
     value_stride: usize,
@@ -354,83 +481,82 @@ pub(crate) fn batch_entries<K: Pod, T>(
     out: &mut Vec<(K, T)>,
 ) -> Result<bool> {
     let key_size = size_of::<K>();
-    let count = chunk.clamp(1, map.max_entries().max(1) as usize);
+    let mut count = chunk.clamp(1, map.max_entries().max(1) as usize);
     let mut keys = vec![0u8; count * key_size];
     let mut values = vec![0u8; count * value_stride];
-    // The position token: a bucket index for hash maps, a key for arrays.
-    let token_size = key_size.max(8);
-    let (mut batch, mut next) = (vec![0u8; token_size], vec![0u8; token_size]);
-    let mut first = true;
+    let mut cursor = BatchCursor::new(map);
     loop {
-        let result = sys::map_lookup_batch(
-            map.as_fd(),
-            (!first).then_some(batch.as_slice()),
-            &mut next,
-            &mut keys,
-            &mut values,
-            count as u32,
-        );
-        let (n, done) = match result {
-            Ok(r) => r,
-            Err(e)
-                if first
-                    && matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINVAL | libc::EOPNOTSUPP | ENOTSUPP)
-                    ) =>
-            {
-                return Ok(false);
+        let (n, done) = match cursor.next(&mut keys, &mut values, count)? {
+            Batch::Unsupported => return Ok(false),
+            Batch::Entries { n, done } => (n, done),
+            // The next bucket holds more entries than a chunk: again from
+            // the same place, with room for twice as many.
+            Batch::NoRoom => {
+                count *= 2;
+                keys.resize(count * key_size, 0);
+                values.resize(count * value_stride, 0);
+                continue;
             }
-            Err(e) => return Err(map.op_error("batch lookup", e)),
         };
         out.extend(
             keys.chunks_exact(key_size.max(1))
                 .zip(values.chunks_exact(value_stride.max(1)))
-                .take(n as usize)
+                .take(n)
                 .map(|(k, v)| (read(k), decode(v))),
         );
         if done {
             return Ok(true);
         }
-        std::mem::swap(&mut batch, &mut next);
-        first = false;
     }
 }
 
 /// The entries of a [`HashMap`], key by key; see [`HashMap::iter`].
 #[derive(Debug)]
 pub struct Entries<'a, K, V> {
-    keys: RawKeys<'a>,
-    value: Vec<u8>,
-    /// After an error the walk ends.
-    failed: bool,
-    _types: PhantomData<(K, V)>,
+    map: &'a Map,
+    /// The last key returned, where `GET_NEXT_KEY` goes on from.
+    key: K,
+    next: K,
+    value: V,
+    started: bool,
+    /// At the end, or after an error.
+    done: bool,
 }
 
 impl<K: Pod, V: Pod> Iterator for Entries<'_, K, V> {
     type Item = Result<(K, V)>;
 
+    // The two system calls straight on typed buffers (their sizes are the
+    // map's, checked by `HashMap::new`): this loop is all the user-space
+    // work of a key-by-key dump, so it stays as short as C's.
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let map = self.keys.map();
-        loop {
-            let step = self.keys.next_key().and_then(|key| match key {
-                None => Ok(None),
-                Some(key) => Ok(Some((read::<K>(key), map.lookup(key, &mut self.value)?))),
-            });
-            match step {
-                Ok(None) => return None,
-                Ok(Some((key, true))) => return Some(Ok((key, read(&self.value)))),
-                // Deleted between its key and its lookup.
-                Ok(Some((_, false))) => continue,
+        let fd = self.map.fd.as_fd();
+        while !self.done {
+            let prev = self.started.then_some(self.key.as_bytes());
+            match sys::map_get_next_key(fd, prev, bytes_mut(&mut self.next)) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
                 Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
+                    self.done = true;
+                    return Some(Err(self.map.op_error("iterating keys", e)));
+                }
+            }
+            self.key = self.next;
+            self.started = true;
+            match sys::map_lookup_elem(fd, self.key.as_bytes(), bytes_mut(&mut self.value), 0) {
+                Ok(()) => return Some(Ok((self.key, self.value))),
+                // Deleted between its key and its lookup.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(self.map.op_error("lookup", e)));
                 }
             }
         }
+        None
     }
 }
 

@@ -395,11 +395,6 @@ impl<'a> RawKeys<'a> {
         }
     }
 
-    /// The map being walked.
-    pub(crate) fn map(&self) -> &'a Map {
-        self.map
-    }
-
     /// The next key, or `None` at the end. A key deleted while the walk is
     /// on it makes the kernel start again from the first key, as with
     /// libbpf.

@@ -223,6 +223,7 @@ pub fn map_update_elem(
 /// `BPF_MAP_LOOKUP_ELEM` into `value`, which must have the map's value size
 /// (times the number of possible CPUs for per-CPU maps). `flags` may be
 /// `BPF_F_LOCK`.
+#[inline]
 pub fn map_lookup_elem(
     map: BorrowedFd<'_>,
     key: &[u8],
@@ -816,6 +817,7 @@ pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
 
 /// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (or the first key when
 /// `key` is `None`) into `next`; `Ok(false)` at the end.
+#[inline]
 pub fn map_get_next_key(
     map: BorrowedFd<'_>,
     key: Option<&[u8]>,
