@@ -72,12 +72,11 @@ fn program_writes_and_user_space_reads() {
     assert_eq!(per_cpu.len(), iu::maps::possible_cpus().unwrap());
     assert_eq!(per_cpu.iter().sum::<u64>(), 3);
     // Per-CPU hash: the CPU that ran the program stored cpu + 1.
-    let values = ebpf
-        .per_cpu_hash_map::<u32, u64>("PER_CPU_HASH")
-        .unwrap()
-        .get(&pid)
-        .unwrap()
-        .unwrap();
+    let per_cpu_hash = ebpf.per_cpu_hash_map::<u32, u64>("PER_CPU_HASH").unwrap();
+    let values = per_cpu_hash.get(&pid).unwrap().unwrap();
+    // The batch dump decodes the same per-CPU values.
+    let entries = per_cpu_hash.entries().unwrap();
+    assert!(entries.contains(&(pid, values.clone())), "{entries:?}");
     assert!(
         values
             .iter()

@@ -79,13 +79,8 @@ impl<'a, V: Pod> Array<'a, V> {
     /// Every slot, in order (one batch call where the kernel has it).
     pub fn values(&self) -> Result<Vec<V>> {
         let mut entries = vec![];
-        if batch_entries::<u32, V>(
-            self.map,
-            size_of::<V>(),
-            super::hash_map::BATCH,
-            super::read,
-            &mut entries,
-        )? {
+        if batch_entries::<u32, V, V>(self.map, 1, super::hash_map::BATCH, |v| v[0], &mut entries)?
+        {
             return Ok(entries.into_iter().map(|(_, v)| v).collect());
         }
         (0..self.len()).map(|i| self.get(i)).collect()

@@ -113,7 +113,7 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
     /// ```
     pub fn entries_into_chunked(&self, out: &mut Vec<(K, V)>, chunk: usize) -> Result<()> {
         out.clear();
-        if batch_entries(self.map, size_of::<V>(), chunk, |v| read(v), out)? {
+        if batch_entries(self.map, 1, chunk, |v: &[V]| v[0], out)? {
             return Ok(());
         }
         for entry in self.iter() {
@@ -470,39 +470,45 @@ impl<'m> BatchCursor<'m> {
 }
 
 /// Appends every entry to `out` with `BPF_MAP_LOOKUP_BATCH`, up to `chunk`
-/// entries per call, decoding values of `value_stride` bytes with `decode`.
-/// `false` (nothing added) when the kernel lacks batch operations for this
-/// map.
-pub(crate) fn batch_entries<K: Pod, T>(
+/// entries per call. The kernel writes each value as `slots` elements of
+/// `S` (one `V`, or a per-CPU value's bytes), which `decode` turns into a
+/// `T`. `false` (nothing added) when the kernel lacks batch operations for
+/// this map.
+pub(crate) fn batch_entries<K: Pod, S: Pod, T>(
     map: &Map,
-    value_stride: usize,
+    slots: usize,
     chunk: usize,
-    decode: impl Fn(&[u8]) -> T,
+    decode: impl Fn(&[S]) -> T,
     out: &mut Vec<(K, T)>,
 ) -> Result<bool> {
-    let key_size = size_of::<K>();
     let mut count = chunk.clamp(1, map.max_entries().max(1) as usize);
-    let mut keys = vec![0u8; count * key_size];
-    let mut values = vec![0u8; count * value_stride];
+    // Typed (aligned) buffers: the entries are copied out of them as values.
+    let mut keys = vec![K::zeroed(); count];
+    let mut values = vec![S::zeroed(); count * slots];
     let mut cursor = BatchCursor::new(map);
     loop {
-        let (n, done) = match cursor.next(&mut keys, &mut values, count)? {
+        let batch = cursor.next(
+            K::slice_as_bytes_mut(&mut keys),
+            S::slice_as_bytes_mut(&mut values),
+            count,
+        )?;
+        let (n, done) = match batch {
             Batch::Unsupported => return Ok(false),
             Batch::Entries { n, done } => (n, done),
             // The next bucket holds more entries than a chunk: again from
             // the same place, with room for twice as many.
             Batch::NoRoom => {
                 count *= 2;
-                keys.resize(count * key_size, 0);
-                values.resize(count * value_stride, 0);
+                keys.resize(count, K::zeroed());
+                values.resize(count * slots, S::zeroed());
                 continue;
             }
         };
         out.extend(
-            keys.chunks_exact(key_size.max(1))
-                .zip(values.chunks_exact(value_stride.max(1)))
-                .take(n)
-                .map(|(k, v)| (read(k), decode(v))),
+            keys[..n]
+                .iter()
+                .zip(values.chunks_exact(slots.max(1)))
+                .map(|(k, v)| (*k, decode(v))),
         );
         if done {
             return Ok(true);
