@@ -77,11 +77,19 @@ struct CpuBuffer {
     counts_lost: bool,
     /// Losses reported so far on this CPU.
     reported: u64,
-    /// Whether a read found the buffer too full for the largest record
-    /// since the kernel's loss counter was last read: only then can an
-    /// output have failed, so only then is the counter read (one system
-    /// call per drain would double a steady consumer's cost).
+    /// Whether the buffer was seen too full for the largest record since
+    /// the kernel's loss counter was last read: only then can an output
+    /// have failed, so only then is the counter read (one system call per
+    /// drain would double a steady consumer's cost).
     may_have_lost: bool,
+    /// The producer's position when last read, and the consumer's, which
+    /// is published to the kernel once the records up to `head` are read:
+    /// the page that holds both is written by the producer's CPU, so it is
+    /// touched once per batch, not per record (as libbpf does).
+    head: u64,
+    tail: u64,
+    /// `tail` when `head` was last read.
+    batch_start: u64,
 }
 
 /// The largest record a perf buffer holds (its header's size is a `u16`).
@@ -216,6 +224,9 @@ impl PerfEventArray {
                 counts_lost,
                 reported: 0,
                 may_have_lost: false,
+                head: 0,
+                tail: 0,
+                batch_start: 0,
             });
         }
         Ok(Self {
@@ -286,37 +297,50 @@ impl PerfEventArray {
 
     /// Reads one record from CPU buffer `i`, and releases it.
     fn read_one(&mut self, i: usize) -> Option<PerfEvent> {
-        let buffer = self.buffers.get(i)?;
-        let head = buffer.region.atomic_u64(DATA_HEAD)?.load(Ordering::Acquire);
-        let tail_pos = buffer.region.atomic_u64(DATA_TAIL)?;
-        let tail = tail_pos.load(Ordering::Relaxed);
-        if tail >= head {
-            return None;
+        let buffer = self.buffers.get_mut(i)?;
+        if buffer.tail >= buffer.head {
+            // The batch is read: hand its space back, then look for more.
+            let region = &buffer.region;
+            if buffer.tail != buffer.batch_start {
+                region
+                    .atomic_u64(DATA_TAIL)?
+                    .store(buffer.tail, Ordering::Release);
+            }
+            let head = region.atomic_u64(DATA_HEAD)?.load(Ordering::Acquire);
+            // An output that failed since the last look found the buffer
+            // fuller than the largest record; the tail has not gone back
+            // since `batch_start` and the head only grows, so the buffer
+            // holds at least as much between those two now.
+            if head - buffer.batch_start > buffer.size.saturating_sub(MAX_RECORD) {
+                buffer.may_have_lost = true;
+            }
+            (buffer.head, buffer.batch_start) = (head, buffer.tail);
+            if buffer.tail >= head {
+                return None;
+            }
         }
-        // The tail moves only here, so a failed output since the last read
-        // left the buffer this full at least.
-        let may_have_lost = head - tail > buffer.size.saturating_sub(MAX_RECORD);
+        let buffer = self.buffers.get(i)?;
+        let tail = buffer.tail;
         // The header and, for a sample, its size.
-        let mut header = [0u8; 12];
-        buffer.read_into(tail, &mut header);
+        let header = buffer.header(tail);
         let kind = u32::from_ne_bytes(header[0..4].try_into().ok()?);
         let size = u16::from_ne_bytes(header[6..8].try_into().ok()?) as u64;
         let sample = if kind == PERF_RECORD_SAMPLE && size >= 12 {
-            // Straight into the sample's own bytes: one copy.
+            // Straight into the sample's own bytes: one copy, no zeroing.
             let len = u32::from_ne_bytes(header[8..12].try_into().ok()?);
-            let mut data = vec![0; (len as u64).min(size - 12) as usize];
-            buffer.read_into(tail + 12, &mut data);
+            let len = (len as u64).min(size - 12) as usize;
+            let mut data = Vec::with_capacity(len);
+            buffer.append_to(tail + 12, len, &mut data);
             Some(data)
         } else {
-            let record = &mut self.record;
-            record.resize(size as usize, 0);
-            buffer.read_into(tail, record);
+            self.record.clear();
+            buffer.append_to(tail, size as usize, &mut self.record);
             None
         };
-        tail_pos.store(tail + size.max(8), Ordering::Release);
         let cpu = buffer.cpu;
         if let Some(buffer) = self.buffers.get_mut(i) {
-            buffer.may_have_lost |= may_have_lost || kind == PERF_RECORD_LOST;
+            buffer.tail = tail + size.max(8);
+            buffer.may_have_lost |= kind == PERF_RECORD_LOST;
         }
         if let Some(data) = sample {
             return Some(PerfEvent::Sample { cpu, data });
@@ -342,20 +366,48 @@ impl PerfEventArray {
 }
 
 impl CpuBuffer {
-    /// Fills `out` with the bytes at ring position `pos`, reassembled if
-    /// they wrap (zeros where the mapping would be left).
-    fn read_into(&self, pos: u64, out: &mut [u8]) {
-        let start = (pos % self.size) as usize;
-        let first = out.len().min(self.size as usize - start);
-        let (head, rest) = out.split_at_mut(first);
-        match self.region.bytes(self.page + start, first) {
-            Some(bytes) => head.copy_from_slice(bytes),
-            None => head.fill(0),
+    /// The `len` bytes at ring position `pos`, as one or two slices (two
+    /// if they wrap); `None` for a part outside the mapping.
+    #[inline]
+    fn parts(&self, pos: u64, len: usize) -> [(usize, Option<&[u8]>); 2] {
+        // The size is a power of two.
+        let start = (pos & (self.size - 1)) as usize;
+        let first = len.min(self.size as usize - start);
+        [
+            (first, self.region.bytes(self.page + start, first)),
+            (len - first, self.region.bytes(self.page, len - first)),
+        ]
+    }
+
+    /// The record header at ring position `pos` and the `u32` after it (a
+    /// sample's size), reassembled if they wrap (zeros where the mapping
+    /// would be left).
+    #[inline]
+    fn header(&self, pos: u64) -> [u8; 12] {
+        if let [(12, Some(bytes)), _] = self.parts(pos, 12)
+            && let Ok(header) = bytes.try_into()
+        {
+            return header;
         }
-        match self.region.bytes(self.page, rest.len()) {
-            Some(bytes) => rest.copy_from_slice(bytes),
-            None => rest.fill(0),
+        let mut header = [0; 12];
+        self.append_to(pos, 12, &mut Vec::with_capacity(12))
+            .iter()
+            .zip(&mut header)
+            .for_each(|(byte, out)| *out = *byte);
+        header
+    }
+
+    /// Appends the `len` bytes at ring position `pos` to `out`, reassembled
+    /// if they wrap (zeros where the mapping would be left); returns `out`.
+    #[inline]
+    fn append_to<'v>(&self, pos: u64, len: usize, out: &'v mut Vec<u8>) -> &'v [u8] {
+        for (len, bytes) in self.parts(pos, len) {
+            match bytes {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => out.resize(out.len() + len, 0),
+            }
         }
+        out
     }
 }
 
@@ -366,11 +418,15 @@ impl Stream for PerfEventArray {
         let this = &mut *self;
         let n = this.buffers.len();
         loop {
-            // Round robin, so that a busy CPU cannot starve the others.
+            // Round robin by batches, so that a busy CPU cannot starve the
+            // others: a CPU's batch (its records up to the producer
+            // position read when the batch began) is read whole, then the
+            // next CPU's.
             for k in 0..n {
                 let i = (this.next + k) % n;
                 if let Some(event) = this.read_one(i) {
-                    this.next = (i + 1) % n;
+                    let batch_left = this.buffers.get(i).is_some_and(|b| b.tail < b.head);
+                    this.next = if batch_left { i } else { (i + 1) % n };
                     return Poll::Ready(Some(Ok(event)));
                 }
             }
