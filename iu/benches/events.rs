@@ -17,7 +17,9 @@
 //! - `perf-stream`: `PerfEventArray::next().await`, 1024 pages per CPU,
 //!   woken on every record;
 //! - `perf-stream-64`: the same, woken every 64 records
-//!   (`PerfEventArray::with_wakeup_events`).
+//!   (`PerfEventArray::with_wakeup_events`);
+//! - `perf-consume-64`: woken every 64 records, read with
+//!   `PerfEventArray::readable().await`, then `consume`.
 //!
 //! The runtime is tokio's current-thread one: the consumer is one thread,
 //! as the C peer's.
@@ -56,6 +58,14 @@ struct Tally {
 }
 
 impl Tally {
+    #[inline]
+    fn perf_event(&mut self, event: PerfEvent) {
+        match event {
+            PerfEvent::Sample { data, .. } => self.check(&data),
+            PerfEvent::Lost { count, .. } => self.perf_lost += count,
+        }
+    }
+
     #[inline]
     fn check(&mut self, bytes: &[u8]) {
         // One length check, as the C peer's one `size` check.
@@ -105,6 +115,7 @@ enum Consumer {
     RingConsume(RingBuf),
     RingDrain(RingBuf),
     Perf(PerfEventArray),
+    PerfConsume(PerfEventArray),
 }
 
 struct Args {
@@ -131,7 +142,7 @@ fn main() -> Result<(), BoxError> {
         producer_cpu,
     ] = args.as_slice()
     else {
-        return Err("usage: events OBJECT ring-stream|ring-consume|ring-drain|perf-stream|perf-stream-64 PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU".into());
+        return Err("usage: events OBJECT ring-stream|ring-consume|ring-drain|perf-stream|perf-stream-64|perf-consume-64 PRODUCER CALLS BATCH CONSUMER_CPU PRODUCER_CPU".into());
     };
     pin(consumer_cpu.parse()?)?;
     let args = Args {
@@ -170,6 +181,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
         "perf-stream-64" => (
             "perf_producer",
             Consumer::Perf(PerfEventArray::with_wakeup_events(
+                ebpf.map("PERF")?,
+                PERF_PAGES,
+                64,
+            )?),
+        ),
+        "perf-consume-64" => (
+            "perf_producer",
+            Consumer::PerfConsume(PerfEventArray::with_wakeup_events(
                 ebpf.map("PERF")?,
                 PERF_PAGES,
                 64,
@@ -246,16 +265,26 @@ async fn run(args: Args) -> Result<(), BoxError> {
             while tally.delivered < expected {
                 tokio::select! {
                     biased;
-                    event = perf.next() => match event.ok_or("stream ended")?? {
-                        PerfEvent::Sample { data, .. } => tally.check(&data),
-                        PerfEvent::Lost { count, .. } => tally.perf_lost += count,
-                    },
+                    event = perf.next() => tally.perf_event(event.ok_or("stream ended")??),
                     s = &mut exited => {
                         status = Some(s);
-                        perf.consume(|event| match event {
-                            PerfEvent::Sample { data, .. } => tally.check(&data),
-                            PerfEvent::Lost { count, .. } => tally.perf_lost += count,
-                        });
+                        perf.consume(|event| tally.perf_event(event));
+                        break;
+                    }
+                }
+            }
+        }
+        Consumer::PerfConsume(perf) => {
+            while tally.delivered < expected {
+                tokio::select! {
+                    biased;
+                    ready = perf.readable() => {
+                        ready?;
+                        perf.consume(|event| tally.perf_event(event));
+                    }
+                    s = &mut exited => {
+                        status = Some(s);
+                        perf.consume(|event| tally.perf_event(event));
                         break;
                     }
                 }

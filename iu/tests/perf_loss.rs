@@ -83,9 +83,9 @@ fn losses_are_counted_exactly(pages: usize) {
     );
 }
 
-/// With `wakeup_events` 64 a waiting consumer is woken only once 64
-/// records are in a CPU's buffer: 10 written while it waits do not wake
-/// it, `consume` still takes them, and 64 more do.
+/// With `wakeup_events` 64 a waiting consumer (`next` or `readable`) is
+/// woken only once 64 records are in a CPU's buffer: 10 written while it
+/// waits do not wake it, `consume` still takes them, and 64 more do.
 #[tokio::test(flavor = "current_thread")]
 async fn wakeup_events_batches_wakeups() {
     let ebpf = std::sync::Arc::new(Ebpf::load_file(iu::object_dir().join("perf_burst")).unwrap());
@@ -130,5 +130,29 @@ async fn wakeup_events_batches_wakeups() {
     assert!(matches!(first, PerfEvent::Sample { .. }));
     assert_eq!(1 + samples(&mut perf), 64);
     assert_eq!(perf.lost(), 0);
+
+    // `readable` waits the same way, and returns at once for records that
+    // are there already, woken or not.
+    let writer = later(10);
+    let woken = tokio::select! {
+        biased;
+        () = tokio::time::sleep(std::time::Duration::from_millis(600)) => false,
+        ready = perf.readable() => ready.is_ok(),
+    };
+    writer.join().unwrap();
+    assert!(!woken, "10 records made readable() return");
+    let wait = std::time::Duration::from_secs(5);
+    tokio::time::timeout(wait, perf.readable())
+        .await
+        .expect("records already in the buffer are readable")
+        .unwrap();
+    assert_eq!(samples(&mut perf), 10);
+    let writer = later(64);
+    tokio::time::timeout(wait, perf.readable())
+        .await
+        .expect("64 records make the buffers readable")
+        .unwrap();
+    writer.join().unwrap();
+    assert_eq!(samples(&mut perf), 64);
     assert!(PerfEventArray::with_wakeup_events(ebpf.map("PERF").unwrap(), 64, 0).is_err());
 }

@@ -866,7 +866,12 @@ fn run_events(args: &BenchArgs) -> Result<()> {
     let (ring_calls, perf_calls, burst_calls) =
         (args.events, args.events / 10, args.events / BURST);
     let mut peers = vec![];
-    let mut add = |scenario, buffer, consumer, baseline, calls, batch, p| {
+    // Each peer is compared with the C peer added last (itself for C).
+    let mut baseline = 0;
+    let mut add = |scenario, buffer, consumer: &'static str, calls, batch, p| {
+        if consumer.starts_with("C ") {
+            baseline = peers.len();
+        }
         peers.push(EventsPeer {
             scenario,
             buffer,
@@ -881,7 +886,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         steady,
         "RingBuf",
         "C libbpf `ring_buffer__poll`",
-        0,
         ring_calls,
         1,
         peer("C ring (steady)", c("ring", ring_calls, 1)),
@@ -890,7 +894,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         steady,
         "RingBuf",
         "iu `RingBuf::next().await`",
-        0,
         ring_calls,
         1,
         peer("iu ring stream (steady)", iu("ring-stream", ring_calls, 1)),
@@ -899,7 +902,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         steady,
         "RingBuf",
         "iu `readable().await` + `consume`",
-        0,
         ring_calls,
         1,
         peer(
@@ -911,7 +913,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         steady,
         "PerfEventArray",
         "C libbpf `perf_buffer__poll`",
-        3,
         perf_calls,
         1,
         peer("C perf (steady)", c("perf", perf_calls, 1)),
@@ -920,7 +921,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         steady,
         "PerfEventArray",
         "iu `PerfEventArray::next().await`",
-        3,
         perf_calls,
         1,
         peer("iu perf stream (steady)", iu("perf-stream", perf_calls, 1)),
@@ -929,7 +929,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         burst,
         "RingBuf",
         "C libbpf `ring_buffer__poll`",
-        5,
         burst_calls,
         BURST,
         peer("C ring (burst)", c("ring", burst_calls, BURST)),
@@ -938,7 +937,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         burst,
         "RingBuf",
         "iu `RingBuf::next().await`",
-        5,
         burst_calls,
         BURST,
         peer(
@@ -950,7 +948,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         burst,
         "RingBuf",
         "iu `readable().await` + `consume`",
-        5,
         burst_calls,
         BURST,
         peer(
@@ -964,7 +961,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         batched,
         "PerfEventArray",
         "C libbpf `perf_buffer__new_raw` + `perf_buffer__poll`",
-        8,
         perf_calls,
         1,
         peer("C perf (wakeup 64)", c("perf64", perf_calls, 1)),
@@ -973,12 +969,22 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         batched,
         "PerfEventArray",
         "iu `PerfEventArray::with_wakeup_events` + `next().await`",
-        8,
         perf_calls,
         1,
         peer(
             "iu perf stream (wakeup 64)",
             iu("perf-stream-64", perf_calls, 1),
+        ),
+    );
+    add(
+        batched,
+        "PerfEventArray",
+        "iu `with_wakeup_events` + `readable().await` + `consume`",
+        perf_calls,
+        1,
+        peer(
+            "iu perf consume (wakeup 64)",
+            iu("perf-consume-64", perf_calls, 1),
         ),
     );
     // Draining a full ring without waiting: records that fit in the 4 MiB
@@ -988,7 +994,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         drain,
         "RingBuf",
         "C libbpf `ring_buffer__consume`",
-        10,
         DRAIN_CALLS,
         BURST,
         peer("C ring drain", c("ring-drain", DRAIN_CALLS, BURST)),
@@ -997,7 +1002,6 @@ fn run_events(args: &BenchArgs) -> Result<()> {
         drain,
         "RingBuf",
         "iu `RingBuf::consume`",
-        10,
         DRAIN_CALLS,
         BURST,
         peer("iu ring drain", iu("ring-drain", DRAIN_CALLS, BURST)),

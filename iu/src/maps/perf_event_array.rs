@@ -254,6 +254,68 @@ impl PerfEventArray {
         self.lost
     }
 
+    /// Waits until [`consume`](Self::consume) has something to deliver: a
+    /// record in some CPU's buffer, or losses to report. With
+    /// [`with_wakeup_events`](Self::with_wakeup_events), the way to read
+    /// records in batches at the least cost per record (no future per
+    /// record, as [`next`](Self::next) has).
+    ///
+    /// ```no_run
+    /// # async fn run(ebpf: &iu::Ebpf) -> Result<(), iu::Error> {
+    /// use iu::maps::{PerfEvent, PerfEventArray};
+    /// let mut events = PerfEventArray::with_wakeup_events(ebpf.map("EVENTS")?, 64, 32)?;
+    /// loop {
+    ///     events.readable().await?;
+    ///     events.consume(|event| {
+    ///         if let PerfEvent::Sample { cpu, data } = event {
+    ///             println!("cpu {cpu}: {} bytes", data.len());
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Must be called in a tokio runtime.
+    pub async fn readable(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| {
+            loop {
+                if self.buffers.iter().any(CpuBuffer::has_news) {
+                    return Poll::Ready(Ok(()));
+                }
+                match self.poll_woken(cx) {
+                    Ok(true) => {}
+                    Ok(false) => return Poll::Pending,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+        })
+        .await
+    }
+
+    /// Takes the readiness tokio's reactor saw on any CPU's event: `true`
+    /// if there was some (look at the buffers again), `false` when every
+    /// one is registered to wake `cx`.
+    fn poll_woken(&self, cx: &mut Context<'_>) -> Result<bool> {
+        let mut woke = false;
+        for buffer in &self.buffers {
+            match buffer.event.poll_read_ready(cx) {
+                Poll::Ready(Ok(mut guard)) => {
+                    guard.clear_ready();
+                    woke = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    return Err(Error::MapOp {
+                        name: self.name.clone(),
+                        op: "polling",
+                        source: sys::SyscallError::new("epoll_wait", e),
+                    });
+                }
+                Poll::Pending => {}
+            }
+        }
+        Ok(woke)
+    }
+
     /// Handles every available record synchronously, then reports any
     /// losses not yet carried by a record; returns how many events `f` got.
     pub fn consume(&mut self, mut f: impl FnMut(PerfEvent)) -> usize {
@@ -366,6 +428,17 @@ impl PerfEventArray {
 }
 
 impl CpuBuffer {
+    /// Whether a record is waiting, or losses may be (what
+    /// `PerfEventArray::consume` would deliver).
+    fn has_news(&self) -> bool {
+        self.tail < self.head
+            || (self.counts_lost && self.may_have_lost)
+            || self
+                .region
+                .atomic_u64(DATA_HEAD)
+                .is_some_and(|head| head.load(Ordering::Acquire) > self.tail)
+    }
+
     /// The `len` bytes at ring position `pos`, as one or two slices (two
     /// if they wrap); `None` for a part outside the mapping.
     #[inline]
@@ -436,25 +509,10 @@ impl Stream for PerfEventArray {
                     return Poll::Ready(Some(Ok(event)));
                 }
             }
-            let mut woke = false;
-            for buffer in &this.buffers {
-                match buffer.event.poll_read_ready(cx) {
-                    Poll::Ready(Ok(mut guard)) => {
-                        guard.clear_ready();
-                        woke = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        return Poll::Ready(Some(Err(Error::MapOp {
-                            name: this.name.clone(),
-                            op: "polling",
-                            source: sys::SyscallError::new("epoll_wait", e),
-                        })));
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            if !woke {
-                return Poll::Pending;
+            match this.poll_woken(cx) {
+                Ok(true) => {}
+                Ok(false) => return Poll::Pending,
+                Err(e) => return Poll::Ready(Some(Err(e))),
             }
         }
     }
