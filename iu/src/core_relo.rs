@@ -26,7 +26,7 @@
 //! The kernel's BTF is parsed at most once per process, and only for
 //! objects that have records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 use aya_obj::{Object, generated::bpf_insn};
@@ -374,19 +374,42 @@ fn placeholder(insns: &[bpf_insn], i: usize) -> Option<u32> {
         .then_some(first.imm as u32)
 }
 
+/// The hashes of the placeholders in `functions`' instructions.
+fn placeholders_in<'a>(functions: impl IntoIterator<Item = &'a [bpf_insn]>) -> BTreeSet<u32> {
+    let mut used = BTreeSet::new();
+    for insns in functions {
+        let mut i = 0;
+        while i < insns.len() {
+            match placeholder(insns, i) {
+                Some(hash) => {
+                    used.insert(hash);
+                    i += 2;
+                }
+                None => i += 1,
+            }
+        }
+    }
+    used
+}
+
 /// Resolves the object's records against `target` (the running kernel
-/// when `None`) and patches every placeholder of every function. Objects
-/// without records cost one scan of their sections, and no BTF.
+/// when `None`) and patches every placeholder of every function. Only the
+/// records of placeholders the programs still hold count: the linker keeps
+/// every record of iu-ebpf's code (a `struct_ops` accessor, say) even when
+/// the code itself was dropped, and an object without a placeholder needs
+/// no kernel BTF (its parse is most of a first load).
 pub(crate) fn relocate(
     file: &object::File<'_>,
     obj: &mut Object,
     target: Option<&Btf>,
 ) -> Result<Poisoned> {
     let clang = relocate_clang(file, obj, target)?;
-    let records = records(file)?;
-    let mut poisoned = if records.is_empty() {
+    let used = placeholders_in(obj.functions.values().map(|f| f.instructions.as_slice()));
+    let mut poisoned = if used.is_empty() {
         Poisoned::default()
     } else {
+        let mut records = records(file)?;
+        records.retain(|hash, _| used.contains(hash));
         let btf = match target {
             Some(btf) => btf,
             None => kernel_btf()?,
@@ -1323,6 +1346,30 @@ mod tests {
 
     fn record(text: &str) -> Record {
         Record::parse(text).expect("record")
+    }
+
+    #[test]
+    fn only_placeholders_left_in_the_code_count() {
+        let load = |hash: u32| {
+            [
+                insn(LD_IMM64, 3, 0, hash as i32),
+                insn(0, 0, 0, MAGIC as i32),
+            ]
+        };
+        let exit = insn(0x95, 0, 0, 0);
+        let first = [load(7).as_slice(), &[exit]].concat();
+        // An `ld_imm64` of another constant is not a placeholder.
+        let second = [
+            &[exit],
+            load(9).as_slice(),
+            &[insn(LD_IMM64, 1, 0, 5), exit],
+        ]
+        .concat();
+        assert_eq!(
+            placeholders_in([first.as_slice(), &second]),
+            BTreeSet::from([7, 9])
+        );
+        assert!(placeholders_in([[exit, exit].as_slice()]).is_empty());
     }
 
     #[test]
