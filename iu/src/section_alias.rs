@@ -228,12 +228,27 @@ pub(crate) fn rename_for_parser<'a>(bytes: &'a [u8], file: &object::File<'_>) ->
             .section_by_name(".maps")
             .is_some_and(|maps| maps.relocations().next().is_some());
     let debug_relocations = debug_relocation_types(bytes, file);
-    if !aliased && !ksyms && !values && unparsed_kinds.is_empty() && debug_relocations.is_empty() {
+    // The line info, which the loader hands out itself
+    // (`btf_ext::assign_line_info`).
+    let line_info_len = ext_range.and_then(|(offset, size)| {
+        let ext = bytes.get(offset..offset.checked_add(size)?)?;
+        Some(offset + crate::btf_ext::line_info_len_field(ext)?)
+    });
+    if !aliased
+        && !ksyms
+        && !values
+        && unparsed_kinds.is_empty()
+        && debug_relocations.is_empty()
+        && line_info_len.is_none()
+    {
         return Cow::Borrowed(bytes);
     }
     let mut out = bytes.to_vec();
     for at in debug_relocations {
         put_u32(&mut out, at, SHT_PROGBITS);
+    }
+    if let Some(at) = line_info_len {
+        put_u32(&mut out, at, 0);
     }
     if ksyms && let Some(range) = btf_range {
         crate::ksyms_btf::rewrite(&mut out, range);

@@ -43,15 +43,17 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<(object::File<'_>, aya_obj::Object)>
     })?;
     check(&file)?;
     let renamed = crate::section_alias::rename_for_parser(bytes, &file);
-    let obj = guarded("parsing the object", || aya_obj::Object::parse(&renamed))?.map_err(|e| {
-        match &e {
-            aya_obj::ParseError::InvalidProgramSection { section } => {
-                unknown_section(&file, section)
+    let mut obj =
+        guarded("parsing the object", || aya_obj::Object::parse(&renamed))?.map_err(|e| {
+            match &e {
+                aya_obj::ParseError::InvalidProgramSection { section } => {
+                    unknown_section(&file, section)
+                }
+                _ => None,
             }
-            _ => None,
-        }
-        .unwrap_or_else(|| Error::Parse(chain(&e)))
-    })?;
+            .unwrap_or_else(|| Error::Parse(chain(&e)))
+        })?;
+    crate::btf_ext::assign_line_info(&file, &mut obj)?;
     Ok((file, obj))
 }
 
