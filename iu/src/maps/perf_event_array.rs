@@ -12,7 +12,7 @@
 //! records alone. On Linux 6.0+ each event is opened with
 //! `PERF_FORMAT_LOST`, and `PerfEvent::Lost` reports the growth of the
 //! kernel's own counter, read whenever a lost record arrives and whenever a
-//! CPU's buffer has been drained after a read found it too full for the
+//! CPU's buffer has been drained after it was seen too full for the
 //! largest record (only then can an output have failed); the record then
 //! only triggers the read.
 //! Before 6.0 the records' counts are reported as they arrive.
