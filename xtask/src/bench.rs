@@ -335,6 +335,16 @@ fn run_many(args: &BenchArgs) -> Result<()> {
         command: rust,
         rounds: vec![],
     });
+    // libbpf on the Rust object: its BTF and line info are larger than the
+    // C object's, so each loader is compared with the other on the same
+    // object.
+    let mut libbpf_rust = Command::new(root.join("target/bench/libbpf_load"));
+    libbpf_rust.args([&rust_object, "-", &args.iterations.to_string()]);
+    peers.push(Peer {
+        name: "C libbpf, the Rust object",
+        command: libbpf_rust,
+        rounds: vec![],
+    });
     if !args.no_aya {
         let manifest = root.join("xtask/peers/aya-load/Cargo.toml");
         let target = out.join("aya");
@@ -361,7 +371,8 @@ fn run_many(args: &BenchArgs) -> Result<()> {
         "an object with 100 tracepoint programs and 50 maps (25 arrays, 25 hash maps; `target/bench/many.bpf.c` by clang-22, `target/bench/many-ebpf` in Rust; nothing attached)",
     );
     let ratio = median_of(&peers[1], "median_us") / median_of(&peers[0], "median_us");
-    let rust_ratio = median_of(&peers[2], "median_us") / median_of(&peers[0], "median_us");
+    let rust_ratio = median_of(&peers[2], "median_us") / median_of(&peers[3], "median_us");
+    let rust_vs_c = median_of(&peers[2], "median_us") / median_of(&peers[0], "median_us");
     println!();
     goal(
         &format!("many: iu loads the C object in {ratio:.3}x libbpf's time (goal: at most 1.00x)"),
@@ -369,9 +380,12 @@ fn run_many(args: &BenchArgs) -> Result<()> {
     );
     goal(
         &format!(
-            "many: iu loads the Rust object in {rust_ratio:.3}x libbpf's time for the C one (goal: at most 1.00x)"
+            "many: iu loads the Rust object in {rust_ratio:.3}x libbpf's time for the same object (goal: at most 1.00x)"
         ),
         rust_ratio <= 1.0,
+    );
+    println!(
+        "many: iu on the Rust object takes {rust_vs_c:.3}x libbpf's time on the C object (a larger object: no goal)"
     );
     Ok(())
 }
