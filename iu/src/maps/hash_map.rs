@@ -154,7 +154,7 @@ impl<'a, K: Pod, V: Pod> HashMap<'a, K, V> {
                 count,
             )? {
                 Batch::Entries { n, done } => {
-                    filled += n;
+                    filled += n.min(count);
                     if done {
                         break;
                     }
@@ -481,7 +481,8 @@ pub(crate) fn batch_entries<K: Pod, S: Pod, T>(
     decode: impl Fn(&[S]) -> T,
     out: &mut Vec<(K, T)>,
 ) -> Result<bool> {
-    let mut count = chunk.clamp(1, map.max_entries().max(1) as usize);
+    let most = map.max_entries().max(1) as usize;
+    let mut count = chunk.clamp(1, most);
     // Typed (aligned) buffers: the entries are copied out of them as values.
     let mut keys = vec![K::zeroed(); count];
     let mut values = vec![S::zeroed(); count * slots];
@@ -496,17 +497,22 @@ pub(crate) fn batch_entries<K: Pod, S: Pod, T>(
             Batch::Unsupported => return Ok(false),
             Batch::Entries { n, done } => (n, done),
             // The next bucket holds more entries than a chunk: again from
-            // the same place, with room for twice as many.
-            Batch::NoRoom => {
-                count *= 2;
+            // the same place, with room for twice as many (a bucket never
+            // holds more than the map).
+            Batch::NoRoom if count < most => {
+                count = (count * 2).min(most);
                 keys.resize(count, K::zeroed());
                 values.resize(count * slots, S::zeroed());
                 continue;
             }
+            Batch::NoRoom => {
+                let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+                return Err(map.op_error("batch lookup", full));
+            }
         };
         out.extend(
-            keys[..n]
-                .iter()
+            keys.iter()
+                .take(n)
                 .zip(values.chunks_exact(slots.max(1)))
                 .map(|(k, v)| (*k, decode(v))),
         );

@@ -373,7 +373,7 @@ impl PerfEventArray {
             // fuller than the largest record; the tail has not gone back
             // since `batch_start` and the head only grows, so the buffer
             // holds at least as much between those two now.
-            if head - buffer.batch_start > buffer.size.saturating_sub(MAX_RECORD) {
+            if head.saturating_sub(buffer.batch_start) > buffer.size.saturating_sub(MAX_RECORD) {
                 buffer.may_have_lost = true;
             }
             (buffer.head, buffer.batch_start) = (head, buffer.tail);
